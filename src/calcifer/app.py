@@ -1,0 +1,75 @@
+"""FastAPI app factory: prepares the data directory and mounts each slice's routers."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from calcifer import __version__
+from calcifer.audit import routes as audit_routes
+from calcifer.auth import routes as auth_routes
+from calcifer.config import Settings
+from calcifer.db import ensure_schema, make_engine, make_session_factory, upgrade_database
+from calcifer.deps import verify_csrf
+from calcifer.web import errors as web_errors
+from calcifer.web import middleware
+from calcifer.web import routes as web_routes
+from calcifer.web.apidocs import install as install_api_docs
+from calcifer.web.context import AppContext
+from calcifer.web.templating import STATIC_DIR
+from calcifer.work import routes as work_routes
+from calcifer.work import service as work_service
+
+log = logging.getLogger("calcifer")
+
+# Every slice's routers, in mounting order (tests enumerate their routes from here).
+ROUTERS = (web_routes.pages, web_routes.api, auth_routes.pages, auth_routes.api, audit_routes.pages,
+           audit_routes.api, work_routes.pages, work_routes.api)
+
+
+def prepare(settings: Settings, *, reconcile: bool = True) -> AppContext:
+    """Initialise the data directory: secret key, database (migrated), managed repository.
+
+    Safe to run any number of times; existing data is never overwritten.
+    """
+    data_dir = settings.resolved_data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings.worktrees_dir.mkdir(parents=True, exist_ok=True)
+    secret_key = settings.secret_key
+    engine = make_engine(settings.resolved_database_url, schema=settings.database_schema)
+    ensure_schema(engine, settings.database_schema)
+    upgrade_database(engine)
+    ctx = AppContext(settings=settings, engine=engine, session_factory=make_session_factory(engine),
+                     repo_path=settings.resolved_repo_path, secret_key=secret_key)
+    if work_service.ensure_repository(repo_path=ctx.repo_path):
+        log.info("created the managed repository at %s", ctx.repo_path)
+    if reconcile:
+        with ctx.session_factory() as session:
+            for repair in work_service.reconcile(session=session, repo_path=ctx.repo_path,
+                                                 worktrees_dir=settings.worktrees_dir):
+                log.warning("reconciliation: %s", repair)
+    return ctx
+
+
+def create_app(settings: Settings | None = None, *, ctx: AppContext | None = None) -> FastAPI:
+    if ctx is None:
+        ctx = prepare(settings or Settings())
+    app = FastAPI(
+        title="Calcifer",
+        version=__version__,
+        description="Work items bound to git, service catalog, docs and monitoring. "
+                    "Authenticate with `Authorization: Bearer <token>` (create one under Settings → API "
+                    "tokens, or `calcifer token create`).",
+        docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
+        dependencies=[Depends(verify_csrf)],
+    )
+    app.state.ctx = ctx
+    middleware.install(app)
+    web_errors.install(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_api_docs(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

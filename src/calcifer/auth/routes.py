@@ -1,0 +1,260 @@
+"""Login, first-run setup, users and API tokens: HTML pages and the JSON API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from calcifer.auth import service
+from calcifer.auth.choices import Role
+from calcifer.auth.schemas import TokenCreate, TokenCreated, TokenPublic, UserCreate, UserPublic, UserUpdate
+from calcifer.deps import CurrentUser, RemoteAddr, RequireAdmin, SessionDep, SettingsDep
+from calcifer.errors import Invalid, NotFound, TooManyRequests
+from calcifer.web.security import SESSION_COOKIE, flash, set_cookie
+from calcifer.web.templating import render
+
+pages = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api/v1", tags=["users and tokens"])
+
+
+def _safe_next(target: str | None) -> str:
+    # Only same-site paths: never redirect to another host after login.
+    if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
+        return "/"
+    return target
+
+
+def _form_errors(exc: ValidationError) -> dict[str, str]:
+    return {str(err["loc"][0]): str(err["msg"]).removeprefix("Value error, ") for err in exc.errors()}
+
+
+# -- first run --------------------------------------------------------------------------------------
+
+@pages.get("/setup", response_class=HTMLResponse)
+def setup_form(request: Request, session: SessionDep) -> Response:
+    if service.has_users(session=session):
+        raise NotFound("Setup is finished.")
+    return render(request, "auth/setup.html", {"errors": {}, "values": {}})
+
+
+@pages.post("/setup", response_class=HTMLResponse)
+def setup_submit(
+    request: Request, session: SessionDep, settings: SettingsDep,
+    username: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
+    password_again: Annotated[str, Form()] = "",
+) -> Response:
+    if service.has_users(session=session):
+        raise NotFound("Setup is finished.")
+    errors: dict[str, str] = {}
+    data = None
+    try:
+        data = UserCreate(username=username, password=password, role=Role.ADMIN)
+    except ValidationError as exc:
+        errors = _form_errors(exc)
+    if password != password_again:
+        errors.setdefault("password_again", "The two passwords differ.")
+    if errors or data is None:
+        return render(request, "auth/setup.html", {"errors": errors, "values": {"username": username}},
+                      status_code=422)
+    user = service.create_first_admin(session=session, data=data)
+    response = RedirectResponse("/", status_code=303)
+    _start_browser_session(request, response, session=session, user_id=user.id, hours=settings.session_hours)
+    flash(request, "success", f"Welcome, {user.username}. You are the admin of this Calcifer.")
+    return response
+
+
+# -- login / logout -----------------------------------------------------------------------------------
+
+@pages.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, session: SessionDep, next: str | None = None) -> Response:
+    if not service.has_users(session=session):
+        return RedirectResponse("/setup", status_code=303)
+    if getattr(request.state, "user", None) is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return render(request, "auth/login.html", {"next": _safe_next(next), "error": "", "username": ""})
+
+
+@pages.post("/login", response_class=HTMLResponse)
+def login_submit(
+    request: Request, session: SessionDep, settings: SettingsDep, addr: RemoteAddr,
+    username: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    try:
+        user = service.authenticate(session=session, username=username, password=password,
+                                    max_failures=settings.login_max_failures,
+                                    window_minutes=settings.login_window_minutes, remote_addr=addr)
+    except (Invalid, TooManyRequests) as exc:
+        return render(request, "auth/login.html",
+                      {"next": _safe_next(next), "error": exc.message, "username": username[:64]},
+                      status_code=exc.status_code)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    _start_browser_session(request, response, session=session, user_id=user.id, hours=settings.session_hours)
+    return response
+
+
+@pages.post("/logout")
+def logout(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    raw = request.cookies.get(SESSION_COOKIE)
+    if raw:
+        service.end_session(session=session, raw=raw)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    flash(request, "info", "You are logged out.")
+    return response
+
+
+def _start_browser_session(request: Request, response: Response, *, session: SessionDep, user_id: int,
+                           hours: int) -> None:
+    user = service.get_user(session=session, user_id=user_id)
+    raw = service.start_session(session=session, user=user, hours=hours)
+    set_cookie(request, response, SESSION_COOKIE, raw, max_age=hours * 3600)
+
+
+# -- users (admin pages) ---------------------------------------------------------------------------------
+
+@pages.get("/settings/users", response_class=HTMLResponse)
+def users_page(request: Request, session: SessionDep, admin: RequireAdmin) -> Response:
+    users = service.list_users(session=session, limit=500)
+    return render(request, "auth/users.html", {"users": users, "roles": list(Role), "errors": {},
+                                               "values": {}}, nav="settings")
+
+
+@pages.post("/settings/users", response_class=HTMLResponse)
+def users_create(
+    request: Request, session: SessionDep, admin: RequireAdmin,
+    username: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
+    role: Annotated[str, Form()] = "viewer",
+) -> Response:
+    try:
+        data = UserCreate(username=username, password=password, role=role)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        users = service.list_users(session=session, limit=500)
+        return render(request, "auth/users.html", {"users": users, "roles": list(Role),
+                                                   "errors": _form_errors(exc),
+                                                   "values": {"username": username, "role": role}},
+                      status_code=422, nav="settings")
+    user = service.create_user(session=session, actor=admin, data=data)
+    flash(request, "success", f"User {user.username} created with the {user.role} role.")
+    return RedirectResponse("/settings/users", status_code=303)
+
+
+@pages.post("/settings/users/{user_id}")
+def users_update(
+    request: Request, session: SessionDep, admin: RequireAdmin, user_id: int,
+    role: Annotated[str | None, Form()] = None, is_active: Annotated[str | None, Form()] = None,
+    password: Annotated[str | None, Form()] = None,
+) -> Response:
+    try:
+        data = UserUpdate(role=role or None, is_active=None if is_active is None else is_active == "true",
+                          password=password or None)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise Invalid("; ".join(f"{k}: {v}" for k, v in _form_errors(exc).items())) from exc
+    user = service.update_user(session=session, actor=admin, user_id=user_id, data=data)
+    flash(request, "success", f"User {user.username} updated.")
+    return RedirectResponse("/settings/users", status_code=303)
+
+
+@pages.post("/settings/users/{user_id}/delete")
+def users_delete(request: Request, session: SessionDep, admin: RequireAdmin, user_id: int) -> Response:
+    service.delete_user(session=session, actor=admin, user_id=user_id)
+    flash(request, "success", "User deleted.")
+    return RedirectResponse("/settings/users", status_code=303)
+
+
+# -- tokens (pages) ------------------------------------------------------------------------------------------
+
+@pages.get("/settings/tokens", response_class=HTMLResponse)
+def tokens_page(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    is_admin = Role(user.role).allows(Role.ADMIN)
+    tokens = service.list_tokens(session=session, actor=user, all_users=is_admin)
+    users = service.list_users(session=session, limit=500) if is_admin else []
+    return render(request, "auth/tokens.html", {"tokens": tokens, "users": users, "new_token": None},
+                  nav="settings")
+
+
+@pages.post("/settings/tokens", response_class=HTMLResponse)
+def tokens_create(
+    request: Request, session: SessionDep, user: CurrentUser,
+    name: Annotated[str, Form()] = "", username: Annotated[str, Form()] = "",
+) -> Response:
+    owner = service.get_user_by_username(session=session, username=username) if username else user
+    token, raw = service.create_token(session=session, actor=user, owner=owner, name=name)
+    is_admin = Role(user.role).allows(Role.ADMIN)
+    tokens = service.list_tokens(session=session, actor=user, all_users=is_admin)
+    users = service.list_users(session=session, limit=500) if is_admin else []
+    response = render(request, "auth/tokens.html",
+                      {"tokens": tokens, "users": users, "new_token": raw, "new_token_name": token.name},
+                      nav="settings")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@pages.post("/settings/tokens/{token_id}/revoke")
+def tokens_revoke(request: Request, session: SessionDep, user: CurrentUser, token_id: int) -> Response:
+    token = service.revoke_token(session=session, actor=user, token_id=token_id)
+    flash(request, "success", f"Token {token.name!r} revoked.")
+    return RedirectResponse("/settings/tokens", status_code=303)
+
+
+# -- JSON API --------------------------------------------------------------------------------------------------
+
+@api.get("/me", response_model=UserPublic)
+def me(user: CurrentUser) -> UserPublic:
+    return UserPublic.model_validate(user)
+
+
+@api.get("/users", response_model=dict)
+def api_list_users(
+    session: SessionDep, admin: RequireAdmin, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[int | None, Query(description="id of the last user of the previous page")] = None,
+) -> dict[str, object]:
+    users = service.list_users(session=session, limit=limit, after_id=cursor)
+    next_cursor = users[-1].id if len(users) == limit else None
+    return {"items": [UserPublic.model_validate(u).model_dump(mode="json") for u in users],
+            "next_cursor": next_cursor}
+
+
+@api.post("/users", response_model=UserPublic, status_code=201)
+def api_create_user(session: SessionDep, admin: RequireAdmin, data: UserCreate) -> UserPublic:
+    return UserPublic.model_validate(service.create_user(session=session, actor=admin, data=data))
+
+
+@api.get("/users/{user_id}", response_model=UserPublic)
+def api_get_user(session: SessionDep, admin: RequireAdmin, user_id: int) -> UserPublic:
+    return UserPublic.model_validate(service.get_user(session=session, user_id=user_id))
+
+
+@api.patch("/users/{user_id}", response_model=UserPublic)
+def api_update_user(session: SessionDep, admin: RequireAdmin, user_id: int, data: UserUpdate) -> UserPublic:
+    return UserPublic.model_validate(service.update_user(session=session, actor=admin, user_id=user_id,
+                                                         data=data))
+
+
+@api.delete("/users/{user_id}", status_code=204)
+def api_delete_user(session: SessionDep, admin: RequireAdmin, user_id: int) -> Response:
+    service.delete_user(session=session, actor=admin, user_id=user_id)
+    return Response(status_code=204)
+
+
+@api.get("/tokens", response_model=list[TokenPublic])
+def api_list_tokens(session: SessionDep, user: CurrentUser, all: bool = False) -> list[TokenPublic]:
+    tokens = service.list_tokens(session=session, actor=user, all_users=all)
+    return [TokenPublic.model_validate(service.token_public(t)) for t in tokens]
+
+
+@api.post("/tokens", response_model=TokenCreated, status_code=201)
+def api_create_token(session: SessionDep, user: CurrentUser, data: TokenCreate) -> TokenCreated:
+    owner = service.get_user_by_username(session=session, username=data.username) if data.username else user
+    token, raw = service.create_token(session=session, actor=user, owner=owner, name=data.name)
+    return TokenCreated.model_validate({**service.token_public(token), "token": raw})
+
+
+@api.delete("/tokens/{token_id}", status_code=204)
+def api_revoke_token(session: SessionDep, user: CurrentUser, token_id: int) -> Response:
+    service.revoke_token(session=session, actor=user, token_id=token_id)
+    return Response(status_code=204)

@@ -1,0 +1,238 @@
+"""Uncommitted changes in a work item's worktree: listing them with diffs, and committing them."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import FileMode, FileStatus
+
+from calcifer.errors import Conflict, Invalid, NotFound, Problem
+
+from ._repo import clean_message, open_worktree, signature
+from .models import Author, FileChange
+from .paths import atomic_write, is_binary, relative, safe_path
+
+_MARKER_START = re.compile(rb"^<{7}( |$)", re.MULTILINE)
+_MARKER_END = re.compile(rb"^>{7}( |$)", re.MULTILINE)
+
+
+def conflict_entries(
+    index: pygit2.Index,
+) -> dict[str, tuple[pygit2.IndexEntry | None, pygit2.IndexEntry | None, pygit2.IndexEntry | None]]:
+    """Map each conflicted path to its (ancestor, ours, theirs) entries.
+
+    Iterating ``Index.conflicts`` yields the entry triples, not paths, and ``in`` does not work on it.
+    """
+    conflicts = index.conflicts
+    if conflicts is None:
+        return {}
+    result = {}
+    for ancestor, ours, theirs in conflicts:
+        entry = ours or theirs or ancestor
+        if entry is not None:
+            result[entry.path] = (ancestor, ours, theirs)
+    return result
+
+
+def drop_conflict(index: pygit2.Index, path: str, conflicted: set[str]) -> None:
+    # Adding a stage-0 entry does not clear the conflict stages of that path: remove them first.
+    if path in conflicted:
+        conflicts = index.conflicts
+        if conflicts is not None:
+            del conflicts[path]
+        conflicted.discard(path)
+
+
+def _changed_paths(repo: pygit2.Repository, root: Path) -> dict[str, int]:
+    """Every path that differs from HEAD (index or workdir), ignore rules disregarded (except .git)."""
+    result: dict[str, int] = {}
+    for path, flags in repo.status(untracked_files="all", ignored=True).items():
+        if path.endswith("/"):  # an ignored folder is reported whole: list its files
+            for dirpath, dirnames, filenames in os.walk(root / path):
+                dirnames[:] = [d for d in dirnames if d != ".git"]
+                for filename in filenames:
+                    result[(Path(dirpath) / filename).relative_to(root).as_posix()] = flags
+        else:
+            result[path] = flags
+    return result
+
+
+def _disk(root: Path, path: str) -> tuple[bytes | None, int | None]:
+    """(content, git file mode) of the workdir file; symlinks give their target. (None, None) if absent."""
+    full = root / path
+    try:
+        info = full.lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None, None
+    if stat.S_ISLNK(info.st_mode):
+        return os.fsencode(os.readlink(full)), int(FileMode.LINK)
+    if not stat.S_ISREG(info.st_mode):
+        return None, None
+    mode = FileMode.BLOB_EXECUTABLE if info.st_mode & 0o111 else FileMode.BLOB
+    return full.read_bytes(), int(mode)
+
+
+def _head(repo: pygit2.Repository, tree: pygit2.Tree | None, path: str) -> tuple[bytes | None, int | None]:
+    if tree is None:
+        return None, None
+    try:
+        entry = tree[path]
+    except (KeyError, ValueError):
+        return None, None
+    obj = repo[entry.id]
+    if not isinstance(obj, pygit2.Blob):
+        return None, None
+    return obj.data, int(entry.filemode)
+
+
+def _head_tree(repo: pygit2.Repository) -> pygit2.Tree | None:
+    if repo.head_is_unborn:
+        return None
+    return repo.head.peel(pygit2.Commit).tree
+
+
+def worktree_changes(*, worktree_path: Path) -> list[FileChange]:
+    """Uncommitted changes (index and working files against HEAD), sorted by path.
+
+    Untracked files count as added (their diff shows every line added); ignore rules are not
+    applied. Each change carries a unified diff ("" for binary files). Conflicted paths have status
+    "conflicted" and diff HEAD against the file with its conflict markers. Raises NotFound when the
+    worktree is missing.
+    """
+    repo = open_worktree(worktree_path)
+    root = worktree_path.resolve()
+    tree = _head_tree(repo)
+    conflicted = set(conflict_entries(repo.index))
+    changes: list[FileChange] = []
+    for path, flags in sorted(_changed_paths(repo, root).items()):
+        old, old_mode = _head(repo, tree, path)
+        new, new_mode = _disk(root, path)
+        is_conflict = path in conflicted or bool(flags & FileStatus.CONFLICTED)
+        if old is None and new is None:
+            continue
+        if old == new and old_mode == new_mode and not is_conflict:
+            continue  # e.g. only the index differed and the file is back to HEAD
+        if is_conflict:
+            status = "conflicted"
+        elif old is None:
+            status = "added"
+        elif new is None:
+            status = "deleted"
+        else:
+            status = "modified"
+        binary = (old is not None and is_binary(old)) or (new is not None and is_binary(new))
+        diff = ""
+        if not binary:
+            patch = pygit2.Patch.create_from(old, new, path, path)
+            diff = patch.text or ""
+        changes.append(FileChange(path=path, status=status, diff=diff, binary=binary))
+    return changes
+
+
+def worktree_conflicts(*, worktree_path: Path) -> list[str]:
+    """Paths that are conflicted in the worktree's index (after update_from_main), sorted."""
+    return sorted(conflict_entries(open_worktree(worktree_path).index))
+
+
+def _has_markers(data: bytes) -> bool:
+    return bool(_MARKER_START.search(data) and _MARKER_END.search(data))
+
+
+def commit_worktree(
+    *,
+    worktree_path: Path,
+    message: str,
+    author: Author,
+    files: list[str] | None = None,
+    extra_files: dict[str, bytes] | None = None,
+) -> str:
+    """Stage ``files`` (every change when None) plus ``extra_files`` and commit on the worktree's branch.
+
+    Each path is validated with safe_path; a file that no longer exists is staged as a removal.
+    ``extra_files`` (e.g. the updated CHANGES.md) are staged from memory and written to the worktree
+    only once the commit exists. When the worktree is mid-merge (after update_from_main) the commit
+    gets main as second parent and the merge state is cleaned up. Nothing is staged on disk when
+    the call fails. Returns the new commit id.
+
+    Raises Invalid (empty message, bad path, folder given), NotFound (worktree or listed file missing),
+    Conflict code "unresolved_conflicts" (a conflicted path is not staged, or still holds conflict
+    markers) or "nothing_to_commit" (the resulting tree equals HEAD's and no merge is in progress).
+    """
+    text = clean_message(message)
+    sig = signature(author)
+    repo = open_worktree(worktree_path)
+    root = worktree_path.resolve()
+    index = repo.index
+    conflicted = set(conflict_entries(index))
+    extra = dict(extra_files or {})
+    extra_rel = {relative(root, safe_path(root=root, path=p)): data for p, data in extra.items()}
+
+    if files is None:
+        paths = sorted(set(_changed_paths(repo, root)) - set(extra_rel))
+    else:
+        paths = []
+        for name in files:
+            rel = relative(root, safe_path(root=root, path=name))
+            if rel not in paths and rel not in extra_rel:
+                paths.append(rel)
+
+    tree_before = _head_tree(repo)
+    unresolved: list[str] = []
+    for rel in paths:
+        full = root / rel
+        if full.is_dir() and not full.is_symlink():
+            raise Invalid(f"{rel} is a folder; list the files to commit")
+        if full.is_symlink() or full.exists():
+            if rel in conflicted and not full.is_symlink() and _has_markers(full.read_bytes()):
+                unresolved.append(rel)
+                continue
+            drop_conflict(index, rel, conflicted)
+            index.add(rel)
+        else:
+            known = rel in conflicted or rel in index or _head(repo, tree_before, rel)[0] is not None
+            if not known:
+                raise NotFound(f"{rel} does not exist")
+            drop_conflict(index, rel, conflicted)
+            if rel in index:
+                index.remove(rel)
+    for rel, data in extra_rel.items():
+        mode = index[rel].mode if rel in index else FileMode.BLOB
+        drop_conflict(index, rel, conflicted)
+        index.add(pygit2.IndexEntry(rel, repo.create_blob(data), mode))
+
+    unresolved += sorted(conflicted)
+    if unresolved:
+        problems = [
+            Problem("unresolved_conflicts", f"{p} still has merge conflicts") for p in sorted(set(unresolved))
+        ]
+        raise Conflict(
+            "Resolve the merge conflicts before committing", code="unresolved_conflicts", problems=problems
+        )
+
+    tree = index.write_tree()
+    merge_heads = repo.listall_mergeheads()
+    if not merge_heads and tree_before is not None and tree == tree_before.id:
+        raise Conflict(
+            "Nothing to commit: the selected files have no changes",
+            code="nothing_to_commit",
+            problems=[Problem("nothing_to_commit", "The selected files have no changes")],
+        )
+    parents = [] if repo.head_is_unborn else [repo.head.target]
+    parents += [m for m in merge_heads if m not in parents]
+    commit = repo.create_commit("HEAD", sig, sig, text, tree, parents)
+
+    # The commit exists: bring the working files and the index on disk in line with it.
+    for rel, data in extra_rel.items():
+        target = root / rel
+        real = target.resolve() if target.is_symlink() else target
+        real.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(real, data)
+        index.add(rel)
+    index.write()
+    if merge_heads:
+        repo.state_cleanup()
+    return str(commit)

@@ -1,0 +1,603 @@
+"""The managed repository: creation, adoption, reading main, branches and worktrees, history.
+
+The repository is bare (branch ``main``); every work item gets a branch and a linked worktree.
+All git work runs in-process through pygit2; no git subprocess, and no user text ever becomes
+a git option.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import FileMode, SortMode
+
+from calcifer.errors import Conflict, Invalid, NotFound, Problem
+
+from ._repo import (
+    MAIN,
+    MAIN_REF,
+    branch_ref,
+    commit_info,
+    main_oid,
+    open_repo,
+    ref_target,
+    resolve_commit,
+    validate_branch_name,
+    validate_worktree_name,
+)
+from .models import CommitInfo
+
+INITIAL_FILES: dict[str, bytes] = {
+    "CHANGES.md": b"# Changelog\n",
+    "catalog/services/.gitkeep": b"",
+    "catalog/endpoints/.gitkeep": b"",
+    "docs/.gitkeep": b"",
+    "docs/_templates/.gitkeep": b"",
+}
+
+CALCIFER_NAME = "Calcifer"
+CALCIFER_EMAIL = "calcifer@localhost"
+INITIAL_MESSAGE = "Initialize Calcifer repository\n"
+
+_URL = re.compile(r"^(https?|ssh|git|file)://[^\s]+$|^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$")
+
+
+# --------------------------------------------------------------------------------------------------
+# creating and adopting
+
+
+def _is_empty_dir(path: Path) -> bool:
+    return path.is_dir() and not any(path.iterdir())
+
+
+def _open_existing_bare(path: Path) -> pygit2.Repository | None:
+    try:
+        repo = open_repo(path)
+    except NotFound:
+        return None
+    return repo if repo.is_bare else None
+
+
+def _check_initial_path(path: str) -> None:
+    parts = path.split("/")
+    if (
+        not path
+        or path.startswith("/")
+        or "\\" in path
+        or "\x00" in path
+        or any(part in ("", ".", "..") or part.lower() == ".git" for part in parts)
+    ):
+        raise Invalid(f"Initial file path {path!r} is not a plain relative path")
+
+
+def init_repository(*, path: Path, initial_files: dict[str, bytes] | None = None) -> bool:
+    """Create the bare managed repository at ``path`` with branch main and one initial commit.
+
+    The commit (author "Calcifer <calcifer@localhost>") holds ``initial_files`` (default
+    :data:`INITIAL_FILES`); HEAD points at refs/heads/main. Returns True when created, False when a
+    bare repository already exists there (it is left untouched). Raises Invalid when ``path`` is a
+    non-empty folder that is not a bare git repository, or an initial file path is not plain.
+    """
+    files = INITIAL_FILES if initial_files is None else initial_files
+    for name in files:
+        _check_initial_path(name)
+    if path.exists():
+        if _open_existing_bare(path) is not None:
+            return False
+        if not path.is_dir():
+            raise Invalid(f"{path} exists and is not a folder")
+        if not _is_empty_dir(path):
+            raise Invalid(f"{path} exists, is not empty and is not a bare git repository")
+        created_dir = False
+    else:
+        created_dir = True
+    try:
+        repo = pygit2.init_repository(str(path), bare=True, initial_head=MAIN)
+        index = pygit2.Index()
+        for name, data in sorted(files.items()):
+            index.add(pygit2.IndexEntry(name, repo.create_blob(data), FileMode.BLOB))
+        tree = index.write_tree(repo)
+        sig = pygit2.Signature(CALCIFER_NAME, CALCIFER_EMAIL)
+        repo.create_commit(MAIN_REF, sig, sig, INITIAL_MESSAGE, tree, [])
+        repo.set_head(MAIN_REF)
+    except BaseException:
+        _wipe(path, keep_dir=not created_dir)
+        raise
+    return True
+
+
+def _wipe(path: Path, *, keep_dir: bool) -> None:
+    """Remove what a failed init/adopt created at ``path`` (the folder itself unless ``keep_dir``)."""
+    if not path.exists():
+        return
+    if keep_dir:
+        for child in path.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    child.unlink()
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _check_source(source: str) -> str:
+    if not isinstance(source, str) or not source.strip():
+        raise Invalid("The repository source is empty")
+    if source.startswith("-"):
+        raise Invalid("The repository source must not start with '-'")
+    if any(ord(ch) < 0x20 for ch in source):
+        raise Invalid("The repository source contains control characters")
+    if _URL.match(source):
+        return source
+    local = Path(source).expanduser()
+    if local.exists():
+        return str(local.resolve())
+    raise Invalid(
+        f"{source!r} is neither an existing local path nor a git URL "
+        "(http(s)://, ssh://, git@host:path, file://)"
+    )
+
+
+def adopt_repository(*, source: str, path: Path) -> None:
+    """Clone ``source`` (a local path or a git URL) as the bare managed repository at ``path``.
+
+    Afterwards a local branch main exists (created from the source's default branch, e.g. master,
+    when the source has none) and HEAD points at it. Raises Invalid when ``path`` exists and is not
+    an empty folder, when ``source`` is not a local path or URL (or starts with '-'), when the clone
+    fails, or when the source has no commits. A failed adoption leaves nothing behind.
+    """
+    src = _check_source(source)
+    if path.exists() and not _is_empty_dir(path):
+        raise Invalid(f"{path} exists and is not empty")
+    existed = path.exists()
+    try:
+        try:
+            repo = pygit2.clone_repository(src, str(path), bare=True)
+        except (pygit2.GitError, OSError, ValueError) as exc:
+            raise Invalid(f"Could not clone {source!r}: {exc}") from exc
+        if ref_target(repo, MAIN_REF) is None:
+            start: pygit2.Commit | None = None
+            candidates: list[str] = []
+            if not repo.head_is_unborn:
+                candidates.append(repo.head.name)
+            candidates += ["refs/heads/master", "refs/remotes/origin/main", "refs/remotes/origin/master"]
+            for name in candidates:
+                oid = ref_target(repo, name)
+                if oid is not None:
+                    start = repo[oid].peel(pygit2.Commit)
+                    break
+            if start is None:
+                raise Invalid(f"{source!r} has no commits to adopt")
+            repo.create_branch(MAIN, start)
+        repo.set_head(MAIN_REF)
+    except BaseException:
+        _wipe(path, keep_dir=existed)
+        raise
+
+
+# --------------------------------------------------------------------------------------------------
+# reading main (straight from git objects)
+
+
+def is_reachable(*, repo_path: Path) -> bool:
+    """True when ``repo_path`` opens as a git repository that has refs/heads/main. Never raises."""
+    try:
+        repo = open_repo(repo_path)
+        return ref_target(repo, MAIN_REF) is not None
+    except Exception:  # noqa: BLE001 - a health probe: any failure means "not reachable"
+        return False
+
+
+def main_head(*, repo_path: Path) -> str:
+    """Return main's tip commit id. Raises NotFound when there is no repository or no main."""
+    return str(main_oid(open_repo(repo_path)))
+
+
+def read_file_at(*, repo_path: Path, path: str, ref: str = MAIN) -> bytes | None:
+    """Return the bytes of ``path`` at ``ref`` (branch, tag or commit id), or None if not a file there.
+
+    Reads git objects, not a checkout. Raises NotFound for an unknown ``ref`` or repository.
+    """
+    repo = open_repo(repo_path)
+    commit = resolve_commit(repo, ref)
+    clean = path.strip("/")
+    if not clean:
+        return None
+    try:
+        entry = commit.tree[clean]
+    except (KeyError, ValueError):
+        return None
+    obj = repo[entry.id]
+    if not isinstance(obj, pygit2.Blob):
+        return None
+    return obj.data
+
+
+def _tree_paths(tree: pygit2.Tree, prefix: str = "") -> list[str]:
+    # Index.read_tree flattens the tree in C: much faster than a Python recursion over 10k entries.
+    index = pygit2.Index()
+    index.read_tree(tree)
+    return [prefix + entry.path for entry in index]
+
+
+def list_files_at(*, repo_path: Path, prefix: str = "", ref: str = MAIN) -> list[str]:
+    """Return the sorted paths of all files at ``ref`` under ``prefix``.
+
+    ``prefix`` naming a folder ("docs" or "docs/") lists everything below it; otherwise it is a plain
+    string prefix of the path ("docs/setup-" lists docs/setup-*). Raises NotFound for an unknown ref.
+    """
+    repo = open_repo(repo_path)
+    tree = resolve_commit(repo, ref).tree
+    folder = prefix.strip("/")
+    if not folder:
+        return sorted(_tree_paths(tree))
+    try:
+        entry = tree[folder]
+    except (KeyError, ValueError):
+        entry = None
+    if entry is not None:
+        obj = repo[entry.id]
+        if isinstance(obj, pygit2.Tree):
+            return sorted(_tree_paths(obj, folder + "/"))
+        if not prefix.endswith("/"):
+            return [folder]
+        return []
+    parent, _, _ = folder.rpartition("/")
+    if parent:
+        try:
+            parent_obj = repo[tree[parent].id]
+        except (KeyError, ValueError):
+            return []
+        if not isinstance(parent_obj, pygit2.Tree):
+            return []
+        paths = _tree_paths(parent_obj, parent + "/")
+    else:
+        paths = _tree_paths(tree)
+    return sorted(p for p in paths if p.startswith(prefix))
+
+
+# --------------------------------------------------------------------------------------------------
+# branches
+
+
+def branch_exists(*, repo_path: Path, branch: str) -> bool:
+    """True when refs/heads/<branch> exists. Raises Invalid for a malformed name."""
+    return ref_target(open_repo(repo_path), branch_ref(branch)) is not None
+
+
+def branch_tip(*, repo_path: Path, branch: str) -> str | None:
+    """The branch's tip commit id, or None when it does not exist. Raises Invalid for a bad name."""
+    oid = ref_target(open_repo(repo_path), branch_ref(branch))
+    return str(oid) if oid is not None else None
+
+
+def list_branches(*, repo_path: Path) -> list[str]:
+    """All local branch names, sorted."""
+    return sorted(open_repo(repo_path).listall_branches())
+
+
+def archive_branch(*, repo_path: Path, branch: str) -> str | None:
+    """Tag the branch tip as ``archive/<branch>`` (lightweight) so its commits stay reachable.
+
+    When that tag exists already, "-2", "-3", ... is appended. Returns the tag name, or None when
+    the branch does not exist. Raises Invalid for a malformed branch name.
+    """
+    repo = open_repo(repo_path)
+    tip = ref_target(repo, branch_ref(branch))
+    if tip is None:
+        return None
+    base = f"archive/{branch}"
+    for n in range(1, 10_000):
+        name = base if n == 1 else f"{base}-{n}"
+        try:
+            repo.references.create(f"refs/tags/{name}", tip)
+        except pygit2.AlreadyExistsError:
+            continue
+        return name
+    raise Conflict(f"Too many archive tags for {branch}", code="archive_exhausted")
+
+
+# --------------------------------------------------------------------------------------------------
+# worktrees
+
+
+def list_worktrees(*, repo_path: Path) -> dict[str, Path]:
+    """Map each registered worktree name to its folder (the folder may be missing)."""
+    repo = open_repo(repo_path)
+    result: dict[str, Path] = {}
+    for name in repo.list_worktrees():
+        try:
+            result[name] = Path(repo.lookup_worktree(name).path)
+        except (pygit2.GitError, KeyError, ValueError):
+            continue
+    return result
+
+
+def _record_dir(repo_path: Path, name: str) -> Path:
+    return repo_path / "worktrees" / name
+
+
+def _drop_record(repo: pygit2.Repository, repo_path: Path, name: str) -> None:
+    """Forget the worktree record ``name`` (its folder must be gone or unwanted). Never raises."""
+    with contextlib.suppress(pygit2.GitError, KeyError, ValueError):
+        if name in repo.list_worktrees():
+            repo.lookup_worktree(name).prune(True)
+    # A half-written record (e.g. from a failed add) is not always listed or prunable: remove it.
+    record = _record_dir(repo_path, name)
+    if record.is_dir() and not record.is_symlink():
+        shutil.rmtree(record, ignore_errors=True)
+
+
+def _prune_stale_records(repo: pygit2.Repository, repo_path: Path) -> None:
+    """Drop records whose folder is gone, so their branches can be checked out again (git's prune)."""
+    for name in repo.list_worktrees():
+        try:
+            stale = repo.lookup_worktree(name).is_prunable
+        except (pygit2.GitError, KeyError, ValueError):
+            stale = True
+        if stale:
+            _drop_record(repo, repo_path, name)
+
+
+def _guard_folder(repo_path: Path, worktree_path: Path) -> None:
+    """Refuse worktree paths that would make a removal destroy the repository or a root folder."""
+    wt = worktree_path.resolve()
+    repo = repo_path.resolve()
+    if wt == Path(wt.anchor) or wt == repo or repo.is_relative_to(wt) or wt.is_relative_to(repo):
+        raise Invalid(f"{worktree_path} cannot be a worktree folder of {repo_path}")
+
+
+def _add_worktree(
+    repo: pygit2.Repository, repo_path: Path, *, ref_name: str, name: str, worktree_path: Path
+) -> None:
+    """Add the linked worktree; on failure remove everything this call created, then re-raise."""
+    made: list[Path] = []
+    parent = worktree_path.parent
+    while not parent.exists():
+        made.append(parent)
+        parent = parent.parent
+    try:
+        try:
+            worktree_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise Invalid(f"Cannot create the folder for worktree {name}: {exc.strerror}") from exc
+        if worktree_path.is_dir() and not any(worktree_path.iterdir()):
+            worktree_path.rmdir()  # libgit2 insists on creating the folder itself
+        ref = repo.lookup_reference(ref_name)
+        repo.add_worktree(name, str(worktree_path), ref)
+    except BaseException:
+        if worktree_path.exists():
+            shutil.rmtree(worktree_path, ignore_errors=True)
+        _drop_record(repo, repo_path, name)
+        for folder in made:  # innermost first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def create_work_branch(*, repo_path: Path, branch: str, worktree_path: Path, worktree_name: str) -> str:
+    """Create ``branch`` at main's tip and a linked worktree at ``worktree_path`` checked out on it.
+
+    Parent folders are created. Returns the base commit id (main's tip). On any failure everything
+    done so far is undone. Raises Invalid for bad names/paths, Conflict (code "branch_exists",
+    "worktree_exists" or "worktree_path_exists") when a piece already exists, NotFound without main.
+    """
+    ref_name = branch_ref(branch)
+    validate_worktree_name(worktree_name)
+    _guard_folder(repo_path, worktree_path)
+    repo = open_repo(repo_path)
+    base = main_oid(repo)
+    problems: list[Problem] = []
+    if ref_target(repo, ref_name) is not None or repo.references.get(ref_name) is not None:
+        problems.append(Problem("branch_exists", f"Branch {branch} already exists"))
+    if worktree_name in repo.list_worktrees() or _record_dir(repo_path, worktree_name).exists():
+        problems.append(Problem("worktree_exists", f"Worktree {worktree_name} already exists"))
+    if worktree_path.exists() and not _is_empty_dir(worktree_path):
+        problems.append(Problem("worktree_path_exists", f"{worktree_path} exists and is not empty"))
+    if problems:
+        raise Conflict(problems[0].message, code=problems[0].code, problems=problems)
+    _prune_stale_records(repo, repo_path)
+    try:
+        repo.references.create(ref_name, base)
+    except pygit2.AlreadyExistsError as exc:
+        raise Conflict(f"Branch {branch} already exists", code="branch_exists") from exc
+    try:
+        _add_worktree(repo, repo_path, ref_name=ref_name, name=worktree_name, worktree_path=worktree_path)
+    except BaseException:
+        with contextlib.suppress(pygit2.GitError, KeyError):
+            repo.references.delete(ref_name)
+        raise
+    return str(base)
+
+
+def remove_work_branch(
+    *,
+    repo_path: Path,
+    branch: str,
+    worktree_name: str,
+    worktree_path: Path,
+    delete_branch: bool = True,
+) -> None:
+    """Remove the worktree folder, prune its record, then (optionally) delete the branch.
+
+    The order matters: libgit2 refuses to prune a worktree whose folder exists and to delete a
+    branch checked out in a worktree. Idempotent: missing pieces are skipped. Uncommitted changes in
+    the worktree are lost (archive or commit first). Raises Invalid for bad names or a folder that
+    could not be a worktree; Conflict (code "branch_checked_out") when another worktree still has
+    the branch checked out.
+    """
+    validate_branch_name(branch)
+    validate_worktree_name(worktree_name)
+    _guard_folder(repo_path, worktree_path)
+    repo = open_repo(repo_path)
+    if worktree_path.is_symlink():
+        worktree_path.unlink()
+    elif worktree_path.exists():
+        shutil.rmtree(worktree_path)
+    _drop_record(repo, repo_path, worktree_name)
+    if not delete_branch:
+        return
+    found = repo.branches.local.get(branch)
+    if found is None:
+        return
+    try:
+        found.delete()
+    except pygit2.GitError as exc:
+        raise Conflict(
+            f"Branch {branch} is still checked out in another worktree", code="branch_checked_out"
+        ) from exc
+
+
+def _worktree_is_sound(repo: pygit2.Repository, name: str, worktree_path: Path, ref_name: str) -> bool:
+    if name not in repo.list_worktrees():
+        return False
+    try:
+        wt = repo.lookup_worktree(name)
+        if wt.is_prunable or Path(wt.path).resolve() != worktree_path.resolve():
+            return False
+        linked = open_repo(worktree_path)
+        return not linked.head_is_detached and linked.head.name == ref_name
+    except (pygit2.GitError, NotFound, KeyError, ValueError, OSError):
+        return False
+
+
+def _copy_working_files(source: Path, target: Path) -> None:
+    """Copy every file of ``source`` except its .git over ``target`` (keeps uncommitted edits)."""
+    for dirpath, dirnames, filenames in os.walk(source):
+        rel = Path(dirpath).relative_to(source)
+        if rel == Path("."):
+            dirnames[:] = [d for d in dirnames if d != ".git"]
+            filenames = [f for f in filenames if f != ".git"]
+        (target / rel).mkdir(parents=True, exist_ok=True)
+        for filename in filenames:
+            src = Path(dirpath) / filename
+            dst = target / rel / filename
+            if dst.is_dir() and not dst.is_symlink():
+                continue
+            if dst.exists() or dst.is_symlink():
+                dst.unlink()
+            if src.is_symlink():
+                os.symlink(os.readlink(src), dst)
+            else:
+                shutil.copy2(src, dst)
+
+
+def ensure_worktree(*, repo_path: Path, branch: str, worktree_name: str, worktree_path: Path) -> bool:
+    """Make sure the branch's worktree exists at ``worktree_path``; rebuild it when missing or broken.
+
+    Used by reconciliation and restore. A broken folder that still holds files is moved aside, the
+    worktree is recreated from the branch, the old working files are copied back over it (so
+    uncommitted edits survive) and the old folder is removed. Returns True when it had to repair,
+    False when all was well. Raises NotFound when the branch does not exist, Invalid for bad names.
+    """
+    ref_name = branch_ref(branch)
+    validate_worktree_name(worktree_name)
+    _guard_folder(repo_path, worktree_path)
+    repo = open_repo(repo_path)
+    if ref_target(repo, ref_name) is None:
+        raise NotFound(f"Branch {branch} does not exist")
+    if _worktree_is_sound(repo, worktree_name, worktree_path, ref_name):
+        return False
+    stale: Path | None = None
+    if worktree_path.is_symlink() or (worktree_path.exists() and not worktree_path.is_dir()):
+        worktree_path.unlink()
+    elif worktree_path.is_dir():
+        if any(worktree_path.iterdir()):
+            stale = worktree_path.with_name(f"{worktree_path.name}.stale-{uuid.uuid4().hex[:8]}")
+            worktree_path.rename(stale)
+        else:
+            worktree_path.rmdir()
+    _drop_record(repo, repo_path, worktree_name)
+    _prune_stale_records(repo, repo_path)
+    try:
+        _add_worktree(repo, repo_path, ref_name=ref_name, name=worktree_name, worktree_path=worktree_path)
+    except BaseException:
+        if stale is not None and not worktree_path.exists():
+            stale.rename(worktree_path)
+        raise
+    if stale is not None:
+        _copy_working_files(stale, worktree_path)
+        shutil.rmtree(stale, ignore_errors=True)
+    return True
+
+
+# --------------------------------------------------------------------------------------------------
+# history
+
+
+def commits_ahead(*, repo_path: Path, branch: str, limit: int = 200) -> list[CommitInfo]:
+    """Commits on ``branch`` that main lacks, newest first, at most ``limit``.
+
+    Raises NotFound when the branch or main does not exist, Invalid for a bad name.
+    """
+    repo = open_repo(repo_path)
+    tip = ref_target(repo, branch_ref(branch))
+    if tip is None:
+        raise NotFound(f"Branch {branch} does not exist")
+    walker = repo.walk(tip, SortMode.TOPOLOGICAL | SortMode.TIME)
+    walker.hide(main_oid(repo))
+    result: list[CommitInfo] = []
+    for commit in walker:
+        if len(result) >= limit:
+            break
+        result.append(commit_info(commit))
+    return result
+
+
+def find_commit_with_trailer(*, repo_path: Path, trailer: str, limit: int = 5000) -> str | None:
+    """Walk main's first-parent history (newest first, at most ``limit`` commits) for a commit whose
+    message has a line exactly equal to ``trailer`` (e.g. "Work-Item: 12"). Returns its id or None.
+    """
+    wanted = trailer.strip()
+    if not wanted:
+        raise Invalid("Trailer is empty")
+    repo = open_repo(repo_path)
+    walker = repo.walk(main_oid(repo), SortMode.NONE)
+    walker.simplify_first_parent()
+    for count, commit in enumerate(walker):
+        if count >= limit:
+            break
+        message = commit.message
+        if wanted in message and any(line.strip() == wanted for line in message.splitlines()):
+            return str(commit.id)
+    return None
+
+
+def _entry_id(tree: pygit2.Tree, path: str) -> pygit2.Oid | None:
+    try:
+        return tree[path].id
+    except (KeyError, ValueError):
+        return None
+
+
+def file_history(*, repo_path: Path, path: str, ref: str = MAIN, limit: int = 100) -> list[CommitInfo]:
+    """Commits reachable from ``ref`` that changed ``path`` (newest first, at most ``limit``).
+
+    A commit counts when the path's content differs from every parent (git log's default history
+    simplification of merges). Raises NotFound for an unknown ref.
+    """
+    repo = open_repo(repo_path)
+    start = resolve_commit(repo, ref)
+    clean = path.strip("/")
+    result: list[CommitInfo] = []
+    if not clean:
+        return result
+    for commit in repo.walk(start.id, SortMode.TOPOLOGICAL | SortMode.TIME):
+        mine = _entry_id(commit.tree, clean)
+        parents = commit.parents
+        if parents:
+            changed = all(_entry_id(parent.tree, clean) != mine for parent in parents)
+        else:
+            changed = mine is not None
+        if changed:
+            result.append(commit_info(commit))
+            if len(result) >= limit:
+                break
+    return result

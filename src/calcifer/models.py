@@ -1,0 +1,13 @@
+"""Imports every slice's models so `metadata` knows all tables (used by Alembic)."""
+
+from __future__ import annotations
+
+from calcifer.audit.models import AuditEntry
+from calcifer.auth.models import ApiToken, LoginAttempt, LoginSession, User
+from calcifer.db import Base
+from calcifer.work.models import ChecklistItem, ChecklistTemplate, RepairReport, WorkItem
+
+metadata = Base.metadata
+
+__all__ = ["ApiToken", "AuditEntry", "ChecklistItem", "ChecklistTemplate", "LoginAttempt",
+           "LoginSession", "RepairReport", "User", "WorkItem", "metadata"]

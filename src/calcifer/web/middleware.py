@@ -1,0 +1,102 @@
+"""Request middleware: request id and access log, authentication, cookies.
+
+Authentication happens here, before routing, so that every route is protected by default: a new
+route is public only if its path is in PUBLIC_PATHS / PUBLIC_PREFIXES. Role checks are route
+dependencies (see `calcifer.deps`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from urllib.parse import quote
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from calcifer.auth import service as auth_service
+from calcifer.auth.models import User
+from calcifer.web.context import AppContext
+from calcifer.web.security import CSRF_COOKIE, SESSION_COOKIE, csrf_seed, set_cookie, write_flash_cookie
+
+log = logging.getLogger("calcifer.request")
+
+# Routes anyone may reach without logging in. `/setup` answers 404 once a user exists.
+PUBLIC_PATHS = frozenset({"/login", "/setup", "/healthz", "/favicon.ico"})
+PUBLIC_PREFIXES = ("/static/",)
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+def wants_json(request: Request) -> bool:
+    if request.url.path.startswith("/api/"):
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def _resolve_user(ctx: AppContext, bearer: str | None, cookie: str | None) -> tuple[User | None, str | None]:
+    with ctx.session_factory() as session:
+        if bearer is not None:
+            return auth_service.user_for_token(session=session, raw=bearer), "token"
+        if cookie:
+            user = auth_service.user_for_session(session=session, raw=cookie)
+            return user, "session" if user else None
+    return None, None
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    return None
+
+
+def _unauthenticated(request: Request, bearer_given: bool) -> Response:
+    if wants_json(request):
+        message = ("The API token is invalid or revoked." if bearer_given
+                   else "Log in, or send an API token as 'Authorization: Bearer <token>'.")
+        return JSONResponse({"error": {"code": "not_authenticated", "message": message, "details": None}},
+                            status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    location = "/login?next=" + quote(target, safe="")
+    if request.headers.get("hx-request"):
+        return Response(status_code=200, headers={"HX-Redirect": location})
+    return RedirectResponse(location, status_code=303)
+
+
+def install(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def calcifer_request(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex[:16]
+        request.state.request_id = request_id
+        ctx: AppContext = request.app.state.ctx
+        bearer = _bearer(request)
+        user, method = await run_in_threadpool(_resolve_user, ctx, bearer,
+                                               request.cookies.get(SESSION_COOKIE))
+        request.state.user = user
+        request.state.auth_method = method
+        if user is None and not is_public(request.url.path):
+            response = _unauthenticated(request, bearer is not None)
+        else:
+            response = await call_next(request)
+        if CSRF_COOKIE not in request.cookies and not bearer:
+            set_cookie(request, response, CSRF_COOKIE, csrf_seed(request))
+        write_flash_cookie(request, response)
+        response.headers["X-Request-ID"] = request_id
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        log.info("%s %s %s", request.method, request.url.path, response.status_code,
+                 extra={"request_id": request_id, "method": request.method, "path": request.url.path,
+                        "status": response.status_code, "user": user.username if user else None,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
+        return response

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class WorkStatus(StrEnum):
+    PLANNING = "planning"
+    IN_PROGRESS = "in_progress"
+    COMPLETE = "complete"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (WorkStatus.PLANNING, WorkStatus.IN_PROGRESS)
+
+
+class WorkAction(StrEnum):
+    NEW = "new"
+    CHANGE = "change"
+    FIX = "fix"
+    REMOVE = "remove"
+
+
+OPEN_STATUSES = (WorkStatus.PLANNING.value, WorkStatus.IN_PROGRESS.value)
+
+
+class MergeProblem(StrEnum):
+    """Codes of the rules merge-and-complete checks; each unmet one is listed."""
+
+    CHECKLIST_INCOMPLETE = "checklist_incomplete"
+    NOTES_EMPTY = "notes_empty"
+    NO_COMMITS = "no_commits"
+    NO_CHANGELOG_ENTRY = "no_changelog_entry"
+    UNCOMMITTED_CHANGES = "uncommitted_changes"
+    MERGE_CONFLICT = "merge_conflict"
+    UNRESOLVED_CONFLICTS = "unresolved_conflicts"
+    NOT_OPEN = "not_open"
+    WORKTREE_MISSING = "worktree_missing"
+    BRANCH_MISSING = "branch_missing"

@@ -1,0 +1,485 @@
+"""Work-item pages and JSON API: thin handlers over `work.service`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from calcifer.auth import service as auth_service
+from calcifer.changelog.choices import ChangeType
+from calcifer.deps import CtxDep, CurrentUser, RequireAdmin, RequireEditor, SessionDep, SettingsDep
+from calcifer.errors import Conflict, Invalid, NotFound
+from calcifer.gitrepo import service as git
+from calcifer.web.context import AppContext
+from calcifer.web.security import flash
+from calcifer.web.templating import render, render_fragment
+from calcifer.work import checklists, service
+from calcifer.work.choices import WorkAction, WorkStatus
+from calcifer.work.models import WorkItem
+from calcifer.work.schemas import (
+    NOTES_MAX,
+    ChecklistAdd,
+    ChecklistEntry,
+    ChecklistTemplateUpdate,
+    ChecklistToggle,
+    CommitCreate,
+    FileContent,
+    MergeCheck,
+    ProblemPublic,
+    WorkItemCreate,
+    WorkItemPublic,
+    WorkItemUpdate,
+)
+
+pages = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api/v1", tags=["work items"])
+
+
+def get_workspace(ctx: CtxDep) -> service.Workspace:
+    return workspace_of(ctx)
+
+
+def workspace_of(ctx: AppContext) -> service.Workspace:
+    return service.Workspace(repo_path=ctx.repo_path, worktrees_dir=ctx.settings.worktrees_dir)
+
+
+WorkspaceDep = Annotated[service.Workspace, Depends(get_workspace)]
+
+
+def public(item: WorkItem) -> WorkItemPublic:
+    return WorkItemPublic(
+        id=item.id, title=item.title, slug=item.slug, category=item.category, action=item.action,
+        description=item.description, service=item.service, status=WorkStatus(item.status), notes=item.notes,
+        branch=item.branch, worktree=item.worktree_path, base_commit=item.base_commit,
+        merge_commit=item.merge_commit, archive_tag=item.archive_tag,
+        author=item.author.username if item.author else None,
+        assignee=item.assignee.username if item.assignee else None,
+        checklist=[ChecklistEntry(text=c.text, done=c.done) for c in item.checklist],
+        created_at=item.created_at, updated_at=item.updated_at, completed_at=item.completed_at,
+    )
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{field}: {str(err['msg']).removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+def _problems(problems: list[Any]) -> list[ProblemPublic]:
+    return [ProblemPublic(code=p.code, message=p.message) for p in problems]
+
+
+# =============================== JSON API ===============================
+
+@api.post("/work-items", response_model=WorkItemPublic, status_code=201)
+def api_create(session: SessionDep, user: RequireEditor, data: WorkItemCreate, workspace: WorkspaceDep,
+               settings: SettingsDep) -> WorkItemPublic:
+    item = service.create_work_item(session=session, actor=user, data=data, workspace=workspace,
+                                    categories=settings.work_categories)
+    return public(item)
+
+
+@api.get("/work-items")
+def api_list(
+    session: SessionDep, user: CurrentUser,
+    status: str | None = None, category: str | None = None, assignee: str | None = None,
+    service_slug: Annotated[str | None, Query(alias="service")] = None, q: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[int | None, Query(description="id of the last item of the previous page")] = None,
+) -> dict[str, Any]:
+    filters = service.WorkFilter(status=status, category=category, assignee=assignee, service=service_slug,
+                                 text=q)
+    items = service.list_work_items(session=session, filters=filters, limit=limit, before_id=cursor)
+    return {"items": [public(i).model_dump(mode="json") for i in items],
+            "next_cursor": items[-1].id if len(items) == limit else None}
+
+
+@api.get("/work-items/{item_id}", response_model=WorkItemPublic)
+def api_get(session: SessionDep, user: CurrentUser, item_id: int) -> WorkItemPublic:
+    return public(service.get_work_item(session=session, item_id=item_id))
+
+
+@api.patch("/work-items/{item_id}", response_model=WorkItemPublic)
+def api_update(session: SessionDep, user: RequireEditor, item_id: int, data: WorkItemUpdate) -> WorkItemPublic:
+    return public(service.update_work_item(session=session, actor=user, item_id=item_id, data=data))
+
+
+@api.delete("/work-items/{item_id}", response_model=WorkItemPublic)
+def api_cancel(session: SessionDep, user: RequireEditor, item_id: int, workspace: WorkspaceDep,
+               confirm: bool = False) -> WorkItemPublic:
+    """Cancel the work item (it stays in the history as cancelled). Unmerged commits need `confirm=true`."""
+    return public(service.cancel(session=session, actor=user, item_id=item_id, workspace=workspace,
+                                 confirm=confirm))
+
+
+@api.put("/work-items/{item_id}/checklist/{index}", response_model=WorkItemPublic)
+def api_checklist_set(session: SessionDep, user: RequireEditor, item_id: int, index: int,
+                      data: ChecklistToggle) -> WorkItemPublic:
+    """Tick or untick checklist item `index` (numbered from 0)."""
+    return public(service.set_checklist_done(session=session, actor=user, item_id=item_id, index=index,
+                                             done=data.done))
+
+
+@api.post("/work-items/{item_id}/checklist", response_model=WorkItemPublic, status_code=201)
+def api_checklist_add(session: SessionDep, user: RequireEditor, item_id: int,
+                      data: ChecklistAdd) -> WorkItemPublic:
+    return public(service.add_checklist_item(session=session, actor=user, item_id=item_id, text=data.text))
+
+
+@api.delete("/work-items/{item_id}/checklist/{index}", response_model=WorkItemPublic)
+def api_checklist_remove(session: SessionDep, user: RequireEditor, item_id: int, index: int) -> WorkItemPublic:
+    return public(service.remove_checklist_item(session=session, actor=user, item_id=item_id, index=index))
+
+
+@api.get("/work-items/{item_id}/changes")
+def api_changes(session: SessionDep, user: CurrentUser, item_id: int) -> dict[str, Any]:
+    return {"items": [{"path": c.path, "status": c.status, "binary": c.binary, "diff": c.diff}
+                      for c in service.changes(session=session, item_id=item_id)]}
+
+
+@api.get("/work-items/{item_id}/files/{path:path}", response_model=FileContent)
+def api_read_file(session: SessionDep, user: CurrentUser, item_id: int, path: str) -> FileContent:
+    return FileContent(content=service.read_file(session=session, item_id=item_id, path=path))
+
+
+@api.put("/work-items/{item_id}/files/{path:path}", response_model=FileContent)
+def api_write_file(session: SessionDep, user: RequireEditor, item_id: int, path: str,
+                   data: FileContent, response: Response) -> FileContent:
+    created = service.write_file(session=session, actor=user, item_id=item_id, path=path, content=data.content)
+    response.status_code = 201 if created else 200
+    return data
+
+
+@api.delete("/work-items/{item_id}/files/{path:path}", status_code=204)
+def api_delete_file(session: SessionDep, user: RequireEditor, item_id: int, path: str) -> Response:
+    service.delete_file(session=session, actor=user, item_id=item_id, path=path)
+    return Response(status_code=204)
+
+
+def _commit_public(c: git.CommitInfo) -> dict[str, Any]:
+    return {"id": c.id, "short_id": c.short_id, "message": c.message, "summary": c.summary,
+            "author": c.author_name, "email": c.author_email, "time": c.time.isoformat()}
+
+
+@api.post("/work-items/{item_id}/commits", status_code=201)
+def api_commit(session: SessionDep, user: RequireEditor, item_id: int, data: CommitCreate,
+               workspace: WorkspaceDep) -> dict[str, Any]:
+    commit_id = service.commit(session=session, actor=user, item_id=item_id, workspace=workspace,
+                               message=data.message, files=data.files,
+                               entry_type=data.changelog.type if data.changelog else None,
+                               entry_text=data.changelog.text if data.changelog else None)
+    return {"id": commit_id}
+
+
+@api.get("/work-items/{item_id}/commits")
+def api_commits(session: SessionDep, user: CurrentUser, item_id: int, workspace: WorkspaceDep) -> dict[str, Any]:
+    return {"items": [_commit_public(c) for c in service.commits(session=session, item_id=item_id,
+                                                                  workspace=workspace)]}
+
+
+@api.get("/work-items/{item_id}/branch")
+def api_branch(session: SessionDep, user: CurrentUser, item_id: int, workspace: WorkspaceDep) -> dict[str, Any]:
+    item = service.get_work_item(session=session, item_id=item_id)
+    status = service.branch_status(workspace=workspace, item=item)
+    if status is None:
+        return {"exists": False, "merged": item.status == WorkStatus.COMPLETE.value, "ahead": 0, "behind": 0,
+                "conflicts": []}
+    return {"exists": True, "merged": status.merged, "ahead": status.ahead, "behind": status.behind,
+            "conflicts": status.conflicts}
+
+
+@api.get("/work-items/{item_id}/merge-check", response_model=MergeCheck)
+def api_merge_check(session: SessionDep, user: CurrentUser, item_id: int, workspace: WorkspaceDep) -> MergeCheck:
+    item = service.get_work_item(session=session, item_id=item_id)
+    problems = service.merge_problems(session=session, item=item, workspace=workspace)
+    return MergeCheck(ready=not problems, problems=_problems(problems))
+
+
+@api.post("/work-items/{item_id}/merge", response_model=WorkItemPublic)
+def api_merge(session: SessionDep, user: RequireEditor, item_id: int, workspace: WorkspaceDep) -> WorkItemPublic:
+    """Merge and complete. 409 with `details.problems` listing every unmet rule."""
+    return public(service.merge_and_complete(session=session, actor=user, item_id=item_id, workspace=workspace))
+
+
+@api.post("/work-items/{item_id}/update-from-main")
+def api_update_from_main(session: SessionDep, user: RequireEditor, item_id: int,
+                         workspace: WorkspaceDep) -> dict[str, Any]:
+    conflicts = service.update_from_main(session=session, actor=user, item_id=item_id, workspace=workspace)
+    return {"conflicts": conflicts, "clean": not conflicts}
+
+
+@api.get("/changelog")
+def api_changelog(ctx: CtxDep, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
+    entries = service.main_changelog_entries(repo_path=ctx.repo_path, limit=limit)
+    return {"items": [{"section": e.section, "date": e.date.isoformat() if e.date else None,
+                       "type": e.type.value if e.type else None, "text": e.text,
+                       "work_item_id": e.work_item_id} for e in entries]}
+
+
+@api.get("/checklist-templates")
+def api_templates(session: SessionDep, user: CurrentUser, settings: SettingsDep) -> dict[str, Any]:
+    return {"items": [{"category": c, "action": a, "items": items, "customised": custom}
+                      for c, a, items, custom in checklists.all_templates(
+                          session=session, categories=settings.work_categories)]}
+
+
+@api.put("/checklist-templates/{category}/{action}")
+def api_template_save(session: SessionDep, admin: RequireAdmin, settings: SettingsDep, category: str,
+                      action: str, data: ChecklistTemplateUpdate) -> dict[str, Any]:
+    items = checklists.save_template(session=session, actor=admin, category=category, action=action,
+                                     items=data.items, categories=settings.work_categories)
+    return {"category": category, "action": action, "items": items}
+
+
+# =============================== pages ===============================
+
+@pages.get("/work", response_class=HTMLResponse)
+def list_page(
+    request: Request, session: SessionDep, user: CurrentUser, settings: SettingsDep,
+    status: str | None = None, category: str | None = None, assignee: str | None = None,
+    service_slug: Annotated[str | None, Query(alias="service")] = None, q: str | None = None,
+    cursor: int | None = None,
+) -> Response:
+    filters = service.WorkFilter(status=status or None, category=category or None, assignee=assignee or None,
+                                 service=service_slug or None, text=q or None)
+    items = service.list_work_items(session=session, filters=filters, limit=50, before_id=cursor)
+    params = {k: v for k, v in {"status": status, "category": category, "assignee": assignee,
+                                "service": service_slug, "q": q}.items() if v}
+    return render(request, "work/list.html", {
+        "items": items, "filters": params, "categories": settings.work_categories,
+        "statuses": [s.value for s in WorkStatus],
+        "users": auth_service.list_users(session=session, limit=500),
+        "next_cursor": items[-1].id if len(items) == 50 else None,
+    }, nav="work")
+
+
+@pages.get("/work/new", response_class=HTMLResponse)
+def new_page(request: Request, session: SessionDep, user: RequireEditor, settings: SettingsDep,
+             service_slug: Annotated[str | None, Query(alias="service")] = None) -> Response:
+    return render(request, "work/new.html", {
+        "categories": settings.work_categories, "actions": [a.value for a in WorkAction], "errors": "",
+        "values": {"service": service_slug or ""}, "users": auth_service.list_users(session=session, limit=500),
+    }, nav="work")
+
+
+@pages.post("/work", response_class=HTMLResponse)
+def create_page(
+    request: Request, session: SessionDep, user: RequireEditor, settings: SettingsDep, workspace: WorkspaceDep,
+    title: Annotated[str, Form()] = "", category: Annotated[str, Form()] = "",
+    action: Annotated[str, Form()] = "", description: Annotated[str, Form()] = "",
+    service_slug: Annotated[str, Form(alias="service")] = "", assignee: Annotated[str, Form()] = "",
+) -> Response:
+    values = {"title": title, "category": category, "action": action, "description": description,
+              "service": service_slug, "assignee": assignee}
+    try:
+        data = WorkItemCreate(title=title, category=category, action=action,  # type: ignore[arg-type]
+                              description=description, service=service_slug or None,
+                              assignee=assignee or None)
+        item = service.create_work_item(session=session, actor=user, data=data, workspace=workspace,
+                                        categories=settings.work_categories)
+    except (ValidationError, Invalid) as exc:
+        message = _validation_message(exc) if isinstance(exc, ValidationError) else exc.message
+        return render(request, "work/new.html", {
+            "categories": settings.work_categories, "actions": [a.value for a in WorkAction],
+            "errors": message, "values": values, "users": auth_service.list_users(session=session, limit=500),
+        }, status_code=422, nav="work")
+    flash(request, "success", f"Work item #{item.id} created on branch {item.branch}.")
+    return RedirectResponse(f"/work/{item.id}", status_code=303)
+
+
+def _detail_context(session: SessionDep, item: WorkItem, workspace: service.Workspace) -> dict[str, Any]:
+    is_open = item.status in (WorkStatus.PLANNING.value, WorkStatus.IN_PROGRESS.value)
+    status = service.branch_status(workspace=workspace, item=item)
+    worktree_ok = is_open and Path(item.worktree_path).is_dir()
+    changes = service.changes(session=session, item_id=item.id) if worktree_ok else []
+    return {
+        "item": item, "is_open": is_open, "branch": status, "changes": changes,
+        "commits": service.commits(session=session, item_id=item.id, workspace=workspace),
+        "problems": service.merge_problems(session=session, item=item, workspace=workspace) if is_open else [],
+        "conflicts": git.worktree_conflicts(worktree_path=Path(item.worktree_path)) if worktree_ok else [],
+        "worktree_ok": worktree_ok, "notes_max": NOTES_MAX, "change_types": [t.value for t in ChangeType],
+        "has_entry": bool(service.branch_changelog_entries(workspace=workspace, item=item)) if is_open else True,
+        "users": auth_service.list_users(session=session, limit=500),
+        "done_count": sum(1 for c in item.checklist if c.done),
+    }
+
+
+@pages.get("/work/{item_id}", response_class=HTMLResponse)
+def detail_page(request: Request, session: SessionDep, user: CurrentUser, item_id: int,
+                workspace: WorkspaceDep) -> Response:
+    item = service.get_work_item(session=session, item_id=item_id)
+    return render(request, "work/detail.html", _detail_context(session, item, workspace), nav="work")
+
+
+@pages.post("/work/{item_id}/edit")
+def edit_submit(
+    request: Request, session: SessionDep, user: RequireEditor, item_id: int,
+    title: Annotated[str, Form()] = "", description: Annotated[str, Form()] = "",
+    service_slug: Annotated[str, Form(alias="service")] = "", assignee: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        data = WorkItemUpdate(title=title, description=description, service=service_slug or None,
+                              assignee=assignee or None)
+    except ValidationError as exc:
+        raise Invalid(_validation_message(exc)) from exc
+    service.update_work_item(session=session, actor=user, item_id=item_id, data=data)
+    flash(request, "success", "Saved.")
+    return RedirectResponse(f"/work/{item_id}", status_code=303)
+
+
+@pages.post("/work/{item_id}/notes")
+def notes_submit(request: Request, session: SessionDep, user: RequireEditor, item_id: int,
+                 notes: Annotated[str, Form()] = "") -> Response:
+    service.set_notes_checked(notes)
+    service.update_work_item(session=session, actor=user, item_id=item_id,
+                             data=WorkItemUpdate.model_construct(notes=notes, _fields_set={"notes"}))
+    flash(request, "success", "Notes saved.")
+    return RedirectResponse(f"/work/{item_id}#notes", status_code=303)
+
+
+@pages.post("/work/{item_id}/checklist/{index}/toggle", response_class=HTMLResponse)
+def checklist_toggle(request: Request, session: SessionDep, user: RequireEditor, item_id: int, index: int,
+                     done: Annotated[str | None, Form()] = None) -> Response:
+    item = service.get_work_item(session=session, item_id=item_id)
+    new_state = (done == "true") if done is not None else not item.checklist[index].done \
+        if 0 <= index < len(item.checklist) else True
+    item = service.set_checklist_done(session=session, actor=user, item_id=item_id, index=index, done=new_state)
+    if request.headers.get("hx-request"):
+        return render_fragment(request, "work/_checklist.html", {"item": item, "is_open": True,
+                                                                  "done_count": sum(c.done for c in item.checklist)})
+    return RedirectResponse(f"/work/{item_id}#checklist", status_code=303)
+
+
+@pages.post("/work/{item_id}/checklist", response_class=HTMLResponse)
+def checklist_add(request: Request, session: SessionDep, user: RequireEditor, item_id: int,
+                  text: Annotated[str, Form()] = "") -> Response:
+    item = service.add_checklist_item(session=session, actor=user, item_id=item_id, text=text)
+    if request.headers.get("hx-request"):
+        return render_fragment(request, "work/_checklist.html", {"item": item, "is_open": True,
+                                                                  "done_count": sum(c.done for c in item.checklist)})
+    return RedirectResponse(f"/work/{item_id}#checklist", status_code=303)
+
+
+@pages.post("/work/{item_id}/checklist/{index}/delete", response_class=HTMLResponse)
+def checklist_remove(request: Request, session: SessionDep, user: RequireEditor, item_id: int,
+                     index: int) -> Response:
+    item = service.remove_checklist_item(session=session, actor=user, item_id=item_id, index=index)
+    if request.headers.get("hx-request"):
+        return render_fragment(request, "work/_checklist.html", {"item": item, "is_open": True,
+                                                                  "done_count": sum(c.done for c in item.checklist)})
+    return RedirectResponse(f"/work/{item_id}#checklist", status_code=303)
+
+
+@pages.get("/work/{item_id}/file", response_class=HTMLResponse)
+def file_page(request: Request, session: SessionDep, user: CurrentUser, item_id: int,
+              path: str = "") -> Response:
+    item = service.get_work_item(session=session, item_id=item_id)
+    content, exists = "", False
+    if path:
+        try:
+            content, exists = service.read_file(session=session, item_id=item_id, path=path), True
+        except NotFound:
+            pass  # a new file
+    return render(request, "work/file.html", {"item": item, "path": path, "content": content,
+                                               "exists": exists}, nav="work")
+
+
+@pages.post("/work/{item_id}/file")
+def file_save(request: Request, session: SessionDep, user: RequireEditor, item_id: int,
+              path: Annotated[str, Form()] = "", content: Annotated[str, Form()] = "",
+              delete: Annotated[str | None, Form()] = None) -> Response:
+    if delete:
+        service.delete_file(session=session, actor=user, item_id=item_id, path=path)
+        flash(request, "success", f"Deleted {path}; commit to record it.")
+    else:
+        # Browsers send CRLF from textareas; keep the file's Unix line endings.
+        created = service.write_file(session=session, actor=user, item_id=item_id, path=path,
+                                     content=content.replace("\r\n", "\n"))
+        flash(request, "success", f"{'Created' if created else 'Saved'} {path}; commit to record it.")
+    return RedirectResponse(f"/work/{item_id}#changes", status_code=303)
+
+
+@pages.post("/work/{item_id}/commit")
+def commit_submit(
+    request: Request, session: SessionDep, user: RequireEditor, item_id: int, workspace: WorkspaceDep,
+    message: Annotated[str, Form()] = "", files: Annotated[list[str] | None, Form()] = None,
+    changelog_type: Annotated[str, Form()] = "", changelog_text: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        entry_type = ChangeType(changelog_type) if changelog_type else None
+    except ValueError as exc:
+        raise Invalid(f"Unknown changelog type {changelog_type!r}.") from exc
+    try:
+        commit_id = service.commit(session=session, actor=user, item_id=item_id, workspace=workspace,
+                                   message=message, files=files or None, entry_type=entry_type,
+                                   entry_text=changelog_text or None)
+    except (Conflict, Invalid) as exc:
+        flash(request, "error", exc.message)
+        return RedirectResponse(f"/work/{item_id}#commit", status_code=303)
+    flash(request, "success", f"Committed {commit_id[:10]}.")
+    return RedirectResponse(f"/work/{item_id}#commits", status_code=303)
+
+
+@pages.post("/work/{item_id}/merge")
+def merge_submit(request: Request, session: SessionDep, user: RequireEditor, item_id: int,
+                 workspace: WorkspaceDep) -> Response:
+    try:
+        item = service.merge_and_complete(session=session, actor=user, item_id=item_id, workspace=workspace)
+    except Conflict as exc:
+        flash(request, "error", exc.message + " " + " ".join(p.message for p in exc.problems))
+        return RedirectResponse(f"/work/{item_id}#merge", status_code=303)
+    flash(request, "success", f"Merged into main as {(item.merge_commit or '')[:10]}; #{item.id} is complete.")
+    return RedirectResponse(f"/work/{item_id}", status_code=303)
+
+
+@pages.post("/work/{item_id}/update-from-main")
+def update_from_main_submit(request: Request, session: SessionDep, user: RequireEditor, item_id: int,
+                            workspace: WorkspaceDep) -> Response:
+    try:
+        conflicts = service.update_from_main(session=session, actor=user, item_id=item_id, workspace=workspace)
+    except Conflict as exc:
+        flash(request, "error", exc.message)
+        return RedirectResponse(f"/work/{item_id}", status_code=303)
+    if conflicts:
+        flash(request, "warning", "Main was merged in with conflicts in: " + ", ".join(conflicts)
+              + ". Edit those files to resolve them, then commit.")
+    else:
+        flash(request, "success", "The branch is up to date with main.")
+    return RedirectResponse(f"/work/{item_id}", status_code=303)
+
+
+@pages.post("/work/{item_id}/cancel")
+def cancel_submit(request: Request, session: SessionDep, user: RequireEditor, item_id: int,
+                  workspace: WorkspaceDep, confirm: Annotated[str | None, Form()] = None) -> Response:
+    try:
+        item = service.cancel(session=session, actor=user, item_id=item_id, workspace=workspace,
+                              confirm=confirm == "yes")
+    except Conflict as exc:
+        flash(request, "warning", exc.message)
+        return RedirectResponse(f"/work/{item_id}#cancel", status_code=303)
+    note = f" Its commits are kept at tag {item.archive_tag}." if item.archive_tag else ""
+    flash(request, "success", f"Work item #{item.id} cancelled.{note}")
+    return RedirectResponse(f"/work/{item_id}", status_code=303)
+
+
+@pages.get("/settings/checklists", response_class=HTMLResponse)
+def templates_page(request: Request, session: SessionDep, admin: RequireAdmin, settings: SettingsDep) -> Response:
+    return render(request, "work/checklist_templates.html", {
+        "templates": checklists.all_templates(session=session, categories=settings.work_categories),
+    }, nav="settings")
+
+
+@pages.post("/settings/checklists")
+def templates_save(request: Request, session: SessionDep, admin: RequireAdmin, settings: SettingsDep,
+                   category: Annotated[str, Form()] = "", action: Annotated[str, Form()] = "",
+                   items: Annotated[str, Form()] = "") -> Response:
+    checklists.save_template(session=session, actor=admin, category=category, action=action,
+                             items=items.splitlines(), categories=settings.work_categories)
+    flash(request, "success", f"Checklist template {category}/{action} saved.")
+    return RedirectResponse(f"/settings/checklists#{category}-{action}", status_code=303)

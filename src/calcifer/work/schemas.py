@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from calcifer.changelog.choices import ChangeType
+from calcifer.work.choices import WorkAction, WorkStatus
+
+NOTES_MAX = 2000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+SERVICE_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+
+
+def clean_title(value: str) -> str:
+    value = " ".join(value.split())
+    if not value:
+        raise ValueError("give the work item a title")
+    if len(value) > 200:
+        raise ValueError(f"use at most 200 characters (this one has {len(value)})")
+    if _CONTROL.search(value):
+        raise ValueError("remove control characters from the title")
+    return value
+
+
+def clean_service(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if not SERVICE_SLUG.match(value):
+        raise ValueError("a service slug uses lowercase letters, digits and dashes (e.g. grafana)")
+    return value
+
+
+class WorkItemCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(description="One line, at most 200 characters.")
+    category: str
+    action: WorkAction
+    description: str = Field(default="", max_length=20_000)
+    service: str | None = Field(default=None, description="Linked catalog service slug.")
+    assignee: str | None = Field(default=None, description="Username.")
+
+    _title = field_validator("title")(clean_title)
+    _service = field_validator("service")(clean_service)
+
+
+class WorkItemUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = None
+    description: str | None = Field(default=None, max_length=20_000)
+    service: str | None = None
+    assignee: str | None = None
+    status: WorkStatus | None = Field(default=None, description="planning or in_progress; use merge to "
+                                      "complete and DELETE to cancel.")
+    notes: str | None = Field(default=None, max_length=NOTES_MAX)
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str | None) -> str | None:
+        return None if value is None else clean_title(value)
+
+    @field_validator("service")
+    @classmethod
+    def _service(cls, value: str | None) -> str | None:
+        return clean_service(value)
+
+
+class ChecklistEntry(BaseModel):
+    text: str
+    done: bool
+
+
+class ChecklistToggle(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    done: bool
+
+
+class ChecklistAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=300)
+
+
+class WorkItemPublic(BaseModel):
+    id: int
+    title: str
+    slug: str
+    category: str
+    action: str
+    description: str
+    service: str | None
+    status: WorkStatus
+    notes: str
+    branch: str
+    worktree: str
+    base_commit: str
+    merge_commit: str | None
+    archive_tag: str | None
+    author: str | None
+    assignee: str | None
+    checklist: list[ChecklistEntry]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    completed_at: dt.datetime | None
+
+
+class ChangelogInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: ChangeType
+    text: str = Field(min_length=1, max_length=300)
+
+
+class CommitCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(min_length=1, max_length=5000)
+    files: list[str] | None = Field(default=None, description="Paths to commit; all changes when omitted.")
+    changelog: ChangelogInput | None = None
+
+
+class FileContent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    content: str = Field(max_length=1_048_576)
+
+
+class ProblemPublic(BaseModel):
+    code: str
+    message: str
+
+
+class MergeCheck(BaseModel):
+    ready: bool
+    problems: list[ProblemPublic]
+
+
+class ChecklistTemplateUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[str] = Field(max_length=50)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -26,6 +27,10 @@ from calcifer.db import make_engine
 from calcifer.web.context import AppContext
 
 PASSWORD = "correct horse battery"
+
+# Still argon2id, with the cheapest parameters: the production cost (~0.15 s a hash) would dominate a
+# suite that creates a few users per test.
+auth_service._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 TEST_DATABASE_URL = os.environ.get("CALCIFER_TEST_DATABASE_URL")
 
 
@@ -110,13 +115,11 @@ def csrf_token(client: TestClient) -> str:
     """The CSRF token the pages of this browser-like client carry (fetches a page to get the cookie)."""
     import re
 
-    page = client.get("/login")
-    match = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
-    if match is None:
-        page = client.get("/settings/tokens")
-        match = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
+    for path in ("/login", "/setup", "/settings/tokens"):
+        match = re.search(r'name="csrf_token" value="([0-9a-f]+)"', client.get(path).text)
+        if match:
+            return match.group(1)
+    raise AssertionError("no CSRF token on any page")
 
 
 def browser_login(client: TestClient, username: str, password: str = PASSWORD) -> str:

@@ -22,7 +22,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(work_app, name="work")
 
-console = Console()
+console = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 

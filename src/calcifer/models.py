@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calcifer.catalog.models  # noqa: F401 - registers the catalog_* tables
 from calcifer.audit.models import AuditEntry
 from calcifer.auth.models import ApiToken, LoginAttempt, LoginSession, User
 from calcifer.db import Base

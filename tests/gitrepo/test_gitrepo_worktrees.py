@@ -234,3 +234,55 @@ def test_file_history_lists_commits_touching_a_path(repo: Path, make_work, commi
     assert [c.id for c in gitrepo.file_history(repo_path=repo, path="CHANGES.md")] == [
         gitrepo.main_head(repo_path=repo)
     ]
+
+
+def test_file_history_matches_git_log_across_merges(repo: Path, make_work, commit_file, run_git) -> None:
+    for round_ in range(3):
+        a, b = make_work(f"a{round_}"), make_work(f"b{round_}")
+        commit_file(a, "docs/shared.md", f"round {round_} from a\n")
+        commit_file(b, "docs/other.md", f"round {round_} from b\n")
+        commit_file(b, "docs/shared/nested.md", f"nested {round_}\n")
+        gitrepo.merge_into_main(
+            repo_path=repo, branch=a.branch, author=gitrepo.Author(name="A", email="a@x"), message="a"
+        )
+        gitrepo.merge_into_main(
+            repo_path=repo, branch=b.branch, author=gitrepo.Author(name="B", email="b@x"), message="b"
+        )
+    for path in ("docs/shared.md", "docs/other.md", "docs/shared/nested.md", "docs", "CHANGES.md"):
+        expected = run_git("--git-dir", str(repo), "log", "--format=%H", "main", "--", path).split()
+        history = gitrepo.file_history(repo_path=repo, path=path)
+        # same commits; the order of commits made within one second is not defined
+        assert sorted(c.id for c in history) == sorted(expected), path
+        assert [c.time for c in history] == sorted((c.time for c in history), reverse=True)
+
+
+def test_worktrees_honour_gitattributes(repo: Path, make_work, commit_file, run_git) -> None:
+    setup = make_work("attributes")
+    commit_file(setup, ".gitattributes", "*.txt text eol=crlf\n")
+    commit_file(setup, "notes.txt", "one\ntwo\n")
+    gitrepo.merge_into_main(
+        repo_path=repo, branch=setup.branch, author=gitrepo.Author(name="A", email="a@x"), message="m"
+    )
+    work = make_work("after")
+    assert (work.path / "notes.txt").read_bytes() == b"one\r\ntwo\r\n"
+    assert run_git("status", "--porcelain", cwd=work.path) == ""
+    assert gitrepo.worktree_changes(worktree_path=work.path) == []
+
+
+def test_ensure_worktree_refuses_a_branch_checked_out_elsewhere(
+    repo: Path, make_work, tmp_path: Path
+) -> None:
+    work = make_work()
+    with pytest.raises(Conflict) as err:
+        gitrepo.ensure_worktree(
+            repo_path=repo, branch=work.branch, worktree_name="other", worktree_path=tmp_path / "other"
+        )
+    assert err.value.code == "branch_checked_out"
+    assert not (tmp_path / "other").exists()
+    assert list(gitrepo.list_worktrees(repo_path=repo)) == [work.name]
+
+
+def test_no_placeholder_branches_are_left_behind(repo: Path, make_work) -> None:
+    make_work()
+    make_work()
+    assert all(not b.startswith("calcifer-tmp/") for b in gitrepo.list_branches(repo_path=repo))

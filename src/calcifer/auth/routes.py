@@ -150,8 +150,8 @@ def users_update(
     password: Annotated[str | None, Form()] = None,
 ) -> Response:
     try:
-        data = UserUpdate(role=role or None, is_active=None if is_active is None else is_active == "true",
-                          password=password or None)  # type: ignore[arg-type]
+        data = UserUpdate(role=role or None,  # type: ignore[arg-type]
+                          is_active=None if is_active is None else is_active == "true", password=password or None)
     except ValidationError as exc:
         raise Invalid("; ".join(f"{k}: {v}" for k, v in _form_errors(exc).items())) from exc
     user = service.update_user(session=session, actor=admin, user_id=user_id, data=data)

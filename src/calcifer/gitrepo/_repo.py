@@ -9,6 +9,8 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -23,6 +25,9 @@ from .models import Author, CommitInfo
 
 MAIN = "main"
 MAIN_REF = "refs/heads/main"
+# Where create_work_branch records each work branch's starting commit, so that a branch without
+# commits of its own is not mistaken for a merged one (both have their tip reachable from main).
+BASE_REFS = "refs/calcifer/base/"
 LOCK_FILE = "calcifer-merge.lock"
 
 _WORKTREE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -39,6 +44,58 @@ def open_repo(repo_path: Path) -> pygit2.Repository:
         return pygit2.Repository(str(repo_path), RepositoryOpenFlag.NO_SEARCH)
     except (pygit2.GitError, KeyError, OSError) as exc:
         raise NotFound(f"No git repository at {repo_path}") from exc
+
+
+_handles = threading.local()
+_HANDLES_PER_THREAD = 4
+
+
+def _forget_handles() -> None:
+    global _handles
+    _handles = threading.local()
+
+
+# A forked worker must not reuse libgit2 handles (open files, mmaps) of its parent.
+os.register_at_fork(after_in_child=_forget_handles)
+
+
+def _stamp(repo_path: Path) -> tuple[int, int, int, int]:
+    """Identity of the repository on disk: its folder, and its pack folder's last change."""
+    folder = os.stat(repo_path)
+    try:
+        packs = os.stat(repo_path / "objects" / "pack").st_mtime_ns
+    except FileNotFoundError:
+        packs = 0
+    return folder.st_dev, folder.st_ino, folder.st_mtime_ns, packs
+
+
+def bare_repo(repo_path: Path) -> pygit2.Repository:
+    """The managed (bare) repository, from a small per-thread cache of open handles.
+
+    Reopening costs little, but a fresh handle also starts with an empty object cache, and walking
+    history cold is several times slower. Handles are never shared between threads (libgit2
+    objects are not thread-safe); refs are read from disk on every lookup anyway. A handle is
+    dropped when the folder is replaced (restore) or packs change (gc, push). Raises NotFound.
+    """
+    key = str(repo_path)
+    try:
+        stamp = _stamp(repo_path)
+    except OSError as exc:
+        raise NotFound(f"No git repository at {repo_path}") from exc
+    cache: OrderedDict[str, tuple[tuple[int, int, int, int], pygit2.Repository]] | None
+    cache = getattr(_handles, "cache", None)
+    if cache is None:
+        cache = _handles.cache = OrderedDict()
+    hit = cache.get(key)
+    if hit is not None and hit[0] == stamp:
+        cache.move_to_end(key)
+        return hit[1]
+    repo = open_repo(repo_path)
+    cache[key] = (stamp, repo)
+    cache.move_to_end(key)
+    while len(cache) > _HANDLES_PER_THREAD:
+        cache.popitem(last=False)
+    return repo
 
 
 def open_worktree(worktree_path: Path) -> pygit2.Repository:
@@ -87,6 +144,15 @@ def ref_target(repo: pygit2.Repository, name: str) -> pygit2.Oid | None:
     ref = ref.resolve()
     target = ref.target
     return target if isinstance(target, pygit2.Oid) else None
+
+
+def base_ref(branch: str) -> str:
+    return BASE_REFS + branch
+
+
+def has_no_own_commits(repo: pygit2.Repository, branch: str, tip: pygit2.Oid) -> bool:
+    """True when ``branch`` still points where create_work_branch started it."""
+    return ref_target(repo, base_ref(branch)) == tip
 
 
 def main_oid(repo: pygit2.Repository) -> pygit2.Oid:

@@ -6,16 +6,17 @@ import contextlib
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import FileMode, ResetMode
+from pygit2.enums import CheckoutStrategy, FileMode, ResetMode
 
 from calcifer.errors import Conflict, NotFound, Problem
 
 from ._repo import (
     MAIN_REF,
+    bare_repo,
     branch_ref,
     clean_message,
+    has_no_own_commits,
     main_oid,
-    open_repo,
     open_worktree,
     ref_target,
     repo_lock,
@@ -97,27 +98,114 @@ def _base_tree(repo: pygit2.Repository, a: pygit2.Oid, b: pygit2.Oid) -> pygit2.
     return repo[base].peel(pygit2.Tree) if base is not None else None
 
 
+class _NeedsFullMerge(Exception):
+    """A path changed on both sides (and no merger handles it): libgit2's file-level merge decides."""
+
+
+def _entries(tree: pygit2.Tree | None) -> dict[str, pygit2.Object]:
+    return {} if tree is None else {entry.name or "": entry for entry in tree}
+
+
+def _as_tree(repo: pygit2.Repository, obj: pygit2.Object | None) -> pygit2.Tree | None:
+    if obj is None or obj.type_str != "tree":
+        return None
+    tree = repo[obj.id]
+    return tree if isinstance(tree, pygit2.Tree) else None
+
+
+def _trivial_merge(
+    repo: pygit2.Repository,
+    base: pygit2.Tree | None,
+    ours: pygit2.Tree,
+    theirs: pygit2.Tree,
+    mergers: dict[str, FileMerger],
+    prefix: str = "",
+) -> pygit2.Oid:
+    """Three-way merge by whole trees and files, like git's "trivial" merge: a subtree or file
+    changed on one side only is taken from that side without looking inside; only folders changed
+    on both sides are opened. Paths in ``mergers`` changed on both sides are merged by their
+    function. Returns the merged tree id. Raises _NeedsFullMerge for anything else changed on both
+    sides, so the caller falls back to libgit2's full merge (file-level merge, renames, conflicts).
+    """
+    if ours.id == theirs.id or (base is not None and base.id == theirs.id):
+        return ours.id
+    if base is not None and base.id == ours.id:
+        return theirs.id
+    base_e, ours_e, theirs_e = _entries(base), _entries(ours), _entries(theirs)
+    builder = repo.TreeBuilder(ours)
+    changed = False
+    for name in sorted(set(ours_e) | set(theirs_e) | set(base_e)):
+        b, o, t = base_e.get(name), ours_e.get(name), theirs_e.get(name)
+        b_key = (b.id, b.filemode) if b is not None else None
+        o_key = (o.id, o.filemode) if o is not None else None
+        t_key = (t.id, t.filemode) if t is not None else None
+        if o_key == t_key or b_key == t_key:
+            continue  # same on both sides, or only ours changed it
+        if b_key == o_key:  # only theirs changed it
+            if t is None:
+                builder.remove(name)
+            else:
+                builder.insert(name, t.id, t.filemode)
+            changed = True
+            continue
+        path = prefix + name
+        o_tree, t_tree = _as_tree(repo, o), _as_tree(repo, t)
+        if o_tree is not None and t_tree is not None and (b is None or b.type_str == "tree"):
+            merged_id = _trivial_merge(repo, _as_tree(repo, b), o_tree, t_tree, mergers, path + "/")
+            merged_tree = repo[merged_id]
+            if isinstance(merged_tree, pygit2.Tree) and len(merged_tree) == 0:
+                builder.remove(name)  # git does not keep empty folders
+            else:
+                builder.insert(name, merged_id, FileMode.TREE)
+            changed = True
+            continue
+        merger = mergers.get(path)
+        if (
+            merger is None
+            or o is None
+            or t is None
+            or o.type_str != "blob"
+            or t.type_str != "blob"
+            or (b is not None and b.type_str != "blob")
+        ):
+            raise _NeedsFullMerge(path)
+        base_data = _blob_data(repo, b.id) if b is not None else None
+        data = bytes(merger(base_data, _blob_data(repo, o.id), _blob_data(repo, t.id)))
+        builder.insert(name, repo.create_blob(data), o.filemode)
+        changed = True
+    return builder.write() if changed else ours.id
+
+
 def _merge_in_memory(
     repo: pygit2.Repository,
     ours: pygit2.Oid,
     theirs: pygit2.Oid,
     file_mergers: dict[str, FileMerger] | None,
-) -> tuple[pygit2.Index, list[str]]:
-    """Merge commit ``theirs`` into ``ours`` in memory; return the index and the conflicted paths."""
+) -> tuple[pygit2.Oid | None, list[str]]:
+    """Merge commit ``theirs`` into ``ours`` in memory.
+
+    Returns (merged tree id, []) when clean, (None, conflicted paths) otherwise.
+    """
     ours_commit = repo[ours].peel(pygit2.Commit)
     theirs_commit = repo[theirs].peel(pygit2.Commit)
+    base_id = repo.merge_base(ours, theirs)
+    base = repo[base_id].peel(pygit2.Tree) if base_id is not None else None
+    try:
+        # Fast path, cost proportional to what changed rather than to the size of the tree.
+        tree = _trivial_merge(repo, base, ours_commit.tree, theirs_commit.tree, dict(file_mergers or {}))
+        return tree, []
+    except _NeedsFullMerge:
+        pass
     # merge_commits (not merge_trees) so criss-cross histories get libgit2's recursive merge base.
     index = repo.merge_commits(ours_commit, theirs_commit)
     merged = _merged_by_mergers(
-        repo,
-        index,
-        base=_base_tree(repo, ours, theirs),
-        ours=ours_commit.tree,
-        theirs=theirs_commit.tree,
-        file_mergers=file_mergers,
+        repo, index, base=base, ours=ours_commit.tree, theirs=theirs_commit.tree, file_mergers=file_mergers
     )
     _stage_merged(repo, index, merged)
-    return index, sorted(conflict_entries(index))
+    conflicts = sorted(conflict_entries(index))
+    if conflicts:
+        return None, conflicts
+    return index.write_tree(repo), []
 
 
 def _branch_tip(repo: pygit2.Repository, branch: str) -> pygit2.Oid:
@@ -137,19 +225,21 @@ def branch_status(
     """How ``branch`` stands against main.
 
     ``merged`` is True when the branch tip is reachable from main (also when merged outside
-    Calcifer, and for a branch without commits of its own); ``ahead``/``behind`` count commits;
+    Calcifer) — except for a work branch that still sits where create_work_branch started it: it
+    has nothing to merge, so it is reported merged=False, ahead=0. ``ahead``/``behind`` count commits;
     ``conflicts`` lists the files that would conflict merging into main (empty when merged), paths
     handled by ``file_mergers`` excepted. A missing branch gives exists=False. Raises Invalid for a
     malformed name, NotFound without main.
     """
-    repo = open_repo(repo_path)
+    repo = bare_repo(repo_path)
     main = main_oid(repo)
     tip = ref_target(repo, branch_ref(branch))
     if tip is None:
         return BranchStatus(exists=False, merged=False, ahead=0, behind=0, conflicts=[])
     ahead, behind = repo.ahead_behind(tip, main)
     if ahead == 0:
-        return BranchStatus(exists=True, merged=True, ahead=0, behind=behind, conflicts=[])
+        merged = not has_no_own_commits(repo, branch, tip)
+        return BranchStatus(exists=True, merged=merged, ahead=0, behind=behind, conflicts=[])
     _, conflicts = _merge_in_memory(repo, main, tip, file_mergers)
     return BranchStatus(exists=True, merged=False, ahead=ahead, behind=behind, conflicts=conflicts)
 
@@ -162,30 +252,35 @@ def _prepare_merge(
     file_mergers: dict[str, FileMerger] | None,
 ) -> tuple[pygit2.Oid, pygit2.Oid]:
     """Compute the merge of ``branch`` into main's current tip: return (main tip used, merge commit)."""
-    repo = open_repo(repo_path)
+    repo = bare_repo(repo_path)
     main = main_oid(repo)
     tip = _branch_tip(repo, branch)
+    if has_no_own_commits(repo, branch, tip):
+        raise Conflict(
+            f"Branch {branch} has no commits to merge",
+            code="no_commits",
+            problems=[Problem("no_commits", f"{branch} has no commits of its own")],
+        )
     if _is_merged(repo, main, tip):
         raise Conflict(
             f"Branch {branch} is already merged into main",
             code="already_merged",
             problems=[Problem("already_merged", f"{branch} is already merged into main")],
         )
-    index, conflicts = _merge_in_memory(repo, main, tip, file_mergers)
-    if conflicts:
+    tree, conflicts = _merge_in_memory(repo, main, tip, file_mergers)
+    if tree is None:
         raise Conflict(
             f"Branch {branch} conflicts with main in {len(conflicts)} file(s): {', '.join(conflicts)}",
             code="merge_conflict",
             problems=[Problem("merge_conflict", f"{path} conflicts with main") for path in conflicts],
         )
-    tree = index.write_tree(repo)
     commit = repo.create_commit(None, sig, sig, message, tree, [main, tip])
     return main, commit
 
 
 def _swap_main(repo_path: Path, expected: pygit2.Oid, new: pygit2.Oid, branch: str) -> bool:
     """Point main at ``new`` if it still points at ``expected`` (call with the repo lock held)."""
-    repo = open_repo(repo_path)
+    repo = bare_repo(repo_path)
     ref = repo.references.get(MAIN_REF)
     if ref is None or ref.target != expected:
         return False
@@ -213,7 +308,8 @@ def merge_into_main(
     merge is recomputed (bounded). Returns the merge commit id.
 
     Raises NotFound (branch or main missing), Invalid (bad name, author or empty message), Conflict
-    code "already_merged", "merge_conflict" (one problem per conflicting file) or "main_moved".
+    code "no_commits" (the work branch has no commits of its own), "already_merged",
+    "merge_conflict" (one problem per conflicting file) or "main_moved".
     """
     sig = signature(author)
     text = clean_message(message)
@@ -271,16 +367,43 @@ def update_from_main(
             code="uncommitted_changes",
             problems=[Problem("uncommitted_changes", "The worktree has uncommitted changes")],
         )
-    head = repo.head.peel(pygit2.Commit).id
+    head_commit = repo.head.peel(pygit2.Commit)
+    head, head_tree = head_commit.id, head_commit.tree
     main_ref = repo.lookup_reference(MAIN_REF)
     main = main_oid(repo)
     if _is_merged(repo, head, main):
         return None, []
     branch = repo.head.shorthand
-    head_commit = repo[head].peel(pygit2.Commit)
+    message = f"Merge branch 'main' into {branch}\n"
+    tree, _ = _merge_in_memory(repo, head, main, file_mergers)
+    if tree is not None:
+        # Clean: update only the files that differ, then record the merge commit on the branch.
+        try:
+            merged_tree = repo[tree].peel(pygit2.Tree)
+            changed = sorted(
+                {
+                    path
+                    for d in head_tree.diff_to_tree(merged_tree).deltas
+                    for path in (d.old_file.path, d.new_file.path)
+                }
+            )
+            if changed:
+                # The worktree is clean (checked above), so forcing is safe; a literal path list lets
+                # libgit2 skip the rest of the worktree instead of scanning all of it again.
+                repo.checkout_tree(
+                    merged_tree,
+                    strategy=CheckoutStrategy.FORCE | CheckoutStrategy.DISABLE_PATHSPEC_MATCH,
+                    paths=changed,
+                )
+            commit = repo.create_commit("HEAD", sig, sig, message, tree, [head, main])
+        except BaseException:
+            _restore(repo, head)
+            raise
+        return str(commit), []
     main_commit = repo[main].peel(pygit2.Commit)
     try:
-        # Passing the reference (not the id) labels the conflict markers and MERGE_MSG with "main".
+        # Conflicts: let libgit2 write the merge state (conflicted index, conflict markers in the
+        # files, MERGE_HEAD, MERGE_MSG). Passing the reference labels the markers with "main".
         repo.merge(main_ref)
         index = repo.index
         merged = _merged_by_mergers(
@@ -297,19 +420,21 @@ def update_from_main(
             drop_conflict(index, path, conflicted)
             index.add(path)
         index.write()
-        conflicts = sorted(conflict_entries(index))
-        if conflicts:
-            return None, conflicts
-        tree = index.write_tree()
-        commit = repo.create_commit(
-            "HEAD", sig, sig, f"Merge branch 'main' into {branch}\n", tree, [head, main]
-        )
+        remaining = sorted(conflict_entries(index))
+        if remaining:
+            return None, remaining
+        # Only merger paths conflicted: the merge is complete after all.
+        commit = repo.create_commit("HEAD", sig, sig, message, index.write_tree(), [head, main])
         repo.state_cleanup()
         return str(commit), []
     except BaseException:
-        # Leave the worktree as it was before the merge.
-        with contextlib.suppress(pygit2.GitError, OSError):
-            if repo.head.peel(pygit2.Commit).id == head:
-                repo.reset(head, ResetMode.HARD)
-                repo.state_cleanup()
+        _restore(repo, head)
         raise
+
+
+def _restore(repo: pygit2.Repository, head: pygit2.Oid) -> None:
+    """Put the worktree back as it was before a failed update (HEAD still at ``head``)."""
+    with contextlib.suppress(pygit2.GitError, OSError):
+        if repo.head.peel(pygit2.Commit).id == head:
+            repo.reset(head, ResetMode.HARD)
+        repo.state_cleanup()

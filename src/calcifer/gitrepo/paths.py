@@ -27,7 +27,7 @@ def _check_text(path: str) -> list[str]:
         raise Invalid("The file path contains control characters")
     if "\\" in path:
         raise Invalid(f"The file path {path!r} contains a backslash; use '/' between folders")
-    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+    if path.startswith("/") or (len(path) > 1 and path[0].isalpha() and path[1] == ":"):
         raise Invalid(f"The file path {path!r} must be relative to the repository root")
     if len(path.encode("utf-8", "surrogateescape")) > MAX_PATH_LENGTH:
         raise Invalid(f"The file path is longer than {MAX_PATH_LENGTH} bytes")

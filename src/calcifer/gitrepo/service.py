@@ -8,6 +8,7 @@ a git option.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import os
 import re
 import shutil
@@ -15,15 +16,20 @@ import uuid
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import FileMode, SortMode
+from pygit2.enums import CheckoutStrategy, FileMode, SortMode
+from pygit2.errors import check_error
+from pygit2.ffi import C, ffi
 
 from calcifer.errors import Conflict, Invalid, NotFound, Problem
 
 from ._repo import (
     MAIN,
     MAIN_REF,
+    bare_repo,
+    base_ref,
     branch_ref,
     commit_info,
+    has_no_own_commits,
     main_oid,
     open_repo,
     ref_target,
@@ -31,7 +37,50 @@ from ._repo import (
     validate_branch_name,
     validate_worktree_name,
 )
-from .models import CommitInfo
+from .changes import commit_worktree, worktree_changes, worktree_conflicts
+from .merge import branch_status, merge_into_main, update_from_main
+from .models import Author, BranchStatus, CommitInfo, FileChange, FileMerger
+from .paths import MAX_FILE_BYTES, delete_worktree_file, read_worktree_file, safe_path, write_worktree_file
+
+# The whole API is importable from this module too (callers use ``gitrepo.service as git``).
+__all__ = [
+    "INITIAL_FILES",
+    "MAX_FILE_BYTES",
+    "Author",
+    "BranchStatus",
+    "CommitInfo",
+    "FileChange",
+    "FileMerger",
+    "adopt_repository",
+    "archive_branch",
+    "branch_exists",
+    "branch_status",
+    "branch_tip",
+    "commit_worktree",
+    "commits_ahead",
+    "create_work_branch",
+    "delete_worktree_file",
+    "ensure_worktree",
+    "file_history",
+    "find_commit_with_trailer",
+    "find_merging_commit",
+    "init_repository",
+    "is_reachable",
+    "list_branches",
+    "list_files_at",
+    "list_worktrees",
+    "main_head",
+    "merge_base",
+    "merge_into_main",
+    "read_file_at",
+    "read_worktree_file",
+    "remove_work_branch",
+    "safe_path",
+    "update_from_main",
+    "worktree_changes",
+    "worktree_conflicts",
+    "write_worktree_file",
+]
 
 INITIAL_FILES: dict[str, bytes] = {
     "CHANGES.md": b"# Changelog\n",
@@ -189,7 +238,7 @@ def adopt_repository(*, source: str, path: Path) -> None:
 def is_reachable(*, repo_path: Path) -> bool:
     """True when ``repo_path`` opens as a git repository that has refs/heads/main. Never raises."""
     try:
-        repo = open_repo(repo_path)
+        repo = bare_repo(repo_path)
         return ref_target(repo, MAIN_REF) is not None
     except Exception:  # noqa: BLE001 - a health probe: any failure means "not reachable"
         return False
@@ -197,7 +246,7 @@ def is_reachable(*, repo_path: Path) -> bool:
 
 def main_head(*, repo_path: Path) -> str:
     """Return main's tip commit id. Raises NotFound when there is no repository or no main."""
-    return str(main_oid(open_repo(repo_path)))
+    return str(main_oid(bare_repo(repo_path)))
 
 
 def read_file_at(*, repo_path: Path, path: str, ref: str = MAIN) -> bytes | None:
@@ -205,7 +254,7 @@ def read_file_at(*, repo_path: Path, path: str, ref: str = MAIN) -> bytes | None
 
     Reads git objects, not a checkout. Raises NotFound for an unknown ``ref`` or repository.
     """
-    repo = open_repo(repo_path)
+    repo = bare_repo(repo_path)
     commit = resolve_commit(repo, ref)
     clean = path.strip("/")
     if not clean:
@@ -220,11 +269,18 @@ def read_file_at(*, repo_path: Path, path: str, ref: str = MAIN) -> bytes | None
     return obj.data
 
 
-def _tree_paths(tree: pygit2.Tree, prefix: str = "") -> list[str]:
-    # Index.read_tree flattens the tree in C: much faster than a Python recursion over 10k entries.
-    index = pygit2.Index()
-    index.read_tree(tree)
-    return [prefix + entry.path for entry in index]
+def _tree_paths(tree: pygit2.Tree, prefix: str = "", out: list[str] | None = None) -> list[str]:
+    # A recursion over Tree objects is ~10x faster than flattening through Index.read_tree, whose
+    # entries cross the cffi boundary one by one. Submodule entries (commits) are not files.
+    paths: list[str] = [] if out is None else out
+    for entry in tree:
+        kind = entry.type_str
+        name = entry.name or ""
+        if kind == "blob":
+            paths.append(prefix + name)
+        elif kind == "tree" and isinstance(entry, pygit2.Tree):
+            _tree_paths(entry, f"{prefix}{name}/", paths)
+    return paths
 
 
 def list_files_at(*, repo_path: Path, prefix: str = "", ref: str = MAIN) -> list[str]:
@@ -233,7 +289,7 @@ def list_files_at(*, repo_path: Path, prefix: str = "", ref: str = MAIN) -> list
     ``prefix`` naming a folder ("docs" or "docs/") lists everything below it; otherwise it is a plain
     string prefix of the path ("docs/setup-" lists docs/setup-*). Raises NotFound for an unknown ref.
     """
-    repo = open_repo(repo_path)
+    repo = bare_repo(repo_path)
     tree = resolve_commit(repo, ref).tree
     folder = prefix.strip("/")
     if not folder:
@@ -269,18 +325,18 @@ def list_files_at(*, repo_path: Path, prefix: str = "", ref: str = MAIN) -> list
 
 def branch_exists(*, repo_path: Path, branch: str) -> bool:
     """True when refs/heads/<branch> exists. Raises Invalid for a malformed name."""
-    return ref_target(open_repo(repo_path), branch_ref(branch)) is not None
+    return ref_target(bare_repo(repo_path), branch_ref(branch)) is not None
 
 
 def branch_tip(*, repo_path: Path, branch: str) -> str | None:
     """The branch's tip commit id, or None when it does not exist. Raises Invalid for a bad name."""
-    oid = ref_target(open_repo(repo_path), branch_ref(branch))
+    oid = ref_target(bare_repo(repo_path), branch_ref(branch))
     return str(oid) if oid is not None else None
 
 
 def list_branches(*, repo_path: Path) -> list[str]:
     """All local branch names, sorted."""
-    return sorted(open_repo(repo_path).listall_branches())
+    return sorted(bare_repo(repo_path).listall_branches())
 
 
 def archive_branch(*, repo_path: Path, branch: str) -> str | None:
@@ -289,7 +345,7 @@ def archive_branch(*, repo_path: Path, branch: str) -> str | None:
     When that tag exists already, "-2", "-3", ... is appended. Returns the tag name, or None when
     the branch does not exist. Raises Invalid for a malformed branch name.
     """
-    repo = open_repo(repo_path)
+    repo = bare_repo(repo_path)
     tip = ref_target(repo, branch_ref(branch))
     if tip is None:
         return None
@@ -310,7 +366,7 @@ def archive_branch(*, repo_path: Path, branch: str) -> str | None:
 
 def list_worktrees(*, repo_path: Path) -> dict[str, Path]:
     """Map each registered worktree name to its folder (the folder may be missing)."""
-    repo = open_repo(repo_path)
+    repo = bare_repo(repo_path)
     result: dict[str, Path] = {}
     for name in repo.list_worktrees():
         try:
@@ -354,15 +410,66 @@ def _guard_folder(repo_path: Path, worktree_path: Path) -> None:
         raise Invalid(f"{worktree_path} cannot be a worktree folder of {repo_path}")
 
 
+def _empty_commit(repo: pygit2.Repository) -> pygit2.Oid:
+    """A fixed commit with an empty tree (same id every time, so it never piles up)."""
+    tree = repo.TreeBuilder().write()
+    sig = pygit2.Signature(CALCIFER_NAME, CALCIFER_EMAIL, 0, 0)
+    return repo.create_commit(None, sig, sig, "Empty checkout placeholder\n", tree, [])
+
+
+def _needs_filters(repo: pygit2.Repository, tree: pygit2.Tree) -> bool:
+    """True when checking out ``tree`` may need content filters (.gitattributes, autocrlf, eol)."""
+    config = repo.config
+    for key in ("core.autocrlf", "core.eol"):
+        if key in config:
+            return True
+    if (Path(repo.path) / "info" / "attributes").exists():
+        return True
+
+    def has_attributes(node: pygit2.Tree) -> bool:
+        for entry in node:
+            if entry.name == ".gitattributes":
+                return True
+            if entry.type_str == "tree" and isinstance(entry, pygit2.Tree) and has_attributes(entry):
+                return True
+        return False
+
+    return has_attributes(tree)
+
+
+def _checkout_all(linked: pygit2.Repository, *, filters: bool) -> None:
+    """Write every file of HEAD's tree into the (empty) worktree and its index."""
+    if filters:
+        linked.checkout_head(strategy=CheckoutStrategy.FORCE)
+        return
+    # Without content filters libgit2 skips a .gitattributes lookup (one realpath() per path
+    # component) for every file: checkout gets ~2.5x faster. pygit2 does not expose the option.
+    opts = ffi.new("git_checkout_options *")
+    check_error(C.git_checkout_options_init(opts, 1))
+    opts.checkout_strategy = int(CheckoutStrategy.FORCE)
+    opts.disable_filters = 1
+    tree = linked.head.peel(pygit2.Tree)
+    target = ffi.new("git_object **")
+    ffi.buffer(target)[:] = tree._pointer[:]
+    check_error(C.git_checkout_tree(linked._repo, target[0], opts))
+
+
 def _add_worktree(
     repo: pygit2.Repository, repo_path: Path, *, ref_name: str, name: str, worktree_path: Path
 ) -> None:
-    """Add the linked worktree; on failure remove everything this call created, then re-raise."""
+    """Add the linked worktree checked out on ``ref_name``.
+
+    libgit2's add_worktree checks out with content filters and no way to turn them off, so the
+    worktree is first added on a throw-away branch at an empty commit (nothing to check out), then
+    pointed at the real branch and checked out here. On failure everything this call created is
+    removed and the error re-raised.
+    """
     made: list[Path] = []
     parent = worktree_path.parent
     while not parent.exists():
         made.append(parent)
         parent = parent.parent
+    placeholder = f"refs/heads/calcifer-tmp/{uuid.uuid4().hex}"
     try:
         try:
             worktree_path.parent.mkdir(parents=True, exist_ok=True)
@@ -370,12 +477,19 @@ def _add_worktree(
             raise Invalid(f"Cannot create the folder for worktree {name}: {exc.strerror}") from exc
         if worktree_path.is_dir() and not any(worktree_path.iterdir()):
             worktree_path.rmdir()  # libgit2 insists on creating the folder itself
-        ref = repo.lookup_reference(ref_name)
-        repo.add_worktree(name, str(worktree_path), ref)
+        tree = repo[repo.lookup_reference(ref_name).target].peel(pygit2.Tree)
+        repo.references.create(placeholder, _empty_commit(repo))
+        repo.add_worktree(name, str(worktree_path), repo.lookup_reference(placeholder))
+        linked = open_repo(worktree_path)
+        linked.set_head(ref_name)
+        repo.references.delete(placeholder)
+        _checkout_all(linked, filters=_needs_filters(repo, tree))
     except BaseException:
         if worktree_path.exists():
             shutil.rmtree(worktree_path, ignore_errors=True)
         _drop_record(repo, repo_path, name)
+        with contextlib.suppress(pygit2.GitError, KeyError):
+            repo.references.delete(placeholder)
         for folder in made:  # innermost first
             with contextlib.suppress(OSError):
                 folder.rmdir()
@@ -392,7 +506,7 @@ def create_work_branch(*, repo_path: Path, branch: str, worktree_path: Path, wor
     ref_name = branch_ref(branch)
     validate_worktree_name(worktree_name)
     _guard_folder(repo_path, worktree_path)
-    repo = open_repo(repo_path)
+    repo = bare_repo(repo_path)
     base = main_oid(repo)
     problems: list[Problem] = []
     if ref_target(repo, ref_name) is not None or repo.references.get(ref_name) is not None:
@@ -403,16 +517,17 @@ def create_work_branch(*, repo_path: Path, branch: str, worktree_path: Path, wor
         problems.append(Problem("worktree_path_exists", f"{worktree_path} exists and is not empty"))
     if problems:
         raise Conflict(problems[0].message, code=problems[0].code, problems=problems)
-    _prune_stale_records(repo, repo_path)
     try:
         repo.references.create(ref_name, base)
     except pygit2.AlreadyExistsError as exc:
         raise Conflict(f"Branch {branch} already exists", code="branch_exists") from exc
     try:
+        repo.references.create(base_ref(branch), base, force=True)
         _add_worktree(repo, repo_path, ref_name=ref_name, name=worktree_name, worktree_path=worktree_path)
     except BaseException:
-        with contextlib.suppress(pygit2.GitError, KeyError):
-            repo.references.delete(ref_name)
+        for name in (ref_name, base_ref(branch)):
+            with contextlib.suppress(pygit2.GitError, KeyError):
+                repo.references.delete(name)
         raise
     return str(base)
 
@@ -436,7 +551,7 @@ def remove_work_branch(
     validate_branch_name(branch)
     validate_worktree_name(worktree_name)
     _guard_folder(repo_path, worktree_path)
-    repo = open_repo(repo_path)
+    repo = bare_repo(repo_path)
     if worktree_path.is_symlink():
         worktree_path.unlink()
     elif worktree_path.exists():
@@ -445,14 +560,15 @@ def remove_work_branch(
     if not delete_branch:
         return
     found = repo.branches.local.get(branch)
-    if found is None:
-        return
-    try:
-        found.delete()
-    except pygit2.GitError as exc:
-        raise Conflict(
-            f"Branch {branch} is still checked out in another worktree", code="branch_checked_out"
-        ) from exc
+    if found is not None:
+        try:
+            found.delete()
+        except pygit2.GitError as exc:
+            raise Conflict(
+                f"Branch {branch} is still checked out in another worktree", code="branch_checked_out"
+            ) from exc
+    with contextlib.suppress(pygit2.GitError, KeyError):
+        repo.references.delete(base_ref(branch))
 
 
 def _worktree_is_sound(repo: pygit2.Repository, name: str, worktree_path: Path, ref_name: str) -> bool:
@@ -489,25 +605,44 @@ def _copy_working_files(source: Path, target: Path) -> None:
                 shutil.copy2(src, dst)
 
 
+def _worktree_holding(repo_path: Path, ref_name: str) -> str | None:
+    """The name of a registered worktree whose HEAD is ``ref_name``, if any."""
+    records = repo_path / "worktrees"
+    if not records.is_dir():
+        return None
+    for record in sorted(records.iterdir()):
+        try:
+            head = (record / "HEAD").read_text(encoding="utf-8").strip()
+        except OSError:
+            continue
+        if head == f"ref: {ref_name}":
+            return record.name
+    return None
+
+
 def ensure_worktree(*, repo_path: Path, branch: str, worktree_name: str, worktree_path: Path) -> bool:
     """Make sure the branch's worktree exists at ``worktree_path``; rebuild it when missing or broken.
 
     Used by reconciliation and restore. A broken folder that still holds files is moved aside, the
     worktree is recreated from the branch, the old working files are copied back over it (so
     uncommitted edits survive) and the old folder is removed. Returns True when it had to repair,
-    False when all was well. Raises NotFound when the branch does not exist, Invalid for bad names.
+    False when all was well. Raises NotFound when the branch does not exist, Invalid for bad names,
+    Conflict (code "branch_checked_out") when another worktree has the branch checked out.
     """
     ref_name = branch_ref(branch)
     validate_worktree_name(worktree_name)
     _guard_folder(repo_path, worktree_path)
-    repo = open_repo(repo_path)
+    repo = bare_repo(repo_path)
     if ref_target(repo, ref_name) is None:
         raise NotFound(f"Branch {branch} does not exist")
     if _worktree_is_sound(repo, worktree_name, worktree_path, ref_name):
         return False
     stale: Path | None = None
-    if worktree_path.is_symlink() or (worktree_path.exists() and not worktree_path.is_dir()):
+    if worktree_path.is_symlink():
         worktree_path.unlink()
+    elif worktree_path.exists() and not worktree_path.is_dir():
+        # Something else sits where the worktree belongs: keep it beside, never delete it.
+        worktree_path.rename(worktree_path.with_name(f"{worktree_path.name}.stale-{uuid.uuid4().hex[:8]}"))
     elif worktree_path.is_dir():
         if any(worktree_path.iterdir()):
             stale = worktree_path.with_name(f"{worktree_path.name}.stale-{uuid.uuid4().hex[:8]}")
@@ -516,6 +651,11 @@ def ensure_worktree(*, repo_path: Path, branch: str, worktree_name: str, worktre
             worktree_path.rmdir()
     _drop_record(repo, repo_path, worktree_name)
     _prune_stale_records(repo, repo_path)
+    holder = _worktree_holding(repo_path, ref_name)
+    if holder is not None:
+        if stale is not None:
+            stale.rename(worktree_path)
+        raise Conflict(f"Branch {branch} is checked out in worktree {holder}", code="branch_checked_out")
     try:
         _add_worktree(repo, repo_path, ref_name=ref_name, name=worktree_name, worktree_path=worktree_path)
     except BaseException:
@@ -532,12 +672,58 @@ def ensure_worktree(*, repo_path: Path, branch: str, worktree_name: str, worktre
 # history
 
 
+def merge_base(*, repo_path: Path, branch: str) -> str | None:
+    """The best common ancestor of main and ``branch``; None when the branch does not exist or
+    shares no history with main. Raises Invalid for a malformed name, NotFound without main.
+    """
+    repo = bare_repo(repo_path)
+    tip = ref_target(repo, branch_ref(branch))
+    if tip is None:
+        return None
+    base = repo.merge_base(main_oid(repo), tip)
+    return str(base) if base is not None else None
+
+
+def find_merging_commit(*, repo_path: Path, branch: str, limit: int = 5000) -> str | None:
+    """The commit on main's first-parent line that brought ``branch``'s tip into main: the merge
+    commit, or the tip itself when main was fast-forwarded to it (e.g. merged outside Calcifer).
+
+    Returns None when the branch does not exist or is not merged. Raises Invalid for a malformed
+    name, NotFound without main.
+    """
+    repo = bare_repo(repo_path)
+    tip = ref_target(repo, branch_ref(branch))
+    if tip is None:
+        return None
+    main = main_oid(repo)
+    if has_no_own_commits(repo, branch, tip):
+        return None
+    if tip == main:
+        return str(tip)
+    if not repo.descendant_of(main, tip):
+        return None
+    commit = repo[main].peel(pygit2.Commit)
+    # The first-parent commits that contain the tip form an unbroken line back from main's tip;
+    # the last of them is where the branch landed.
+    for _ in range(limit):
+        parents = commit.parent_ids
+        if not parents:
+            return str(commit.id)
+        first = parents[0]
+        if first == tip:
+            return str(first)
+        if not repo.descendant_of(first, tip):
+            return str(commit.id)
+        commit = repo[first].peel(pygit2.Commit)
+    return None
+
+
 def commits_ahead(*, repo_path: Path, branch: str, limit: int = 200) -> list[CommitInfo]:
     """Commits on ``branch`` that main lacks, newest first, at most ``limit``.
 
     Raises NotFound when the branch or main does not exist, Invalid for a bad name.
     """
-    repo = open_repo(repo_path)
+    repo = bare_repo(repo_path)
     tip = ref_target(repo, branch_ref(branch))
     if tip is None:
         raise NotFound(f"Branch {branch} does not exist")
@@ -558,46 +744,77 @@ def find_commit_with_trailer(*, repo_path: Path, trailer: str, limit: int = 5000
     wanted = trailer.strip()
     if not wanted:
         raise Invalid("Trailer is empty")
-    repo = open_repo(repo_path)
-    walker = repo.walk(main_oid(repo), SortMode.NONE)
-    walker.simplify_first_parent()
-    for count, commit in enumerate(walker):
-        if count >= limit:
-            break
-        message = commit.message
-        if wanted in message and any(line.strip() == wanted for line in message.splitlines()):
+    needle = wanted.encode("utf-8")
+    repo = bare_repo(repo_path)
+    commit = repo[main_oid(repo)].peel(pygit2.Commit)
+    # Following parent_ids by hand is ~10x faster than a Walker with simplify_first_parent.
+    for _ in range(limit):
+        raw = commit.raw_message
+        if needle in raw and any(line.strip() == wanted for line in commit.message.splitlines()):
             return str(commit.id)
+        parents = commit.parent_ids
+        if not parents:
+            return None
+        commit = repo[parents[0]].peel(pygit2.Commit)
     return None
 
 
-def _entry_id(tree: pygit2.Tree, path: str) -> pygit2.Oid | None:
-    try:
-        return tree[path].id
-    except (KeyError, ValueError):
-        return None
-
-
 def file_history(*, repo_path: Path, path: str, ref: str = MAIN, limit: int = 100) -> list[CommitInfo]:
-    """Commits reachable from ``ref`` that changed ``path`` (newest first, at most ``limit``).
+    """Commits reachable from ``ref`` that changed ``path``, newest first (commit date), at most
+    ``limit``.
 
-    A commit counts when the path's content differs from every parent (git log's default history
-    simplification of merges). Raises NotFound for an unknown ref.
+    A commit counts when the path differs from every parent (git log's default simplification of
+    merges). Raises NotFound for an unknown ref.
     """
-    repo = open_repo(repo_path)
+    repo = bare_repo(repo_path)
     start = resolve_commit(repo, ref)
-    clean = path.strip("/")
+    parts = [part for part in path.split("/") if part]
+    if not parts:
+        return []
+    # The path's id in a tree, memoised per (level, tree id): unchanged folders are shared by
+    # many commits, so most lookups are a dict hit (git's pathspec-limited diff, done by hand).
+    steps: dict[tuple[int, pygit2.Oid], pygit2.Oid | None] = {}
+    leaves: dict[pygit2.Oid, pygit2.Oid | None] = {}
+
+    def leaf(commit: pygit2.Commit) -> pygit2.Oid | None:
+        if commit.id in leaves:
+            return leaves[commit.id]
+        node: pygit2.Oid | None = commit.tree_id
+        for level, name in enumerate(parts):
+            if node is None:
+                break
+            key = (level, node)
+            if key in steps:
+                node = steps[key]
+                continue
+            tree = repo[node]
+            child: pygit2.Oid | None = None
+            if isinstance(tree, pygit2.Tree):
+                try:
+                    child = tree[name].id
+                except (KeyError, ValueError):
+                    child = None
+            steps[key] = node = child
+        leaves[commit.id] = node
+        return node
+
     result: list[CommitInfo] = []
-    if not clean:
-        return result
-    for commit in repo.walk(start.id, SortMode.TOPOLOGICAL | SortMode.TIME):
-        mine = _entry_id(commit.tree, clean)
+    counter = 0
+    queue: list[tuple[int, int, pygit2.Commit]] = [(-start.commit_time, counter, start)]
+    seen = {start.id}
+    while queue and len(result) < limit:
+        _, _, commit = heapq.heappop(queue)
         parents = commit.parents
+        mine = leaf(commit)
         if parents:
-            changed = all(_entry_id(parent.tree, clean) != mine for parent in parents)
+            changed = all(leaf(parent) != mine for parent in parents)
         else:
             changed = mine is not None
         if changed:
             result.append(commit_info(commit))
-            if len(result) >= limit:
-                break
+        for parent in parents:
+            if parent.id not in seen:
+                seen.add(parent.id)
+                counter += 1
+                heapq.heappush(queue, (-parent.commit_time, counter, parent))
     return result

@@ -336,6 +336,7 @@ def edit_submit(
 @pages.post("/work/{item_id}/notes")
 def notes_submit(request: Request, session: SessionDep, user: RequireEditor, item_id: int,
                  notes: Annotated[str, Form()] = "") -> Response:
+    notes = notes.replace("\r\n", "\n")  # browsers send CRLF; the limit counts characters as shown
     service.set_notes_checked(notes)
     service.update_work_item(session=session, actor=user, item_id=item_id,
                              data=WorkItemUpdate.model_construct(notes=notes, _fields_set={"notes"}))

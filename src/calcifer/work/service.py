@@ -12,6 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Select, or_, select, update
 from sqlalchemy.orm import Session
@@ -86,7 +87,7 @@ class WorkFilter:
     text: str | None = None
 
 
-def _filtered(query: Select[tuple[WorkItem]], filters: WorkFilter) -> Select[tuple[WorkItem]]:
+def _filtered(query: Select[Any], filters: WorkFilter) -> Select[Any]:
     if filters.status == "open":
         query = query.where(WorkItem.status.in_(OPEN_STATUSES))
     elif filters.status:

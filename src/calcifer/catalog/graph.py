@@ -1,0 +1,194 @@
+"""What runs where and what needs what, answered from the catalog index.
+
+An edge ``a → b`` means "a needs b": a depends on b (``depends_on``) or runs on b (``host``). So
+``upstream`` follows edges forwards (what a service needs, its hosts included) and ``downstream``
+backwards (what stops when it stops, the services hosted on it included). The whole edge table is
+loaded once per call and walked in Python: cheap at thousands of services, and cycle-safe.
+Only indexed services appear in results; a slug named by a file but defined nowhere is reported
+by the index as a problem instead.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from calcifer.catalog.choices import EdgeKind
+from calcifer.catalog.models import CatalogEdge, CatalogService, CatalogTag
+from calcifer.errors import NotFound
+
+MAX_DEPTH = 10
+MAX_NODES = 5000
+
+
+@dataclass(frozen=True)
+class Node:
+    slug: str
+    name: str
+    kind: str
+    status: str
+    host: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.slug, "label": self.name, "kind": self.kind, "status": self.status,
+                "host": self.host}
+
+
+@dataclass
+class Graph:
+    """Indexed services and the edges between them (edges to unknown slugs are left out)."""
+
+    nodes: dict[str, Node] = field(default_factory=dict)
+    needs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)      # from → [(to, kind)]
+    needed_by: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # to → [(from, kind)]
+
+    def require(self, slug: str) -> Node:
+        node = self.nodes.get(slug)
+        if node is None:
+            raise NotFound(f"No service {slug!r} in the catalog.")
+        return node
+
+
+def load_graph(*, session: Session) -> Graph:
+    """Every indexed service and edge, in memory (two queries)."""
+    graph = Graph()
+    rows = session.execute(select(CatalogService.slug, CatalogService.name, CatalogService.kind,
+                                  CatalogService.status, CatalogService.host))
+    for slug, name, kind, status, host in rows:
+        graph.nodes[slug] = Node(slug, name, kind, status, host)
+    edges = session.execute(select(CatalogEdge.from_slug, CatalogEdge.to_slug, CatalogEdge.kind)
+                            .order_by(CatalogEdge.from_slug, CatalogEdge.to_slug, CatalogEdge.kind))
+    for source, target, kind in edges:
+        if source in graph.nodes and target in graph.nodes:
+            graph.needs.setdefault(source, []).append((target, kind))
+            graph.needed_by.setdefault(target, []).append((source, kind))
+    return graph
+
+
+def _walk(start: str, adjacency: dict[str, list[tuple[str, str]]], *, kinds: Iterable[str] | None = None,
+          max_depth: int | None = None) -> list[tuple[str, int]]:
+    """Breadth-first from ``start`` (excluded): each reachable slug once with its distance, nearest first."""
+    allowed = set(kinds) if kinds is not None else None
+    seen = {start}
+    found: list[tuple[str, int]] = []
+    queue = deque([(start, 0)])
+    while queue:
+        node, depth = queue.popleft()
+        if max_depth is not None and depth >= max_depth:
+            continue
+        for neighbour, kind in adjacency.get(node, ()):
+            if neighbour in seen or (allowed is not None and kind not in allowed):
+                continue
+            seen.add(neighbour)
+            found.append((neighbour, depth + 1))
+            queue.append((neighbour, depth + 1))
+    found.sort(key=lambda item: (item[1], item[0]))  # nearest first, then by slug: stable output
+    return found
+
+
+def host_chain(session: Session, slug: str) -> list[str]:
+    """The hosts ``slug`` runs on, nearest first, up to the root (e.g. ``["vm-1", "server-1"]``).
+
+    ``slug`` itself is not in the list. Stops at a host that is not indexed, and at a cycle.
+    Raises NotFound when ``slug`` is not an indexed service.
+    """
+    hosts: dict[str, str | None] = {slug: host for slug, host in session.execute(
+        select(CatalogService.slug, CatalogService.host))}
+    if slug not in hosts:
+        raise NotFound(f"No service {slug!r} in the catalog.")
+    chain: list[str] = []
+    seen = {slug}
+    current = hosts[slug]
+    while current is not None and current in hosts and current not in seen:
+        chain.append(current)
+        seen.add(current)
+        current = hosts[current]
+    return chain
+
+
+def upstream(session: Session, slug: str) -> list[str]:
+    """Everything ``slug`` needs, transitively: its dependencies, its hosts, and theirs (nearest first).
+
+    Raises NotFound when ``slug`` is not an indexed service.
+    """
+    graph = load_graph(session=session)
+    graph.require(slug)
+    return [node for node, _ in _walk(slug, graph.needs)]
+
+
+def downstream(session: Session, slug: str) -> list[str]:
+    """Everything that needs ``slug``, transitively: its dependents and the services hosted on it
+    (and everything that needs those), nearest first. "If this goes down, these are affected."
+
+    Raises NotFound when ``slug`` is not an indexed service.
+    """
+    graph = load_graph(session=session)
+    graph.require(slug)
+    return [node for node, _ in _walk(slug, graph.needed_by)]
+
+
+def impact(session: Session, slug: str) -> dict[str, Any]:
+    """Who is affected when ``slug`` goes down.
+
+    Returns ``{"direct": [...], "transitive": [...], "count": n}``: ``direct`` need it themselves
+    (depend on it or run on it), ``transitive`` are affected only through others; both sorted, and
+    ``count`` is their total. Raises NotFound when ``slug`` is not an indexed service.
+    """
+    graph = load_graph(session=session)
+    graph.require(slug)
+    reached = _walk(slug, graph.needed_by)
+    direct = sorted(node for node, depth in reached if depth == 1)
+    transitive = sorted(node for node, depth in reached if depth > 1)
+    return {"direct": direct, "transitive": transitive, "count": len(direct) + len(transitive)}
+
+
+def _undirected(graph: Graph) -> dict[str, list[tuple[str, str]]]:
+    both: dict[str, list[tuple[str, str]]] = {}
+    for source, targets in graph.needs.items():
+        for target, kind in targets:
+            both.setdefault(source, []).append((target, kind))
+            both.setdefault(target, []).append((source, kind))
+    return both
+
+
+def graph_data(
+    *, session: Session, center: str | None = None, depth: int = 2, tag: str | None = None,
+    host: str | None = None, limit: int = 500,
+) -> dict[str, Any]:
+    """Nodes and edges for drawing the catalog.
+
+    With ``center``: the services within ``depth`` steps of it (either direction), nearest first.
+    Without: all services by name. ``tag`` keeps services with that tag; ``host`` keeps that host and
+    everything running on it (transitively). At most ``limit`` nodes; ``truncated`` says whether more
+    matched. Edges (``source`` needs ``target``; kind ``depends_on`` or ``host``) join shown nodes.
+    Returns ``{"nodes": [{"id", "label", "kind", "status", "host"}], "edges": [{"source", "target",
+    "kind"}], "truncated": bool}``. Raises NotFound when ``center`` is not an indexed service.
+    """
+    graph = load_graph(session=session)
+    limit = max(1, min(int(limit), MAX_NODES))
+    depth = max(0, min(int(depth), MAX_DEPTH))
+    allowed: set[str] | None = None
+    if tag:
+        allowed = set(session.scalars(select(CatalogTag.service_slug).where(CatalogTag.tag == tag)))
+    if host:
+        hosted = {host} | {node for node, _ in _walk(host, graph.needed_by, kinds=[EdgeKind.HOST.value])}
+        hosted &= set(graph.nodes)
+        allowed = hosted if allowed is None else allowed & hosted
+    if center is not None:
+        graph.require(center)
+        around = [center, *(node for node, _ in _walk(center, _undirected(graph), max_depth=depth))]
+        candidates = [slug for slug in around if allowed is None or slug in allowed or slug == center]
+    else:
+        pool = graph.nodes.values() if allowed is None else (graph.nodes[s] for s in allowed)
+        candidates = [node.slug for node in sorted(pool, key=lambda n: (n.name.lower(), n.slug))]
+    shown = candidates[:limit]
+    members = set(shown)
+    edges = [{"source": source, "target": target, "kind": kind}
+             for source in shown for target, kind in graph.needs.get(source, ()) if target in members]
+    return {"nodes": [graph.nodes[slug].as_dict() for slug in shown], "edges": edges,
+            "truncated": len(candidates) > len(shown)}

@@ -1,0 +1,855 @@
+"""The catalog index: main's catalog files mirrored into ``catalog_*`` tables, and the queries on it.
+
+``sync_from_git`` reads every ``catalog/services/*.yaml`` and ``catalog/endpoints/*.yaml`` straight
+from git objects, validates each file on its own (a bad file becomes a reported problem with file and
+line; it never stops the rest from loading), checks the catalog as a whole (unknown hosts and
+dependencies, cycles, duplicate slugs and checks) and replaces the index in one transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pygit2
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from calcifer.catalog.choices import (
+    ENDPOINTS_DIR,
+    SERVICES_DIR,
+    YAML_SUFFIXES,
+    EdgeKind,
+    ProblemCode,
+    ServiceSort,
+    Severity,
+)
+from calcifer.catalog.models import (
+    CatalogEdge,
+    CatalogEndpoint,
+    CatalogProblem,
+    CatalogService,
+    CatalogState,
+    CatalogTag,
+)
+from calcifer.catalog.schemas import SLUG_PATTERN, EndpointSpec, ServiceSpec, spec_errors
+from calcifer.catalog.yamlio import PlainLoader, line_of, load_yaml
+from calcifer.db import utcnow
+from calcifer.errors import Invalid, NotFound
+from calcifer.gitrepo._repo import MAIN, open_repo, resolve_commit
+
+STATE_ID = 1
+MAX_ERRORS_PER_FILE = 20
+MAX_LIMIT = 500
+SYNC_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem of one file: ``severity`` "error" (not loaded) or "warning" (loaded, looks wrong)."""
+
+    file: str
+    line: int
+    severity: str
+    code: str
+    message: str
+    slug: str | None = None
+    field: str = ""  # where in the document, e.g. "ports.0.number" (schema errors only)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "severity": self.severity, "code": self.code,
+                "message": self.message, "slug": self.slug}
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    commit: str
+    services: int
+    endpoints: int
+    problems: int
+    errors: int
+    warnings: int
+    duration_ms: int
+    skipped: bool = False
+
+
+# -- reading files from git ---------------------------------------------------------------------------
+
+
+class _File:
+    """A catalog file at the synced commit; its text is read only when needed."""
+
+    __slots__ = ("_text", "blob_id", "path", "repo")
+
+    def __init__(self, repo: pygit2.Repository, path: str, blob_id: pygit2.Oid) -> None:
+        self.repo = repo
+        self.path = path
+        self.blob_id = blob_id
+        self._text: str | None = None
+
+    @property
+    def stem(self) -> str:
+        return PurePosixPath(self.path).stem
+
+    @property
+    def text(self) -> str:
+        """The file's text. Raises UnicodeDecodeError when it is not UTF-8."""
+        if self._text is None:
+            blob = self.repo[self.blob_id]
+            assert isinstance(blob, pygit2.Blob)
+            self._text = blob.data.decode("utf-8-sig")
+        return self._text
+
+
+def _folder_files(repo: pygit2.Repository, tree: pygit2.Tree, folder: str) -> list[_File]:
+    try:
+        entry = tree[folder]
+    except (KeyError, ValueError):
+        return []
+    sub = repo[entry.id]
+    if not isinstance(sub, pygit2.Tree):
+        return []
+    files = []
+    for item in sub:
+        name = item.name or ""
+        if item.type_str == "blob" and name.endswith(YAML_SUFFIXES):
+            files.append(_File(repo, f"{folder}/{name}", item.id))
+    return files
+
+
+# -- per-file parsing ---------------------------------------------------------------------------------
+
+_TOP_KEY = "^{key}[ \t]*:"
+_NESTED_SLUG = re.compile(r"^(?:-\s+)?slug\s*:\s*['\"]?([a-z0-9][a-z0-9-]*)['\"]?\s*(?:#.*)?$")
+
+
+def key_line(text: str, key: str) -> int:
+    """The 1-based line of top-level ``key:`` in a block-style document (1 when not found)."""
+    match = re.search(_TOP_KEY.format(key=re.escape(key)), text, re.MULTILINE)
+    return text.count("\n", 0, match.start()) + 1 if match else 1
+
+
+def nested_endpoint_lines(text: str) -> dict[str, int]:
+    """Line of each endpoint item (by slug) in a service file's block-style ``endpoints:`` list."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if re.match(r"^endpoints[ \t]*:", line)), None)
+    if start is None:
+        return {}
+    found: dict[str, int] = {}
+    item_line, item_indent = start + 1, None
+    for index in range(start + 1, len(lines)):
+        line = lines[index]
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        if indent == 0 and not stripped.startswith("-"):
+            break  # the next top-level key
+        if stripped == "-" or stripped.startswith("- "):
+            if item_indent is None:
+                item_indent = indent
+            if indent == item_indent:
+                item_line = index + 1
+        match = _NESTED_SLUG.match(stripped)
+        if match and match.group(1) not in found:
+            found[match.group(1)] = item_line
+    return found
+
+
+def _located(text: str, exc: ValidationError, path: str) -> list[Finding]:
+    try:
+        document = load_yaml(text)
+    except Invalid:
+        document = None
+    findings = []
+    for error, raw in zip(spec_errors(exc), exc.errors(include_url=False), strict=True):
+        line = line_of(document, raw["loc"]) if document is not None else 1
+        message = f"{error['path']}: {error['message']}" if error["path"] else error["message"]
+        findings.append(Finding(path, line, Severity.ERROR.value, ProblemCode.SCHEMA.value, message,
+                                field=error["path"]))
+    return findings[:MAX_ERRORS_PER_FILE]
+
+
+def _validate(model: type[BaseModel], data: Any, text: str, path: str) -> tuple[Any, list[Finding]]:
+    if data is None:
+        return None, [Finding(path, 1, Severity.ERROR.value, ProblemCode.NOT_A_MAPPING.value,
+                              "the file is empty: write at least name, slug and kind")]
+    if not isinstance(data, dict):
+        return None, [Finding(path, 1, Severity.ERROR.value, ProblemCode.NOT_A_MAPPING.value,
+                              f"the file must hold a mapping of fields (name: ..., slug: ...), "
+                              f"not a {type(data).__name__}")]
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        return None, _located(text, exc, path)
+
+
+def _parse(model: type[BaseModel], file: _File, loader: PlainLoader,
+           cache: dict[str, dict[str, Any]]) -> tuple[Any, list[Finding]]:
+    cached = cache.get(str(file.blob_id))
+    if cached is not None:
+        try:
+            return model.model_validate(cached), []
+        except ValidationError:
+            pass  # the rules changed since it was indexed: parse the file again
+    try:
+        text = file.text
+    except UnicodeDecodeError as exc:
+        line = file.repo[file.blob_id].data.count(b"\n", 0, exc.start) + 1  # type: ignore[attr-defined]
+        return None, [Finding(file.path, line, Severity.ERROR.value, ProblemCode.ENCODING.value,
+                              "the file is not UTF-8 text")]
+    try:
+        data = loader.load(text)
+    except Invalid as exc:
+        details = exc.details if isinstance(exc.details, dict) else {}
+        return None, [Finding(file.path, int(details.get("line", 1)), Severity.ERROR.value,
+                              ProblemCode.YAML_SYNTAX.value, str(details.get("message", exc.message)))]
+    return _validate(model, data, text, file.path)
+
+
+def _spec_from_text(model: type[BaseModel], text: str, path: str) -> Any:
+    try:
+        data = PlainLoader().load(text)
+    except Invalid as exc:
+        details = exc.details if isinstance(exc.details, dict) else {}
+        raise Invalid(exc.message, code="invalid_file",
+                      details=[{"path": "", "line": details.get("line", 1),
+                                "message": details.get("message", exc.message)}]) from exc
+    spec, findings = _validate(model, data, text, path)
+    if spec is None:
+        raise Invalid(f"{path} is not valid: {findings[0].message} (line {findings[0].line})",
+                      code="invalid_file",
+                      details=[{"path": f.field, "line": f.line, "message": f.message} for f in findings])
+    return spec
+
+
+def validate_service_text(text: str, *, path: str = "service.yaml") -> ServiceSpec:
+    """Parse and validate one service file. Raises Invalid whose details list ``{path, line, message}``."""
+    spec: ServiceSpec = _spec_from_text(ServiceSpec, text, path)
+    return spec
+
+
+def validate_endpoint_text(text: str, *, path: str = "endpoint.yaml") -> EndpointSpec:
+    """Parse and validate one endpoint file. Raises Invalid whose details list ``{path, line, message}``."""
+    spec: EndpointSpec = _spec_from_text(EndpointSpec, text, path)
+    return spec
+
+
+# -- the whole catalog --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Service:
+    file: _File
+    spec: ServiceSpec
+
+
+@dataclass
+class _Endpoint:
+    spec: EndpointSpec
+    service: str | None
+    file: _File
+    line: int
+    nested: bool
+
+
+@dataclass
+class _Catalog:
+    services: dict[str, _Service] = field(default_factory=dict)
+    endpoints: dict[str, _Endpoint] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+    def warn(self, file: str, line: int, code: ProblemCode, message: str, slug: str | None = None) -> None:
+        self.findings.append(Finding(file, line, Severity.WARNING.value, code.value, message, slug))
+
+    def error(self, file: str, line: int, code: ProblemCode, message: str, slug: str | None = None) -> None:
+        self.findings.append(Finding(file, line, Severity.ERROR.value, code.value, message, slug))
+
+
+def _text_or_empty(file: _File) -> str:
+    try:
+        return file.text
+    except UnicodeDecodeError:
+        return ""
+
+
+def _claim_order(parsed: list[tuple[_File, Any]]) -> list[tuple[_File, Any]]:
+    # A file named after its slug wins a duplicate slug over a file that is not.
+    return sorted(parsed, key=lambda item: (item[0].stem != item[1].slug, item[0].path))
+
+
+def _load_services(catalog: _Catalog, files: list[_File], loader: PlainLoader,
+                   cache: dict[str, dict[str, Any]]) -> None:
+    parsed = []
+    for file in files:
+        spec, findings = _parse(ServiceSpec, file, loader, cache)
+        catalog.findings += findings
+        if spec is not None:
+            parsed.append((file, spec))
+    for file, spec in _claim_order(parsed):
+        first = catalog.services.get(spec.slug)
+        if first is not None:
+            catalog.error(file.path, key_line(_text_or_empty(file), "slug"), ProblemCode.DUPLICATE_SLUG,
+                          f"service slug {spec.slug!r} is already used by {first.file.path}; this file is "
+                          "not loaded", spec.slug)
+            continue
+        if file.stem != spec.slug:
+            catalog.warn(file.path, key_line(_text_or_empty(file), "slug"), ProblemCode.SLUG_MISMATCH,
+                         f"the file name says {file.stem!r} but the slug is {spec.slug!r}: rename the file "
+                         f"to {spec.slug}.yaml", spec.slug)
+        catalog.services[spec.slug] = _Service(file, spec)
+
+
+def _load_endpoints(catalog: _Catalog, files: list[_File], loader: PlainLoader,
+                    cache: dict[str, dict[str, Any]]) -> None:
+    parsed = []
+    for file in files:
+        spec, findings = _parse(EndpointSpec, file, loader, cache)
+        catalog.findings += findings
+        if spec is not None:
+            parsed.append((file, spec))
+    candidates: list[_Endpoint] = [_Endpoint(spec, spec.service, file, 1, False)
+                                   for file, spec in _claim_order(parsed)]
+    for slug in sorted(catalog.services, key=lambda s: catalog.services[s].file.path):
+        service = catalog.services[slug]
+        if not service.spec.endpoints:
+            continue
+        text = _text_or_empty(service.file)
+        lines = nested_endpoint_lines(text)
+        fallback = key_line(text, "endpoints")
+        candidates += [_Endpoint(spec, slug, service.file, lines.get(spec.slug, fallback), True)
+                       for spec in service.spec.endpoints]
+    for endpoint in candidates:
+        slug = endpoint.spec.slug
+        first = catalog.endpoints.get(slug)
+        if first is not None:
+            line = endpoint.line if endpoint.nested else key_line(_text_or_empty(endpoint.file), "slug")
+            catalog.error(endpoint.file.path, line, ProblemCode.DUPLICATE_SLUG,
+                          f"endpoint slug {slug!r} is already used in {first.file.path}"
+                          f"{'' if first.line == 1 else f' (line {first.line})'}; this one is not loaded",
+                          slug)
+            continue
+        if not endpoint.nested and endpoint.file.stem != slug:
+            catalog.warn(endpoint.file.path, key_line(_text_or_empty(endpoint.file), "slug"),
+                         ProblemCode.SLUG_MISMATCH, f"the file name says {endpoint.file.stem!r} but the slug "
+                         f"is {slug!r}: rename the file to {slug}.yaml", slug)
+        catalog.endpoints[slug] = endpoint
+
+
+def _check_references(catalog: _Catalog) -> None:
+    services = catalog.services
+    for slug, service in services.items():
+        spec = service.spec
+        if spec.host is not None and spec.host not in services:
+            catalog.warn(service.file.path, key_line(_text_or_empty(service.file), "host"),
+                         ProblemCode.UNKNOWN_HOST,
+                         f"host {spec.host!r} is not a service in the catalog", slug)
+        for needed in spec.depends_on:
+            if needed not in services:
+                catalog.warn(service.file.path, key_line(_text_or_empty(service.file), "depends_on"),
+                             ProblemCode.UNKNOWN_DEPENDENCY,
+                             f"depends_on names {needed!r}, which is not a service in the catalog", slug)
+    for slug, endpoint in catalog.endpoints.items():
+        if not endpoint.nested and endpoint.service is not None and endpoint.service not in services:
+            catalog.warn(endpoint.file.path, key_line(_text_or_empty(endpoint.file), "service"),
+                         ProblemCode.UNKNOWN_SERVICE,
+                         f"service {endpoint.service!r} is not a service in the catalog", slug)
+
+
+def _strongly_connected(graph: dict[str, list[str]]) -> Iterator[list[str]]:
+    """Tarjan's algorithm without recursion; yields components of more than one node."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    counter = 0
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(graph.get(root, ())))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(graph.get(child, ()))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    yield component
+
+
+def _cycle_through(start: str, graph: dict[str, list[str]], members: set[str]) -> list[str]:
+    """The shortest cycle from ``start`` back to itself inside one strongly connected component."""
+    previous: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for child in sorted(graph.get(node, ())):
+                if child not in members:
+                    continue
+                if child == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(previous[path[-1]])
+                    return [start, *reversed(path[:-1]), start]
+                if child not in previous:
+                    previous[child] = node
+                    following.append(child)
+        frontier = following
+    return [start, start]  # pragma: no cover - a component always has a cycle through each member
+
+
+def _check_cycles(catalog: _Catalog) -> None:
+    graph: dict[str, list[str]] = {}
+    for slug, service in catalog.services.items():
+        needs = [*service.spec.depends_on, *([service.spec.host] if service.spec.host else [])]
+        graph[slug] = [n for n in dict.fromkeys(needs) if n in catalog.services]
+    for component in _strongly_connected(graph):
+        members = set(component)
+        start = min(members)
+        cycle = _cycle_through(start, graph, members)
+        service = catalog.services[start]
+        spec = service.spec
+        key = "depends_on" if cycle[1] in spec.depends_on else "host"
+        catalog.warn(service.file.path, key_line(_text_or_empty(service.file), key), ProblemCode.CYCLE,
+                     "cycle: " + " → ".join(cycle), start)
+
+
+def _check_targets(catalog: _Catalog) -> None:
+    seen: dict[tuple[str, str, int | None], _Endpoint] = {}
+    for slug, endpoint in catalog.endpoints.items():
+        spec = endpoint.spec
+        if not spec.target:
+            continue
+        key = (spec.type.value, spec.target.lower().rstrip("/"), spec.port)
+        first = seen.get(key)
+        if first is None:
+            seen[key] = endpoint
+            continue
+        where = f" {spec.target}" + (f" port {spec.port}" if spec.port else "")
+        catalog.warn(endpoint.file.path, endpoint.line if endpoint.nested else
+                     key_line(_text_or_empty(endpoint.file), "target"), ProblemCode.DUPLICATE_TARGET,
+                     f"endpoint {slug!r} checks the same thing as {first.spec.slug!r} "
+                     f"({spec.type.value}{where})", slug)
+
+
+def _build(repo: pygit2.Repository, commit: pygit2.Commit, cache: dict[str, dict[str, Any]]) -> _Catalog:
+    catalog = _Catalog()
+    loader = PlainLoader()
+    tree = commit.tree
+    _load_services(catalog, _folder_files(repo, tree, SERVICES_DIR), loader, cache)
+    _load_endpoints(catalog, _folder_files(repo, tree, ENDPOINTS_DIR), loader, cache)
+    _check_references(catalog)
+    _check_cycles(catalog)
+    _check_targets(catalog)
+    return catalog
+
+
+# -- writing the index --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Previous:
+    """What the index held before: to keep "updated" times of unchanged files and skip re-parsing."""
+
+    specs: dict[str, dict[str, Any]]
+    services: dict[str, tuple[str, str, dt.datetime]]
+    endpoints: dict[str, tuple[str, str, dt.datetime]]
+
+
+def _previous(session: Session, *, use_cache: bool) -> _Previous:
+    specs: dict[str, dict[str, Any]] = {}
+    services: dict[str, tuple[str, str, dt.datetime]] = {}
+    endpoints: dict[str, tuple[str, str, dt.datetime]] = {}
+    service_rows = session.execute(select(CatalogService.slug, CatalogService.blob_id,
+                                          CatalogService.commit_id, CatalogService.updated_at,
+                                          *([CatalogService.spec] if use_cache else [])))
+    for row in service_rows:
+        services[row[0]] = (row[1], row[2], row[3])
+        if use_cache:
+            specs[row[1]] = row[4]
+    endpoint_rows = session.execute(select(CatalogEndpoint.slug, CatalogEndpoint.blob_id,
+                                           CatalogEndpoint.commit_id, CatalogEndpoint.updated_at,
+                                           CatalogEndpoint.nested,
+                                           *([CatalogEndpoint.spec] if use_cache else [])))
+    for row in endpoint_rows:
+        endpoints[row[0]] = (row[1], row[2], row[3])
+        if use_cache and not row[4]:
+            specs[row[1]] = row[5]
+    return _Previous(specs, services, endpoints)
+
+
+def _stamp(previous: dict[str, tuple[str, str, dt.datetime]], slug: str, blob_id: str, commit: str,
+           now: dt.datetime) -> tuple[str, dt.datetime]:
+    before = previous.get(slug)
+    if before is not None and before[0] == blob_id:
+        return before[1], before[2]
+    return commit, now
+
+
+def _rows(catalog: _Catalog, previous: _Previous, commit: str) -> dict[Any, list[dict[str, Any]]]:
+    now = utcnow()
+    services, tags, edges, endpoints, problems = [], [], [], [], []
+    for slug, service in catalog.services.items():
+        spec = service.spec
+        blob_id = str(service.file.blob_id)
+        commit_id, updated_at = _stamp(previous.services, slug, blob_id, commit, now)
+        services.append({
+            "slug": slug, "name": spec.name, "kind": spec.kind.value, "host": spec.host,
+            "status": spec.status.value, "description": spec.description, "owner": spec.owner,
+            "tags": list(spec.tags), "depends_on": list(spec.depends_on),
+            "spec": spec.model_dump(mode="json"),
+            "file": service.file.path, "line": 1, "blob_id": blob_id, "commit_id": commit_id,
+            "updated_at": updated_at,
+        })
+        tags += [{"service_slug": slug, "tag": tag} for tag in spec.tags]
+        if spec.host:
+            edges.append({"from_slug": slug, "to_slug": spec.host, "kind": EdgeKind.HOST.value})
+        edges += [{"from_slug": slug, "to_slug": needed, "kind": EdgeKind.DEPENDS_ON.value}
+                  for needed in spec.depends_on]
+    for slug, endpoint in catalog.endpoints.items():
+        check = endpoint.spec
+        blob_id = str(endpoint.file.blob_id)
+        commit_id, updated_at = _stamp(previous.endpoints, slug, blob_id, commit, now)
+        dumped = check.model_dump(mode="json")
+        if endpoint.nested:
+            dumped["service"] = endpoint.service
+        endpoints.append({
+            "slug": slug, "name": check.name, "service": endpoint.service, "type": check.type.value,
+            "target": check.target, "port": check.port, "interval": check.interval, "timeout": check.timeout,
+            "retries": check.retries, "enabled": check.enabled, "options": dumped["options"], "spec": dumped,
+            "file": endpoint.file.path, "line": endpoint.line, "nested": endpoint.nested,
+            "blob_id": blob_id, "commit_id": commit_id, "updated_at": updated_at,
+        })
+    problems = [{"file": f.file, "line": f.line, "severity": f.severity, "code": f.code,
+                 "message": f.message[:4000], "slug": f.slug} for f in catalog.findings]
+    return {CatalogService: services, CatalogTag: tags, CatalogEdge: edges, CatalogEndpoint: endpoints,
+            CatalogProblem: problems}
+
+
+def _lock_state(session: Session) -> CatalogState:
+    # The UPDATE takes the write lock (SQLite) or the row lock (PostgreSQL) before anything is replaced,
+    # so concurrent syncs run one after the other.
+    locked = session.execute(update(CatalogState).where(CatalogState.id == STATE_ID)
+                             .values(id=STATE_ID)).rowcount  # type: ignore[attr-defined]
+    if not locked:
+        session.add(CatalogState(id=STATE_ID))
+        session.flush()
+    state = session.get(CatalogState, STATE_ID, populate_existing=True)
+    assert state is not None
+    return state
+
+
+def get_state(*, session: Session) -> CatalogState | None:
+    """The index's sync record (commit, time, duration, counts), or None before the first sync."""
+    state = session.get(CatalogState, STATE_ID)
+    return state if state is not None and state.synced_commit else None
+
+
+def _result(state: CatalogState, *, skipped: bool, duration_ms: int | None = None) -> SyncResult:
+    return SyncResult(commit=state.synced_commit or "", services=state.services, endpoints=state.endpoints,
+                      problems=state.errors + state.warnings, errors=state.errors, warnings=state.warnings,
+                      duration_ms=state.duration_ms if duration_ms is None else duration_ms, skipped=skipped)
+
+
+def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: bool = False) -> SyncResult:
+    """Mirror the catalog files at ``ref`` into the index, replacing it in one transaction (committed).
+
+    Bad files never raise: each becomes a CatalogProblem (error: not loaded; warning: loaded but
+    suspicious) with its file and line. Does nothing when the index already mirrors that commit,
+    unless ``force`` (which also re-parses every file instead of reusing unchanged files' specs).
+    Raises NotFound when there is no repository or no such ref.
+    """
+    started = time.perf_counter()
+    for _attempt in range(SYNC_ATTEMPTS):
+        repo = open_repo(repo_path)
+        commit = resolve_commit(repo, ref)
+        commit_id = str(commit.id)
+        state = session.get(CatalogState, STATE_ID, populate_existing=True)
+        if not force and state is not None and state.synced_commit == commit_id:
+            return _result(state, skipped=True, duration_ms=int((time.perf_counter() - started) * 1000))
+        previous = _previous(session, use_cache=not force)
+        catalog = _build(repo, commit, previous.specs)
+        rows = _rows(catalog, previous, commit_id)
+        try:
+            state = _lock_state(session)
+            if not force and state.synced_commit == commit_id:
+                session.rollback()  # another sync did the same work meanwhile
+                return _result(state, skipped=True, duration_ms=int((time.perf_counter() - started) * 1000))
+            if str(resolve_commit(open_repo(repo_path), ref).id) != commit_id:
+                session.rollback()  # the ref moved while we read it: index its new commit instead
+                continue
+            for model in (CatalogTag, CatalogEdge, CatalogEndpoint, CatalogService, CatalogProblem):
+                session.execute(delete(model))
+            for model, values in rows.items():
+                if values:
+                    session.execute(insert(model), values)
+            errors = sum(1 for f in catalog.findings if f.severity == Severity.ERROR.value)
+            state.synced_commit = commit_id
+            state.synced_at = utcnow()
+            state.duration_ms = int((time.perf_counter() - started) * 1000)
+            state.services = len(catalog.services)
+            state.endpoints = len(catalog.endpoints)
+            state.errors = errors
+            state.warnings = len(catalog.findings) - errors
+            result = _result(state, skipped=False)
+            session.commit()
+            return result
+        except BaseException:
+            session.rollback()
+            raise
+    raise NotFound(f"{ref!r} kept moving while the catalog was indexed; try again")
+
+
+# -- reading files ------------------------------------------------------------------------------------
+
+
+def _valid_slug(slug: str) -> bool:
+    return isinstance(slug, str) and re.fullmatch(SLUG_PATTERN, slug) is not None
+
+
+def service_file(slug: str) -> str:
+    """Where a new service's file goes: ``catalog/services/<slug>.yaml``."""
+    return f"{SERVICES_DIR}/{slug}.yaml"
+
+
+def endpoint_file(slug: str) -> str:
+    """Where a new endpoint's own file goes: ``catalog/endpoints/<slug>.yaml``."""
+    return f"{ENDPOINTS_DIR}/{slug}.yaml"
+
+
+def _read_text(repo_path: Path, folder: str, slug: str, ref: str) -> str | None:
+    if not _valid_slug(slug):
+        return None
+    repo = open_repo(repo_path)
+    tree = resolve_commit(repo, ref).tree
+    for suffix in YAML_SUFFIXES:
+        try:
+            entry = tree[f"{folder}/{slug}{suffix}"]
+        except (KeyError, ValueError):
+            continue
+        blob = repo[entry.id]
+        if isinstance(blob, pygit2.Blob):
+            return blob.data.decode("utf-8-sig", "replace")
+    return None
+
+
+def read_service_text(*, repo_path: Path, slug: str, ref: str = MAIN) -> str | None:
+    """The text of ``catalog/services/<slug>.yaml`` (or ``.yml``) at ``ref``, or None when absent."""
+    return _read_text(repo_path, SERVICES_DIR, slug, ref)
+
+
+def read_endpoint_text(*, repo_path: Path, slug: str, ref: str = MAIN) -> str | None:
+    """The text of ``catalog/endpoints/<slug>.yaml`` (or ``.yml``) at ``ref``, or None when absent."""
+    return _read_text(repo_path, ENDPOINTS_DIR, slug, ref)
+
+
+# -- queries ------------------------------------------------------------------------------------------
+
+
+def _encode_cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, size: int) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise Invalid("The cursor is not one this list gave out; start again without it.",
+                      code="bad_cursor") from exc
+    if not isinstance(values, list) or len(values) != size:
+        raise Invalid("The cursor is not one this list gave out; start again without it.", code="bad_cursor")
+    return values
+
+
+def _like(text: str) -> str:
+    cleaned = text.strip()[:100].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{cleaned}%"
+
+
+def _clamp(limit: int) -> int:
+    return max(1, min(int(limit), MAX_LIMIT))
+
+
+def _sort_column(sort: str) -> tuple[Any, bool, ServiceSort]:
+    descending = sort.startswith("-")
+    name = sort[1:] if descending else sort
+    try:
+        key = ServiceSort(name)
+    except ValueError as exc:
+        choices = ", ".join(s.value for s in ServiceSort)
+        raise Invalid(f"Unknown sort {sort!r}; use one of {choices} (prefix - to reverse).",
+                      code="bad_sort") from exc
+    column: Any = {
+        ServiceSort.NAME: CatalogService.name,
+        ServiceSort.KIND: CatalogService.kind,
+        ServiceSort.HOST: func.coalesce(CatalogService.host, ""),
+        ServiceSort.STATUS: CatalogService.status,
+        ServiceSort.UPDATED: CatalogService.updated_at,
+    }[key]
+    return column, descending, key
+
+
+def _after(column: ColumnElement[Any], slug_column: Any, value: Any, slug: str,
+           descending: bool) -> ColumnElement[bool]:
+    if descending:
+        return or_(column < value, and_(column == value, slug_column < slug))
+    return or_(column > value, and_(column == value, slug_column > slug))
+
+
+def _sort_value(row: CatalogService, key: ServiceSort) -> Any:
+    if key is ServiceSort.UPDATED:
+        return row.updated_at.isoformat()
+    if key is ServiceSort.HOST:
+        return row.host or ""
+    return getattr(row, key.value)
+
+
+def list_services(
+    *, session: Session, q: str | None = None, kind: str | None = None, host: str | None = None,
+    tag: str | None = None, status: str | None = None, sort: str = ServiceSort.NAME.value, limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[CatalogService], str | None]:
+    """Services matching every given filter, a page at a time.
+
+    ``q`` searches name, slug and description; ``sort`` is name, kind, host, status or updated, with a
+    leading ``-`` for descending. Returns the page and the cursor of the next page (None at the end).
+    Raises Invalid for an unknown sort or a cursor this function did not give out.
+    """
+    column, descending, key = _sort_column(sort)
+    limit = _clamp(limit)
+    query = select(CatalogService)
+    if q and q.strip():
+        like = _like(q)
+        query = query.where(or_(CatalogService.name.ilike(like, escape="\\"),
+                                CatalogService.slug.ilike(like, escape="\\"),
+                                CatalogService.description.ilike(like, escape="\\")))
+    if kind:
+        query = query.where(CatalogService.kind == kind)
+    if host:
+        query = query.where(CatalogService.host == host)
+    if status:
+        query = query.where(CatalogService.status == status)
+    if tag:
+        tagged = select(CatalogTag.service_slug).where(CatalogTag.tag == tag)
+        query = query.where(CatalogService.slug.in_(tagged))
+    if cursor:
+        value, slug = _decode_cursor(cursor, 2)
+        if key is ServiceSort.UPDATED:
+            try:
+                value = dt.datetime.fromisoformat(str(value))
+            except ValueError as exc:
+                raise Invalid("The cursor is not one this list gave out; start again without it.",
+                              code="bad_cursor") from exc
+        query = query.where(_after(column, CatalogService.slug, value, str(slug), descending))
+    order = ((column.desc(), CatalogService.slug.desc()) if descending
+             else (column.asc(), CatalogService.slug.asc()))
+    rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last = rows[-1]
+    return rows, _encode_cursor([_sort_value(last, key), last.slug])
+
+
+def get_service(*, session: Session, slug: str) -> CatalogService:
+    """The indexed service. Raises NotFound."""
+    row = session.scalars(select(CatalogService).where(CatalogService.slug == slug)).first()
+    if row is None:
+        raise NotFound(f"No service {slug!r} in the catalog.")
+    return row
+
+
+def list_endpoints(
+    *, session: Session, service: str | None = None, type: str | None = None, q: str | None = None,
+    enabled: bool | None = None, limit: int = 50, cursor: str | None = None,
+) -> tuple[list[CatalogEndpoint], str | None]:
+    """Endpoints by slug, a page at a time; ``q`` searches name, slug and target.
+
+    Returns the page and the next page's cursor (None at the end). Raises Invalid for a bad cursor.
+    """
+    limit = _clamp(limit)
+    query = select(CatalogEndpoint)
+    if service:
+        query = query.where(CatalogEndpoint.service == service)
+    if type:
+        query = query.where(CatalogEndpoint.type == type)
+    if enabled is not None:
+        query = query.where(CatalogEndpoint.enabled == enabled)
+    if q and q.strip():
+        like = _like(q)
+        query = query.where(or_(CatalogEndpoint.name.ilike(like, escape="\\"),
+                                CatalogEndpoint.slug.ilike(like, escape="\\"),
+                                CatalogEndpoint.target.ilike(like, escape="\\")))
+    if cursor:
+        (after,) = _decode_cursor(cursor, 1)
+        query = query.where(CatalogEndpoint.slug > str(after))
+    rows = list(session.scalars(query.order_by(CatalogEndpoint.slug).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, _encode_cursor([rows[-1].slug])
+
+
+def get_endpoint(*, session: Session, slug: str) -> CatalogEndpoint:
+    """The indexed endpoint. Raises NotFound."""
+    row = session.scalars(select(CatalogEndpoint).where(CatalogEndpoint.slug == slug)).first()
+    if row is None:
+        raise NotFound(f"No endpoint {slug!r} in the catalog.")
+    return row
+
+
+def list_problems(
+    *, session: Session, severity: str | None = None, file: str | None = None, limit: int = 1000,
+) -> list[CatalogProblem]:
+    """Problems of the last sync: errors first, then by file and line (at most ``limit``, max 5,000)."""
+    query = select(CatalogProblem)
+    if severity:
+        query = query.where(CatalogProblem.severity == severity)
+    if file:
+        query = query.where(CatalogProblem.file == file)
+    query = query.order_by(CatalogProblem.severity, CatalogProblem.file, CatalogProblem.line,
+                           CatalogProblem.id).limit(max(1, min(int(limit), 5000)))
+    return list(session.scalars(query))
+
+
+def all_slugs(*, session: Session) -> list[str]:
+    """Every indexed service slug, sorted (for pickers and reference checks)."""
+    return list(session.scalars(select(CatalogService.slug).order_by(CatalogService.slug)))
+
+
+def count_services(*, session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(CatalogService)) or 0)

@@ -1,0 +1,386 @@
+"""The shape of catalog files: pydantic models that validate them and publish their JSON Schema.
+
+``ServiceSpec`` is one ``catalog/services/<slug>.yaml``; ``EndpointSpec`` one
+``catalog/endpoints/<slug>.yaml`` or one entry of a service's ``endpoints:`` list. The published JSON
+Schema is generated from these same models, so the editor's schema and the code cannot disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from calcifer.catalog.choices import (
+    DeploymentType,
+    EndpointType,
+    Protocol,
+    ServiceKind,
+    ServiceStatus,
+)
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/+-]{0,62}$"
+URL_PATTERN = r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$"
+HTTP_URL_PATTERN = r"^https?://\S+$"
+SLUG_HELP = "use 1-63 lowercase letters, digits and dashes, starting with a letter or digit (e.g. grafana)"
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+# Check types (monitoring/checks/) register a validator for their endpoint ``options`` here, keyed by
+# endpoint type. It receives the options mapping and returns the cleaned mapping, or raises
+# ValueError (a pydantic ValidationError is one) whose message says what to fix.
+OptionValidator = Callable[[dict[str, Any]], dict[str, Any]]
+OPTION_VALIDATORS: dict[str, OptionValidator] = {}
+
+
+def _slug(value: str) -> str:
+    if not re.fullmatch(SLUG_PATTERN, value):
+        raise ValueError(f"{value!r} is not a valid slug: {SLUG_HELP}")
+    return value
+
+
+def _tag(value: str) -> str:
+    if not re.fullmatch(TAG_PATTERN, value):
+        raise ValueError(f"{value!r} is not a valid tag: use 1-63 letters, digits or _ . : / + - "
+                         "(no spaces), starting with a letter or digit")
+    return value
+
+
+def _url(value: str) -> str:
+    if not re.fullmatch(URL_PATTERN, value):
+        raise ValueError(f"{value!r} is not a URL: write it with its scheme, e.g. https://grafana.example.org")
+    return value
+
+
+def _line(value: str) -> str:
+    value = value.strip()
+    if _CONTROL.search(value):
+        raise ValueError("use one line of text without control characters")
+    return value
+
+
+def _text(value: str) -> str:
+    if _CONTROL_MULTILINE.search(value):
+        raise ValueError("remove control characters")
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_slug),
+                 WithJsonSchema({"type": "string", "pattern": SLUG_PATTERN, "maxLength": 63})]
+Tag = Annotated[str, AfterValidator(_tag), WithJsonSchema({"type": "string", "pattern": TAG_PATTERN})]
+Url = Annotated[str, Field(max_length=2048), AfterValidator(_url),
+                WithJsonSchema({"type": "string", "format": "uri", "pattern": URL_PATTERN,
+                                "maxLength": 2048})]
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_line)]
+Line = Annotated[str, Field(max_length=200), AfterValidator(_line)]
+Text = Annotated[str, AfterValidator(_text)]
+Amount = Annotated[int | float | str | None,
+                   WithJsonSchema({"type": ["integer", "number", "string", "null"]})]
+
+
+def _spec_error(title: str, errors: list[tuple[tuple[str | int, ...], str]]) -> ValidationError:
+    """A ValidationError whose errors sit at the given paths (raised inside an ``after`` validator)."""
+    return ValidationError.from_exception_data(title, [
+        InitErrorDetails(type=PydanticCustomError("spec", "{message}", {"message": message}), loc=loc,
+                         input=None)
+        for loc, message in errors
+    ])
+
+
+def _duplicates(values: list[str]) -> list[tuple[int, str]]:
+    seen: set[str] = set()
+    found = []
+    for index, value in enumerate(values):
+        if value in seen:
+            found.append((index, value))
+        seen.add(value)
+    return found
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PortSpec(_Spec):
+    """A port the service listens on."""
+
+    number: int = Field(ge=1, le=65535)
+    protocol: Protocol = Protocol.TCP
+    purpose: Line = ""
+
+
+class ResourcesSpec(_Spec):
+    """What the service is given, as numbers or free text (e.g. ``cpu: 2``, ``memory: 4 GiB``)."""
+
+    cpu: Amount = None
+    memory: Amount = None
+    disk: Amount = None
+
+
+class DeploymentSpec(_Spec):
+    """How the service is deployed; only the fields of its ``type`` are usually set."""
+
+    type: DeploymentType
+    compose_file: str | None = Field(default=None, max_length=1024,
+                                     description="Path of the compose file (in this or another repository).")
+    compose_project: str | None = Field(default=None, max_length=200)
+    compose_service: str | None = Field(default=None, max_length=200)
+    image: str | None = Field(default=None, max_length=500, description="Container image.")
+    systemd_unit: str | None = Field(default=None, max_length=200)
+    namespace: str | None = Field(default=None, max_length=200, description="Kubernetes namespace.")
+    manifest: str | None = Field(default=None, max_length=1024,
+                                 description="Path of the Kubernetes manifest.")
+    notes: Text = Field(default="", max_length=10_000)
+
+
+class LinkSpec(_Spec):
+    label: Name
+    url: Url
+
+
+class EndpointSpec(_Spec):
+    """One monitored endpoint: how to reach it and how often to check it."""
+
+    model_config = ConfigDict(extra="forbid", title="Endpoint")
+
+    name: Name
+    slug: Slug
+    service: Slug | None = Field(default=None, description="Slug of the service this endpoint belongs to "
+                                 "(left out when listed inside the service's file).")
+    type: EndpointType
+    target: str | None = Field(default=None, max_length=2048,
+                               description="Host name or address; a URL for http endpoints.")
+    port: int | None = Field(default=None, ge=1, le=65535)
+    interval: int = Field(default=60, ge=1, le=86_400, description="Seconds between checks.")
+    timeout: float = Field(default=10, gt=0, le=300, description="Seconds before a check gives up.")
+    retries: int = Field(default=1, ge=0, le=10,
+                         description="Failed checks retried before the endpoint counts as down.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Settings of the check type.")
+    enabled: bool = True
+
+    @field_validator("target")
+    @classmethod
+    def _target_text(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if _CONTROL.search(value) or " " in value:
+            raise ValueError("write the target without spaces or control characters")
+        return value or None
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> EndpointSpec:
+        errors: list[tuple[tuple[str | int, ...], str]] = []
+        kind = self.type
+        if kind.needs_target and not self.target:
+            errors.append((("target",), f"a {kind.value} endpoint needs a target"
+                           + (" URL (e.g. https://grafana.example.org/health)" if kind.target_is_url
+                              else " host name or address")))
+        if kind.target_is_url and self.target and not re.fullmatch(HTTP_URL_PATTERN, self.target):
+            errors.append((("target",), f"an {kind.value} endpoint's target is a URL starting with "
+                           "http:// or https://"))
+        if kind.needs_port and self.port is None:
+            errors.append((("port",), f"a {kind.value} endpoint needs a port"))
+        validator = OPTION_VALIDATORS.get(kind.value)
+        if validator is not None:
+            try:
+                self.options = validator(dict(self.options))
+            except ValidationError as exc:
+                errors += [(("options", *err["loc"]), err["msg"]) for err in exc.errors()]
+            except ValueError as exc:
+                errors.append((("options",), str(exc)))
+        if errors:
+            raise _spec_error("Endpoint", errors)
+        return self
+
+
+class ServiceSpec(_Spec):
+    """One service: something that runs (a container, a VM, a switch, a SaaS) and what it needs."""
+
+    model_config = ConfigDict(extra="forbid", title="Service")
+
+    name: Name
+    slug: Slug
+    kind: ServiceKind
+    host: Slug | None = Field(default=None, description="Slug of the service this one runs on.")
+    description: Text = Field(default="", max_length=10_000)
+    status: ServiceStatus = ServiceStatus.ACTIVE
+    urls: list[Url] = Field(default_factory=list)
+    ports: list[PortSpec] = Field(default_factory=list)
+    resources: ResourcesSpec | None = None
+    deployment: DeploymentSpec | None = None
+    repository: str | None = Field(default=None, max_length=2048,
+                                   description="Path or remote of the repository holding its code or config.")
+    owner: Line | None = None
+    tags: list[Tag] = Field(default_factory=list)
+    links: list[LinkSpec] = Field(default_factory=list)
+    depends_on: list[Slug] = Field(default_factory=list, description="Slugs of the services it needs.")
+    notes: Text = Field(default="", max_length=100_000)
+    endpoints: list[EndpointSpec] = Field(default_factory=list,
+                                          description="Endpoints of this service (or one file each in "
+                                          "catalog/endpoints/).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceSpec:
+        errors: list[tuple[tuple[str | int, ...], str]] = []
+        if self.host == self.slug:
+            errors.append((("host",), "a service cannot be its own host"))
+        for index, value in enumerate(self.depends_on):
+            if value == self.slug:
+                errors.append((("depends_on", index), "a service cannot depend on itself"))
+        for field, values in (("depends_on", self.depends_on), ("tags", self.tags),
+                              ("urls", self.urls)):
+            for index, value in _duplicates(values):
+                errors.append(((field, index), f"{value!r} is listed twice"))
+        for index, value in _duplicates([endpoint.slug for endpoint in self.endpoints]):
+            errors.append((("endpoints", index, "slug"), f"endpoint {value!r} is listed twice"))
+        for index, endpoint in enumerate(self.endpoints):
+            if endpoint.service is not None and endpoint.service != self.slug:
+                errors.append((("endpoints", index, "service"),
+                               f"listed under service {self.slug!r}: leave service out or set it to "
+                               f"{self.slug!r}"))
+        if errors:
+            raise _spec_error("Service", errors)
+        return self
+
+
+# -- JSON Schema and errors --------------------------------------------------------------------------
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def _published(model: type[BaseModel], description: str) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    return {"$schema": JSON_SCHEMA_DIALECT, **schema, "description": description}
+
+
+def service_json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``catalog/services/<slug>.yaml`` (generated from ``ServiceSpec``)."""
+    return _published(ServiceSpec, "A Calcifer service: catalog/services/<slug>.yaml")
+
+
+def endpoint_json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``catalog/endpoints/<slug>.yaml`` (generated from ``EndpointSpec``)."""
+    return _published(EndpointSpec, "A Calcifer endpoint: catalog/endpoints/<slug>.yaml")
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    kind = error.get("type")
+    if kind == "missing":
+        return "this field is required"
+    if kind == "extra_forbidden":
+        return "unknown field: remove it or check its spelling"
+    message = str(error.get("msg", "invalid value"))
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    return message
+
+
+def spec_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Turn a ValidationError into ``[{"path": "ports.0.number", "message": ...}]`` (path "" = whole file)."""
+    return [{"path": ".".join(str(part) for part in err["loc"]), "message": _message(err)}
+            for err in exc.errors(include_url=False)]
+
+
+# -- writing specs back to files ---------------------------------------------------------------------
+
+def _tidy(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # 10.0 seconds reads better as 10
+    if isinstance(value, dict):
+        return {key: _tidy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_tidy(item) for item in value]
+    return value
+
+
+def _keep_like(minimal: Any, full: Any, original: Any) -> Any:
+    if isinstance(full, dict) and isinstance(minimal, dict):
+        had = original if isinstance(original, Mapping) else {}
+        result = {}
+        for key, value in full.items():
+            if key in minimal:
+                result[key] = _keep_like(minimal[key], value, had.get(key))
+            elif key in had:
+                result[key] = value  # a default the person wrote out stays written out
+        return result
+    if isinstance(full, list) and isinstance(minimal, list) and len(full) == len(minimal):
+        had_items = original if isinstance(original, list) else []
+        return [_keep_like(small, big, had_items[i] if i < len(had_items) else None)
+                for i, (small, big) in enumerate(zip(minimal, full, strict=True))]
+    return minimal
+
+
+def spec_document(spec: BaseModel, *, original: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The mapping to write for ``spec``: fields left at their defaults are left out, except those the
+    ``original`` document (the file as it was) spelled out. Pass the result to ``yamlio.apply_spec``.
+    """
+    full = spec.model_dump(mode="json")
+    minimal = spec.model_dump(mode="json", exclude_defaults=True)
+    return dict(_tidy(_keep_like(minimal, full, original)))
+
+
+# -- public shapes of the index (API responses) ------------------------------------------------------
+
+class ServiceSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    slug: str
+    name: str
+    kind: str
+    host: str | None
+    status: str
+    description: str
+    owner: str | None
+    tags: list[str]
+    depends_on: list[str]
+    file: str
+    commit_id: str
+    updated_at: dt.datetime
+
+
+class ServicePublic(ServiceSummary):
+    spec: dict[str, Any]
+
+
+class EndpointPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    slug: str
+    name: str
+    service: str | None
+    type: str
+    target: str | None
+    port: int | None
+    interval: int
+    timeout: float
+    retries: int
+    enabled: bool
+    options: dict[str, Any]
+    file: str
+    line: int
+
+
+class ProblemPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    file: str
+    line: int
+    severity: str
+    code: str
+    message: str

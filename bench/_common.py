@@ -44,7 +44,7 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, file: 
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
 
     def line(row: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
 
     print(line(cells[0]), file=out)
     print("  ".join("-" * w for w in widths), file=out)

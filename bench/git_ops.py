@@ -1,7 +1,7 @@
 """Work-item git operations: Calcifer against the git command line on identical repositories.
 
     .venv/bin/python bench/git_ops.py            # 10,000 files, 5,000 commits, 15 rounds (a few minutes)
-    .venv/bin/python bench/git_ops.py --quick    # 2,000 files, 1,000 commits, 5 rounds (under a minute)
+    .venv/bin/python bench/git_ops.py --quick    # 1,000 files, 1,000 commits, 5 rounds (under a minute)
 
 A managed repository (bare, branch main, a Keep-a-Changelog CHANGES.md with one entry per past work
 item, history made of work-item branches merged into main) is written with ``git fast-import`` and
@@ -53,7 +53,7 @@ OPERATIONS = ("create", "commit", "check", "merge")
 TARGET_RATIO = 1.0
 
 FULL = {"files": 10_000, "commits": 5_000, "rounds": 15}
-QUICK = {"files": 2_000, "commits": 1_000, "rounds": 5}
+QUICK = {"files": 1_000, "commits": 1_000, "rounds": 5}
 
 TYPE_ORDER = ("Added", "Changed", "Deprecated", "Removed", "Fixed", "Security")
 TYPE_WEIGHTS = (30, 45, 2, 5, 15, 3)
@@ -79,7 +79,9 @@ def git_env(home: Path) -> dict[str, str]:
     return env
 
 
-def run_git(args: list[str], env: dict[str, str], *, ok_codes: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[bytes]:
+def run_git(
+    args: list[str], env: dict[str, str], *, ok_codes: tuple[int, ...] = (0,)
+) -> subprocess.CompletedProcess[bytes]:
     result = subprocess.run(["git", *args], env=env, capture_output=True)
     if result.returncode not in ok_codes:
         raise RuntimeError(f"git {' '.join(args)} failed ({result.returncode}): {result.stderr.decode()}")
@@ -326,10 +328,10 @@ def build_repository(path: Path, *, n_files: int, n_commits: int, env: dict[str,
         data(c.message.encode())
         if c.parents:
             out.write(b"from :%d\n" % c.parents[0])
-            for p in c.parents[1:]:
-                out.write(b"merge :%d\n" % p)
-        for p, m in c.files:
-            out.write(b"M 100644 :%d %s\n" % (m, p.encode()))
+            for parent in c.parents[1:]:
+                out.write(b"merge :%d\n" % parent)
+        for file_path, blob in c.files:
+            out.write(b"M 100644 :%d %s\n" % (blob, file_path.encode()))
         out.write(b"\n")
     out.write(b"done\n")
     out.close()
@@ -610,8 +612,10 @@ def main(argv: list[str] | None = None) -> int:
         for op in OPERATIONS:
             c, g = samples["calcifer"][op], samples["git"][op]
             r = ratio(median(c), median(g))
-            figures[op] = {"calcifer_ms_median": rounded(median(c), 1), "calcifer_ms_p90": rounded(percentile(c, 90), 1),
-                           "git_cli_ms_median": rounded(median(g), 1), "git_cli_ms_p90": rounded(percentile(g, 90), 1),
+            figures[op] = {"calcifer_ms_median": rounded(median(c), 1),
+                           "calcifer_ms_p90": rounded(percentile(c, 90), 1),
+                           "git_cli_ms_median": rounded(median(g), 1),
+                           "git_cli_ms_p90": rounded(percentile(g, 90), 1),
                            "ratio": rounded(r, 2), "meets_target": r <= TARGET_RATIO}
             rows.append([op, f"{median(c):.1f}", f"{percentile(c, 90):.1f}", f"{median(g):.1f}",
                          f"{percentile(g, 90):.1f}", f"{r:.2f}", f"<= {TARGET_RATIO:.1f}",

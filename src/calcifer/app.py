@@ -10,9 +10,12 @@ from fastapi.staticfiles import StaticFiles
 from calcifer import __version__
 from calcifer.audit import routes as audit_routes
 from calcifer.auth import routes as auth_routes
+from calcifer.catalog import index as catalog_index
+from calcifer.catalog import routes as catalog_routes
 from calcifer.config import Settings
 from calcifer.db import ensure_schema, make_engine, make_session_factory, upgrade_database
 from calcifer.deps import verify_csrf
+from calcifer.prefs import routes as prefs_routes
 from calcifer.web import errors as web_errors
 from calcifer.web import middleware
 from calcifer.web import routes as web_routes
@@ -26,7 +29,8 @@ log = logging.getLogger("calcifer")
 
 # Every slice's routers, in mounting order (tests enumerate their routes from here).
 ROUTERS = (web_routes.pages, web_routes.api, auth_routes.pages, auth_routes.api, audit_routes.pages,
-           audit_routes.api, work_routes.pages, work_routes.api)
+           audit_routes.api, prefs_routes.pages, prefs_routes.api, work_routes.pages, work_routes.api,
+           catalog_routes.pages, catalog_routes.api, catalog_routes.schema_api)
 
 
 def prepare(settings: Settings, *, reconcile: bool = True) -> AppContext:
@@ -50,6 +54,11 @@ def prepare(settings: Settings, *, reconcile: bool = True) -> AppContext:
             for repair in work_service.reconcile(session=session, repo_path=ctx.repo_path,
                                                  worktrees_dir=settings.worktrees_dir):
                 log.warning("reconciliation: %s", repair)
+            # The catalog index mirrors main; rebuilt at start (a no-op when already at main's commit).
+            result = catalog_index.sync_from_git(session=session, repo_path=ctx.repo_path)
+            if not result.skipped:
+                log.info("catalog indexed: %s services, %s endpoints, %s problems", result.services,
+                         result.endpoints, result.problems)
     return ctx
 
 

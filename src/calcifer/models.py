@@ -6,9 +6,10 @@ import calcifer.catalog.models  # noqa: F401 - registers the catalog_* tables
 from calcifer.audit.models import AuditEntry
 from calcifer.auth.models import ApiToken, LoginAttempt, LoginSession, User
 from calcifer.db import Base
+from calcifer.prefs.models import Preference
 from calcifer.work.models import ChecklistItem, ChecklistTemplate, RepairReport, WorkItem
 
 metadata = Base.metadata
 
 __all__ = ["ApiToken", "AuditEntry", "ChecklistItem", "ChecklistTemplate", "LoginAttempt",
-           "LoginSession", "RepairReport", "User", "WorkItem", "metadata"]
+           "LoginSession", "Preference", "RepairReport", "User", "WorkItem", "metadata"]

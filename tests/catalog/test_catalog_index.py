@@ -252,3 +252,43 @@ def test_validating_a_text_lists_every_error_with_its_line() -> None:
     with pytest.raises(Invalid) as info:
         index.validate_endpoint_text("name: X\nslug: x\ntype: http\ntarget: [\n")
     assert info.value.details[0]["line"] == 5
+
+
+def test_hostile_files_are_reported_not_expanded(ctx: AppContext) -> None:
+    laughs = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    laughs += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]" for n in range(1, 9)]
+    commit_files(ctx.repo_path, {
+        S + "laughs.yaml": "name: L\nslug: laughs\nkind: vm\nnotes: x\n" + "\n".join(laughs) + "\n",
+        S + "deep.yaml": "name: D\nslug: deep\nkind: vm\nnotes: " + "[" * 5000 + "]" * 5000 + "\n",
+        S + "huge.yaml": service_yaml("huge") + "notes: " + "x" * 1_100_000 + "\n",
+        S + "ok.yaml": service_yaml("ok"),
+    })
+    result = sync(ctx)
+    assert result.services == 1
+    codes = {file: code for file, _, _, code, _ in problems(ctx)}
+    assert codes == {S + "laughs.yaml": "yaml_syntax", S + "deep.yaml": "yaml_syntax", S + "huge.yaml": "too_large"}
+
+
+def test_concurrent_syncs_of_the_same_commit_do_not_collide(ctx: AppContext) -> None:
+    import threading
+
+    commit_files(ctx.repo_path, {f"{S}s-{n}.yaml": service_yaml(f"s-{n}", tags=["t"]) for n in range(40)})
+    results: list[index.SyncResult] = []
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(sync(ctx))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == [] and len(results) == 3
+    assert all(result.services == 40 for result in results)
+    with ctx.session_factory() as session:
+        assert len(index.list_services(session=session, limit=100)[0]) == 40
+        assert len(session.scalars(select(CatalogTag)).all()) == 40

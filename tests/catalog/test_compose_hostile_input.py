@@ -57,11 +57,8 @@ def test_an_anchor_that_contains_itself_is_refused() -> None:
 
 
 def test_moderate_anchors_are_fine() -> None:
-    text = (
-        "x-env: &env {A: '1', B: '2'}\n"
-        "x-labels: &labels\n  team: ops\n"
-        "services:\n"
-        + "".join(f"  s{i}:\n    image: nginx\n    environment: *env\n    labels:\n      <<: *labels\n" for i in range(200))
+    text = "x-env: &env {A: '1', B: '2'}\nx-labels: &labels\n  team: ops\nservices:\n" + "".join(
+        f"  s{i}:\n    image: nginx\n    environment: *env\n    labels:\n      <<: *labels\n" for i in range(200)
     )
 
     project = parse(text)
@@ -154,7 +151,7 @@ services:
         ("just a string\n", "top level must be a mapping", 1),
         ("", "file is empty", None),
         ("# only a comment\n", "file is empty", None),
-        ("services: [web, db]\n", "services must be a mapping", None),
+        ("services: [web, db]\n", "services must be a mapping", 1),
         ("services:\n  web: just-a-string\n", "service 'web' must be a mapping", 2),
         ("services:\n  web:\n    image: nginx\n  web:\n    image: apache\n", "duplicate key 'web'", 4),
         ("services:\n  web:\n    image: *nowhere\n", "invalid YAML", 3),
@@ -336,7 +333,32 @@ def test_parse_never_raises_on_arbitrary_bytes(data: bytes, env_file: bytes) -> 
     document=st.dictionaries(KEYS, VALUES, max_size=6),
     override=st.dictionaries(KEYS, VALUES, max_size=4),
 )
-def test_parse_never_raises_on_compose_shaped_documents(document: dict[str, object], override: dict[str, object]) -> None:
+def test_parse_never_raises_on_compose_shaped_documents(
+    document: dict[str, object], override: dict[str, object]
+) -> None:
     project = parse(_dump(document), **{"compose.override.yaml": _dump(override).encode()})
 
     assert all(isinstance(s.name, str) for s in project.services)
+
+
+def test_a_long_extends_chain_stops_with_a_problem() -> None:
+    chain = "".join(f"  s{i}:\n    extends: s{i + 1}\n" for i in range(2000)) + "  s2000:\n    image: base\n"
+
+    project = parse("services:\n" + chain)
+
+    assert len(project.services) == 2001
+    assert "extends nests more than" in messages(project)
+
+
+def test_include_fan_out_is_bounded() -> None:
+    files = {
+        f"l{level}.yaml": "include:\n" + f"  - l{level + 1}.yaml\n" * 10 + f"services:\n  s{level}:\n    image: x\n"
+        for level in range(8)
+    }
+    files["l8.yaml"] = "services:\n  leaf:\n    image: x\n"
+    files["app/compose.yaml"] = "include:\n  - ../l0.yaml\nservices:\n  web:\n    image: x\n"
+
+    [project] = parse_compose_documents(files={path: text.encode() for path, text in files.items()})
+
+    assert "files to read for one project" in messages(project)
+    assert "web" in {s.name for s in project.services}

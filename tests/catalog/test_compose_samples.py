@@ -70,7 +70,11 @@ def test_media_stack_publishes_the_vpn_clients_ports_on_gluetun() -> None:
         port("9696", "9696"),  # ${PROWLARR_PORT:-9696}
     ]
     assert services["radarr"].ports == [port("7878", "7878", host_ip="127.0.0.1")]
-    assert services["jellyfin"].ports == [port("8096", "8096"), port("7359", "7359", "udp"), port("1900", "1900", "udp")]
+    assert services["jellyfin"].ports == [
+        port("8096", "8096"),
+        port("7359", "7359", "udp"),
+        port("1900", "1900", "udp"),
+    ]
 
 
 def test_media_stack_interpolates_from_dot_env_and_defaults() -> None:
@@ -78,7 +82,10 @@ def test_media_stack_interpolates_from_dot_env_and_defaults() -> None:
 
     # CONFIG_ROOT has an inline comment in .env, DATA_ROOT is double-quoted.
     assert services["sonarr"].volumes == ["/srv/appdata/sonarr:/config", "/srv/media:/data"]
-    assert services["qbittorrent"].volumes == ["/srv/appdata/qbittorrent:/config", "/srv/media/downloads:/data/downloads"]
+    assert services["qbittorrent"].volumes == [
+        "/srv/appdata/qbittorrent:/config",
+        "/srv/media/downloads:/data/downloads",
+    ]
     assert services["jellyfin"].volumes == [
         "/srv/appdata/jellyfin:/config",
         "jellyfin-cache:/cache",
@@ -164,7 +171,9 @@ def test_reverse_proxy_labels_as_list() -> None:
     nextcloud = services["nextcloud"].labels
     assert nextcloud["traefik.http.routers.nextcloud.rule"] == "Host(`cloud.example.org`)"
     # `=` inside a value stays; `$${1}` is Traefik's own placeholder, not a variable.
-    assert nextcloud["traefik.http.middlewares.nextcloud-dav.redirectregex.replacement"] == "https://${1}/remote.php/dav"
+    assert (
+        nextcloud["traefik.http.middlewares.nextcloud-dav.redirectregex.replacement"] == "https://${1}/remote.php/dav"
+    )
     assert nextcloud["traefik.http.middlewares.nextcloud-dav.redirectregex.regex"] == (
         "https://(.*)/.well-known/(?:card|cal)dav"
     )
@@ -175,7 +184,11 @@ def test_reverse_proxy_services_ports_networks_and_command() -> None:
     services = by_name(project)
 
     assert list(services) == ["traefik", "whoami", "nextcloud", "db"]
-    assert services["traefik"].ports == [port("80", "80"), port("443", "443"), port("8080", "8080", host_ip="127.0.0.1")]
+    assert services["traefik"].ports == [
+        port("80", "80"),
+        port("443", "443"),
+        port("8080", "8080", host_ip="127.0.0.1"),
+    ]
     assert services["nextcloud"].networks == ["proxy", "internal"]  # mapping form
     assert services["whoami"].networks == ["proxy"]  # list form
     assert services["nextcloud"].depends_on == ["db"]

@@ -70,6 +70,7 @@ class EdgeKind(StrEnum):
 
 
 class ProblemCode(StrEnum):
+    TOO_LARGE = "too_large"
     ENCODING = "encoding"
     YAML_SYNTAX = "yaml_syntax"
     NOT_A_MAPPING = "not_a_mapping"

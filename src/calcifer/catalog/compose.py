@@ -82,6 +82,10 @@ OVERRIDE_FILE_NAMES: tuple[str, ...] = (
     "docker-compose.override.yaml",
 )
 MAX_INCLUDE_DEPTH = 8
+MAX_EXTENDS_DEPTH = 32
+# Files one project may read, counting a file again in each included project that reads it:
+# a hostile tree of includes could otherwise fan out exponentially.
+MAX_FILE_READS = 256
 
 _SKIPPED_DIRECTORIES = frozenset({"node_modules"})
 _PROJECT_NAME_CHARS = re.compile(r"[^a-z0-9_-]")
@@ -152,7 +156,7 @@ def normalize_project_name(name: str) -> str:
 
 
 def find_compose_files(*, root: Path, max_depth: int = 6) -> list[Path]:
-    """Return the Compose file of every project folder under ``root``, sorted by path.
+    """Return the Compose file of every project folder under ``root``, a folder before its subfolders.
 
     One file per folder: the first of ``COMPOSE_FILE_NAMES`` present (override files are found by
     ``load_project``). Hidden folders (``.git``...), ``node_modules``, folders more than
@@ -429,6 +433,7 @@ class _Session:
         self.reader = reader
         self.problems: list[ComposeProblem] = []
         self.files: list[str] = []
+        self.reads_left = MAX_FILE_READS
 
     def problem(self, file: str, line: int | None, message: str) -> None:
         self.problems.append(ComposeProblem(file=file, line=line or None, message=message))
@@ -439,6 +444,11 @@ class _Session:
         self.problem(where[0], where[1], message)
 
     def read(self, path: str) -> bytes | None:
+        self.reads_left -= 1
+        if self.reads_left < 0:
+            if self.reads_left == -1:
+                self.problem(path, None, f"more than {MAX_FILE_READS} files to read for one project; the rest skipped")
+            return None
         try:
             data = self.reader.read(path)
         except _Unreadable as exc:
@@ -446,9 +456,7 @@ class _Session:
             return None
         return data
 
-    def environment(
-        self, env_files: Iterable[str], overrides: Mapping[str, str], *, required: bool
-    ) -> dict[str, str]:
+    def environment(self, env_files: Iterable[str], overrides: Mapping[str, str], *, required: bool) -> dict[str, str]:
         """Variables from ``env_files`` (later files win), then ``overrides`` on top."""
         values: dict[str, str] = {}
         for env_file in env_files:
@@ -515,7 +523,7 @@ class _Scope:
                 for name in services:
                     model.origins.setdefault(name, (path, source.service_lines.get(name)))
             elif services is not None:
-                self.session.problem(path, None, "services must be a mapping of service names to definitions")
+                self.session.problem_at(services, (path, None), "services must be a mapping of names to definitions")
                 del document["services"]
             merged = finalize(document) if merged is None else merge_documents(merged, document)
         if merged is None:
@@ -533,7 +541,7 @@ class _Scope:
         if value is None:
             return []
         if not isinstance(value, dict):
-            self.session.problem(file, None, f"top-level {key} must be a mapping")
+            self.session.problem_at(value, (file, None), f"top-level {key} must be a mapping")
             return []
         return [str(name) for name in value]
 
@@ -573,6 +581,11 @@ class _Scope:
                 )
                 return local
             base_path = resolved
+        if len(chain) > MAX_EXTENDS_DEPTH:
+            self.session.problem(
+                where[0], where[1], f"service {name!r}: extends nests more than {MAX_EXTENDS_DEPTH} deep"
+            )
+            return local
         if (base_path, base_name) in chain:
             cycle = " -> ".join(f"{service} ({file})" for file, service in (*chain, (base_path, base_name)))
             self.session.problem(where[0], where[1], f"service {name!r}: extends forms a cycle: {cycle}")
@@ -588,13 +601,9 @@ class _Scope:
                 f"service {name!r} extends {base_name!r}, which {base_path} does not define",
             )
             return local
-        base = self._extended(
-            base_path, base_name, base_services[base_name], (*chain, (base_path, base_name))
-        )
+        base = self._extended(base_path, base_name, base_services[base_name], (*chain, (base_path, base_name)))
         if not isinstance(base, dict):
-            self.session.problem(
-                where[0], where[1], f"service {name!r} extends {base_name!r}, which is not a mapping"
-            )
+            self.session.problem(where[0], where[1], f"service {name!r} extends {base_name!r}, which is not a mapping")
             return local
         base = finalize(base)
         if posixpath.dirname(base_path) != posixpath.dirname(path):
@@ -616,9 +625,7 @@ class _Scope:
             if not paths:
                 continue
             if paths[0] in chain or len(chain) > MAX_INCLUDE_DEPTH:
-                self.session.problem_at(
-                    entry, (file, None), f"include of {paths[0]} forms a cycle or nests too deeply"
-                )
+                self.session.problem_at(entry, (file, None), f"include of {paths[0]} forms a cycle or nests too deeply")
                 continue
             if env_files is None:
                 env_files, required = [posixpath.join(posixpath.dirname(paths[0]), ".env")], False
@@ -715,11 +722,7 @@ def _load_project(
         )
     files = [path]
     override = next(
-        (
-            candidate
-            for name in OVERRIDE_FILE_NAMES
-            if reader.is_file(candidate := posixpath.join(folder, name))
-        ),
+        (candidate for name in OVERRIDE_FILE_NAMES if reader.is_file(candidate := posixpath.join(folder, name))),
         None,
     )
     if override is not None:
@@ -817,8 +820,7 @@ def _service(
 
     labels = key_value_mapping(definition.get("labels"), report=reporter("labels"), what="labels") or {}
     environment = (
-        key_value_mapping(definition.get("environment"), report=reporter("environment"), what="environment")
-        or {}
+        key_value_mapping(definition.get("environment"), report=reporter("environment"), what="environment") or {}
     )
     networks = networks_mapping(definition.get("networks"), report=reporter("networks")) or {}
     restart = definition.get("restart")
@@ -867,9 +869,7 @@ def _ports(value: Any, report: Report) -> list[ComposePort]:
             report(item, str(exc))
             continue
         ports.append(
-            ComposePort(
-                published=spec.published, target=spec.target, protocol=spec.protocol, host_ip=spec.host_ip
-            )
+            ComposePort(published=spec.published, target=spec.target, protocol=spec.protocol, host_ip=spec.host_ip)
         )
     return ports
 

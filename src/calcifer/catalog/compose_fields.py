@@ -184,9 +184,7 @@ def _parse_short_port(raw: str) -> PortSpec:
             host_ip = ":".join(parts[:-2])
             published, target = parts[-2], parts[-1]
     try:
-        return PortSpec(
-            host_ip or None, _port_number(published) if published else None, _port_number(target), protocol
-        )
+        return PortSpec(host_ip or None, _port_number(published) if published else None, _port_number(target), protocol)
     except ValueError as exc:
         raise ValueError(f"port {raw!r}: {exc}") from None
 

@@ -145,9 +145,7 @@ def _braced(expression: str, lookup: Mapping[str, str], errors: list[str], depth
     return ""
 
 
-def parse_env_file(
-    text: str, *, environ: Mapping[str, str] | None = None
-) -> tuple[dict[str, str], list[Issue]]:
+def parse_env_file(text: str, *, environ: Mapping[str, str] | None = None) -> tuple[dict[str, str], list[Issue]]:
     """Parse a ``.env`` file as Compose does; return its variables and the problems found.
 
     Lines are ``KEY=VALUE`` with optional ``export``; ``#`` starts a comment (inside an unquoted
@@ -191,9 +189,7 @@ def parse_env_file(
                 if quote in ("'", '"'):
                     close = _closing_quote(text, value_at)
                     if close < 0:
-                        issues.append(
-                            Issue(line_no, f"the value of {key} opens a {quote} quote and never closes it")
-                        )
+                        issues.append(Issue(line_no, f"the value of {key} opens a {quote} quote and never closes it"))
                         break
                     raw = text[value_at + 1 : close]
                     consumed_lines = raw.count("\n") + 1

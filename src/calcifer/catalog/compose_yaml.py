@@ -250,16 +250,12 @@ class _Builder:
             if isinstance(candidate, MappingNode):
                 sources.append(self.build(candidate, depth + 1))
             else:
-                self.issues.append(
-                    Issue(_line(candidate), f"a merge key (<<) needs a mapping, not {_kind(candidate)}")
-                )
+                self.issues.append(Issue(_line(candidate), f"a merge key (<<) needs a mapping, not {_kind(candidate)}"))
         return sources
 
     def _key(self, node: Node) -> str | None:
         if not isinstance(node, ScalarNode):
-            self.issues.append(
-                Issue(_line(node), f"a key must be a string, not {_kind(node)}; entry skipped")
-            )
+            self.issues.append(Issue(_line(node), f"a key must be a string, not {_kind(node)}; entry skipped"))
             return None
         tag = node.tag
         raw = str(node.value)
@@ -275,11 +271,7 @@ class _Builder:
 def _service_lines(root: MappingNode) -> dict[str, int]:
     lines: dict[str, int] = {}
     for key_node, value_node in root.value:
-        if (
-            isinstance(key_node, ScalarNode)
-            and key_node.value == "services"
-            and isinstance(value_node, MappingNode)
-        ):
+        if isinstance(key_node, ScalarNode) and key_node.value == "services" and isinstance(value_node, MappingNode):
             for service_key, _ in value_node.value:
                 if isinstance(service_key, ScalarNode):
                     lines[str(service_key.value)] = _line(service_key) or 0

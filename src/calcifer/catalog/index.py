@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import pygit2
@@ -49,6 +49,7 @@ from calcifer.gitrepo._repo import MAIN, open_repo, resolve_commit
 
 STATE_ID = 1
 MAX_ERRORS_PER_FILE = 20
+MAX_FILE_BYTES = 1_000_000
 MAX_LIMIT = 500
 SYNC_ATTEMPTS = 3
 
@@ -86,27 +87,33 @@ class SyncResult:
 
 
 class _File:
-    """A catalog file at the synced commit; its text is read only when needed."""
+    """A catalog file at the synced commit; its content is read only when needed."""
 
-    __slots__ = ("_text", "blob_id", "path", "repo")
+    __slots__ = ("_data", "_text", "blob_id", "path", "repo")
 
     def __init__(self, repo: pygit2.Repository, path: str, blob_id: pygit2.Oid) -> None:
         self.repo = repo
         self.path = path
         self.blob_id = blob_id
+        self._data: bytes | None = None
         self._text: str | None = None
 
     @property
     def stem(self) -> str:
-        return PurePosixPath(self.path).stem
+        return self.path.rpartition("/")[2].rpartition(".")[0]
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            blob = self.repo[self.blob_id]
+            self._data = blob.data if isinstance(blob, pygit2.Blob) else b""
+        return self._data
 
     @property
     def text(self) -> str:
         """The file's text. Raises UnicodeDecodeError when it is not UTF-8."""
         if self._text is None:
-            blob = self.repo[self.blob_id]
-            assert isinstance(blob, pygit2.Blob)
-            self._text = blob.data.decode("utf-8-sig")
+            self._text = self.data.decode("utf-8-sig")
         return self._text
 
 
@@ -181,8 +188,9 @@ def _located(text: str, exc: ValidationError, path: str) -> list[Finding]:
 
 def _validate(model: type[BaseModel], data: Any, text: str, path: str) -> tuple[Any, list[Finding]]:
     if data is None:
+        required = ", ".join(name for name, info in model.model_fields.items() if info.is_required())
         return None, [Finding(path, 1, Severity.ERROR.value, ProblemCode.NOT_A_MAPPING.value,
-                              "the file is empty: write at least name, slug and kind")]
+                              f"the file is empty: write at least {required}")]
     if not isinstance(data, dict):
         return None, [Finding(path, 1, Severity.ERROR.value, ProblemCode.NOT_A_MAPPING.value,
                               f"the file must hold a mapping of fields (name: ..., slug: ...), "
@@ -201,10 +209,15 @@ def _parse(model: type[BaseModel], file: _File, loader: PlainLoader,
             return model.model_validate(cached), []
         except ValidationError:
             pass  # the rules changed since it was indexed: parse the file again
+    size = len(file.data)
+    if size > MAX_FILE_BYTES:
+        return None, [Finding(file.path, 1, Severity.ERROR.value, ProblemCode.TOO_LARGE.value,
+                              f"the file has {size:,} bytes; a catalog file may have at most "
+                              f"{MAX_FILE_BYTES:,}")]
     try:
         text = file.text
     except UnicodeDecodeError as exc:
-        line = file.repo[file.blob_id].data.count(b"\n", 0, exc.start) + 1  # type: ignore[attr-defined]
+        line = file.data.count(b"\n", 0, exc.start) + 1
         return None, [Finding(file.path, line, Severity.ERROR.value, ProblemCode.ENCODING.value,
                               "the file is not UTF-8 text")]
     try:
@@ -615,7 +628,8 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
                 session.execute(delete(model))
             for model, values in rows.items():
                 if values:
-                    session.execute(insert(model), values)
+                    # Core executemany: several times faster than the ORM's bulk insert here.
+                    session.execute(insert(model.__table__), values)
             errors = sum(1 for f in catalog.findings if f.severity == Severity.ERROR.value)
             state.synced_commit = commit_id
             state.synced_at = utcnow()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -18,7 +19,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import CommentMark, MarkedYAMLError, YAMLError
+from ruamel.yaml.error import CommentMark, MantissaNoDotYAML1_1Warning, MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import (
     DoubleQuotedScalarString,
     FoldedScalarString,
@@ -28,6 +29,9 @@ from ruamel.yaml.scalarstring import (
 from ruamel.yaml.tokens import CommentToken
 
 from calcifer.errors import Invalid
+
+# The 1.1 float rule does not apply to the YAML 1.2 documents read here; its warning is only noise.
+warnings.filterwarnings("ignore", category=MantissaNoDotYAML1_1Warning)
 
 _CSafeLoader: Any
 try:  # libyaml's parser (ruamel.yaml.clib or clibz): ~10x faster to index thousands of files
@@ -64,12 +68,26 @@ def _invalid(exc: YAMLError) -> Invalid:
 # -- fast plain loading (indexing) --------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    # The safe loader turns some scalars into dates or bytes; the index stores JSON.
+MAX_VALUES = 100_000  # scalars and collections one document may expand to (aliases included)
+
+
+class _Budget:
+    __slots__ = ("left",)
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+
+def _plain(value: Any, budget: _Budget) -> Any:
+    # The safe loader turns some scalars into dates or bytes; the index stores JSON. Aliases are
+    # expanded here, so a budget stops a "billion laughs" document from expanding without end.
+    budget.left -= 1
+    if budget.left < 0:
+        raise _TooBig
     if isinstance(value, dict):
-        return {str(key) if not isinstance(key, str) else key: _plain(item) for key, item in value.items()}
+        return {key if isinstance(key, str) else str(key): _plain(item, budget) for key, item in value.items()}
     if isinstance(value, list):
-        return [_plain(item) for item in value]
+        return [_plain(item, budget) for item in value]
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     if isinstance(value, bytes):
@@ -77,6 +95,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, set):
         return sorted(str(item) for item in value)
     return value
+
+
+class _TooBig(Exception):
+    pass
 
 
 class PlainLoader:
@@ -101,7 +123,12 @@ class PlainLoader:
         except (ValueError, TypeError, RecursionError) as exc:  # e.g. a bad !!timestamp, deep nesting
             raise Invalid(f"YAML syntax: {exc}", code="yaml_syntax",
                           details={"line": 1, "message": f"YAML syntax: {exc}"}) from exc
-        return _plain(data)
+        try:
+            return _plain(data, _Budget(MAX_VALUES))
+        except (_TooBig, RecursionError) as exc:
+            message = (f"YAML: the document expands to more than {MAX_VALUES:,} values or nests too deeply "
+                       "(aliases that repeat aliases?)")
+            raise Invalid(message, code="yaml_syntax", details={"line": 1, "message": message}) from exc
 
 
 def load_plain(text: str) -> Any:

@@ -26,7 +26,9 @@ from calcifer.web.security import CSRF_COOKIE, SESSION_COOKIE, csrf_seed, set_co
 log = logging.getLogger("calcifer.request")
 
 # Routes anyone may reach without logging in. `/setup` answers 404 once a user exists.
-PUBLIC_PATHS = frozenset({"/login", "/setup", "/healthz", "/favicon.ico"})
+PUBLIC_PATHS = frozenset({"/login", "/setup", "/healthz", "/favicon.ico",
+                          # JSON Schemas of catalog files, so editors and CI validate without a token.
+                          "/api/v1/schema/service", "/api/v1/schema/endpoint"})
 PUBLIC_PREFIXES = ("/static/",)
 
 

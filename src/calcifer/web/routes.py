@@ -65,18 +65,6 @@ def _repo_listing(request: Request, ctx: CtxDep, *, prefix: str, title: str, nav
                                                  "prefix": prefix, "intro": intro}, nav=nav)
 
 
-@pages.get("/services", response_class=HTMLResponse)
-def services_page(request: Request, user: CurrentUser, ctx: CtxDep) -> Response:
-    return _repo_listing(request, ctx, prefix="catalog/services/", title="Services", nav="services",
-                         intro="Service definitions on main. Change them through a work item.")
-
-
-@pages.get("/endpoints", response_class=HTMLResponse)
-def endpoints_page(request: Request, user: CurrentUser, ctx: CtxDep) -> Response:
-    return _repo_listing(request, ctx, prefix="catalog/endpoints/", title="Endpoints", nav="endpoints",
-                         intro="Monitored endpoint definitions on main. Change them through a work item.")
-
-
 @pages.get("/docs", response_class=HTMLResponse)
 def docs_page(request: Request, user: CurrentUser, ctx: CtxDep) -> Response:
     return _repo_listing(request, ctx, prefix="docs/", title="Docs", nav="docs",

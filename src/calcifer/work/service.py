@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,28 @@ log = logging.getLogger("calcifer.work")
 
 CHANGELOG_PATH = "CHANGES.md"
 MERGE_CLAIM_TIMEOUT = dt.timedelta(minutes=10)
+
+
+MainChangedHook = Callable[..., None]
+# Called with (session=, repo_path=) after a merge moved main; other slices re-index from here
+# (the catalog registers its sync). A failing hook is logged, never undoes the merge.
+MAIN_CHANGED_HOOKS: list[MainChangedHook] = []
+
+
+def on_main_changed(hook: MainChangedHook) -> MainChangedHook:
+    """Register `hook` to run after every merge into main (decorator-friendly)."""
+    if hook not in MAIN_CHANGED_HOOKS:
+        MAIN_CHANGED_HOOKS.append(hook)
+    return hook
+
+
+def notify_main_changed(*, session: Session, repo_path: Path) -> None:
+    for hook in list(MAIN_CHANGED_HOOKS):
+        try:
+            hook(session=session, repo_path=repo_path)
+        except Exception:  # noqa: BLE001 - a re-index failure must not fail the merge that happened
+            session.rollback()
+            log.exception("after-merge hook %s failed", getattr(hook, "__name__", hook))
 
 
 @dataclass(frozen=True)
@@ -545,6 +568,7 @@ def merge_and_complete(*, session: Session, actor: User, item_id: int, workspace
         _release_claim(session, item_id)
         raise
     _cleanup_branch(workspace, item)
+    notify_main_changed(session=session, repo_path=workspace.repo_path)
     return item
 
 

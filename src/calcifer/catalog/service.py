@@ -1,0 +1,304 @@
+"""Changing the catalog: every edit is a commit on a work item's branch; standard changes do the whole
+work item (create, commit, document, merge) in one call. Main's index is refreshed after each merge.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from calcifer.auth.models import User
+from calcifer.catalog import index
+from calcifer.catalog.choices import ServiceStatus
+from calcifer.catalog.schemas import EndpointSpec, ServiceSpec, spec_document, spec_errors
+from calcifer.catalog.yamlio import apply_spec, load_plain
+from calcifer.changelog.choices import ChangeType
+from calcifer.errors import Conflict, DomainError, Invalid, NotFound
+from calcifer.gitrepo import service as git
+from calcifer.prefs import service as prefs
+from calcifer.prefs.choices import Pref
+from calcifer.work import service as work
+from calcifer.work.choices import OPEN_STATUSES, WorkAction
+from calcifer.work.models import WorkItem
+from calcifer.work.schemas import WorkItemCreate
+
+log = logging.getLogger("calcifer.catalog")
+
+STANDARD_CATEGORY = "standard"
+
+
+@work.on_main_changed
+def sync_after_merge(*, session: Session, repo_path: Path) -> None:
+    """Re-index the catalog from main after every merge."""
+    result = index.sync_from_git(session=session, repo_path=repo_path)
+    log.info("catalog synced at %s: %s services, %s endpoints, %s problems (%s ms)", result.commit[:10],
+             result.services, result.endpoints, result.problems, result.duration_ms)
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    work_item_id: int
+    commit: str
+    path: str
+    operation: str  # created | updated | deleted
+
+
+def _validate(model: type[BaseModel], spec: dict[str, Any], slug: str, what: str) -> Any:
+    if not isinstance(spec, dict):
+        raise Invalid(f"The {what} spec must be a mapping of fields.")
+    spec = dict(spec)
+    spec.setdefault("slug", slug)
+    if spec["slug"] != slug:
+        raise Invalid(f"The spec's slug {spec['slug']!r} differs from the address's {slug!r}.",
+                      details=[{"path": "slug", "message": "must match the URL"}])
+    try:
+        return model.model_validate(spec)
+    except ValidationError as exc:
+        errors = spec_errors(exc)
+        raise Invalid(f"The {what} spec has {len(errors)} error(s): "
+                      + "; ".join(f"{e['path'] or '(root)'}: {e['message']}" for e in errors[:5]),
+                      details=errors) from exc
+
+
+def validate_service(*, slug: str, spec: dict[str, Any]) -> ServiceSpec:
+    result: ServiceSpec = _validate(ServiceSpec, spec, slug, "service")
+    return result
+
+
+def validate_endpoint(*, slug: str, spec: dict[str, Any]) -> EndpointSpec:
+    result: EndpointSpec = _validate(EndpointSpec, spec, slug, "endpoint")
+    return result
+
+
+def _worktree_text(item: WorkItem, path: str) -> str | None:
+    try:
+        return git.read_worktree_file(worktree_path=work.worktree_of(item), path=path)
+    except NotFound:
+        return None
+
+
+def _plain(text: str | None) -> dict[str, Any] | None:
+    if not text or not text.strip():
+        return None
+    value = load_plain(text)
+    return value if isinstance(value, dict) else None
+
+
+def _commit(session: Session, actor: User, item: WorkItem, workspace: work.Workspace, path: str, text: str | None,
+            entry_type: ChangeType, entry_text: str) -> str:
+    if text is None:
+        work.delete_file(session=session, actor=actor, item_id=item.id, path=path)
+    else:
+        work.write_file(session=session, actor=actor, item_id=item.id, path=path, content=text)
+    return work.commit(session=session, actor=actor, item_id=item.id, workspace=workspace, message=entry_text,
+                       files=[path], entry_type=entry_type, entry_text=entry_text)
+
+
+def _open_item(session: Session, item_id: int) -> WorkItem:
+    item = work.get_work_item(session=session, item_id=item_id)
+    if item.status not in OPEN_STATUSES:
+        raise Conflict(f"Work item #{item.id} is {item.status}; choose an open work item or start one.",
+                       code="not_open")
+    return item
+
+
+def put_service(*, session: Session, actor: User, item_id: int, slug: str, spec: dict[str, Any],
+                workspace: work.Workspace) -> ChangeResult:
+    """Write the service's YAML into the work item's worktree (keeping a person's comments and key
+    order) and commit it with its CHANGES.md entry. Raises Invalid with every field error."""
+    model = validate_service(slug=slug, spec=spec)
+    item = _open_item(session, item_id)
+    path = index.service_file(slug)
+    before = _worktree_text(item, path)
+    text = apply_spec(before, spec_document(model, original=_plain(before)))
+    if before is None:
+        verb, entry_type = "Added", ChangeType.ADDED
+    elif model.status == ServiceStatus.RETIRED and (_plain(before) or {}).get("status") != "retired":
+        verb, entry_type = "Retired", ChangeType.DEPRECATED
+    else:
+        verb, entry_type = "Changed", ChangeType.CHANGED
+    commit = _commit(session, actor, item, workspace, path, text, entry_type, f"{verb} service {slug}")
+    return ChangeResult(item.id, commit, path, "created" if before is None else "updated")
+
+
+def delete_service(*, session: Session, actor: User, item_id: int, slug: str,
+                   workspace: work.Workspace) -> ChangeResult:
+    item = _open_item(session, item_id)
+    path = index.service_file(slug)
+    if _worktree_text(item, path) is None:
+        raise NotFound(f"No service file {path} on the branch of #{item.id}.")
+    commit = _commit(session, actor, item, workspace, path, None, ChangeType.REMOVED, f"Removed service {slug}")
+    return ChangeResult(item.id, commit, path, "deleted")
+
+
+def _nested_owner(item: WorkItem, session: Session, slug: str) -> str | None:
+    """The service file that lists endpoint `slug` under `endpoints:` (per main's index), if any."""
+    try:
+        endpoint = index.get_endpoint(session=session, slug=slug)
+    except NotFound:
+        return None
+    if not endpoint.nested:
+        return None
+    text = _worktree_text(item, endpoint.file)
+    return endpoint.file if text is not None else None
+
+
+def put_endpoint(*, session: Session, actor: User, item_id: int, slug: str, spec: dict[str, Any],
+                 workspace: work.Workspace) -> ChangeResult:
+    """Write an endpoint: in its own file, or inside its service's `endpoints:` list when it lives there."""
+    model = validate_endpoint(slug=slug, spec=spec)
+    item = _open_item(session, item_id)
+    owner = _nested_owner(item, session, slug)
+    if owner is not None:
+        text = _worktree_text(item, owner) or ""
+        document = _plain(text) or {}
+        entries = list(document.get("endpoints") or [])
+        position = next(i for i, e in enumerate(entries) if isinstance(e, dict) and e.get("slug") == slug)
+        original = entries[position] if isinstance(entries[position], dict) else None
+        entries[position] = spec_document(model, original=original)
+        document["endpoints"] = entries
+        new_text = apply_spec(text, document)
+        commit = _commit(session, actor, item, workspace, owner, new_text, ChangeType.CHANGED,
+                         f"Changed endpoint {slug}")
+        return ChangeResult(item.id, commit, owner, "updated")
+    path = index.endpoint_file(slug)
+    before = _worktree_text(item, path)
+    text = apply_spec(before, spec_document(model, original=_plain(before)))
+    verb, entry_type = ("Added", ChangeType.ADDED) if before is None else ("Changed", ChangeType.CHANGED)
+    commit = _commit(session, actor, item, workspace, path, text, entry_type, f"{verb} endpoint {slug}")
+    return ChangeResult(item.id, commit, path, "created" if before is None else "updated")
+
+
+def delete_endpoint(*, session: Session, actor: User, item_id: int, slug: str,
+                    workspace: work.Workspace) -> ChangeResult:
+    item = _open_item(session, item_id)
+    owner = _nested_owner(item, session, slug)
+    if owner is not None:
+        text = _worktree_text(item, owner) or ""
+        document = _plain(text) or {}
+        document["endpoints"] = [e for e in document.get("endpoints") or []
+                                 if not (isinstance(e, dict) and e.get("slug") == slug)]
+        if not document["endpoints"]:
+            del document["endpoints"]
+        commit = _commit(session, actor, item, workspace, owner, apply_spec(text, document), ChangeType.REMOVED,
+                         f"Removed endpoint {slug}")
+        return ChangeResult(item.id, commit, owner, "deleted")
+    path = index.endpoint_file(slug)
+    if _worktree_text(item, path) is None:
+        raise NotFound(f"No endpoint file {path} on the branch of #{item.id}.")
+    commit = _commit(session, actor, item, workspace, path, None, ChangeType.REMOVED, f"Removed endpoint {slug}")
+    return ChangeResult(item.id, commit, path, "deleted")
+
+
+# -- standard changes ------------------------------------------------------------------------------------------
+
+OPERATIONS = {"create": WorkAction.NEW, "update": WorkAction.CHANGE, "delete": WorkAction.REMOVE}
+
+
+def apply_standard_change(
+    *, session: Session, actor: User, operation: str, kind: str, slug: str, spec: dict[str, Any] | None,
+    summary: str, workspace: work.Workspace, categories: list[str],
+) -> WorkItem:
+    """A pre-approved change in one call: a `standard` work item is created, the change committed with
+    its changelog entry, the notes filled from `summary`, the checklist completed, then merged and
+    completed. Validation happens first; if a later step fails the work item is cancelled (its commits
+    kept by an archive tag) and the error raised, so main is never half-changed."""
+    if not prefs.get_bool(session=session, key=Pref.STANDARD_CHANGES_ENABLED):
+        raise Conflict("Standard changes are switched off by an admin: use a normal work item.",
+                       code="standard_changes_disabled")
+    if operation not in OPERATIONS:
+        raise Invalid(f"operation must be one of {', '.join(OPERATIONS)}.")
+    if kind not in ("service", "endpoint"):
+        raise Invalid("kind must be service or endpoint.")
+    summary = " ".join((summary or "").split())
+    if not summary:
+        raise Invalid("Write a one-line summary: it becomes the work item's notes.",
+                      details=[{"path": "summary", "message": "required"}])
+    if operation != "delete":
+        (validate_service if kind == "service" else validate_endpoint)(slug=slug, spec=spec or {})
+    exists = (index.read_service_text if kind == "service" else index.read_endpoint_text)(
+        repo_path=workspace.repo_path, slug=slug) is not None or _endpoint_nested_on_main(session, kind, slug)
+    if operation == "create" and exists:
+        raise Conflict(f"The {kind} {slug} already exists on main; use operation update.", code="exists")
+    if operation != "create" and not exists:
+        raise NotFound(f"No {kind} {slug} on main.")
+    service_slug = slug if kind == "service" else (spec or {}).get("service")
+    item = work.create_work_item(
+        session=session, actor=actor, workspace=workspace, categories=[*categories, STANDARD_CATEGORY],
+        data=WorkItemCreate(title=summary[:200], category=STANDARD_CATEGORY, action=OPERATIONS[operation],
+                            description=f"Standard change: {operation} {kind} {slug}.",
+                            service=service_slug if isinstance(service_slug, str) else None))
+    try:
+        if operation == "delete":
+            (delete_service if kind == "service" else delete_endpoint)(
+                session=session, actor=actor, item_id=item.id, slug=slug, workspace=workspace)
+        else:
+            (put_service if kind == "service" else put_endpoint)(
+                session=session, actor=actor, item_id=item.id, slug=slug, spec=spec or {}, workspace=workspace)
+        item = work.get_work_item(session=session, item_id=item.id)
+        for entry in item.checklist:
+            entry.done = True
+        item.notes = summary
+        session.commit()
+        return work.merge_and_complete(session=session, actor=actor, item_id=item.id, workspace=workspace)
+    except DomainError:
+        session.rollback()
+        work.cancel(session=session, actor=actor, item_id=item.id, workspace=workspace, confirm=True)
+        raise
+
+
+def _endpoint_nested_on_main(session: Session, kind: str, slug: str) -> bool:
+    if kind != "endpoint":
+        return False
+    try:
+        return index.get_endpoint(session=session, slug=slug).nested
+    except NotFound:
+        return False
+
+
+# -- what touched a service ----------------------------------------------------------------------------------------
+
+def open_items_for_choice(*, session: Session, limit: int = 100) -> list[WorkItem]:
+    query = (select(WorkItem).where(WorkItem.status.in_(OPEN_STATUSES)).order_by(WorkItem.id.desc()).limit(limit))
+    return list(session.scalars(query).unique())
+
+
+def pending_changes(*, session: Session, workspace: work.Workspace, slug: str) -> list[dict[str, Any]]:
+    """Open work items whose branch changes this service's file (or that are linked to it)."""
+    path = index.service_file(slug)
+    main_text = git.read_file_at(repo_path=workspace.repo_path, path=path)
+    out = []
+    for item in open_items_for_choice(session=session, limit=200):
+        if not item.branch or not git.branch_exists(repo_path=workspace.repo_path, branch=item.branch):
+            continue
+        branch_text = git.read_file_at(repo_path=workspace.repo_path, path=path, ref=item.branch)
+        base = git.merge_base(repo_path=workspace.repo_path, branch=item.branch)
+        base_text = git.read_file_at(repo_path=workspace.repo_path, path=path, ref=base) if base else main_text
+        if branch_text != base_text:
+            change = "adds" if base_text is None else ("removes" if branch_text is None else "changes")
+            out.append({"item": item, "change": change})
+        elif item.service == slug:
+            out.append({"item": item, "change": "linked"})
+    return out
+
+
+def service_history(*, session: Session, repo_path: Path, slug: str, limit: int = 30) -> list[dict[str, Any]]:
+    """Work items that touched the service: from git history of its file, plus linked items."""
+    seen: dict[int, dict[str, Any]] = {}
+    for commit in git.file_history(repo_path=repo_path, path=index.service_file(slug), limit=limit):
+        for line in commit.message.splitlines():
+            if line.startswith("Work-Item: ") and line[11:].strip().isdigit():
+                item_id = int(line[11:].strip())
+                seen.setdefault(item_id, {"commit": commit})
+    linked = session.scalars(select(WorkItem).where(WorkItem.service == slug).order_by(WorkItem.id.desc())
+                             .limit(limit)).unique()
+    for item in linked:
+        seen.setdefault(item.id, {"commit": None})
+    items = {i.id: i for i in session.scalars(select(WorkItem).where(WorkItem.id.in_(list(seen)))).unique()}
+    return [{"item": items[i], **seen[i]} for i in sorted(seen, reverse=True) if i in items]

@@ -1,0 +1,52 @@
+// The dependency graph page: fetches /api/v1/catalog/graph and draws it with the vendored cytoscape.
+(function () {
+  "use strict";
+  var box = document.getElementById("graph");
+  var status = document.getElementById("graph-status");
+  if (!box || typeof cytoscape === "undefined") { return; }
+  var params = new URLSearchParams();
+  ["center", "depth", "tag", "host"].forEach(function (key) {
+    var value = box.dataset[key];
+    if (value) { params.set(key, value); }
+  });
+  params.set("limit", "2000");
+  var css = getComputedStyle(document.documentElement);
+  function color(name, fallback) { return (css.getPropertyValue(name) || fallback).trim() || fallback; }
+  var statusColors = { active: color("--green-fg", "#1a7f37"), maintenance: color("--amber-fg", "#9a6700"),
+                       retired: color("--gray-fg", "#6e7781") };
+  fetch("/api/v1/catalog/graph?" + params.toString(), { headers: { Accept: "application/json" } })
+    .then(function (response) {
+      if (!response.ok) { throw new Error("The graph could not be loaded (HTTP " + response.status + ")."); }
+      return response.json();
+    })
+    .then(function (data) {
+      var elements = data.nodes.map(function (n) {
+        return { data: { id: n.id, label: n.label || n.id, status: n.status, center: n.id === box.dataset.center } };
+      }).concat(data.edges.map(function (e, i) {
+        return { data: { id: "e" + i, source: e.source, target: e.target, kind: e.kind } };
+      }));
+      if (!data.nodes.length) {
+        status.textContent = "Nothing to draw: the catalog is empty, or the filters match no service.";
+        return;
+      }
+      status.textContent = data.nodes.length + " services, " + data.edges.length + " links" +
+        (data.truncated ? " (truncated: narrow it with a tag, a host or a centre service)" : "") + ".";
+      var cy = cytoscape({
+        container: box, elements: elements, wheelSensitivity: 0.3,
+        layout: { name: data.nodes.length > 300 ? "grid" : "cose", animate: false },
+        style: [
+          { selector: "node", style: { "label": "data(label)", "font-size": 11, "color": color("--text", "#222"),
+            "background-color": function (n) { return statusColors[n.data("status")] || "#888"; },
+            "text-valign": "bottom", "text-margin-y": 4, "width": 16, "height": 16 } },
+          { selector: "node[?center]", style: { "width": 26, "height": 26, "border-width": 3,
+            "border-color": color("--accent", "#0969da") } },
+          { selector: "edge", style: { "width": 1.5, "curve-style": "bezier", "target-arrow-shape": "triangle",
+            "line-color": color("--border", "#bbb"), "target-arrow-color": color("--border", "#bbb") } },
+          { selector: "edge[kind = 'host']", style: { "line-style": "dashed" } }
+        ]
+      });
+      cy.on("tap", "node", function (evt) { window.location.href = "/services/" + encodeURIComponent(evt.target.id()); });
+      window.calciferGraph = cy;
+    })
+    .catch(function (err) { status.textContent = err.message + " Reload the page to try again."; });
+})();

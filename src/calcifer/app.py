@@ -15,13 +15,17 @@ from calcifer.catalog import routes as catalog_routes
 from calcifer.config import Settings
 from calcifer.db import ensure_schema, make_engine, make_session_factory, upgrade_database
 from calcifer.deps import verify_csrf
+from calcifer.docs import edit_routes as docs_edit_routes
+from calcifer.docs import routes as docs_routes
 from calcifer.prefs import routes as prefs_routes
+from calcifer.search import routes as search_routes
 from calcifer.web import errors as web_errors
 from calcifer.web import middleware
 from calcifer.web import routes as web_routes
 from calcifer.web.apidocs import install as install_api_docs
 from calcifer.web.context import AppContext
 from calcifer.web.templating import STATIC_DIR
+from calcifer.work import review_routes
 from calcifer.work import routes as work_routes
 from calcifer.work import service as work_service
 
@@ -30,7 +34,9 @@ log = logging.getLogger("calcifer")
 # Every slice's routers, in mounting order (tests enumerate their routes from here).
 ROUTERS = (web_routes.pages, web_routes.api, auth_routes.pages, auth_routes.api, audit_routes.pages,
            audit_routes.api, prefs_routes.pages, prefs_routes.api, work_routes.pages, work_routes.api,
-           catalog_routes.pages, catalog_routes.api, catalog_routes.schema_api)
+           catalog_routes.pages, catalog_routes.api, catalog_routes.schema_api, docs_routes.pages, docs_routes.api,
+           docs_edit_routes.pages, docs_edit_routes.api, search_routes.pages, search_routes.api,
+           review_routes.pages, review_routes.api)
 
 
 def prepare(settings: Settings, *, reconcile: bool = True) -> AppContext:

@@ -59,6 +59,38 @@ def notify_main_changed(*, session: Session, repo_path: Path) -> None:
             log.exception("after-merge hook %s failed", getattr(hook, "__name__", hook))
 
 
+WorkItemChangedHook = Callable[..., None]
+# Called with (session=, item=) after a work item was created, edited, committed to, merged or
+# cancelled (search keeps its index current from here). Failures are logged, never raised.
+WORK_ITEM_CHANGED_HOOKS: list[WorkItemChangedHook] = []
+
+MergeRule = Callable[..., list[Problem]]
+# Extra merge rules: called with (session=, item=, workspace=), return unmet rules as Problems
+# (e.g. reviews register "needs an approving review"). They are listed with the built-in ones.
+MERGE_RULES: list[MergeRule] = []
+
+
+def on_work_item_changed(hook: WorkItemChangedHook) -> WorkItemChangedHook:
+    if hook not in WORK_ITEM_CHANGED_HOOKS:
+        WORK_ITEM_CHANGED_HOOKS.append(hook)
+    return hook
+
+
+def merge_rule(rule: MergeRule) -> MergeRule:
+    if rule not in MERGE_RULES:
+        MERGE_RULES.append(rule)
+    return rule
+
+
+def notify_work_item_changed(*, session: Session, item: WorkItem) -> None:
+    for hook in list(WORK_ITEM_CHANGED_HOOKS):
+        try:
+            hook(session=session, item=item)
+        except Exception:  # noqa: BLE001 - an index update must not fail the user's change
+            session.rollback()
+            log.exception("work-item hook %s failed", getattr(hook, "__name__", hook))
+
+
 @dataclass(frozen=True)
 class Workspace:
     """Where git lives: the bare managed repository and the folder holding work-item worktrees."""
@@ -214,6 +246,7 @@ def create_work_item(
                                worktree_name=item.worktree_name, worktree_path=worktree)
         raise
     session.refresh(item)
+    notify_work_item_changed(session=session, item=item)
     return item
 
 
@@ -246,6 +279,7 @@ def update_work_item(*, session: Session, actor: User, item_id: int, data: WorkI
                          object_id=item.id, summary=f"updated #{item.id}", before=before,
                          after=snapshot(item))
     session.commit()
+    notify_work_item_changed(session=session, item=item)
     return item
 
 
@@ -417,6 +451,7 @@ def commit(
                          object_id=item.id, summary=f"committed {commit_id[:10]}: {message.splitlines()[0]}",
                          after={"commit": commit_id, "files": files, "changelog": entry_text})
     session.commit()
+    notify_work_item_changed(session=session, item=item)
     return commit_id
 
 
@@ -489,6 +524,8 @@ def merge_problems(*, session: Session, item: WorkItem, workspace: Workspace) ->
             problems.append(Problem(MergeProblem.MERGE_CONFLICT,
                                     "The branch conflicts with main in: " + ", ".join(status.conflicts)
                                     + ". Use “Update from main” and resolve them."))
+    for rule in MERGE_RULES:
+        problems.extend(rule(session=session, item=item, workspace=workspace))
     return problems
 
 
@@ -569,6 +606,7 @@ def merge_and_complete(*, session: Session, actor: User, item_id: int, workspace
         raise
     _cleanup_branch(workspace, item)
     notify_main_changed(session=session, repo_path=workspace.repo_path)
+    notify_work_item_changed(session=session, item=item)
     return item
 
 
@@ -619,6 +657,7 @@ def cancel(*, session: Session, actor: User, item_id: int, workspace: Workspace,
                          before=before, after=snapshot(item))
     session.commit()
     _cleanup_branch(workspace, item)
+    notify_work_item_changed(session=session, item=item)
     return item
 
 

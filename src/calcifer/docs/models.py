@@ -1,0 +1,3 @@
+"""Tables of this slice (being written)."""
+
+from __future__ import annotations

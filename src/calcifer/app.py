@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from calcifer import __version__
 from calcifer.audit import routes as audit_routes
 from calcifer.auth import routes as auth_routes
+from calcifer.catalog import discovery_routes
 from calcifer.catalog import index as catalog_index
 from calcifer.catalog import routes as catalog_routes
 from calcifer.config import Settings
@@ -17,8 +18,10 @@ from calcifer.db import ensure_schema, make_engine, make_session_factory, upgrad
 from calcifer.deps import verify_csrf
 from calcifer.docs import edit_routes as docs_edit_routes
 from calcifer.docs import routes as docs_routes
+from calcifer.docs import service as docs_service
 from calcifer.prefs import routes as prefs_routes
 from calcifer.search import routes as search_routes
+from calcifer.search import service as search_service
 from calcifer.web import errors as web_errors
 from calcifer.web import middleware
 from calcifer.web import routes as web_routes
@@ -34,7 +37,8 @@ log = logging.getLogger("calcifer")
 # Every slice's routers, in mounting order (tests enumerate their routes from here).
 ROUTERS = (web_routes.pages, web_routes.api, auth_routes.pages, auth_routes.api, audit_routes.pages,
            audit_routes.api, prefs_routes.pages, prefs_routes.api, work_routes.pages, work_routes.api,
-           catalog_routes.pages, catalog_routes.api, catalog_routes.schema_api, docs_routes.pages, docs_routes.api,
+           catalog_routes.pages, catalog_routes.api, catalog_routes.schema_api, discovery_routes.pages,
+           discovery_routes.api, docs_routes.pages, docs_routes.api,
            docs_edit_routes.pages, docs_edit_routes.api, search_routes.pages, search_routes.api,
            review_routes.pages, review_routes.api)
 
@@ -65,6 +69,12 @@ def prepare(settings: Settings, *, reconcile: bool = True) -> AppContext:
             if not result.skipped:
                 log.info("catalog indexed: %s services, %s endpoints, %s problems", result.services,
                          result.endpoints, result.problems)
+            docs = docs_service.sync_index(session=session, repo_path=ctx.repo_path)  # after the catalog: its links
+            if not docs.skipped:
+                log.info("docs indexed: %s docs, %s links", docs.docs, docs.links)
+            searched = search_service.refresh(session=session, repo_path=ctx.repo_path)  # only what changed
+            if not searched.skipped:
+                log.info("search index refreshed: %s written, %s removed", searched.upserted, searched.removed)
     return ctx
 
 

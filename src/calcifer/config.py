@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, description="Failed logins per user allowed "
                                     "within the throttle window.")
     login_window_minutes: int = Field(default=15, description="Login throttle window.")
+    compose_dirs: list[Path] = Field(default_factory=list, description="Extra folders that compose "
+                                     "discovery scans for Compose files, besides main of the managed "
+                                     "repository (JSON list in the env var).")
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -15,7 +15,7 @@ from tests.conftest import make_user
 
 pytestmark = pytest.mark.browser
 
-GRAFANA = "name: grafana\nowner: ops\nurl: http://grafana.lan:3000\n"
+GRAFANA = "name: Grafana\nslug: grafana\nkind: container\nowner: ops\nurls:\n  - http://grafana.lan:3000\n"
 ENTRY = "Grafana dashboards for the homelab"
 NOTES = "Deployed Grafana 11 with compose.\nRoll back: revert the merge commit and stop the container."
 
@@ -82,7 +82,7 @@ def test_work_item_lifecycle(page: Any, live_server: LiveServer, console: Consol
     diff = change.locator("pre.diff")
     assert diff.is_visible()
     added = diff.locator("span.diff-add").all_inner_texts()
-    assert "+name: grafana" in added and "+url: http://grafana.lan:3000" in added, added
+    assert "+name: Grafana" in added and "+  - http://grafana.lan:3000" in added, added
 
     # -- commit ----------------------------------------------------------------------------------------
     page.fill("#f-message", "Add the grafana service")
@@ -177,7 +177,9 @@ def test_work_item_lifecycle(page: Any, live_server: LiveServer, console: Consol
     assert page.locator(".card", has_text="Recently completed").get_by_text("Add Grafana").count() == 1
     assert page.locator(".changelog-list").get_by_text(ENTRY).count() == 1
     page.goto(live_server("/services"))
-    assert page.get_by_text("catalog/services/grafana.yaml").count() == 1
+    # The merge re-indexed the catalog: the service is listed, with no problem reported.
+    assert page.locator("#services-table a", has_text="Grafana").count() == 1
+    assert page.locator("#catalog-problems").count() == 0
 
     # the completed item still fits a phone
     page.set_viewport_size({"width": 375, "height": 812})

@@ -54,24 +54,55 @@ class Graph:
         return node
 
 
+_LOADED = "calcifer.catalog.graph"  # session.info key: (the transaction it was read in, the Graph)
+
+
 def load_graph(*, session: Session) -> Graph:
-    """Every indexed service and edge, in memory (two queries)."""
+    """Every indexed service and edge, in memory (two queries).
+
+    Read once per database transaction of ``session``: a service page asks for upstream, downstream
+    and impact, and each used to read both tables again. The index changes only through
+    ``index.sync_from_git``, which commits. The Graph is shared by the calls of one transaction:
+    treat it as read-only.
+    """
+    loaded = session.info.get(_LOADED)
+    if loaded is not None and loaded[0] is not None and loaded[0] is session.get_transaction():
+        return loaded[1]  # type: ignore[no-any-return]
     graph = Graph()
-    rows = session.execute(select(CatalogService.slug, CatalogService.name, CatalogService.kind,
-                                  CatalogService.status, CatalogService.host))
+    # Core rows on the session's connection (same transaction): the ORM's per-row processing of these
+    # plain column queries cost as much as the query itself. Flushed first, as session.execute would.
+    if session.autoflush:
+        session.flush()
+    connection = session.connection()
+    rows = connection.execute(select(CatalogService.slug, CatalogService.name, CatalogService.kind,
+                                     CatalogService.status, CatalogService.host))
     for slug, name, kind, status, host in rows:
         graph.nodes[slug] = Node(slug, name, kind, status, host)
-    edges = session.execute(select(CatalogEdge.from_slug, CatalogEdge.to_slug, CatalogEdge.kind)
-                            .order_by(CatalogEdge.from_slug, CatalogEdge.to_slug, CatalogEdge.kind))
+    edges = connection.execute(select(CatalogEdge.from_slug, CatalogEdge.to_slug, CatalogEdge.kind)
+                               .order_by(CatalogEdge.from_slug, CatalogEdge.to_slug, CatalogEdge.kind))
+    nodes, needs, needed_by = graph.nodes, graph.needs, graph.needed_by
     for source, target, kind in edges:
-        if source in graph.nodes and target in graph.nodes:
-            graph.needs.setdefault(source, []).append((target, kind))
-            graph.needed_by.setdefault(target, []).append((source, kind))
+        if source in nodes and target in nodes:
+            needs.setdefault(source, []).append((target, kind))
+            needed_by.setdefault(target, []).append((source, kind))
+    session.info[_LOADED] = (session.get_transaction(), graph)
     return graph
 
 
-def _walk(start: str, adjacency: dict[str, list[tuple[str, str]]], *, kinds: Iterable[str] | None = None,
-          max_depth: int | None = None) -> list[tuple[str, int]]:
+class _Both:
+    """Each node's edges in both directions, joined when the walk reaches it (building the whole
+    undirected map first cost more than a depth-2 walk)."""
+
+    def __init__(self, graph: Graph) -> None:
+        self._needs = graph.needs
+        self._needed_by = graph.needed_by
+
+    def get(self, node: str, _default: object = ()) -> list[tuple[str, str]]:
+        return [*self._needs.get(node, ()), *self._needed_by.get(node, ())]
+
+
+def _walk(start: str, adjacency: dict[str, list[tuple[str, str]]] | _Both, *,
+          kinds: Iterable[str] | None = None, max_depth: int | None = None) -> list[tuple[str, int]]:
     """Breadth-first from ``start`` (excluded): each reachable slug once with its distance, nearest first."""
     allowed = set(kinds) if kinds is not None else None
     seen = {start}
@@ -147,15 +178,6 @@ def impact(session: Session, slug: str) -> dict[str, Any]:
     return {"direct": direct, "transitive": transitive, "count": len(direct) + len(transitive)}
 
 
-def _undirected(graph: Graph) -> dict[str, list[tuple[str, str]]]:
-    both: dict[str, list[tuple[str, str]]] = {}
-    for source, targets in graph.needs.items():
-        for target, kind in targets:
-            both.setdefault(source, []).append((target, kind))
-            both.setdefault(target, []).append((source, kind))
-    return both
-
-
 def graph_data(
     *, session: Session, center: str | None = None, depth: int = 2, tag: str | None = None,
     host: str | None = None, limit: int = 500,
@@ -181,7 +203,7 @@ def graph_data(
         allowed = hosted if allowed is None else allowed & hosted
     if center is not None:
         graph.require(center)
-        around = [center, *(node for node, _ in _walk(center, _undirected(graph), max_depth=depth))]
+        around = [center, *(node for node, _ in _walk(center, _Both(graph), max_depth=depth))]
         candidates = [slug for slug in around if allowed is None or slug in allowed or slug == center]
     else:
         pool = graph.nodes.values() if allowed is None else (graph.nodes[s] for s in allowed)

@@ -248,8 +248,9 @@ def graph_page(request: Request, user: CurrentUser, center: str | None = None, t
 # -- editing (a YAML form, written through a work item or a standard change) ------------------------------------
 
 def _edit_context(session: SessionDep, kind: str, slug: str, text: str, error: str = "",
-                  details: Any = None) -> dict[str, Any]:
+                  details: Any = None, target: str = "new", summary: str = "") -> dict[str, Any]:
     return {"kind": kind, "slug": slug, "text": text, "error": error, "details": details or [],
+            "target": target, "summary": summary,
             "items": service.open_items_for_choice(session=session),
             "standard_enabled": prefs.get_bool(session=session, key=Pref.STANDARD_CHANGES_ENABLED)}
 
@@ -293,6 +294,8 @@ def edit_submit(
         slug = str((spec or {}).get("slug") or original_slug or "").strip()
         if not slug:
             raise Invalid("Give the spec a slug (lowercase letters, digits and dashes).")
+        if operation != "delete":  # validate before any work item is started: nothing half-done
+            (service.validate_service if kind == "service" else service.validate_endpoint)(slug=slug, spec=spec)
         if target == "standard":
             exists = bool(original_slug)
             op = "delete" if operation == "delete" else ("update" if exists else "create")
@@ -320,13 +323,14 @@ def edit_submit(
             remover(session=session, actor=user, item_id=item_id, slug=slug, workspace=workspace)
         else:
             writer = service.put_service if kind == "service" else service.put_endpoint
-            writer(session=session, actor=user, item_id=item_id, slug=slug, spec=spec, workspace=workspace)
+            writer(session=session, actor=user, item_id=item_id, slug=slug, spec=spec, workspace=workspace,
+                   text=text if text.endswith("\n") else text + "\n")
     except (DomainError, ValueError) as exc:
         message = exc.message if isinstance(exc, DomainError) else "Choose a work item."
         details = exc.details if isinstance(exc, DomainError) else None
         return render(request, "catalog/edit.html",
                       _edit_context(session, kind, original_slug, text, message,
-                                    details if isinstance(details, list) else None),
+                                    details if isinstance(details, list) else None, target, summary),
                       status_code=getattr(exc, "status_code", 422), nav="services")
     flash(request, "success", f"Committed to work item #{item_id}; it goes live when the work item merges.")
     return RedirectResponse(f"/work/{item_id}", status_code=303)

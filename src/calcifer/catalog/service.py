@@ -5,7 +5,8 @@ work item (create, commit, document, merge) in one call. Main's index is refresh
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,35 @@ def sync_after_merge(*, session: Session, repo_path: Path) -> None:
              result.services, result.endpoints, result.problems, result.duration_ms)
 
 
+AddedHook = Callable[..., dict[str, str]]
+# Called with (kind= "service" | "endpoint", slug=, spec= the validated model, item=, worktree=,
+# repo_path=, actor=) when a service or endpoint is ADDED through a work item; returns more files
+# (path -> text) to write and commit in the same commit (docs registers the generated doc).
+ADDED_HOOKS: list[AddedHook] = []
+
+
+def on_added(hook: AddedHook) -> AddedHook:
+    if hook not in ADDED_HOOKS:
+        ADDED_HOOKS.append(hook)
+    return hook
+
+
+def _added_files(kind: str, slug: str, model: BaseModel, item: WorkItem, workspace: work.Workspace,
+                 actor: User) -> dict[str, str]:
+    files: dict[str, str] = {}
+    for hook in ADDED_HOOKS:
+        files.update(hook(kind=kind, slug=slug, spec=model, item=item, worktree=work.worktree_of(item),
+                          repo_path=workspace.repo_path, actor=actor))
+    return files
+
+
 @dataclass(frozen=True)
 class ChangeResult:
     work_item_id: int
     commit: str
     path: str
     operation: str  # created | updated | deleted
+    also_written: list[str] = field(default_factory=list)  # e.g. the generated doc of an added service
 
 
 def _validate(model: type[BaseModel], spec: dict[str, Any], slug: str, what: str) -> Any:
@@ -91,13 +115,20 @@ def _plain(text: str | None) -> dict[str, Any] | None:
 
 
 def _commit(session: Session, actor: User, item: WorkItem, workspace: work.Workspace, path: str, text: str | None,
-            entry_type: ChangeType, entry_text: str) -> str:
+            entry_type: ChangeType, entry_text: str, extra: dict[str, str] | None = None) -> str:
+    if text is not None and not extra:
+        committed = git.read_file_at(repo_path=workspace.repo_path, path=path, ref=item.branch)
+        if committed is not None and committed.decode(errors="replace") == text:
+            raise Conflict(f"{path} already reads like this on the branch of #{item.id}: nothing to commit.",
+                           code="nothing_to_commit")
     if text is None:
         work.delete_file(session=session, actor=actor, item_id=item.id, path=path)
     else:
         work.write_file(session=session, actor=actor, item_id=item.id, path=path, content=text)
+    for extra_path, extra_text in (extra or {}).items():
+        work.write_file(session=session, actor=actor, item_id=item.id, path=extra_path, content=extra_text)
     return work.commit(session=session, actor=actor, item_id=item.id, workspace=workspace, message=entry_text,
-                       files=[path], entry_type=entry_type, entry_text=entry_text)
+                       files=[path, *(extra or {})], entry_type=entry_type, entry_text=entry_text)
 
 
 def _open_item(session: Session, item_id: int) -> WorkItem:
@@ -109,22 +140,26 @@ def _open_item(session: Session, item_id: int) -> WorkItem:
 
 
 def put_service(*, session: Session, actor: User, item_id: int, slug: str, spec: dict[str, Any],
-                workspace: work.Workspace) -> ChangeResult:
+                workspace: work.Workspace, text: str | None = None) -> ChangeResult:
     """Write the service's YAML into the work item's worktree (keeping a person's comments and key
-    order) and commit it with its CHANGES.md entry. Raises Invalid with every field error."""
+    order) and commit it with its CHANGES.md entry. `text`, when given, is the whole document as a
+    person typed it (already parsed into `spec`) and is written as it is. Raises Invalid with every
+    field error, Conflict("nothing_to_commit") when the branch already has exactly this."""
     model = validate_service(slug=slug, spec=spec)
     item = _open_item(session, item_id)
     path = index.service_file(slug)
     before = _worktree_text(item, path)
-    text = apply_spec(before, spec_document(model, original=_plain(before)))
+    if text is None:
+        text = apply_spec(before, spec_document(model, original=_plain(before)))
     if before is None:
         verb, entry_type = "Added", ChangeType.ADDED
     elif model.status == ServiceStatus.RETIRED and (_plain(before) or {}).get("status") != "retired":
         verb, entry_type = "Retired", ChangeType.DEPRECATED
     else:
         verb, entry_type = "Changed", ChangeType.CHANGED
-    commit = _commit(session, actor, item, workspace, path, text, entry_type, f"{verb} service {slug}")
-    return ChangeResult(item.id, commit, path, "created" if before is None else "updated")
+    extra = _added_files("service", slug, model, item, workspace, actor) if before is None else None
+    commit = _commit(session, actor, item, workspace, path, text, entry_type, f"{verb} service {slug}", extra)
+    return ChangeResult(item.id, commit, path, "created" if before is None else "updated", sorted(extra or {}))
 
 
 def delete_service(*, session: Session, actor: User, item_id: int, slug: str,
@@ -150,7 +185,7 @@ def _nested_owner(item: WorkItem, session: Session, slug: str) -> str | None:
 
 
 def put_endpoint(*, session: Session, actor: User, item_id: int, slug: str, spec: dict[str, Any],
-                 workspace: work.Workspace) -> ChangeResult:
+                 workspace: work.Workspace, text: str | None = None) -> ChangeResult:
     """Write an endpoint: in its own file, or inside its service's `endpoints:` list when it lives there."""
     model = validate_endpoint(slug=slug, spec=spec)
     item = _open_item(session, item_id)
@@ -169,10 +204,12 @@ def put_endpoint(*, session: Session, actor: User, item_id: int, slug: str, spec
         return ChangeResult(item.id, commit, owner, "updated")
     path = index.endpoint_file(slug)
     before = _worktree_text(item, path)
-    text = apply_spec(before, spec_document(model, original=_plain(before)))
+    if text is None:
+        text = apply_spec(before, spec_document(model, original=_plain(before)))
     verb, entry_type = ("Added", ChangeType.ADDED) if before is None else ("Changed", ChangeType.CHANGED)
-    commit = _commit(session, actor, item, workspace, path, text, entry_type, f"{verb} endpoint {slug}")
-    return ChangeResult(item.id, commit, path, "created" if before is None else "updated")
+    extra = _added_files("endpoint", slug, model, item, workspace, actor) if before is None else None
+    commit = _commit(session, actor, item, workspace, path, text, entry_type, f"{verb} endpoint {slug}", extra)
+    return ChangeResult(item.id, commit, path, "created" if before is None else "updated", sorted(extra or {}))
 
 
 def delete_endpoint(*, session: Session, actor: User, item_id: int, slug: str,
@@ -220,14 +257,18 @@ def apply_standard_change(
     if not summary:
         raise Invalid("Write a one-line summary: it becomes the work item's notes.",
                       details=[{"path": "summary", "message": "required"}])
+    model = None
     if operation != "delete":
-        (validate_service if kind == "service" else validate_endpoint)(slug=slug, spec=spec or {})
+        model = (validate_service if kind == "service" else validate_endpoint)(slug=slug, spec=spec or {})
     exists = (index.read_service_text if kind == "service" else index.read_endpoint_text)(
         repo_path=workspace.repo_path, slug=slug) is not None or _endpoint_nested_on_main(session, kind, slug)
     if operation == "create" and exists:
         raise Conflict(f"The {kind} {slug} already exists on main; use operation update.", code="exists")
     if operation != "create" and not exists:
         raise NotFound(f"No {kind} {slug} on main.")
+    if operation == "update" and model is not None and _same_as_main(session, kind, slug, model):
+        raise Conflict(f"The {kind} {slug} on main already reads like this: nothing to change.",
+                       code="nothing_to_commit")
     service_slug = slug if kind == "service" else (spec or {}).get("service")
     item = work.create_work_item(
         session=session, actor=actor, workspace=workspace, categories=[*categories, STANDARD_CATEGORY],
@@ -251,6 +292,21 @@ def apply_standard_change(
         session.rollback()
         work.cancel(session=session, actor=actor, item_id=item.id, workspace=workspace, confirm=True)
         raise
+
+
+def _same_as_main(session: Session, kind: str, slug: str, model: BaseModel) -> bool:
+    """True when main's index already holds exactly this spec (so a standard change would be empty)."""
+    try:
+        row = index.get_service(session=session, slug=slug) if kind == "service" else index.get_endpoint(
+            session=session, slug=slug)
+    except NotFound:
+        return False
+    current = dict(row.spec)
+    wanted = model.model_dump(mode="json")
+    if kind == "endpoint":  # nested endpoints are indexed with their service filled in
+        current.pop("service", None)
+        wanted.pop("service", None)
+    return current == wanted
 
 
 def _endpoint_nested_on_main(session: Session, kind: str, slug: str) -> bool:
@@ -291,7 +347,7 @@ def pending_changes(*, session: Session, workspace: work.Workspace, slug: str) -
 def service_history(*, session: Session, repo_path: Path, slug: str, limit: int = 30) -> list[dict[str, Any]]:
     """Work items that touched the service: from git history of its file, plus linked items."""
     seen: dict[int, dict[str, Any]] = {}
-    for commit in git.file_history(repo_path=repo_path, path=index.service_file(slug), limit=limit):
+    for commit in git.merges_touching(repo_path=repo_path, path=index.service_file(slug)):
         for line in commit.message.splitlines():
             if line.startswith("Work-Item: ") and line[11:].strip().isdigit():
                 item_id = int(line[11:].strip())

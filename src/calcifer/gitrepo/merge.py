@@ -8,7 +8,7 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import CheckoutStrategy, FileMode, ResetMode
 
-from calcifer.errors import Conflict, NotFound, Problem
+from calcifer.errors import Conflict, Invalid, NotFound, Problem
 
 from ._repo import (
     MAIN_REF,
@@ -244,12 +244,62 @@ def branch_status(
     return BranchStatus(exists=True, merged=False, ahead=ahead, behind=behind, conflicts=conflicts)
 
 
+def _check_extra_files(extra_files: dict[str, bytes]) -> dict[tuple[str, ...], bytes]:
+    """Split and validate the paths of files to add to a merge commit (plain relative paths only)."""
+    result: dict[tuple[str, ...], bytes] = {}
+    for path, data in extra_files.items():
+        parts = tuple(path.split("/"))
+        if (
+            not path
+            or path.startswith("/")
+            or "\\" in path
+            or any(ord(ch) < 0x20 for ch in path)
+            or any(part in ("", ".", "..") or part.lower().rstrip(". ") == ".git" for part in parts)
+        ):
+            raise Invalid(f"Extra merge file path {path!r} is not a plain relative path")
+        if not isinstance(data, bytes):
+            raise Invalid(f"Extra merge file {path} must be bytes")
+        result[parts] = data
+    for parts in result:
+        for length in range(1, len(parts)):
+            if parts[:length] in result:
+                raise Invalid(f"Extra merge file {'/'.join(parts[:length])} is also a folder")
+    return result
+
+
+def _with_files(
+    repo: pygit2.Repository, tree: pygit2.Tree | None, files: dict[tuple[str, ...], bytes]
+) -> pygit2.Oid:
+    """``tree`` with ``files`` (split paths) added or replaced; only the folders on their way are rebuilt.
+
+    Raises Invalid when a file would replace a folder or a folder a file.
+    """
+    builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
+    existing = _entries(tree)
+    folders: dict[str, dict[tuple[str, ...], bytes]] = {}
+    for parts, data in files.items():
+        name = parts[0]
+        if len(parts) == 1:
+            if name in existing and existing[name].type_str == "tree":
+                raise Invalid(f"Extra merge file {name} would replace a folder")
+            builder.insert(name, repo.create_blob(data), FileMode.BLOB)
+        else:
+            folders.setdefault(name, {})[parts[1:]] = data
+    for name, sub in folders.items():
+        entry = existing.get(name)
+        if entry is not None and entry.type_str != "tree":
+            raise Invalid(f"Extra merge files need a folder {name}, but it is a file")
+        builder.insert(name, _with_files(repo, _as_tree(repo, entry), sub), FileMode.TREE)
+    return builder.write()
+
+
 def _prepare_merge(
     repo_path: Path,
     branch: str,
     sig: pygit2.Signature,
     message: str,
     file_mergers: dict[str, FileMerger] | None,
+    extra_files: dict[tuple[str, ...], bytes] | None = None,
 ) -> tuple[pygit2.Oid, pygit2.Oid]:
     """Compute the merge of ``branch`` into main's current tip: return (main tip used, merge commit)."""
     repo = bare_repo(repo_path)
@@ -274,6 +324,8 @@ def _prepare_merge(
             code="merge_conflict",
             problems=[Problem("merge_conflict", f"{path} conflicts with main") for path in conflicts],
         )
+    if extra_files:
+        tree = _with_files(repo, repo[tree].peel(pygit2.Tree), extra_files)
     commit = repo.create_commit(None, sig, sig, message, tree, [main, tip])
     return main, commit
 
@@ -300,24 +352,29 @@ def merge_into_main(
     author: Author,
     message: str,
     file_mergers: dict[str, FileMerger] | None = None,
+    extra_files: dict[str, bytes] | None = None,
 ) -> str:
     """Merge ``branch`` into main with a real merge commit (parents: main tip, branch tip), never
     fast-forward. Paths in ``file_mergers`` are merged by their function (base, ours=main,
-    theirs=branch); any other conflict refuses the merge and changes nothing. main is updated by
+    theirs=branch); any other conflict refuses the merge and changes nothing. ``extra_files``
+    (path -> bytes) are added to, or replace files in, the merge commit's tree (e.g. a work-log
+    entry written at merge time); they appear in no branch commit. main is updated by
     compare-and-swap under the lock file ``<repo>/calcifer-merge.lock``; if main moved meanwhile the
     merge is recomputed (bounded). Returns the merge commit id.
 
-    Raises NotFound (branch or main missing), Invalid (bad name, author or empty message), Conflict
+    Raises NotFound (branch or main missing), Invalid (bad name, author, empty message or an extra
+    file path that is not plain, or that would turn a file into a folder or back), Conflict
     code "no_commits" (the work branch has no commits of its own), "already_merged",
     "merge_conflict" (one problem per conflicting file) or "main_moved".
     """
     sig = signature(author)
     text = clean_message(message)
     branch_ref(branch)
+    extra = _check_extra_files(extra_files) if extra_files else None
     for attempt in range(MAX_MERGE_ATTEMPTS):
         if attempt == 0:
             # Optimistic: compute without the lock so merges of different branches overlap.
-            expected, commit = _prepare_merge(repo_path, branch, sig, text, file_mergers)
+            expected, commit = _prepare_merge(repo_path, branch, sig, text, file_mergers, extra)
             with repo_lock(repo_path):
                 if _swap_main(repo_path, expected, commit, branch):
                     return str(commit)
@@ -325,7 +382,7 @@ def merge_into_main(
             # main moved under us: compute again while holding the lock, so only outside writers
             # (not other Calcifer merges) can move it now.
             with repo_lock(repo_path):
-                expected, commit = _prepare_merge(repo_path, branch, sig, text, file_mergers)
+                expected, commit = _prepare_merge(repo_path, branch, sig, text, file_mergers, extra)
                 if _swap_main(repo_path, expected, commit, branch):
                     return str(commit)
     raise Conflict(

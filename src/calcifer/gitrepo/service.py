@@ -818,3 +818,30 @@ def file_history(*, repo_path: Path, path: str, ref: str = MAIN, limit: int = 10
                 counter += 1
                 heapq.heappush(queue, (-parent.commit_time, counter, parent))
     return result
+
+
+def _path_entry(tree: pygit2.Tree, path: str) -> str | None:
+    try:
+        return str(tree[path].id)
+    except KeyError:
+        return None
+
+
+def merges_touching(*, repo_path: Path, path: str, limit: int = 2000) -> list[CommitInfo]:
+    """Merge commits on main's first-parent line that changed ``path`` against their first parent,
+    newest first. Work-item merges carry the ``Work-Item: N`` trailer, so this maps a file's history
+    to the work items that changed it. Walks at most ``limit`` first-parent commits."""
+    repo = open_repo(repo_path)
+    commit = repo.get(main_oid(repo))
+    assert isinstance(commit, pygit2.Commit)
+    found: list[CommitInfo] = []
+    for _ in range(limit):
+        parents = commit.parent_ids
+        if not parents:
+            break
+        first = repo.get(parents[0])
+        assert isinstance(first, pygit2.Commit)
+        if len(parents) > 1 and _path_entry(commit.tree, path) != _path_entry(first.tree, path):
+            found.append(commit_info(commit))
+        commit = first
+    return found

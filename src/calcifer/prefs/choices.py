@@ -7,13 +7,20 @@ class Pref(StrEnum):
     """Run-time switches admins change under Settings; defaults in `DEFAULTS`."""
 
     STANDARD_CHANGES_ENABLED = "standard_changes_enabled"
+    MERGES_NEED_APPROVAL = "merges_need_approval"
 
 
 DEFAULTS: dict[Pref, object] = {
     Pref.STANDARD_CHANGES_ENABLED: True,
+    Pref.MERGES_NEED_APPROVAL: False,
 }
 
 DESCRIPTIONS: dict[Pref, str] = {
     Pref.STANDARD_CHANGES_ENABLED: "Allow standard changes: pre-approved, low-risk catalog changes applied in one "
                                    "step (a work item is still created, committed, merged and completed).",
+    Pref.MERGES_NEED_APPROVAL: "Merges need an approving review: merge-and-complete is refused until an editor "
+                               "or admin other than the author approved the branch's latest commit, and while any "
+                               "reviewer's latest verdict is \"changes requested\". A new commit (also an update "
+                               "from main) dismisses earlier approvals. Standard changes are pre-approved. When "
+                               "off, reviews are shown but never block a merge.",
 }

@@ -1,4 +1,4 @@
-"""Shell pages: dashboard, settings hub, search, health; plus the repository browsers the nav needs."""
+"""Shell pages: dashboard, settings hub and health (docs, search and the catalog have their own slices)."""
 
 from __future__ import annotations
 
@@ -56,26 +56,3 @@ def settings_page(request: Request, session: SessionDep, user: CurrentUser, ctx:
     }
     repairs = work_service.recent_repairs(session=session, limit=10) if user.role == "admin" else []
     return render(request, "settings.html", {"facts": facts, "repairs": repairs}, nav="settings")
-
-
-def _repo_listing(request: Request, ctx: CtxDep, *, prefix: str, title: str, nav: str, intro: str) -> Response:
-    files = [f for f in git.list_files_at(repo_path=ctx.repo_path, prefix=prefix)
-             if not f.endswith(".gitkeep")]
-    return render(request, "repo_listing.html", {"files": files[:1000], "total": len(files), "title": title,
-                                                 "prefix": prefix, "intro": intro}, nav=nav)
-
-
-@pages.get("/docs", response_class=HTMLResponse)
-def docs_page(request: Request, user: CurrentUser, ctx: CtxDep) -> Response:
-    return _repo_listing(request, ctx, prefix="docs/", title="Docs", nav="docs",
-                         intro="Documentation on main. Write docs through a work item.")
-
-
-@pages.get("/search", response_class=HTMLResponse)
-def search_page(request: Request, session: SessionDep, user: CurrentUser, ctx: CtxDep, q: str = "") -> Response:
-    query = q.strip()[:200]
-    items = work_service.list_work_items(session=session, filters=work_service.WorkFilter(text=query),
-                                         limit=50) if query else []
-    entries = [e for e in work_service.main_changelog_entries(repo_path=ctx.repo_path, limit=2000)
-               if query and query.lower() in e.text.lower()][:50]
-    return render(request, "search.html", {"q": query, "items": items, "entries": entries})

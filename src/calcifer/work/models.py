@@ -84,3 +84,26 @@ class RepairReport(Base):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     work_item_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     message: Mapped[str] = mapped_column(String(1000))
+
+
+class WorkReview(Base):
+    """One entry of a work item's review history: a review request, an approval or a change request.
+
+    `commit` is the branch tip the entry was made at, so an approval of an older tip is recognised as
+    stale (see `calcifer.work.reviews`). `reviewer_name` keeps who it was after the account is deleted.
+    """
+
+    __tablename__ = "work_reviews"
+    __table_args__ = (Index("ix_work_reviews_work_item_id_id", "work_item_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    work_item_id: Mapped[int] = mapped_column(ForeignKey("work_items.id", ondelete="CASCADE"))
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"),
+                                                    nullable=True)
+    reviewer_name: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[str] = mapped_column(String(24))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    commit: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    reviewer: Mapped[User | None] = relationship(foreign_keys=[reviewer_id], lazy="joined")

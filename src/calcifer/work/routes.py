@@ -17,7 +17,7 @@ from calcifer.gitrepo import service as git
 from calcifer.web.context import AppContext
 from calcifer.web.security import flash
 from calcifer.web.templating import render, render_fragment
-from calcifer.work import checklists, service
+from calcifer.work import checklists, reviews, service
 from calcifer.work.choices import WorkAction, WorkStatus
 from calcifer.work.models import WorkItem
 from calcifer.work.schemas import (
@@ -307,6 +307,7 @@ def _detail_context(session: SessionDep, item: WorkItem, workspace: service.Work
         "has_entry": bool(service.branch_changelog_entries(workspace=workspace, item=item)) if is_open else True,
         "users": auth_service.list_users(session=session, limit=500),
         "done_count": sum(1 for c in item.checklist if c.done),
+        "reviews": reviews.panel(session=session, item=item, workspace=workspace),
     }
 
 
@@ -347,9 +348,10 @@ def notes_submit(request: Request, session: SessionDep, user: RequireEditor, ite
 @pages.post("/work/{item_id}/checklist/{index}/toggle", response_class=HTMLResponse)
 def checklist_toggle(request: Request, session: SessionDep, user: RequireEditor, item_id: int, index: int,
                      done: Annotated[str | None, Form()] = None) -> Response:
-    item = service.get_work_item(session=session, item_id=item_id)
-    new_state = (done == "true") if done is not None else not item.checklist[index].done \
-        if 0 <= index < len(item.checklist) else True
+    if done is None:  # a plain form without the value: flip the current state
+        item = service.get_work_item(session=session, item_id=item_id)
+        done = "false" if 0 <= index < len(item.checklist) and item.checklist[index].done else "true"
+    new_state = done == "true"
     item = service.set_checklist_done(session=session, actor=user, item_id=item_id, index=index, done=new_state)
     if request.headers.get("hx-request"):
         return render_fragment(request, "work/_checklist.html", {"item": item, "is_open": True,

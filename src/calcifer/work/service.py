@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,30 @@ def merge_rule(rule: MergeRule) -> MergeRule:
     return rule
 
 
+MergeExtraFiles = Callable[..., dict[str, bytes]]
+# Files written into the merge commit itself: called with (session=, item=, workspace=, actor=) just
+# before merge-and-complete merges; returns path -> bytes (docs registers the work-log entry). An
+# error raised here refuses the merge before git changes.
+MERGE_EXTRA_FILES: list[MergeExtraFiles] = []
+
+
+def merge_extra_files(hook: MergeExtraFiles) -> MergeExtraFiles:
+    if hook not in MERGE_EXTRA_FILES:
+        MERGE_EXTRA_FILES.append(hook)
+    return hook
+
+
+InitialFiles = Callable[[], dict[str, bytes]]
+# Extra files for a NEW managed repository's initial commit (docs registers its default templates).
+INITIAL_FILE_PROVIDERS: list[InitialFiles] = []
+
+
+def initial_files(provider: InitialFiles) -> InitialFiles:
+    if provider not in INITIAL_FILE_PROVIDERS:
+        INITIAL_FILE_PROVIDERS.append(provider)
+    return provider
+
+
 def notify_work_item_changed(*, session: Session, item: WorkItem) -> None:
     for hook in list(WORK_ITEM_CHANGED_HOOKS):
         try:
@@ -108,6 +133,8 @@ def ensure_repository(*, repo_path: Path) -> bool:
     """Create the managed repository on first run; an existing one is used as it is."""
     files = dict(git.INITIAL_FILES)
     files[CHANGELOG_PATH] = changelog.INITIAL_CHANGELOG.encode()
+    for provider in INITIAL_FILE_PROVIDERS:
+        files.update(provider())
     return git.init_repository(path=repo_path, initial_files=files)
 
 
@@ -411,7 +438,16 @@ def branch_changelog_entries(*, workspace: Workspace, item: WorkItem) -> list[ch
     tip = git.read_file_at(repo_path=workspace.repo_path, path=CHANGELOG_PATH, ref=item.branch)
     if tip is None:
         return []
-    return changelog.entries_added(base.decode() if base else None, tip.decode())
+    return list(_entries_added(base, tip))
+
+
+@lru_cache(maxsize=16)
+def _entries_added(base: bytes | None, tip: bytes) -> tuple[changelog.Entry, ...]:
+    # Parsing a long CHANGES.md costs tens of ms; the check and the merge ask the same question
+    # about the same two blobs, and items started from the same main share the base.
+    if base == tip:
+        return ()
+    return tuple(changelog.entries_added(base.decode() if base else None, tip.decode()))
 
 
 def commit(
@@ -589,9 +625,12 @@ def merge_and_complete(*, session: Session, actor: User, item_id: int, workspace
         else:
             message = (f"Merge work item #{item.id}: {item.title}\n\nBranch: {item.branch}\n\n"
                        f"{merge_trailer(item.id)}\n")
+            extra: dict[str, bytes] = {}
+            for hook in MERGE_EXTRA_FILES:
+                extra.update(hook(session=session, item=item, workspace=workspace, actor=actor))
             merge_commit = git.merge_into_main(repo_path=workspace.repo_path, branch=item.branch,
                                                author=author_for(actor), message=message,
-                                               file_mergers=file_mergers())
+                                               file_mergers=file_mergers(), extra_files=extra or None)
         _after_git_merge(item, merge_commit or "")
         item.status = WorkStatus.COMPLETE.value
         item.merge_commit = merge_commit

@@ -29,15 +29,18 @@
         status.textContent = "Nothing to draw: the catalog is empty, or the filters match no service.";
         return;
       }
-      status.textContent = data.nodes.length + " services, " + data.edges.length + " links" +
+      status.textContent = data.nodes.length + (data.nodes.length === 1 ? " service, " : " services, ") +
+        data.edges.length + (data.edges.length === 1 ? " link" : " links") +
         (data.truncated ? " (truncated: narrow it with a tag, a host or a centre service)" : "") + ".";
       var cy = cytoscape({
-        container: box, elements: elements, wheelSensitivity: 0.3,
-        layout: { name: data.nodes.length > 300 ? "grid" : "cose", animate: false },
+        container: box, elements: elements, wheelSensitivity: 0.3, maxZoom: 2.5, minZoom: 0.05,
+        layout: { name: data.nodes.length > 300 ? "grid" : "cose", animate: false, padding: 40 },
         style: [
           { selector: "node", style: { "label": "data(label)", "font-size": 11, "color": color("--text", "#222"),
             "background-color": function (n) { return statusColors[n.data("status")] || "#888"; },
-            "text-valign": "bottom", "text-margin-y": 4, "width": 16, "height": 16 } },
+            "text-valign": "bottom", "text-margin-y": 4, "width": 16, "height": 16,
+            "text-background-color": color("--surface", "#fff"), "text-background-opacity": 0.8,
+            "text-background-padding": 2 } },
           { selector: "node[?center]", style: { "width": 26, "height": 26, "border-width": 3,
             "border-color": color("--accent", "#0969da") } },
           { selector: "edge", style: { "width": 1.5, "curve-style": "bezier", "target-arrow-shape": "triangle",

@@ -1,0 +1,101 @@
+"""Compose discovery pages and JSON API: what Compose files propose for the catalog, and accepting it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from calcifer.catalog import discovery
+from calcifer.catalog.service import open_items_for_choice
+from calcifer.deps import CurrentUser, RequireEditor, SessionDep, SettingsDep
+from calcifer.errors import DomainError, Invalid
+from calcifer.prefs import service as prefs
+from calcifer.prefs.choices import Pref
+from calcifer.web.security import flash
+from calcifer.web.templating import render
+from calcifer.work.routes import WorkspaceDep
+
+pages = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api/v1", tags=["catalog"])
+
+
+class AcceptRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    slugs: list[str] = Field(max_length=discovery.MAX_ACCEPT,
+                             description="Slugs from the scan's new, drifted or missing lists.")
+    work_item_id: int | None = Field(default=None, description="An open work item; null starts a new one.")
+    title: str = Field(default="", max_length=200, description="Title of the new work item (optional).")
+    apply_now: bool = Field(default=False, description="A standard change: merged and completed at once.")
+
+
+# =============================== JSON API ===============================
+
+@api.get("/catalog/discovery")
+def api_discovery(session: SessionDep, user: CurrentUser, settings: SettingsDep,
+                  workspace: WorkspaceDep) -> dict[str, Any]:
+    """Compose services on main and in `compose_dirs`, compared with the catalog: new, drifted, missing."""
+    return discovery.scan(session=session, repo_path=workspace.repo_path,
+                          compose_dirs=settings.compose_dirs).as_dict()
+
+
+@api.post("/catalog/discovery/accept", status_code=201)
+def api_accept(session: SessionDep, user: RequireEditor, settings: SettingsDep, workspace: WorkspaceDep,
+               data: AcceptRequest) -> dict[str, Any]:
+    """Write the selected services in one commit on a work item (422 lists every slug or field at fault)."""
+    result = discovery.accept(session=session, actor=user, workspace=workspace, compose_dirs=settings.compose_dirs,
+                              slugs=data.slugs, work_item_id=data.work_item_id, title=data.title,
+                              categories=settings.work_categories, apply_now=data.apply_now)
+    return result.as_dict()
+
+
+# =============================== pages ===============================
+
+def _page(request: Request, session: SessionDep, settings: SettingsDep, workspace: WorkspaceDep, *,
+          selected: list[str] | None = None, error: str = "", details: Any = None, target: str = "new",
+          title: str = "", status_code: int = 200) -> Response:
+    found = discovery.scan(session=session, repo_path=workspace.repo_path, compose_dirs=settings.compose_dirs)
+    return render(request, "catalog/discovery.html", {
+        "d": found, "counts": found.counts(), "selected": set(selected or []), "error": error,
+        "details": details if isinstance(details, list) else [], "target": target, "title": title,
+        "items": open_items_for_choice(session=session),
+        "standard_enabled": prefs.get_bool(session=session, key=Pref.STANDARD_CHANGES_ENABLED),
+    }, status_code=status_code, nav="services")
+
+
+@pages.get("/catalog/discovery", response_class=HTMLResponse)
+def discovery_page(request: Request, session: SessionDep, user: CurrentUser, settings: SettingsDep,
+                   workspace: WorkspaceDep) -> Response:
+    return _page(request, session, settings, workspace)
+
+
+@pages.post("/catalog/discovery", response_class=HTMLResponse)
+def discovery_submit(
+    request: Request, session: SessionDep, user: RequireEditor, settings: SettingsDep, workspace: WorkspaceDep,
+    slugs: Annotated[list[str] | None, Form()] = None, target: Annotated[str, Form()] = "new",
+    title: Annotated[str, Form()] = "",
+) -> Response:
+    chosen = slugs or []
+    try:
+        if target not in ("new", "standard") and not target.isdigit():
+            raise Invalid("Choose where the change goes: a new work item, an open one, or apply now.")
+        result = discovery.accept(
+            session=session, actor=user, workspace=workspace, compose_dirs=settings.compose_dirs, slugs=chosen,
+            work_item_id=int(target) if target.isdigit() else None, title=title,
+            categories=settings.work_categories, apply_now=target == "standard")
+    except DomainError as exc:
+        session.rollback()
+        return _page(request, session, settings, workspace, selected=chosen, error=exc.message,
+                     details=exc.details, target=target, title=title, status_code=exc.status_code)
+    for warning in result.warnings[:5]:
+        flash(request, "warning", warning)
+    if result.merged:
+        flash(request, "success", f"{result.entry}. Standard change: work item #{result.work_item_id} merged as "
+                                  f"{(result.merge_commit or '')[:10]}.")
+        return RedirectResponse("/services", status_code=303)
+    flash(request, "success", f"{result.entry}. Committed to work item #{result.work_item_id}; the services "
+                              "go live when it merges.")
+    return RedirectResponse(f"/work/{result.work_item_id}", status_code=303)

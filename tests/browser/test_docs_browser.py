@@ -169,7 +169,10 @@ def test_a_doc_reads_well_on_a_phone_in_both_themes(new_context: Any, live_serve
     shot(page, "docs-history-phone")
 
     page.goto(live_server("/docs"))
+    with page.expect_navigation():
+        page.locator("#docs-tree a", has_text="services/").click()
     assert page.locator("#docs-tree").get_by_role("link", name="Grafana", exact=True).count() == 1
+    page.goto(live_server("/docs"))
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     shot(page, "docs-tree-phone")
 

@@ -12,8 +12,9 @@ import pytest
 from ruamel.yaml import YAML
 
 from calcifer.catalog.compose import COMPOSE_FILE_NAMES, discover, find_compose_files, load_project
+from tests.corpus import COMPOSE_CORPUS
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "compose"
+CORPUS = COMPOSE_CORPUS
 
 
 def corpus_folders() -> list[str]:

@@ -19,10 +19,11 @@ from calcifer.errors import Invalid
 from calcifer.web.context import AppContext
 from calcifer.work.routes import workspace_of
 from tests.conftest import Cast, api_client, browser_login, drop_schema, make_settings, make_token, make_user
+from tests.corpus import COMPOSE_CORPUS
 from tests.work.helpers import finish_documentation, git, make_work_item
 
 SAMPLES = Path(__file__).parent / "compose_samples"
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "compose"
+CORPUS = COMPOSE_CORPUS
 MONITORING = "infra/monitoring"
 WEBAPP = "infra/webapp"  # docker/awesome-compose's nginx-golang-postgres
 DISCOVERY = "/api/v1/catalog/discovery"

@@ -102,7 +102,10 @@ def test_tree_lists_docs_by_folder_with_titles_and_templates_apart(cast: Cast, c
     tree = page.text.split('id="docs-tree"')[1].split("</table>")[0]
     assert 'data-folder="docs/runbooks"' in tree and "2 docs" in tree and "_templates" not in tree
     assert 'data-doc="docs/index.md"' in tree and ">Welcome</a>" in tree and "Backups" not in tree
-    folder = cast.viewer.get("/docs", params={"prefix": "docs/runbooks"}).text.split('id="docs-tree"')[1]
+    folder_page = cast.viewer.get("/docs", params={"prefix": "docs/runbooks"}).text
+    crumbs = folder_page.split('class="breadcrumbs"')[1].split("</nav>")[0]
+    assert crumbs.count("runbooks") == 1 and '<a href="/docs">docs</a>' in crumbs
+    folder = folder_page.split('id="docs-tree"')[1]
     assert ">Backups</a>" in folder and ">restore.md</a>" in folder and 'id="doc-templates"' not in folder
     templates_card = page.text.split('id="doc-templates"')[1]
     assert "docs/_templates/runbook.md" in templates_card

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from html.parser import HTMLParser
 
 from calcifer.docs.render import (
@@ -110,6 +111,13 @@ def test_front_matter_is_parsed_and_not_rendered() -> None:
     assert doc.title == "Grafana runbook"
     assert "owner" not in doc.html and "<hr" not in doc.html
     assert "<h1" in doc.html
+
+
+def test_front_matter_is_plain_json() -> None:
+    doc = render("---\nwhen: 2026-01-31 10:00:00\nratio: .nan\nbig: .inf\nnested: {a: [1, .nan]}\n---\n")
+    assert doc.front_matter == {"when": "2026-01-31T10:00:00", "ratio": "nan", "big": "inf",
+                                "nested": {"a": [1, "nan"]}}
+    json.dumps(doc.front_matter, allow_nan=False)
 
 
 def test_broken_front_matter_is_dropped_not_rendered() -> None:

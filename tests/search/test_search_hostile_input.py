@@ -53,7 +53,8 @@ def test_oversized_queries_get_a_422_that_says_why(cast: Cast, query: str, code:
 
 def test_bad_limits_kinds_and_cursors_are_422(cast: Cast) -> None:
     for params in ({"q": "x", "limit": 0}, {"q": "x", "limit": 101}, {"q": "x", "limit": "many"},
-                   {"q": "x", "kind": "doc,bogus"}, {"q": "x", "cursor": "-1"}, {"q": "x", "cursor": "9" * 30}):
+                   {"q": "x", "kind": "doc,bogus"}, {"q": "x", "cursor": "-1"}, {"q": "x", "cursor": "9" * 30},
+                   {"q": "x", "cursor": "²"}, {"q": "x", "cursor": "٣"}):
         response = cast.viewer.get("/api/v1/search", params=params)
         assert response.status_code == 422, (params, response.text)
         assert response.json()["error"]["message"]

@@ -134,3 +134,50 @@ def test_versions_make_unchanged_rows_skip_rewrites(ctx: AppContext, cast: Cast)
         session.commit()
         result = service.refresh(session=session, repo_path=ctx.repo_path)
         assert result.upserted == 0 and result.removed == 0
+
+
+def test_renames_deletes_and_symlinks_follow_main(ctx: AppContext) -> None:
+    _commit_on_main(ctx.repo_path, {"docs/old/name.md": b"# Quail\n\nnotes\n", "docs/keep.md": b"# Keep\n\nquail\n"})
+    with ctx.session_factory() as session:
+        service.refresh(session=session, repo_path=ctx.repo_path)
+        assert sorted(h.key for h in service.search(session=session, text_query="quail").items) == [
+            "docs/keep.md", "docs/old/name.md"]
+    repo = pygit2.Repository(str(ctx.repo_path))
+    parent = repo.revparse_single("refs/heads/main").peel(pygit2.Commit)
+    index = pygit2.Index()
+    index.read_tree(parent.tree)
+    moved = index["docs/old/name.md"]
+    index.remove("docs/old/name.md")
+    index.add(pygit2.IndexEntry("docs/new/name.md", moved.id, pygit2.enums.FileMode.BLOB))
+    index.add(pygit2.IndexEntry("docs/link.md", repo.create_blob(b"keep.md"), pygit2.enums.FileMode.LINK))
+    index.remove("docs/keep.md")
+    signature = pygit2.Signature("Outside", "outside@example.com")
+    repo.create_commit("refs/heads/main", signature, signature, "Move", index.write_tree(repo), [parent.id])
+    with ctx.session_factory() as session:
+        service.refresh(session=session, repo_path=ctx.repo_path)
+        assert [h.key for h in service.search(session=session, text_query="quail").items] == ["docs/new/name.md"]
+        assert service.search(session=session, text_query="keep").items == []
+
+
+def test_a_lost_base_commit_falls_back_to_comparing_every_blob(ctx: AppContext) -> None:
+    _commit_on_main(ctx.repo_path, {"docs/a.md": b"# A\n\nemu\n"})
+    with ctx.session_factory() as session:
+        service.refresh(session=session, repo_path=ctx.repo_path)
+        session.execute(update(SearchState).values(main_commit="0" * 40))
+        session.commit()
+    _commit_on_main(ctx.repo_path, {"docs/a.md": b"# A\n\nyak\n"})
+    with ctx.session_factory() as session:
+        result = service.refresh(session=session, repo_path=ctx.repo_path)
+        assert result.upserted == 1
+        assert [h.key for h in service.search(session=session, text_query="yak").items] == ["docs/a.md"]
+        assert service.search(session=session, text_query="emu").items == []
+
+
+def test_binary_junk_and_nul_bytes_in_a_doc_are_indexed_as_text(ctx: AppContext) -> None:
+    _commit_on_main(ctx.repo_path, {"docs/junk.md": b"# Junk \x00 title\n\nokapi\x00zebra \xff\xfe caf\xc3\xa9\n"})
+    with ctx.session_factory() as session:
+        service.refresh(session=session, repo_path=ctx.repo_path)
+        hits = service.search(session=session, text_query="okapi").items
+        assert [h.key for h in hits] == ["docs/junk.md"]
+        assert "\x00" not in str(hits[0].snippet)
+        assert [h.key for h in service.search(session=session, text_query="zebra café").items] == ["docs/junk.md"]

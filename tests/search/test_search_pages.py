@@ -26,7 +26,7 @@ def test_the_page_lists_ranked_results_with_marks_and_a_kind_filter(cast: Cast, 
     html = page.text
     assert 'id="search-q"' in html and 'hx-get="/search/results"' in html and 'hx-target="#search-results"' in html
     assert 'hx-trigger="input changed delay:250ms, search"' in html
-    assert '<a class="search-hit-title" href="/docs/heron.md"><mark>Heron</mark> backups</a>' in html
+    assert '<a class="search-hit-title" href="/docs/view/docs/heron.md"><mark>Heron</mark> backups</a>' in html
     assert "The <mark>heron</mark> job runs nightly." in html
     assert re.search(r"\d+ results?", html)
     assert '<option value="doc">Docs</option>' in html
@@ -57,7 +57,7 @@ def test_header_instant_results_are_a_small_dropdown(client: TestClient, ctx: Ap
     assert 'id="global-search-results"' in dashboard
     dropdown = viewer.get("/search/instant", params={"q": "otte"}).text
     assert '<details class="dropdown search-instant" open' in dropdown
-    assert 'href="/docs/otter.md"><mark>Otter</mark> storage</a>' in dropdown
+    assert 'href="/docs/view/docs/otter.md"><mark>Otter</mark> storage</a>' in dropdown
     assert 'href="/search?q=otte"' in dropdown
     assert viewer.get("/search/instant", params={"q": ""}).text.strip() == ""
     # on the search page itself the page's own box does the live search

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from calcifer.search import service
 from tests.conftest import Cast
 from tests.search.helpers import WORK_LOG, keys, land, search
 from tests.work.helpers import make_work_item
@@ -28,7 +31,26 @@ def test_front_matter_title_counts_as_the_title(cast: Cast) -> None:
     })
     hits = search(cast.viewer, "wombat", kind="doc")["items"]
     assert [h["key"] for h in hits] == ["docs/fm.md", "docs/other.md"]
-    assert hits[0]["title"] == "Wombat gateway" and hits[0]["url"] == "/docs/fm.md"
+    assert hits[0]["title"] == "Wombat gateway" and hits[0]["url"] == "/docs/view/docs/fm.md"
+
+
+def test_words_in_very_many_rows_still_rank_title_matches_first(cast: Cast, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Past RANK_ALL matches the engines rank title matches, then a sample of body matches: shrink it.
+    monkeypatch.setattr(service, "RANK_ALL", 3)
+    monkeypatch.setattr(service, "RANK_ALL_PG", 3)
+    files = {f"docs/b{n}.md": f"# Body {n}\n\nThe ferret cage number {n}.\n" for n in range(8)}
+    files |= {"docs/t1.md": "# Ferret care\n\nFood.\n", "docs/t2.md": "# Ferret toys\n\nBalls.\n"}
+    land(cast.editor, files)
+    first = search(cast.viewer, "ferret", kind="doc", limit=3)
+    assert first["total"] >= 10
+    assert {h["key"] for h in first["items"][:2]} == {"docs/t1.md", "docs/t2.md"}
+    seen = [h["key"] for h in first["items"]]
+    cursor = first["next_cursor"]
+    while cursor:
+        page = search(cast.viewer, "ferret", kind="doc", limit=3, cursor=cursor)
+        seen += [h["key"] for h in page["items"]]
+        cursor = page["next_cursor"]
+    assert len(seen) == len(set(seen)) == first["total"]  # every match once, in pages
 
 
 def test_a_phrase_query_matches_the_words_in_order(cast: Cast) -> None:

@@ -10,6 +10,7 @@ by the index as a problem instead.
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from calcifer.catalog.choices import EdgeKind
-from calcifer.catalog.models import CatalogEdge, CatalogService, CatalogTag
+from calcifer.catalog.models import CatalogEdge, CatalogService, CatalogState, CatalogTag
 from calcifer.errors import NotFound
 
 MAX_DEPTH = 10
@@ -54,7 +55,7 @@ class Graph:
         return node
 
 
-_LOADED = "calcifer.catalog.graph"  # session.info key: (the transaction it was read in, the Graph)
+_LOADED = "calcifer.catalog.graph"  # session.info key: (weakref to the transaction it was read in, Graph)
 
 
 def load_graph(*, session: Session) -> Graph:
@@ -66,11 +67,43 @@ def load_graph(*, session: Session) -> Graph:
     treat it as read-only.
     """
     loaded = session.info.get(_LOADED)
-    if loaded is not None and loaded[0] is not None and loaded[0] is session.get_transaction():
+    if loaded is not None and loaded[0]() is not None and loaded[0]() is session.get_transaction():
         return loaded[1]  # type: ignore[no-any-return]
+    # Across requests: the index only changes through a sync, which stamps CatalogState; a graph
+    # built at the same stamp on the same engine is still right. No stamp (rows written another
+    # way), no reuse.
+    state = session.get(CatalogState, 1)
+    stamp = (state.synced_commit, state.synced_at) if state is not None and state.synced_at else None
+    engine_key = id(session.get_bind())
+    cached = _BUILT.get(engine_key)
+    if stamp is not None and cached is not None and cached[0] == stamp:
+        _remember(session, cached[1])
+        return cached[1]
+    graph = _build(session)
+    if stamp is not None:
+        _BUILT[engine_key] = (stamp, graph)
+    _remember(session, graph)
+    return graph
+
+
+# engine id -> (CatalogState stamp it was built at, Graph): one graph per database per process.
+_BUILT: dict[int, tuple[tuple[Any, Any], Graph]] = {}
+
+
+def _remember(session: Session, graph: Graph) -> None:
+    transaction = session.get_transaction()
+    if transaction is not None:
+        # A weak reference: the transaction refers to the session, and a strong one would make a
+        # cycle that kept the session and this Graph alive until the next full garbage collection.
+        session.info[_LOADED] = (weakref.ref(transaction), graph)
+
+
+def _build(session: Session) -> Graph:
     graph = Graph()
-    # Core rows on the session's connection (same transaction): the ORM's per-row processing of these
-    # plain column queries cost as much as the query itself. Flushed first, as session.execute would.
+    # Core rows on the session's connection (same transaction), consumed one at a time: the ORM's
+    # row processing cost as much as the query, and a list of every row (.all()) keeps 20,000 row
+    # objects alive at once, which sets off full garbage collections. Flushed first, as
+    # session.execute would.
     if session.autoflush:
         session.flush()
     connection = session.connection()
@@ -85,7 +118,6 @@ def load_graph(*, session: Session) -> Graph:
         if source in nodes and target in nodes:
             needs.setdefault(source, []).append((target, kind))
             needed_by.setdefault(target, []).append((source, kind))
-    session.info[_LOADED] = (session.get_transaction(), graph)
     return graph
 
 

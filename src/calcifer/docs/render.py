@@ -21,6 +21,7 @@ Links are rewritten inside the sanitiser (one place for markdown and raw HTML al
 from __future__ import annotations
 
 import html
+import math
 import posixpath
 import re
 import threading
@@ -54,6 +55,7 @@ IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
 MAX_HIGHLIGHT_CHARS = 200_000  # a bigger code block is shown plain: Pygments is linear, but not free
 MAX_FRONT_MATTER_CHARS = 64_000
 MAX_TITLE_CHARS = 300
+MAX_HTML_DEPTH = 400
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _URL_NOISE = re.compile(r"[\x00-\x20\x7f]")  # browsers drop tabs/newlines inside URLs; we drop all
@@ -110,7 +112,18 @@ def _load_front_matter(yaml_text: str) -> dict[str, Any]:
         data = load_plain(yaml_text)
     except Invalid:
         return {}
-    return data if isinstance(data, dict) else {}
+    return _json_safe(data) if isinstance(data, dict) else {}
+
+
+def _json_safe(value: Any) -> Any:
+    # The API returns front matter as JSON, which has no NaN or infinity (YAML's .nan, .inf).
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
 
 
 # -- the markdown parser -------------------------------------------------------------------------------
@@ -146,8 +159,8 @@ _WWW = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9]*[A-Za-z0-9])?\.)+[A-Za-z]{2,6
                   r"(?:[/?#][^\s<>]*[^\s<>.,;:!?'\")\]])?")
 
 
-def _make_parser() -> MarkdownIt:
-    md = MarkdownIt("gfm-like", {"html": True, "typographer": False})
+def _make_parser(*, html: bool = True) -> MarkdownIt:
+    md = MarkdownIt("gfm-like", {"html": html, "typographer": False})
     linkify = md.linkify
     assert linkify is not None  # the gfm-like preset needs linkify-it-py, a dependency
     linkify.set({"fuzzy_link": False, "fuzzy_ip": False})
@@ -160,12 +173,36 @@ def _make_parser() -> MarkdownIt:
 _local = threading.local()
 
 
-def _parser() -> MarkdownIt:
-    # linkify-it keeps match state in the instance, so each thread gets its own parser.
-    md: MarkdownIt | None = getattr(_local, "md", None)
+def _parser(*, html: bool = True) -> MarkdownIt:
+    # linkify-it keeps match state in the instance, so each thread gets its own parsers.
+    name = "md" if html else "md_text"
+    md: MarkdownIt | None = getattr(_local, name, None)
     if md is None:
-        md = _local.md = _make_parser()
+        md = _make_parser(html=html)
+        setattr(_local, name, md)
     return md
+
+
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)\b[^>]*?(/?)>")
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+                   "wbr", "param", "keygen"})
+
+
+def _too_deep(raw_html: str) -> bool:
+    """True when tags nest deeper than MAX_HTML_DEPTH (counted roughly: unclosed tags count as open).
+
+    The HTML5 parser the sanitiser uses takes time proportional to depth for every tag, so a doc of
+    100,000 nested <div>s would take minutes; such a doc is shown with its raw HTML as text instead.
+    """
+    depth = 0
+    for match in _TAG.finditer(raw_html):
+        if match.group(1):
+            depth = max(0, depth - 1)
+        elif not match.group(3) and match.group(2).lower() not in _VOID:
+            depth += 1
+            if depth > MAX_HTML_DEPTH:
+                return True
+    return False
 
 
 # -- headings ------------------------------------------------------------------------------------------
@@ -428,6 +465,12 @@ def _render(text: str, *, doc_path: str, highlight: bool) -> RenderedDoc:
     tokens = md.parse(body, env)
     toc = _anchor_headings(tokens)
     raw_html = md.renderer.render(tokens, md.options, env)
+    if _too_deep(raw_html):
+        md = _parser(html=False)
+        env = {"highlight": highlight}
+        tokens = md.parse(body, env)
+        toc = _anchor_headings(tokens)
+        raw_html = md.renderer.render(tokens, md.options, env)
     rewriter = _LinkRewriter(doc_path)
     safe_html = _sanitize(raw_html, rewriter)
     title = _front_matter_title(front_matter) or _first_heading(tokens)

@@ -166,7 +166,7 @@ def tree_page(request: Request, session: SessionDep, user: CurrentUser, ctx: Ctx
         "docs": docs, "folders": [] if cursor else service.list_folders(session=session, repo_path=ctx.repo_path,
                                                                          prefix=folder),
         "templates": templates, "more_templates": more_templates is not None, "prefix": folder,
-        "crumbs": _crumbs(folder + "/x") if folder else [], "total": service.count_docs(session=session),
+        "crumbs": _crumbs(folder) if folder else [], "total": service.count_docs(session=session),
         "next_url": ("/docs?" + urlencode({**params, "cursor": next_cursor})) if next_cursor else None,
     }, nav="docs")
 

@@ -22,19 +22,21 @@ import posixpath
 import re
 import threading
 import time
+import typing
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pygit2
 from pygit2.enums import FileMode
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import String, Table, cast, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from calcifer.catalog import index as catalog_index
 from calcifer.catalog import service as _catalog_service  # noqa: F401 - its after-merge sync registers first
+from calcifer.catalog.models import CatalogService
 from calcifer.changelog import service as changelog
 from calcifer.changelog.choices import ChangeType
 from calcifer.db import utcnow
@@ -65,6 +67,7 @@ MAX_INDEXED_DOCS = 50_000
 MAX_LIST_LIMIT = 500
 MAX_CHANGELOG_LIMIT = 500
 MAX_DIFF_LINES = 5_000
+RENDER_CACHE_SIZE = 128
 STATE_ID = 1
 SYNC_ATTEMPTS = 3
 RAW_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
@@ -541,18 +544,17 @@ def service_link_target(url: str) -> str | None:
 
 
 def _service_links(session: Session) -> list[tuple[str, str]]:
+    # Only services whose spec mentions a doc page are read (the catalog's links are URLs with a scheme,
+    # so a link to a doc always holds "/docs/view/"): a catalog of thousands costs one indexed scan.
+    mentions = cast(CatalogService.spec, String).like("%/docs/view/%")
     pairs: list[tuple[str, str]] = []
-    cursor: str | None = None
-    while True:
-        rows, cursor = catalog_index.list_services(session=session, limit=500, cursor=cursor)
-        for row in rows:
-            links = row.spec.get("links") if isinstance(row.spec, dict) else None
-            for link in links if isinstance(links, list) else []:
-                target = service_link_target(link.get("url", "")) if isinstance(link, dict) else None
-                if target is not None and len(row.slug) + 8 <= MAX_PATH_BYTES:
-                    pairs.append((f"service:{row.slug}", target))
-        if cursor is None:
-            return pairs
+    for slug, spec in session.execute(select(CatalogService.slug, CatalogService.spec).where(mentions)):
+        links = spec.get("links") if isinstance(spec, dict) else None
+        for link in links if isinstance(links, list) else []:
+            target = service_link_target(link.get("url", "")) if isinstance(link, dict) else None
+            if target is not None and _fits(f"service:{slug}"):
+                pairs.append((f"service:{slug}", target))
+    return pairs
 
 
 def _catalog_commit(session: Session) -> str | None:
@@ -656,9 +658,9 @@ def sync_index(*, session: Session, repo_path: Path, force: bool = False) -> Syn
             session.execute(delete(DocLink))
             session.execute(delete(DocPage))
             if pages:
-                session.execute(insert(cast(Table, DocPage.__table__)), pages)
+                session.execute(insert(typing.cast(Table, DocPage.__table__)), pages)
             if links:
-                session.execute(insert(cast(Table, DocLink.__table__)), links)
+                session.execute(insert(typing.cast(Table, DocLink.__table__)), links)
             state.synced_commit = commit_id
             state.catalog_commit = catalog_commit
             state.synced_at = utcnow()
@@ -832,6 +834,26 @@ def docs_linking_to_service(*, session: Session, repo_path: Path, slug: str) -> 
     return [_summary(row) for row in rows]
 
 
+_render_cache: OrderedDict[tuple[str, str], RenderedDoc] = OrderedDict()
+_render_cache_lock = threading.Lock()
+
+
+def _rendered(doc: DocFile) -> RenderedDoc:
+    # The HTML depends only on the blob and the path: a doc is rendered once per change, not per view.
+    key = (doc.blob_id, doc.path)
+    with _render_cache_lock:
+        hit = _render_cache.get(key)
+        if hit is not None:
+            _render_cache.move_to_end(key)
+            return hit
+    rendered = render_markdown(doc.text, doc_path=doc.path)
+    with _render_cache_lock:
+        _render_cache[key] = rendered
+        while len(_render_cache) > RENDER_CACHE_SIZE:
+            _render_cache.popitem(last=False)
+    return rendered
+
+
 @dataclass(frozen=True)
 class DocView:
     path: str
@@ -854,7 +876,7 @@ def view_doc(*, session: Session, repo_path: Path, path: str, rev: str | None = 
     Raises Invalid (bad path or commit id, symlink, too big, not UTF-8) or NotFound.
     """
     doc = read_doc(repo_path=repo_path, path=path, rev=rev or None)
-    rendered = render_markdown(doc.text, doc_path=doc.path)
+    rendered = _rendered(doc)
     change: HistoryEntry | None = None
     if not rev:
         ensure_index(session=session, repo_path=repo_path)

@@ -5,8 +5,11 @@ Everything here is derived (from main's files, the catalog index and work items)
 
 - SQLite: ``search_fts``, an FTS5 table over ``title`` and ``body`` with ``search_documents`` as its
   external content, kept in step by triggers on ``search_documents``;
-- PostgreSQL: a ``tsv`` tsvector column on ``search_documents`` (title weighted A, body B) with a GIN
-  index. It is not mapped here: only ``service`` writes it, in SQL, next to the row.
+- PostgreSQL: tsvector columns on ``search_documents``, ``tsv`` (title weighted A, body B) and
+  ``title_tsv`` (the title alone), each with a GIN index. They are not mapped here: only ``service``
+  writes them, in SQL, with the row.
+
+On SQLite a row's id also tells its kind (``choices.SearchKind.code``), see ``service._SQLite``.
 """
 
 from __future__ import annotations

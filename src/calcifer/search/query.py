@@ -63,18 +63,13 @@ class ParsedQuery:
             parts.append('"' + " ".join(group) + '"' + star)
         return " ".join(parts)
 
-    def tsquery(self, *, weight: str = "") -> str:
-        """The to_tsquery text: groups joined by ``&``, phrase words by ``<->``.
-
-        ``weight`` ("A") restricts every word to the title's weight.
-        """
+    def tsquery(self) -> str:
+        """The to_tsquery text: groups joined by ``&``, phrase words by ``<->``, each word quoted."""
         parts = []
         for index, group in enumerate(self.groups):
-            lexemes = []
-            for position, word in enumerate(group):
-                last = self.prefix and index == len(self.groups) - 1 and position == len(group) - 1
-                suffix = ("*" if last else "") + weight
-                lexemes.append(f"'{word}'" + (f":{suffix}" if suffix else ""))
+            last_group = self.prefix and index == len(self.groups) - 1
+            lexemes = [f"'{word}'" + (":*" if last_group and position == len(group) - 1 else "")
+                       for position, word in enumerate(group)]
             parts.append(lexemes[0] if len(lexemes) == 1 else "(" + " <-> ".join(lexemes) + ")")
         return " & ".join(parts)
 

@@ -59,7 +59,7 @@ def _page_context(session: SessionDep, q: str, kind: str, cursor: str | None) ->
     context["results"] = results
     if results.next_cursor:
         context["next_url"] = "/search?" + urlencode({"q": q, "kind": kind, "cursor": results.next_cursor})
-    if cursor and cursor.isdigit() and int(cursor) > 0:
+    if cursor and cursor.isascii() and cursor.isdigit() and int(cursor) > 0:
         previous = int(cursor) - PAGE_LIMIT
         params: dict[str, object] = {"q": q, "kind": kind}
         if previous > 0:

@@ -7,8 +7,9 @@ PostgreSQL (written with the row). Both see the same words (``query.index_words`
 so a search finds the same rows on both engines.
 
 Ranking: a match in the title counts far more than one in the body. SQLite orders by FTS5's bm25 with
-the title column weighted 10 to the body's 1. PostgreSQL orders by ``ts_rank_cd`` (normalised to
-0..1) plus 1 when every word is in the title (tsvector weight A), so a title match always comes first.
+the title column weighted 10 to the body's 1. PostgreSQL orders by ``ts_rank_cd`` (title weight A,
+body B; normalised to 0..1) plus 1 when every word is in the title, so a title match comes first.
+Both bound the ranking work for words found in thousands of rows (see ``_SQLite.ranked``).
 
 Kept current: ``refresh`` at start (``app.prepare``) and after every merge (``on_main_changed``) reads
 only what changed: docs whose blob id differs, CHANGES.md when its blob changed, the catalog when the
@@ -22,9 +23,11 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pygit2
 from markupsafe import Markup
@@ -57,8 +60,10 @@ MAX_BODY_CHARS = 200_000  # the rest of a very long doc is not searched (Postgre
 MAX_KEY_CHARS = 1024
 MAX_LIMIT = 100
 MAX_OFFSET = 1000
-RANK_ALL = 2_000  # SQLite: matches ranked in full (see _SQLite.ranked)
+RANK_ALL = 2_000  # SQLite: up to this many matches are all ranked (see _SQLite.ranked)
+RANK_ALL_PG = 200  # PostgreSQL: the same (its ranking reads each row's whole tsvector)
 BATCH = 500
+ANALYZE_AFTER = 1_000  # rows written or removed by one refresh
 PAGE = 500
 
 
@@ -117,16 +122,21 @@ class SearchResults:
 
 
 # -- docs: title and text -----------------------------------------------------------------------------
-# A tiny local stand-in: the docs slice's render.doc_title(text, *, doc_path) replaces it once it lands.
+# The same rules as the docs slice's render.doc_title (front matter, first heading, file name), with
+# regular expressions: that one parses the whole document with markdown-it, ~3 ms a doc here, which
+# alone would take 30 s for 10,000 docs. Same titles on the bench's docs; a doc's page shows the
+# docs slice's own.
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _FM_TITLE = re.compile(r"^title[ \t]*:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
 _ATX = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(```+|~~~+)")
+_BLOCK_START = re.compile(r"^(?: {4}| {0,3}(?:[-*+>]|\d{1,9}[.)])(?:\s|$))")
 _IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"(\*\*|__|~~)(?=\S)(.+?)(?<=\S)\1")
+_SINGLE_EMPHASIS = re.compile(r"(?<![\w*])([*_])(?=\S)(.+?)(?<=\S)\1(?![\w*])")
 _TABLE_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$")
 
 
@@ -138,8 +148,17 @@ def split_front_matter(text: str) -> tuple[str, str]:
     return match.group(1), text[match.end():]
 
 
+def _inline_plain(text: str) -> str:
+    """One line of markdown as text: images, links, emphasis and code marks removed."""
+    text = _IMAGE.sub(r"\1", text)
+    text = _LINK.sub(r"\1", text)
+    text = _EMPHASIS.sub(r"\2", text)
+    text = _SINGLE_EMPHASIS.sub(r"\2", text)
+    return " ".join(text.replace("`", "").split())
+
+
 def doc_title(text: str, *, doc_path: str) -> str:
-    """The front matter's ``title``, else the first heading, else the file name made readable."""
+    """The front matter's ``title``, else the first heading, else the file name."""
     front, body = split_front_matter(text)
     match = _FM_TITLE.search(front)
     if match:
@@ -147,25 +166,31 @@ def doc_title(text: str, *, doc_path: str) -> str:
         if title:
             return title[:300]
     fence: str | None = None
-    previous = ""
+    html = False  # inside an HTML block: it runs to the next blank line
+    paragraph: list[str] = []  # the lines of the paragraph so far (a setext underline makes it a heading)
     for line in body.splitlines():
         opened = _FENCE.match(line)
-        if opened:
+        if opened and not html:
             marker = opened.group(1)[:3]
             fence = None if fence == marker else (fence or marker)
-            previous = ""
+            paragraph = []
             continue
         if fence:
             continue
+        if html or (not paragraph and line.lstrip(" ").startswith("<") and len(line) - len(line.lstrip(" ")) < 4):
+            html = bool(line.strip())
+            continue
         heading = _ATX.match(line)
-        if heading:
-            return heading.group(1).strip()[:300]
-        if previous.strip() and _SETEXT.match(line) and line.strip().startswith("="):
-            return previous.strip()[:300]
-        previous = line
-    stem = doc_path.rsplit("/", 1)[-1].removesuffix(DOC_SUFFIX)
-    readable = re.sub(r"[-_]+", " ", stem).strip()
-    return (readable[:1].upper() + readable[1:]) or doc_path
+        if heading and _inline_plain(heading.group(1)):
+            return _inline_plain(heading.group(1))[:300]
+        if paragraph and _SETEXT.match(line):
+            return _inline_plain(" ".join(paragraph))[:300]
+        # Only a paragraph's lines can become a setext heading (not a list item or a quote).
+        if line.strip() and not _BLOCK_START.match(line) and not heading:
+            paragraph.append(line)
+        else:
+            paragraph = []
+    return doc_path.rsplit("/", 1)[-1]
 
 
 def plain_text(markdown: str) -> str:
@@ -183,12 +208,13 @@ def plain_text(markdown: str) -> str:
     out = _IMAGE.sub(r"\1", out)
     out = _LINK.sub(r"\1", out)
     out = _EMPHASIS.sub(r"\2", out)
+    out = _SINGLE_EMPHASIS.sub(r"\2", out)
     return out.replace("`", "")
 
 
 def doc_url(path: str) -> str:
-    """Where the docs pages show ``docs/<path>``."""
-    return "/docs/" + path.removeprefix(DOCS_DIR + "/")
+    """Where the docs slice shows the doc at ``path`` (``docs/...``)."""
+    return "/docs/view/" + quote(path, safe="/")
 
 
 def _doc_row(path: str, data: bytes, blob_id: str) -> Row:
@@ -221,7 +247,7 @@ def _changelog_rows(text: str) -> list[Row]:
         link = f" · #{entry.work_item_id}" if entry.work_item_id is not None else ""
         title = plain_text(entry.text).strip() or heading
         rows.append(Row(kind=SearchKind.CHANGELOG.value, key=key, title=title[:1000],
-                        url=f"/work/{entry.work_item_id}" if entry.work_item_id is not None else "/",
+                        url=f"/work/{entry.work_item_id}" if entry.work_item_id is not None else "/changelog",
                         meta=f"{heading} · {entry.section}{link}"[:500],
                         body=f"{heading} {entry.section}").with_version())
     return rows
@@ -288,8 +314,9 @@ class _Engine:
         f"ON CONFLICT (kind, key) DO UPDATE SET {_UPDATES}")
 
     def params(self, row: Row) -> dict[str, Any]:
-        return {"kind": row.kind, "key": row.key, "title": row.title, "url": row.url, "meta": row.meta,
-                "version": row.version, "body": row.body}
+        # PostgreSQL text cannot hold NUL; a NUL is no word on either engine.
+        return {"kind": row.kind, "key": row.key, "title": row.title.replace("\x00", " "), "url": row.url,
+                "meta": row.meta.replace("\x00", " "), "version": row.version, "body": row.body.replace("\x00", " ")}
 
     def upsert(self, session: Session, rows: list[Row]) -> None:
         for start in range(0, len(rows), BATCH):
@@ -298,6 +325,14 @@ class _Engine:
     def ranked(self, session: Session, query: q.ParsedQuery, kinds: list[str] | None, limit: int,
                offset: int) -> list[tuple[int, float]]:
         raise NotImplementedError
+
+    def analyze(self, session: Session) -> None:
+        """Fresh planner statistics after a large change (a first index of thousands of rows)."""
+
+    @contextmanager
+    def querying(self, session: Session) -> Iterator[None]:
+        """Around the queries of one search."""
+        yield
 
     def counts(self, session: Session, query: q.ParsedQuery) -> dict[str, int]:
         raise NotImplementedError
@@ -355,7 +390,12 @@ class _SQLite(_Engine):
         found = self._rank(session, "{title} : (" + match + ")", kinds, wanted)
         if len(found) < wanted:
             seen = {row_id for row_id, _ in found}
-            rest = self._rank(session, match, kinds, wanted + len(seen), below=int(cut))
+            sample = max(RANK_ALL, wanted + len(seen))  # deep pages still find rows they have not shown
+            if sample > RANK_ALL:
+                cut = session.execute(text(f"SELECT rowid FROM search_fts WHERE search_fts MATCH :match"
+                                           f"{self._kinds(kinds)} LIMIT 1 OFFSET :n"),
+                                      {"match": match, "n": sample}).scalar()
+            rest = self._rank(session, match, kinds, wanted + len(seen), below=None if cut is None else int(cut))
             found += [hit for hit in rest if hit[0] not in seen][: wanted - len(found)]
         return found[offset:]
 
@@ -367,13 +407,21 @@ class _SQLite(_Engine):
 
 
 class _PostgreSQL(_Engine):
+    """tsvector: ``tsv`` holds title (weight A) and body (B), ``title_tsv`` the title alone; both
+    have a GIN index. ts_rank_cd reads a row's whole tsvector (~10 µs a row here), so like FTS5's
+    bm25 it is bounded: past RANK_ALL_PG matches, title matches first, then a sample of RANK_ALL_PG."""
+
     # 'simple': no stemming and no stop words, like FTS5's unicode61. Infrastructure text is names
     # (hosts, services, flags) that an English stemmer would mangle, and both engines then agree.
     upsert_sql = text(
-        f"INSERT INTO search_documents ({', '.join(_COLUMNS)}, tsv) "
+        f"INSERT INTO search_documents ({', '.join(_COLUMNS)}, tsv, title_tsv) "
         f"VALUES ({', '.join(':' + c for c in _COLUMNS)}, "
-        "setweight(to_tsvector('simple', :title_words), 'A') || setweight(to_tsvector('simple', :body_words), 'B')) "
-        f"ON CONFLICT (kind, key) DO UPDATE SET {_UPDATES}, tsv = excluded.tsv")
+        "setweight(to_tsvector('simple', :title_words), 'A') || setweight(to_tsvector('simple', :body_words), 'B'), "
+        "to_tsvector('simple', :title_words)) "
+        f"ON CONFLICT (kind, key) DO UPDATE SET {_UPDATES}, tsv = excluded.tsv, title_tsv = excluded.title_tsv")
+    # ts_rank_cd normalisation 32 maps the rank into 0..1; a title holding every word adds 1.
+    SCORE = ("(CASE WHEN title_tsv @@ to_tsquery('simple', :query) THEN 1.0 ELSE 0.0 END"
+             " + ts_rank_cd(tsv, to_tsquery('simple', :query), 32))")
 
     def params(self, row: Row) -> dict[str, Any]:
         values = super().params(row)
@@ -381,20 +429,57 @@ class _PostgreSQL(_Engine):
         values["body_words"] = q.index_words(row.body)
         return values
 
-    def ranked(self, session: Session, query: q.ParsedQuery, kinds: list[str] | None, limit: int,
-               offset: int) -> list[tuple[int, float]]:
-        where, params = (" AND kind IN :kinds", {"kinds": kinds}) if kinds else ("", {})
-        # ts_rank_cd normalisation 32 maps the rank into 0..1; a title holding every word adds 1.
-        statement = text(
-            "SELECT id, (CASE WHEN tsv @@ to_tsquery('simple', :title_query) THEN 1.0 ELSE 0.0 END"
-            " + ts_rank_cd(tsv, to_tsquery('simple', :query), 32)) AS score "
-            f"FROM search_documents WHERE tsv @@ to_tsquery('simple', :query){where} "
-            "ORDER BY score DESC, id LIMIT :limit OFFSET :offset")
+    @staticmethod
+    def _execute(session: Session, sql: str, kinds: list[str] | None, **params: Any) -> Any:
+        statement = text(sql.replace("{kinds}", " AND kind IN :kinds" if kinds else ""))
         if kinds:
             statement = statement.bindparams(bindparam("kinds", expanding=True))
-        rows = session.execute(statement, {"query": query.tsquery(), "title_query": query.tsquery(weight="A"),
-                                           "limit": limit, "offset": offset, **params})
-        return [(int(r[0]), float(r[1])) for r in rows]
+            params["kinds"] = kinds
+        return session.execute(statement, params)
+
+    def ranked(self, session: Session, query: q.ParsedQuery, kinds: list[str] | None, limit: int,
+               offset: int) -> list[tuple[int, float]]:
+        tsquery = query.tsquery()
+        many = self._execute(session, "SELECT count(*) FROM (SELECT 1 FROM search_documents "
+                             "WHERE tsv @@ to_tsquery('simple', :query){kinds} LIMIT :n) AS m", kinds,
+                             query=tsquery, n=RANK_ALL_PG + 1).scalar() > RANK_ALL_PG
+        if not many:
+            rows = self._execute(session, f"SELECT id, {self.SCORE} AS score FROM search_documents "
+                                 "WHERE tsv @@ to_tsquery('simple', :query){kinds} "
+                                 "ORDER BY score DESC, id LIMIT :limit OFFSET :offset", kinds,
+                                 query=tsquery, limit=limit, offset=offset)
+            return [(int(r[0]), float(r[1])) for r in rows]
+        wanted = offset + limit
+        rows = self._execute(session, "SELECT id, 1.0 + ts_rank_cd(title_tsv, to_tsquery('simple', :query), 32) "
+                             "AS score FROM search_documents WHERE title_tsv @@ to_tsquery('simple', :query){kinds} "
+                             "ORDER BY score DESC, id LIMIT :limit", kinds, query=tsquery, limit=wanted)
+        found = [(int(r[0]), float(r[1])) for r in rows]
+        if len(found) < wanted:
+            seen = {row_id for row_id, _ in found}
+            rows = self._execute(session, "SELECT id, ts_rank_cd(tsv, to_tsquery('simple', :query), 32) AS score "
+                                 "FROM (SELECT id, tsv FROM search_documents WHERE tsv @@ to_tsquery('simple', :query)"
+                                 "{kinds} LIMIT :n) AS sample ORDER BY score DESC, id LIMIT :limit", kinds,
+                                 query=tsquery, n=max(RANK_ALL_PG, wanted + len(seen)), limit=wanted + len(seen))
+            found += [hit for hit in ((int(r[0]), float(r[1])) for r in rows) if hit[0] not in seen][
+                : wanted - len(found)]
+        return found[offset:]
+
+    @contextmanager
+    def querying(self, session: Session) -> Iterator[None]:
+        # The planner costs `tsv @@ query` at almost nothing a row, so for a word in half the rows it
+        # picks a sequential scan, which decompresses every row's tsvector (45 ms for 10,000 docs
+        # here) where the GIN index answers in a few. Index scans only, for these queries alone.
+        previous = session.execute(text("SELECT current_setting('enable_seqscan')")).scalar()
+        session.execute(text("SELECT set_config('enable_seqscan', 'off', true)"))
+        try:
+            yield
+        finally:
+            session.execute(text("SELECT set_config('enable_seqscan', :previous, true)"), {"previous": previous})
+
+    def analyze(self, session: Session) -> None:
+        # Without statistics the planner guesses one match for every query; autovacuum comes later.
+        session.execute(text("ANALYZE search_documents"))
+        session.commit()
 
     def counts(self, session: Session, query: q.ParsedQuery) -> dict[str, int]:
         rows = session.execute(text(
@@ -473,25 +558,69 @@ def _doc_blobs(repo: pygit2.Repository, tree: pygit2.Tree) -> dict[str, str]:
             path = f"{prefix}/{name}"
             if item.type_str == "tree":
                 stack.append((path, repo[item.id]))
-            elif item.type_str == "blob" and name.endswith(DOC_SUFFIX):
+            elif item.type_str == "blob" and item.filemode in _FILE_MODES and _is_doc(path):
                 found[path] = str(item.id)
     return found
 
 
+_FILE_MODES = (0o100644, 0o100755)  # regular files: a symlink's blob is its target, not a doc
+
+
+def _is_doc(path: str) -> bool:
+    return (path.startswith(DOCS_DIR + "/") and path.endswith(DOC_SUFFIX)
+            and not path.startswith(DOC_TEMPLATES_DIR + "/") and len(path) <= MAX_KEY_CHARS)
+
+
+def _changed_docs(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree) -> tuple[dict[str, str], set[str]]:
+    """({path: new blob id} of docs added or changed, paths of docs removed) from ``old`` to ``new``.
+
+    A tree diff: unchanged folders are skipped by their tree id, so a merge costs what it changed.
+    """
+    changed: dict[str, str] = {}
+    removed: set[str] = set()
+    for delta in old.diff_to_tree(new).deltas:
+        before, after, status = delta.old_file, delta.new_file, delta.status_char()
+        if status != "A" and _is_doc(before.path):
+            removed.add(before.path)
+        if status != "D" and _is_doc(after.path) and after.mode in _FILE_MODES:
+            changed[after.path] = str(after.id)
+            removed.discard(after.path)
+    return changed, removed
+
+
 def _sync_docs(session: Session, engine: _Engine, repo: pygit2.Repository, tree: pygit2.Tree,
-               tally: _Tally) -> None:
-    """Incremental by blob id: only docs whose blob changed are read from git and written."""
-    blobs = _doc_blobs(repo, tree)
-    stored = _versions(session, SearchKind.DOC.value)
-    changed = [path for path, blob_id in blobs.items() if stored.get(path) != blob_id and len(path) <= MAX_KEY_CHARS]
-    for start in range(0, len(changed), BATCH):
+               previous: pygit2.Tree | None, tally: _Tally) -> None:
+    """Incremental by blob id: only docs whose blob changed are read from git and written.
+
+    From ``previous`` (the tree the index mirrors) a tree diff finds them; without it every doc's
+    blob id is compared with the one its row was built from.
+    """
+    if previous is not None:
+        changed, removed = _changed_docs(repo, previous, tree)
+    else:
+        blobs = _doc_blobs(repo, tree)
+        stored = _versions(session, SearchKind.DOC.value)
+        changed = {path: blob_id for path, blob_id in blobs.items() if stored.get(path) != blob_id}
+        removed = {path for path in stored if path not in blobs}
+    paths = sorted(changed)
+    for start in range(0, len(paths), BATCH):
         rows = []
-        for path in changed[start:start + BATCH]:
-            blob = repo[blobs[path]]
-            rows.append(_doc_row(path, blob.data if isinstance(blob, pygit2.Blob) else b"", blobs[path]))
+        for path in paths[start:start + BATCH]:
+            blob = repo[changed[path]]
+            rows.append(_doc_row(path, blob.data if isinstance(blob, pygit2.Blob) else b"", changed[path]))
         engine.upsert(session, rows)
         tally.upserted += len(rows)
-    tally.removed += _remove(session, SearchKind.DOC.value, [path for path in stored if path not in blobs])
+    tally.removed += _remove(session, SearchKind.DOC.value, sorted(removed))
+
+
+def _tree_of(repo: pygit2.Repository, commit_id: str | None) -> pygit2.Tree | None:
+    """The tree of an indexed commit, or None when there is none (first run, forced, history rewritten)."""
+    if not commit_id:
+        return None
+    try:
+        return repo[commit_id].peel(pygit2.Commit).tree
+    except (KeyError, ValueError, pygit2.GitError):
+        return None
 
 
 def _lock_state(session: Session) -> SearchState:
@@ -526,7 +655,7 @@ def refresh(*, session: Session, repo_path: Path, work_items: bool = True, force
         commit_id = str(commit.id)
         skipped = state.main_commit == commit_id
         if not skipped:
-            _sync_docs(session, engine, repo, commit.tree, tally)
+            _sync_docs(session, engine, repo, commit.tree, _tree_of(repo, state.main_commit), tally)
             try:
                 changelog_blob = str(commit.tree[CHANGELOG_PATH].id)
             except (KeyError, ValueError):
@@ -552,6 +681,8 @@ def refresh(*, session: Session, repo_path: Path, work_items: bool = True, force
             state.refreshed_at = utcnow()
             state.duration_ms = duration_ms
         session.commit()
+        if tally.upserted + tally.removed >= ANALYZE_AFTER:
+            engine.analyze(session)
     except BaseException:
         session.rollback()
         raise
@@ -610,7 +741,7 @@ def parse_kinds(value: str | Iterable[str] | None) -> list[str] | None:
 def _offset(cursor: str | None) -> int:
     if not cursor:
         return 0
-    if not cursor.isdigit() or len(cursor) > 6 or int(cursor) > MAX_OFFSET:
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 6 or int(cursor) > MAX_OFFSET:
         raise Invalid("The cursor is not one this search gave out; start again without it.", code="bad_cursor")
     return int(cursor)
 
@@ -631,12 +762,14 @@ def search(*, session: Session, text_query: str | None, kinds: list[str] | None 
     limit = max(1, min(int(limit), MAX_LIMIT))
     offset = _offset(cursor)
     engine = _engine(session)
-    ranked = engine.ranked(session, parsed, kinds, limit + 1, offset)
+    with engine.querying(session):
+        ranked = engine.ranked(session, parsed, kinds, limit + 1, offset)
+        if with_counts:
+            results.counts = engine.counts(session, parsed)
     if len(ranked) > limit:
         ranked = ranked[:limit]
         results.next_cursor = str(offset + limit)
     if with_counts:
-        results.counts = engine.counts(session, parsed)
         results.total = sum(n for kind, n in results.counts.items() if not kinds or kind in kinds)
     else:
         results.total = offset + len(ranked)

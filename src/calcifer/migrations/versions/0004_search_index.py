@@ -43,7 +43,7 @@ END""",
 
 def upgrade() -> None:
     dialect = op.get_bind().dialect.name
-    columns = [
+    columns: list[sa.schema.SchemaItem] = [
         sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('kind', sa.String(length=16), nullable=False),
         sa.Column('key', sa.String(length=1024), nullable=False),
@@ -54,7 +54,11 @@ def upgrade() -> None:
         sa.Column('body', sa.Text(), nullable=False),
     ]
     if dialect == 'postgresql':
+        # tsv: title (weight A) and body (B), for matching and ranking; title_tsv: the title alone,
+        # for the title bonus and the title-first pass of queries with very many matches.
         columns.append(sa.Column('tsv', postgresql.TSVECTOR(), nullable=False,
+                                 server_default=sa.text("''::tsvector")))
+        columns.append(sa.Column('title_tsv', postgresql.TSVECTOR(), nullable=False,
                                  server_default=sa.text("''::tsvector")))
     op.create_table(
         'search_documents', *columns,
@@ -63,6 +67,8 @@ def upgrade() -> None:
     )
     if dialect == 'postgresql':
         op.create_index('ix_search_documents_tsv', 'search_documents', ['tsv'], unique=False,
+                        postgresql_using='gin')
+        op.create_index('ix_search_documents_title_tsv', 'search_documents', ['title_tsv'], unique=False,
                         postgresql_using='gin')
     elif dialect == 'sqlite':
         op.execute(FTS_CREATE)
@@ -92,5 +98,6 @@ def downgrade() -> None:
             op.execute(f'DROP TRIGGER IF EXISTS {name}')
         op.execute('DROP TABLE IF EXISTS search_fts')
     elif dialect == 'postgresql':
+        op.drop_index('ix_search_documents_title_tsv', table_name='search_documents', postgresql_using='gin')
         op.drop_index('ix_search_documents_tsv', table_name='search_documents', postgresql_using='gin')
     op.drop_table('search_documents')

@@ -597,6 +597,24 @@ def _result(state: CatalogState, *, skipped: bool, duration_ms: int | None = Non
                       duration_ms=state.duration_ms if duration_ms is None else duration_ms, skipped=skipped)
 
 
+def _catalog_tree_id(repo: pygit2.Repository, commit: pygit2.Commit) -> str | None:
+    try:
+        return str(commit.tree["catalog"].id)
+    except KeyError:
+        return None
+
+
+def _same_catalog(repo: pygit2.Repository, synced_commit: str, commit: pygit2.Commit) -> bool:
+    """True when the catalog/ folder is identical at both commits (same tree id)."""
+    try:
+        previous = repo.get(synced_commit)
+    except ValueError:
+        return False
+    if not isinstance(previous, pygit2.Commit):
+        return False
+    return _catalog_tree_id(repo, previous) == _catalog_tree_id(repo, commit)
+
+
 def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: bool = False) -> SyncResult:
     """Mirror the catalog files at ``ref`` into the index, replacing it in one transaction (committed).
 
@@ -612,6 +630,12 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
         commit_id = str(commit.id)
         state = session.get(CatalogState, STATE_ID, populate_existing=True)
         if not force and state is not None and state.synced_commit == commit_id:
+            return _result(state, skipped=True, duration_ms=int((time.perf_counter() - started) * 1000))
+        if not force and state is not None and state.synced_commit and _same_catalog(repo, state.synced_commit,
+                                                                                      commit):
+            # Most merges touch no catalog file: the index is already right, only its commit moves.
+            state.synced_commit = commit_id
+            session.commit()
             return _result(state, skipped=True, duration_ms=int((time.perf_counter() - started) * 1000))
         previous = _previous(session, use_cache=not force)
         catalog = _build(repo, commit, previous.specs)

@@ -8,7 +8,6 @@ import re
 import subprocess
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
@@ -119,13 +118,12 @@ def test_write_a_doc_from_a_template_with_live_preview_commit_merge_and_find_it(
     assert work_log in git(ctx.repo_path, "show", "--stat=300", "--format=", merge_commit)
 
     # -- find it -------------------------------------------------------------------------------------------------
-    # SEARCH STEP (lead: tighten once search and the viewer agree): the search page should list the doc for
-    # its unique word. Today it is only asserted when search shows any hit at all, and the hit's link is
-    # not followed: search links docs as /docs/<path below docs/> while the viewer serves /docs/view/<path>.
-    page.goto(live_server(f"/search?q={WORD}"))
-    hits = page.locator(".search-hit")
-    if hits.count():
-        assert page.locator(f".search-hit a[href*='{quote(DOC.removeprefix('docs/'))}']").count() == 1
+    # Find it by search: its unique word gives exactly this doc, and the hit opens the viewer.
+    page.goto(live_server(f"/search?q={WORD}&kind=doc"))
+    hit = page.locator(f".search-hit a[href='/docs/view/{DOC}']")
+    assert hit.count() == 1, page.locator(".search-results").inner_text()
+    hit.click()
+    page.wait_for_url(f"**/docs/view/{DOC}")
     # The viewer check always runs.
     page.goto(live_server(f"/docs/view/{DOC}"))
     assert page.get_by_text(WORD).count() >= 1

@@ -11,17 +11,14 @@ from calcifer import __version__
 from calcifer.audit import routes as audit_routes
 from calcifer.auth import routes as auth_routes
 from calcifer.catalog import discovery_routes
-from calcifer.catalog import index as catalog_index
 from calcifer.catalog import routes as catalog_routes
 from calcifer.config import Settings
 from calcifer.db import ensure_schema, make_engine, make_session_factory, upgrade_database
 from calcifer.deps import verify_csrf
 from calcifer.docs import edit_routes as docs_edit_routes
 from calcifer.docs import routes as docs_routes
-from calcifer.docs import service as docs_service
 from calcifer.prefs import routes as prefs_routes
 from calcifer.search import routes as search_routes
-from calcifer.search import service as search_service
 from calcifer.web import errors as web_errors
 from calcifer.web import middleware
 from calcifer.web import routes as web_routes
@@ -64,17 +61,9 @@ def prepare(settings: Settings, *, reconcile: bool = True) -> AppContext:
             for repair in work_service.reconcile(session=session, repo_path=ctx.repo_path,
                                                  worktrees_dir=settings.worktrees_dir):
                 log.warning("reconciliation: %s", repair)
-            # The catalog index mirrors main; rebuilt at start (a no-op when already at main's commit).
-            result = catalog_index.sync_from_git(session=session, repo_path=ctx.repo_path)
-            if not result.skipped:
-                log.info("catalog indexed: %s services, %s endpoints, %s problems", result.services,
-                         result.endpoints, result.problems)
-            docs = docs_service.sync_index(session=session, repo_path=ctx.repo_path)  # after the catalog: its links
-            if not docs.skipped:
-                log.info("docs indexed: %s docs, %s links", docs.docs, docs.links)
-            searched = search_service.refresh(session=session, repo_path=ctx.repo_path)  # only what changed
-            if not searched.skipped:
-                log.info("search index refreshed: %s written, %s removed", searched.upserted, searched.removed)
+            # The indexes of main (catalog, docs, search) catch up with it through the same hooks a
+            # merge runs; each is a no-op when already at main's commit.
+            work_service.notify_main_changed(session=session, repo_path=ctx.repo_path)
     return ctx
 
 

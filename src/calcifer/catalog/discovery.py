@@ -70,13 +70,11 @@ from calcifer.catalog import compose, index
 from calcifer.catalog.choices import DeploymentType, ServiceKind, ServiceStatus
 from calcifer.catalog.models import CatalogService
 from calcifer.catalog.schemas import ServiceSpec, spec_document
-from calcifer.catalog.service import STANDARD_CATEGORY, validate_service
+from calcifer.catalog.service import validate_service
 from calcifer.catalog.yamlio import apply_spec, load_plain
 from calcifer.changelog.choices import ChangeType
 from calcifer.errors import Conflict, DomainError, Invalid, NotFound
 from calcifer.gitrepo import service as git
-from calcifer.prefs import service as prefs
-from calcifer.prefs.choices import Pref
 from calcifer.work import service as work
 from calcifer.work.choices import OPEN_STATUSES, WorkAction
 from calcifer.work.models import WorkItem
@@ -892,9 +890,8 @@ def accept(
     """
     if apply_now and work_item_id is not None:
         raise Invalid("Either choose a work item or apply now as a standard change, not both.")
-    if apply_now and not prefs.get_bool(session=session, key=Pref.STANDARD_CHANGES_ENABLED):
-        raise Conflict("Standard changes are switched off by an admin: use a work item.",
-                       code="standard_changes_disabled")
+    if apply_now:
+        work.require_standard_changes(session=session)
     discovery = scan(session=session, repo_path=workspace.repo_path, compose_dirs=compose_dirs)
     selected = _selection(discovery, slugs)
     item = _open_item(session, work_item_id) if work_item_id is not None else None
@@ -908,32 +905,31 @@ def accept(
     groups = discovery.groups()
     action = WorkAction.NEW if all(groups.get(slug) == "new" for slug in selected) else WorkAction.CHANGE
     name = _title(title, selected)
-    category = STANDARD_CATEGORY if apply_now else ("service" if "service" in categories else categories[0])
+    category = "service" if "service" in categories else categories[0]  # a standard change overrides it
     files = sorted({p.found.compose_file for p in (*discovery.new, *discovery.drifted) if p.slug in selected}
                    | {m.compose_file for m in discovery.missing if m.slug in selected})
     description = ("Accepted from compose discovery (main at " + discovery.commit[:10] + "): "
                    + ", ".join(selected[:50]) + ("..." if len(selected) > 50 else "") + ".\n\nCompose files: "
                    + ", ".join(files[:20]))
-    new_item = work.create_work_item(
-        session=session, actor=actor, workspace=workspace,
-        categories=[*categories, STANDARD_CATEGORY] if apply_now else categories,
-        data=WorkItemCreate(title=name, category=category, action=action, description=description[:20_000],
-                            service=selected[0] if len(selected) == 1 else None))
+    data = WorkItemCreate(title=name, category=category, action=action, description=description[:20_000],
+                          service=selected[0] if len(selected) == 1 else None)
+
+    def write(item: WorkItem) -> PutResult:
+        return put_services(session=session, actor=actor, item_id=item.id, specs=specs, workspace=workspace)
+
+    if apply_now:
+        merged, result = work.run_standard_change(
+            session=session, actor=actor, workspace=workspace, categories=categories, data=data, change=write,
+            notes=lambda written: f"Standard change from compose discovery: {written.entry}")
+        return AcceptResult(merged.id, result.commit, True, merged.merge_commit, result.paths, result.added,
+                            result.changed, result.retired, result.entry, warnings)
+    new_item = work.create_work_item(session=session, actor=actor, workspace=workspace, categories=categories,
+                                     data=data)
     try:
-        result = put_services(session=session, actor=actor, item_id=new_item.id, specs=specs,
-                              workspace=workspace)
-        if not apply_now:
-            return AcceptResult(new_item.id, result.commit, False, None, result.paths, result.added,
-                                result.changed, result.retired, result.entry, warnings)
-        done = work.get_work_item(session=session, item_id=new_item.id)
-        for entry in done.checklist:
-            entry.done = True
-        done.notes = f"Standard change from compose discovery: {result.entry}"
-        session.commit()
-        merged = work.merge_and_complete(session=session, actor=actor, item_id=new_item.id, workspace=workspace)
+        result = write(new_item)
     except DomainError:
         session.rollback()
         work.cancel(session=session, actor=actor, item_id=new_item.id, workspace=workspace, confirm=True)
         raise
-    return AcceptResult(new_item.id, result.commit, True, merged.merge_commit, result.paths, result.added,
-                        result.changed, result.retired, result.entry, warnings)
+    return AcceptResult(new_item.id, result.commit, False, None, result.paths, result.added, result.changed,
+                        result.retired, result.entry, warnings)

@@ -9,13 +9,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from calcifer.catalog import discovery
-from calcifer.catalog.service import open_items_for_choice
 from calcifer.deps import CurrentUser, RequireEditor, SessionDep, SettingsDep
 from calcifer.errors import DomainError, Invalid
 from calcifer.prefs import service as prefs
 from calcifer.prefs.choices import Pref
 from calcifer.web.security import flash
 from calcifer.web.templating import render
+from calcifer.work import service as work_service
 from calcifer.work.routes import WorkspaceDep
 
 pages = APIRouter(include_in_schema=False)
@@ -61,7 +61,7 @@ def _page(request: Request, session: SessionDep, settings: SettingsDep, workspac
     return render(request, "catalog/discovery.html", {
         "d": found, "counts": found.counts(), "selected": set(selected or []), "error": error,
         "details": details if isinstance(details, list) else [], "target": target, "title": title,
-        "items": open_items_for_choice(session=session),
+        "items": work_service.open_work_items(session=session),
         "standard_enabled": prefs.get_bool(session=session, key=Pref.STANDARD_CHANGES_ENABLED),
     }, status_code=status_code, nav="services")
 

@@ -251,7 +251,7 @@ def _edit_context(session: SessionDep, kind: str, slug: str, text: str, error: s
                   details: Any = None, target: str = "new", summary: str = "") -> dict[str, Any]:
     return {"kind": kind, "slug": slug, "text": text, "error": error, "details": details or [],
             "target": target, "summary": summary,
-            "items": service.open_items_for_choice(session=session),
+            "items": work_service.open_work_items(session=session),
             "standard_enabled": prefs.get_bool(session=session, key=Pref.STANDARD_CHANGES_ENABLED)}
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from calcifer.auth.models import User
@@ -20,18 +19,15 @@ from calcifer.catalog.choices import ServiceStatus
 from calcifer.catalog.schemas import EndpointSpec, ServiceSpec, spec_document, spec_errors
 from calcifer.catalog.yamlio import apply_spec, load_plain
 from calcifer.changelog.choices import ChangeType
-from calcifer.errors import Conflict, DomainError, Invalid, NotFound
+from calcifer.errors import Conflict, Invalid, NotFound
 from calcifer.gitrepo import service as git
-from calcifer.prefs import service as prefs
-from calcifer.prefs.choices import Pref
 from calcifer.work import service as work
-from calcifer.work.choices import OPEN_STATUSES, WorkAction
+from calcifer.work.choices import OPEN_STATUSES, STANDARD_CATEGORY, WorkAction
 from calcifer.work.models import WorkItem
 from calcifer.work.schemas import WorkItemCreate
 
 log = logging.getLogger("calcifer.catalog")
 
-STANDARD_CATEGORY = "standard"
 
 
 @work.on_main_changed
@@ -246,9 +242,7 @@ def apply_standard_change(
     its changelog entry, the notes filled from `summary`, the checklist completed, then merged and
     completed. Validation happens first; if a later step fails the work item is cancelled (its commits
     kept by an archive tag) and the error raised, so main is never half-changed."""
-    if not prefs.get_bool(session=session, key=Pref.STANDARD_CHANGES_ENABLED):
-        raise Conflict("Standard changes are switched off by an admin: use a normal work item.",
-                       code="standard_changes_disabled")
+    work.require_standard_changes(session=session)
     if operation not in OPERATIONS:
         raise Invalid(f"operation must be one of {', '.join(OPERATIONS)}.")
     if kind not in ("service", "endpoint"):
@@ -270,28 +264,21 @@ def apply_standard_change(
         raise Conflict(f"The {kind} {slug} on main already reads like this: nothing to change.",
                        code="nothing_to_commit")
     service_slug = slug if kind == "service" else (spec or {}).get("service")
-    item = work.create_work_item(
-        session=session, actor=actor, workspace=workspace, categories=[*categories, STANDARD_CATEGORY],
+
+    def change(item: WorkItem) -> ChangeResult:
+        if operation == "delete":
+            return (delete_service if kind == "service" else delete_endpoint)(
+                session=session, actor=actor, item_id=item.id, slug=slug, workspace=workspace)
+        return (put_service if kind == "service" else put_endpoint)(
+            session=session, actor=actor, item_id=item.id, slug=slug, spec=spec or {}, workspace=workspace)
+
+    item, _ = work.run_standard_change(
+        session=session, actor=actor, workspace=workspace, categories=categories, change=change,
+        notes=lambda _result: summary,
         data=WorkItemCreate(title=summary[:200], category=STANDARD_CATEGORY, action=OPERATIONS[operation],
                             description=f"Standard change: {operation} {kind} {slug}.",
                             service=service_slug if isinstance(service_slug, str) else None))
-    try:
-        if operation == "delete":
-            (delete_service if kind == "service" else delete_endpoint)(
-                session=session, actor=actor, item_id=item.id, slug=slug, workspace=workspace)
-        else:
-            (put_service if kind == "service" else put_endpoint)(
-                session=session, actor=actor, item_id=item.id, slug=slug, spec=spec or {}, workspace=workspace)
-        item = work.get_work_item(session=session, item_id=item.id)
-        for entry in item.checklist:
-            entry.done = True
-        item.notes = summary
-        session.commit()
-        return work.merge_and_complete(session=session, actor=actor, item_id=item.id, workspace=workspace)
-    except DomainError:
-        session.rollback()
-        work.cancel(session=session, actor=actor, item_id=item.id, workspace=workspace, confirm=True)
-        raise
+    return item
 
 
 def _same_as_main(session: Session, kind: str, slug: str, model: BaseModel) -> bool:
@@ -320,17 +307,12 @@ def _endpoint_nested_on_main(session: Session, kind: str, slug: str) -> bool:
 
 # -- what touched a service ----------------------------------------------------------------------------------------
 
-def open_items_for_choice(*, session: Session, limit: int = 100) -> list[WorkItem]:
-    query = (select(WorkItem).where(WorkItem.status.in_(OPEN_STATUSES)).order_by(WorkItem.id.desc()).limit(limit))
-    return list(session.scalars(query).unique())
-
-
 def pending_changes(*, session: Session, workspace: work.Workspace, slug: str) -> list[dict[str, Any]]:
     """Open work items whose branch changes this service's file (or that are linked to it)."""
     path = index.service_file(slug)
     main_text = git.read_file_at(repo_path=workspace.repo_path, path=path)
     out = []
-    for item in open_items_for_choice(session=session, limit=200):
+    for item in work.open_work_items(session=session, limit=200):
         if not item.branch or not git.branch_exists(repo_path=workspace.repo_path, branch=item.branch):
             continue
         branch_text = git.read_file_at(repo_path=workspace.repo_path, path=path, ref=item.branch)
@@ -352,9 +334,7 @@ def service_history(*, session: Session, repo_path: Path, slug: str, limit: int 
             if line.startswith("Work-Item: ") and line[11:].strip().isdigit():
                 item_id = int(line[11:].strip())
                 seen.setdefault(item_id, {"commit": commit})
-    linked = session.scalars(select(WorkItem).where(WorkItem.service == slug).order_by(WorkItem.id.desc())
-                             .limit(limit)).unique()
-    for item in linked:
+    for item in work.list_work_items(session=session, filters=work.WorkFilter(service=slug), limit=limit):
         seen.setdefault(item.id, {"commit": None})
-    items = {i.id: i for i in session.scalars(select(WorkItem).where(WorkItem.id.in_(list(seen)))).unique()}
+    items = work.get_work_items(session=session, ids=list(seen))
     return [{"item": items[i], **seen[i]} for i in sorted(seen, reverse=True) if i in items]

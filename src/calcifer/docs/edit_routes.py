@@ -19,6 +19,7 @@ from calcifer.prefs import service as prefs
 from calcifer.prefs.choices import Pref
 from calcifer.web.security import flash
 from calcifer.web.templating import render, render_fragment
+from calcifer.work import service as work
 from calcifer.work.choices import WorkAction
 from calcifer.work.routes import WorkspaceDep, public
 from calcifer.work.schemas import ChangelogInput, WorkItemPublic
@@ -195,7 +196,7 @@ def _edit_context(session: SessionDep, *, mode: str, path: str, content: str, so
         "mode": mode, "path": path, "content": content, "source": source, "target": target, "error": error,
         "details": details if isinstance(details, list) else [], "unfilled": unfilled or [],
         "preview_html": rendered, "form": form or {}, "template": template,
-        "items": editing.open_items(session=session),
+        "items": work.open_work_items(session=session),
         "standard_enabled": prefs.get_bool(session=session, key=Pref.STANDARD_CHANGES_ENABLED),
         "change_types": [(t.value, t.value) for t in ChangeType],
         "action": f"/docs/edit/{_quote(path)}" if mode == "edit" else "/docs/new",

@@ -26,10 +26,8 @@ from calcifer.docs import doc_templates
 from calcifer.errors import Conflict, DomainError, Invalid, NotFound, Problem
 from calcifer.gitrepo import service as git
 from calcifer.gitrepo.paths import MAX_FILE_BYTES
-from calcifer.prefs import service as prefs
-from calcifer.prefs.choices import Pref
 from calcifer.work import service as work
-from calcifer.work.choices import OPEN_STATUSES, WorkAction, WorkStatus
+from calcifer.work.choices import OPEN_STATUSES, STANDARD_CATEGORY, WorkAction
 from calcifer.work.models import WorkItem
 from calcifer.work.schemas import WorkItemCreate
 
@@ -39,7 +37,6 @@ DOCS_DIR = "docs"
 DOC_SUFFIX = ".md"
 MAX_PATH_BYTES = 255
 MAX_NAME_BYTES = 200
-STANDARD_CATEGORY = "standard"  # the catalog's standard changes use the same category
 DOCS_CATEGORY = "documentation"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -531,10 +528,6 @@ def create_from_template(*, session: Session, actor: User, item_id: int, templat
 
 # -- work items for the editor ---------------------------------------------------------------------------------
 
-def open_items(*, session: Session, limit: int = 100) -> list[WorkItem]:
-    return work.list_work_items(session=session, filters=work.WorkFilter(status="open"), limit=limit)
-
-
 def start_item(*, session: Session, actor: User, workspace: work.Workspace, categories: list[str], title: str,
                action: WorkAction) -> WorkItem:
     """A new work item for a doc change (category "documentation" when configured)."""
@@ -574,9 +567,7 @@ def apply_standard_change(
 
     Raises Conflict code standard_changes_disabled when an admin switched standard changes off.
     """
-    if not prefs.get_bool(session=session, key=Pref.STANDARD_CHANGES_ENABLED):
-        raise Conflict("Standard changes are switched off by an admin: use a normal work item.",
-                       code="standard_changes_disabled")
+    work.require_standard_changes(session=session)
     if operation not in DOC_OPERATIONS:
         raise Invalid(f"operation must be one of {', '.join(DOC_OPERATIONS)}.")
     path = check_doc_path(path)
@@ -595,33 +586,22 @@ def apply_standard_change(
         new_path = check_doc_path(new_path or "")
         if _main_text(workspace.repo_path, new_path) is not None:
             raise Conflict(f"{new_path} already exists on main.", code="doc_exists")
-    item = work.create_work_item(
-        session=session, actor=actor, workspace=workspace, categories=[*categories, STANDARD_CATEGORY],
+    def change(item: WorkItem) -> DocChange:
+        if operation == "save":
+            return save_doc(session=session, actor=actor, item_id=item.id, path=path, content=content or "",
+                            workspace=workspace)
+        if operation == "delete":
+            return delete_doc(session=session, actor=actor, item_id=item.id, path=path, workspace=workspace)
+        return rename_doc(session=session, actor=actor, item_id=item.id, path=path, new_path=new_path or "",
+                          workspace=workspace, update_links=update_links)
+
+    item, result = work.run_standard_change(
+        session=session, actor=actor, workspace=workspace, categories=categories, change=change,
+        notes=lambda _result: summary,
         data=WorkItemCreate(title=summary[:200], category=STANDARD_CATEGORY, action=action,
                             description=f"Standard change: {operation} doc {path}"
                                         + (f" to {new_path}" if operation == "rename" else "") + "."))
-    try:
-        if operation == "save":
-            change = save_doc(session=session, actor=actor, item_id=item.id, path=path, content=content or "",
-                              workspace=workspace)
-        elif operation == "delete":
-            change = delete_doc(session=session, actor=actor, item_id=item.id, path=path, workspace=workspace)
-        else:
-            change = rename_doc(session=session, actor=actor, item_id=item.id, path=path, new_path=new_path or "",
-                                workspace=workspace, update_links=update_links)
-        item = work.get_work_item(session=session, item_id=item.id)
-        for entry in item.checklist:
-            entry.done = True
-        item.notes = summary
-        session.commit()
-        item = work.merge_and_complete(session=session, actor=actor, item_id=item.id, workspace=workspace)
-    except DomainError:
-        session.rollback()
-        current = work.get_work_item(session=session, item_id=item.id)
-        if current.status != WorkStatus.COMPLETE.value:
-            work.cancel(session=session, actor=actor, item_id=item.id, workspace=workspace, confirm=True)
-        raise
-    return StandardResult(item, change)
+    return StandardResult(item, result)
 
 
 # -- preview ---------------------------------------------------------------------------------------------------

@@ -52,7 +52,6 @@ from calcifer.errors import Invalid, NotFound
 from calcifer.gitrepo._repo import bare_repo, commit_info, main_oid, resolve_commit
 from calcifer.gitrepo.models import CommitInfo
 from calcifer.work import service as work_service
-from calcifer.work.models import WorkItem
 
 log = logging.getLogger("calcifer.docs")
 
@@ -309,17 +308,10 @@ def _first_parent_changes(repo: pygit2.Repository, start: pygit2.Commit, path: s
     return found, str(commit.id)
 
 
-def _work_items(session: Session, ids: set[int]) -> dict[int, WorkItem]:
-    # One query for a page of work items (reading work's table by id, as catalog.service_history does).
-    if not ids:
-        return {}
-    return {item.id: item for item in session.scalars(select(WorkItem).where(WorkItem.id.in_(list(ids)))).unique()}
-
-
 def _entries(session: Session, changes: list[tuple[pygit2.Commit, str]]) -> list[HistoryEntry]:
     infos = [(commit_info(commit), change) for commit, change in changes]
     wanted = {wid for info, _ in infos if (wid := work_item_from_message(info.message)) is not None}
-    items = _work_items(session, wanted)
+    items = work_service.get_work_items(session=session, ids=wanted)
     entries = []
     for info, change in infos:
         wid = work_item_from_message(info.message)
@@ -1028,7 +1020,8 @@ def changelog_entries(*, session: Session, repo_path: Path, filters: ChangelogFi
             continue
         matched.append(entry)
     page = matched[offset:offset + limit]
-    items = _work_items(session, {e.work_item_id for e in page if e.work_item_id is not None})
+    items = work_service.get_work_items(session=session,
+                                        ids={e.work_item_id for e in page if e.work_item_id is not None})
     rows = []
     for entry in page:
         item = items.get(entry.work_item_id) if entry.work_item_id is not None else None

@@ -23,6 +23,10 @@ class WorkAction(StrEnum):
 
 OPEN_STATUSES = (WorkStatus.PLANNING.value, WorkStatus.IN_PROGRESS.value)
 
+# The category of standard changes: pre-approved work items created, committed, documented and merged
+# in one call (catalog, docs and compose discovery all make them through `work.service.run_standard_change`).
+STANDARD_CATEGORY = "standard"
+
 
 class MergeProblem(StrEnum):
     """Codes of the rules merge-and-complete checks; each unmet one is listed."""

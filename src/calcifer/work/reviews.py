@@ -30,13 +30,12 @@ from sqlalchemy.orm import Session
 from calcifer.audit import service as audit_service
 from calcifer.auth.choices import Role
 from calcifer.auth.models import User
-from calcifer.catalog.service import STANDARD_CATEGORY
 from calcifer.errors import Conflict, Invalid, PermissionDenied, Problem
 from calcifer.gitrepo import service as git
 from calcifer.prefs import service as prefs
 from calcifer.prefs.choices import Pref
 from calcifer.work import service as work
-from calcifer.work.choices import OPEN_STATUSES
+from calcifer.work.choices import OPEN_STATUSES, STANDARD_CATEGORY
 from calcifer.work.models import WorkItem, WorkReview
 
 COMMENT_MAX = 2000

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, or_, select, update
 from sqlalchemy.orm import Session
@@ -25,10 +25,12 @@ from calcifer.auth.models import User
 from calcifer.changelog import service as changelog
 from calcifer.changelog.choices import ChangeType
 from calcifer.db import utcnow
-from calcifer.errors import Conflict, Invalid, NotFound, Problem
+from calcifer.errors import Conflict, DomainError, Invalid, NotFound, Problem
 from calcifer.gitrepo import service as git
+from calcifer.prefs import service as prefs
+from calcifer.prefs.choices import Pref
 from calcifer.work import checklists
-from calcifer.work.choices import OPEN_STATUSES, MergeProblem, WorkStatus
+from calcifer.work.choices import OPEN_STATUSES, STANDARD_CATEGORY, MergeProblem, WorkStatus
 from calcifer.work.models import ChecklistItem, RepairReport, WorkItem
 from calcifer.work.schemas import NOTES_MAX, WorkItemCreate, WorkItemUpdate
 
@@ -195,6 +197,18 @@ def list_work_items(
     if before_id is not None:
         query = query.where(WorkItem.id < before_id)
     return list(session.scalars(query).unique())
+
+
+def open_work_items(*, session: Session, limit: int = 100) -> list[WorkItem]:
+    """Open work items, newest first: the choices of every "where does this change go" form."""
+    return list_work_items(session=session, filters=WorkFilter(status="open"), limit=limit)
+
+
+def get_work_items(*, session: Session, ids: set[int] | list[int]) -> dict[int, WorkItem]:
+    """Work items by id (unknown ids are left out), for pages that link many of them."""
+    if not ids:
+        return {}
+    return {item.id: item for item in session.scalars(select(WorkItem).where(WorkItem.id.in_(list(ids)))).unique()}
 
 
 def recent(*, session: Session, statuses: tuple[str, ...], limit: int) -> list[WorkItem]:
@@ -698,6 +712,46 @@ def cancel(*, session: Session, actor: User, item_id: int, workspace: Workspace,
     _cleanup_branch(workspace, item)
     notify_work_item_changed(session=session, item=item)
     return item
+
+
+# -- standard changes ----------------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def require_standard_changes(*, session: Session) -> None:
+    """Raise Conflict (standard_changes_disabled) when an admin switched standard changes off."""
+    if not prefs.get_bool(session=session, key=Pref.STANDARD_CHANGES_ENABLED):
+        raise Conflict("Standard changes are switched off by an admin: use a normal work item.",
+                       code="standard_changes_disabled")
+
+
+def run_standard_change(
+    *, session: Session, actor: User, workspace: Workspace, categories: list[str], data: WorkItemCreate,
+    change: Callable[[WorkItem], T], notes: Callable[[T], str],
+) -> tuple[WorkItem, T]:
+    """A pre-approved change in one call: a `standard` work item is created, `change(item)` commits on
+    its branch, the notes come from `notes(result)`, the checklist is ticked, then it is merged and
+    completed. Callers validate first (and call `require_standard_changes`). If a later step fails the
+    work item is cancelled (its commits kept by an archive tag) and the error raised, so main is never
+    half-changed. Returns the completed work item and what `change` returned."""
+    item = create_work_item(session=session, actor=actor, workspace=workspace,
+                            categories=[*categories, STANDARD_CATEGORY],
+                            data=data.model_copy(update={"category": STANDARD_CATEGORY}))
+    try:
+        result = change(item)
+        item = get_work_item(session=session, item_id=item.id)
+        for entry in item.checklist:
+            entry.done = True
+        item.notes = notes(result)
+        session.commit()
+        item = merge_and_complete(session=session, actor=actor, item_id=item.id, workspace=workspace)
+    except DomainError:
+        session.rollback()
+        if get_work_item(session=session, item_id=item.id).status in OPEN_STATUSES:
+            cancel(session=session, actor=actor, item_id=item.id, workspace=workspace, confirm=True)
+        raise
+    return item, result
 
 
 # -- reconciliation ------------------------------------------------------------------------------------------------

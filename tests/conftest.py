@@ -35,7 +35,8 @@ TEST_DATABASE_URL = os.environ.get("CALCIFER_TEST_DATABASE_URL")
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {"data_dir": data_dir}
+    # The monitoring scheduler starts only in the tests that ask for it (monitor_in_web=True).
+    values: dict[str, object] = {"data_dir": data_dir, "monitor_in_web": False}
     if TEST_DATABASE_URL:
         values["database_url"] = TEST_DATABASE_URL
         values["database_schema"] = "t_" + uuid.uuid4().hex[:16]

@@ -7,9 +7,10 @@ import logging
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from calcifer import __version__
+from calcifer import __version__, background
 from calcifer.audit import routes as audit_routes
 from calcifer.auth import routes as auth_routes
+from calcifer.backup import routes as backup_routes
 from calcifer.catalog import discovery_routes
 from calcifer.catalog import routes as catalog_routes
 from calcifer.config import Settings
@@ -17,6 +18,9 @@ from calcifer.db import ensure_schema, make_engine, make_session_factory, upgrad
 from calcifer.deps import verify_csrf
 from calcifer.docs import edit_routes as docs_edit_routes
 from calcifer.docs import routes as docs_routes
+from calcifer.monitoring import incident_routes, push_routes, status_routes
+from calcifer.monitoring import routes as monitoring_routes
+from calcifer.notify import routes as notify_routes
 from calcifer.prefs import routes as prefs_routes
 from calcifer.search import routes as search_routes
 from calcifer.web import errors as web_errors
@@ -37,7 +41,9 @@ ROUTERS = (web_routes.pages, web_routes.api, auth_routes.pages, auth_routes.api,
            catalog_routes.pages, catalog_routes.api, catalog_routes.schema_api, discovery_routes.pages,
            discovery_routes.api, docs_routes.pages, docs_routes.api,
            docs_edit_routes.pages, docs_edit_routes.api, search_routes.pages, search_routes.api,
-           review_routes.pages, review_routes.api)
+           review_routes.pages, review_routes.api, monitoring_routes.pages, monitoring_routes.api,
+           status_routes.pages, status_routes.api, push_routes.pages, push_routes.api, incident_routes.pages,
+           incident_routes.api, notify_routes.pages, notify_routes.api, backup_routes.pages, backup_routes.api)
 
 
 def prepare(settings: Settings, *, reconcile: bool = True) -> AppContext:
@@ -78,6 +84,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
                     "tokens, or `calcifer token create`).",
         docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
         dependencies=[Depends(verify_csrf)],
+        lifespan=background.lifespan,  # scheduler, notifier, scheduled backups
     )
     app.state.ctx = ctx
     middleware.install(app)

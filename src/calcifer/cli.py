@@ -265,6 +265,18 @@ def work_show(item_id: int) -> None:
             console.print(f"merged as {item.merge_commit}")
 
 
+# Slices that bring their own commands (monitoring: worker; backup: backup, restore, export, import).
+def _register_slice_commands() -> None:
+    from calcifer.backup import cli as backup_cli
+    from calcifer.monitoring import cli as monitoring_cli
+
+    monitoring_cli.register(app)
+    backup_cli.register(app)
+
+
+_register_slice_commands()
+
+
 def main() -> None:
     app()
 

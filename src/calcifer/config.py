@@ -48,10 +48,34 @@ class Settings(BaseSettings):
     compose_dirs: list[Path] = Field(default_factory=list, description="Extra folders that compose "
                                      "discovery scans for Compose files, besides main of the managed "
                                      "repository (JSON list in the env var).")
+    # Monitoring
+    monitor_in_web: bool = Field(default=True, description="Run the monitoring scheduler inside the web "
+                                 "app (one process among workers takes the lock). Set false when "
+                                 "`calcifer worker` runs it instead.")
+    monitor_concurrency: int = Field(default=500, ge=1, description="Checks in flight at once, at most.")
+    monitor_raw_retention_hours: int = Field(default=48, ge=1, description="How long every single check "
+                                             "result is kept.")
+    monitor_aggregate_retention_days: int = Field(default=365, ge=1, description="How long the hourly "
+                                                  "aggregates (uptime, latency) are kept.")
+    monitor_cert_warn_days: int = Field(default=14, ge=0, description="An HTTPS endpoint whose certificate "
+                                        "expires within this many days is degraded.")
+    metrics_public: bool = Field(default=False, description="Serve /metrics without a token (by default "
+                                 "any valid API token, sent as a bearer, may scrape it).")
+    status_page_public: bool = Field(default=False, description="Serve the status page (/status) to "
+                                     "visitors who are not logged in.")
+    # Backups
+    backup_dir: Path | None = Field(default=None, description="Where backups are written; default "
+                                    "`<data dir>/backups`.")
 
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_backup_dir(self) -> Path:
+        if self.backup_dir is not None:
+            return self.backup_dir.expanduser().resolve()
+        return self.resolved_data_dir / "backups"
 
     @property
     def resolved_repo_path(self) -> Path:

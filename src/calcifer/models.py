@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calcifer.catalog.models  # noqa: F401 - registers the catalog_* tables
 import calcifer.docs.models  # noqa: F401
+import calcifer.monitoring.models  # noqa: F401 - monitor_* tables
 import calcifer.search.models  # noqa: F401
 from calcifer.audit.models import AuditEntry
 from calcifer.auth.models import ApiToken, LoginAttempt, LoginSession, User

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from calcifer.auth import service as auth_service
 from calcifer.auth.models import User
+from calcifer.config import Settings
 from calcifer.web.context import AppContext
 from calcifer.web.security import CSRF_COOKIE, SESSION_COOKIE, csrf_seed, set_cookie, write_flash_cookie
 
@@ -29,11 +30,17 @@ log = logging.getLogger("calcifer.request")
 PUBLIC_PATHS = frozenset({"/login", "/setup", "/healthz", "/favicon.ico",
                           # JSON Schemas of catalog files, so editors and CI validate without a token.
                           "/api/v1/schema/service", "/api/v1/schema/endpoint"})
-PUBLIC_PREFIXES = ("/static/",)
+# Push heartbeats are called by cron jobs and scripts; the secret token in the path authenticates them.
+PUBLIC_PREFIXES = ("/static/", "/api/v1/push/")
+# Paths an admin may open to everyone with a setting (the setting's name on `Settings`).
+PUBLIC_BY_SETTING = {"/metrics": "metrics_public", "/status": "status_page_public"}
 
 
-def is_public(path: str) -> bool:
-    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+def is_public(path: str, settings: Settings | None = None) -> bool:
+    if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+        return True
+    setting = PUBLIC_BY_SETTING.get(path)
+    return bool(setting and settings is not None and getattr(settings, setting))
 
 
 def wants_json(request: Request) -> bool:
@@ -86,7 +93,7 @@ def install(app: FastAPI) -> None:
                                                request.cookies.get(SESSION_COOKIE))
         request.state.user = user
         request.state.auth_method = method
-        if user is None and not is_public(request.url.path):
+        if user is None and not is_public(request.url.path, ctx.settings):
             response = _unauthenticated(request, bearer is not None)
         else:
             response = await call_next(request)

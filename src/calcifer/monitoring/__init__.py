@@ -1,0 +1,1 @@
+"""Monitoring: check types (checks/), the scheduler, results and uptime, incidents, status page."""

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class Status(StrEnum):
+    """An endpoint's status as people see it."""
+
+    UP = "up"
+    DEGRADED = "degraded"  # answering, but slow, or its certificate expires soon
+    DOWN = "down"
+    PAUSED = "paused"      # disabled in the catalog or paused by hand: not checked
+    UNKNOWN = "unknown"    # not checked yet
+
+
+class ResultCode(IntEnum):
+    """One check's outcome as stored in ``monitor_results.status`` (a small integer keeps rows small)."""
+
+    UP = 0
+    DEGRADED = 1
+    DOWN = 2
+
+    @property
+    def status(self) -> Status:
+        return Status(self.name.lower())
+
+    @classmethod
+    def of(cls, status: Status) -> ResultCode:
+        return cls[status.name]
+
+
+class EventKind(StrEnum):
+    STATUS_CHANGE = "status_change"
+    FAILURE = "failure"

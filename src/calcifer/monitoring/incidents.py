@@ -1,0 +1,3 @@
+"""Placeholder: being written (issue 6)."""
+
+from __future__ import annotations

@@ -10,6 +10,7 @@ from calcifer.monitoring.models.checks import (
     PushHeartbeat,
     SchedulerStatus,
 )
+from calcifer.monitoring.models.incidents import Incident, IncidentEvent, MaintenanceWindow
 
-__all__ = ["MonitorEvent", "MonitorHourly", "MonitorResult", "MonitorState", "PushHeartbeat",
-           "SchedulerStatus"]
+__all__ = ["Incident", "IncidentEvent", "MaintenanceWindow", "MonitorEvent", "MonitorHourly", "MonitorResult",
+           "MonitorState", "PushHeartbeat", "SchedulerStatus"]

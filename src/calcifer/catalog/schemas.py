@@ -48,6 +48,16 @@ OptionValidator = Callable[[dict[str, Any]], dict[str, Any]]
 OPTION_VALIDATORS: dict[str, OptionValidator] = {}
 
 
+def option_validator(kind: str) -> OptionValidator | None:
+    """The options validator of endpoint type ``kind``, loading the check-type registry on first use."""
+    if kind not in OPTION_VALIDATORS:
+        # Imported here: the registry imports this module (to fill OPTION_VALIDATORS).
+        from calcifer.monitoring import checks
+
+        checks.load()
+    return OPTION_VALIDATORS.get(kind)
+
+
 def _slug(value: str) -> str:
     if not re.fullmatch(SLUG_PATTERN, value):
         raise ValueError(f"{value!r} is not a valid slug: {SLUG_HELP}")
@@ -196,7 +206,7 @@ class EndpointSpec(_Spec):
                            "http:// or https://"))
         if kind.needs_port and self.port is None:
             errors.append((("port",), f"a {kind.value} endpoint needs a port"))
-        validator = OPTION_VALIDATORS.get(kind.value)
+        validator = option_validator(kind.value)
         if validator is not None:
             try:
                 self.options = validator(dict(self.options))

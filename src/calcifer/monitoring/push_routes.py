@@ -1,8 +1,25 @@
-"""Placeholder: being written."""
+"""The push heartbeat URL: public, authenticated by the secret token in its path."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from calcifer.deps import CtxDep, SessionDep
+from calcifer.monitoring import push
 
 pages = APIRouter()
-api = APIRouter(prefix="/api/v1")
+api = APIRouter(prefix="/api/v1", tags=["monitoring"])
+
+
+@api.api_route("/push/{token}", methods=["GET", "POST"])
+def heartbeat(
+    token: str, ctx: CtxDep, session: SessionDep,
+    status: Annotated[str, Query(max_length=20, description="up (default) or down")] = "up",
+    msg: Annotated[str, Query(max_length=2000, description="A short message, kept 300 characters")] = "",
+) -> dict[str, bool]:
+    """Record a heartbeat of the push endpoint whose token this is (``?status=down&msg=...`` reports a
+    failure). No login: the token is the secret. 404 for an unknown token."""
+    push.record_push(session=session, secret_key=ctx.secret_key, token=token, status=status, message=msg)
+    return {"ok": True}

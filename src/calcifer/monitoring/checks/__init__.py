@@ -1,14 +1,18 @@
 """The check-type registry: the only place that maps an endpoint ``type`` to code.
 
 Built-in types register exactly like plugins: through the ``calcifer.checks`` entry point group
-(see pyproject.toml). ``REGISTRY`` is filled on first use by ``load()``.
+(see pyproject.toml). ``REGISTRY`` is filled on first use by ``load()``. Registering a type also
+registers its options validator with the catalog (``calcifer.catalog.schemas.OPTION_VALIDATORS``), so
+an endpoint file with bad ``options:`` is refused with the field's path.
 """
 
 from __future__ import annotations
 
 import logging
 from importlib.metadata import entry_points
+from typing import Any
 
+from calcifer.catalog.schemas import OPTION_VALIDATORS
 from calcifer.monitoring.checks.base import CheckType
 
 log = logging.getLogger("calcifer.monitoring")
@@ -18,9 +22,19 @@ REGISTRY: dict[str, CheckType] = {}
 _loaded = False
 
 
+def _options_validator(check_type: CheckType) -> Any:
+    def validate(raw: dict[str, Any]) -> dict[str, Any]:
+        # Keep only what the file says (normalised): defaults written back would bloat every file.
+        return check_type.parse_options(raw).model_dump(mode="json", exclude_unset=True)
+
+    return validate
+
+
 def register(check_type: type[CheckType]) -> type[CheckType]:
     """Add a check type (also usable as a class decorator). A later registration of a kind wins."""
-    REGISTRY[check_type.kind] = check_type()
+    instance = check_type()
+    REGISTRY[check_type.kind] = instance
+    OPTION_VALIDATORS[check_type.kind] = _options_validator(instance)
     return check_type
 
 
@@ -28,12 +42,12 @@ def load() -> dict[str, CheckType]:
     """Register every check type named by the ``calcifer.checks`` entry points (once)."""
     global _loaded
     if not _loaded:
+        _loaded = True  # set first: validating a catalog file while loading must not recurse
         for point in entry_points(group=ENTRY_POINT_GROUP):
             try:
                 register(point.load())
             except Exception:  # a broken plugin must not take monitoring down
                 log.exception("check type plugin %s could not be loaded", point.value)
-        _loaded = True
     return REGISTRY
 
 

@@ -1,0 +1,92 @@
+"""``tcp``: connect to host:port, and optionally wait for the banner the server sends first."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from calcifer.monitoring.checks.base import CheckContext, CheckType, Outcome, Target
+from calcifer.monitoring.choices import Status
+
+# A banner is the server's first words (SSH, SMTP, FTP...): 1 KiB is plenty, and bounds what we read.
+BANNER_LIMIT = 1024
+
+
+class TcpOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expect_banner: str | None = Field(
+        default=None, min_length=1, max_length=BANNER_LIMIT,
+        description="Text the server must send first (e.g. SSH-2.0); read up to 1 KiB within the timeout.")
+
+
+def _reason(exc: OSError) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return f"name not resolved ({exc.strerror})"
+    return (exc.strerror or str(exc) or type(exc).__name__).lower()
+
+
+async def read_banner(reader: asyncio.StreamReader, expected: bytes, timeout: float) -> tuple[bool, bytes]:
+    """Read until ``expected`` shows up, 1 KiB came, the peer closes or ``timeout`` passes."""
+    received = b""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            while expected not in received and len(received) < BANNER_LIMIT:
+                chunk = await reader.read(BANNER_LIMIT - len(received))
+                if not chunk:
+                    break
+                received += chunk
+    return expected in received, received
+
+
+def _shown(data: bytes) -> str:
+    text = data.decode("utf-8", errors="replace").strip()
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return repr(text[:80] + ("…" if len(text) > 80 else ""))
+
+
+class TcpCheck(CheckType):
+    kind: ClassVar[str] = "tcp"
+    Options: ClassVar[type[BaseModel]] = TcpOptions
+    summary: ClassVar[str] = "Connects to a TCP port; optionally expects the banner the server sends first."
+
+    async def check(self, target: Target, options: TcpOptions, ctx: CheckContext) -> Outcome:
+        if not target.target or target.port is None:
+            return Outcome(Status.DOWN, "a tcp endpoint needs a target host and a port", permanent=True)
+        where = f"{target.target}:{target.port}"
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(target.timeout):
+                reader, writer = await asyncio.open_connection(target.target, target.port)
+        except TimeoutError:
+            return Outcome(Status.DOWN, f"no connection to {where} within {target.timeout:g} s")
+        except OSError as exc:
+            return Outcome(Status.DOWN, f"cannot connect to {where}: {_reason(exc)}")
+        latency_ms = (time.perf_counter() - started) * 1000
+        try:
+            if options.expect_banner is None:
+                return Outcome(Status.UP, "", latency_ms=latency_ms)
+            remaining = max(target.timeout - latency_ms / 1000, 0.05)
+            try:
+                found, received = await read_banner(reader, options.expect_banner.encode(), remaining)
+            except OSError as exc:
+                return Outcome(Status.DOWN, f"connected to {where}, then {_reason(exc)} while reading the banner",
+                               latency_ms=latency_ms)
+            if found:
+                return Outcome(Status.UP, "banner matched", latency_ms=latency_ms)
+            if not received:
+                return Outcome(Status.DOWN, f"expected banner {options.expect_banner!r}, got nothing within "
+                               f"{remaining:.3g} s", latency_ms=latency_ms)
+            return Outcome(Status.DOWN, f"expected banner {options.expect_banner!r}, got {_shown(received)}",
+                           latency_ms=latency_ms)
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()

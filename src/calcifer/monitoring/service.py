@@ -1,0 +1,727 @@
+"""Monitoring read side: every query the pages, the JSON API, ``/metrics`` and the status page make.
+
+Endpoints come from the catalog index (``catalog_endpoints``), their live state from ``monitor_states``
+(joined by slug). Uptime is computed from ``monitor_hourly`` only — never from raw results — so any
+range costs at most one row per endpoint and hour. Checks made during maintenance are counted apart:
+``monitor_hourly.checks``/``failures`` include them, ``maintenance_checks``/``maintenance_failures`` say
+how many of those were in maintenance, and the uptime people see leaves them out.
+
+Functions are keyword-only and take the session explicitly; they raise ``NotFound``/``Invalid``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from calcifer.audit import service as audit_service
+from calcifer.auth.models import User
+from calcifer.catalog.models import CatalogEndpoint, CatalogService, CatalogTag
+from calcifer.errors import Invalid, NotFound
+from calcifer.monitoring import hooks
+from calcifer.monitoring.choices import EventKind, ResultCode, Status
+from calcifer.monitoring.models import MonitorEvent, MonitorHourly, MonitorResult, MonitorState
+
+PAGE_SIZE = 50
+MAX_LIMIT = 500
+# Worst first: a service's status is the worst of its endpoints'.
+SEVERITY = {Status.DOWN: 4, Status.DEGRADED: 3, Status.UNKNOWN: 2, Status.UP: 1, Status.PAUSED: 0}
+STATUS_ORDER = [Status.DOWN, Status.DEGRADED, Status.UP, Status.PAUSED, Status.UNKNOWN]
+
+UPTIME_WINDOWS: dict[str, int] = {"24h": 24, "7d": 24 * 7, "30d": 24 * 30, "365d": 24 * 365}  # hours
+CHART_RANGES: dict[str, dt.timedelta] = {
+    "1h": dt.timedelta(hours=1), "24h": dt.timedelta(hours=24),
+    "7d": dt.timedelta(days=7), "30d": dt.timedelta(days=30),
+}
+RAW_LIMIT = dt.timedelta(hours=48)   # ranges up to this come from raw results, beyond from hourly rows
+CHART_BUCKETS = 240                  # raw results are averaged into at most this many points
+BAR_DAYS = 90
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def floor_hour(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def epoch_ms(value: dt.datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+# -- cursors ---------------------------------------------------------------------------------------------
+
+def _encode_cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, size: int) -> list[Any]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise Invalid("The cursor is not one this list gave out; start again without it.",
+                      code="bad_cursor") from exc
+    if not isinstance(values, list) or len(values) != size:
+        raise Invalid("The cursor is not one this list gave out; start again without it.", code="bad_cursor")
+    return values
+
+
+def _like(text: str) -> str:
+    cleaned = text.strip()[:100].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{cleaned}%"
+
+
+def _clamp(limit: int) -> int:
+    return max(1, min(int(limit), MAX_LIMIT))
+
+
+# -- uptime -----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Uptime:
+    """Counts over a range; ``ratio`` leaves checks made during maintenance out (None: no checks)."""
+
+    checks: int = 0
+    failures: int = 0
+    maintenance_checks: int = 0
+    maintenance_failures: int = 0
+
+    @property
+    def counted(self) -> int:
+        return max(self.checks - self.maintenance_checks, 0)
+
+    @property
+    def ratio(self) -> float | None:
+        if self.counted <= 0:
+            return None
+        return max(0.0, 1.0 - max(self.failures - self.maintenance_failures, 0) / self.counted)
+
+    @property
+    def maintenance_ratio(self) -> float | None:
+        if self.maintenance_checks <= 0:
+            return None
+        return max(0.0, 1.0 - self.maintenance_failures / self.maintenance_checks)
+
+    def __add__(self, other: Uptime) -> Uptime:
+        return Uptime(self.checks + other.checks, self.failures + other.failures,
+                      self.maintenance_checks + other.maintenance_checks,
+                      self.maintenance_failures + other.maintenance_failures)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ratio": self.ratio, "percent": None if self.ratio is None else round(self.ratio * 100, 3),
+                "checks": self.counted, "failures": max(self.failures - self.maintenance_failures, 0),
+                "maintenance": {"checks": self.maintenance_checks, "failures": self.maintenance_failures,
+                                "ratio": self.maintenance_ratio}}
+
+
+def window_start(now: dt.datetime, hours: int) -> dt.datetime:
+    """The first hourly bucket of the last ``hours`` hours (the current, partial hour included)."""
+    return floor_hour(now) - dt.timedelta(hours=hours - 1)
+
+
+def uptime_windows(
+    *, session: Session, endpoint_ids: list[int], windows: list[str], now: dt.datetime | None = None,
+) -> dict[int, dict[str, Uptime]]:
+    """Uptime of each endpoint (``monitor_states.id``) over each named window (``UPTIME_WINDOWS``), in one
+    grouped query on ``monitor_hourly``. Endpoints with no hourly rows get empty ``Uptime``s."""
+    now = now or utcnow()
+    if not endpoint_ids or not windows:
+        return {i: {w: Uptime() for w in windows} for i in endpoint_ids}
+    starts = {w: window_start(now, UPTIME_WINDOWS[w]) for w in windows}
+    earliest = min(starts.values())
+    columns: list[Any] = [MonitorHourly.endpoint_id]
+    for w in windows:
+        inside = MonitorHourly.hour >= starts[w]
+        for name in ("checks", "failures", "maintenance_checks", "maintenance_failures"):
+            column = getattr(MonitorHourly, name)
+            expr = column if starts[w] == earliest else case((inside, column), else_=0)
+            columns.append(func.coalesce(func.sum(expr), 0))
+    query = (select(*columns).where(MonitorHourly.endpoint_id.in_(endpoint_ids), MonitorHourly.hour >= earliest)
+             .group_by(MonitorHourly.endpoint_id))
+    result = {i: {w: Uptime() for w in windows} for i in endpoint_ids}
+    for row in session.execute(query):
+        values = [int(v or 0) for v in row[1:]]
+        result[row[0]] = {w: Uptime(*values[4 * n:4 * n + 4]) for n, w in enumerate(windows)}
+    return result
+
+
+def uptime(*, session: Session, endpoint_ids: list[int], since: dt.datetime) -> dict[int, float | None]:
+    """Uptime ratio (0..1, maintenance left out) per endpoint id (``monitor_states.id``) since ``since``,
+    from ``monitor_hourly`` (the hour holding ``since`` counts whole). None: no check in that range."""
+    if not endpoint_ids:
+        return {}
+    query = (select(MonitorHourly.endpoint_id, func.sum(MonitorHourly.checks), func.sum(MonitorHourly.failures),
+                    func.sum(MonitorHourly.maintenance_checks), func.sum(MonitorHourly.maintenance_failures))
+             .where(MonitorHourly.endpoint_id.in_(endpoint_ids), MonitorHourly.hour >= floor_hour(since))
+             .group_by(MonitorHourly.endpoint_id))
+    result: dict[int, float | None] = dict.fromkeys(endpoint_ids)
+    for endpoint_id, checks, failures, m_checks, m_failures in session.execute(query):
+        result[endpoint_id] = Uptime(int(checks or 0), int(failures or 0), int(m_checks or 0),
+                                     int(m_failures or 0)).ratio
+    return result
+
+
+# -- the endpoints list -----------------------------------------------------------------------------------
+
+def status_expr() -> ColumnElement[str]:
+    """The status people see: paused when disabled in the catalog or paused by hand, else the state's."""
+    return case(
+        (CatalogEndpoint.enabled.is_(False), literal(Status.PAUSED.value)),
+        (MonitorState.paused.is_(True), literal(Status.PAUSED.value)),
+        else_=func.coalesce(MonitorState.status, literal(Status.UNKNOWN.value)),
+    )
+
+
+@dataclass(slots=True)
+class EndpointRow:
+    slug: str
+    name: str
+    service: str | None
+    type: str
+    target: str | None
+    port: int | None
+    interval: int
+    enabled: bool
+    state_id: int | None
+    status: str
+    message: str
+    last_checked_at: dt.datetime | None
+    next_due_at: dt.datetime | None
+    latency_ms: float | None
+    paused: bool
+    in_maintenance: bool
+    cert_days_left: float | None
+    status_since: dt.datetime | None
+    uptime: dict[str, Uptime] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "slug": self.slug, "name": self.name, "service": self.service, "type": self.type,
+            "target": self.target, "port": self.port, "interval": self.interval, "enabled": self.enabled,
+            "status": self.status, "message": self.message, "status_since": _iso(self.status_since),
+            "last_checked_at": _iso(self.last_checked_at), "next_due_at": _iso(self.next_due_at),
+            "latency_ms": self.latency_ms, "paused": self.paused, "in_maintenance": self.in_maintenance,
+            "cert_days_left": self.cert_days_left,
+            "uptime": {w: u.as_dict() for w, u in self.uptime.items()},
+        }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+_ROW_COLUMNS = (
+    CatalogEndpoint.slug, CatalogEndpoint.name, CatalogEndpoint.service, CatalogEndpoint.type,
+    CatalogEndpoint.target, CatalogEndpoint.port, CatalogEndpoint.interval, CatalogEndpoint.enabled,
+    MonitorState.id, status_expr(), MonitorState.message, MonitorState.last_checked_at,
+    MonitorState.next_due_at, MonitorState.latency_ms, MonitorState.paused, MonitorState.in_maintenance,
+    MonitorState.cert_days_left, MonitorState.status_since,
+)
+
+
+def _row(values: Any) -> EndpointRow:
+    (slug, name, service, type_, target, port, interval, enabled, state_id, status, message, last, due,
+     latency, paused, maintenance, cert_days, since) = values
+    return EndpointRow(slug=slug, name=name, service=service, type=type_, target=target, port=port,
+                       interval=interval, enabled=bool(enabled), state_id=state_id, status=status,
+                       message=message or "", last_checked_at=last, next_due_at=due, latency_ms=latency,
+                       paused=bool(paused), in_maintenance=bool(maintenance), cert_days_left=cert_days,
+                       status_since=since)
+
+
+def _joined() -> Any:
+    return select(*_ROW_COLUMNS).select_from(CatalogEndpoint).outerjoin(
+        MonitorState, MonitorState.slug == CatalogEndpoint.slug)
+
+
+def _filters(*, service: str | None, tag: str | None, q: str | None) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if service:
+        where.append(CatalogEndpoint.service == service)
+    if tag:
+        where.append(CatalogEndpoint.service.in_(select(CatalogTag.service_slug).where(CatalogTag.tag == tag)))
+    if q and q.strip():
+        like = _like(q)
+        where.append(or_(CatalogEndpoint.name.ilike(like, escape="\\"),
+                         CatalogEndpoint.slug.ilike(like, escape="\\"),
+                         CatalogEndpoint.target.ilike(like, escape="\\")))
+    return where
+
+
+def check_status(status: str | None) -> str | None:
+    if not status:
+        return None
+    try:
+        return Status(status).value
+    except ValueError as exc:
+        raise Invalid(f"Unknown status {status!r}; use one of {', '.join(s.value for s in Status)}.",
+                      code="bad_status") from exc
+
+
+@dataclass(slots=True)
+class EndpointPage:
+    rows: list[EndpointRow]
+    next_cursor: str | None
+    counts: dict[str, int]     # per status, under the same filters except status
+    total: int                 # endpoints under the same filters except status
+
+
+def list_endpoints(
+    *, session: Session, service: str | None = None, tag: str | None = None, status: str | None = None,
+    q: str | None = None, limit: int = PAGE_SIZE, cursor: str | None = None,
+    windows: tuple[str, ...] = ("24h", "30d"), now: dt.datetime | None = None, with_counts: bool = True,
+) -> EndpointPage:
+    """A page of endpoints by slug with their live state and uptime over ``windows``.
+
+    Filters: ``service`` slug, ``tag`` (of the endpoint's service), ``status`` (as shown: paused covers
+    disabled and paused-by-hand), ``q`` (name, slug or target). Uptime is one grouped query for the
+    page's rows only. Raises Invalid for an unknown status or a foreign cursor.
+    """
+    status = check_status(status)
+    limit = _clamp(limit)
+    where = _filters(service=service, tag=tag, q=q)
+    query = _joined().where(*where)
+    if status:
+        query = query.where(status_expr() == status)
+    if cursor:
+        (after,) = _decode_cursor(cursor, 1)
+        query = query.where(CatalogEndpoint.slug > str(after))
+    rows = [_row(r) for r in session.execute(query.order_by(CatalogEndpoint.slug).limit(limit + 1))]
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = _encode_cursor([rows[-1].slug])
+    ids = [r.state_id for r in rows if r.state_id is not None]
+    figures = uptime_windows(session=session, endpoint_ids=ids, windows=list(windows), now=now)
+    for row in rows:
+        row.uptime = figures.get(row.state_id, {w: Uptime() for w in windows}) if row.state_id else {
+            w: Uptime() for w in windows}
+    counts: dict[str, int] = {}
+    if with_counts:
+        counts = count_by_status(session=session, where=where)
+    return EndpointPage(rows=rows, next_cursor=next_cursor, counts=counts, total=sum(counts.values()))
+
+
+def count_by_status(*, session: Session, where: list[ColumnElement[bool]] | None = None) -> dict[str, int]:
+    """Endpoints per shown status (every status present, zeros included)."""
+    expr = status_expr()
+    query = (select(expr, func.count()).select_from(CatalogEndpoint)
+             .outerjoin(MonitorState, MonitorState.slug == CatalogEndpoint.slug)
+             .where(*(where or [])).group_by(expr))
+    counts = {s.value: 0 for s in STATUS_ORDER}
+    for value, count in session.execute(query):
+        counts[str(value)] = counts.get(str(value), 0) + int(count)
+    return counts
+
+
+def service_slugs_with_endpoints(*, session: Session) -> list[str]:
+    return [s for s in session.scalars(select(CatalogEndpoint.service).where(CatalogEndpoint.service.is_not(None))
+                                       .distinct().order_by(CatalogEndpoint.service)) if s]
+
+
+def all_tags(*, session: Session) -> list[str]:
+    return list(session.scalars(select(CatalogTag.tag).distinct().order_by(CatalogTag.tag)))
+
+
+# -- one endpoint -----------------------------------------------------------------------------------------
+
+def get_row(*, session: Session, slug: str) -> EndpointRow:
+    """The endpoint with its live state. Raises NotFound when the catalog has no such endpoint."""
+    found = session.execute(_joined().where(CatalogEndpoint.slug == slug)).first()
+    if found is None:
+        raise NotFound(f"No endpoint {slug!r} in the catalog.")
+    return _row(found)
+
+
+def get_state(*, session: Session, slug: str) -> MonitorState | None:
+    return session.scalars(select(MonitorState).where(MonitorState.slug == slug)).first()
+
+
+@dataclass(slots=True)
+class Certificate:
+    subject: str
+    issuer: str
+    expires_at: dt.datetime | None
+    days_left: float | None
+    sans: list[str]
+    serial: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"subject": self.subject, "issuer": self.issuer, "expires_at": _iso(self.expires_at),
+                "days_left": self.days_left, "sans": self.sans, "serial": self.serial}
+
+
+def certificate(state: MonitorState | None, *, now: dt.datetime | None = None) -> Certificate | None:
+    """The certificate last seen on the endpoint (HTTPS checks), or None."""
+    if state is None or (state.cert_info is None and state.cert_expires_at is None):
+        return None
+    info = state.cert_info or {}
+    expires = state.cert_expires_at
+    if expires is None and info.get("not_after"):
+        try:
+            expires = dt.datetime.fromisoformat(str(info["not_after"]))
+            expires = expires if expires.tzinfo else expires.replace(tzinfo=dt.UTC)
+        except ValueError:
+            expires = None
+    days = state.cert_days_left
+    if days is None and expires is not None:
+        days = round((expires - (now or utcnow())).total_seconds() / 86400, 1)
+    sans = info.get("sans") or []
+    return Certificate(subject=str(info.get("subject", "")), issuer=str(info.get("issuer", "")),
+                       expires_at=expires, days_left=days,
+                       sans=[str(s) for s in sans] if isinstance(sans, list) else [str(sans)],
+                       serial=str(info.get("serial", "")))
+
+
+def recent_events(*, session: Session, endpoint_id: int | None, limit: int = 20,
+                  before_id: int | None = None) -> list[MonitorEvent]:
+    """Newest first: status changes and failures of one endpoint."""
+    if endpoint_id is None:
+        return []
+    query = select(MonitorEvent).where(MonitorEvent.endpoint_id == endpoint_id)
+    if before_id is not None:
+        query = query.where(MonitorEvent.id < before_id)
+    return list(session.scalars(query.order_by(MonitorEvent.at.desc(), MonitorEvent.id.desc())
+                                .limit(_clamp(limit))))
+
+
+# -- response-time series ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    at: dt.datetime
+    avg: float | None
+    min: float | None
+    max: float | None
+    checks: int
+    failures: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "avg_ms": self.avg, "min_ms": self.min, "max_ms": self.max,
+                "checks": self.checks, "failures": self.failures}
+
+
+@dataclass(slots=True)
+class Series:
+    range: str
+    start: dt.datetime
+    end: dt.datetime
+    source: str              # "raw" or "hourly"
+    bucket_seconds: int
+    points: list[Point]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"range": self.range, "start": self.start.isoformat(), "end": self.end.isoformat(),
+                "source": self.source, "bucket_seconds": self.bucket_seconds,
+                "points": [p.as_dict() for p in self.points]}
+
+
+def check_range(value: str | None) -> str:
+    key = value or "24h"
+    if key not in CHART_RANGES:
+        raise Invalid(f"Unknown range {key!r}; use one of {', '.join(CHART_RANGES)}.", code="bad_range")
+    return key
+
+
+def response_times(*, session: Session, endpoint_id: int | None, range_key: str = "24h",
+                   now: dt.datetime | None = None) -> Series:
+    """Latency over a range: raw results averaged into at most ``CHART_BUCKETS`` points for ranges up to
+    48 hours, hourly aggregates beyond. Raises Invalid for an unknown range."""
+    range_key = check_range(range_key)
+    now = now or utcnow()
+    span = CHART_RANGES[range_key]
+    start = now - span
+    if endpoint_id is None:
+        return Series(range_key, start, now, "raw", 0, [])
+    if span <= RAW_LIMIT:
+        bucket_ms = max(int(span.total_seconds() * 1000) // CHART_BUCKETS, 1000)
+        start_ms = epoch_ms(start)
+        bucket = (MonitorResult.checked_at_ms - start_ms) // bucket_ms  # integer division on both engines
+        down = case((MonitorResult.status == int(ResultCode.DOWN), 1), else_=0)
+        query = (select(bucket.label("b"), func.avg(MonitorResult.latency_ms), func.min(MonitorResult.latency_ms),
+                        func.max(MonitorResult.latency_ms), func.count(), func.sum(down))
+                 .where(MonitorResult.endpoint_id == endpoint_id, MonitorResult.checked_at_ms >= start_ms,
+                        MonitorResult.checked_at_ms <= epoch_ms(now))
+                 .group_by("b").order_by("b"))
+        points = [Point(at=start + dt.timedelta(milliseconds=int(b) * bucket_ms + bucket_ms // 2),
+                        avg=_float(avg), min=_float(lo), max=_float(hi), checks=int(n), failures=int(f or 0))
+                  for b, avg, lo, hi, n, f in session.execute(query)]
+        return Series(range_key, start, now, "raw", bucket_ms // 1000, points)
+    query = (select(MonitorHourly.hour, MonitorHourly.latency_avg, MonitorHourly.latency_min,
+                    MonitorHourly.latency_max, MonitorHourly.checks, MonitorHourly.failures)
+             .where(MonitorHourly.endpoint_id == endpoint_id, MonitorHourly.hour >= floor_hour(start))
+             .order_by(MonitorHourly.hour))
+    points = [Point(at=hour + dt.timedelta(minutes=30), avg=_float(avg), min=_float(lo), max=_float(hi),
+                    checks=int(n or 0), failures=int(f or 0)) for hour, avg, lo, hi, n, f in session.execute(query)]
+    return Series(range_key, start, now, "hourly", 3600, points)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else round(float(value), 2)
+
+
+def raw_results(*, session: Session, endpoint_id: int | None, since: dt.datetime, until: dt.datetime,
+                limit: int = 100, cursor: str | None = None) -> tuple[list[MonitorResult], str | None]:
+    """Raw results in ``[since, until]``, newest first, a page at a time (cursor: the last (ms, id))."""
+    limit = _clamp(limit)
+    if endpoint_id is None:
+        return [], None
+    query = select(MonitorResult).where(MonitorResult.endpoint_id == endpoint_id,
+                                        MonitorResult.checked_at_ms >= epoch_ms(since),
+                                        MonitorResult.checked_at_ms <= epoch_ms(until))
+    if cursor:
+        at_ms, row_id = _decode_cursor(cursor, 2)
+        try:
+            at_ms, row_id = int(at_ms), int(row_id)
+        except (TypeError, ValueError) as exc:
+            raise Invalid("The cursor is not one this list gave out; start again without it.",
+                          code="bad_cursor") from exc
+        query = query.where(or_(MonitorResult.checked_at_ms < at_ms,
+                                and_(MonitorResult.checked_at_ms == at_ms, MonitorResult.id < row_id)))
+    rows = list(session.scalars(query.order_by(MonitorResult.checked_at_ms.desc(), MonitorResult.id.desc())
+                                .limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, _encode_cursor([rows[-1].checked_at_ms, rows[-1].id])
+
+
+# -- 90-day bars --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Day:
+    date: dt.date
+    uptime: Uptime
+    degraded: int = 0
+
+    @property
+    def status(self) -> str:
+        """none (no data), up, degraded (some failures or slow), down (mostly failing), maintenance."""
+        ratio = self.uptime.ratio
+        if ratio is None:
+            return "maintenance" if self.uptime.maintenance_checks else "none"
+        if ratio >= 0.999 and not self.degraded:
+            return "up"
+        if ratio >= 0.95:
+            return "degraded"
+        return "down"
+
+    @property
+    def title(self) -> str:
+        ratio = self.uptime.ratio
+        text = self.date.isoformat() + ": " + ("no data" if ratio is None and not self.uptime.maintenance_checks
+                                               else "in maintenance only" if ratio is None
+                                               else f"{ratio * 100:.2f}% up")
+        if self.uptime.counted and self.uptime.failures - self.uptime.maintenance_failures:
+            text += f", {self.uptime.failures - self.uptime.maintenance_failures} failed checks"
+        if self.uptime.maintenance_checks:
+            text += f", {self.uptime.maintenance_checks} checks in maintenance"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"date": self.date.isoformat(), "status": self.status, **self.uptime.as_dict(),
+                "degraded": self.degraded}
+
+
+def _day_expr(session: Session) -> Any:
+    if session.get_bind().dialect.name == "sqlite":
+        return func.substr(MonitorHourly.hour, 1, 10)   # stored as 'YYYY-MM-DD HH:MM:SS' in UTC
+    return func.to_char(func.timezone("UTC", MonitorHourly.hour), "YYYY-MM-DD")
+
+
+def daily_bars(*, session: Session, endpoint_ids: list[int], days: int = BAR_DAYS,
+               now: dt.datetime | None = None) -> dict[int, list[Day]]:
+    """Per endpoint id, one ``Day`` per UTC day of the last ``days`` days (oldest first, today last),
+    summed from ``monitor_hourly`` in one grouped query."""
+    now = now or utcnow()
+    today = now.astimezone(dt.UTC).date()
+    first = today - dt.timedelta(days=days - 1)
+    dates = [first + dt.timedelta(days=n) for n in range(days)]
+    if not endpoint_ids:
+        return {}
+    day = _day_expr(session).label("day")
+    query = (select(MonitorHourly.endpoint_id, day, func.sum(MonitorHourly.checks), func.sum(MonitorHourly.failures),
+                    func.sum(MonitorHourly.maintenance_checks), func.sum(MonitorHourly.maintenance_failures),
+                    func.sum(MonitorHourly.degraded))
+             .where(MonitorHourly.endpoint_id.in_(endpoint_ids),
+                    MonitorHourly.hour >= dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC))
+             .group_by(MonitorHourly.endpoint_id, day))
+    found: dict[int, dict[str, Day]] = defaultdict(dict)
+    for endpoint_id, day_text, checks, failures, m_checks, m_failures, degraded in session.execute(query):
+        date = dt.date.fromisoformat(str(day_text)[:10])
+        found[endpoint_id][date.isoformat()] = Day(date, Uptime(int(checks or 0), int(failures or 0),
+                                                                int(m_checks or 0), int(m_failures or 0)),
+                                                   int(degraded or 0))
+    return {i: [found[i].get(d.isoformat(), Day(d, Uptime())) for d in dates] for i in endpoint_ids}
+
+
+def combine_days(series: list[list[Day]], *, days: int = BAR_DAYS, now: dt.datetime | None = None) -> list[Day]:
+    """Several endpoints' bars summed per day (a service's bar)."""
+    if not series:
+        today = (now or utcnow()).astimezone(dt.UTC).date()
+        return [Day(today - dt.timedelta(days=days - 1 - n), Uptime()) for n in range(days)]
+    combined = []
+    for column in zip(*series, strict=True):
+        total = Uptime()
+        degraded = 0
+        for item in column:
+            total += item.uptime
+            degraded += item.degraded
+        combined.append(Day(column[0].date, total, degraded))
+    return combined
+
+
+# -- pause / resume -----------------------------------------------------------------------------------------
+
+def set_paused(*, session: Session, actor: User, slug: str, paused: bool, remote_addr: str = "",
+               now: dt.datetime | None = None) -> MonitorState:
+    """Pause (checks stop, status ``paused``) or resume (status ``unknown`` until the next check, due now)
+    an endpoint by hand; audited, recorded as an event, and passed to the status-change hooks.
+    Raises NotFound for a slug the catalog does not have. Commits."""
+    endpoint = session.scalars(select(CatalogEndpoint).where(CatalogEndpoint.slug == slug)).first()
+    if endpoint is None:
+        raise NotFound(f"No endpoint {slug!r} in the catalog.")
+    now = now or utcnow()
+    state = get_state(session=session, slug=slug)
+    if state is None:
+        state = MonitorState(slug=slug, status=Status.UNKNOWN.value, message="", consecutive_failures=0,
+                             paused=False, in_maintenance=False, updated_at=now)
+        session.add(state)
+        session.flush()
+    if state.paused == paused:
+        return state
+    old = Status(state.status) if state.status in Status._value2member_map_ else Status.UNKNOWN
+    new = Status.PAUSED if paused else Status.UNKNOWN
+    state.paused = paused
+    state.status = new.value
+    state.status_since = now
+    state.updated_at = now
+    state.consecutive_failures = 0
+    state.message = f"Paused by {actor.username}." if paused else f"Resumed by {actor.username}."
+    state.next_due_at = None if paused else now
+    session.add(MonitorEvent(endpoint_id=state.id, at=now, kind=EventKind.STATUS_CHANGE.value,
+                             old_status=old.value, new_status=new.value, message=state.message,
+                             in_maintenance=state.in_maintenance))
+    audit_service.record(session=session, actor=actor, action="monitoring.pause" if paused else "monitoring.resume",
+                         object_type="endpoint", object_id=slug, summary=state.message,
+                         before={"paused": not paused, "status": old.value},
+                         after={"paused": paused, "status": new.value}, remote_addr=remote_addr)
+    if old != new:
+        hooks.status_changed(session=session, changes=[hooks.StatusChange(
+            endpoint_id=state.id, slug=slug, service=endpoint.service, old=old, new=new, at=now,
+            message=state.message, in_maintenance=state.in_maintenance)])
+    session.commit()
+    return state
+
+
+# -- status page ----------------------------------------------------------------------------------------------
+
+STATUS_PAGE_TAG = "status-page"
+
+
+@dataclass(slots=True)
+class ServiceStatus:
+    slug: str
+    name: str
+    status: str
+    endpoints: list[EndpointRow]
+    days: list[Day]
+    uptime_90d: Uptime
+
+
+def status_page_services(*, session: Session, now: dt.datetime | None = None,
+                         max_services: int = 200) -> tuple[list[ServiceStatus], bool]:
+    """The services the status page shows, with their endpoints, current status (the worst of their
+    enabled endpoints') and 90-day bars. Services tagged ``status-page`` when any is; else every service
+    that has endpoints. Returns (services, chosen_by_tag)."""
+    now = now or utcnow()
+    tagged = list(session.scalars(select(CatalogTag.service_slug).where(CatalogTag.tag == STATUS_PAGE_TAG)
+                                  .order_by(CatalogTag.service_slug)))
+    slugs = tagged or service_slugs_with_endpoints(session=session)
+    slugs = slugs[:max_services]
+    if not slugs:
+        return [], bool(tagged)
+    names = dict(session.execute(select(CatalogService.slug, CatalogService.name)
+                                 .where(CatalogService.slug.in_(slugs))).all())
+    rows = [_row(r) for r in session.execute(_joined().where(CatalogEndpoint.service.in_(slugs))
+                                             .order_by(CatalogEndpoint.slug))]
+    ids = [r.state_id for r in rows if r.state_id is not None]
+    bars = daily_bars(session=session, endpoint_ids=ids, now=now)
+    by_service: dict[str, list[EndpointRow]] = defaultdict(list)
+    for row in rows:
+        by_service[row.service or ""].append(row)
+    services = []
+    for slug in slugs:
+        members = by_service.get(slug, [])
+        days = combine_days([bars[r.state_id] for r in members if r.state_id in bars], now=now)
+        total = Uptime()
+        for d in days:
+            total += d.uptime
+        services.append(ServiceStatus(slug=slug, name=names.get(slug, slug), status=worst(r.status for r in members),
+                                      endpoints=members, days=days, uptime_90d=total))
+    return services, bool(tagged)
+
+
+def worst(statuses: Any) -> str:
+    """The worst status among several (paused ones count only when all are paused); unknown when none."""
+    values = [Status(s) for s in statuses]
+    active = [s for s in values if s is not Status.PAUSED]
+    if not values:
+        return Status.UNKNOWN.value
+    if not active:
+        return Status.PAUSED.value
+    return max(active, key=lambda s: SEVERITY[s]).value
+
+
+# -- metrics --------------------------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class MetricRow:
+    state_id: int | None
+    slug: str
+    service: str
+    type: str
+    status: str
+    latency_ms: float | None
+    cert_days_left: float | None
+    last_checked_at: dt.datetime | None
+
+
+def metric_rows(*, session: Session) -> list[MetricRow]:
+    """Every catalog endpoint with what ``/metrics`` exports (one query, no JSON columns)."""
+    query = (select(MonitorState.id, CatalogEndpoint.slug, CatalogEndpoint.service, CatalogEndpoint.type,
+                    status_expr(), MonitorState.latency_ms, MonitorState.cert_days_left,
+                    MonitorState.last_checked_at)
+             .select_from(CatalogEndpoint).outerjoin(MonitorState, MonitorState.slug == CatalogEndpoint.slug)
+             .order_by(CatalogEndpoint.slug))
+    return [MetricRow(state_id=a, slug=b, service=c or "", type=d, status=e, latency_ms=f, cert_days_left=g,
+                      last_checked_at=h) for a, b, c, d, e, f, g, h in session.execute(query)]
+
+
+def all_uptime_windows(*, session: Session, windows: list[str], now: dt.datetime | None = None,
+                       ) -> dict[int, dict[str, Uptime]]:
+    """Uptime of every endpoint that has hourly rows, per window: one grouped scan of the widest window."""
+    now = now or utcnow()
+    starts = {w: window_start(now, UPTIME_WINDOWS[w]) for w in windows}
+    earliest = min(starts.values())
+    columns: list[Any] = [MonitorHourly.endpoint_id]
+    for w in windows:
+        inside = MonitorHourly.hour >= starts[w]
+        for name in ("checks", "failures", "maintenance_checks", "maintenance_failures"):
+            column = getattr(MonitorHourly, name)
+            columns.append(func.sum(column if starts[w] == earliest else case((inside, column), else_=0)))
+    query = select(*columns).where(MonitorHourly.hour >= earliest).group_by(MonitorHourly.endpoint_id)
+    result: dict[int, dict[str, Uptime]] = {}
+    for row in session.execute(query):
+        values = [int(v or 0) for v in row[1:]]
+        result[row[0]] = {w: Uptime(*values[4 * n:4 * n + 4]) for n, w in enumerate(windows)}
+    return result

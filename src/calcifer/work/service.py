@@ -211,6 +211,19 @@ def get_work_items(*, session: Session, ids: set[int] | list[int]) -> dict[int, 
     return {item.id: item for item in session.scalars(select(WorkItem).where(WorkItem.id.in_(list(ids)))).unique()}
 
 
+def work_near(*, session: Session, services: list[str] | set[str], merged_since: dt.datetime,
+              limit: int = 20) -> list[WorkItem]:
+    """Work items linked to one of `services` that are in progress, or were completed (merged) at or
+    after `merged_since`: what an incident on those services may be related to. Newest first."""
+    if not services:
+        return []
+    query = (select(WorkItem).where(WorkItem.service.in_(sorted(services)), or_(
+        WorkItem.status == WorkStatus.IN_PROGRESS.value,
+        (WorkItem.status == WorkStatus.COMPLETE.value) & (WorkItem.completed_at >= merged_since)))
+        .order_by(WorkItem.id.desc()).limit(limit))
+    return list(session.scalars(query).unique())
+
+
 def recent(*, session: Session, statuses: tuple[str, ...], limit: int) -> list[WorkItem]:
     order = WorkItem.completed_at.desc() if WorkStatus.COMPLETE.value in statuses else WorkItem.updated_at.desc()
     query = select(WorkItem).where(WorkItem.status.in_(statuses)).order_by(order).limit(limit)

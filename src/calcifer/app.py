@@ -7,6 +7,7 @@ import logging
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
+import calcifer.monitoring.runner  # noqa: F401
 from calcifer import __version__, background
 from calcifer.audit import routes as audit_routes
 from calcifer.auth import routes as auth_routes

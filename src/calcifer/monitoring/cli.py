@@ -1,4 +1,4 @@
-"""Placeholder: being written."""
+"""``calcifer worker``: the monitoring scheduler without the web app."""
 
 from __future__ import annotations
 
@@ -7,3 +7,43 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add this slice's commands to the `calcifer` command."""
+
+    @app.command()
+    def worker() -> None:
+        """Run the monitoring scheduler without the web app, until SIGTERM or Ctrl-C.
+
+        Only one scheduler runs at a time: a second worker (or web app) waits and takes over when the
+        first stops. Set CALCIFER_MONITOR_IN_WEB=false on the web app when a worker runs the checks.
+        """
+        import asyncio
+        import signal
+
+        from calcifer.app import prepare
+        from calcifer.config import Settings
+        from calcifer.logging import configure
+        from calcifer.monitoring import checks, hooks
+        from calcifer.monitoring.runner import new_loop
+        from calcifer.monitoring.scheduler import serve
+
+        settings = Settings()
+        configure(fmt=settings.log_format.value, level=settings.log_level)
+        ctx = prepare(settings, reconcile=False)
+        checks.load()
+        hooks.load_builtin()
+        typer.echo(f"Calcifer worker: monitoring scheduler (data: {settings.resolved_data_dir}); "
+                   "stop with Ctrl-C or SIGTERM", err=True)
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
+            await serve(ctx, stop)
+
+        loop = new_loop()
+        try:
+            loop.run_until_complete(main())
+        finally:
+            loop.close()
+            ctx.engine.dispose()
+        typer.echo("Calcifer worker stopped", err=True)

@@ -1,0 +1,647 @@
+"""The scheduler: one asyncio loop runs every enabled endpoint on main.
+
+How it keeps 10,000 endpoints on time (see docs/monitoring/scheduler.md for the figures):
+
+- One timer heap, one armed ``loop.call_at`` handle. The dispatch callback pops every due endpoint and
+  starts one task per check, so nothing awaits a check in the dispatch path: a hung target holds one
+  task (and one of ``monitor_concurrency`` slots) until its timeout, never the others.
+- Each endpoint has a fixed phase inside its interval, from a hash of its slug: starts are spread (no
+  thundering herd) and a restart checks everything again within one interval, at the same moments.
+- Start to start: the next start is the previous *scheduled* start + interval, never + duration. When
+  far behind (a suspended machine), it skips ahead to the next slot instead of bursting. A check still
+  running at its next slot is skipped for that slot (counted), never run twice at once.
+- Every check runs under ``asyncio.timeout(endpoint.timeout)``; the scheduler measures latency when the
+  check does not; exceptions become a down result, never a dead scheduler.
+- Results go to ``store.ResultWriter`` (a thread with its own session): the loop never waits for the
+  database. Catalog, pause, push-heartbeat and maintenance lookups run in worker threads too.
+- The catalog index is polled every ~2 s (commit, count, newest update): a merge reaches the schedule
+  within seconds, only changed endpoints are re-planned. Works across processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import heapq
+import itertools
+import json
+import logging
+import math
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from calcifer.catalog.models import CatalogEndpoint, CatalogState
+from calcifer.errors import NotFound
+from calcifer.monitoring import checks, hooks, store
+from calcifer.monitoring.checks.base import CheckContext, CheckType, Outcome, PushSeen, Target
+from calcifer.monitoring.choices import ResultCode, Status
+from calcifer.monitoring.lock import SchedulerLock, make_lock
+from calcifer.monitoring.models.checks import MonitorState
+from calcifer.web.context import AppContext
+
+log = logging.getLogger("calcifer.monitoring")
+
+LAG_WINDOW_SECONDS = 60.0
+# Endpoints added or changed while running are first checked within this many seconds (spread).
+NEW_ENDPOINT_SPREAD = 2.0
+
+
+def phase(slug: str) -> float:
+    """A stable fraction in [0, 1) for the slug: where in its interval the endpoint is checked."""
+    digest = hashlib.blake2b(slug.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def next_slot(slug: str, interval: float, after: float) -> float:
+    """The first wall-clock time >= ``after`` at the endpoint's phase of its interval."""
+    offset = phase(slug) * interval
+    return math.ceil((after - offset) / interval) * interval + offset
+
+
+# -- HTTP client shared by every check of a scheduler -------------------------------------------------
+
+
+def make_http_session() -> Any:
+    """The shared aiohttp session (the HTTP check type's factory when it exists)."""
+    try:
+        from calcifer.monitoring.checks.http import make_http_session as factory
+    except ImportError:
+        pass
+    else:
+        return factory()
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+                                 headers={"User-Agent": "Calcifer monitor"})
+
+
+# -- jobs ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, eq=False)
+class Job:
+    """One scheduled endpoint. Built in a worker thread; afterwards touched only by the loop."""
+
+    endpoint_id: int
+    slug: str
+    service: str | None
+    kind: str
+    check: CheckType | None
+    options: Any
+    target: Target
+    interval: float
+    timeout: float
+    retries: int
+    fingerprint: str
+    problem: str | None = None    # why it cannot be checked (unknown type, invalid options)
+    due: float = 0.0              # loop time of the next scheduled start
+    gen: int = 0
+    running: bool = False
+    active: bool = True
+
+
+def _fingerprint(row: Any) -> str:
+    return json.dumps([row.service, row.type, row.target, row.port, row.interval, row.timeout, row.retries,
+                       row.options], sort_keys=True, default=str)
+
+
+def _build_job(row: Any, endpoint_id: int, fingerprint: str) -> Job:
+    check = checks.get(row.type)
+    options: Any = None
+    problem: str | None = None
+    if check is None:
+        problem = f"no check type {row.type!r} is installed"
+    else:
+        try:
+            options = check.parse_options(dict(row.options or {}))
+        except Exception as exc:  # pydantic.ValidationError, or a plugin's own
+            problem = f"invalid options: {exc}".replace("\n", " ")[:300]
+    timeout = float(row.timeout)
+    return Job(endpoint_id=endpoint_id, slug=row.slug, service=row.service, kind=row.type, check=check,
+               options=options, target=Target(slug=row.slug, target=row.target, port=row.port, timeout=timeout,
+                                              interval=int(row.interval)),
+               interval=float(row.interval), timeout=timeout, retries=int(row.retries), fingerprint=fingerprint,
+               problem=problem)
+
+
+_ENDPOINT_COLUMNS = (CatalogEndpoint.slug, CatalogEndpoint.service, CatalogEndpoint.type, CatalogEndpoint.target,
+                     CatalogEndpoint.port, CatalogEndpoint.interval, CatalogEndpoint.timeout,
+                     CatalogEndpoint.retries, CatalogEndpoint.enabled, CatalogEndpoint.options)
+
+
+def catalog_signature(session: Session) -> tuple[Any, ...]:
+    """Cheap: changes whenever main's indexed endpoints may have changed."""
+    commit = session.execute(select(CatalogState.synced_commit)).scalar()
+    count, newest = session.execute(select(func.count(), func.max(CatalogEndpoint.updated_at))).one()
+    return (commit, count, newest)
+
+
+@dataclass
+class Plan:
+    """What changed in the catalog and pause flags since the schedule was last built."""
+
+    add: list[Job] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
+    signature: tuple[Any, ...] = ()
+    paused: set[int] = field(default_factory=set)
+
+
+def plan_changes(session: Session, *, current: dict[str, str], signature: tuple[Any, ...] | None = None) -> Plan:
+    """Compare the catalog (enabled endpoints) and the pause flags with ``current`` (slug → fingerprint of
+    the scheduled endpoints): jobs to add (new or changed) and slugs to remove (gone, disabled, paused,
+    changed). Creates state rows for new slugs and marks stopped ones paused."""
+    signature = signature or catalog_signature(session)
+    rows = session.execute(select(*_ENDPOINT_COLUMNS)).all()
+    ids = store.ensure_states(session, [row.slug for row in rows])
+    paused = store.paused_ids(session)
+    plan = Plan(signature=signature, paused=paused)
+    wanted: dict[str, tuple[Any, str]] = {}
+    stopped: dict[int, tuple[str, str | None]] = {}
+    running: dict[int, tuple[str, str | None]] = {}
+    for row in rows:
+        eid = ids[row.slug]
+        if not row.enabled or eid in paused:
+            stopped[eid] = (row.slug, row.service)
+            continue
+        running[eid] = (row.slug, row.service)
+        wanted[row.slug] = (row, _fingerprint(row))
+    for slug, fingerprint in current.items():
+        if slug not in wanted or wanted[slug][1] != fingerprint:
+            plan.remove.append(slug)
+    for slug, (row, fingerprint) in wanted.items():
+        if current.get(slug) != fingerprint:
+            plan.add.append(_build_job(row, ids[slug], fingerprint))
+    # Only endpoints whose scheduling changed need their paused/unknown status looked at.
+    touched = set(plan.remove) | {job.slug for job in plan.add}
+    store.sync_paused(session, stopped={k: v for k, v in stopped.items() if v[0] in touched or not current},
+                      running={k: v for k, v in running.items() if v[0] in touched})
+    return plan
+
+
+# -- running one check --------------------------------------------------------------------------------
+
+
+async def run_check(job: Job, ctx: CheckContext, loop: asyncio.AbstractEventLoop) -> tuple[Outcome, float]:
+    """Run the job's check under its hard timeout; (outcome, latency ms). Never raises but on cancel."""
+    started = loop.time()
+    if job.problem is not None or job.check is None:
+        outcome = Outcome(Status.DOWN, job.problem or "no check type", permanent=True)
+    else:
+        try:
+            async with asyncio.timeout(job.timeout) as cm:
+                outcome = await job.check.check(job.target, job.options, ctx)
+        except TimeoutError:
+            if cm.expired():
+                outcome = Outcome(Status.DOWN, f"no answer within {job.timeout:g} s")
+            else:
+                outcome = Outcome(Status.DOWN, "timed out")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("check %s raised", job.slug, exc_info=True)
+            outcome = Outcome(Status.DOWN, f"check failed: {type(exc).__name__}: {exc}"[:300])
+    latency = outcome.latency_ms
+    if latency is None:
+        latency = (loop.time() - started) * 1000
+    return outcome, latency
+
+
+def to_record(job: Job, outcome: Outcome, latency: float, *, checked_at: float, in_maintenance: bool,
+              next_due_at: float | None, now: dt.datetime) -> store.ResultRecord:
+    try:
+        code = ResultCode.of(outcome.status)
+    except KeyError:  # a check returning paused/unknown: treat as down, it is a bug in the check
+        code = ResultCode.DOWN
+    record = store.ResultRecord(
+        endpoint_id=job.endpoint_id, slug=job.slug, service=job.service, retries=job.retries,
+        checked_at=checked_at, code=code, latency_ms=latency, message=outcome.message or "",
+        permanent=outcome.permanent, in_maintenance=in_maintenance, next_due_at=next_due_at)
+    if outcome.cert is not None:
+        record.cert = outcome.cert.as_json()
+        record.cert_days_left = round(outcome.cert.days_left(now), 3)
+        record.cert_expires_at = outcome.cert.not_after.timestamp()
+    return record
+
+
+# -- the scheduler ------------------------------------------------------------------------------------
+
+
+class Scheduler:
+    """Runs until ``stop`` is set (or the lock is lost). Use one per process that holds the lock."""
+
+    def __init__(self, *, app: AppContext, concurrency: int | None = None, poll_seconds: float = 2.0,
+                 maintenance_seconds: float = 5.0, push_seconds: float = 2.0, status_seconds: float = 3.0,
+                 batch_seconds: float = 0.5, lock: SchedulerLock | None = None,
+                 http_session: Any = None) -> None:
+        self.app = app
+        self.settings = app.settings
+        self.limit = concurrency or self.settings.monitor_concurrency
+        self.poll_seconds = poll_seconds
+        self.maintenance_seconds = maintenance_seconds
+        self.push_seconds = push_seconds
+        self.lock = lock
+        self.holder = store.holder_name()
+        self.started_at = dt.datetime.now(dt.UTC)
+        self.writer = store.ResultWriter(app.session_factory, settings=self.settings,
+                                         batch_seconds=batch_seconds, status_every=status_seconds)
+        self.writer.snapshot = self.snapshot
+        self.jobs: dict[str, Job] = {}
+        self.checks_total = 0
+        self.skipped = 0
+        self.in_flight = 0
+        # (loop time, lag seconds) of recent starts; the bench reads it for its own percentiles.
+        self.lags: deque[tuple[float, float]] = deque(maxlen=200_000)
+        self.ready = asyncio.Event()
+        self._heap: list[tuple[float, int, Job, int]] = []
+        self._seq = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_when = math.inf
+        self._blocked = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._maintenance: frozenset[str] = frozenset()
+        self._push: dict[str, PushSeen] = {}
+        self._signature: tuple[Any, ...] | None = None
+        self._paused: set[int] = set()
+        self._http_session = http_session
+        self._own_http = http_session is None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.ctx = CheckContext(cert_warn_days=self.settings.monitor_cert_warn_days,
+                                push_seen=self._push.get)
+
+    # -- figures --------------------------------------------------------------------------------------
+
+    def lag_percentiles(self, window: float = LAG_WINDOW_SECONDS) -> tuple[float, float]:
+        """Scheduling lag (start - scheduled start) p50 and p99 in ms over the last ``window`` seconds."""
+        if self._loop is None or not self.lags:
+            return 0.0, 0.0
+        since = self._loop.time() - window
+        values = sorted(lag for at, lag in self.lags if at >= since)
+        if not values:
+            return 0.0, 0.0
+
+        def pick(pct: float) -> float:
+            return values[min(len(values), max(1, math.ceil(pct * len(values)))) - 1] * 1000
+
+        return round(pick(0.50), 3), round(pick(0.99), 3)
+
+    def queue_length(self) -> int:
+        """Endpoints due now but not started (waiting for a concurrency slot)."""
+        if self._loop is None:
+            return 0
+        now = self._loop.time()
+        return sum(1 for due, _, job, gen in self._heap if due <= now and gen == job.gen)
+
+    def snapshot(self) -> store.StatusSnapshot:
+        # Called from the writer thread: read plain attributes only (the lag list is copied by the loop).
+        p50, p99 = self._lag_cache
+        return store.StatusSnapshot(holder=self.holder, started_at=self.started_at, endpoints=len(self.jobs),
+                                    checks_total=self.checks_total, lag_p50_ms=p50, lag_p99_ms=p99,
+                                    queue=self._queue_cache, in_flight=self.in_flight)
+
+    _lag_cache: tuple[float, float] = (0.0, 0.0)
+    _queue_cache: int = 0
+
+    # -- the timer heap -------------------------------------------------------------------------------
+
+    def _push_job(self, job: Job, due: float) -> None:
+        job.due = due
+        heapq.heappush(self._heap, (due, next(self._seq), job, job.gen))
+
+    def _arm(self) -> None:
+        loop = self._loop
+        if loop is None or not self._heap or self._blocked:
+            return
+        when = self._heap[0][0]
+        if self._timer is not None:
+            if self._timer_when <= when:
+                return
+            self._timer.cancel()
+        self._timer_when = when
+        self._timer = loop.call_at(when, self._dispatch)
+
+    def _dispatch(self) -> None:
+        self._timer = None
+        self._timer_when = math.inf
+        loop = self._loop
+        assert loop is not None
+        heap = self._heap
+        now = loop.time()
+        while heap and heap[0][0] <= now:
+            due, _, job, gen = heap[0]
+            if gen != job.gen or not job.active:
+                heapq.heappop(heap)
+                continue
+            if job.running:
+                # still checking from its previous slot: skip this slot rather than overlap
+                self.skipped += 1
+            elif self.in_flight >= self.limit:
+                self._blocked = True  # resumed when a check finishes
+                return
+            else:
+                self.in_flight += 1
+                task = loop.create_task(self._run(job, due))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            heapq.heappop(heap)
+            following = due + job.interval
+            if following <= now:  # far behind (suspended machine, long stall): skip ahead, no burst
+                self.skipped += int((now - due) // job.interval)
+                following = due + (math.floor((now - due) / job.interval) + 1) * job.interval
+            self._push_job(job, following)
+        self._arm()
+
+    async def _run(self, job: Job, due: float) -> None:
+        loop = self._loop
+        assert loop is not None
+        started = loop.time()
+        self.lags.append((started, started - due))
+        wall = time.time()
+        job.running = True
+        try:
+            outcome, latency = await run_check(job, self.ctx, loop)
+            # job.due already holds the following slot (set when this one was dispatched)
+            next_due = wall + (job.due - started) if job.active else None
+            self.writer.put(to_record(job, outcome, latency, checked_at=wall,
+                                      in_maintenance=job.slug in self._maintenance, next_due_at=next_due,
+                                      now=dt.datetime.fromtimestamp(wall, dt.UTC)))
+            self.checks_total += 1
+        finally:
+            job.running = False
+            self.in_flight -= 1
+            if self._blocked:
+                self._blocked = False
+                loop.call_soon(self._dispatch)
+
+    # -- applying catalog changes ---------------------------------------------------------------------
+
+    def _apply(self, plan: Plan, *, initial: bool) -> None:
+        loop = self._loop
+        assert loop is not None
+        for slug in plan.remove:
+            job = self.jobs.pop(slug, None)
+            if job is not None:
+                job.active = False
+                job.gen += 1
+        now_wall, now_loop = time.time(), loop.time()
+        for job in plan.add:
+            old = self.jobs.get(job.slug)
+            if old is not None:
+                old.active = False
+                old.gen += 1
+            self.jobs[job.slug] = job
+            if initial:
+                wall_due = next_slot(job.slug, job.interval, now_wall)
+            else:
+                wall_due = now_wall + phase(job.slug) * min(job.interval, NEW_ENDPOINT_SPREAD)
+            self._push_job(job, now_loop + (wall_due - now_wall))
+        self._signature = plan.signature
+        self._paused = plan.paused
+        if len(self._heap) > 4 * max(1, len(self.jobs)) + 1000:  # drop stale entries now and then
+            self._heap = [entry for entry in self._heap if entry[3] == entry[2].gen and entry[2].active]
+            heapq.heapify(self._heap)
+        if plan.add or plan.remove:
+            log.info("schedule: %d endpoint(s), %d added or changed, %d removed", len(self.jobs),
+                     len(plan.add), len(plan.remove) - sum(1 for j in plan.add if j.slug in plan.remove))
+        self._arm()
+
+    def _load(self, current: dict[str, str], force: bool) -> Plan | None:
+        with self.app.session_factory() as session:
+            signature = catalog_signature(session)
+            paused = store.paused_ids(session)
+            if not force and signature == self._signature and paused == self._paused:
+                return None
+            return plan_changes(session, current=current, signature=signature)
+
+    async def refresh(self, *, force: bool = False, initial: bool = False) -> None:
+        """Bring the schedule in line with the catalog index and pause flags (DB work in a thread)."""
+        current = {slug: job.fingerprint for slug, job in self.jobs.items()}
+        plan = await asyncio.to_thread(self._load, current, force)
+        if plan is not None:
+            self._apply(plan, initial=initial)
+
+    def _read_push(self) -> dict[str, PushSeen]:
+        slugs = [slug for slug, job in list(self.jobs.items()) if job.kind == "push"]
+        if not slugs:
+            return {}
+        seen: dict[str, PushSeen] = {}
+        with self.app.session_factory() as session:
+            for slug, (at, reported, message) in store.push_heartbeats(session, slugs).items():
+                try:
+                    status = Status(reported)
+                except ValueError:
+                    status = Status.DOWN
+                seen[slug] = PushSeen(at=at, reported_status=status, message=message)
+        return seen
+
+    def _read_maintenance(self) -> frozenset[str]:
+        if not hooks.MAINTENANCE_PROVIDERS:
+            return frozenset()
+        with self.app.session_factory() as session:
+            return frozenset(hooks.endpoints_in_maintenance(session=session, now=dt.datetime.now(dt.UTC)))
+
+    async def _every(self, seconds: float, work: Callable[[], Any], what: str) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                result = work()
+                if asyncio.iscoroutine(result):
+                    await result
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler: %s failed; trying again", what)
+
+    async def _refresh_push(self) -> None:
+        fresh = await asyncio.to_thread(self._read_push)
+        self._push.clear()
+        self._push.update(fresh)
+
+    async def _refresh_maintenance(self) -> None:
+        self._maintenance = await asyncio.to_thread(self._read_maintenance)
+
+    def _refresh_figures(self) -> None:
+        self._lag_cache = self.lag_percentiles()
+        self._queue_cache = self.queue_length()
+
+    async def _watch_lock(self, stop: asyncio.Event) -> None:
+        assert self.lock is not None
+        while not stop.is_set():
+            await asyncio.sleep(self.poll_seconds)
+            if not await asyncio.to_thread(self.lock.still_held):
+                log.error("scheduler lock lost: stopping this scheduler")
+                stop.set()
+
+    # -- run ------------------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        if self._http_session is None:
+            self._http_session = make_http_session()
+        self.ctx.http = self._http_session
+        self.writer.start()
+        helpers: list[asyncio.Task[Any]] = []
+        try:
+            self._maintenance = await asyncio.to_thread(self._read_maintenance)
+            await self.refresh(force=True, initial=True)
+            await self._refresh_push()
+            self.ready.set()
+            log.info("scheduler running (%s): %d endpoint(s), concurrency %d", self.holder, len(self.jobs),
+                     self.limit)
+            helpers = [asyncio.create_task(self._every(self.poll_seconds, self.refresh, "catalog refresh")),
+                       asyncio.create_task(self._every(self.push_seconds, self._refresh_push, "push heartbeats")),
+                       asyncio.create_task(self._every(self.maintenance_seconds, self._refresh_maintenance,
+                                                       "maintenance windows")),
+                       asyncio.create_task(self._every(1.0, self._refresh_figures, "figures"))]
+            if self.lock is not None:
+                helpers.append(asyncio.create_task(self._watch_lock(stop)))
+            await stop.wait()
+        finally:
+            for helper in helpers:
+                helper.cancel()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            for job in self.jobs.values():
+                job.active = False
+            # Checks in flight get a moment to finish (their results are kept), then are cancelled.
+            if self._tasks:
+                _done, pending = await asyncio.wait(list(self._tasks), timeout=2.0)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    await asyncio.wait(pending, timeout=2.0)
+            for helper in helpers:
+                with contextlib.suppress(BaseException):
+                    await helper
+            self._refresh_figures()
+            await asyncio.to_thread(self.writer.stop)
+            if self._own_http and self._http_session is not None:
+                with contextlib.suppress(Exception):
+                    await self._http_session.close()
+            log.info("scheduler stopped after %d check(s)", self.checks_total)
+
+
+async def serve(app: AppContext, stop: asyncio.Event, *, lock_poll_seconds: float = 2.0,
+                on_scheduler: Callable[[Scheduler], None] | None = None, **options: Any) -> None:
+    """Wait for the scheduler lock, run the scheduler while holding it, give it up when stopped.
+
+    When the lock is lost (the PostgreSQL connection broke), the scheduler stops and this waits for the
+    lock again. Returns when ``stop`` is set.
+    """
+    lock = make_lock(settings=app.settings, engine=app.engine)
+    waiting_logged = False
+    try:
+        while not stop.is_set():
+            try:
+                got = await asyncio.to_thread(lock.try_acquire)
+            except Exception:
+                log.exception("taking the scheduler lock failed; trying again")
+                got = False
+            if not got:
+                if not waiting_logged:
+                    log.info("another process runs the scheduler; waiting to take over")
+                    waiting_logged = True
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(lock_poll_seconds):
+                        await stop.wait()
+                continue
+            waiting_logged = False
+            lost = asyncio.Event()
+
+            async def relay(lost: asyncio.Event = lost) -> None:
+                await stop.wait()
+                lost.set()
+
+            relay_task = asyncio.create_task(relay())
+            scheduler = Scheduler(app=app, lock=lock, **options)
+            if on_scheduler is not None:
+                on_scheduler(scheduler)
+            try:
+                await scheduler.run(lost)
+            finally:
+                relay_task.cancel()
+                await asyncio.to_thread(lock.release)
+    finally:
+        await asyncio.to_thread(lock.release)
+
+
+# -- check now ----------------------------------------------------------------------------------------
+
+# One aiohttp session per event loop of this process (a web worker), made on first use.
+_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+_sessions_lock = threading.Lock()
+
+
+def _process_http_session() -> Any:
+    loop = asyncio.get_running_loop()
+    with _sessions_lock:
+        session = _sessions.get(loop)
+        if session is None or session.closed:
+            session = _sessions[loop] = make_http_session()
+    return session
+
+
+async def close_http_session() -> None:
+    """Close this event loop's check-now session (before the loop ends, e.g. in ``asyncio.run``)."""
+    with _sessions_lock:
+        session = _sessions.pop(asyncio.get_running_loop(), None)
+    if session is not None:
+        await session.close()
+
+
+def _prepare_now(app: AppContext, slug: str) -> tuple[Job, bool, PushSeen | None]:
+    with app.session_factory() as session:
+        row = session.execute(select(*_ENDPOINT_COLUMNS).where(CatalogEndpoint.slug == slug)).first()
+        if row is None:
+            raise NotFound(f"no endpoint {slug!r} on main")
+        endpoint_id = store.ensure_states(session, [slug])[slug]
+        job = _build_job(row, endpoint_id, _fingerprint(row))
+        in_maintenance = False
+        if hooks.MAINTENANCE_PROVIDERS:
+            in_maintenance = slug in hooks.endpoints_in_maintenance(session=session, now=dt.datetime.now(dt.UTC))
+        seen = None
+        if row.type == "push":
+            heartbeat = store.push_heartbeats(session, [slug]).get(slug)
+            if heartbeat is not None:
+                try:
+                    status = Status(heartbeat[1])
+                except ValueError:
+                    status = Status.DOWN
+                seen = PushSeen(at=heartbeat[0], reported_status=status, message=heartbeat[2])
+    return job, in_maintenance, seen
+
+
+def _record_now(app: AppContext, record: store.ResultRecord) -> MonitorState:
+    with app.session_factory() as session:
+        store.write_batch(session, [record])
+        session.commit()
+        state = session.get(MonitorState, record.endpoint_id, populate_existing=True)
+        assert state is not None
+        session.expunge(state)
+        return state
+
+
+async def check_now(*, ctx: AppContext, slug: str) -> MonitorState:
+    """Run the endpoint's check once now and record it like a scheduled one (result, state, events,
+    hooks, aggregates); returns the refreshed state. Works in any process (the scheduler may run in
+    another one). Raises NotFound for a slug not on main. A paused endpoint is checked and recorded but
+    stays paused."""
+    job, in_maintenance, seen = await asyncio.to_thread(_prepare_now, ctx, slug)
+    check_ctx = CheckContext(cert_warn_days=ctx.settings.monitor_cert_warn_days, http=_process_http_session(),
+                             push_seen=lambda s: seen if s == slug else None)
+    wall = time.time()
+    outcome, latency = await run_check(job, check_ctx, asyncio.get_running_loop())
+    record = to_record(job, outcome, latency, checked_at=wall, in_maintenance=in_maintenance, next_due_at=None,
+                       now=dt.datetime.now(dt.UTC))
+    return await asyncio.to_thread(_record_now, ctx, record)

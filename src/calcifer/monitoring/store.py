@@ -1,0 +1,779 @@
+"""Where check results go: a batched writer, the status rules, hourly aggregates, retention, reports.
+
+The scheduler never touches the database from its event loop. It appends a ``ResultRecord`` to the
+``ResultWriter``'s queue (a ``deque``: appending is thread-safe and costs nothing) and a thread with its
+own session writes every ~0.5 s (or sooner when ``batch_rows`` records wait), one transaction a batch:
+
+1. the raw results (Core ``insert()`` executemany; on SQLite this takes the write lock first),
+2. the endpoints' current ``MonitorState`` rows, read back inside the transaction, so a "check now" run
+   by another process (a web worker) and the scheduler agree on consecutive failures and status,
+3. the new state of every endpoint of the batch (one executemany UPDATE), events for status changes and
+   failures, and ``hooks.status_changed`` (incidents, notifications) in the same transaction,
+4. the hourly aggregates, merged into existing rows by an upsert (counts add up, min/max/avg combine).
+
+Latency p95 per hour: the writer keeps every latency of the current and previous hour per endpoint in
+memory (``array('f')``, 4 bytes a check: 10,000 endpoints at 30 s is ~5 MB) and writes the exact p95
+with each batch. An hour that began before the writer started is first loaded from the raw results
+(one indexed query per batch, on the first result of each endpoint), so the p95 stays exact across
+restarts. A one-off write (``check_now`` in a web worker) keeps the stored p95 as it is.
+
+Failure events are written for the first failed check of a streak and whenever the failure message
+changes, not for every repeat: a target down for a year must not grow the events table by a row a check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import os
+import socket
+import threading
+import time
+from array import array
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from calcifer.config import Settings
+from calcifer.monitoring import hooks
+from calcifer.monitoring.choices import EventKind, ResultCode, Status
+from calcifer.monitoring.models.checks import (
+    MonitorEvent,
+    MonitorHourly,
+    MonitorResult,
+    MonitorState,
+    PushHeartbeat,
+    SchedulerStatus,
+)
+
+log = logging.getLogger("calcifer.monitoring")
+
+STATUS_ROW_ID = 1
+HOUR = 3600
+MESSAGE_MAX = 300
+STATE_MESSAGE_MAX = 500
+# Keep id lists short enough for every engine's parameter limit.
+CHUNK = 900
+MONITOR_TABLES = ("monitor_results", "monitor_hourly", "monitor_events", "monitor_states", "monitor_push",
+                  "monitor_scheduler")
+
+
+def _table(model: Any) -> Table:
+    return cast(Table, model.__table__)
+
+
+def _rowcount(result: Any) -> int:
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+def holder_name() -> str:
+    """"host:pid": who runs the scheduler (shown in Settings)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _utc(seconds: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+
+@dataclass(slots=True)
+class ResultRecord:
+    """One finished check, as the scheduler hands it to the writer."""
+
+    endpoint_id: int
+    slug: str
+    service: str | None
+    retries: int
+    checked_at: float                # epoch seconds (UTC) when the check started
+    code: ResultCode
+    latency_ms: float | None
+    message: str = ""
+    permanent: bool = False
+    in_maintenance: bool = False
+    next_due_at: float | None = None  # epoch seconds; None keeps the stored value (check now)
+    cert: dict[str, Any] | None = None  # CertInfo.as_json()
+    cert_days_left: float | None = None
+    cert_expires_at: float | None = None
+
+
+@dataclass(slots=True)
+class StatusSnapshot:
+    """The running scheduler's figures, written to the ``monitor_scheduler`` row every few seconds."""
+
+    holder: str
+    started_at: dt.datetime
+    endpoints: int = 0
+    checks_total: int = 0
+    lag_p50_ms: float = 0.0
+    lag_p99_ms: float = 0.0
+    queue: int = 0
+    in_flight: int = 0
+
+
+# -- the status rules ---------------------------------------------------------------------------------
+
+
+def next_status(*, previous: Status, failures: int, paused: bool, code: ResultCode, permanent: bool,
+                retries: int) -> tuple[Status, int]:
+    """The endpoint's status and consecutive failures after one result.
+
+    ``retries`` consecutive failed checks are tolerated: the one after them makes the endpoint down
+    (``retries=0``: the first failure). A failure that says retrying cannot help (``permanent``) is down
+    at once. Until then the endpoint keeps its previous status. A paused endpoint stays paused.
+    """
+    if code is ResultCode.DOWN:
+        failures += 1
+        status = Status.DOWN if (permanent or failures > retries) else previous
+    else:
+        failures = 0
+        status = code.status
+    if paused:
+        status = Status.PAUSED
+    return status, failures
+
+
+def _p95(values: Sequence[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return float(ordered[max(1, math.ceil(0.95 * len(ordered))) - 1])
+
+
+# -- aggregates ---------------------------------------------------------------------------------------
+
+
+class _Samples:
+    """Every latency of the current and previous UTC hour per endpoint, for an exact hourly p95."""
+
+    def __init__(self, started: float) -> None:
+        self.started_hour = int(started // HOUR) * HOUR
+        self.data: dict[tuple[int, int], array[float]] = {}
+        self.newest_hour = 0
+
+    def missing(self, keys: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Keys of hours begun before this writer started that are not loaded yet."""
+        return [k for k in keys if k[1] <= self.started_hour and k not in self.data]
+
+    def add(self, key: tuple[int, int], latency: float) -> None:
+        values = self.data.get(key)
+        if values is None:
+            values = self.data[key] = array("f")
+        values.append(latency)
+        if key[1] > self.newest_hour:
+            self._forget_before(key[1] - HOUR)
+            self.newest_hour = key[1]
+
+    def _forget_before(self, hour: int) -> None:
+        for key in [k for k in self.data if k[1] < hour]:
+            del self.data[key]
+
+    def p95(self, key: tuple[int, int]) -> float | None:
+        values = self.data.get(key)
+        return _p95(values) if values is not None else None
+
+
+def _load_samples(session: Session, samples: _Samples, keys: list[tuple[int, int]]) -> None:
+    """Read the raw latencies of hours begun before the writer started (exact p95 after a restart)."""
+    by_hour: dict[int, list[int]] = {}
+    for endpoint_id, hour in keys:
+        by_hour.setdefault(hour, []).append(endpoint_id)
+        samples.data[(endpoint_id, hour)] = array("f")
+    table = _table(MonitorResult)
+    for hour, ids in by_hour.items():
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start:start + CHUNK]
+            rows = session.execute(select(table.c.endpoint_id, table.c.latency_ms).where(
+                table.c.endpoint_id.in_(chunk), table.c.checked_at_ms >= hour * 1000,
+                table.c.checked_at_ms < (hour + HOUR) * 1000, table.c.latency_ms.is_not(None)))
+            for endpoint_id, latency in rows:
+                samples.data[(endpoint_id, hour)].append(latency)
+
+
+def _dialect_insert(session: Session, table: Any) -> Any:
+    name = session.get_bind().dialect.name
+    return (postgresql.insert(table) if name == "postgresql" else sqlite.insert(table))
+
+
+def _least(session: Session, a: Any, b: Any) -> Any:
+    both = (func.coalesce(a, b), func.coalesce(b, a))
+    return func.least(*both) if session.get_bind().dialect.name == "postgresql" else func.min(*both)
+
+
+def _greatest(session: Session, a: Any, b: Any) -> Any:
+    both = (func.coalesce(a, b), func.coalesce(b, a))
+    return func.greatest(*both) if session.get_bind().dialect.name == "postgresql" else func.max(*both)
+
+
+@dataclass(slots=True)
+class _Hour:
+    checks: int = 0
+    failures: int = 0
+    degraded: int = 0
+    maintenance_checks: int = 0
+    maintenance_failures: int = 0
+    latency_n: int = 0
+    latency_sum: float = 0.0
+    latency_min: float | None = None
+    latency_max: float | None = None
+
+
+def _roll_hours(session: Session, records: Sequence[ResultRecord], samples: _Samples | None) -> None:
+    hours: dict[tuple[int, int], _Hour] = {}
+    for record in records:
+        key = (record.endpoint_id, int(record.checked_at // HOUR) * HOUR)
+        agg = hours.get(key)
+        if agg is None:
+            agg = hours[key] = _Hour()
+        down = record.code is ResultCode.DOWN
+        if record.in_maintenance:
+            agg.maintenance_checks += 1
+            agg.maintenance_failures += down
+        else:
+            agg.checks += 1
+            agg.failures += down
+            agg.degraded += record.code is ResultCode.DEGRADED
+        latency = record.latency_ms
+        if latency is not None:
+            agg.latency_n += 1
+            agg.latency_sum += latency
+            agg.latency_min = latency if agg.latency_min is None else min(agg.latency_min, latency)
+            agg.latency_max = latency if agg.latency_max is None else max(agg.latency_max, latency)
+    if samples is not None:
+        missing = samples.missing(hours)
+        if missing:
+            _load_samples(session, samples, missing)
+        for record in records:
+            if record.latency_ms is not None:
+                samples.add((record.endpoint_id, int(record.checked_at // HOUR) * HOUR), record.latency_ms)
+    rows = []
+    for (endpoint_id, hour), agg in hours.items():
+        rows.append({
+            "endpoint_id": endpoint_id, "hour": _utc(hour), "checks": agg.checks, "failures": agg.failures,
+            "degraded": agg.degraded, "maintenance_checks": agg.maintenance_checks,
+            "maintenance_failures": agg.maintenance_failures,
+            "latency_min": agg.latency_min, "latency_max": agg.latency_max,
+            "latency_avg": agg.latency_sum / agg.latency_n if agg.latency_n else None,
+            "latency_p95": samples.p95((endpoint_id, hour)) if samples is not None else None,
+            "n": agg.latency_n,
+        })
+    table = _table(MonitorHourly)
+    stmt = _dialect_insert(session, table).values(
+        endpoint_id=bindparam("endpoint_id"), hour=bindparam("hour"), checks=bindparam("checks"),
+        failures=bindparam("failures"), degraded=bindparam("degraded"),
+        maintenance_checks=bindparam("maintenance_checks"), maintenance_failures=bindparam("maintenance_failures"),
+        latency_min=bindparam("latency_min"), latency_avg=bindparam("latency_avg"),
+        latency_p95=bindparam("latency_p95"), latency_max=bindparam("latency_max"))
+    old, new = table.c, stmt.excluded
+    old_n = old.checks + old.maintenance_checks
+    stmt = stmt.on_conflict_do_update(index_elements=[old.endpoint_id, old.hour], set_={
+        "checks": old.checks + new.checks,
+        "failures": old.failures + new.failures,
+        "degraded": old.degraded + new.degraded,
+        "maintenance_checks": old.maintenance_checks + new.maintenance_checks,
+        "maintenance_failures": old.maintenance_failures + new.maintenance_failures,
+        "latency_min": _least(session, old.latency_min, new.latency_min),
+        "latency_max": _greatest(session, old.latency_max, new.latency_max),
+        # Weighted by checks (every check has a latency: the scheduler measures one when the check
+        # does not).
+        "latency_avg": func.coalesce(
+            (func.coalesce(old.latency_avg, 0.0) * old_n + func.coalesce(new.latency_avg, 0.0) * bindparam("n"))
+            / func.nullif(old_n + bindparam("n"), 0), old.latency_avg),
+        "latency_p95": func.coalesce(new.latency_p95, old.latency_p95),
+    })
+    session.execute(stmt, rows)
+
+
+# -- one batch ----------------------------------------------------------------------------------------
+
+
+def _event_message(text_: str) -> str:
+    return text_[:STATE_MESSAGE_MAX]
+
+
+def write_batch(session: Session, records: Sequence[ResultRecord], *, samples: _Samples | None = None,
+                now: dt.datetime | None = None) -> list[hooks.StatusChange]:
+    """Write ``records`` (in the order they were checked) in the session's transaction; not committed.
+
+    Inserts raw results, moves each endpoint's state by the status rules, writes events, calls the
+    status-change hooks (in a savepoint: a failing hook is logged and undone, the results stay) and rolls
+    the hourly aggregates. Returns the status changes.
+    """
+    if not records:
+        return []
+    now = now or dt.datetime.now(dt.UTC)
+    results = _table(MonitorResult)
+    session.execute(insert(results), [{
+        "endpoint_id": r.endpoint_id, "checked_at_ms": int(r.checked_at * 1000), "status": int(r.code),
+        "latency_ms": None if r.latency_ms is None else round(r.latency_ms, 2),
+        "message": (r.message[:MESSAGE_MAX] or None) if r.code is not ResultCode.UP else None,
+        "in_maintenance": r.in_maintenance} for r in records])
+
+    states = _table(MonitorState)
+    ids = sorted({r.endpoint_id for r in records})
+    current: dict[int, list[Any]] = {}
+    for start in range(0, len(ids), CHUNK):
+        query = select(states.c.id, states.c.status, states.c.consecutive_failures, states.c.paused,
+                       states.c.message, states.c.status_since).where(states.c.id.in_(ids[start:start + CHUNK]))
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        for row in session.execute(query):
+            current[row[0]] = [Status(row[1]), row[2], row[3], row[4], row[5]]
+
+    changes: list[hooks.StatusChange] = []
+    events: list[dict[str, Any]] = []
+    latest: dict[int, tuple[ResultRecord, list[Any]]] = {}
+    for record in records:
+        state = current.get(record.endpoint_id)
+        if state is None:  # the state row is gone (should not happen): keep the raw result only
+            continue
+        previous, failures, paused, last_message, since = state
+        status, failures = next_status(previous=previous, failures=failures, paused=paused, code=record.code,
+                                       permanent=record.permanent, retries=record.retries)
+        at = _utc(record.checked_at)
+        message = record.message[:STATE_MESSAGE_MAX]
+        if record.code is ResultCode.DOWN and (failures == 1 or message != last_message):
+            events.append({"endpoint_id": record.endpoint_id, "at": at, "kind": EventKind.FAILURE.value,
+                           "old_status": None, "new_status": None, "message": message,
+                           "in_maintenance": record.in_maintenance})
+        if status is not previous:
+            events.append({"endpoint_id": record.endpoint_id, "at": at, "kind": EventKind.STATUS_CHANGE.value,
+                           "old_status": previous.value, "new_status": status.value, "message": message,
+                           "in_maintenance": record.in_maintenance})
+            changes.append(hooks.StatusChange(
+                endpoint_id=record.endpoint_id, slug=record.slug, service=record.service, old=previous,
+                new=status, at=at, message=message, in_maintenance=record.in_maintenance,
+                cert_days_left=record.cert_days_left))
+            since = at
+        state[:] = [status, failures, paused, message, since]
+        latest[record.endpoint_id] = (record, list(state))
+
+    session.execute(update(states).where(states.c.id == bindparam("b_id")).values(
+        status=bindparam("b_status"), status_since=bindparam("b_since"),
+        last_checked_at=bindparam("b_checked"),
+        next_due_at=func.coalesce(bindparam("b_next", type_=states.c.next_due_at.type), states.c.next_due_at),
+        latency_ms=bindparam("b_latency"), message=bindparam("b_message"),
+        consecutive_failures=bindparam("b_failures"), in_maintenance=bindparam("b_maint"),
+        cert_expires_at=func.coalesce(bindparam("b_cert_at", type_=states.c.cert_expires_at.type),
+                                      states.c.cert_expires_at),
+        cert_days_left=func.coalesce(bindparam("b_cert_days", type_=states.c.cert_days_left.type),
+                                     states.c.cert_days_left),
+        cert_info=func.coalesce(bindparam("b_cert", type_=states.c.cert_info.type), states.c.cert_info),
+        updated_at=bindparam("b_now")), [{
+            "b_id": eid, "b_status": state[0].value, "b_since": state[4], "b_checked": _utc(r.checked_at),
+            "b_next": None if r.next_due_at is None else _utc(r.next_due_at),
+            "b_latency": r.latency_ms, "b_message": state[3], "b_failures": state[1],
+            "b_maint": r.in_maintenance,
+            "b_cert_at": None if r.cert_expires_at is None else _utc(r.cert_expires_at),
+            "b_cert_days": r.cert_days_left, "b_cert": r.cert, "b_now": now,
+        } for eid, (r, state) in latest.items()])
+    if events:
+        session.execute(insert(_table(MonitorEvent)), events)
+    _call_hooks(session, changes)
+    _roll_hours(session, records, samples)
+    return changes
+
+
+def _call_hooks(session: Session, changes: list[hooks.StatusChange]) -> None:
+    if not changes or not hooks.STATUS_CHANGE_HOOKS:
+        return
+    try:
+        with session.begin_nested():
+            hooks.status_changed(session=session, changes=changes)
+    except Exception:
+        # Results and states must not be lost because an incident or notification hook failed.
+        log.exception("a status-change hook failed; %d change(s) recorded without it", len(changes))
+
+
+# -- states -------------------------------------------------------------------------------------------
+
+
+def ensure_states(session: Session, slugs: Iterable[str]) -> dict[str, int]:
+    """The ``MonitorState`` id of every slug, creating rows (status unknown) for new ones. Committed."""
+    wanted = set(slugs)
+    table = _table(MonitorState)
+    ids = {slug: eid for eid, slug in session.execute(select(table.c.id, table.c.slug))
+           if slug in wanted}
+    missing = sorted(wanted - set(ids))
+    if missing:
+        now = dt.datetime.now(dt.UTC)
+        stmt = _dialect_insert(session, table).on_conflict_do_nothing(index_elements=[table.c.slug])
+        session.execute(stmt, [{"slug": slug, "status": Status.UNKNOWN.value, "message": "",
+                                "consecutive_failures": 0, "paused": False, "in_maintenance": False,
+                                "updated_at": now} for slug in missing])
+        for start in range(0, len(missing), CHUNK):
+            for eid, slug in session.execute(select(table.c.id, table.c.slug).where(
+                    table.c.slug.in_(missing[start:start + CHUNK]))):
+                ids[slug] = eid
+    session.commit()
+    return ids
+
+
+def paused_ids(session: Session) -> set[int]:
+    table = _table(MonitorState)
+    return set(session.execute(select(table.c.id).where(table.c.paused.is_(True))).scalars())
+
+
+def sync_paused(session: Session, *, stopped: dict[int, tuple[str, str | None]],
+                running: dict[int, tuple[str, str | None]]) -> list[hooks.StatusChange]:
+    """Show endpoints that are not checked (disabled in the catalog, paused by hand) as paused, and ones
+    checked again as unknown until their first result; events and hooks like any change. Committed."""
+    table = _table(MonitorState)
+    changes: list[hooks.StatusChange] = []
+    now = dt.datetime.now(dt.UTC)
+    wanted = {**{eid: (Status.PAUSED, info) for eid, info in stopped.items()}}
+    ids = sorted(set(stopped) | set(running))
+    for start in range(0, len(ids), CHUNK):
+        rows = session.execute(select(table.c.id, table.c.status).where(table.c.id.in_(ids[start:start + CHUNK])))
+        for eid, status in rows:
+            if eid in stopped and status != Status.PAUSED.value:
+                wanted[eid] = (Status.PAUSED, stopped[eid])
+            elif eid in running and status == Status.PAUSED.value:
+                wanted[eid] = (Status.UNKNOWN, running[eid])
+            else:
+                wanted.pop(eid, None)
+                continue
+            new, (slug, service) = wanted[eid]
+            changes.append(hooks.StatusChange(endpoint_id=eid, slug=slug, service=service, old=Status(status),
+                                              new=new, at=now))
+    if changes:
+        session.execute(update(table).where(table.c.id == bindparam("b_id")).values(
+            status=bindparam("b_status"), status_since=bindparam("b_now"), consecutive_failures=0,
+            updated_at=bindparam("b_now")),
+            [{"b_id": c.endpoint_id, "b_status": c.new.value, "b_now": now} for c in changes])
+        session.execute(insert(_table(MonitorEvent)), [{
+            "endpoint_id": c.endpoint_id, "at": now, "kind": EventKind.STATUS_CHANGE.value,
+            "old_status": c.old.value, "new_status": c.new.value, "message": "", "in_maintenance": False}
+            for c in changes])
+        _call_hooks(session, changes)
+    session.commit()
+    return changes
+
+
+def push_heartbeats(session: Session, slugs: Iterable[str] | None = None) -> dict[str, tuple[dt.datetime, str, str]]:
+    """slug → (last push, reported status, message) of push endpoints."""
+    query = select(PushHeartbeat.slug, PushHeartbeat.last_push_at, PushHeartbeat.reported_status,
+                   PushHeartbeat.message)
+    if slugs is not None:
+        query = query.where(PushHeartbeat.slug.in_(list(slugs)))
+    return {row[0]: (row[1], row[2], row[3]) for row in session.execute(query)}
+
+
+# -- scheduler status ---------------------------------------------------------------------------------
+
+
+def write_status(session: Session, snapshot: StatusSnapshot, *, now: dt.datetime | None = None) -> None:
+    now = now or dt.datetime.now(dt.UTC)
+    values = {"holder": snapshot.holder[:200], "started_at": snapshot.started_at, "heartbeat_at": now,
+              "endpoints": snapshot.endpoints, "checks_total": snapshot.checks_total,
+              "lag_p50_ms": snapshot.lag_p50_ms, "lag_p99_ms": snapshot.lag_p99_ms, "queue": snapshot.queue,
+              "in_flight": snapshot.in_flight}
+    table = _table(SchedulerStatus)
+    stmt = _dialect_insert(session, table).values(id=STATUS_ROW_ID, **values)
+    session.execute(stmt.on_conflict_do_update(index_elements=[table.c.id], set_=values))
+
+
+def scheduler_status(*, session: Session) -> SchedulerStatus | None:
+    """The row the running scheduler refreshes every few seconds (None before any scheduler ran).
+
+    A ``heartbeat_at`` older than ~30 s means no scheduler is running now.
+    """
+    return session.get(SchedulerStatus, STATUS_ROW_ID)
+
+
+# -- retention ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class PruneResult:
+    results: int = 0
+    events: int = 0
+    hourly: int = 0
+    done: bool = True
+
+
+def prune(session_factory: sessionmaker[Session], *, settings: Settings, now: float | None = None,
+          chunk: int = 5000, budget_seconds: float = 2.0, pause: Callable[[], None] | None = None) -> PruneResult:
+    """Delete raw results older than ``monitor_raw_retention_hours`` and aggregates and events older than
+    ``monitor_aggregate_retention_days``, ``chunk`` rows a transaction so no lock is held long.
+
+    Stops after ``budget_seconds`` (``done`` False: call again later). ``pause`` runs between chunks.
+    """
+    now = time.time() if now is None else now
+    deadline = time.monotonic() + budget_seconds
+    raw_cutoff_ms = int((now - settings.monitor_raw_retention_hours * HOUR) * 1000)
+    agg_cutoff = _utc(now - settings.monitor_aggregate_retention_days * 86_400)
+    outcome = PruneResult()
+    results, events, hourly = _table(MonitorResult), _table(MonitorEvent), _table(MonitorHourly)
+
+    def step(fn: Callable[[Session], int]) -> int:
+        with session_factory() as session:
+            count = fn(session)
+            session.commit()
+        if pause is not None:
+            pause()
+        return count
+
+    # Raw results: ids grow with time, so the oldest rows are the lowest ids; delete by id range (the
+    # primary key) rather than scanning for old timestamps.
+    def results_chunk(session: Session) -> int:
+        oldest = session.execute(select(results.c.id, results.c.checked_at_ms).order_by(results.c.id)
+                                 .limit(1)).first()
+        if oldest is None or oldest[1] >= raw_cutoff_ms:
+            return 0
+        upto = oldest[0] + chunk
+        return _rowcount(session.execute(delete(results).where(results.c.id < upto,
+                                                               results.c.checked_at_ms < raw_cutoff_ms)))
+
+    def oldest_results_done(session: Session) -> bool:
+        oldest = session.execute(select(results.c.checked_at_ms).order_by(results.c.id).limit(1)).first()
+        return oldest is None or oldest[0] >= raw_cutoff_ms
+
+    while time.monotonic() < deadline:
+        removed = step(results_chunk)
+        outcome.results += removed
+        if removed == 0:
+            with session_factory() as session:
+                if oldest_results_done(session):
+                    break
+
+    def events_chunk(session: Session) -> int:
+        ids = list(session.execute(select(events.c.id).where(events.c.at < agg_cutoff).limit(chunk)).scalars())
+        if not ids:
+            return 0
+        session.execute(delete(events).where(events.c.id.in_(ids)))
+        return len(ids)
+
+    while time.monotonic() < deadline:
+        removed = step(events_chunk)
+        outcome.events += removed
+        if removed < chunk:
+            break
+
+    # Aggregates: by endpoint, so each delete is a range of the primary key (endpoint_id, hour).
+    with session_factory() as session:
+        endpoint_ids = list(session.execute(select(MonitorState.id).order_by(MonitorState.id)).scalars())
+    per_tx = max(1, chunk // 50)
+    position = 0
+    while position < len(endpoint_ids) and time.monotonic() < deadline:
+        batch = endpoint_ids[position:position + per_tx]
+
+        def hourly_chunk(session: Session, batch: list[int] = batch) -> int:
+            count = 0
+            for eid in batch:
+                count += _rowcount(session.execute(delete(hourly).where(hourly.c.endpoint_id == eid,
+                                                                        hourly.c.hour < agg_cutoff)))
+            return count
+
+        outcome.hourly += step(hourly_chunk)
+        position += per_tx
+    outcome.done = time.monotonic() < deadline
+    return outcome
+
+
+# -- storage report -----------------------------------------------------------------------------------
+
+
+def _table_bytes(session: Session) -> dict[str, int | None]:
+    dialect = session.get_bind().dialect.name
+    sizes: dict[str, int | None] = {}
+    if dialect == "postgresql":
+        for table in MONITOR_TABLES:
+            sizes[table] = int(session.execute(text("SELECT pg_total_relation_size(CAST(:t AS regclass))"),
+                                               {"t": table}).scalar_one())
+        return sizes
+    try:
+        rows = session.execute(text(
+            "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name")).all()
+        by_object = {name: int(size) for name, size in rows}
+        indexes = session.execute(text("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'")).all()
+        for table in MONITOR_TABLES:
+            sizes[table] = by_object.get(table, 0) + sum(by_object.get(name, 0) for name, tbl in indexes
+                                                          if tbl == table)
+        return sizes
+    except Exception:  # dbstat is an optional SQLite module
+        session.rollback()
+    page_size = int(session.execute(text("PRAGMA page_size")).scalar_one())
+    pages = int(session.execute(text("PRAGMA page_count")).scalar_one())
+    return {table: None for table in MONITOR_TABLES} | {"_database": page_size * pages}
+
+
+def storage_report(*, session: Session, settings: Settings) -> dict[str, Any]:
+    """Rows and bytes per monitoring table, and the storage one endpoint needs for a year at a 60 s
+    interval under the retention settings.
+
+    ``{"engine", "tables": {name: {"rows", "bytes", "bytes_per_row"}}, "retention": {...},
+    "per_endpoint_year_bytes", "per_endpoint_year_basis"}``. Bytes per row are measured when the tables
+    hold rows, otherwise typical figures measured on SQLite (``basis`` says which).
+    """
+    dialect = session.get_bind().dialect.name
+    sizes = _table_bytes(session)
+    tables: dict[str, dict[str, Any]] = {}
+    for table in MONITOR_TABLES:
+        rows = int(session.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one())  # noqa: S608
+        size = sizes.get(table)
+        tables[table] = {"rows": rows, "bytes": size,
+                         "bytes_per_row": (size / rows) if (size is not None and rows >= 100) else None}
+    measured = all(tables[t]["bytes_per_row"] for t in ("monitor_results", "monitor_hourly"))
+    # Typical on-disk bytes per row (SQLite, with indexes) when there is too little data to measure.
+    raw_row = tables["monitor_results"]["bytes_per_row"] or 45.0
+    hourly_row = tables["monitor_hourly"]["bytes_per_row"] or 120.0
+    raw_rows = settings.monitor_raw_retention_hours * 60          # one check a minute, kept N hours
+    hourly_rows = min(settings.monitor_aggregate_retention_days, 365) * 24
+    # Aggregates and events are kept N days, but a year is asked for: count at most a year of them.
+    per_year = raw_rows * raw_row + hourly_rows * hourly_row
+    return {
+        "engine": dialect,
+        "tables": tables,
+        "total_bytes": sum(v for v in sizes.values() if v) if sizes else None,
+        "retention": {"raw_hours": settings.monitor_raw_retention_hours,
+                      "aggregate_days": settings.monitor_aggregate_retention_days},
+        "per_endpoint_year_bytes": int(per_year),
+        "per_endpoint_year_basis": "measured" if measured else "typical",
+        "raw_row_bytes": round(raw_row, 1),
+        "hourly_row_bytes": round(hourly_row, 1),
+    }
+
+
+# -- the writer thread --------------------------------------------------------------------------------
+
+
+@dataclass
+class WriterStats:
+    written: int = 0
+    batches: int = 0
+    failed_batches: int = 0
+    dropped: int = 0
+    last_batch_ms: float = 0.0
+    busy_seconds: float = 0.0
+    changes: int = 0
+    pruned: dict[str, int] = field(default_factory=lambda: {"results": 0, "events": 0, "hourly": 0})
+
+
+class ResultWriter:
+    """A thread that writes queued results in batches with its own session (see the module docstring).
+
+    ``put`` is called from the scheduler's event loop and never blocks. ``stop`` writes what is queued
+    and waits for the thread.
+    """
+
+    def __init__(self, session_factory: sessionmaker[Session], *, settings: Settings,
+                 batch_seconds: float = 0.5, batch_rows: int = 2000, max_queue: int = 500_000,
+                 status_every: float = 3.0, prune_every: float = 600.0) -> None:
+        self.session_factory = session_factory
+        self.settings = settings
+        self.batch_seconds = batch_seconds
+        self.batch_rows = batch_rows
+        self.max_queue = max_queue
+        self.status_every = status_every
+        self.prune_every = prune_every
+        self.stats = WriterStats()
+        self.snapshot: Callable[[], StatusSnapshot] | None = None
+        self._queue: deque[ResultRecord] = deque()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._flushed = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._samples = _Samples(time.time())
+        self._last_status = 0.0
+        self._last_prune = time.monotonic()
+
+    # called from any thread
+    def put(self, record: ResultRecord) -> None:
+        queue = self._queue
+        if len(queue) >= self.max_queue:
+            self.stats.dropped += 1
+            return
+        queue.append(record)
+        if len(queue) == self.batch_rows:
+            self._wake.set()
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="calcifer-result-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def flush(self) -> None:
+        """Write everything queued now, in the caller's thread (tests, and the writer's own loop)."""
+        while self._queue:
+            batch: list[ResultRecord] = []
+            queue = self._queue
+            while queue and len(batch) < self.batch_rows:
+                batch.append(queue.popleft())
+            self._write(batch)
+
+    def _write(self, batch: list[ResultRecord]) -> None:
+        started = time.perf_counter()
+        for attempt in range(3):
+            try:
+                with self.session_factory() as session:
+                    changes = write_batch(session, batch, samples=self._samples)
+                    session.commit()
+                self.stats.written += len(batch)
+                self.stats.batches += 1
+                self.stats.changes += len(changes)
+                break
+            except Exception:
+                log.exception("writing %d check results failed (attempt %d)", len(batch), attempt + 1)
+                self.stats.failed_batches += 1
+                if self._stopping.is_set():
+                    break
+                time.sleep(1.0)
+        elapsed = time.perf_counter() - started
+        self.stats.last_batch_ms = elapsed * 1000
+        self.stats.busy_seconds += elapsed
+
+    def write_status_now(self) -> None:
+        if self.snapshot is None:
+            return
+        try:
+            with self.session_factory() as session:
+                write_status(session, self.snapshot())
+                session.commit()
+        except Exception:
+            log.exception("the scheduler status row could not be written")
+        self._last_status = time.monotonic()
+
+    def prune_now(self) -> PruneResult:
+        result = prune(self.session_factory, settings=self.settings, budget_seconds=1.0,
+                       pause=lambda: self.flush() if len(self._queue) >= self.batch_rows else None)
+        for name in ("results", "events", "hourly"):
+            self.stats.pruned[name] += getattr(result, name)
+        # Not finished within its budget: come back in a minute rather than in prune_every.
+        self._last_prune = time.monotonic() - (0 if result.done else max(0.0, self.prune_every - 60))
+        return result
+
+    def _run(self) -> None:
+        while True:
+            stopping = self._stopping.is_set()
+            if not stopping:
+                self._wake.wait(self.batch_seconds)
+                self._wake.clear()
+            try:
+                self.flush()
+                now = time.monotonic()
+                if self.snapshot is not None and now - self._last_status >= self.status_every:
+                    self.write_status_now()
+                if not stopping and now - self._last_prune >= self.prune_every:
+                    self.prune_now()
+            except Exception:
+                log.exception("the result writer hit an error; it keeps going")
+            if stopping:
+                self.flush()
+                if self.snapshot is not None:
+                    self.write_status_now()
+                return

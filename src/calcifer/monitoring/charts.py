@@ -66,9 +66,9 @@ def _time_label(value: dt.datetime, span: dt.timedelta) -> str:
     return value.strftime("%H:%M") if span <= dt.timedelta(hours=48) else value.strftime("%b %d")
 
 
-def latency_chart(series: Series) -> Chart:
-    """Turn a ``Series`` into SVG paths, hover columns and axis ticks. Gaps longer than three buckets
-    break the line rather than drawing across missing data."""
+def latency_chart(series: Series, *, interval_seconds: int = 0) -> Chart:
+    """Turn a ``Series`` into SVG paths, hover columns and axis ticks. Gaps longer than three buckets (or
+    two and a half check intervals) break the line rather than drawing across missing data."""
     chart = Chart()
     span = series.end - series.start
     seconds = span.total_seconds() or 1.0
@@ -83,7 +83,7 @@ def latency_chart(series: Series) -> Chart:
     def y_of(ms: float) -> float:
         return round(HEIGHT - max(0.0, min(1.0, ms / top)) * (HEIGHT - 4) - 2, 1)
 
-    gap = dt.timedelta(seconds=max(series.bucket_seconds, 1) * 3.5)
+    gap = dt.timedelta(seconds=max(max(series.bucket_seconds, 1) * 3.5, interval_seconds * 2.5))
     line: list[str] = []
     upper: list[str] = []
     lower: list[str] = []
@@ -101,7 +101,8 @@ def latency_chart(series: Series) -> Chart:
         command = "M" if previous is None or point.at - previous > gap else "L"
         if command == "M":
             close_band()
-        line.append(f"{command}{x_of(point.at)},{y_of(point.avg)}")
+        # "l0,0" after a move draws a dot (round caps) so a lone point still shows.
+        line.append(f"{command}{x_of(point.at)},{y_of(point.avg)}" + (" l0,0" if command == "M" else ""))
         upper.append(f"{x_of(point.at)},{y_of(point.max if point.max is not None else point.avg)}")
         lower.append(f"{x_of(point.at)},{y_of(point.min if point.min is not None else point.avg)}")
         previous = point.at

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from calcifer.config import Settings
 from calcifer.deps import CtxDep, CurrentUser, RemoteAddr, RequireAdmin, RequireEditor, SessionDep, SettingsDep
 from calcifer.errors import Conflict, Invalid
-from calcifer.monitoring import charts, service
+from calcifer.monitoring import charts, push, service
 from calcifer.monitoring.choices import ResultCode, Status
 from calcifer.monitoring.schemas import (
     EndpointDetailPublic,
@@ -63,18 +63,12 @@ async def _check_now(ctx: AppContext, slug: str) -> None:
     await check_now(ctx=ctx, slug=slug)
 
 
-def _push_url(request: Request, session: Session, settings: Settings, endpoint: service.EndpointRow) -> str | None:
+def _push_url(request: Request, endpoint: service.EndpointRow) -> str | None:
+    """The heartbeat URL of a push endpoint (it holds its secret: shown to editors only)."""
     if endpoint.type != "push":
         return None
-    push_url = _optional("calcifer.monitoring.push", "push_url")
-    if push_url is None:
-        return None
-    try:
-        value = push_url(session=session, settings=settings, slug=endpoint.slug,
-                         base_url=str(request.base_url).rstrip("/"))
-    except TypeError:  # an older signature: slug only
-        value = push_url(slug=endpoint.slug)
-    return str(value) if value else None
+    ctx: AppContext = request.app.state.ctx
+    return push.push_url(ctx.secret_key, endpoint.slug, str(request.base_url).rstrip("/"))
 
 
 def _open_incidents(session: Session, *, slug: str | None = None, limit: int = 50) -> list[Any]:
@@ -135,8 +129,8 @@ def api_endpoint(request: Request, session: SessionDep, user: CurrentUser, setti
     else:
         row.uptime = {w: service.Uptime() for w in service.UPTIME_WINDOWS}
     cert = service.certificate(service.get_state(session=session, slug=slug))
-    push = _push_url(request, session, settings, row) if user.role != "viewer" else None
-    return {**row.as_dict(), "certificate": cert.as_dict() if cert else None, "push_url": push}
+    push_link = _push_url(request, row) if user.role != "viewer" else None
+    return {**row.as_dict(), "certificate": cert.as_dict() if cert else None, "push_url": push_link}
 
 
 @api.get("/monitoring/endpoints/{slug}/uptime", response_model=UptimeReportPublic)
@@ -290,9 +284,10 @@ def _detail_context(request: Request, session: Session, settings: Settings, user
     return {
         "ep": row, "state": state, "cert": service.certificate(state), "days": days,
         "events": service.recent_events(session=session, endpoint_id=row.state_id, limit=20),
-        "series": series, "chart": charts.latency_chart(series), "range": range_key,
+        "series": series, "chart": charts.latency_chart(series, interval_seconds=row.interval),
+        "range": range_key,
         "ranges": list(service.CHART_RANGES), "now": service.utcnow(),
-        "push_url": _push_url(request, session, settings, row) if user.role != "viewer" else None,
+        "push_url": _push_url(request, row) if user.role != "viewer" else None,
         "incidents": _open_incidents(session, slug=slug), "poll_seconds": POLL_SECONDS,
         "warn_days": settings.monitor_cert_warn_days,
     }
@@ -313,7 +308,8 @@ def endpoint_chart(request: Request, session: SessionDep, user: CurrentUser, slu
     row = service.get_row(session=session, slug=slug)
     series = service.response_times(session=session, endpoint_id=row.state_id, range_key=range_key)
     return render_fragment(request, "monitoring/_chart.html", {
-        "ep": row, "series": series, "chart": charts.latency_chart(series), "range": range_key,
+        "ep": row, "series": series, "chart": charts.latency_chart(series, interval_seconds=row.interval),
+        "range": range_key,
         "ranges": list(service.CHART_RANGES)})
 
 

@@ -2,9 +2,9 @@
 
 Endpoints come from the catalog index (``catalog_endpoints``), their live state from ``monitor_states``
 (joined by slug). Uptime is computed from ``monitor_hourly`` only — never from raw results — so any
-range costs at most one row per endpoint and hour. Checks made during maintenance are counted apart:
-``monitor_hourly.checks``/``failures`` include them, ``maintenance_checks``/``maintenance_failures`` say
-how many of those were in maintenance, and the uptime people see leaves them out.
+range costs at most one row per endpoint and hour. Checks made during maintenance are counted apart
+(``monitor_hourly.maintenance_checks``/``maintenance_failures``, not included in ``checks``/``failures``):
+the uptime people see leaves them out and they are reported beside it.
 
 Functions are keyword-only and take the session explicitly; they raise ``NotFound``/``Invalid``.
 """
@@ -88,7 +88,9 @@ def _clamp(limit: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Uptime:
-    """Counts over a range; ``ratio`` leaves checks made during maintenance out (None: no checks)."""
+    """Counts over a range, as ``monitor_hourly`` keeps them: ``checks``/``failures`` are the checks made
+    outside maintenance, ``maintenance_checks``/``maintenance_failures`` the ones made during it.
+    ``ratio`` (None: no checks) counts only the former; ``maintenance_ratio`` only the latter."""
 
     checks: int = 0
     failures: int = 0
@@ -97,13 +99,13 @@ class Uptime:
 
     @property
     def counted(self) -> int:
-        return max(self.checks - self.maintenance_checks, 0)
+        return self.checks
 
     @property
     def ratio(self) -> float | None:
-        if self.counted <= 0:
+        if self.checks <= 0:
             return None
-        return max(0.0, 1.0 - max(self.failures - self.maintenance_failures, 0) / self.counted)
+        return max(0.0, 1.0 - self.failures / self.checks)
 
     @property
     def maintenance_ratio(self) -> float | None:
@@ -118,7 +120,7 @@ class Uptime:
 
     def as_dict(self) -> dict[str, Any]:
         return {"ratio": self.ratio, "percent": None if self.ratio is None else round(self.ratio * 100, 3),
-                "checks": self.counted, "failures": max(self.failures - self.maintenance_failures, 0),
+                "checks": self.checks, "failures": self.failures,
                 "maintenance": {"checks": self.maintenance_checks, "failures": self.maintenance_failures,
                                 "ratio": self.maintenance_ratio}}
 
@@ -521,8 +523,8 @@ class Day:
         text = self.date.isoformat() + ": " + ("no data" if ratio is None and not self.uptime.maintenance_checks
                                                else "in maintenance only" if ratio is None
                                                else f"{ratio * 100:.2f}% up")
-        if self.uptime.counted and self.uptime.failures - self.uptime.maintenance_failures:
-            text += f", {self.uptime.failures - self.uptime.maintenance_failures} failed checks"
+        if self.uptime.failures:
+            text += f", {self.uptime.failures} failed checks"
         if self.uptime.maintenance_checks:
             text += f", {self.uptime.maintenance_checks} checks in maintenance"
         return text

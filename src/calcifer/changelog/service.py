@@ -18,7 +18,10 @@ order, unknown headings after them).
 from __future__ import annotations
 
 import datetime
+import functools
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -49,6 +52,7 @@ _TYPES_BY_WORD = {t.value.casefold(): t for t in ChangeType}
 _HEADING_RANK = {"": 0} | {t.value: rank for rank, t in enumerate(ChangeType, start=1)}
 
 
+@functools.lru_cache(maxsize=8192)
 def section_date(section: str) -> datetime.date | None:
     """The first valid ``YYYY-MM-DD`` in a section heading, or None (e.g. for "Unreleased")."""
     for match in _DATE.finditer(section):
@@ -373,11 +377,206 @@ def add_entry(
         raise Invalid("A work item id is never negative.", details={"field": "work_item_id"})
     if isinstance(on, datetime.datetime):  # a datetime is a date too, but its isoformat() has a time
         on = on.date()
-    changelog = parse(text if text.strip() else INITIAL_CHANGELOG)
-    changelog.entries.append(
-        Entry(section=on.isoformat(), type=change_type, text=clean, work_item_id=work_item_id)
-    )
+    entry = Entry(section=on.isoformat(), type=change_type, text=clean, work_item_id=work_item_id)
+    source = text if text.strip() else INITIAL_CHANGELOG
+    # A file already in Calcifer's layout (every file Calcifer wrote) gets the entry by a text edit:
+    # the same result as parse + render, without reading a long file into objects twice.
+    fast = _insert_entry(source, entry)
+    if fast is not None:
+        return fast
+    changelog = parse(source)
+    changelog.entries.append(entry)
     return render(changelog)
+
+
+def _add_entry_by_render(text: str, entry: Entry) -> str:
+    """``add_entry``'s reference behaviour: parse, append, render (tests compare the fast path to it)."""
+    changelog = parse(text if text.strip() else INITIAL_CHANGELOG)
+    changelog.entries.append(entry)
+    return render(changelog)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the canonical layout: a fast path for files exactly as ``render`` writes them
+#
+# A CHANGES.md that Calcifer wrote is in ``render``'s layout: a preamble, one blank line, then
+# ``## <section>`` headings (undated first, then dated newest first, each heading once), each with
+# ``### <Type>`` blocks (known types in ``ChangeType`` order, each once, none empty) of one-line
+# bullets. For such a file ``render(parse(text)) == text``, and an entry's line is its text. Checking
+# that takes a few regular expressions over the whole text (C speed) and one step per heading; then
+# adding an entry is a text edit, and the entries two versions differ by are found by comparing
+# their blocks as strings. Anything else (notes, prose, multi-line entries, odd spacing, unknown
+# headings) makes ``_layout_of`` return None and the callers use parse and render.
+
+_ANY_SECTION = re.compile(r"^##[ \t]", re.MULTILINE)
+# Lines neither start nor end with whitespace after their mark (parse would strip it); "### " only
+# with a type's word as render writes it.
+_CANONICAL_BODY = re.compile(
+    r"(?:## \S(?:[^\n]*\S)?\n\n(?:### (?:" + "|".join(t.value for t in ChangeType)
+    + r")\n(?:- \S(?:[^\n]*\S)?\n)+\n)+)+"
+)
+_TRAILING_SPACE = re.compile(r"[^\S\n]\n")
+_CANONICAL_LINK = re.compile(r"\(\[#(0|[1-9][0-9]{0,17})\]\(/work/\1\)\)$", re.MULTILINE)
+
+
+def _respaced_link(body: str) -> bool:
+    """True when a line ends with a work-item link that render would write with other spacing: the
+    link must follow "- " directly, or one space after a character that is not whitespace."""
+    for match in _CANONICAL_LINK.finditer(body):
+        at = match.start()
+        before = body[at - 1]
+        if before == " " and body[at - 2] == "-" and body[at - 3] == "\n":
+            continue  # "- ([#1](/work/1))": an entry that is only the link
+        if before != " " or body[at - 2].isspace():
+            return True
+    return False
+
+
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """A canonical file split into its preamble and its blank-line-separated chunks (``## X`` lines and
+    ``### Type`` blocks with their bullets); ``blocks`` maps (section, type) to the block's chunk."""
+
+    preamble: str  # without its closing blank line; "" when there is none
+    chunks: tuple[str, ...]
+    blocks: dict[tuple[str, str], str]
+    sections: tuple[tuple[str, datetime.date | None, int], ...]  # (heading, date, index of its chunk)
+
+
+_LAYOUTS: OrderedDict[str, _Layout | None] = OrderedDict()
+_LAYOUTS_LOCK = threading.Lock()
+_LAYOUTS_KEPT = 8  # e.g. main's file and the branches' files of the work items in progress
+
+
+def _remember(text: str, layout: _Layout | None) -> None:
+    with _LAYOUTS_LOCK:
+        _LAYOUTS[text] = layout
+        _LAYOUTS.move_to_end(text)
+        while len(_LAYOUTS) > _LAYOUTS_KEPT:
+            _LAYOUTS.popitem(last=False)
+
+
+def _layout_of(text: str) -> _Layout | None:
+    """The canonical layout of ``text`` (remembered for the last few texts: the commit, the merge check
+    and the merge of one work item read the same two files), or None when it is not canonical."""
+    with _LAYOUTS_LOCK:
+        if text in _LAYOUTS:
+            _LAYOUTS.move_to_end(text)
+            return _LAYOUTS[text]
+    layout = _read_layout(text)
+    _remember(text, layout)
+    return layout
+
+
+def _read_layout(text: str) -> _Layout | None:
+    """The canonical layout of ``text``, or None when ``render(parse(text))`` might differ from it."""
+    if not text.endswith("\n"):
+        return None
+    first = _ANY_SECTION.search(text)
+    start = first.start() if first is not None else len(text)
+    preamble = text[:start]
+    if "```" in preamble or "~~~" in preamble or _TRAILING_SPACE.search(preamble):
+        return None
+    if first is None:
+        # Only a preamble: render writes it without outer blank lines.
+        if preamble.startswith("\n") or preamble.endswith("\n\n") or not preamble.strip():
+            return None
+        return _Layout(preamble=preamble[:-1], chunks=(), blocks={}, sections=())
+    if preamble:
+        if not preamble.endswith("\n\n") or preamble.endswith("\n\n\n") or preamble.startswith("\n"):
+            return None
+        preamble = preamble[:-2]
+    body = text[start:]
+    if body.endswith("\n\n") or not _CANONICAL_BODY.fullmatch(body + "\n"):
+        return None
+    if _respaced_link(body):
+        return None
+    chunks = tuple(body[:-1].split("\n\n"))
+    blocks: dict[tuple[str, str], str] = {}
+    sections: list[tuple[str, datetime.date | None, int]] = []
+    seen_sections: set[str] = set()
+    section = ""
+    rank = 0
+    last_date: datetime.date | None = None
+    for index, chunk in enumerate(chunks):
+        if chunk.startswith("## "):
+            section = chunk[3:]
+            if section in seen_sections:
+                return None
+            seen_sections.add(section)
+            date = section_date(section)
+            if date is None:
+                if last_date is not None:
+                    return None  # an undated section after a dated one: render moves it up
+            elif last_date is not None and date > last_date:
+                return None
+            else:
+                last_date = date
+            sections.append((section, date, index))
+            rank = 0
+            continue
+        heading = chunk[4:chunk.index("\n")]
+        if _HEADING_RANK[heading] <= rank:
+            return None
+        rank = _HEADING_RANK[heading]
+        blocks[(section, heading)] = chunk
+    return _Layout(preamble=preamble, chunks=chunks, blocks=blocks, sections=tuple(sections))
+
+
+def _join(layout: _Layout, chunks: list[str]) -> str:
+    """The text of ``chunks`` (canonical ones) under ``layout``'s preamble; its layout is remembered."""
+    body = "\n\n".join(chunks) + "\n"
+    text = f"{layout.preamble}\n\n{body}" if layout.preamble else body
+    blocks: dict[tuple[str, str], str] = {}
+    sections: list[tuple[str, datetime.date | None, int]] = []
+    section = ""
+    for index, chunk in enumerate(chunks):
+        if chunk.startswith("## "):
+            section = chunk[3:]
+            sections.append((section, section_date(section), index))
+        else:
+            blocks[(section, chunk[4:chunk.index("\n")])] = chunk
+    _remember(text, _Layout(preamble=layout.preamble, chunks=tuple(chunks), blocks=blocks,
+                            sections=tuple(sections)))
+    return text
+
+
+def _insert_entry(text: str, entry: Entry) -> str | None:
+    """``text`` with ``entry`` added exactly where parse + render would put it; None when ``text`` is
+    not in the canonical layout (or the entry is not a known type's one-line entry)."""
+    if entry.type is None or entry.date is None or "\n" in entry.line():
+        return None
+    layout = _layout_of(text)
+    if layout is None:
+        return None
+    line = entry.line()
+    heading = entry.type.value
+    chunks = list(layout.chunks)
+    block = layout.blocks.get((entry.section, heading))
+    found = next((s for s in layout.sections if s[0] == entry.section), None)
+    if found is not None:
+        index = found[2]
+        if block is not None:
+            at = chunks.index(block, index)
+            chunks[at] = f"{block}\n{line}"
+        else:
+            at = index + 1
+            while at < len(chunks) and not chunks[at].startswith("## ") and \
+                    _HEADING_RANK[chunks[at][4:chunks[at].index("\n")]] < _HEADING_RANK[heading]:
+                at += 1
+            chunks.insert(at, f"### {heading}\n{line}")
+        return _join(layout, chunks)
+    # A new section goes after the undated ones and the dated ones of the same day or later.
+    date = entry.date
+    at = len(chunks)
+    for _name, section_day, index in layout.sections:
+        if section_day is not None and section_day < date:
+            at = index
+            break
+    chunks[at:at] = [f"## {entry.section}", f"### {heading}\n{line}"]
+    return _join(layout, chunks)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -450,11 +649,56 @@ def merge_bytes(base: bytes | None, ours: bytes, theirs: bytes) -> bytes:
 # read
 
 
+def _block_entries(section: str, heading: str, block: str) -> list[Entry]:
+    """The entries of one canonical block (``### Type`` and its one-line bullets)."""
+    change_type = ChangeType(heading)
+    entries = []
+    for line in block.split("\n")[1:]:
+        text, work_item_id = _split_link(line[2:])
+        entries.append(Entry(section=section, type=change_type, text=text, work_item_id=work_item_id))
+    return entries
+
+
+def changed_blocks(old: str, new: str) -> list[tuple[list[Entry], list[Entry]]] | None:
+    """(old entries, new entries) of every (section, type) block that differs between two versions of
+    CHANGES.md, in ``new``'s order then the blocks only ``old`` has; each side's entries are exactly
+    what ``parse`` gives for that block. None when either text is not in render's layout (then compare
+    ``parse(old).entries`` with ``parse(new).entries``). Blocks that are equal as text are skipped
+    without reading them, so two versions of a long file differing by one entry cost little.
+    """
+    before, after = _layout_of(old), _layout_of(new)
+    if before is None or after is None:
+        return None
+    result = []
+    for key, block in after.blocks.items():
+        previous = before.blocks.get(key)
+        if previous != block:
+            old_entries = _block_entries(*key, previous) if previous is not None else []
+            result.append((old_entries, _block_entries(*key, block)))
+    for key, block in before.blocks.items():
+        if key not in after.blocks:
+            result.append((_block_entries(*key, block), []))
+    return result
+
+
 def entries_added(base: str | None, new: str) -> list[Entry]:
     """The entries of ``new`` that ``base`` does not have, in ``new``'s order, each once.
 
     An edited entry counts as added. ``base`` None (no file before) makes every entry added.
     """
+    if base:
+        blocks = changed_blocks(base, new)
+        if blocks is not None:
+            # Canonical files: an entry of ``new`` is in ``base`` only if its block there has it
+            # (a block is one section and type, and entries compare by section and type too).
+            added: list[Entry] = []
+            for old_entries, new_entries in blocks:
+                known = set(old_entries)
+                for entry in new_entries:
+                    if entry not in known:
+                        added.append(entry)
+                        known.add(entry)
+            return added
     before = set(parse(base).entries) if base else set()
     added: list[Entry] = []
     for entry in parse(new).entries:

@@ -212,7 +212,7 @@ def _endpoint_doc(n: int, kind: str, service: str | None, *, indent: str = "", n
     if kind == "http":
         lines.append(f"target: https://{base}.example.org/health/{n}")
         if n % 3 == 0:
-            lines += ["options:", "  method: GET", "  expected_status: 200"]
+            lines += ["options:", "  method: GET", "  accepted_status: [200]"]
     elif kind == "tcp":
         lines += [f"target: {base}.internal", f"port: {1024 + n}"]
     elif kind == "icmp":

@@ -92,7 +92,7 @@ def test_nested_endpoints_load_with_their_service_and_line(ctx: AppContext) -> N
         "endpoints:\n"
         "  # the one people look at\n"
         "  - name: Web\n    slug: grafana-web\n    type: http\n    target: https://grafana.example.org\n"
-        "    options: {expect_status: 200}\n"
+        "    options: {accepted_status: [200]}\n"
         "  - name: Port\n    slug: grafana-port\n    type: tcp\n    target: grafana.lan\n    port: 3000\n"
         "    enabled: false\n"
     ), E + "grafana-ping.yaml": "name: Ping\nslug: grafana-ping\nservice: grafana\ntype: icmp\ntarget: grafana.lan\n"})
@@ -105,7 +105,7 @@ def test_nested_endpoints_load_with_their_service_and_line(ctx: AppContext) -> N
         assert sorted(by_slug) == ["grafana-ping", "grafana-port", "grafana-web"]
         web, port = by_slug["grafana-web"], by_slug["grafana-port"]
         assert (web.service, web.file, web.line, web.nested) == ("grafana", S + "grafana.yaml", 6, True)
-        assert web.options == {"expect_status": 200} and web.spec["service"] == "grafana"
+        assert web.options == {"accepted_status": [200]} and web.spec["service"] == "grafana"
         assert (web.interval, web.timeout, web.retries, web.enabled) == (60, 10.0, 1, True)
         assert (port.line, port.port, port.enabled) == (11, 3000, False)
         assert by_slug["grafana-ping"].nested is False

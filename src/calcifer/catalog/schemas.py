@@ -211,7 +211,7 @@ class EndpointSpec(_Spec):
             try:
                 self.options = validator(dict(self.options))
             except ValidationError as exc:
-                errors += [(("options", *err["loc"]), err["msg"]) for err in exc.errors()]
+                errors += [(("options", *err["loc"]), _message(err)) for err in exc.errors()]
             except ValueError as exc:
                 errors.append((("options",), str(exc)))
         if errors:

@@ -48,6 +48,9 @@ def load() -> dict[str, CheckType]:
                 register(point.load())
             except Exception:  # a broken plugin must not take monitoring down
                 log.exception("check type plugin %s could not be loaded", point.value)
+    for kind, instance in REGISTRY.items():  # put back a validator someone removed (tests swap them)
+        if kind not in OPTION_VALIDATORS:
+            OPTION_VALIDATORS[kind] = _options_validator(instance)
     return REGISTRY
 
 

@@ -216,9 +216,19 @@ def cert_info(der: bytes) -> CertInfo:
                     serial=format(cert.serial_number, "x"), sans=sans)
 
 
-def _peer_cert(response: aiohttp.ClientResponse) -> CertInfo | None:
+def _transport(response: aiohttp.ClientResponse) -> Any:
     connection = response.connection
-    transport = connection.transport if connection is not None else None
+    if connection is not None and connection.transport is not None:
+        return connection.transport
+    # aiohttp hands a connection whose response arrived whole back to the pool before we see the
+    # response; the protocol kept on the response still holds the transport. Private, so the TLS tests
+    # cover it (a new and a reused connection).
+    protocol = getattr(response, "_protocol", None)
+    return getattr(protocol, "transport", None)
+
+
+def _peer_cert(response: aiohttp.ClientResponse) -> CertInfo | None:
+    transport = _transport(response)
     ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
     if ssl_object is None:
         return None

@@ -1,8 +1,160 @@
-"""Placeholder: being written."""
+"""Settings → Backups (admins): back up now with live status, the archives with size and age, download,
+schedule and retention, the last failure shown loudly. JSON API under /api/v1/backups."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import threading
+from typing import Annotated, Any
 
-pages = APIRouter()
-api = APIRouter(prefix="/api/v1")
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+from calcifer.backup import (
+    scheduler,  # noqa: F401 - registers the scheduled-backup background service
+    service,
+)
+from calcifer.backup.choices import Trigger
+from calcifer.backup.models import BackupRun
+from calcifer.deps import CtxDep, RequireAdmin, SessionDep
+from calcifer.errors import Conflict, DomainError, Invalid
+from calcifer.web.context import AppContext
+from calcifer.web.security import flash
+from calcifer.web.templating import render, render_fragment
+
+pages = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api/v1", tags=["backups"])
+
+
+def _run_json(run: BackupRun | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {"id": run.id, "trigger": run.trigger, "status": run.status, "stage": run.stage,
+            "progress": run.progress, "started_at": run.started_at.isoformat(),
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "file_name": run.file_name or None, "size_bytes": run.size_bytes, "error": run.error or None,
+            "actor": run.actor_name or None}
+
+
+def _start(ctx: AppContext, session: Any, admin: Any) -> BackupRun:
+    """Start a backup in a thread; the caller polls its run. Conflict when one is running already."""
+    directory = ctx.settings.resolved_backup_dir
+    if service.is_running(directory):
+        raise Conflict("A backup is already running; wait for it to finish.", code="backup_running")
+    run = service.start_run(session=session, trigger=Trigger.MANUAL, actor=admin)
+
+    def work() -> None:
+        try:
+            service.backup(ctx=ctx, trigger=Trigger.MANUAL, run_id=run.id)
+        except DomainError:
+            pass  # recorded on the run
+        except Exception:  # noqa: BLE001 - recorded on the run; logged by the service
+            service.log.exception("backup failed")
+
+    threading.Thread(target=work, name=f"calcifer-backup-{run.id}", daemon=True).start()
+    return run
+
+
+def _status_context(ctx: AppContext, session: Any) -> dict[str, Any]:
+    import datetime as dt
+
+    current = service.current_run(session=session)
+    running = service.is_running(ctx.settings.resolved_backup_dir)
+    # A "running" row whose process is gone (no lock for a while) is shown as interrupted, not polled forever.
+    stale = current is not None and not running and (
+        dt.datetime.now(dt.UTC) - current.started_at > dt.timedelta(minutes=1))
+    return {"current": None if stale else current, "stale": current if stale else None,
+            "failure": service.last_failure(session=session), "success": service.last_success(session=session),
+            "running": running}
+
+
+@pages.get("/settings/backups", response_class=HTMLResponse)
+def backups_page(request: Request, ctx: CtxDep, session: SessionDep, admin: RequireAdmin) -> Response:
+    import datetime as dt
+
+    cron = service.schedule(session=session)
+    return render(request, "backup/page.html", {
+        **_status_context(ctx, session),
+        "backups": service.list_backups(directory=ctx.settings.resolved_backup_dir),
+        "directory": ctx.settings.resolved_backup_dir, "schedule": cron,
+        "keep": service.retention(session=session), "next_run": service.next_run(cron, dt.datetime.now(dt.UTC)),
+        "runs": service.recent_runs(session=session, limit=10), "errors": {},
+    }, nav="settings")
+
+
+@pages.get("/settings/backups/status", response_class=HTMLResponse)
+def backups_status(request: Request, ctx: CtxDep, session: SessionDep, admin: RequireAdmin) -> Response:
+    return render_fragment(request, "backup/_status.html", _status_context(ctx, session))
+
+
+@pages.post("/settings/backups/run")
+def backups_run(request: Request, ctx: CtxDep, session: SessionDep, admin: RequireAdmin) -> Response:
+    _start(ctx, session, admin)
+    if request.headers.get("HX-Request"):
+        return render_fragment(request, "backup/_status.html", _status_context(ctx, session))
+    flash(request, "info", "Backup started.")
+    return RedirectResponse("/settings/backups", status_code=303)
+
+
+@pages.post("/settings/backups/schedule")
+def backups_schedule(request: Request, session: SessionDep, admin: RequireAdmin,
+                     schedule: Annotated[str, Form()] = "", keep: Annotated[str, Form()] = "") -> Response:
+    try:
+        keep_value = int(keep)
+    except ValueError as exc:
+        raise Invalid("Keep: write a whole number of backups (1-1000).",
+                      details=[{"field": "keep", "message": "not a number"}]) from exc
+    service.set_schedule(session=session, actor=admin, cron=schedule, keep=keep_value)
+    flash(request, "success", "Backup schedule saved.")
+    return RedirectResponse("/settings/backups", status_code=303)
+
+
+@pages.get("/settings/backups/files/{name}")
+def backups_download(ctx: CtxDep, admin: RequireAdmin, name: str) -> Response:
+    found = service.backup_file(directory=ctx.settings.resolved_backup_dir, name=name)
+    return FileResponse(found.path, filename=found.name, media_type="application/gzip")
+
+
+# -- API -----------------------------------------------------------------------------------------------------
+
+@api.get("/backups")
+def backups_list(ctx: CtxDep, session: SessionDep, admin: RequireAdmin) -> dict[str, Any]:
+    import datetime as dt
+
+    cron = service.schedule(session=session)
+    upcoming = service.next_run(cron, dt.datetime.now(dt.UTC))
+    return {
+        "items": [{"name": f.name, "size_bytes": f.size, "created_at": f.created_at.isoformat(),
+                   "download_url": f"/api/v1/backups/files/{f.name}"}
+                  for f in service.list_backups(directory=ctx.settings.resolved_backup_dir)],
+        "schedule": cron, "keep": service.retention(session=session),
+        "next_run": upcoming.isoformat() if upcoming else None,
+        "current_run": _run_json(service.current_run(session=session)),
+        "last_failure": _run_json(service.last_failure(session=session)),
+    }
+
+
+@api.post("/backups", status_code=202)
+def backups_create(ctx: CtxDep, session: SessionDep, admin: RequireAdmin) -> dict[str, Any]:
+    return _run_json(_start(ctx, session, admin)) or {}
+
+
+@api.get("/backups/runs/{run_id}")
+def backups_run_detail(session: SessionDep, admin: RequireAdmin, run_id: int) -> dict[str, Any]:
+    return _run_json(service.get_run(session=session, run_id=run_id)) or {}
+
+
+@api.put("/backups/schedule")
+def backups_schedule_api(session: SessionDep, admin: RequireAdmin, body: dict[str, Any]) -> dict[str, Any]:
+    keep = body.get("keep", service.retention(session=session))
+    if isinstance(keep, bool) or not isinstance(keep, int):
+        raise Invalid("keep takes a whole number (1-1000).")
+    cron, keep = service.set_schedule(session=session, actor=admin, cron=str(body.get("schedule") or
+                                                                            service.schedule(session=session)),
+                                      keep=keep)
+    return {"schedule": cron, "keep": keep}
+
+
+@api.get("/backups/files/{name}")
+def backups_download_api(ctx: CtxDep, admin: RequireAdmin, name: str) -> Response:
+    found = service.backup_file(directory=ctx.settings.resolved_backup_dir, name=name)
+    return FileResponse(found.path, filename=found.name, media_type="application/gzip")

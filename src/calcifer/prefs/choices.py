@@ -8,11 +8,15 @@ class Pref(StrEnum):
 
     STANDARD_CHANGES_ENABLED = "standard_changes_enabled"
     MERGES_NEED_APPROVAL = "merges_need_approval"
+    BACKUP_SCHEDULE = "backup_schedule"
+    BACKUP_KEEP = "backup_keep"
 
 
 DEFAULTS: dict[Pref, object] = {
     Pref.STANDARD_CHANGES_ENABLED: True,
     Pref.MERGES_NEED_APPROVAL: False,
+    Pref.BACKUP_SCHEDULE: "0 3 * * *",
+    Pref.BACKUP_KEEP: 14,
 }
 
 DESCRIPTIONS: dict[Pref, str] = {
@@ -23,4 +27,8 @@ DESCRIPTIONS: dict[Pref, str] = {
                                "reviewer's latest verdict is \"changes requested\". A new commit (also an update "
                                "from main) dismisses earlier approvals. Standard changes are pre-approved. When "
                                "off, reviews are shown but never block a merge.",
+    Pref.BACKUP_SCHEDULE: "When scheduled backups run: a cron expression in UTC (default 0 3 * * *, daily at "
+                          "03:00). Change it under Settings → Backups.",
+    Pref.BACKUP_KEEP: "How many backup archives the backup folder keeps; older ones are deleted after each "
+                      "backup (default 14). Change it under Settings → Backups.",
 }

@@ -28,6 +28,11 @@ def set_pref(*, session: Session, actor: User, key: Pref, value: object) -> obje
     default = DEFAULTS[key]
     if isinstance(default, bool) and not isinstance(value, bool):
         raise Invalid(f"{key.value} takes true or false.")
+    if isinstance(default, int) and not isinstance(default, bool) and (
+            isinstance(value, bool) or not isinstance(value, int)):
+        raise Invalid(f"{key.value} takes a whole number.")
+    if isinstance(default, str) and not isinstance(value, str):
+        raise Invalid(f"{key.value} takes text.")
     before = get(session=session, key=key)
     row = session.get(Preference, key.value)
     if row is None:

@@ -1,0 +1,517 @@
+"""Import from Uptime Kuma 1.x: its JSON backup file (Settings → Backup → Export in Kuma 1.x) becomes
+catalog endpoints written into one work item, ready to review and merge.
+
+Mapped monitor types: ``http``, ``keyword``, ``json-query`` (→ http), ``port`` (→ tcp), ``ping``
+(→ icmp), ``dns`` and ``push``. Everything else (docker, mqtt, group, steam, databases, ...) and every
+setting without an equivalent is listed in the report, never silently dropped. Kuma tags have no field
+on endpoints: they are listed in the report and in the work item's description (see docs/backup.md).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from calcifer.auth.models import User
+from calcifer.catalog import index
+from calcifer.catalog.schemas import EndpointSpec, spec_document, spec_errors
+from calcifer.catalog.yamlio import apply_spec
+from calcifer.changelog.choices import ChangeType
+from calcifer.errors import Invalid
+from calcifer.work import service as work
+from calcifer.work.choices import WorkAction
+from calcifer.work.models import WorkItem
+from calcifer.work.schemas import WorkItemCreate
+
+WORK_ITEM_TITLE = "Import from Uptime Kuma"
+MAX_FILE_BYTES = 50 * 1024 * 1024
+ENTRY_MAX = 300
+HTTP_TYPES = {"http", "keyword", "json-query"}
+MAPPED_TYPES = HTTP_TYPES | {"port", "ping", "dns", "push"}
+_SIMPLE_PATH = re.compile(r"^(\$\.)?[A-Za-z_][A-Za-z0-9_]*(\[\d+\])*(\.[A-Za-z_][A-Za-z0-9_]*(\[\d+\])*)*$")
+_STATUS = re.compile(r"^\d{3}(-\d{3})?$")
+
+
+@dataclass
+class MappedEndpoint:
+    kuma_id: Any
+    kuma_name: str
+    kuma_type: str
+    spec: dict[str, Any]
+    tags: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # settings that were not carried over
+    notification_ids: list[str] = field(default_factory=list)
+
+    @property
+    def slug(self) -> str:
+        return str(self.spec["slug"])
+
+
+@dataclass
+class Skipped:
+    kuma_id: Any
+    name: str
+    kind: str
+    reason: str
+
+
+@dataclass
+class MappedChannel:
+    kuma_id: str
+    name: str
+    kind: str
+    url: str
+
+
+@dataclass
+class KumaReport:
+    kuma_version: str = ""
+    endpoints: list[MappedEndpoint] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    channels: list[MappedChannel] = field(default_factory=list)
+    channels_skipped: list[Skipped] = field(default_factory=list)
+    channels_created: list[str] = field(default_factory=list)
+    work_item_id: int | None = None
+    branch: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kuma_version": self.kuma_version, "work_item_id": self.work_item_id, "branch": self.branch,
+            "endpoints": [{"slug": e.slug, "name": e.kuma_name, "kuma_type": e.kuma_type, "type": e.spec["type"],
+                           "tags": e.tags, "not_carried_over": e.notes} for e in self.endpoints],
+            "skipped_monitors": [vars(s) for s in self.skipped],
+            "notification_channels": [{"name": c.name, "kind": c.kind, "url": mask_url(c.url)}
+                                      for c in self.channels],
+            "channels_created": self.channels_created,
+            "skipped_notifications": [vars(s) for s in self.channels_skipped],
+        }
+
+
+# -- reading the file -----------------------------------------------------------------------------------------
+
+def read_backup(path: Path) -> dict[str, Any]:
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise Invalid(f"{path.name} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB: not a Kuma backup.")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise Invalid(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Invalid(f"{path.name} is not JSON ({exc}); export the backup from Uptime Kuma 1.x "
+                      "(Settings → Backup → Export).") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("monitorList"), list):
+        raise Invalid(f"{path.name} is not an Uptime Kuma 1.x backup: it has no monitorList.")
+    return data
+
+
+# -- slugs ---------------------------------------------------------------------------------------------------------
+
+def slugify(text: str, *, max_length: int = 63) -> str:
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:max_length].rstrip("-")
+    return slug or "endpoint"
+
+
+def unique_slug(base: str, taken: set[str]) -> str:
+    slug = base
+    counter = 2
+    while slug in taken:
+        suffix = f"-{counter}"
+        slug = base[:63 - len(suffix)].rstrip("-") + suffix
+        counter += 1
+    taken.add(slug)
+    return slug
+
+
+# -- monitors → endpoints ------------------------------------------------------------------------------------
+
+def _int(value: Any, default: int, low: int, high: int) -> tuple[int, bool]:
+    """(value clamped into [low, high], whether it had to be changed)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return default, value not in (None, "")
+    clamped = max(low, min(high, number))
+    return clamped, clamped != number
+
+
+def _statuses(value: Any) -> tuple[list[int | str], list[str]]:
+    accepted: list[int | str] = []
+    dropped: list[str] = []
+    for raw in value or []:
+        text = str(raw).strip()
+        if not _STATUS.fullmatch(text):
+            dropped.append(text)
+        elif "-" in text:
+            accepted.append(text)
+        else:
+            accepted.append(int(text))
+    return accepted or ["200-299"], dropped
+
+
+def _headers(value: Any) -> tuple[dict[str, str], str | None]:
+    if value in (None, ""):
+        return {}, None
+    try:
+        parsed = json.loads(value) if isinstance(value, str) else value
+    except json.JSONDecodeError:
+        return {}, "headers are not a JSON object"
+    if not isinstance(parsed, dict):
+        return {}, "headers are not a JSON object"
+    return {str(k): str(v) for k, v in parsed.items()}, None
+
+
+def _expected(value: Any) -> Any:
+    """Kuma compares the JSON value's text with expectedValue; numbers and booleans compare as such here."""
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        return value
+    return parsed if isinstance(parsed, bool | int | float) else value
+
+
+def _tags(monitor: dict[str, Any]) -> list[str]:
+    tags = []
+    for tag in monitor.get("tags") or []:
+        if isinstance(tag, dict) and tag.get("name"):
+            value = str(tag.get("value") or "").strip()
+            tags.append(f"{tag['name']}:{value}" if value else str(tag["name"]))
+        elif isinstance(tag, str):
+            tags.append(tag)
+    return tags
+
+
+def map_monitor(monitor: dict[str, Any], slug: str) -> tuple[dict[str, Any] | None, list[str], str | None]:
+    """(endpoint spec, settings not carried over, reason it cannot be mapped at all)."""
+    kind = str(monitor.get("type") or "")
+    if kind not in MAPPED_TYPES:
+        return None, [], f"monitor type {kind or '(none)'!r} has no Calcifer check type"
+    if monitor.get("upsideDown") in (True, 1):
+        return None, [], "upside-down mode (down counts as up) has no equivalent"
+    notes: list[str] = []
+    interval, changed = _int(monitor.get("interval"), 60, 1, 86_400)
+    if changed:
+        notes.append(f"interval {monitor.get('interval')!r} clamped to {interval}")
+    retries, changed = _int(monitor.get("maxretries"), 0, 0, 10)
+    if changed:
+        notes.append(f"maxretries {monitor.get('maxretries')!r} clamped to {retries}")
+    spec: dict[str, Any] = {"name": (str(monitor.get("name") or slug).strip() or slug)[:200], "slug": slug,
+                            "interval": interval, "retries": retries}
+    if monitor.get("timeout") not in (None, "", 0):
+        timeout, changed = _int(monitor.get("timeout"), 10, 1, 300)
+        spec["timeout"] = timeout
+        if changed:
+            notes.append(f"timeout {monitor.get('timeout')!r} clamped to {timeout}")
+    if monitor.get("active") in (False, 0):
+        spec["enabled"] = False
+    if retries and monitor.get("retryInterval") and monitor.get("retryInterval") != monitor.get("interval"):
+        notes.append("retryInterval (Calcifer retries at the normal interval)")
+    if monitor.get("resendInterval"):
+        notes.append("resendInterval (notification repeats)")
+    options: dict[str, Any] = {}
+    if kind in HTTP_TYPES:
+        spec.update(type="http", target=str(monitor.get("url") or "").strip())
+        method = str(monitor.get("method") or "GET").upper()
+        if method != "GET":
+            options["method"] = method
+        headers, problem = _headers(monitor.get("headers"))
+        if problem:
+            notes.append(problem)
+        if headers:
+            options["headers"] = headers
+        if monitor.get("body"):
+            options["body"] = str(monitor["body"])
+        accepted, dropped = _statuses(monitor.get("accepted_statuscodes"))
+        if accepted != ["200-299"]:
+            options["accepted_status"] = accepted
+        if dropped:
+            notes.append("accepted status codes " + ", ".join(dropped))
+        if monitor.get("ignoreTls") in (True, 1):
+            options["verify_tls"] = False
+        if monitor.get("maxredirects") == 0:
+            options["follow_redirects"] = False
+        if monitor.get("authMethod") not in (None, "", "null") or monitor.get("basic_auth_user"):
+            notes.append("authentication (credentials are never written into git: add them by hand)")
+        if kind == "keyword":
+            keyword = str(monitor.get("keyword") or "")
+            if not keyword:
+                return None, notes, "keyword monitor without a keyword"
+            options["keyword_absent" if monitor.get("invertKeyword") in (True, 1) else "keyword"] = keyword
+        if kind == "json-query":
+            path = str(monitor.get("jsonPath") or "").strip()
+            if not _SIMPLE_PATH.fullmatch(path):
+                return None, notes, (f"JSON query {path!r} is a JSONata expression, not a dotted path "
+                                     "Calcifer can follow")
+            options["json_path"] = path
+            if monitor.get("expectedValue") not in (None, ""):
+                options["json_equals"] = _expected(monitor.get("expectedValue"))
+            if monitor.get("jsonPathOperator") not in (None, "", "=="):
+                return None, notes, f"JSON comparison {monitor.get('jsonPathOperator')!r} has no equivalent"
+    elif kind == "port":
+        spec.update(type="tcp", target=str(monitor.get("hostname") or "").strip(), port=monitor.get("port"))
+    elif kind == "ping":
+        spec.update(type="icmp", target=str(monitor.get("hostname") or "").strip())
+        if monitor.get("packetSize") not in (None, 56):
+            notes.append(f"packetSize {monitor.get('packetSize')}")
+    elif kind == "dns":
+        spec.update(type="dns", target=str(monitor.get("hostname") or "").strip())
+        record = str(monitor.get("dns_resolve_type") or "A").upper()
+        if record != "A":
+            options["record_type"] = record
+        server = str(monitor.get("dns_resolve_server") or "").strip()
+        port = monitor.get("port")
+        if server:
+            options["resolver"] = f"{server}:{port}" if port not in (None, "", 53) and ":" not in server else server
+    elif kind == "push":
+        spec["type"] = "push"
+        notes.append("push token: the pushing side must call Calcifer's push URL for this endpoint instead")
+    if options:
+        spec["options"] = options
+    return spec, notes, None
+
+
+def _validate(spec: dict[str, Any]) -> str | None:
+    try:
+        EndpointSpec.model_validate(spec)
+    except ValidationError as exc:
+        return "; ".join(f"{e['path'] or '(root)'}: {e['message']}" for e in spec_errors(exc)[:5])
+    return None
+
+
+# -- notifications → apprise URLs ---------------------------------------------------------------------------
+
+def mask_url(url: str) -> str:
+    """An apprise URL fit to show: the scheme and host, the rest hidden (it holds tokens)."""
+    scheme, _, rest = url.partition("://")
+    host = re.split(r"[/?@:]", rest, maxsplit=1)[0] if rest else ""
+    return f"{scheme}://{host[:3]}…" if host else f"{scheme}://…"
+
+
+def _webhook_parts(url: str) -> tuple[str, str] | None:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return parts.scheme, parts.netloc + parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def map_notification(config: dict[str, Any]) -> tuple[str | None, str]:
+    """(apprise URL, or None and why not) for one Kuma notification's config."""
+    kind = str(config.get("type") or "")
+    if kind == "discord":
+        match = re.search(r"/api/webhooks/(\d+)/([A-Za-z0-9_-]+)", str(config.get("discordWebhookUrl") or ""))
+        if match:
+            return f"discord://{match.group(1)}/{match.group(2)}", ""
+        return None, "Discord notification without a webhook URL"
+    if kind == "slack":
+        match = re.search(r"hooks\.slack\.com/services/([A-Za-z0-9]+)/([A-Za-z0-9]+)/([A-Za-z0-9]+)",
+                          str(config.get("slackwebhookURL") or ""))
+        if match:
+            return f"slack://{match.group(1)}/{match.group(2)}/{match.group(3)}", ""
+        return None, "Slack notification without an incoming-webhook URL"
+    if kind == "ntfy":
+        server = _webhook_parts(str(config.get("ntfyserverurl") or "https://ntfy.sh"))
+        topic = str(config.get("ntfytopic") or "").strip()
+        if server is None or not topic:
+            return None, "ntfy notification without a server URL and topic"
+        scheme = "ntfys" if server[0] == "https" else "ntfy"
+        auth = ""
+        if config.get("ntfyusername"):
+            user = quote(str(config["ntfyusername"]), safe="")
+            auth = f"{user}:{quote(str(config.get('ntfypassword') or ''), safe='')}@"
+        url = f"{scheme}://{auth}{server[1].rstrip('/')}/{quote(topic, safe='')}"
+        if config.get("ntfyPriority"):
+            url += f"?priority={int(config['ntfyPriority'])}"
+        return url, ""
+    if kind == "gotify":
+        server = _webhook_parts(str(config.get("gotifyserverurl") or ""))
+        token = str(config.get("gotifyapplicationToken") or "").strip()
+        if server is None or not token:
+            return None, "Gotify notification without a server URL and application token"
+        scheme = "gotifys" if server[0] == "https" else "gotify"
+        url = f"{scheme}://{server[1].rstrip('/')}/{quote(token, safe='')}"
+        if config.get("gotifyPriority") not in (None, ""):
+            url += f"?priority={int(config['gotifyPriority'])}"
+        return url, ""
+    if kind == "telegram":
+        token = str(config.get("telegramBotToken") or "").strip()
+        chat = str(config.get("telegramChatID") or "").strip()
+        if not token or not chat:
+            return None, "Telegram notification without a bot token and chat id"
+        return f"tgram://{token}/{chat}", ""
+    if kind == "webhook":
+        parts = _webhook_parts(str(config.get("webhookURL") or ""))
+        if parts is None:
+            return None, "webhook notification without an http(s) URL"
+        content = str(config.get("webhookContentType") or "json")
+        if content == "form-data":
+            scheme = "forms" if parts[0] == "https" else "form"
+        elif content == "json":
+            scheme = "jsons" if parts[0] == "https" else "json"
+        else:
+            return None, f"webhook with a {content} body template has no apprise equivalent"
+        return f"{scheme}://{parts[1]}", ""
+    return None, f"notification type {kind or '(none)'!r} has no mapping to an apprise URL"
+
+
+def _notifications(data: dict[str, Any], report: KumaReport) -> None:
+    for entry in data.get("notificationList") or []:
+        if not isinstance(entry, dict):
+            continue
+        name = str(entry.get("name") or f"notification {entry.get('id')}")
+        config = entry.get("config")
+        try:
+            parsed = json.loads(config) if isinstance(config, str) else (config or {})
+        except json.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            report.channels_skipped.append(Skipped(entry.get("id"), name, "?", "its config is not JSON"))
+            continue
+        url, reason = map_notification(parsed)
+        kind = str(parsed.get("type") or "?")
+        if url is None:
+            report.channels_skipped.append(Skipped(entry.get("id"), name, kind, reason))
+        else:
+            report.channels.append(MappedChannel(kuma_id=str(entry.get("id")), name=name, kind=kind, url=url))
+
+
+# -- the whole import -------------------------------------------------------------------------------------------
+
+def plan(*, data: dict[str, Any], taken: set[str]) -> KumaReport:
+    """Map a Kuma backup without writing anything: what would be imported and what not (and why)."""
+    report = KumaReport(kuma_version=str(data.get("version") or ""))
+    taken = set(taken)
+    for monitor in data.get("monitorList") or []:
+        if not isinstance(monitor, dict):
+            continue
+        name = str(monitor.get("name") or "")
+        kind = str(monitor.get("type") or "")
+        slug = unique_slug(slugify(name or f"kuma-{monitor.get('id')}"), taken)
+        spec, notes, reason = map_monitor(monitor, slug)
+        if spec is not None:
+            problem = _validate(spec)
+            if problem:
+                spec, reason = None, f"not a valid endpoint: {problem}"
+        if spec is None:
+            taken.discard(slug)
+            report.skipped.append(Skipped(monitor.get("id"), name, kind, reason or "not mappable"))
+            continue
+        ids = monitor.get("notificationIDList") or {}
+        notification_ids = [str(k) for k, v in ids.items() if v] if isinstance(ids, dict) else [str(i) for i in ids]
+        report.endpoints.append(MappedEndpoint(kuma_id=monitor.get("id"), kuma_name=name, kuma_type=kind,
+                                               spec=spec, tags=_tags(monitor), notes=notes,
+                                               notification_ids=notification_ids))
+    _notifications(data, report)
+    return report
+
+
+def _existing_slugs(session: Session, repo_path: Path) -> set[str]:
+    from sqlalchemy import select
+
+    from calcifer.catalog.models import CatalogEndpoint
+
+    slugs = set(session.scalars(select(CatalogEndpoint.slug)))
+    from calcifer.gitrepo import service as git
+
+    for path in git.list_files_at(repo_path=repo_path, prefix="catalog/endpoints/"):
+        slugs.add(Path(path).stem)
+    return slugs
+
+
+def _description(report: KumaReport) -> str:
+    lines = [f"Imported from an Uptime Kuma {report.kuma_version or '1.x'} backup by `calcifer import-kuma`.",
+             "Review each endpoint, then merge.", ""]
+    lines.append("| endpoint | Kuma monitor | Kuma type | tags | not carried over |")
+    lines.append("|---|---|---|---|---|")
+    for e in report.endpoints:
+        lines.append(f"| {e.slug} | {e.kuma_name.replace('|', '/')} | {e.kuma_type} | {', '.join(e.tags)} | "
+                     f"{'; '.join(e.notes).replace('|', '/')} |")
+    if report.skipped:
+        lines += ["", "Not imported:", ""]
+        lines += [f"- {s.name} ({s.kind}): {s.reason}" for s in report.skipped]
+    if report.channels_skipped:
+        lines += ["", "Notifications without an apprise mapping:", ""]
+        lines += [f"- {s.name} ({s.kind}): {s.reason}" for s in report.channels_skipped]
+    return "\n".join(lines)[:20_000]
+
+
+def _entry_batches(slugs: list[str]) -> list[list[str]]:
+    """Group slugs so that each changelog entry ("Imported from Uptime Kuma: a, b") fits in one entry."""
+    batches: list[list[str]] = [[]]
+    prefix = len("Imported endpoints from Uptime Kuma: ")
+    for slug in slugs:
+        current = batches[-1]
+        if current and prefix + len(", ".join([*current, slug])) > ENTRY_MAX:
+            batches.append([slug])
+        else:
+            current.append(slug)
+    return [b for b in batches if b]
+
+
+def _create_channels(session: Session, actor: User, report: KumaReport) -> None:
+    try:
+        from calcifer.notify import service as notify
+    except ImportError:  # pragma: no cover
+        return
+    create = getattr(notify, "create_channel", None)
+    if create is None:
+        return
+    for channel in report.channels:
+        endpoints = [e.slug for e in report.endpoints if channel.kuma_id in e.notification_ids]
+        try:
+            create(session=session, actor=actor, name=f"{channel.name} (Uptime Kuma)"[:100], url=channel.url,
+                   endpoints=endpoints)
+        except Exception as exc:  # noqa: BLE001 - reported, the endpoints import still stands
+            session.rollback()
+            report.channels_skipped.append(Skipped(channel.kuma_id, channel.name, channel.kind,
+                                                   f"could not create the channel: {getattr(exc, 'message', exc)}"))
+        else:
+            report.channels_created.append(channel.name)
+
+
+def import_kuma(*, session: Session, actor: User, data: dict[str, Any], workspace: work.Workspace,
+                categories: list[str]) -> KumaReport:
+    """Write every mappable monitor as a catalog endpoint file on a new work item's branch ("Import from
+    Uptime Kuma"), committed with CHANGES.md entries naming the endpoints; create notification channels
+    where an apprise mapping exists (when the notify slice offers ``create_channel``). Returns the
+    report of what was imported and what was not. Raises Invalid when nothing can be imported."""
+    report = plan(data=data, taken=_existing_slugs(session, workspace.repo_path))
+    if not report.endpoints:
+        raise Invalid("Nothing in this Uptime Kuma backup maps to a Calcifer endpoint: "
+                      + "; ".join(f"{s.name} ({s.kind}): {s.reason}" for s in report.skipped[:10]))
+    category = "integration" if "integration" in categories else categories[0]
+    item: WorkItem = work.create_work_item(
+        session=session, actor=actor, workspace=workspace, categories=categories,
+        data=WorkItemCreate(title=WORK_ITEM_TITLE, category=category, action=WorkAction.NEW,
+                            description=_description(report)))
+    report.work_item_id = item.id
+    report.branch = item.branch
+    by_slug = {e.slug: e for e in report.endpoints}
+    try:
+        for batch in _entry_batches(list(by_slug)):
+            files = []
+            for slug in batch:
+                model = EndpointSpec.model_validate(by_slug[slug].spec)
+                text = apply_spec(None, spec_document(model))
+                path = index.endpoint_file(slug)
+                work.write_file(session=session, actor=actor, item_id=item.id, path=path, content=text)
+                files.append(path)
+            work.commit(session=session, actor=actor, item_id=item.id, workspace=workspace,
+                        message=f"Import {len(batch)} endpoint(s) from Uptime Kuma",
+                        files=files, entry_type=ChangeType.ADDED,
+                        entry_text="Imported endpoints from Uptime Kuma: " + ", ".join(batch))
+    except Exception:
+        session.rollback()
+        work.cancel(session=session, actor=actor, item_id=item.id, workspace=workspace, confirm=True)
+        raise
+    _create_channels(session, actor, report)
+    return report

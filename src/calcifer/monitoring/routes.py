@@ -186,18 +186,11 @@ def api_results(session: SessionDep, user: CurrentUser, slug: str, since: str | 
 @api.get("/monitoring/endpoints/{slug}/events", response_model=EventListPublic)
 def api_events(session: SessionDep, user: CurrentUser, slug: str, limit: Annotated[int, Query(ge=1, le=500)] = 50,
                cursor: str | None = None) -> dict[str, Any]:
-    """Status changes and failures, newest first (cursor: the last event id)."""
+    """Status changes and failures, newest first, a page at a time."""
     _, endpoint_id = _endpoint_id(session, slug)
-    before = None
-    if cursor:
-        try:
-            before = int(cursor)
-        except ValueError as exc:
-            raise Invalid("The cursor is not one this list gave out; start again without it.",
-                          code="bad_cursor") from exc
-    rows = service.recent_events(session=session, endpoint_id=endpoint_id, limit=limit + 1, before_id=before)
-    next_cursor = str(rows[limit - 1].id) if len(rows) > limit else None
-    return {"items": [EventPublic.model_validate(r) for r in rows[:limit]], "next_cursor": next_cursor}
+    rows, next_cursor = service.recent_events(session=session, endpoint_id=endpoint_id, limit=limit,
+                                              cursor=cursor or None)
+    return {"items": [EventPublic.model_validate(r) for r in rows], "next_cursor": next_cursor}
 
 
 @api.post("/monitoring/endpoints/{slug}/check", response_model=EndpointDetailPublic)
@@ -283,7 +276,7 @@ def _detail_context(request: Request, session: Session, settings: Settings, user
     series = service.response_times(session=session, endpoint_id=row.state_id, range_key=range_key)
     return {
         "ep": row, "state": state, "cert": service.certificate(state), "days": days,
-        "events": service.recent_events(session=session, endpoint_id=row.state_id, limit=20),
+        "events": service.recent_events(session=session, endpoint_id=row.state_id, limit=20)[0],
         "series": series, "chart": charts.latency_chart(series, interval_seconds=row.interval),
         "range": range_key,
         "ranges": list(service.CHART_RANGES), "now": service.utcnow(),

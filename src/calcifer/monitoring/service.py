@@ -385,15 +385,26 @@ def certificate(state: MonitorState | None, *, now: dt.datetime | None = None) -
 
 
 def recent_events(*, session: Session, endpoint_id: int | None, limit: int = 20,
-                  before_id: int | None = None) -> list[MonitorEvent]:
-    """Newest first: status changes and failures of one endpoint."""
+                  cursor: str | None = None) -> tuple[list[MonitorEvent], str | None]:
+    """Newest first: status changes and failures of one endpoint, a page at a time (cursor: the last
+    event's time and id). Raises Invalid for a foreign cursor."""
+    limit = _clamp(limit)
     if endpoint_id is None:
-        return []
+        return [], None
     query = select(MonitorEvent).where(MonitorEvent.endpoint_id == endpoint_id)
-    if before_id is not None:
-        query = query.where(MonitorEvent.id < before_id)
-    return list(session.scalars(query.order_by(MonitorEvent.at.desc(), MonitorEvent.id.desc())
-                                .limit(_clamp(limit))))
+    if cursor:
+        at_text, event_id = _decode_cursor(cursor, 2)
+        try:
+            at, event_id = dt.datetime.fromisoformat(str(at_text)), int(event_id)
+        except (TypeError, ValueError) as exc:
+            raise Invalid("The cursor is not one this list gave out; start again without it.",
+                          code="bad_cursor") from exc
+        query = query.where(or_(MonitorEvent.at < at, and_(MonitorEvent.at == at, MonitorEvent.id < event_id)))
+    rows = list(session.scalars(query.order_by(MonitorEvent.at.desc(), MonitorEvent.id.desc()).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, _encode_cursor([rows[-1].at.isoformat(), rows[-1].id])
 
 
 # -- response-time series ---------------------------------------------------------------------------------

@@ -69,7 +69,8 @@ def _bearer(request: Request) -> str | None:
 
 
 def _unauthenticated(request: Request, bearer_given: bool) -> Response:
-    if wants_json(request):
+    # Prometheus (and curl) scrape /metrics: a 401 tells them what is wrong; a login page would not.
+    if wants_json(request) or request.url.path == "/metrics":
         message = ("The API token is invalid or revoked." if bearer_given
                    else "Log in, or send an API token as 'Authorization: Bearer <token>'.")
         return JSONResponse({"error": {"code": "not_authenticated", "message": message, "details": None}},

@@ -21,8 +21,8 @@ def test_the_worker_checks_a_listener_and_stops_on_sigterm(ctx: AppContext) -> N
         worker = subprocess.Popen([sys.executable, "-m", "calcifer.cli", "worker"], env=child_env(ctx.settings),
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            wait_until(lambda: (state_of(ctx, "web") or MonitorState()).status == Status.UP or worker.poll() is not None,
-                       timeout=90, what="the worker's first result")
+            wait_until(lambda: ((state_of(ctx, "web") or MonitorState()).status == Status.UP
+                                or worker.poll() is not None), timeout=90, what="the worker's first result")
             assert worker.poll() is None, worker.communicate()[0]
             worker.send_signal(signal.SIGTERM)
             output, _ = worker.communicate(timeout=60)

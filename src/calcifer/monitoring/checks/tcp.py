@@ -15,6 +15,8 @@ from calcifer.monitoring.choices import Status
 
 # A banner is the server's first words (SSH, SMTP, FTP...): 1 KiB is plenty, and bounds what we read.
 BANNER_LIMIT = 1024
+# Silence after the first bytes of a banner that means the server has said all it will say for now.
+QUIET = 0.5
 
 
 class TcpOptions(BaseModel):
@@ -34,15 +36,28 @@ def _reason(exc: OSError) -> str:
 
 
 async def read_banner(reader: asyncio.StreamReader, expected: bytes, timeout: float) -> tuple[bool, bytes]:
-    """Read until ``expected`` shows up, 1 KiB came, the peer closes or ``timeout`` passes."""
+    """Read until ``expected`` shows up, 1 KiB came, the peer closes or goes quiet, or ``timeout`` passes.
+
+    Once the server has started talking, a pause of ``QUIET`` seconds ends the banner: a wrong banner is
+    reported then rather than after the whole timeout.
+    """
     received = b""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(timeout):
-            while expected not in received and len(received) < BANNER_LIMIT:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while expected not in received and len(received) < BANNER_LIMIT:
+        wait = deadline - loop.time()
+        if received:
+            wait = min(wait, QUIET)
+        if wait <= 0:
+            break
+        try:
+            async with asyncio.timeout(wait):
                 chunk = await reader.read(BANNER_LIMIT - len(received))
-                if not chunk:
-                    break
-                received += chunk
+        except TimeoutError:
+            break
+        if not chunk:
+            break
+        received += chunk
     return expected in received, received
 
 

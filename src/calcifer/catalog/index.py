@@ -135,6 +135,54 @@ def _folder_files(repo: pygit2.Repository, tree: pygit2.Tree, folder: str) -> li
 
 # -- per-file parsing ---------------------------------------------------------------------------------
 
+
+class _Memo:
+    """What this process already knows about catalog blobs, by blob id (content-addressed, so never
+    stale): validated specs, lines of top-level keys, lines of nested endpoints. Each sync reads the
+    memo of the one before and leaves its own, which holds only the current catalog's blobs."""
+
+    def __init__(self, previous: _Memo | None = None) -> None:
+        self.previous = previous
+        self.specs: dict[tuple[str, str], Any] = {}
+        self.key_lines: dict[tuple[str, str], int] = {}
+        self.nested_lines: dict[str, dict[str, int]] = {}
+
+    def spec(self, model: type[BaseModel], blob_id: str) -> Any:
+        key = (model.__name__, blob_id)
+        found = self.specs.get(key)
+        if found is None and self.previous is not None:
+            found = self.previous.specs.get(key)
+            if found is not None:
+                self.specs[key] = found
+        return found
+
+    def key_line(self, file: _File, key: str) -> int:
+        memo_key = (str(file.blob_id), key)
+        line = self.key_lines.get(memo_key)
+        if line is None and self.previous is not None:
+            line = self.previous.key_lines.get(memo_key)
+        if line is None:
+            line = key_line(_text_or_empty(file), key)
+        self.key_lines[memo_key] = line
+        return line
+
+    def nested(self, file: _File) -> dict[str, int]:
+        blob_id = str(file.blob_id)
+        lines = self.nested_lines.get(blob_id)
+        if lines is None and self.previous is not None:
+            lines = self.previous.nested_lines.get(blob_id)
+        if lines is None:
+            lines = nested_endpoint_lines(_text_or_empty(file))
+        self.nested_lines[blob_id] = lines
+        return lines
+
+    def detach(self) -> _Memo:
+        self.previous = None
+        return self
+
+
+_memo = _Memo()
+
 _TOP_KEY = "^{key}[ \t]*:"
 _NESTED_SLUG = re.compile(r"^(?:-\s+)?slug\s*:\s*['\"]?([a-z0-9][a-z0-9-]*)['\"]?\s*(?:#.*)?$")
 
@@ -202,7 +250,19 @@ def _validate(model: type[BaseModel], data: Any, text: str, path: str) -> tuple[
 
 
 def _parse(model: type[BaseModel], file: _File, loader: PlainLoader,
-           cache: dict[str, dict[str, Any]]) -> tuple[Any, list[Finding]]:
+           cache: dict[str, dict[str, Any]], memo: _Memo | None = None) -> tuple[Any, list[Finding]]:
+    if memo is not None:
+        known = memo.spec(model, str(file.blob_id))
+        if known is not None:
+            return known, []
+    spec, findings = _parse_file(model, file, loader, cache)
+    if memo is not None and spec is not None:
+        memo.specs[(model.__name__, str(file.blob_id))] = spec
+    return spec, findings
+
+
+def _parse_file(model: type[BaseModel], file: _File, loader: PlainLoader,
+                cache: dict[str, dict[str, Any]]) -> tuple[Any, list[Finding]]:
     cached = cache.get(str(file.blob_id))
     if cached is not None:
         try:
@@ -280,6 +340,7 @@ class _Catalog:
     services: dict[str, _Service] = field(default_factory=dict)
     endpoints: dict[str, _Endpoint] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    memo: _Memo = field(default_factory=_Memo)
 
     def warn(self, file: str, line: int, code: ProblemCode, message: str, slug: str | None = None) -> None:
         self.findings.append(Finding(file, line, Severity.WARNING.value, code.value, message, slug))
@@ -304,19 +365,19 @@ def _load_services(catalog: _Catalog, files: list[_File], loader: PlainLoader,
                    cache: dict[str, dict[str, Any]]) -> None:
     parsed = []
     for file in files:
-        spec, findings = _parse(ServiceSpec, file, loader, cache)
+        spec, findings = _parse(ServiceSpec, file, loader, cache, catalog.memo)
         catalog.findings += findings
         if spec is not None:
             parsed.append((file, spec))
     for file, spec in _claim_order(parsed):
         first = catalog.services.get(spec.slug)
         if first is not None:
-            catalog.error(file.path, key_line(_text_or_empty(file), "slug"), ProblemCode.DUPLICATE_SLUG,
+            catalog.error(file.path, catalog.memo.key_line(file, "slug"), ProblemCode.DUPLICATE_SLUG,
                           f"service slug {spec.slug!r} is already used by {first.file.path}; this file is "
                           "not loaded", spec.slug)
             continue
         if file.stem != spec.slug:
-            catalog.warn(file.path, key_line(_text_or_empty(file), "slug"), ProblemCode.SLUG_MISMATCH,
+            catalog.warn(file.path, catalog.memo.key_line(file, "slug"), ProblemCode.SLUG_MISMATCH,
                          f"the file name says {file.stem!r} but the slug is {spec.slug!r}: rename the file "
                          f"to {spec.slug}.yaml", spec.slug)
         catalog.services[spec.slug] = _Service(file, spec)
@@ -326,7 +387,7 @@ def _load_endpoints(catalog: _Catalog, files: list[_File], loader: PlainLoader,
                     cache: dict[str, dict[str, Any]]) -> None:
     parsed = []
     for file in files:
-        spec, findings = _parse(EndpointSpec, file, loader, cache)
+        spec, findings = _parse(EndpointSpec, file, loader, cache, catalog.memo)
         catalog.findings += findings
         if spec is not None:
             parsed.append((file, spec))
@@ -336,23 +397,22 @@ def _load_endpoints(catalog: _Catalog, files: list[_File], loader: PlainLoader,
         service = catalog.services[slug]
         if not service.spec.endpoints:
             continue
-        text = _text_or_empty(service.file)
-        lines = nested_endpoint_lines(text)
-        fallback = key_line(text, "endpoints")
+        lines = catalog.memo.nested(service.file)
+        fallback = catalog.memo.key_line(service.file, "endpoints")
         candidates += [_Endpoint(spec, slug, service.file, lines.get(spec.slug, fallback), True)
                        for spec in service.spec.endpoints]
     for endpoint in candidates:
         slug = endpoint.spec.slug
         first = catalog.endpoints.get(slug)
         if first is not None:
-            line = endpoint.line if endpoint.nested else key_line(_text_or_empty(endpoint.file), "slug")
+            line = endpoint.line if endpoint.nested else catalog.memo.key_line(endpoint.file, "slug")
             catalog.error(endpoint.file.path, line, ProblemCode.DUPLICATE_SLUG,
                           f"endpoint slug {slug!r} is already used in {first.file.path}"
                           f"{'' if first.line == 1 else f' (line {first.line})'}; this one is not loaded",
                           slug)
             continue
         if not endpoint.nested and endpoint.file.stem != slug:
-            catalog.warn(endpoint.file.path, key_line(_text_or_empty(endpoint.file), "slug"),
+            catalog.warn(endpoint.file.path, catalog.memo.key_line(endpoint.file, "slug"),
                          ProblemCode.SLUG_MISMATCH, f"the file name says {endpoint.file.stem!r} but the slug "
                          f"is {slug!r}: rename the file to {slug}.yaml", slug)
         catalog.endpoints[slug] = endpoint
@@ -363,17 +423,17 @@ def _check_references(catalog: _Catalog) -> None:
     for slug, service in services.items():
         spec = service.spec
         if spec.host is not None and spec.host not in services:
-            catalog.warn(service.file.path, key_line(_text_or_empty(service.file), "host"),
+            catalog.warn(service.file.path, catalog.memo.key_line(service.file, "host"),
                          ProblemCode.UNKNOWN_HOST,
                          f"host {spec.host!r} is not a service in the catalog", slug)
         for needed in spec.depends_on:
             if needed not in services:
-                catalog.warn(service.file.path, key_line(_text_or_empty(service.file), "depends_on"),
+                catalog.warn(service.file.path, catalog.memo.key_line(service.file, "depends_on"),
                              ProblemCode.UNKNOWN_DEPENDENCY,
                              f"depends_on names {needed!r}, which is not a service in the catalog", slug)
     for slug, endpoint in catalog.endpoints.items():
         if not endpoint.nested and endpoint.service is not None and endpoint.service not in services:
-            catalog.warn(endpoint.file.path, key_line(_text_or_empty(endpoint.file), "service"),
+            catalog.warn(endpoint.file.path, catalog.memo.key_line(endpoint.file, "service"),
                          ProblemCode.UNKNOWN_SERVICE,
                          f"service {endpoint.service!r} is not a service in the catalog", slug)
 
@@ -456,7 +516,7 @@ def _check_cycles(catalog: _Catalog) -> None:
         service = catalog.services[start]
         spec = service.spec
         key = "depends_on" if cycle[1] in spec.depends_on else "host"
-        catalog.warn(service.file.path, key_line(_text_or_empty(service.file), key), ProblemCode.CYCLE,
+        catalog.warn(service.file.path, catalog.memo.key_line(service.file, key), ProblemCode.CYCLE,
                      "cycle: " + " → ".join(cycle), start)
 
 
@@ -473,21 +533,28 @@ def _check_targets(catalog: _Catalog) -> None:
             continue
         where = f" {spec.target}" + (f" port {spec.port}" if spec.port else "")
         catalog.warn(endpoint.file.path, endpoint.line if endpoint.nested else
-                     key_line(_text_or_empty(endpoint.file), "target"), ProblemCode.DUPLICATE_TARGET,
+                     catalog.memo.key_line(endpoint.file, "target"), ProblemCode.DUPLICATE_TARGET,
                      f"endpoint {slug!r} checks the same thing as {first.spec.slug!r} "
                      f"({spec.type.value}{where})", slug)
 
 
-def _build(repo: pygit2.Repository, commit: pygit2.Commit, cache: dict[str, dict[str, Any]]) -> _Catalog:
-    catalog = _Catalog()
+def _build(repo: pygit2.Repository, commit: pygit2.Commit, cache: dict[str, dict[str, Any]],
+           memo: _Memo | None = None,
+           files: tuple[list[_File], list[_File]] | None = None) -> _Catalog:
+    catalog = _Catalog(memo=memo or _Memo())
     loader = PlainLoader()
-    tree = commit.tree
-    _load_services(catalog, _folder_files(repo, tree, SERVICES_DIR), loader, cache)
-    _load_endpoints(catalog, _folder_files(repo, tree, ENDPOINTS_DIR), loader, cache)
+    service_files, endpoint_files = files or _catalog_files(repo, commit)
+    _load_services(catalog, service_files, loader, cache)
+    _load_endpoints(catalog, endpoint_files, loader, cache)
     _check_references(catalog)
     _check_cycles(catalog)
     _check_targets(catalog)
     return catalog
+
+
+def _catalog_files(repo: pygit2.Repository, commit: pygit2.Commit) -> tuple[list[_File], list[_File]]:
+    tree = commit.tree
+    return _folder_files(repo, tree, SERVICES_DIR), _folder_files(repo, tree, ENDPOINTS_DIR)
 
 
 # -- writing the index --------------------------------------------------------------------------------
@@ -572,6 +639,91 @@ def _rows(catalog: _Catalog, previous: _Previous, commit: str) -> dict[Any, list
             CatalogProblem: problems}
 
 
+@dataclass
+class _Known:
+    """The index as it is, by slug: (file, blob id, commit id, updated at) of every service and endpoint
+    (a light read: no specs), and every problem."""
+
+    services: dict[str, tuple[str, str, str, dt.datetime]]
+    endpoints: dict[str, tuple[str, str, str, dt.datetime]]
+    problems: list[tuple[Any, ...]]
+
+
+_PROBLEM_COLUMNS = ("file", "line", "severity", "code", "message", "slug")
+
+
+def _known(session: Session) -> _Known:
+    services = {row[0]: (row[1], row[2], row[3], row[4]) for row in session.execute(select(
+        CatalogService.slug, CatalogService.file, CatalogService.blob_id, CatalogService.commit_id,
+        CatalogService.updated_at))}
+    endpoints = {row[0]: (row[1], row[2], row[3], row[4]) for row in session.execute(select(
+        CatalogEndpoint.slug, CatalogEndpoint.file, CatalogEndpoint.blob_id, CatalogEndpoint.commit_id,
+        CatalogEndpoint.updated_at))}
+    problems = [tuple(row) for row in session.execute(
+        select(*(getattr(CatalogProblem, c) for c in _PROBLEM_COLUMNS)).order_by(CatalogProblem.id))]
+    return _Known(services, endpoints, problems)
+
+
+def _stored_specs(session: Session, services: list[str], endpoints: list[str]) -> dict[str, dict[str, Any]]:
+    """Specs the index holds for these blob ids (files whose spec this process has not validated yet)."""
+    specs: dict[str, dict[str, Any]] = {}
+    wanted: tuple[tuple[Any, list[str]], ...] = ((CatalogService, services), (CatalogEndpoint, endpoints))
+    for model, blob_ids in wanted:
+        if not blob_ids:
+            continue
+        query = select(model.blob_id, model.spec)
+        if model is CatalogEndpoint:
+            query = query.where(CatalogEndpoint.nested.is_(False))  # a nested one's blob is its service's
+        if len(blob_ids) > 1000:  # e.g. the first sync after a start: read them all at once
+            specs.update({row[0]: row[1] for row in session.execute(query)})
+            continue
+        for start in range(0, len(blob_ids), 500):
+            chunk = blob_ids[start:start + 500]
+            specs.update({row[0]: row[1] for row in session.execute(query.where(model.blob_id.in_(chunk)))})
+    return specs
+
+
+def _write_changes(session: Session, catalog: _Catalog, known: _Known, commit: str) -> int:
+    """Bring the index from ``known`` to ``catalog``: only rows whose file or content changed are
+    rewritten (a row is a function of its file's path and blob), problems only when they changed.
+    Returns the number of rows written or removed."""
+    previous = _Previous(specs={}, services={k: (v[1], v[2], v[3]) for k, v in known.services.items()},
+                         endpoints={k: (v[1], v[2], v[3]) for k, v in known.endpoints.items()})
+    changed = _Catalog(memo=catalog.memo)
+    for slug, service in catalog.services.items():
+        before = known.services.get(slug)
+        if before is None or before[:2] != (service.file.path, str(service.file.blob_id)):
+            changed.services[slug] = service
+    for slug, endpoint in catalog.endpoints.items():
+        before = known.endpoints.get(slug)
+        if before is None or before[:2] != (endpoint.file.path, str(endpoint.file.blob_id)):
+            changed.endpoints[slug] = endpoint
+    gone_services = [slug for slug in known.services if slug not in catalog.services or slug in changed.services]
+    gone_endpoints = [slug for slug in known.endpoints
+                      if slug not in catalog.endpoints or slug in changed.endpoints]
+    rows = _rows(changed, previous, commit)
+    rows.pop(CatalogProblem)
+    new_problems = [(f.file, f.line, f.severity, f.code, f.message[:4000], f.slug) for f in catalog.findings]
+    for start in range(0, len(gone_services), 500):
+        chunk = gone_services[start:start + 500]
+        session.execute(delete(CatalogTag).where(CatalogTag.service_slug.in_(chunk)))
+        session.execute(delete(CatalogEdge).where(CatalogEdge.from_slug.in_(chunk)))
+        session.execute(delete(CatalogService).where(CatalogService.slug.in_(chunk)))
+    for start in range(0, len(gone_endpoints), 500):
+        session.execute(delete(CatalogEndpoint).where(CatalogEndpoint.slug.in_(gone_endpoints[start:start + 500])))
+    for model, values in rows.items():
+        if values:
+            session.execute(insert(model.__table__), values)
+    written = len(gone_services) + len(gone_endpoints) + len(changed.services) + len(changed.endpoints)
+    if new_problems != known.problems:
+        problems = [dict(zip(_PROBLEM_COLUMNS, values, strict=True)) for values in new_problems]
+        session.execute(delete(CatalogProblem))
+        if problems:
+            session.execute(insert(CatalogProblem), problems)
+        written += len(problems) + len(known.problems)
+    return written
+
+
 def _lock_state(session: Session) -> CatalogState:
     # The UPDATE takes the write lock (SQLite) or the row lock (PostgreSQL) before anything is replaced,
     # so concurrent syncs run one after the other.
@@ -623,6 +775,7 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
     unless ``force`` (which also re-parses every file instead of reusing unchanged files' specs).
     Raises NotFound when there is no repository or no such ref.
     """
+    global _memo
     started = time.perf_counter()
     for _attempt in range(SYNC_ATTEMPTS):
         repo = open_repo(repo_path)
@@ -637,9 +790,20 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
             state.synced_commit = commit_id
             session.commit()
             return _result(state, skipped=True, duration_ms=int((time.perf_counter() - started) * 1000))
-        previous = _previous(session, use_cache=not force)
-        catalog = _build(repo, commit, previous.specs)
-        rows = _rows(catalog, previous, commit_id)
+        memo = _Memo(None if force else _memo)
+        files = _catalog_files(repo, commit)
+        if force:
+            previous = _previous(session, use_cache=False)
+            catalog = _build(repo, commit, previous.specs, memo, files)
+            rows = _rows(catalog, previous, commit_id)
+        else:
+            # Incremental: specs of unchanged files come from this process's memo (or the index), and
+            # only the rows of files that changed are rewritten.
+            known_commit = state.synced_commit if state is not None else None
+            known = _known(session)
+            missing = ([str(f.blob_id) for f in files[0] if memo.spec(ServiceSpec, str(f.blob_id)) is None],
+                       [str(f.blob_id) for f in files[1] if memo.spec(EndpointSpec, str(f.blob_id)) is None])
+            catalog = _build(repo, commit, _stored_specs(session, *missing), memo, files)
         try:
             state = _lock_state(session)
             if not force and state.synced_commit == commit_id:
@@ -648,12 +812,17 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
             if str(resolve_commit(open_repo(repo_path), ref).id) != commit_id:
                 session.rollback()  # the ref moved while we read it: index its new commit instead
                 continue
-            for model in (CatalogTag, CatalogEdge, CatalogEndpoint, CatalogService, CatalogProblem):
-                session.execute(delete(model))
-            for model, values in rows.items():
-                if values:
-                    # Core executemany: several times faster than the ORM's bulk insert here.
-                    session.execute(insert(model.__table__), values)
+            if force:
+                for model in (CatalogTag, CatalogEdge, CatalogEndpoint, CatalogService, CatalogProblem):
+                    session.execute(delete(model))
+                for model, values in rows.items():
+                    if values:
+                        # Core executemany: several times faster than the ORM's bulk insert here.
+                        session.execute(insert(model.__table__), values)
+            else:
+                # Read again under the lock: a sync that ran meanwhile may have changed the rows.
+                _write_changes(session, catalog, _known(session) if state.synced_commit != known_commit
+                               else known, commit_id)
             errors = sum(1 for f in catalog.findings if f.severity == Severity.ERROR.value)
             state.synced_commit = commit_id
             state.synced_at = utcnow()
@@ -664,6 +833,7 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
             state.warnings = len(catalog.findings) - errors
             result = _result(state, skipped=False)
             session.commit()
+            _memo = memo.detach()
             return result
         except BaseException:
             session.rollback()

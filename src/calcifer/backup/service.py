@@ -559,9 +559,13 @@ def restore(*, archive_path: Path, settings: Settings, force: bool = False,
             new_worktrees = settings.worktrees_dir.resolve()
             recreated: list[int] = []
             with ctx.session_factory() as session:
-                for item in session.scalars(select(WorkItem)).unique():
-                    if old_worktrees and item.worktree_path.startswith(old_worktrees.rstrip("/") + "/"):
-                        item.worktree_path = str(new_worktrees / item.worktree_path[len(old_worktrees):].lstrip("/"))
+                table = WorkItem.__table__
+                for item_id, path in session.execute(select(table.c.id, table.c.worktree_path)).all():
+                    if old_worktrees and path.startswith(old_worktrees.rstrip("/") + "/"):
+                        moved_path = str(new_worktrees / path[len(old_worktrees):].lstrip("/"))
+                        # A Core update, with updated_at kept: the item itself did not change.
+                        session.execute(sa.update(table).where(table.c.id == item_id).values(
+                            worktree_path=moved_path, updated_at=table.c.updated_at))
                 run_id = manifest.extra.get("run_id")
                 if isinstance(run_id, int):
                     run = session.get(BackupRun, run_id)

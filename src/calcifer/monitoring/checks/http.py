@@ -45,14 +45,15 @@ def ssl_context(verify: bool) -> ssl.SSLContext:
     return context
 
 
-def make_http_session(*, limit: int = 1000, limit_per_host: int = 50,
+def make_http_session(*, limit: int = 1000, limit_per_host: int = 0,
                       dns_cache_seconds: int = 300) -> aiohttp.ClientSession:
     """The one client session every HTTP check shares. Call it inside the running event loop.
 
-    ``limit`` bounds open connections overall (the scheduler's concurrency bounds checks in flight);
-    ``limit_per_host`` keeps many endpoints on one server from opening hundreds of sockets to it. Names
-    are resolved once per ``dns_cache_seconds``. No cookie jar: a check must not carry state from the
-    previous one. The caller closes it (``await session.close()``).
+    ``limit`` bounds open connections overall; keep it at or above the scheduler's concurrency, or checks
+    queue for a connection and that wait eats into their timeout. ``limit_per_host`` (0 = none) can cap
+    sockets to one server when many endpoints sit behind it. Names are resolved once per
+    ``dns_cache_seconds``. No cookie jar: a check must not carry state from the previous one. The caller
+    closes it (``await session.close()``).
     """
     connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit_per_host, ttl_dns_cache=dns_cache_seconds,
                                      ssl=ssl_context(True))
@@ -179,8 +180,6 @@ class HttpOptions(BaseModel):
     def _consistent(self) -> HttpOptions:
         if self.json_path is None and ("json_equals" in self.model_fields_set or self.json_contains is not None):
             raise ValueError("json_equals and json_contains need a json_path saying which value to compare")
-        if self.body is not None and self.method in ("GET", "HEAD"):
-            raise ValueError(f"a {self.method} request has no body: use POST, PUT or PATCH")
         return self
 
     def status_ranges(self) -> list[tuple[int, int]]:

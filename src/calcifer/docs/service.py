@@ -619,6 +619,107 @@ def _build_rows(session: Session, repo: pygit2.Repository, commit: pygit2.Commit
     return pages, [{"source": source, "target": target} for source, target in sorted(links)]
 
 
+@dataclass
+class _Increment:
+    """What one merge changes in the index: rows of the docs whose files changed, their links, and the
+    services' links to docs when the catalog changed (None: unchanged)."""
+
+    base_commit: str
+    paths: set[str]  # docs whose rows and outgoing links are replaced (or removed)
+    pages: list[dict[str, Any]]
+    links: set[tuple[str, str]]
+    service_links: set[tuple[str, str]] | None
+
+
+def _same_catalog_tree(repo: pygit2.Repository, old: str | None, new: str | None) -> bool:
+    if old == new:
+        return True
+    if not old or not new:
+        return False
+    try:
+        trees = [repo[c].peel(pygit2.Commit).tree for c in (old, new)]
+    except (KeyError, ValueError, pygit2.GitError):
+        return False
+    ids: list[pygit2.Oid | None] = []
+    for tree in trees:
+        try:
+            ids.append(tree["catalog"].id)
+        except (KeyError, ValueError):
+            ids.append(None)
+    return ids[0] == ids[1]
+
+
+def _increment(session: Session, repo: pygit2.Repository, commit: pygit2.Commit, catalog_commit: str | None,
+               state: DocsState) -> _Increment | None:
+    """The index's change from the commit it mirrors to ``commit``, by a diff of the two docs/ trees
+    (unchanged folders are skipped by their id): a merge costs what it changed. None when the mirrored
+    commit is not in the repository (then the whole index is rebuilt)."""
+    base = state.synced_commit
+    try:
+        before = repo[base].peel(pygit2.Commit) if base else None
+    except (KeyError, ValueError, pygit2.GitError):
+        before = None
+    if before is None or state.docs >= MAX_INDEXED_DOCS:
+        return None
+    old_docs, new_docs = _entry(before, DOCS_DIR), _entry(commit, DOCS_DIR)
+    changed: set[str] = set()
+    _changed_paths(repo, old_docs.id if isinstance(old_docs, pygit2.Tree) else None,
+                   new_docs.id if isinstance(new_docs, pygit2.Tree) else None, f"{DOCS_DIR}/", changed)
+    paths = {path for path in changed if path.endswith(".md")}
+    if state.docs + len(paths) >= MAX_INDEXED_DOCS:
+        return None
+    pages: list[dict[str, Any]] = []
+    links: set[tuple[str, str]] = set()
+    rewritten: set[str] = set()
+    for path in sorted(paths):
+        entry = _entry(commit, path)
+        if not isinstance(entry, pygit2.Blob) or entry.filemode not in _BLOB_MODES:
+            continue
+        try:
+            validate_doc_path(path)
+        except Invalid:
+            continue
+        template = is_template(path)
+        data = entry.data if entry.size <= MAX_DOC_BYTES else None
+        title = posixpath.basename(path)
+        if data is not None:
+            rendered = index_markdown(data.decode("utf-8-sig", errors="replace"), doc_path=path)
+            title = rendered.title or title
+            if not template:
+                links.update((path, target) for target in rendered.links if target != path and _fits(target))
+        rewritten.add(path)
+        pages.append({"path": path, "title": title[:300], "blob_id": str(entry.id), "is_template": template,
+                      "commit_id": None, "updated_at": None})
+    if rewritten:
+        last = _last_changes(repo, commit, rewritten)
+        for page in pages:
+            hit = last.get(page["path"])
+            if hit is not None:
+                page["commit_id"] = str(hit.id)
+                page["updated_at"] = dt.datetime.fromtimestamp(hit.commit_time, tz=dt.UTC)
+    service_links = None
+    if not _same_catalog_tree(repo, state.catalog_commit, catalog_commit):
+        service_links = set(_service_links(session))
+    return _Increment(base_commit=base or "", paths=paths, pages=pages, links=links, service_links=service_links)
+
+
+def _apply_increment(session: Session, increment: _Increment) -> None:
+    paths = sorted(increment.paths)
+    for start in range(0, len(paths), 500):
+        chunk = paths[start:start + 500]
+        session.execute(delete(DocPage).where(DocPage.path.in_(chunk)))
+        session.execute(delete(DocLink).where(DocLink.source.in_(chunk)))
+    if increment.pages:
+        session.execute(insert(typing.cast(Table, DocPage.__table__)), increment.pages)
+    links = set(increment.links)
+    if increment.service_links is not None:
+        session.execute(delete(DocLink).where(DocLink.source.like("service:%")))
+        links |= increment.service_links
+    if links:
+        session.execute(insert(typing.cast(Table, DocLink.__table__)),
+                        [{"source": source, "target": target} for source, target in sorted(links)])
+
+
 def sync_index(*, session: Session, repo_path: Path, force: bool = False) -> SyncResult:
     """Mirror main's docs (titles, last changes, links) and the catalog's links to docs into the index.
 
@@ -637,7 +738,11 @@ def sync_index(*, session: Session, repo_path: Path, force: bool = False) -> Syn
                 and state.catalog_commit == catalog_commit:
             return SyncResult(commit=commit_id, docs=state.docs, links=state.links, skipped=True,
                               duration_ms=int((time.perf_counter() - started) * 1000))
-        pages, links = _build_rows(session, repo, commit, catalog_commit, state, force)
+        increment = None
+        if not force and state is not None and state.synced_commit:
+            increment = _increment(session, repo, commit, catalog_commit, state)
+        if increment is None:
+            pages, links = _build_rows(session, repo, commit, catalog_commit, state, force)
         try:
             state = _lock_state(session)
             if not force and state.synced_commit == commit_id and state.catalog_commit == catalog_commit:
@@ -647,19 +752,27 @@ def sync_index(*, session: Session, repo_path: Path, force: bool = False) -> Syn
             if str(main_oid(_repo(repo_path))) != commit_id:
                 session.rollback()  # main moved while we read it: index its new tip instead
                 continue
-            session.execute(delete(DocLink))
-            session.execute(delete(DocPage))
-            if pages:
-                session.execute(insert(typing.cast(Table, DocPage.__table__)), pages)
-            if links:
-                session.execute(insert(typing.cast(Table, DocLink.__table__)), links)
+            if increment is not None:
+                if state.synced_commit != increment.base_commit:
+                    session.rollback()  # another sync moved the index meanwhile: diff from there
+                    continue
+                _apply_increment(session, increment)
+                state.docs = int(session.scalar(select(func.count()).select_from(DocPage)) or 0)
+                state.links = int(session.scalar(select(func.count()).select_from(DocLink)) or 0)
+            else:
+                session.execute(delete(DocLink))
+                session.execute(delete(DocPage))
+                if pages:
+                    session.execute(insert(typing.cast(Table, DocPage.__table__)), pages)
+                if links:
+                    session.execute(insert(typing.cast(Table, DocLink.__table__)), links)
+                state.docs = len(pages)
+                state.links = len(links)
             state.synced_commit = commit_id
             state.catalog_commit = catalog_commit
             state.synced_at = utcnow()
-            state.docs = len(pages)
-            state.links = len(links)
             state.duration_ms = int((time.perf_counter() - started) * 1000)
-            result = SyncResult(commit=commit_id, docs=len(pages), links=len(links), duration_ms=state.duration_ms)
+            result = SyncResult(commit=commit_id, docs=state.docs, links=state.links, duration_ms=state.duration_ms)
             session.commit()
             return result
         except BaseException:

@@ -177,18 +177,35 @@ def active_windows(*, session: Session, now: dt.datetime | None = None) -> list[
 
 
 def compute_slugs_in_maintenance(*, session: Session, now: dt.datetime) -> set[str]:
+    return _compute(session, now)[0]
+
+
+def _compute(session: Session, now: dt.datetime) -> tuple[set[str], dt.datetime | None]:
+    """The slugs in maintenance at `now`, and the next moment a window opens or closes (None: none known)."""
     windows = _candidates(session, now)
     items = _work_statuses(session, windows)
+    changes: list[dt.datetime] = [moment for moment in session.scalars(
+        select(MaintenanceWindow.starts_at).where(MaintenanceWindow.ended_at.is_(None),
+                                                  MaintenanceWindow.starts_at > now)) if moment is not None]
     slugs: set[str] = set()
+    everything = False
     for window in windows:
+        changes += [m for m in (window.ends_at, window.ended_at) if m is not None and m > now]
+        if window.kind == MaintenanceKind.RECURRING.value and window.cron and window.duration_minutes:
+            last = _last_fire(window.cron, now)
+            changes += [m for m in (last + dt.timedelta(minutes=window.duration_minutes),
+                                    croniter(window.cron, now).get_next(dt.datetime)) if m > now]
         item = items.get(window.work_item_id) if window.work_item_id is not None else None
-        if not is_active(window, now, item.status if item else None):
+        if everything or not is_active(window, now, item.status if item else None):
             continue
         covered = covered_slugs(session, window, item)
         if covered is None:
-            return _all_slugs(session)
-        slugs |= covered
-    return slugs
+            everything = True
+        else:
+            slugs |= covered
+    if everything:
+        slugs = _all_slugs(session)
+    return slugs, min(changes) if changes else None
 
 
 @dataclass
@@ -213,17 +230,21 @@ def invalidate_cache() -> None:
 
 @hooks.maintenance_provider
 def slugs_in_maintenance(session: Session, now: dt.datetime) -> set[str]:
-    """The endpoint slugs whose alerts are held at `now` (cached a few seconds per database)."""
+    """The endpoint slugs whose alerts are held at `now` (cached a few seconds per database, never past
+    the next moment a window opens or closes)."""
     key = str(session.get_bind().engine.url)
     with _lock:
         cached = _cache.get(key)
         generation = _generation
     if cached is not None and cached.generation == generation and cached.computed_at <= now < cached.valid_until:
         return set(cached.slugs)
-    slugs = compute_slugs_in_maintenance(session=session, now=now)
+    slugs, next_change = _compute(session, now)
+    valid_until = now + dt.timedelta(seconds=CACHE_SECONDS)
+    if next_change is not None:
+        valid_until = min(valid_until, next_change)  # a window opening or closing is seen at once
     with _lock:
         if generation == _generation:
-            _cache[key] = _Cached(now, now + dt.timedelta(seconds=CACHE_SECONDS), generation, frozenset(slugs))
+            _cache[key] = _Cached(now, valid_until, generation, frozenset(slugs))
     return slugs
 
 

@@ -49,6 +49,27 @@ log = logging.getLogger("calcifer.notify")
 # Apprise logs request URLs (with their secrets) at DEBUG; keep its own logger at WARNING and above,
 # whose messages name hosts only. Its messages reach us through each send's result, scrubbed.
 logging.getLogger("apprise").setLevel(logging.WARNING)
+_active_urls: dict[int, str] = {}   # sends in flight (apprise sends from its own threads)
+_active_lock = threading.Lock()
+
+
+class _ScrubWhileSending(logging.Filter):
+    """Scrubs the URLs of notifications being sent from the HTTP libraries' log records (urllib3 logs
+    request paths at DEBUG, and tokens live in paths)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with _active_lock:
+            urls = list(_active_urls.values())
+        if urls:
+            text = record.getMessage()
+            for url in urls:
+                text = scrub(text, url)
+            record.msg, record.args = text, ()
+        return True
+
+
+for _name in ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.response", "requests", "apprise"):
+    logging.getLogger(_name).addFilter(_ScrubWhileSending())
 
 MAX_ATTEMPTS = 4
 BACKOFF = (dt.timedelta(seconds=30), dt.timedelta(minutes=2), dt.timedelta(minutes=8))
@@ -60,7 +81,9 @@ MASK = "…"
 
 # -- secrets ---------------------------------------------------------------------------------------------
 
-_HOSTLIKE = re.compile(r"^(localhost|\[[0-9a-f:.]+\]|[0-9.]+|[a-z0-9-]+(\.[a-z0-9-]+)+)$", re.IGNORECASE)
+# localhost, an IPv6 or IPv4 address, or a dotted host name: shown. Anything else may be a token.
+_HOSTLIKE = re.compile(r"^(localhost|[0-9a-f]*:[0-9a-f:.]+|\d{1,3}(\.\d{1,3}){3}|[a-z0-9-]+(\.[a-z0-9-]+)+)$",
+                       re.IGNORECASE)
 
 
 def mask_url(url: str) -> str:
@@ -353,6 +376,9 @@ class SendResult:
 
 def send_now(url: str, *, title: str, body: str, timeout: float = SEND_TIMEOUT_S) -> SendResult:
     """Send one message with apprise. Never raises; the error text is scrubbed of the URL's secrets."""
+    token = id(object())
+    with _active_lock:
+        _active_urls[token] = url
     try:
         sender = apprise.Apprise()
         if not sender.add(url):
@@ -364,6 +390,9 @@ def send_now(url: str, *, title: str, body: str, timeout: float = SEND_TIMEOUT_S
         error = "; ".join(dict.fromkeys(messages)) or "apprise reported a failure"
     except Exception as exc:  # noqa: BLE001 - any failure of a plugin is a failed delivery, never a crash
         error = f"{type(exc).__name__}: {exc}"
+    finally:
+        with _active_lock:
+            _active_urls.pop(token, None)
     return SendResult(False, scrub(error, url)[:500])
 
 

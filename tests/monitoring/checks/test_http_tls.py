@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ssl
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,7 +16,7 @@ from calcifer.monitoring.checks import http as http_check
 from calcifer.monitoring.checks.base import CheckContext, Outcome
 from calcifer.monitoring.checks.http import HttpCheck, HttpOptions
 from calcifer.monitoring.choices import Status
-from tests.monitoring.checks.servers import http_server, server_tls, target
+from tests.monitoring.checks.servers import http_server, self_signed_tls, server_tls, target
 
 pytestmark = pytest.mark.anyio
 CHECK = HttpCheck()
@@ -112,3 +113,16 @@ async def test_the_certificate_is_read_on_a_reused_connection_too(ca, http_sessi
         second = await _check(http_session, server.url("/ok"), verify_tls=False)
     assert first.cert is not None and second.cert == first.cert
     assert second.status is Status.DEGRADED
+
+
+async def test_a_self_signed_certificate_expiring_in_3_days(tmp_path: Path, http_session) -> None:
+    async with http_server(self_signed_tls(tmp_path, days=3)) as server:
+        unverified = await _check(http_session, server.url("/ok"), verify_tls=False)
+        verified = await _check(http_session, server.url("/ok"), verify_tls=True)
+    assert unverified.status is Status.DEGRADED
+    assert unverified.cert is not None and unverified.cert.issuer == unverified.cert.subject == "self-signed.test"
+    assert 2.9 < unverified.cert.days_left(dt.datetime.now(dt.UTC)) <= 3
+    assert "certificate expires in 3 days" in unverified.message
+    assert verified.status is Status.DOWN
+    assert verified.message.startswith("TLS certificate verification failed: self")  # OpenSSL's words
+    assert "signed certificate" in verified.message

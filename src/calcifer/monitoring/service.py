@@ -551,30 +551,49 @@ def _day_expr(session: Session) -> Any:
     return func.to_char(func.timezone("UTC", MonitorHourly.hour), "YYYY-MM-DD")
 
 
+def _bar_dates(now: dt.datetime | None, days: int) -> list[dt.date]:
+    today = (now or utcnow()).astimezone(dt.UTC).date()
+    return [today - dt.timedelta(days=days - 1 - n) for n in range(days)]
+
+
+def _bars(session: Session, key: Any, where: list[ColumnElement[bool]], dates: list[dt.date],
+          join_catalog: bool) -> dict[Any, dict[str, Day]]:
+    day = _day_expr(session).label("day")
+    query = select(key, day, func.sum(MonitorHourly.checks), func.sum(MonitorHourly.failures),
+                   func.sum(MonitorHourly.maintenance_checks), func.sum(MonitorHourly.maintenance_failures),
+                   func.sum(MonitorHourly.degraded))
+    if join_catalog:
+        query = (query.select_from(MonitorHourly).join(MonitorState, MonitorState.id == MonitorHourly.endpoint_id)
+                 .join(CatalogEndpoint, CatalogEndpoint.slug == MonitorState.slug))
+    query = query.where(*where, MonitorHourly.hour >= dt.datetime.combine(dates[0], dt.time(), tzinfo=dt.UTC))
+    found: dict[Any, dict[str, Day]] = defaultdict(dict)
+    for owner, day_text, checks, failures, m_checks, m_failures, degraded in session.execute(
+            query.group_by(key, day)):
+        date = dt.date.fromisoformat(str(day_text)[:10])
+        found[owner][date.isoformat()] = Day(date, Uptime(int(checks or 0), int(failures or 0), int(m_checks or 0),
+                                                          int(m_failures or 0)), int(degraded or 0))
+    return found
+
+
 def daily_bars(*, session: Session, endpoint_ids: list[int], days: int = BAR_DAYS,
                now: dt.datetime | None = None) -> dict[int, list[Day]]:
     """Per endpoint id, one ``Day`` per UTC day of the last ``days`` days (oldest first, today last),
     summed from ``monitor_hourly`` in one grouped query."""
-    now = now or utcnow()
-    today = now.astimezone(dt.UTC).date()
-    first = today - dt.timedelta(days=days - 1)
-    dates = [first + dt.timedelta(days=n) for n in range(days)]
     if not endpoint_ids:
         return {}
-    day = _day_expr(session).label("day")
-    query = (select(MonitorHourly.endpoint_id, day, func.sum(MonitorHourly.checks), func.sum(MonitorHourly.failures),
-                    func.sum(MonitorHourly.maintenance_checks), func.sum(MonitorHourly.maintenance_failures),
-                    func.sum(MonitorHourly.degraded))
-             .where(MonitorHourly.endpoint_id.in_(endpoint_ids),
-                    MonitorHourly.hour >= dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC))
-             .group_by(MonitorHourly.endpoint_id, day))
-    found: dict[int, dict[str, Day]] = defaultdict(dict)
-    for endpoint_id, day_text, checks, failures, m_checks, m_failures, degraded in session.execute(query):
-        date = dt.date.fromisoformat(str(day_text)[:10])
-        found[endpoint_id][date.isoformat()] = Day(date, Uptime(int(checks or 0), int(failures or 0),
-                                                                int(m_checks or 0), int(m_failures or 0)),
-                                                   int(degraded or 0))
+    dates = _bar_dates(now, days)
+    found = _bars(session, MonitorHourly.endpoint_id, [MonitorHourly.endpoint_id.in_(endpoint_ids)], dates, False)
     return {i: [found[i].get(d.isoformat(), Day(d, Uptime())) for d in dates] for i in endpoint_ids}
+
+
+def service_bars(*, session: Session, services: list[str], days: int = BAR_DAYS,
+                 now: dt.datetime | None = None) -> dict[str, list[Day]]:
+    """Per service slug, its endpoints' days summed (one grouped query: services x days rows)."""
+    if not services:
+        return {}
+    dates = _bar_dates(now, days)
+    found = _bars(session, CatalogEndpoint.service, [CatalogEndpoint.service.in_(services)], dates, True)
+    return {s: [found[s].get(d.isoformat(), Day(d, Uptime())) for d in dates] for s in services}
 
 
 def combine_days(series: list[list[Day]], *, days: int = BAR_DAYS, now: dt.datetime | None = None) -> list[Day]:
@@ -652,30 +671,28 @@ class ServiceStatus:
 
 
 def status_page_services(*, session: Session, now: dt.datetime | None = None,
-                         max_services: int = 200) -> tuple[list[ServiceStatus], bool]:
+                         max_services: int = 100) -> tuple[list[ServiceStatus], bool]:
     """The services the status page shows, with their endpoints, current status (the worst of their
-    enabled endpoints') and 90-day bars. Services tagged ``status-page`` when any is; else every service
-    that has endpoints. Returns (services, chosen_by_tag)."""
+    endpoints', paused ones aside) and 90-day bars. Services tagged ``status-page`` when any is; else every
+    service that has endpoints (at most ``max_services``). Returns (services, chosen_by_tag)."""
     now = now or utcnow()
     tagged = list(session.scalars(select(CatalogTag.service_slug).where(CatalogTag.tag == STATUS_PAGE_TAG)
-                                  .order_by(CatalogTag.service_slug)))
-    slugs = tagged or service_slugs_with_endpoints(session=session)
-    slugs = slugs[:max_services]
+                                  .order_by(CatalogTag.service_slug).limit(max_services)))
+    slugs = tagged or service_slugs_with_endpoints(session=session)[:max_services]
     if not slugs:
         return [], bool(tagged)
     names = dict(session.execute(select(CatalogService.slug, CatalogService.name)
                                  .where(CatalogService.slug.in_(slugs))).all())
     rows = [_row(r) for r in session.execute(_joined().where(CatalogEndpoint.service.in_(slugs))
                                              .order_by(CatalogEndpoint.slug))]
-    ids = [r.state_id for r in rows if r.state_id is not None]
-    bars = daily_bars(session=session, endpoint_ids=ids, now=now)
+    bars = service_bars(session=session, services=slugs, now=now)
     by_service: dict[str, list[EndpointRow]] = defaultdict(list)
     for row in rows:
         by_service[row.service or ""].append(row)
     services = []
     for slug in slugs:
         members = by_service.get(slug, [])
-        days = combine_days([bars[r.state_id] for r in members if r.state_id in bars], now=now)
+        days = bars.get(slug) or combine_days([], now=now)
         total = Uptime()
         for d in days:
             total += d.uptime

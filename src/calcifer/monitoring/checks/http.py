@@ -69,6 +69,11 @@ def _timeout(seconds: float) -> aiohttp.ClientTimeout:
 
 # -- options -----------------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=1024)
+def _json_path_parts(path: str) -> tuple[str | int, ...]:
+    return tuple(parse_json_path(path))
+
+
 def parse_json_path(path: str) -> list[str | int]:
     """``data.items[0].state`` (an optional ``$.`` prefix) → ``["data", "items", 0, "state"]``."""
     text = path.strip()
@@ -247,7 +252,7 @@ class _Missing(Exception):
     pass
 
 
-def _walk(document: Any, parts: list[str | int]) -> Any:
+def _walk(document: Any, parts: tuple[str | int, ...]) -> Any:
     value = document
     for part in parts:
         if isinstance(part, int):
@@ -280,16 +285,16 @@ def _expected_statuses(options: HttpOptions) -> str:
 def _judge_body(options: HttpOptions, text: str) -> str | None:
     """What is wrong with the body (a message), or None."""
     if options.keyword is not None and options.keyword not in text:
-        return f"keyword {options.keyword!r} not found"
+        return f"keyword {_shown(options.keyword)} not found"
     if options.keyword_absent is not None and options.keyword_absent in text:
-        return f"keyword {options.keyword_absent!r} found, expected it absent"
+        return f"keyword {_shown(options.keyword_absent)} found, expected it absent"
     if options.json_path is not None:
         try:
             document = json.loads(text)
         except ValueError:
             return f"the response is not JSON (needed for JSON path {options.json_path})"
         try:
-            value = _walk(document, parse_json_path(options.json_path))
+            value = _walk(document, _json_path_parts(options.json_path))
         except _Missing as missing:
             return f"JSON path {options.json_path} not found ({missing})"
         if "json_equals" in options.model_fields_set and not _same(value, options.json_equals):
@@ -298,7 +303,7 @@ def _judge_body(options: HttpOptions, text: str) -> str | None:
             value_text = value if isinstance(value, str) else json.dumps(value)
             if options.json_contains not in value_text:
                 return (f"JSON path {options.json_path} is {_shown(value)}, expected it to contain "
-                        f"{options.json_contains!r}")
+                        f"{_shown(options.json_contains)}")
     return None
 
 

@@ -12,8 +12,9 @@ body B; normalised to 0..1) plus 1 when every word is in the title, so a title m
 Both bound the ranking work for words found in thousands of rows (see ``_SQLite.ranked``).
 
 Kept current: ``refresh`` at start (``app.prepare``) and after every merge (``on_main_changed``) reads
-only what changed: docs whose blob id differs, CHANGES.md when its blob changed, the catalog when the
-catalog index moved. ``index_work_item`` runs on every work-item change (``on_work_item_changed``).
+only what changed: docs whose blob id differs, the CHANGES.md blocks (date and type) that differ from
+the indexed version, the services and endpoints whose file changed in the catalog index. ``index_work_item`` runs on
+every work-item change (``on_work_item_changed``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from sqlalchemy.orm import Session
 # index by the time search reads it.
 from calcifer.catalog import index as catalog_index
 from calcifer.catalog import service as _catalog_service  # noqa: F401
+from calcifer.catalog.models import CatalogEndpoint, CatalogService
 from calcifer.changelog import service as changelog
 from calcifer.db import utcnow
 from calcifer.errors import Invalid
@@ -235,9 +237,13 @@ def work_item_row(item: WorkItem) -> Row:
 
 
 def _changelog_rows(text: str) -> list[Row]:
+    return _changelog_rows_of(changelog.parse(text).entries)
+
+
+def _changelog_rows_of(entries: Iterable[changelog.Entry]) -> list[Row]:
     rows: list[Row] = []
     seen: dict[str, int] = {}
-    for entry in changelog.parse(text).entries:
+    for entry in entries:
         heading = entry.heading_key or "Note"
         digest = hashlib.sha1("\x00".join((entry.section, heading, entry.text,
                                            str(entry.work_item_id))).encode(),
@@ -253,39 +259,81 @@ def _changelog_rows(text: str) -> list[Row]:
     return rows
 
 
-def _service_rows(session: Session) -> Iterator[Row]:
-    cursor: str | None = None
-    while True:
-        services, cursor = catalog_index.list_services(session=session, limit=PAGE, cursor=cursor)
-        for s in services:
-            spec = s.spec if isinstance(s.spec, dict) else {}
-            notes = spec.get("notes") if isinstance(spec.get("notes"), str) else ""
-            urls = " ".join(u for u in spec.get("urls") or [] if isinstance(u, str))
-            body = "\n".join(part for part in (
-                s.slug, s.description, notes, s.kind, s.host or "", s.status, s.owner or "", " ".join(s.tags),
-                " ".join(s.depends_on), urls, s.file) if part)
-            meta = " · ".join(part for part in (s.kind, s.status, f"on {s.host}" if s.host else "") if part)
-            yield Row(kind=SearchKind.SERVICE.value, key=s.slug, title=s.name, url=f"/services/{s.slug}",
-                      meta=meta, body=body[:MAX_BODY_CHARS]).with_version()
-        if cursor is None:
-            return
+def _sync_changelog(session: Session, engine: _Engine, repo: pygit2.Repository, old_blob: str | None,
+                    text_: str, tally: _Tally) -> None:
+    """The changelog rows for ``text_``. When the index holds the rows of an earlier version in render's
+    layout (``old_blob``), only the (date, type) blocks that differ are turned into rows: a block's rows
+    depend on the block alone (a row's key hashes its date and type), so the result is the same."""
+    blocks = None
+    if old_blob and "\x00" not in text_:
+        try:
+            old = repo[old_blob]
+        except (KeyError, ValueError):
+            old = None
+        if isinstance(old, pygit2.Blob):
+            old_text = old.data.decode("utf-8", "replace")
+            if "\x00" not in old_text:
+                blocks = changelog.changed_blocks(old_text, text_)
+    if blocks is None:
+        _sync_rows(session, engine, SearchKind.CHANGELOG.value, _changelog_rows(text_), tally)
+        return
+    pending: list[Row] = []
+    removed: list[str] = []
+    for old_entries, new_entries in blocks:
+        before = {row.key: row.version for row in _changelog_rows_of(old_entries)}
+        after = _changelog_rows_of(new_entries)
+        pending += [row for row in after if before.get(row.key) != row.version]
+        kept = {row.key for row in after}
+        removed += [key for key in before if key not in kept]
+    engine.upsert(session, pending)
+    tally.upserted += len(pending)
+    tally.removed += _remove(session, SearchKind.CHANGELOG.value, removed)
 
 
-def _endpoint_rows(session: Session) -> Iterator[Row]:
-    cursor: str | None = None
-    while True:
-        endpoints, cursor = catalog_index.list_endpoints(session=session, limit=PAGE, cursor=cursor)
-        for e in endpoints:
-            where = e.target or ""
-            if e.port:
-                where = f"{where} port {e.port}".strip()
-            body = "\n".join(part for part in (e.slug, e.service or "", e.type, where, e.file) if part)
-            meta = " · ".join(part for part in (e.type, where, f"service {e.service}" if e.service else "")
-                              if part)
-            yield Row(kind=SearchKind.ENDPOINT.value, key=e.slug, title=e.name, url=f"/endpoints/{e.slug}",
-                      meta=meta[:500], body=body[:MAX_BODY_CHARS]).with_version()
-        if cursor is None:
-            return
+# A catalog row's search row is a function of its file's path and content: its version says which, so
+# only rows whose file changed are built again after a sync. Bump it when the rows below change.
+CATALOG_ROWS_VERSION = "c1"
+
+
+def _service_row(s: Any, version: str = "") -> Row:
+    spec = s.spec if isinstance(s.spec, dict) else {}
+    notes = spec.get("notes") if isinstance(spec.get("notes"), str) else ""
+    urls = " ".join(u for u in spec.get("urls") or [] if isinstance(u, str))
+    body = "\n".join(part for part in (
+        s.slug, s.description, notes, s.kind, s.host or "", s.status, s.owner or "", " ".join(s.tags),
+        " ".join(s.depends_on), urls, s.file) if part)
+    meta = " · ".join(part for part in (s.kind, s.status, f"on {s.host}" if s.host else "") if part)
+    return Row(kind=SearchKind.SERVICE.value, key=s.slug, title=s.name, url=f"/services/{s.slug}",
+               meta=meta, body=body[:MAX_BODY_CHARS], version=version).with_version()
+
+
+def _endpoint_row(e: Any, version: str = "") -> Row:
+    where = e.target or ""
+    if e.port:
+        where = f"{where} port {e.port}".strip()
+    body = "\n".join(part for part in (e.slug, e.service or "", e.type, where, e.file) if part)
+    meta = " · ".join(part for part in (e.type, where, f"service {e.service}" if e.service else "")
+                      if part)
+    return Row(kind=SearchKind.ENDPOINT.value, key=e.slug, title=e.name, url=f"/endpoints/{e.slug}",
+               meta=meta[:500], body=body[:MAX_BODY_CHARS], version=version).with_version()
+
+
+def _sync_catalog_rows(session: Session, engine: _Engine, kind: SearchKind, tally: _Tally) -> None:
+    """Make the rows of services (or endpoints) match the catalog index, building only those whose
+    file (path or content) changed since they were written."""
+    model: Any = CatalogService if kind is SearchKind.SERVICE else CatalogEndpoint
+    build = _service_row if kind is SearchKind.SERVICE else _endpoint_row
+    wanted = {str(slug): hashlib.sha1(f"{CATALOG_ROWS_VERSION}\x00{blob_id}\x00{file}".encode(),
+                                      usedforsecurity=False).hexdigest()
+              for slug, blob_id, file in session.execute(select(model.slug, model.blob_id, model.file))}
+    stored = _versions(session, kind.value)
+    stale = sorted(slug for slug, version in wanted.items() if stored.get(slug) != version)
+    for start in range(0, len(stale), BATCH):
+        chunk = stale[start:start + BATCH]
+        rows = [build(item, wanted[item.slug]) for item in session.scalars(select(model).where(model.slug.in_(chunk)))]
+        engine.upsert(session, rows)
+        tally.upserted += len(rows)
+    tally.removed += _remove(session, kind.value, [key for key in stored if key not in wanted])
 
 
 def _work_item_rows(session: Session) -> Iterator[Row]:
@@ -663,15 +711,15 @@ def refresh(*, session: Session, repo_path: Path, work_items: bool = True, force
             if changelog_blob != state.changelog_blob:
                 blob = repo[changelog_blob] if changelog_blob else None
                 text_ = blob.data.decode("utf-8", "replace") if isinstance(blob, pygit2.Blob) else ""
-                _sync_rows(session, engine, SearchKind.CHANGELOG.value, _changelog_rows(text_), tally)
+                _sync_changelog(session, engine, repo, state.changelog_blob, text_, tally)
                 state.changelog_blob = changelog_blob
             state.main_commit = commit_id
         catalog_state = catalog_index.get_state(session=session)
         catalog_commit = catalog_state.synced_commit if catalog_state is not None else ""
         if catalog_commit != state.catalog_commit:
             skipped = False
-            _sync_rows(session, engine, SearchKind.SERVICE.value, _service_rows(session), tally)
-            _sync_rows(session, engine, SearchKind.ENDPOINT.value, _endpoint_rows(session), tally)
+            _sync_catalog_rows(session, engine, SearchKind.SERVICE, tally)
+            _sync_catalog_rows(session, engine, SearchKind.ENDPOINT, tally)
             state.catalog_commit = catalog_commit
         if work_items:
             _sync_rows(session, engine, SearchKind.WORK_ITEM.value, _work_item_rows(session), tally)

@@ -226,3 +226,10 @@ def test_the_settings_page_is_for_admins_and_says_loudly_when_no_scheduler_runs(
         make_scheduler(session, heartbeat_at=now() - dt.timedelta(minutes=10))
         session.commit()
     assert "No scheduler running" in cast.admin.get("/settings/monitoring").text
+
+
+def test_the_dashboard_and_the_catalog_endpoint_page_link_to_monitoring(ctx: AppContext, cast: Cast) -> None:
+    _seed(ctx)
+    dashboard = cast.viewer.get("/").text
+    assert 'id="monitoring-summary"' in dashboard and 'href="/monitoring?status=down"' in dashboard
+    assert 'href="/monitoring/endpoints/shop-web"' in cast.viewer.get("/endpoints/shop-web").text

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from calcifer.deps import CtxDep, CurrentUser, SessionDep
 from calcifer.gitrepo import service as git
+from calcifer.monitoring import service as monitoring_service
 from calcifer.web.templating import render
 from calcifer.work import service as work_service
 from calcifer.work.choices import OPEN_STATUSES, WorkStatus
@@ -40,6 +41,7 @@ def dashboard(request: Request, session: SessionDep, user: CurrentUser, ctx: Ctx
         "in_progress": work_service.recent(session=session, statuses=OPEN_STATUSES, limit=10),
         "completed": work_service.recent(session=session, statuses=(WorkStatus.COMPLETE.value,), limit=10),
         "entries": work_service.main_changelog_entries(repo_path=ctx.repo_path, limit=15),
+        "monitoring": monitoring_service.count_by_status(session=session),
     }, nav="dashboard")
 
 

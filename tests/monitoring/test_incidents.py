@@ -78,6 +78,10 @@ def test_affected_services_are_the_service_and_everything_that_needs_it(ctx: App
     fire(ctx, change(eid, "db-tcp", Status.UP, Status.DOWN, T0, service="db"))
     (incident,) = _incidents(ctx)
     assert incident.affected_services == ["db", "grafana", "proxy"]
+    with ctx.session_factory() as session:
+        for service, found in (("proxy", 1), ("db", 1), ("unrelated", 0), ("prox", 0)):
+            rows, _ = incidents.list_incidents(session=session, service=service)
+            assert len(rows) == found, service
 
 
 def test_an_endpoint_whose_service_is_not_in_the_catalog_still_gets_an_incident(ctx: AppContext) -> None:

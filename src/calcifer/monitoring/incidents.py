@@ -56,9 +56,10 @@ def record_incidents(session: Session, changes: list[StatusChange]) -> None:
 
     Idempotent: the same change seen twice neither opens a second incident nor closes one twice.
     """
+    context: dict[tuple[str, str | None], Any] = {}  # a mass outage asks once per service
     for change in changes:
         if change.new == Status.DOWN and change.old != Status.DOWN:
-            open_incident(session=session, change=change)
+            open_incident(session=session, change=change, context=context)
         elif change.new in (Status.UP, Status.DEGRADED):
             close_incident(session=session, change=change)
         elif change.new in (Status.PAUSED, Status.UNKNOWN):
@@ -118,17 +119,27 @@ def related_text(entry: dict[str, Any]) -> str:
     return f"work item #{entry['id']}, in progress"
 
 
-def open_incident(*, session: Session, change: StatusChange) -> Incident:
-    """The endpoint's open incident, opened now from `change` unless one is open already."""
+def open_incident(*, session: Session, change: StatusChange,
+                  context: dict[tuple[str, str | None], Any] | None = None) -> Incident:
+    """The endpoint's open incident, opened now from `change` unless one is open already.
+
+    `context` caches the affected services and related work per service within one batch of changes.
+    """
     existing = _open_for(session, change.endpoint_id)
     if existing is not None:
         return existing
+    context = {} if context is None else context
+    affected_key, related_key = ("affected", change.service), (f"related@{change.at.isoformat()}", change.service)
+    if affected_key not in context:
+        context[affected_key] = affected_services(session=session, service=change.service)
+    if related_key not in context:
+        context[related_key] = related_work(session=session, service=change.service, at=change.at)
     incident = Incident(
         endpoint_id=change.endpoint_id, open_endpoint_id=change.endpoint_id, endpoint_slug=change.slug,
         service=change.service, status=IncidentStatus.OPEN.value, started_at=change.at,
         message=(change.message or "")[:500], in_maintenance=change.in_maintenance,
-        affected_services=affected_services(session=session, service=change.service),
-        related_work=related_work(session=session, service=change.service, at=change.at))
+        affected_services=list(context[affected_key]),
+        related_work=[dict(entry) for entry in context[related_key]])
     text = f"{change.slug} went down" + (f": {change.message}" if change.message else "")
     if change.in_maintenance:
         text += " (during maintenance: alerts held)"
@@ -258,11 +269,11 @@ def timeline(*, session: Session, incident: Incident, limit: int = 200) -> list[
     query = (select(MonitorEvent).where(MonitorEvent.endpoint_id == incident.endpoint_id,
                                         MonitorEvent.at >= incident.started_at, MonitorEvent.at <= until)
              .order_by(MonitorEvent.at).limit(limit))
-    own = {(e.at, e.kind) for e in incident.events}
+    own = {e.at for e in incident.events}  # opened / resolved / status lines already say it
     for event in session.scalars(query):
+        if event.at in own:
+            continue
         if event.kind == EventKind.STATUS_CHANGE.value:
-            if (event.at, IncidentEventKind.OPENED.value) in own or (event.at, IncidentEventKind.RESOLVED.value) in own:
-                continue
             text = f"status {event.old_status} → {event.new_status}"
         else:
             text = "check failed"

@@ -41,7 +41,7 @@ def test_every_mappable_monitor_becomes_an_endpoint_with_the_right_options(ctx: 
     branch = report.branch
     specs = {e.slug: on_branch(ctx, branch, e.slug) for e in report.endpoints}
     assert specs["grafana"] == {"name": "Grafana", "slug": "grafana", "type": "http",
-                                "target": "https://grafana.example.org/api/health", "interval": 30,  # timeout 10: the default
+                                "target": "https://grafana.example.org/api/health", "interval": 30,
                                 "retries": 2, "options": {"accepted_status": ["200-299", 301]}}
     assert specs["home-assistant-login-page"]["options"] == {"keyword": "Home Assistant"}
     assert specs["home-assistant-login-page"]["interval"] == 120

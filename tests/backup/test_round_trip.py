@@ -96,8 +96,8 @@ def test_export_import_export_round_trip_is_identical(ctx: AppContext, cast: Cas
         assert second.split("\n", 5)[5] == first.split("\n", 5)[5]  # byte-identical after the volatile header
         # New rows get fresh ids (PostgreSQL sequences were moved past the imported ones).
         with ctx_b.session_factory() as session:
-            from calcifer.auth.schemas import UserCreate
             from calcifer.auth import service as auth_service
+            from calcifer.auth.schemas import UserCreate
 
             user = auth_service.create_user(session=session, actor=None, data=UserCreate(
                 username="newcomer", password="correct horse battery", role="viewer"))

@@ -310,6 +310,7 @@ def import_document(*, engine: Engine, document: dict[str, Any], replace_derived
             inserted.append(name)
         bump_sequences(conn, inserted)
     if not document.get("secrets_included"):
-        result.warnings.append("The export holds no password or token hashes: set each user's password "
-                               "again (and create new API tokens) before logging in.")
+        result.warnings.append("The export holds no password or token hashes: users cannot log in and API "
+                               "tokens do not work until they are set again. To migrate an installation, "
+                               "export with --include-secrets.")
     return result

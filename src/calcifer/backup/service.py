@@ -559,7 +559,7 @@ def restore(*, archive_path: Path, settings: Settings, force: bool = False,
             new_worktrees = settings.worktrees_dir.resolve()
             recreated: list[int] = []
             with ctx.session_factory() as session:
-                table = WorkItem.__table__
+                table = sa.Table("work_items", WorkItem.metadata)  # the mapped table, as a Table
                 for item_id, path in session.execute(select(table.c.id, table.c.worktree_path)).all():
                     if old_worktrees and path.startswith(old_worktrees.rstrip("/") + "/"):
                         moved_path = str(new_worktrees / path[len(old_worktrees):].lstrip("/"))

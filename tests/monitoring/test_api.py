@@ -37,7 +37,9 @@ def test_the_list_is_paged_by_cursor_and_filtered(ctx: AppContext, cast: Cast) -
     second = cast.viewer.get(f"/api/v1/monitoring/endpoints?tag=public&limit=3&cursor={first['next_cursor']}").json()
     third = cast.viewer.get(f"/api/v1/monitoring/endpoints?tag=public&limit=3&cursor={second['next_cursor']}").json()
     assert [i["slug"] for i in second["items"] + third["items"]] == ["shop-3", "shop-4", "shop-5", "shop-6"]
-    assert third["next_cursor"] is None
+    assert third["next_cursor"] is None and first["prev_cursor"] is None
+    back = cast.viewer.get(f"/api/v1/monitoring/endpoints?tag=public&limit=3&before={third['prev_cursor']}").json()
+    assert back["items"] == second["items"] and back["prev_cursor"] is not None
     item = first["items"][0]
     assert item["status"] == "down" and set(item["uptime"]) == {"24h", "30d"}
     assert item["uptime"]["24h"]["ratio"] is None

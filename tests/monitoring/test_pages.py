@@ -118,6 +118,15 @@ def test_a_large_catalog_is_paged_fifty_at_a_time(ctx: AppContext, cast: Cast) -
     second = cast.viewer.get(next_link.group(1).replace("&amp;", "&"))
     assert _slugs(second.text)[0] == "ep-0050" and len(_slugs(second.text)) == 50
     assert re.search(r"All <strong>3000</strong>", page.text)
+    assert '<span class="prev disabled"' in page.text
+    third = cast.viewer.get(re.findall(r'<a class="next" href="([^"]+)"', second.text)[0].replace("&amp;", "&"))
+    assert _slugs(third.text)[0] == "ep-0100"
+    back = re.search(r'<a class="prev" href="([^"]+)"', third.text)
+    assert back is not None
+    previous = cast.viewer.get(back.group(1).replace("&amp;", "&"))
+    assert _slugs(previous.text) == _slugs(second.text)
+    first_again = cast.viewer.get(re.findall(r'<a class="prev" href="([^"]+)"', previous.text)[0].replace("&amp;", "&"))
+    assert _slugs(first_again.text) == slugs and '<span class="prev disabled"' in first_again.text
 
 
 def test_the_endpoint_page_shows_state_chart_bar_uptime_events_and_certificate(ctx: AppContext, cast: Cast) -> None:

@@ -111,12 +111,15 @@ def api_endpoints(
     session: SessionDep, user: CurrentUser, service_slug: Annotated[str | None, Query(alias="service")] = None,
     tag: str | None = None, status: str | None = None, q: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = service.PAGE_SIZE, cursor: str | None = None,
+    before: str | None = None,
 ) -> dict[str, Any]:
-    """Endpoints with status, latency and uptime (24 h, 30 d), by slug; filters combine."""
+    """Endpoints with status, latency and uptime (24 h, 30 d), by slug; filters combine. ``cursor`` pages
+    forward (``next_cursor``), ``before`` backward (``prev_cursor``)."""
     page = service.list_endpoints(session=session, service=service_slug or None, tag=tag or None,
-                                  status=status or None, q=q or None, limit=limit, cursor=cursor or None)
-    return {"items": [r.as_dict() for r in page.rows], "next_cursor": page.next_cursor, "counts": page.counts,
-            "total": page.total}
+                                  status=status or None, q=q or None, limit=limit, cursor=cursor or None,
+                                  before=before or None)
+    return {"items": [r.as_dict() for r in page.rows], "next_cursor": page.next_cursor,
+            "prev_cursor": page.prev_cursor, "counts": page.counts, "total": page.total}
 
 
 @api.get("/monitoring/endpoints/{slug}", response_model=EndpointDetailPublic)
@@ -228,25 +231,29 @@ def api_summary(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
 # =============================== pages ===============================
 
 def _list_context(session: Session, *, service_slug: str | None, tag: str | None, status: str | None,
-                  q: str | None, cursor: str | None) -> dict[str, Any]:
+                  q: str | None, cursor: str | None, before: str | None = None) -> dict[str, Any]:
     page = service.list_endpoints(session=session, service=service_slug or None, tag=tag or None,
-                                  status=status or None, q=q or None, cursor=cursor or None)
+                                  status=status or None, q=q or None, cursor=cursor or None, before=before or None)
     filters = {k: v for k, v in {"q": q, "service": service_slug, "tag": tag, "status": status}.items() if v}
-    query = urlencode(filters)
-    next_url = None
+    next_url = prev_url = None
     if page.next_cursor:
         next_url = "/monitoring?" + urlencode({**filters, "cursor": page.next_cursor})
-    rows_url = "/monitoring/rows?" + urlencode({**filters, **({"cursor": cursor} if cursor else {})})
-    return {"page": page, "rows": page.rows, "filters": filters, "query": query, "next_url": next_url,
-            "prev_url": ("/monitoring?" + query) if cursor else None, "rows_url": rows_url,
-            "now": service.utcnow(), "poll_seconds": POLL_SECONDS, "statuses": service.STATUS_ORDER}
+    if page.prev_cursor:
+        prev_url = "/monitoring?" + urlencode({**filters, "before": page.prev_cursor})
+    position = {"cursor": cursor} if cursor else {"before": before} if before else {}
+    rows_url = "/monitoring/rows?" + urlencode({**filters, **position})
+    return {"page": page, "rows": page.rows, "filters": filters, "next_url": next_url, "prev_url": prev_url,
+            "rows_url": rows_url, "now": service.utcnow(), "poll_seconds": POLL_SECONDS,
+            "statuses": service.STATUS_ORDER}
 
 
 @pages.get("/monitoring", response_class=HTMLResponse)
 def monitoring_page(request: Request, session: SessionDep, user: CurrentUser,
                     service_slug: Annotated[str | None, Query(alias="service")] = None, tag: str | None = None,
-                    status: str | None = None, q: str | None = None, cursor: str | None = None) -> Response:
-    context = _list_context(session, service_slug=service_slug, tag=tag, status=status, q=q, cursor=cursor)
+                    status: str | None = None, q: str | None = None, cursor: str | None = None,
+                    before: str | None = None) -> Response:
+    context = _list_context(session, service_slug=service_slug, tag=tag, status=status, q=q, cursor=cursor,
+                            before=before)
     context.update({"services": service.service_slugs_with_endpoints(session=session),
                     "tags": service.all_tags(session=session), "scheduler": scheduler_view(session),
                     "catalog_empty": context["page"].total == 0 and not context["filters"]})
@@ -256,9 +263,11 @@ def monitoring_page(request: Request, session: SessionDep, user: CurrentUser,
 @pages.get("/monitoring/rows", response_class=HTMLResponse)
 def monitoring_rows(request: Request, session: SessionDep, user: CurrentUser,
                     service_slug: Annotated[str | None, Query(alias="service")] = None, tag: str | None = None,
-                    status: str | None = None, q: str | None = None, cursor: str | None = None) -> Response:
+                    status: str | None = None, q: str | None = None, cursor: str | None = None,
+                    before: str | None = None) -> Response:
     """The live part of ``/monitoring`` (counts and table), re-fetched by htmx every few seconds."""
-    context = _list_context(session, service_slug=service_slug, tag=tag, status=status, q=q, cursor=cursor)
+    context = _list_context(session, service_slug=service_slug, tag=tag, status=status, q=q, cursor=cursor,
+                            before=before)
     return render_fragment(request, "monitoring/_live.html", context)
 
 

@@ -47,6 +47,7 @@ class EndpointStatusPublic(BaseModel):
 class EndpointListPublic(BaseModel):
     items: list[EndpointStatusPublic]
     next_cursor: str | None
+    prev_cursor: str | None = None
     counts: dict[str, int] = Field(description="Endpoints per status under the same filters (status aside).")
     total: int
 

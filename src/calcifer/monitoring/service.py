@@ -275,17 +275,19 @@ class EndpointPage:
     next_cursor: str | None
     counts: dict[str, int]     # per status, under the same filters except status
     total: int                 # endpoints under the same filters except status
+    prev_cursor: str | None = None
 
 
 def list_endpoints(
     *, session: Session, service: str | None = None, tag: str | None = None, status: str | None = None,
-    q: str | None = None, limit: int = PAGE_SIZE, cursor: str | None = None,
+    q: str | None = None, limit: int = PAGE_SIZE, cursor: str | None = None, before: str | None = None,
     windows: tuple[str, ...] = ("24h", "30d"), now: dt.datetime | None = None, with_counts: bool = True,
 ) -> EndpointPage:
     """A page of endpoints by slug with their live state and uptime over ``windows``.
 
     Filters: ``service`` slug, ``tag`` (of the endpoint's service), ``status`` (as shown: paused covers
-    disabled and paused-by-hand), ``q`` (name, slug or target). Uptime is one grouped query for the
+    disabled and paused-by-hand), ``q`` (name, slug or target). ``cursor`` pages forward (the page's
+    ``next_cursor``), ``before`` backward (its ``prev_cursor``). Uptime is one grouped query for the
     page's rows only. Raises Invalid for an unknown status or a foreign cursor.
     """
     status = check_status(status)
@@ -294,14 +296,26 @@ def list_endpoints(
     query = _joined().where(*where)
     if status:
         query = query.where(status_expr() == status)
-    if cursor:
-        (after,) = _decode_cursor(cursor, 1)
-        query = query.where(CatalogEndpoint.slug > str(after))
-    rows = [_row(r) for r in session.execute(query.order_by(CatalogEndpoint.slug).limit(limit + 1))]
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = _encode_cursor([rows[-1].slug])
+    next_cursor = prev_cursor = None
+    if before and not cursor:
+        (until,) = _decode_cursor(before, 1)
+        query = query.where(CatalogEndpoint.slug < str(until))
+        rows = [_row(r) for r in session.execute(query.order_by(CatalogEndpoint.slug.desc()).limit(limit + 1))]
+        more_before = len(rows) > limit
+        rows = list(reversed(rows[:limit]))
+        if rows:
+            next_cursor = _encode_cursor([rows[-1].slug])
+            prev_cursor = _encode_cursor([rows[0].slug]) if more_before else None
+    else:
+        if cursor:
+            (after,) = _decode_cursor(cursor, 1)
+            query = query.where(CatalogEndpoint.slug > str(after))
+        rows = [_row(r) for r in session.execute(query.order_by(CatalogEndpoint.slug).limit(limit + 1))]
+        if len(rows) > limit:
+            rows = rows[:limit]
+            next_cursor = _encode_cursor([rows[-1].slug])
+        if cursor and rows:
+            prev_cursor = _encode_cursor([rows[0].slug])
     ids = [r.state_id for r in rows if r.state_id is not None]
     figures = uptime_windows(session=session, endpoint_ids=ids, windows=list(windows), now=now)
     for row in rows:
@@ -310,7 +324,8 @@ def list_endpoints(
     counts: dict[str, int] = {}
     if with_counts:
         counts = count_by_status(session=session, where=where)
-    return EndpointPage(rows=rows, next_cursor=next_cursor, counts=counts, total=sum(counts.values()))
+    return EndpointPage(rows=rows, next_cursor=next_cursor, counts=counts, total=sum(counts.values()),
+                        prev_cursor=prev_cursor)
 
 
 def count_by_status(*, session: Session, where: list[ColumnElement[bool]] | None = None) -> dict[str, int]:

@@ -146,3 +146,19 @@ def test_pause_and_resume_from_the_endpoint_page(page: Any, live_server: LiveSer
     with page.expect_navigation():
         page.click("button:has-text('Resume')")
     assert page.locator("h1 [data-status]").get_attribute("data-status") == "unknown"
+
+
+def test_the_settings_page_and_the_public_parts_render_cleanly(page: Any, live_server: LiveServer) -> None:
+    make_user(live_server.ctx, "alice", Role.ADMIN)
+    _seed(live_server)
+    login(page, live_server, "alice")
+    page.goto(live_server("/settings/monitoring"))
+    assert page.locator("#scheduler-card .badge-up").count() == 1
+    assert page.locator("#storage-card table tbody tr").count() >= 4
+    _shot(page, "settings-light")
+    page.goto(live_server("/status"))
+    assert page.locator(".mon-service").count() == 2
+    _shot(page, "status-light")
+    page.goto(live_server("/"))
+    assert page.locator("#monitoring-summary a").count() >= 3
+    _shot(page, "dashboard-light")

@@ -352,18 +352,19 @@ def resume_page(request: Request, session: SessionDep, user: RequireEditor, addr
 def settings_page(request: Request, session: SessionDep, user: RequireAdmin, settings: SettingsDep) -> Response:
     report_fn = _optional("calcifer.monitoring.store", "storage_report")
     report = report_fn(session=session, settings=settings) if report_fn is not None else None
-    retention = {
-        "Raw results kept": f"{settings.monitor_raw_retention_hours} hours (CALCIFER_MONITOR_RAW_RETENTION_HOURS)",
-        "Hourly aggregates and events kept": f"{settings.monitor_aggregate_retention_days} days "
-                                             "(CALCIFER_MONITOR_AGGREGATE_RETENTION_DAYS)",
-        "Certificate warning": f"{settings.monitor_cert_warn_days} days before expiry "
-                               "(CALCIFER_MONITOR_CERT_WARN_DAYS)",
-        "Checks in flight at most": f"{settings.monitor_concurrency} (CALCIFER_MONITOR_CONCURRENCY)",
-        "Scheduler in the web app": "yes (CALCIFER_MONITOR_IN_WEB)" if settings.monitor_in_web
-                                    else "no: run `calcifer worker` (CALCIFER_MONITOR_IN_WEB)",
-        "/metrics": "public" if settings.metrics_public else "any API token as a bearer (CALCIFER_METRICS_PUBLIC)",
-        "/status": "public" if settings.status_page_public else "logged-in users (CALCIFER_STATUS_PAGE_PUBLIC)",
-    }
+    retention = [  # (what, value, the environment variable that sets it)
+        ("Raw results kept", f"{settings.monitor_raw_retention_hours} hours", "CALCIFER_MONITOR_RAW_RETENTION_HOURS"),
+        ("Hourly aggregates and events kept", f"{settings.monitor_aggregate_retention_days} days",
+         "CALCIFER_MONITOR_AGGREGATE_RETENTION_DAYS"),
+        ("Certificate warning", f"{settings.monitor_cert_warn_days} days before expiry",
+         "CALCIFER_MONITOR_CERT_WARN_DAYS"),
+        ("Checks in flight at most", str(settings.monitor_concurrency), "CALCIFER_MONITOR_CONCURRENCY"),
+        ("Scheduler in the web app", "yes" if settings.monitor_in_web else "no: run `calcifer worker`",
+         "CALCIFER_MONITOR_IN_WEB"),
+        ("/metrics", "public" if settings.metrics_public else "any API token as a bearer",
+         "CALCIFER_METRICS_PUBLIC"),
+        ("/status", "public" if settings.status_page_public else "logged-in users", "CALCIFER_STATUS_PAGE_PUBLIC"),
+    ]
     return render(request, "monitoring/settings.html", {
         "scheduler": scheduler_view(session), "retention": retention, "report": report,
         "counts": service.count_by_status(session=session),

@@ -187,3 +187,23 @@ def test_the_notifier_thread_sends_what_the_hook_queued(ctx: AppContext) -> None
             notifier.stop()
     assert "db-tcp" in message["title"]
 
+
+
+def test_the_app_starts_the_notifier_when_it_runs_the_monitor(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from calcifer.app import create_app, prepare
+    from tests.conftest import drop_schema, make_settings
+
+    settings = make_settings(tmp_path / "data", monitor_in_web=True)
+    ctx = prepare(settings)
+    try:
+        with receiver() as hook, TestClient(create_app(ctx=ctx)):
+            ids = _setup(ctx, {"name": "ops", "url": hook.url()})
+            fire(ctx, change(ids["db-tcp"], "db-tcp", Status.UP, Status.DOWN, dt.datetime.now(dt.UTC),
+                             service="db"))
+            (message,) = hook.wait_for(1)
+        assert "db-tcp" in message["title"]
+    finally:
+        ctx.engine.dispose()
+        drop_schema(settings)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,7 +217,8 @@ class _Cached:
     slugs: frozenset[str]
 
 
-_cache: dict[Any, _Cached] = {}
+# Per engine (not per URL: PostgreSQL schemas of one server share a URL); gone with the engine.
+_cache: weakref.WeakKeyDictionary[Any, _Cached] = weakref.WeakKeyDictionary()
 _generation = 0
 _lock = threading.Lock()
 
@@ -232,7 +234,7 @@ def invalidate_cache() -> None:
 def slugs_in_maintenance(session: Session, now: dt.datetime) -> set[str]:
     """The endpoint slugs whose alerts are held at `now` (cached a few seconds per database, never past
     the next moment a window opens or closes)."""
-    key = str(session.get_bind().engine.url)
+    key = session.get_bind().engine
     with _lock:
         cached = _cache.get(key)
         generation = _generation

@@ -130,3 +130,20 @@ def rebuild(source: Path, target: Path, *, manifest: dict[str, Any] | None = Non
 
 def tree_listing(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def reseal(source: Path, target: Path, *, replace: dict[str, bytes],
+           manifest_update: dict[str, Any] | None = None) -> Path:
+    """Like `rebuild`, with the manifest's sizes and checksums recomputed (an archive that verifies)."""
+    import hashlib
+
+    members = members_of(source)
+    members.update(replace)
+    document = json.loads(members[archive.MANIFEST])
+    document.update(manifest_update or {})
+    document["members"] = [{**entry, "size": len(members[entry["name"]]),
+                            "sha256": hashlib.sha256(members[entry["name"]]).hexdigest()}
+                           for entry in document["members"]]
+    entries = [(plain(archive.MANIFEST), json.dumps(document).encode())]
+    entries += [(plain(n), d) for n, d in members.items() if n != archive.MANIFEST]
+    return write_tar(target, entries)

@@ -151,3 +151,15 @@ def test_a_non_empty_target_is_refused_and_force_moves_it_aside(good_archive: Pa
     assert result.moved_aside is not None and (result.moved_aside / "notes.txt").read_text() == "mine"
     assert result.moved_aside.name.startswith(f"{target.data_dir.name}.old-")
     assert (target.data_dir / "repo.git").is_dir() and (target.data_dir / "secret_key").is_file()
+
+
+def test_a_failure_after_the_checks_leaves_the_target_as_it_was(good_archive: Path, target: Settings,
+                                                                tmp_path: Path) -> None:
+    from tests.backup.helpers import reseal
+
+    # Checksums fine, but the bundle is not a git bundle: git refuses it after extraction began.
+    broken = reseal(good_archive, tmp_path / "broken.tar.gz", replace={"repo.bundle": b"not a bundle\n"})
+    archive.verify(broken)
+    with pytest.raises(Invalid, match="git"):
+        service.restore(archive_path=broken, settings=target)
+    assert list(target.data_dir.iterdir()) == []

@@ -538,6 +538,7 @@ def restore(*, archive_path: Path, settings: Settings, force: bool = False,
         if data_dir in archive_path.parents:
             archive_path = moved / archive_path.relative_to(data_dir)
     created_dir = not data_dir.exists()
+    created_repo = data_dir not in repo_path.parents and not repo_path.exists()
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     staging = data_dir / ".restore"
     try:
@@ -600,6 +601,14 @@ def restore(*, archive_path: Path, settings: Settings, force: bool = False,
         shutil.rmtree(staging, ignore_errors=True)
         if created_dir or moved is not None:
             shutil.rmtree(data_dir, ignore_errors=True)
+        else:  # it was there and empty: empty it again
+            for child in data_dir.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        if created_repo and repo_path.exists():
+            shutil.rmtree(repo_path, ignore_errors=True)
         raise
     shutil.rmtree(staging, ignore_errors=True)
     return RestoreResult(data_dir=data_dir, moved_aside=moved, schema_from=manifest.schema_revision,

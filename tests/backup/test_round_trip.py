@@ -127,3 +127,39 @@ def test_import_refuses_an_instance_that_is_not_empty(ctx: AppContext, cast: Cas
     source.write_text(export.export_text(engine=ctx.engine))
     with pytest.raises(Conflict, match="empty instance"):
         service.import_export_file(ctx=ctx, path=source)
+
+
+def test_an_archive_with_a_logical_database_export_restores_on_this_engine(ctx: AppContext, cast: Cast,
+                                                                            tmp_path: Path) -> None:
+    """PostgreSQL archives carry the JSON export: it restores onto SQLite as well as onto PostgreSQL."""
+    import hashlib
+
+    from calcifer.backup import archive
+    from tests.backup.helpers import members_of, plain, write_tar
+
+    build_rich_instance(ctx, cast)
+    before = export.export_text(engine=ctx.engine, include_secrets=True)
+    good = service.backup(ctx=ctx, target_dir=tmp_path / "backups").path
+    members = {n: d for n, d in members_of(good).items() if not n.startswith("database/")}
+    members["database/export.json"] = before.encode()
+    manifest = json.loads(members.pop(archive.MANIFEST))
+    manifest["engine"] = "postgresql"
+    manifest["members"] = [{"name": n, "size": len(d), "sha256": hashlib.sha256(d).hexdigest(),
+                            "secret": n == "secret_key"} for n, d in members.items()]
+    logical = write_tar(tmp_path / "logical.tar.gz", [(plain(archive.MANIFEST), json.dumps(manifest).encode()),
+                                                      *[(plain(n), d) for n, d in members.items()]])
+    restored = make_settings(tmp_path / "restored")
+    try:
+        service.restore(archive_path=logical, settings=restored)
+        ctx_b = prepare(restored)
+        try:
+            after = export.export_text(engine=ctx_b.engine, include_secrets=True)
+            assert document(after.replace(str(restored.resolved_data_dir), "<data>")) == document(
+                before.replace(str(ctx.settings.resolved_data_dir), "<data>"))
+            token = make_token(ctx_b, "alice", name="after restore")
+            found = api_client(create_app(ctx=ctx_b), token).get("/api/v1/search?q=grafana")
+            assert found.status_code == 200 and "runbooks/grafana" in found.text  # the search index was rebuilt
+        finally:
+            ctx_b.engine.dispose()
+    finally:
+        drop_schema(restored)

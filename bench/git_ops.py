@@ -10,10 +10,13 @@ one work item goes through its life on each side:
 
     create  Calcifer: work.create_work_item (DB row, checklist, audit, branch, worktree checkout)
             git CLI:  git worktree add -b BRANCH PATH main
-    commit  Calcifer: work.write_file + work.commit with a changelog entry (CHANGES.md parsed and
-                      re-rendered, index staged, commit, audit)
+    commit  Calcifer: work.write_file + work.commit naming that file, with a changelog entry (CHANGES.md
+                      in Calcifer's layout gets the entry by a text edit that gives what parse + render
+                      gives; the file and CHANGES.md staged, commit, audit)
             git CLI:  write the file, insert the entry line into CHANGES.md (plain text edit),
                       git add FILE CHANGES.md, git commit
+                      (Both commit the named file and CHANGES.md. Until 2026-11-26 Calcifer's side passed
+                      files=None, i.e. `git add -A`, a status of all 10,000 files the CLI does not do.)
     check   Calcifer: work.merge_problems (checklist/notes rules, branch status with an in-memory
                       merge, changelog entries of the branch, worktree conflicts and changes)
             git CLI:  git status --porcelain, git rev-list --left-right --count main...BRANCH,
@@ -513,9 +516,11 @@ class CalciferSide:
             user = self._user(s)
             self.work.write_file(session=s, actor=user, item_id=item_id,
                                  path=f"catalog/services/bench-{n:04d}.yaml", content=bench_service_yaml(n))
+            # The file it wrote, as the CLI's `git add -- FILE CHANGES.md` names it (files=None would
+            # stage every change, which is `git add -A`: a status of the whole worktree on top).
             self.work.commit(session=s, actor=user, item_id=item_id, workspace=self.ws,
-                             message=f"Add bench service {n}", files=None, entry_type=ChangeType.ADDED,
-                             entry_text=f"Added bench service {n}")
+                             message=f"Add bench service {n}", files=[f"catalog/services/bench-{n:04d}.yaml"],
+                             entry_type=ChangeType.ADDED, entry_text=f"Added bench service {n}")
 
     def document(self, item_id: int) -> None:
         """Untimed: tick the checklist and write the notes, so the check finds nothing missing."""

@@ -85,3 +85,19 @@ def test_an_incremental_sync_after_a_restart_reads_unchanged_specs_from_the_inde
     sync(ctx, force=True)
     assert snapshot(ctx) == incremental
     assert [tuple(e) for e in incremental["edges"]] == [("b", "a", "depends_on")]
+
+
+def test_many_incremental_syncs_in_a_row_end_where_a_full_one_does(ctx: AppContext) -> None:
+    commit_files(ctx.repo_path, dict(BAD_CATALOG))
+    sync(ctx)
+    for n in range(6):
+        commit_files(ctx.repo_path, {
+            S + f"s{n}.yaml": service_yaml(f"s{n}", depends_on=[f"s{n - 1}"] if n else ["ghost"]),
+            E + f"e{n}.yaml": f"name: E{n}\nslug: e{n}\nservice: s{n}\ntype: icmp\ntarget: 10.0.0.{n}\n",
+            **({S + f"s{n - 2}.yaml": None, E + f"e{n - 2}.yaml": None} if n >= 2 else {}),
+            **({S + "zz-copy.yaml": None} if n == 3 else {}),
+        })
+        assert not sync(ctx).skipped
+    incremental = snapshot(ctx)
+    sync(ctx, force=True)
+    assert snapshot(ctx) == incremental

@@ -146,6 +146,7 @@ class _Memo:
         self.specs: dict[tuple[str, str], Any] = {}
         self.key_lines: dict[tuple[str, str], int] = {}
         self.nested_lines: dict[str, dict[str, int]] = {}
+        self.known: tuple[Any, _Known] | None = None  # (CatalogState.synced_at, the index's rows then)
 
     def spec(self, model: type[BaseModel], blob_id: str) -> Any:
         key = (model.__name__, blob_id)
@@ -683,10 +684,24 @@ def _stored_specs(session: Session, services: list[str], endpoints: list[str]) -
     return specs
 
 
-def _write_changes(session: Session, catalog: _Catalog, known: _Known, commit: str) -> int:
+def _known_after(known: _Known | None, rows: dict[Any, list[dict[str, Any]]], catalog: _Catalog) -> _Known:
+    """What ``_known`` would read after ``rows`` were written over ``known`` (None: over nothing)."""
+    def merged(model: Any, before: dict[str, tuple[str, str, str, dt.datetime]], current: dict[str, Any]
+               ) -> dict[str, tuple[str, str, str, dt.datetime]]:
+        result = {slug: value for slug, value in before.items() if slug in current}
+        for row in rows.get(model, []):
+            result[row["slug"]] = (row["file"], row["blob_id"], row["commit_id"], row["updated_at"])
+        return result
+    return _Known(
+        services=merged(CatalogService, known.services if known else {}, catalog.services),
+        endpoints=merged(CatalogEndpoint, known.endpoints if known else {}, catalog.endpoints),
+        problems=[(f.file, f.line, f.severity, f.code, f.message[:4000], f.slug) for f in catalog.findings])
+
+
+def _write_changes(session: Session, catalog: _Catalog, known: _Known, commit: str) -> _Known:
     """Bring the index from ``known`` to ``catalog``: only rows whose file or content changed are
     rewritten (a row is a function of its file's path and blob), problems only when they changed.
-    Returns the number of rows written or removed."""
+    Returns what the index holds now."""
     previous = _Previous(specs={}, services={k: (v[1], v[2], v[3]) for k, v in known.services.items()},
                          endpoints={k: (v[1], v[2], v[3]) for k, v in known.endpoints.items()})
     changed = _Catalog(memo=catalog.memo)
@@ -714,14 +729,12 @@ def _write_changes(session: Session, catalog: _Catalog, known: _Known, commit: s
     for model, values in rows.items():
         if values:
             session.execute(insert(model.__table__), values)
-    written = len(gone_services) + len(gone_endpoints) + len(changed.services) + len(changed.endpoints)
     if new_problems != known.problems:
         problems = [dict(zip(_PROBLEM_COLUMNS, values, strict=True)) for values in new_problems]
         session.execute(delete(CatalogProblem))
         if problems:
             session.execute(insert(CatalogProblem), problems)
-        written += len(problems) + len(known.problems)
-    return written
+    return _known_after(known, rows, catalog)
 
 
 def _lock_state(session: Session) -> CatalogState:
@@ -799,8 +812,11 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
         else:
             # Incremental: specs of unchanged files come from this process's memo (or the index), and
             # only the rows of files that changed are rewritten.
-            known_commit = state.synced_commit if state is not None else None
-            known = _known(session)
+            known_stamp = state.synced_at if state is not None else None
+            cached = memo.previous.known if memo.previous is not None else None
+            # What the index holds: as this process left it when nobody synced since, else read.
+            known = cached[1] if cached is not None and known_stamp is not None and cached[0] == known_stamp \
+                else _known(session)
             missing = ([str(f.blob_id) for f in files[0] if memo.spec(ServiceSpec, str(f.blob_id)) is None],
                        [str(f.blob_id) for f in files[1] if memo.spec(EndpointSpec, str(f.blob_id)) is None])
             catalog = _build(repo, commit, _stored_specs(session, *missing), memo, files)
@@ -819,10 +835,11 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
                     if values:
                         # Core executemany: several times faster than the ORM's bulk insert here.
                         session.execute(insert(model.__table__), values)
+                now_known = _known_after(None, rows, catalog)
             else:
-                # Read again under the lock: a sync that ran meanwhile may have changed the rows.
-                _write_changes(session, catalog, _known(session) if state.synced_commit != known_commit
-                               else known, commit_id)
+                # Read again under the lock when a sync ran meanwhile: it may have changed the rows.
+                now_known = _write_changes(session, catalog, _known(session) if state.synced_at != known_stamp
+                                           else known, commit_id)
             errors = sum(1 for f in catalog.findings if f.severity == Severity.ERROR.value)
             state.synced_commit = commit_id
             state.synced_at = utcnow()
@@ -833,6 +850,7 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
             state.warnings = len(catalog.findings) - errors
             result = _result(state, skipped=False)
             session.commit()
+            memo.known = (state.synced_at, now_known)  # read back: the stamp as the database keeps it
             _memo = memo.detach()
             return result
         except BaseException:

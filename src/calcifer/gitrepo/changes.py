@@ -103,7 +103,16 @@ def worktree_changes(*, worktree_path: Path) -> list[FileChange]:
     "conflicted" and diff HEAD against the file with its conflict markers. Raises NotFound when the
     worktree is missing.
     """
+    return _changes(open_worktree(worktree_path), worktree_path)
+
+
+def worktree_state(*, worktree_path: Path) -> tuple[list[str], list[FileChange]]:
+    """(``worktree_conflicts``, ``worktree_changes``) of the worktree, reading its index once."""
     repo = open_worktree(worktree_path)
+    return sorted(conflict_entries(repo.index)), _changes(repo, worktree_path)
+
+
+def _changes(repo: pygit2.Repository, worktree_path: Path) -> list[FileChange]:
     root = worktree_path.resolve()
     tree = _head_tree(repo)
     conflicted = set(conflict_entries(repo.index))
@@ -131,6 +140,65 @@ def worktree_changes(*, worktree_path: Path) -> list[FileChange]:
             diff = patch.text or ""
         changes.append(FileChange(path=path, status=status, diff=diff, binary=binary))
     return changes
+
+
+_INDEX_DELTAS = frozenset("AMDT")
+
+
+def _tree_of_index(repo: pygit2.Repository, index: pygit2.Index, head: pygit2.Tree | None) -> pygit2.Oid:
+    """The tree the index describes, as ``index.write_tree()`` writes it.
+
+    libgit2 rebuilds every folder of an index that has no cache of its trees (a worktree it checked
+    out has none): ~40 ms at 10,000 files. Here HEAD's tree gets the entries where the index differs
+    from it (a diff of index and tree is a few ms); only the folders on their way are written.
+    """
+    if head is None:
+        return index.write_tree()
+    changes: dict[tuple[str, ...], tuple[pygit2.Oid, int] | None] = {}
+    for delta in index.diff_to_tree(head).deltas:
+        status = delta.status_char()
+        if status not in _INDEX_DELTAS:
+            return index.write_tree()  # e.g. a conflict: let libgit2 decide (and refuse)
+        if status == "D":
+            changes[tuple(delta.old_file.path.split("/"))] = None
+        else:
+            if status == "T":
+                changes[tuple(delta.old_file.path.split("/"))] = None
+            changes[tuple(delta.new_file.path.split("/"))] = (delta.new_file.id, delta.new_file.mode)
+    if not changes:
+        return head.id
+    tree = _apply_entries(repo, head, changes)
+    return tree if tree is not None else repo.TreeBuilder().write()
+
+
+def _apply_entries(repo: pygit2.Repository, tree: pygit2.Tree | None,
+                   changes: dict[tuple[str, ...], tuple[pygit2.Oid, int] | None]) -> pygit2.Oid | None:
+    """``tree`` with entries set (or removed, for None) at split paths; None when nothing is left
+    (git keeps no empty folders)."""
+    builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
+    here: dict[str, tuple[pygit2.Oid, int] | None] = {}
+    below: dict[str, dict[tuple[str, ...], tuple[pygit2.Oid, int] | None]] = {}
+    for parts, value in changes.items():
+        if len(parts) == 1:
+            here[parts[0]] = value
+        else:
+            below.setdefault(parts[0], {})[parts[1:]] = value
+    for name, value in here.items():
+        if value is not None:
+            builder.insert(name, value[0], value[1])
+        elif name not in below and builder.get(name) is not None:
+            builder.remove(name)
+    for name, sub in below.items():
+        if here.get(name) is not None:
+            continue  # a folder replaced by a file: its old entries only go away
+        entry = builder.get(name)
+        subtree = repo[entry.id] if entry is not None and entry.type_str == "tree" else None
+        merged = _apply_entries(repo, subtree if isinstance(subtree, pygit2.Tree) else None, sub)
+        if merged is not None:
+            builder.insert(name, merged, FileMode.TREE)
+        elif builder.get(name) is not None:
+            builder.remove(name)
+    return builder.write() if len(builder) else None
 
 
 def worktree_conflicts(*, worktree_path: Path) -> list[str]:
@@ -213,7 +281,7 @@ def commit_worktree(
             "Resolve the merge conflicts before committing", code="unresolved_conflicts", problems=problems
         )
 
-    tree = index.write_tree()
+    tree = _tree_of_index(repo, index, tree_before)
     merge_heads = repo.listall_mergeheads()
     if not merge_heads and tree_before is not None and tree == tree_before.id:
         raise Conflict(

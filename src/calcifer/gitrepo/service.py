@@ -37,7 +37,7 @@ from ._repo import (
     validate_branch_name,
     validate_worktree_name,
 )
-from .changes import commit_worktree, worktree_changes, worktree_conflicts
+from .changes import commit_worktree, worktree_changes, worktree_conflicts, worktree_state
 from .merge import branch_status, merge_into_main, update_from_main
 from .models import Author, BranchStatus, CommitInfo, FileChange, FileMerger
 from .paths import MAX_FILE_BYTES, delete_worktree_file, read_worktree_file, safe_path, write_worktree_file
@@ -79,6 +79,7 @@ __all__ = [
     "update_from_main",
     "worktree_changes",
     "worktree_conflicts",
+    "worktree_state",
     "write_worktree_file",
 ]
 

@@ -445,23 +445,26 @@ def changes(*, session: Session, item_id: int) -> list[git.FileChange]:
     return git.worktree_changes(worktree_path=Path(item.worktree_path))
 
 
-def _changelog_base_ref(workspace: Workspace, item: WorkItem) -> str:
+def _changelog_base_ref(workspace: Workspace, item: WorkItem, merged: bool | None = None) -> str:
     """The commit whose CHANGES.md the branch's own entries are measured against.
 
     The merge base with main, so entries brought in by "update from main" don't count as the
     branch's; once merged (the merge base is the tip itself) the commit the branch started from.
+    ``merged``: the branch status's, when the caller has it.
     """
-    status = git.branch_status(repo_path=workspace.repo_path, branch=item.branch)
-    if status.merged:
+    if merged is None:
+        merged = git.branch_status(repo_path=workspace.repo_path, branch=item.branch).merged
+    if merged:
         return item.base_commit
     return git.merge_base(repo_path=workspace.repo_path, branch=item.branch) or item.base_commit
 
 
-def branch_changelog_entries(*, workspace: Workspace, item: WorkItem) -> list[changelog.Entry]:
+def branch_changelog_entries(*, workspace: Workspace, item: WorkItem,
+                             merged: bool | None = None) -> list[changelog.Entry]:
     if not git.branch_exists(repo_path=workspace.repo_path, branch=item.branch):
         return []
     base = git.read_file_at(repo_path=workspace.repo_path, path=CHANGELOG_PATH,
-                            ref=_changelog_base_ref(workspace, item))
+                            ref=_changelog_base_ref(workspace, item, merged))
     tip = git.read_file_at(repo_path=workspace.repo_path, path=CHANGELOG_PATH, ref=item.branch)
     if tip is None:
         return []
@@ -564,7 +567,7 @@ def merge_problems(*, session: Session, item: WorkItem, workspace: Workspace) ->
         return problems
     if not status.merged and status.ahead == 0:
         problems.append(Problem(MergeProblem.NO_COMMITS, "The branch has no commits: commit a change first."))
-    if not branch_changelog_entries(workspace=workspace, item=item):
+    if not branch_changelog_entries(workspace=workspace, item=item, merged=status.merged):
         problems.append(Problem(MergeProblem.NO_CHANGELOG_ENTRY,
                                 "The branch adds no CHANGES.md entry: commit one with the changelog form."))
     worktree = Path(item.worktree_path)
@@ -573,13 +576,12 @@ def merge_problems(*, session: Session, item: WorkItem, workspace: Workspace) ->
             problems.append(Problem(MergeProblem.WORKTREE_MISSING,
                                     "The worktree is missing; restart Calcifer to repair it."))
         else:
-            unresolved = git.worktree_conflicts(worktree_path=worktree)
+            unresolved, changed = git.worktree_state(worktree_path=worktree)
             if unresolved:
                 problems.append(Problem(MergeProblem.UNRESOLVED_CONFLICTS,
                                         "Resolve and commit the conflicts from updating with main: "
                                         + ", ".join(unresolved)))
-            pending = [c.path for c in git.worktree_changes(worktree_path=worktree)
-                       if c.path not in unresolved]
+            pending = [c.path for c in changed if c.path not in unresolved]
             if pending:
                 problems.append(Problem(MergeProblem.UNCOMMITTED_CHANGES,
                                         f"{len(pending)} uncommitted change(s): " + ", ".join(pending[:10])))

@@ -50,20 +50,41 @@ POSTMORTEM_CATEGORIES = ("incident", "documentation")
 
 # -- the status-change hook ------------------------------------------------------------------------------
 
+class _Batch:
+    """What one call of the hook reads once: the open incidents of the endpoints in the batch (one
+    query), and the affected services and related work per service (a mass outage asks once)."""
+
+    def __init__(self, session: Session, endpoint_ids: list[int]) -> None:
+        self.open: dict[int, Incident] = {}
+        ids = sorted(set(endpoint_ids))
+        for start in range(0, len(ids), 500):
+            for incident in session.scalars(select(Incident).where(
+                    Incident.open_endpoint_id.in_(ids[start:start + 500]))):
+                self.open[incident.endpoint_id] = incident
+        self.loaded = set(ids)
+        self.cache: dict[tuple[str, str | None], Any] = {}
+
+    def open_for(self, session: Session, endpoint_id: int) -> Incident | None:
+        if endpoint_id in self.loaded:
+            return self.open.get(endpoint_id)
+        return _open_for(session, endpoint_id)
+
+
 @hooks.on_status_change
 def record_incidents(session: Session, changes: list[StatusChange]) -> None:
     """Open an incident when an endpoint goes down, close it when the endpoint is up or degraded again.
 
     Idempotent: the same change seen twice neither opens a second incident nor closes one twice.
+    Adds rows only (flushed, not committed): it runs in the result writer's transaction.
     """
-    context: dict[tuple[str, str | None], Any] = {}  # a mass outage asks once per service
+    batch = _Batch(session, [c.endpoint_id for c in changes])
     for change in changes:
         if change.new == Status.DOWN and change.old != Status.DOWN:
-            open_incident(session=session, change=change, context=context)
+            open_incident(session=session, change=change, batch=batch)
         elif change.new in (Status.UP, Status.DEGRADED):
-            close_incident(session=session, change=change)
+            close_incident(session=session, change=change, batch=batch)
         elif change.new in (Status.PAUSED, Status.UNKNOWN):
-            incident = _open_for(session, change.endpoint_id)
+            incident = batch.open_for(session, change.endpoint_id)
             if incident is not None and not _seen(incident, change):
                 incident.events.append(IncidentEvent(at=change.at, kind=IncidentEventKind.STATUS.value,
                                                      text=f"{change.old} → {change.new}"))
@@ -119,41 +140,42 @@ def related_text(entry: dict[str, Any]) -> str:
     return f"work item #{entry['id']}, in progress"
 
 
-def open_incident(*, session: Session, change: StatusChange,
-                  context: dict[tuple[str, str | None], Any] | None = None) -> Incident:
-    """The endpoint's open incident, opened now from `change` unless one is open already.
-
-    `context` caches the affected services and related work per service within one batch of changes.
-    """
-    existing = _open_for(session, change.endpoint_id)
+def open_incident(*, session: Session, change: StatusChange, batch: _Batch | None = None) -> Incident:
+    """The endpoint's open incident, opened now from `change` unless one is open already (not flushed)."""
+    batch = batch or _Batch(session, [change.endpoint_id])
+    existing = batch.open_for(session, change.endpoint_id)
     if existing is not None:
         return existing
-    context = {} if context is None else context
-    affected_key, related_key = ("affected", change.service), (f"related@{change.at.isoformat()}", change.service)
-    if affected_key not in context:
-        context[affected_key] = affected_services(session=session, service=change.service)
-    if related_key not in context:
-        context[related_key] = related_work(session=session, service=change.service, at=change.at)
+    # Related work is looked up once per service and minute: a batch holds seconds of results.
+    minute = change.at.replace(second=0, microsecond=0)
+    affected_key, related_key = ("affected", change.service), (f"related@{minute.isoformat()}", change.service)
+    if affected_key not in batch.cache:
+        batch.cache[affected_key] = affected_services(session=session, service=change.service)
+    if related_key not in batch.cache:
+        batch.cache[related_key] = related_work(session=session, service=change.service, at=change.at)
     incident = Incident(
         endpoint_id=change.endpoint_id, open_endpoint_id=change.endpoint_id, endpoint_slug=change.slug,
         service=change.service, status=IncidentStatus.OPEN.value, started_at=change.at,
         message=(change.message or "")[:500], in_maintenance=change.in_maintenance,
-        affected_services=list(context[affected_key]),
-        related_work=[dict(entry) for entry in context[related_key]])
+        affected_services=list(batch.cache[affected_key]),
+        related_work=[dict(entry) for entry in batch.cache[related_key]], events=[])
     text = f"{change.slug} went down" + (f": {change.message}" if change.message else "")
     if change.in_maintenance:
         text += " (during maintenance: alerts held)"
     incident.events.append(IncidentEvent(at=change.at, kind=IncidentEventKind.OPENED.value, text=text[:2000]))
     session.add(incident)
-    session.flush()
+    batch.open[change.endpoint_id] = incident
+    batch.loaded.add(change.endpoint_id)
     return incident
 
 
-def close_incident(*, session: Session, change: StatusChange) -> Incident | None:
+def close_incident(*, session: Session, change: StatusChange, batch: _Batch | None = None) -> Incident | None:
     """Resolve the endpoint's open incident at `change.at` (None when there is none)."""
-    incident = _open_for(session, change.endpoint_id)
+    batch = batch or _Batch(session, [change.endpoint_id])
+    incident = batch.open_for(session, change.endpoint_id)
     if incident is None:
         return None
+    batch.open.pop(change.endpoint_id, None)
     end = max(change.at, incident.started_at)
     incident.status = IncidentStatus.RESOLVED.value
     incident.open_endpoint_id = None
@@ -162,7 +184,6 @@ def close_incident(*, session: Session, change: StatusChange) -> Incident | None
     incident.events.append(IncidentEvent(
         at=end, kind=IncidentEventKind.RESOLVED.value,
         text=f"{change.slug} is {change.new} again after {human_duration(incident.duration())}"))
-    session.flush()
     return incident
 
 

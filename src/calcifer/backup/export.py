@@ -111,8 +111,8 @@ def write_export(*, engine: Engine, out: IO[str], include_secrets: bool = False,
                  revision: str | None = None, progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
     """Stream the export of every table to `out` (text). Returns rows written per table.
 
-    On PostgreSQL the whole export reads one REPEATABLE READ snapshot, so it is consistent while
-    Calcifer keeps running."""
+    The whole export reads one snapshot (PostgreSQL: a REPEATABLE READ transaction; SQLite: one read
+    transaction), so it is consistent while Calcifer keeps running."""
     from calcifer.db import current_revision
 
     tables = exported_tables(include_secrets=include_secrets)
@@ -121,6 +121,9 @@ def write_export(*, engine: Engine, out: IO[str], include_secrets: bool = False,
     if engine.dialect.name == "postgresql":
         options["isolation_level"] = "REPEATABLE READ"
     with engine.connect().execution_options(**options) as conn, conn.begin():
+        if engine.dialect.name == "sqlite":
+            # pysqlite opens no transaction for reads: start one, so every table is read from one snapshot.
+            conn.exec_driver_sql("BEGIN")
         header = {
             "format": FORMAT,
             "version": FORMAT_VERSION,

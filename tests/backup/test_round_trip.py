@@ -163,3 +163,19 @@ def test_an_archive_with_a_logical_database_export_restores_on_this_engine(ctx: 
             ctx_b.engine.dispose()
     finally:
         drop_schema(restored)
+
+
+def test_an_export_file_is_read_row_by_row_and_any_json_of_its_shape_also_imports(ctx: AppContext, cast: Cast,
+                                                                                tmp_path: Path) -> None:
+    build_rich_instance(ctx, cast)
+    text = export.export_text(engine=ctx.engine)
+    written = tmp_path / "written.json"
+    written.write_text(text)
+    streamed = export.load_document(written)
+    assert streamed.header["format"] == "calcifer-export" and "monitor_results" in streamed.tables
+    assert sum(len(rows) for name, rows in streamed.batches() if name == "monitor_results") == 50
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps(json.loads(text), indent=2))
+    whole = export.load_document(pretty)
+    assert whole.tables == streamed.tables
+    assert [(n, r) for n, r in whole.batches()] == [(n, r) for n, r in streamed.batches()]

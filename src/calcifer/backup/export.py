@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,30 +186,134 @@ class ImportResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def load_document(path: Path) -> dict[str, Any]:
+Batches = Iterator[tuple[str, list[Any]]]
+
+
+@dataclass
+class Document:
+    """An export to import: its header fields, the tables it holds, and its rows in batches, in file order.
+
+    Read from a file written by `write_export`, rows are parsed line by line (an export of millions of
+    check results never sits in memory whole); any other valid JSON of the same shape is read whole."""
+
+    header: dict[str, Any]
+    tables: list[str]
+    batches: Callable[[], Batches]
+
+
+_TABLE_LINE = re.compile(r'^("(?:[^"\\]|\\.)*"): \[(\],?)?$')
+
+
+def _scan(path: Path) -> tuple[dict[str, Any], list[str]] | None:
+    """Check that `path` has the line layout `write_export` writes; returns (header, table names) or None."""
+    header: dict[str, Any] = {}
+    tables: list[str] = []
+    with path.open(encoding="utf-8") as handle:
+        if handle.readline() != "{\n":
+            return None
+        for line in handle:
+            line = line.rstrip("\n")
+            if line == '"tables": {':
+                break
+            key, separator, value = line.partition(": ")
+            if not separator:
+                return None
+            try:
+                header[json.loads(key)] = json.loads(value.removesuffix(","))
+            except json.JSONDecodeError:
+                return None
+        else:
+            return None
+        inside: str | None = None
+        ended = False
+        for line in handle:
+            line = line.rstrip("\n")
+            if ended:
+                if line != "}":
+                    return None
+                ended = False
+                continue
+            if inside is None:
+                if line == "}":
+                    ended = True
+                    continue
+                match = _TABLE_LINE.fullmatch(line)
+                if match is None:
+                    return None
+                tables.append(json.loads(match.group(1)))
+                if match.group(2) is None:
+                    inside = tables[-1]
+            elif line in ("]", "],"):
+                inside = None
+            elif not (line.startswith("{") and line.removesuffix(",").endswith("}")):
+                return None
+        if inside is not None:
+            return None
+    return header, tables
+
+
+def _line_batches(path: Path) -> Batches:
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line == '"tables": {\n':
+                break
+        name: str | None = None
+        rows: list[Any] = []
+        for raw in handle:
+            line = raw.rstrip("\n")
+            if name is None:
+                match = _TABLE_LINE.fullmatch(line)
+                if match is None:
+                    continue  # the closing braces
+                name = json.loads(match.group(1))
+                if match.group(2) is not None:
+                    yield name, []
+                    name = None
+            elif line in ("]", "],"):
+                yield name, rows
+                name, rows = None, []
+            else:
+                rows.append(json.loads(line.removesuffix(",")))
+                if len(rows) >= BATCH:
+                    yield name, rows
+                    rows = []
+
+
+def from_dict(document: Any) -> Document:
+    if not isinstance(document, dict) or not isinstance(document.get("tables"), dict):
+        check_header(document)
+        raise Invalid("This export has no \"tables\" object.")
+    tables = document["tables"]
+    for name, rows in tables.items():
+        if not isinstance(rows, list):
+            raise Invalid(f"Table {name!r} of the export is not a list of rows.")
+    return Document(header={k: v for k, v in document.items() if k != "tables"}, tables=list(tables),
+                    batches=lambda: iter(list(tables.items())))
+
+
+def load_document(path: Path) -> Document:
+    """Open an export file (streamed when it has `write_export`'s layout). Raises Invalid."""
     try:
+        scanned = _scan(path)
+        if scanned is not None:
+            header, tables = scanned
+            return Document(header=header, tables=tables, batches=lambda: _line_batches(path))
         with path.open(encoding="utf-8") as handle:
-            document = json.load(handle)
+            return from_dict(json.load(handle))
     except OSError as exc:
         raise Invalid(f"Cannot read {path}: {exc.strerror or exc}.") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise Invalid(f"{path} is not a Calcifer JSON export: {exc}.") from exc
-    return check_document(document)
 
 
-def check_document(document: Any) -> dict[str, Any]:
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
+def check_header(header: Any) -> dict[str, Any]:
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise Invalid("This is not a Calcifer JSON export (its \"format\" is not calcifer-export).")
-    version = document.get("version")
+    version = header.get("version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise Invalid(f"This export uses format version {version!r}; this Calcifer reads version "
                       f"{FORMAT_VERSION} and older. Import it with a newer Calcifer.")
-    if not isinstance(document.get("tables"), dict):
-        raise Invalid("This export has no \"tables\" object.")
-    for name, rows in document["tables"].items():
-        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-            raise Invalid(f"Table {name!r} of the export is not a list of rows.")
-    return document
+    return header
 
 
 # What makes an instance "not empty": people, work, history.
@@ -244,33 +349,35 @@ def bump_sequences(conn: Connection, names: list[str]) -> None:
     """PostgreSQL: move each serial/identity sequence past the largest id imported."""
     if conn.dialect.name != "postgresql":
         return
+    quote = conn.dialect.identifier_preparer.quote
     for name in names:
         pk = _primary_key(conn, name)
         if len(pk) != 1:
             continue
         sequence = conn.execute(sa.text("SELECT pg_get_serial_sequence(:t, :c)"),
-                                {"t": conn.dialect.identifier_preparer.quote(name), "c": pk[0]}).scalar()
+                                {"t": quote(name), "c": pk[0]}).scalar()
         if not sequence:
             continue
-        column = conn.dialect.identifier_preparer.quote(pk[0])
-        table = conn.dialect.identifier_preparer.quote(name)
+        column, table = quote(pk[0]), quote(name)
         conn.execute(sa.text(f"SELECT setval(:s, COALESCE((SELECT MAX({column}) FROM {table}), 1), "
                              f"(SELECT MAX({column}) FROM {table}) IS NOT NULL)"), {"s": sequence})
 
 
-def import_document(*, engine: Engine, document: dict[str, Any], replace_derived: bool = True) -> ImportResult:
+def import_document(*, engine: Engine, document: Document | dict[str, Any]) -> ImportResult:
     """Load an export into this instance's database, in one transaction.
 
     Refuses (Conflict) an instance that already has users, work items or audit entries, and (Invalid)
-    an export from another schema revision. Tables the instance filled by itself at start (the indexes
-    of a fresh repository, repair reports) are emptied first. Raises nothing half-way: on any error
-    the transaction is rolled back."""
+    an export from another schema revision or one naming tables or columns this database lacks. Tables
+    the instance filled by itself at start (the indexes of a fresh repository, repair reports) are
+    emptied first. On any error the transaction is rolled back: nothing is half-imported."""
     from calcifer.db import current_revision
 
-    document = check_document(document)
+    if not isinstance(document, Document):
+        document = from_dict(document)
+    header = check_header(document.header)
     revision = current_revision(engine)
-    if document.get("schema_revision") != revision:
-        raise Invalid(f"The export is from database schema {document.get('schema_revision')!r}, this "
+    if header.get("schema_revision") != revision:
+        raise Invalid(f"The export is from database schema {header.get('schema_revision')!r}, this "
                       f"instance is at {revision!r}: import it with the Calcifer version that wrote it "
                       "(or restore a backup archive, which migrates).")
     result = ImportResult()
@@ -279,40 +386,42 @@ def import_document(*, engine: Engine, document: dict[str, Any], replace_derived
         if problems:
             raise Conflict("Import needs an empty instance (a new database): " + "; ".join(problems) + ".",
                            code="not_empty")
-        inspector = sa.inspect(conn)
-        existing = set(inspector.get_table_names())
-        unknown = sorted(set(document["tables"]) - existing)
+        existing = set(sa.inspect(conn).get_table_names())
+        unknown = sorted(set(document.tables) - existing)
         if unknown:
             raise Invalid("The export has tables this database does not: " + ", ".join(unknown) + ".")
-        # Empty every exported-kind table (children first), then insert parents first.
+        # Empty what the export refills (children first) and the search index (rebuilt afterwards).
         order = [t.name for t in calcifer.models.metadata.sorted_tables if t.name in existing]
         order += sorted(existing - set(order) - {"alembic_version"})
-        if replace_derived:
-            for name in reversed(order):
-                if name in document["tables"] or name in ("search_documents", "search_state"):
-                    conn.execute(sa.table(name).delete())
-        inserted: list[str] = []
-        for name in [n for n in order if n in document["tables"]]:
-            rows = document["tables"][name]
-            types = _column_types(conn, name)
+        for name in reversed(order):
+            if name in document.tables or name in ("search_documents", "search_state"):
+                conn.execute(sa.table(name).delete())
+        targets: dict[str, tuple[sa.TableClause, dict[str, Any]]] = {}
+        for name, rows in document.batches():
+            if name not in targets:
+                if name not in existing:
+                    raise Invalid(f"The export has a table this database does not: {name}.")
+                types = _column_types(conn, name)
+                targets[name] = (sa.table(name, *[sa.column(c, t) for c, t in types.items()]), types)
+                result.rows[name] = 0
+            table, types = targets[name]
+            if not all(isinstance(row, dict) for row in rows):
+                raise Invalid(f"Table {name!r} of the export is not a list of rows.")
             missing = sorted({key for row in rows for key in row} - set(types))
             if missing:
                 raise Invalid(f"Table {name} of the export has columns this database does not: "
                               + ", ".join(missing) + ".")
-            table = sa.table(name, *[sa.column(column, type_) for column, type_ in types.items()])
             decoded = [{key: _decode(value, types[key]) for key, value in row.items()} for row in rows]
             for start in range(0, len(decoded), BATCH):
-                chunk = decoded[start:start + BATCH]
                 # Rows with different key sets cannot share one executemany: group them.
                 groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-                for row in chunk:
+                for row in decoded[start:start + BATCH]:
                     groups.setdefault(tuple(row), []).append(row)
                 for group in groups.values():
                     conn.execute(table.insert(), group)
-            result.rows[name] = len(rows)
-            inserted.append(name)
-        bump_sequences(conn, inserted)
-    if not document.get("secrets_included"):
+            result.rows[name] += len(rows)
+        bump_sequences(conn, list(targets))
+    if not header.get("secrets_included"):
         result.warnings.append("The export holds no password or token hashes: users cannot log in and API "
                                "tokens do not work until they are set again. To migrate an installation, "
                                "export with --include-secrets.")

@@ -466,7 +466,7 @@ def _restore_database(settings: Settings, manifest: archive.Manifest, files: dic
     try:
         ensure_schema(engine, settings.database_schema)
         # Load the rows at the revision they were exported from; prepare() migrates them to head.
-        snapshot.upgrade_to(engine, str(document.get("schema_revision")))
+        snapshot.upgrade_to(engine, str(document.header.get("schema_revision")))
         export.import_document(engine=engine, document=document)
     finally:
         engine.dispose()

@@ -5,14 +5,24 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from calcifer.app import create_app, prepare
+from calcifer.monitoring import service
 from calcifer.web.context import AppContext
 from tests.conftest import Cast, drop_schema, make_settings
 from tests.monitoring.factories import make_hourly, make_monitored, make_service, now
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    service.clear_caches()
+    yield
+    service.clear_caches()
 
 
 def _seed(ctx: AppContext, *, tag_shop: bool = False) -> None:

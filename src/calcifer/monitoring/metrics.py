@@ -5,19 +5,22 @@ are always what the database says (several web workers answer alike) and nothing
 process. Labels: ``endpoint`` (slug), ``service``, ``type``.
 
 Uptime ratios for the 7 and 30 day windows scan ``monitor_hourly`` (one row per endpoint and hour);
-they are kept for ``UPTIME_CACHE_SECONDS`` so frequent scrapes of a large installation stay cheap.
+they are kept for ``UPTIME_CACHE_SECONDS`` so frequent scrapes of a large installation stay cheap; the
+24 hour ratio is computed on every scrape.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from calcifer import __version__
@@ -25,25 +28,32 @@ from calcifer.monitoring import service
 from calcifer.monitoring.choices import Status
 from calcifer.monitoring.models import SchedulerStatus
 
-UPTIME_CACHE_SECONDS = 60.0
+UPTIME_CACHE_SECONDS = 300.0
 WINDOWS = ["24h", "7d", "30d"]
 _LABELS = ["endpoint", "service", "type"]
 
 _cache_lock = threading.Lock()
-_uptime_cache: dict[str, tuple[float, dict[int, dict[str, service.Uptime]]]] = {}
+# Per database (engine): tests and tools may hold several at once.
+_uptime_cache: weakref.WeakKeyDictionary[Engine, tuple[float, dict[int, dict[str, service.Uptime]]]] = (
+    weakref.WeakKeyDictionary())
 
 
-def _uptimes(session: Session) -> dict[int, dict[str, service.Uptime]]:
-    key = str(session.get_bind().engine.url)
+def _uptimes(session: Session, endpoint_ids: list[int]) -> dict[int, dict[str, service.Uptime]]:
+    """24 h fresh on every scrape (a walk of the primary key per endpoint); 7 d and 30 d (a scan of a
+    month of aggregates) reused for ``UPTIME_CACHE_SECONDS``: they move slowly."""
+    key = session.get_bind().engine
     now = time.monotonic()
     with _cache_lock:
         cached = _uptime_cache.get(key)
-        if cached is not None and now - cached[0] < UPTIME_CACHE_SECONDS:
-            return cached[1]
-    figures = service.all_uptime_windows(session=session, windows=WINDOWS)
-    with _cache_lock:
-        _uptime_cache[key] = (now, figures)
-    return figures
+    if cached is None or now - cached[0] >= UPTIME_CACHE_SECONDS:
+        cached = (now, service.all_uptime_windows(session=session, windows=["7d", "30d"]))
+        with _cache_lock:
+            _uptime_cache[key] = cached
+    day = service.all_uptime_windows(session=session, windows=["24h"], endpoint_ids=endpoint_ids)
+    merged: dict[int, dict[str, service.Uptime]] = {}
+    for endpoint_id in set(day) | set(cached[1]):
+        merged[endpoint_id] = {**day.get(endpoint_id, {}), **cached[1].get(endpoint_id, {})}
+    return merged
 
 
 def clear_cache() -> None:
@@ -76,7 +86,7 @@ class MonitoringCollector(Collector):
         ratio = GaugeMetricFamily("calcifer_endpoint_uptime_ratio", "Share of checks up (0..1) over the window, "
                                   "checks during maintenance left out.", labels=[*_LABELS, "window"])
         counts: dict[str, int] = {s.value: 0 for s in Status}
-        figures = _uptimes(self.session)
+        figures = _uptimes(self.session, [r.state_id for r in rows if r.state_id is not None])
         for row in rows:
             labels = [row.slug, row.service, row.type]
             counts[row.status] = counts.get(row.status, 0) + 1

@@ -15,11 +15,14 @@ import base64
 import binascii
 import datetime as dt
 import json
+import threading
+import time
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from calcifer.audit import service as audit_service
@@ -753,8 +756,10 @@ def metric_rows(*, session: Session) -> list[MetricRow]:
 
 
 def all_uptime_windows(*, session: Session, windows: list[str], now: dt.datetime | None = None,
-                       ) -> dict[int, dict[str, Uptime]]:
-    """Uptime of every endpoint that has hourly rows, per window: one grouped scan of the widest window."""
+                       endpoint_ids: list[int] | None = None) -> dict[int, dict[str, Uptime]]:
+    """Uptime of many endpoints per window in one grouped query over the widest window. With
+    ``endpoint_ids`` the query walks the ``(endpoint_id, hour)`` primary key per endpoint (fast for short
+    windows); without, it scans every endpoint's rows in the window."""
     now = now or utcnow()
     starts = {w: window_start(now, UPTIME_WINDOWS[w]) for w in windows}
     earliest = min(starts.values())
@@ -764,9 +769,42 @@ def all_uptime_windows(*, session: Session, windows: list[str], now: dt.datetime
         for name in ("checks", "failures", "maintenance_checks", "maintenance_failures"):
             column = getattr(MonitorHourly, name)
             columns.append(func.sum(column if starts[w] == earliest else case((inside, column), else_=0)))
-    query = select(*columns).where(MonitorHourly.hour >= earliest).group_by(MonitorHourly.endpoint_id)
     result: dict[int, dict[str, Uptime]] = {}
-    for row in session.execute(query):
-        values = [int(v or 0) for v in row[1:]]
-        result[row[0]] = {w: Uptime(*values[4 * n:4 * n + 4]) for n, w in enumerate(windows)}
+    chunks: list[list[int] | None] = [None]
+    if endpoint_ids is not None:
+        chunks = [endpoint_ids[i:i + 5000] for i in range(0, len(endpoint_ids), 5000)]
+    for chunk in chunks:
+        query = select(*columns).where(MonitorHourly.hour >= earliest)
+        if chunk is not None:
+            query = query.where(MonitorHourly.endpoint_id.in_(chunk))
+        for row in session.execute(query.group_by(MonitorHourly.endpoint_id)):
+            values = [int(v or 0) for v in row[1:]]
+            result[row[0]] = {w: Uptime(*values[4 * n:4 * n + 4]) for n, w in enumerate(windows)}
     return result
+
+
+# The status page may be public: one visitor reloading it must not cost a scan of a year of aggregates
+# each time. Its figures are reused for this long (per database).
+STATUS_PAGE_CACHE_SECONDS = 30.0
+_status_cache: weakref.WeakKeyDictionary[Engine, tuple[float, tuple[list[ServiceStatus], bool]]] = (
+    weakref.WeakKeyDictionary())
+_status_lock = threading.Lock()
+
+
+def cached_status_page(*, session: Session) -> tuple[list[ServiceStatus], bool]:
+    """``status_page_services``, reused for ``STATUS_PAGE_CACHE_SECONDS``."""
+    key = session.get_bind().engine
+    moment = time.monotonic()
+    with _status_lock:
+        hit = _status_cache.get(key)
+        if hit is not None and moment - hit[0] < STATUS_PAGE_CACHE_SECONDS:
+            return hit[1]
+    value = status_page_services(session=session)
+    with _status_lock:
+        _status_cache[key] = (moment, value)
+    return value
+
+
+def clear_caches() -> None:
+    with _status_lock:
+        _status_cache.clear()

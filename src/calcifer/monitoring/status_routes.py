@@ -24,7 +24,7 @@ api = APIRouter(prefix="/api/v1")
 def status_page(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     if getattr(request.state, "user", None) is None and not settings.status_page_public:
         raise NotAuthenticated("Log in to see the status page.")
-    services, by_tag = service.status_page_services(session=session)
+    services, by_tag = service.cached_status_page(session=session)
     shown = {s.slug for s in services}
     incidents = [i for i in _open_incidents(session, limit=50)
                  if getattr(i, "service", None) in shown or not by_tag]

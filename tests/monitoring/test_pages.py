@@ -242,3 +242,12 @@ def test_the_dashboard_and_the_catalog_endpoint_page_link_to_monitoring(ctx: App
     dashboard = cast.viewer.get("/").text
     assert 'id="monitoring-summary"' in dashboard and 'href="/monitoring?status=down"' in dashboard
     assert 'href="/monitoring/endpoints/shop-web"' in cast.viewer.get("/endpoints/shop-web").text
+
+
+def test_the_endpoint_status_card_is_a_fragment_polled_for_fresh_state(ctx: AppContext, cast: Cast) -> None:
+    _seed(ctx)
+    card = cast.viewer.get("/monitoring/endpoints/shop-db/state")
+    assert card.status_code == 200 and "<html" not in card.text
+    assert 'id="endpoint-state"' in card.text and 'hx-trigger="every 10s"' in card.text
+    assert 'data-status="down"' in card.text and "connection refused" in card.text
+    assert cast.viewer.get("/monitoring/endpoints/nope/state").status_code == 404

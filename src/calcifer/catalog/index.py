@@ -648,6 +648,7 @@ class _Known:
     services: dict[str, tuple[str, str, str, dt.datetime]]
     endpoints: dict[str, tuple[str, str, str, dt.datetime]]
     problems: list[tuple[Any, ...]]
+    changed: tuple[frozenset[str], frozenset[str]] | None = None  # slugs rewritten or removed to get here
 
 
 _PROBLEM_COLUMNS = ("file", "line", "severity", "code", "message", "slug")
@@ -698,6 +699,28 @@ def _known_after(known: _Known | None, rows: dict[Any, list[dict[str, Any]]], ca
         problems=[(f.file, f.line, f.severity, f.code, f.message[:4000], f.slug) for f in catalog.findings])
 
 
+@dataclass(frozen=True)
+class RowChanges:
+    """Which rows one sync of this process rewrote or removed, from one synced commit to the next."""
+
+    from_commit: str | None
+    to_commit: str
+    services: frozenset[str]
+    endpoints: frozenset[str]
+
+
+_last_changes: RowChanges | None = None
+
+
+def row_changes(*, from_commit: str | None, to_commit: str | None) -> RowChanges | None:
+    """The slugs whose rows changed when the index went from ``from_commit`` to ``to_commit`` in one
+    sync of this process, or None when that is not known (then compare every row)."""
+    found = _last_changes
+    if found is None or not from_commit or found.from_commit != from_commit or found.to_commit != to_commit:
+        return None
+    return found
+
+
 def _write_changes(session: Session, catalog: _Catalog, known: _Known, commit: str) -> _Known:
     """Bring the index from ``known`` to ``catalog``: only rows whose file or content changed are
     rewritten (a row is a function of its file's path and blob), problems only when they changed.
@@ -734,7 +757,10 @@ def _write_changes(session: Session, catalog: _Catalog, known: _Known, commit: s
         session.execute(delete(CatalogProblem))
         if problems:
             session.execute(insert(CatalogProblem), problems)
-    return _known_after(known, rows, catalog)
+    after = _known_after(known, rows, catalog)
+    after.changed = (frozenset(gone_services) | frozenset(changed.services),
+                     frozenset(gone_endpoints) | frozenset(changed.endpoints))
+    return after
 
 
 def _lock_state(session: Session) -> CatalogState:
@@ -788,7 +814,7 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
     unless ``force`` (which also re-parses every file instead of reusing unchanged files' specs).
     Raises NotFound when there is no repository or no such ref.
     """
-    global _memo
+    global _memo, _last_changes
     started = time.perf_counter()
     for _attempt in range(SYNC_ATTEMPTS):
         repo = open_repo(repo_path)
@@ -800,8 +826,10 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
         if not force and state is not None and state.synced_commit and _same_catalog(repo, state.synced_commit,
                                                                                       commit):
             # Most merges touch no catalog file: the index is already right, only its commit moves.
+            skipped_from = state.synced_commit
             state.synced_commit = commit_id
             session.commit()
+            _last_changes = RowChanges(skipped_from, commit_id, frozenset(), frozenset())
             return _result(state, skipped=True, duration_ms=int((time.perf_counter() - started) * 1000))
         memo = _Memo(None if force else _memo)
         files = _catalog_files(repo, commit)
@@ -828,6 +856,7 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
             if str(resolve_commit(open_repo(repo_path), ref).id) != commit_id:
                 session.rollback()  # the ref moved while we read it: index its new commit instead
                 continue
+            moved_from = state.synced_commit
             if force:
                 for model in (CatalogTag, CatalogEdge, CatalogEndpoint, CatalogService, CatalogProblem):
                     session.execute(delete(model))
@@ -852,6 +881,8 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
             session.commit()
             memo.known = (state.synced_at, now_known)  # read back: the stamp as the database keeps it
             _memo = memo.detach()
+            _last_changes = (RowChanges(moved_from, commit_id, *now_known.changed)
+                             if now_known.changed is not None else None)
             return result
         except BaseException:
             session.rollback()

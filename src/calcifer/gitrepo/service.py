@@ -53,6 +53,7 @@ __all__ = [
     "FileMerger",
     "adopt_repository",
     "archive_branch",
+    "blob_id_at",
     "branch_exists",
     "branch_status",
     "branch_tip",
@@ -268,6 +269,22 @@ def read_file_at(*, repo_path: Path, path: str, ref: str = MAIN) -> bytes | None
     if not isinstance(obj, pygit2.Blob):
         return None
     return obj.data
+
+
+def blob_id_at(*, repo_path: Path, path: str, ref: str = MAIN) -> str | None:
+    """The blob id of the file ``path`` at ``ref`` (no content read), or None if not a file there.
+
+    Raises NotFound for an unknown ``ref`` or repository.
+    """
+    commit = resolve_commit(bare_repo(repo_path), ref)
+    clean = path.strip("/")
+    if not clean:
+        return None
+    try:
+        entry = commit.tree[clean]
+    except (KeyError, ValueError):
+        return None
+    return str(entry.id) if entry.type_str == "blob" else None
 
 
 def _tree_paths(tree: pygit2.Tree, prefix: str = "", out: list[str] | None = None) -> list[str]:

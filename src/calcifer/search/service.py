@@ -318,15 +318,24 @@ def _endpoint_row(e: Any, version: str = "") -> Row:
                meta=meta[:500], body=body[:MAX_BODY_CHARS], version=version).with_version()
 
 
-def _sync_catalog_rows(session: Session, engine: _Engine, kind: SearchKind, tally: _Tally) -> None:
+def _sync_catalog_rows(session: Session, engine: _Engine, kind: SearchKind, tally: _Tally,
+                       only: frozenset[str] | None = None) -> None:
     """Make the rows of services (or endpoints) match the catalog index, building only those whose
-    file (path or content) changed since they were written."""
+    file (path or content) changed since they were written. ``only``: the slugs the catalog's last
+    sync rewrote or removed, when the index mirrors the sync before it (the rest are current)."""
     model: Any = CatalogService if kind is SearchKind.SERVICE else CatalogEndpoint
     build = _service_row if kind is SearchKind.SERVICE else _endpoint_row
+    query = select(model.slug, model.blob_id, model.file)
+    stored_query = select(SearchDocument.key, SearchDocument.version).where(SearchDocument.kind == kind.value)
+    if only is not None:
+        if not only:
+            return
+        query = query.where(model.slug.in_(sorted(only)))
+        stored_query = stored_query.where(SearchDocument.key.in_(sorted(only)))
     wanted = {str(slug): hashlib.sha1(f"{CATALOG_ROWS_VERSION}\x00{blob_id}\x00{file}".encode(),
                                       usedforsecurity=False).hexdigest()
-              for slug, blob_id, file in session.execute(select(model.slug, model.blob_id, model.file))}
-    stored = _versions(session, kind.value)
+              for slug, blob_id, file in session.execute(query)}
+    stored = {str(r[0]): str(r[1]) for r in session.execute(stored_query)}
     stale = sorted(slug for slug, version in wanted.items() if stored.get(slug) != version)
     for start in range(0, len(stale), BATCH):
         chunk = stale[start:start + BATCH]
@@ -718,8 +727,14 @@ def refresh(*, session: Session, repo_path: Path, work_items: bool = True, force
         catalog_commit = catalog_state.synced_commit if catalog_state is not None else ""
         if catalog_commit != state.catalog_commit:
             skipped = False
-            _sync_catalog_rows(session, engine, SearchKind.SERVICE, tally)
-            _sync_catalog_rows(session, engine, SearchKind.ENDPOINT, tally)
+            # Only the rows the catalog's last sync changed, when that sync started where this index is
+            # (the common case after a merge); else every row is compared.
+            changes = None if force else catalog_index.row_changes(from_commit=state.catalog_commit,
+                                                                   to_commit=catalog_commit)
+            _sync_catalog_rows(session, engine, SearchKind.SERVICE, tally,
+                               changes.services if changes is not None else None)
+            _sync_catalog_rows(session, engine, SearchKind.ENDPOINT, tally,
+                               changes.endpoints if changes is not None else None)
             state.catalog_commit = catalog_commit
         if work_items:
             _sync_rows(session, engine, SearchKind.WORK_ITEM.value, _work_item_rows(session), tally)

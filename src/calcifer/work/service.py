@@ -9,13 +9,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pygit2
 from sqlalchemy import Select, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -463,21 +465,35 @@ def branch_changelog_entries(*, workspace: Workspace, item: WorkItem,
                              merged: bool | None = None) -> list[changelog.Entry]:
     if not git.branch_exists(repo_path=workspace.repo_path, branch=item.branch):
         return []
-    base = git.read_file_at(repo_path=workspace.repo_path, path=CHANGELOG_PATH,
-                            ref=_changelog_base_ref(workspace, item, merged))
-    tip = git.read_file_at(repo_path=workspace.repo_path, path=CHANGELOG_PATH, ref=item.branch)
-    if tip is None:
+    base_ref = _changelog_base_ref(workspace, item, merged)
+    tip_id = git.blob_id_at(repo_path=workspace.repo_path, path=CHANGELOG_PATH, ref=item.branch)
+    if tip_id is None:
         return []
-    return list(_entries_added(base, tip))
+    base_id = git.blob_id_at(repo_path=workspace.repo_path, path=CHANGELOG_PATH, ref=base_ref)
+    if base_id == tip_id:
+        return []
+    found = _ENTRIES_ADDED.get((base_id, tip_id))
+    if found is None:
+        base = git.read_file_at(repo_path=workspace.repo_path, path=CHANGELOG_PATH, ref=base_ref)
+        tip = git.read_file_at(repo_path=workspace.repo_path, path=CHANGELOG_PATH, ref=item.branch)
+        found = _remember_entries_added(base_id, tip_id, base, tip or b"")
+    return list(found)
 
 
-@lru_cache(maxsize=16)
-def _entries_added(base: bytes | None, tip: bytes) -> tuple[changelog.Entry, ...]:
-    # Parsing a long CHANGES.md costs tens of ms; the check and the merge ask the same question
-    # about the same two blobs, and items started from the same main share the base.
-    if base == tip:
-        return ()
-    return tuple(changelog.entries_added(base.decode() if base else None, tip.decode()))
+# Reading and parsing a long CHANGES.md costs milliseconds; the commit, the check and the merge ask
+# about the same two versions. By blob id (content-addressed): (base, tip) -> the tip's new entries.
+_ENTRIES_ADDED: OrderedDict[tuple[str | None, str], tuple[changelog.Entry, ...]] = OrderedDict()
+_ENTRIES_ADDED_LOCK = threading.Lock()
+
+
+def _remember_entries_added(base_id: str | None, tip_id: str, base: bytes | None,
+                            tip: bytes) -> tuple[changelog.Entry, ...]:
+    found = tuple(changelog.entries_added(base.decode() if base else None, tip.decode()))
+    with _ENTRIES_ADDED_LOCK:
+        _ENTRIES_ADDED[(base_id, tip_id)] = found
+        while len(_ENTRIES_ADDED) > 32:
+            _ENTRIES_ADDED.popitem(last=False)
+    return found
 
 
 def commit(
@@ -505,6 +521,12 @@ def commit(
         updated = changelog.add_entry(current, entry_type=entry_type, entry_text=entry_text.strip(),
                                       work_item_id=item.id, on=today or dt.datetime.now(dt.UTC).date())
         extra[CHANGELOG_PATH] = updated.encode()
+        if current:
+            # The merge check will ask what this commit's CHANGES.md adds to the one it started from
+            # (the same question, by blob id, when the branch's file was main's): answer it now.
+            before = current.encode()
+            _remember_entries_added(str(pygit2.hash(before)), str(pygit2.hash(extra[CHANGELOG_PATH])), before,
+                                    extra[CHANGELOG_PATH])
     elif not branch_changelog_entries(workspace=workspace, item=item) and not _changelog_edited(
             worktree, files):
         raise Conflict("This branch has no CHANGES.md entry yet: add one (type and one line of text) "

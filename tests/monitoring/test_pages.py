@@ -251,3 +251,24 @@ def test_the_endpoint_status_card_is_a_fragment_polled_for_fresh_state(ctx: AppC
     assert 'id="endpoint-state"' in card.text and 'hx-trigger="every 10s"' in card.text
     assert 'data-status="down"' in card.text and "connection refused" in card.text
     assert cast.viewer.get("/monitoring/endpoints/nope/state").status_code == 404
+
+
+def test_pausing_calls_the_status_change_hooks_and_survives_a_failing_one(ctx: AppContext, cast: Cast) -> None:
+    from calcifer.monitoring import hooks
+
+    _seed(ctx)
+    seen: list[tuple[str, str, str]] = []
+
+    def record(session: object, changes: list[hooks.StatusChange]) -> None:
+        seen.extend((c.slug, c.old.value, c.new.value) for c in changes)
+
+    def broken(session: object, changes: list[hooks.StatusChange]) -> None:
+        raise RuntimeError("a hook that fails")
+
+    hooks.STATUS_CHANGE_HOOKS.extend([record, broken])
+    try:
+        assert cast.editor.post("/api/v1/monitoring/endpoints/shop-db/pause").json()["status"] == "paused"
+    finally:
+        hooks.STATUS_CHANGE_HOOKS.remove(record)
+        hooks.STATUS_CHANGE_HOOKS.remove(broken)
+    assert seen == [("shop-db", "down", "paused")]

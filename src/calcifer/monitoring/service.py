@@ -15,6 +15,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import logging
 import threading
 import time
 import weakref
@@ -32,6 +33,8 @@ from calcifer.errors import Invalid, NotFound
 from calcifer.monitoring import hooks
 from calcifer.monitoring.choices import EventKind, ResultCode, Status
 from calcifer.monitoring.models import MonitorEvent, MonitorHourly, MonitorResult, MonitorState
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 MAX_LIMIT = 500
@@ -665,10 +668,15 @@ def set_paused(*, session: Session, actor: User, slug: str, paused: bool, remote
                          object_type="endpoint", object_id=slug, summary=state.message,
                          before={"paused": not paused, "status": old.value},
                          after={"paused": paused, "status": new.value}, remote_addr=remote_addr)
-    if old != new:
-        hooks.status_changed(session=session, changes=[hooks.StatusChange(
-            endpoint_id=state.id, slug=slug, service=endpoint.service, old=old, new=new, at=now,
-            message=state.message, in_maintenance=state.in_maintenance)])
+    if old != new and hooks.STATUS_CHANGE_HOOKS:
+        change = hooks.StatusChange(endpoint_id=state.id, slug=slug, service=endpoint.service, old=old, new=new,
+                                    at=now, message=state.message, in_maintenance=state.in_maintenance)
+        try:
+            with session.begin_nested():
+                hooks.status_changed(session=session, changes=[change])
+        except Exception:
+            # As in the result writer: the pause stands even if an incident or notification hook failed.
+            log.exception("a status-change hook failed while %s was %s", slug, new.value)
     session.commit()
     return state
 

@@ -138,47 +138,46 @@ def _folder_files(repo: pygit2.Repository, tree: pygit2.Tree, folder: str) -> li
 
 class _Memo:
     """What this process already knows about catalog blobs, by blob id (content-addressed, so never
-    stale): validated specs, lines of top-level keys, lines of nested endpoints. Each sync reads the
-    memo of the one before and leaves its own, which holds only the current catalog's blobs."""
+    stale): validated specs, lines of top-level keys, lines of nested endpoints; and the file lists of
+    the catalog folders by tree id. A sync shares the dicts of the one before (``previous``); they are
+    pruned to the current catalog's blobs when they grow past twice its size."""
 
     def __init__(self, previous: _Memo | None = None) -> None:
+        self.specs: dict[tuple[str, pygit2.Oid], Any] = previous.specs if previous else {}
+        self.key_lines: dict[tuple[pygit2.Oid, str], int] = previous.key_lines if previous else {}
+        self.nested_lines: dict[pygit2.Oid, dict[str, int]] = previous.nested_lines if previous else {}
+        self.folders: dict[pygit2.Oid, list[_File]] = previous.folders if previous else {}
         self.previous = previous
-        self.specs: dict[tuple[str, str], Any] = {}
-        self.key_lines: dict[tuple[str, str], int] = {}
-        self.nested_lines: dict[str, dict[str, int]] = {}
         self.known: tuple[Any, _Known] | None = None  # (CatalogState.synced_at, the index's rows then)
 
-    def spec(self, model: type[BaseModel], blob_id: str) -> Any:
-        key = (model.__name__, blob_id)
-        found = self.specs.get(key)
-        if found is None and self.previous is not None:
-            found = self.previous.specs.get(key)
-            if found is not None:
-                self.specs[key] = found
-        return found
+    def spec(self, model: type[BaseModel], blob_id: pygit2.Oid) -> Any:
+        return self.specs.get((model.__name__, blob_id))
 
     def key_line(self, file: _File, key: str) -> int:
-        memo_key = (str(file.blob_id), key)
+        memo_key = (file.blob_id, key)
         line = self.key_lines.get(memo_key)
-        if line is None and self.previous is not None:
-            line = self.previous.key_lines.get(memo_key)
         if line is None:
-            line = key_line(_text_or_empty(file), key)
-        self.key_lines[memo_key] = line
+            line = self.key_lines[memo_key] = key_line(_text_or_empty(file), key)
         return line
 
     def nested(self, file: _File) -> dict[str, int]:
-        blob_id = str(file.blob_id)
-        lines = self.nested_lines.get(blob_id)
-        if lines is None and self.previous is not None:
-            lines = self.previous.nested_lines.get(blob_id)
+        lines = self.nested_lines.get(file.blob_id)
         if lines is None:
-            lines = nested_endpoint_lines(_text_or_empty(file))
-        self.nested_lines[blob_id] = lines
+            lines = self.nested_lines[file.blob_id] = nested_endpoint_lines(_text_or_empty(file))
         return lines
 
-    def detach(self) -> _Memo:
+    def detach(self, files: tuple[list[_File], list[_File]]) -> _Memo:
+        """Forget the previous sync's memo, and the blobs no longer in the catalog if there are many."""
         self.previous = None
+        current = {f.blob_id for folder in files for f in folder}
+        if len(self.specs) > 2 * len(current) + 256:
+            self.specs = {k: v for k, v in self.specs.items() if k[1] in current}
+        if len(self.key_lines) > 4 * len(current) + 256:
+            self.key_lines = {k: v for k, v in self.key_lines.items() if k[0] in current}
+        if len(self.nested_lines) > 2 * len(current) + 256:
+            self.nested_lines = {k: v for k, v in self.nested_lines.items() if k in current}
+        if len(self.folders) > 8:
+            self.folders = {}
         return self
 
 
@@ -253,12 +252,12 @@ def _validate(model: type[BaseModel], data: Any, text: str, path: str) -> tuple[
 def _parse(model: type[BaseModel], file: _File, loader: PlainLoader,
            cache: dict[str, dict[str, Any]], memo: _Memo | None = None) -> tuple[Any, list[Finding]]:
     if memo is not None:
-        known = memo.spec(model, str(file.blob_id))
+        known = memo.spec(model, file.blob_id)
         if known is not None:
             return known, []
     spec, findings = _parse_file(model, file, loader, cache)
     if memo is not None and spec is not None:
-        memo.specs[(model.__name__, str(file.blob_id))] = spec
+        memo.specs[(model.__name__, file.blob_id)] = spec
     return spec, findings
 
 
@@ -553,9 +552,23 @@ def _build(repo: pygit2.Repository, commit: pygit2.Commit, cache: dict[str, dict
     return catalog
 
 
-def _catalog_files(repo: pygit2.Repository, commit: pygit2.Commit) -> tuple[list[_File], list[_File]]:
+def _catalog_files(repo: pygit2.Repository, commit: pygit2.Commit,
+                   memo: _Memo | None = None) -> tuple[list[_File], list[_File]]:
     tree = commit.tree
-    return _folder_files(repo, tree, SERVICES_DIR), _folder_files(repo, tree, ENDPOINTS_DIR)
+    if memo is None:
+        return _folder_files(repo, tree, SERVICES_DIR), _folder_files(repo, tree, ENDPOINTS_DIR)
+    lists: list[list[_File]] = []
+    for folder in (SERVICES_DIR, ENDPOINTS_DIR):
+        try:
+            folder_id = tree[folder].id
+        except (KeyError, ValueError):
+            lists.append([])
+            continue
+        files = memo.folders.get(folder_id)
+        if files is None:  # a folder unchanged since the last sync keeps its list (read-only)
+            files = memo.folders[folder_id] = _folder_files(repo, tree, folder)
+        lists.append(files)
+    return lists[0], lists[1]
 
 
 # -- writing the index --------------------------------------------------------------------------------
@@ -757,10 +770,18 @@ def _write_changes(session: Session, catalog: _Catalog, known: _Known, commit: s
         session.execute(delete(CatalogProblem))
         if problems:
             session.execute(insert(CatalogProblem), problems)
-    after = _known_after(known, rows, catalog)
-    after.changed = (frozenset(gone_services) | frozenset(changed.services),
+    # What the index holds now: ``known`` updated in place (no copy of thousands of entries).
+    for slug in gone_services:
+        known.services.pop(slug, None)
+    for slug in gone_endpoints:
+        known.endpoints.pop(slug, None)
+    for model, into in ((CatalogService, known.services), (CatalogEndpoint, known.endpoints)):
+        for row in rows.get(model, []):
+            into[row["slug"]] = (row["file"], row["blob_id"], row["commit_id"], row["updated_at"])
+    known.problems = new_problems
+    known.changed = (frozenset(gone_services) | frozenset(changed.services),
                      frozenset(gone_endpoints) | frozenset(changed.endpoints))
-    return after
+    return known
 
 
 def _lock_state(session: Session) -> CatalogState:
@@ -832,7 +853,7 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
             _last_changes = RowChanges(skipped_from, commit_id, frozenset(), frozenset())
             return _result(state, skipped=True, duration_ms=int((time.perf_counter() - started) * 1000))
         memo = _Memo(None if force else _memo)
-        files = _catalog_files(repo, commit)
+        files = _catalog_files(repo, commit, memo)
         if force:
             previous = _previous(session, use_cache=False)
             catalog = _build(repo, commit, previous.specs, memo, files)
@@ -845,8 +866,8 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
             # What the index holds: as this process left it when nobody synced since, else read.
             known = cached[1] if cached is not None and known_stamp is not None and cached[0] == known_stamp \
                 else _known(session)
-            missing = ([str(f.blob_id) for f in files[0] if memo.spec(ServiceSpec, str(f.blob_id)) is None],
-                       [str(f.blob_id) for f in files[1] if memo.spec(EndpointSpec, str(f.blob_id)) is None])
+            missing = ([str(f.blob_id) for f in files[0] if memo.spec(ServiceSpec, f.blob_id) is None],
+                       [str(f.blob_id) for f in files[1] if memo.spec(EndpointSpec, f.blob_id) is None])
             catalog = _build(repo, commit, _stored_specs(session, *missing), memo, files)
         try:
             state = _lock_state(session)
@@ -880,12 +901,14 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
             result = _result(state, skipped=False)
             session.commit()
             memo.known = (state.synced_at, now_known)  # read back: the stamp as the database keeps it
-            _memo = memo.detach()
+            _memo = memo.detach(files)
             _last_changes = (RowChanges(moved_from, commit_id, *now_known.changed)
                              if now_known.changed is not None else None)
             return result
         except BaseException:
             session.rollback()
+            if memo.previous is not None:
+                memo.previous.known = None  # it may have been updated for rows that were not written
             raise
     raise NotFound(f"{ref!r} kept moving while the catalog was indexed; try again")
 

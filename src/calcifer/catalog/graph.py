@@ -10,6 +10,7 @@ by the index as a problem instead.
 
 from __future__ import annotations
 
+import json
 import weakref
 from collections import deque
 from collections.abc import Iterable
@@ -47,6 +48,8 @@ class Graph:
     nodes: dict[str, Node] = field(default_factory=dict)
     needs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)      # from → [(to, kind)]
     needed_by: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # to → [(from, kind)]
+    # graph_json's answers, by their arguments: valid as long as this Graph (one catalog sync).
+    answers: dict[tuple[Any, ...], bytes] = field(default_factory=dict)
 
     def require(self, slug: str) -> Node:
         node = self.nodes.get(slug)
@@ -160,17 +163,16 @@ def host_chain(session: Session, slug: str) -> list[str]:
     ``slug`` itself is not in the list. Stops at a host that is not indexed, and at a cycle.
     Raises NotFound when ``slug`` is not an indexed service.
     """
-    hosts: dict[str, str | None] = {slug: host for slug, host in session.execute(
-        select(CatalogService.slug, CatalogService.host))}
-    if slug not in hosts:
+    nodes = load_graph(session=session).nodes  # every indexed service, with its host
+    if slug not in nodes:
         raise NotFound(f"No service {slug!r} in the catalog.")
     chain: list[str] = []
     seen = {slug}
-    current = hosts[slug]
-    while current is not None and current in hosts and current not in seen:
+    current = nodes[slug].host
+    while current is not None and current in nodes and current not in seen:
         chain.append(current)
         seen.add(current)
-        current = hosts[current]
+        current = nodes[current].host
     return chain
 
 
@@ -246,3 +248,24 @@ def graph_data(
              for source in shown for target, kind in graph.needs.get(source, ()) if target in members]
     return {"nodes": [graph.nodes[slug].as_dict() for slug in shown], "edges": edges,
             "truncated": len(candidates) > len(shown)}
+
+
+MAX_ANSWERS = 64
+
+
+def graph_json(
+    *, session: Session, center: str | None = None, depth: int = 2, tag: str | None = None,
+    host: str | None = None, limit: int = 500,
+) -> bytes:
+    """``graph_data`` as JSON (what the API answers), kept with the graph until the next sync: the
+    answer depends only on the index and the arguments. Raises NotFound like ``graph_data``."""
+    graph = load_graph(session=session)
+    key = (center, depth, tag, host, limit)
+    found = graph.answers.get(key)
+    if found is None:
+        data = graph_data(session=session, center=center, depth=depth, tag=tag, host=host, limit=limit)
+        found = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        if len(graph.answers) >= MAX_ANSWERS:
+            graph.answers.clear()
+        graph.answers[key] = found
+    return found

@@ -116,9 +116,11 @@ def api_problems(session: SessionDep, user: CurrentUser, severity: str | None = 
 @api.get("/catalog/graph")
 def api_graph(session: SessionDep, user: CurrentUser, center: str | None = None,
               depth: Annotated[int, Query(ge=1, le=10)] = 2, tag: str | None = None, host: str | None = None,
-              limit: Annotated[int, Query(ge=1, le=10_000)] = 500) -> dict[str, Any]:
-    return graph.graph_data(session=session, center=center or None, depth=depth, tag=tag or None,
-                            host=host or None, limit=limit)
+              limit: Annotated[int, Query(ge=1, le=10_000)] = 500) -> Response:
+    # Serialised once per catalog sync and arguments (thousands of nodes through FastAPI's encoder
+    # cost more than the walk); the same JSON as returning the dict.
+    return Response(graph.graph_json(session=session, center=center or None, depth=depth, tag=tag or None,
+                                     host=host or None, limit=limit), media_type="application/json")
 
 
 @api.post("/catalog/sync")

@@ -149,6 +149,15 @@ class _Memo:
         self.folders: dict[pygit2.Oid, list[_File]] = previous.folders if previous else {}
         self.previous = previous
         self.known: tuple[Any, _Known] | None = None  # (CatalogState.synced_at, the index's rows then)
+        # What the last sync derived from inputs that often stay the same (a merge rarely touches both
+        # folders, or anybody's dependencies): each kept with its input, reused only when it is equal.
+        self.loaded_services: tuple[list[_File], list[tuple[str, Any]], list[Finding]] | None = (
+            previous.loaded_services if previous else None)
+        self.loaded_endpoints: tuple[list[_File], list[Finding], list[tuple[_File, Any]]] | None = (
+            previous.loaded_endpoints if previous else None)
+        self.cycles: tuple[dict[str, list[str]], list[list[str]]] | None = previous.cycles if previous else None
+        self.targets: tuple[list[Any], list[tuple[str, str]]] | None = previous.targets if previous else None
+        self.target_keys: dict[tuple[pygit2.Oid, str], Any] = previous.target_keys if previous else {}
 
     def spec(self, model: type[BaseModel], blob_id: pygit2.Oid) -> Any:
         return self.specs.get((model.__name__, blob_id))
@@ -178,6 +187,8 @@ class _Memo:
             self.nested_lines = {k: v for k, v in self.nested_lines.items() if k in current}
         if len(self.folders) > 8:
             self.folders = {}
+        if len(self.target_keys) > 4 * len(current) + 256:
+            self.target_keys = {}
         return self
 
 
@@ -363,6 +374,20 @@ def _claim_order(parsed: list[tuple[_File, Any]]) -> list[tuple[_File, Any]]:
 
 def _load_services(catalog: _Catalog, files: list[_File], loader: PlainLoader,
                    cache: dict[str, dict[str, Any]]) -> None:
+    # Everything here follows from the folder's files alone: the same list (an unchanged folder)
+    # gives the same services and findings.
+    loaded = catalog.memo.loaded_services
+    if loaded is not None and loaded[0] is files:
+        catalog.services.update(loaded[1])
+        catalog.findings += loaded[2]
+        return
+    findings_before = len(catalog.findings)
+    _load_services_from(catalog, files, loader, cache)
+    catalog.memo.loaded_services = (files, list(catalog.services.items()), catalog.findings[findings_before:])
+
+
+def _load_services_from(catalog: _Catalog, files: list[_File], loader: PlainLoader,
+                        cache: dict[str, dict[str, Any]]) -> None:
     parsed = []
     for file in files:
         spec, findings = _parse(ServiceSpec, file, loader, cache, catalog.memo)
@@ -385,14 +410,22 @@ def _load_services(catalog: _Catalog, files: list[_File], loader: PlainLoader,
 
 def _load_endpoints(catalog: _Catalog, files: list[_File], loader: PlainLoader,
                     cache: dict[str, dict[str, Any]]) -> None:
-    parsed = []
-    for file in files:
-        spec, findings = _parse(EndpointSpec, file, loader, cache, catalog.memo)
-        catalog.findings += findings
-        if spec is not None:
-            parsed.append((file, spec))
-    candidates: list[_Endpoint] = [_Endpoint(spec, spec.service, file, 1, False)
-                                   for file, spec in _claim_order(parsed)]
+    loaded = catalog.memo.loaded_endpoints
+    if loaded is not None and loaded[0] is files:  # the folder is unchanged: same specs, same order
+        catalog.findings += loaded[1]
+        claimed = loaded[2]
+    else:
+        parsed = []
+        parse_findings: list[Finding] = []
+        for file in files:
+            spec, findings = _parse(EndpointSpec, file, loader, cache, catalog.memo)
+            parse_findings += findings
+            if spec is not None:
+                parsed.append((file, spec))
+        claimed = _claim_order(parsed)
+        catalog.findings += parse_findings
+        catalog.memo.loaded_endpoints = (files, parse_findings, claimed)
+    candidates: list[_Endpoint] = [_Endpoint(spec, spec.service, file, 1, False) for file, spec in claimed]
     for slug in sorted(catalog.services, key=lambda s: catalog.services[s].file.path):
         service = catalog.services[slug]
         if not service.spec.endpoints:
@@ -506,13 +539,26 @@ def _cycle_through(start: str, graph: dict[str, list[str]], members: set[str]) -
 
 def _check_cycles(catalog: _Catalog) -> None:
     graph: dict[str, list[str]] = {}
-    for slug, service in catalog.services.items():
-        needs = [*service.spec.depends_on, *([service.spec.host] if service.spec.host else [])]
-        graph[slug] = [n for n in dict.fromkeys(needs) if n in catalog.services]
-    for component in _strongly_connected(graph):
-        members = set(component)
-        start = min(members)
-        cycle = _cycle_through(start, graph, members)
+    services = catalog.services
+    for slug, service in services.items():
+        spec = service.spec
+        if not spec.depends_on and not spec.host:
+            continue  # needs nothing: in no cycle (and left out, so adding such a service changes nothing)
+        needs = [*spec.depends_on, *([spec.host] if spec.host else [])]
+        known = [n for n in dict.fromkeys(needs) if n in services]
+        if known:
+            graph[slug] = known
+    previous = catalog.memo.cycles
+    if previous is not None and previous[0] == graph:
+        cycles = previous[1]
+    else:
+        cycles = []
+        for component in _strongly_connected(graph):
+            members = set(component)
+            cycles.append(_cycle_through(min(members), graph, members))
+        catalog.memo.cycles = (graph, cycles)
+    for cycle in cycles:
+        start = cycle[0]
         service = catalog.services[start]
         spec = service.spec
         key = "depends_on" if cycle[1] in spec.depends_on else "host"
@@ -520,17 +566,38 @@ def _check_cycles(catalog: _Catalog) -> None:
                      "cycle: " + " → ".join(cycle), start)
 
 
+def _target_key(spec: EndpointSpec) -> tuple[str, str, int | None] | None:
+    return (spec.type.value, spec.target.lower().rstrip("/"), spec.port) if spec.target else None
+
+
 def _check_targets(catalog: _Catalog) -> None:
-    seen: dict[tuple[str, str, int | None], _Endpoint] = {}
+    memo_keys = catalog.memo.target_keys
+    keys: list[Any] = []
     for slug, endpoint in catalog.endpoints.items():
+        memo_key = (endpoint.file.blob_id, slug)
+        key = memo_keys.get(memo_key, False)
+        if key is False:
+            key = memo_keys[memo_key] = _target_key(endpoint.spec)
+        keys.append((slug, key))
+    previous = catalog.memo.targets
+    if previous is not None and previous[0] == keys:
+        pairs = previous[1]
+    else:
+        seen: dict[tuple[str, str, int | None], str] = {}
+        pairs = []
+        for slug, key in keys:
+            if key is None:
+                continue
+            first_slug = seen.get(key)
+            if first_slug is None:
+                seen[key] = slug
+            else:
+                pairs.append((slug, first_slug))
+        catalog.memo.targets = (keys, pairs)
+    for slug, first_slug in pairs:
+        endpoint = catalog.endpoints[slug]
+        first = catalog.endpoints[first_slug]
         spec = endpoint.spec
-        if not spec.target:
-            continue
-        key = (spec.type.value, spec.target.lower().rstrip("/"), spec.port)
-        first = seen.get(key)
-        if first is None:
-            seen[key] = endpoint
-            continue
         where = f" {spec.target}" + (f" port {spec.port}" if spec.port else "")
         catalog.warn(endpoint.file.path, endpoint.line if endpoint.nested else
                      catalog.memo.key_line(endpoint.file, "target"), ProblemCode.DUPLICATE_TARGET,

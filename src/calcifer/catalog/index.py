@@ -805,8 +805,6 @@ def _write_changes(session: Session, catalog: _Catalog, known: _Known, commit: s
     """Bring the index from ``known`` to ``catalog``: only rows whose file or content changed are
     rewritten (a row is a function of its file's path and blob), problems only when they changed.
     Returns what the index holds now."""
-    previous = _Previous(specs={}, services={k: (v[1], v[2], v[3]) for k, v in known.services.items()},
-                         endpoints={k: (v[1], v[2], v[3]) for k, v in known.endpoints.items()})
     changed = _Catalog(memo=catalog.memo)
     for slug, service in catalog.services.items():
         before = known.services.get(slug)
@@ -819,6 +817,9 @@ def _write_changes(session: Session, catalog: _Catalog, known: _Known, commit: s
     gone_services = [slug for slug in known.services if slug not in catalog.services or slug in changed.services]
     gone_endpoints = [slug for slug in known.endpoints
                       if slug not in catalog.endpoints or slug in changed.endpoints]
+    previous = _Previous(specs={}, services={k: known.services[k][1:] for k in changed.services
+                                             if k in known.services},
+                         endpoints={k: known.endpoints[k][1:] for k in changed.endpoints if k in known.endpoints})
     rows = _rows(changed, previous, commit)
     rows.pop(CatalogProblem)
     new_problems = [(f.file, f.line, f.severity, f.code, f.message[:4000], f.slug) for f in catalog.findings]

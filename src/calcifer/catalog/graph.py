@@ -26,6 +26,7 @@ from calcifer.errors import NotFound
 
 MAX_DEPTH = 10
 MAX_NODES = 5000
+MAX_WALKS = 256
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,24 @@ class Graph:
     nodes: dict[str, Node] = field(default_factory=dict)
     needs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)      # from → [(to, kind)]
     needed_by: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # to → [(from, kind)]
-    # graph_json's answers, by their arguments: valid as long as this Graph (one catalog sync).
+    # graph_json's answers and walks from a service, by their arguments: valid as long as this Graph
+    # (one catalog sync). Shared by requests: read-only once stored.
     answers: dict[tuple[Any, ...], bytes] = field(default_factory=dict)
+    walks: dict[tuple[Any, ...], list[tuple[str, int]]] = field(default_factory=dict)
+
+    def walk(self, start: str, direction: str, *, kinds: tuple[str, ...] | None = None,
+             max_depth: int | None = None) -> list[tuple[str, int]]:
+        """``_walk`` over ``needs`` or ``needed_by`` (``direction``), remembered: a hub's page walks
+        thousands of dependents, and asks again on every view."""
+        key = (start, direction, kinds, max_depth)
+        found = self.walks.get(key)
+        if found is None:
+            adjacency = self.needs if direction == "needs" else self.needed_by
+            found = _walk(start, adjacency, kinds=kinds, max_depth=max_depth)
+            if len(self.walks) >= MAX_WALKS:
+                self.walks.clear()
+            self.walks[key] = found
+        return found
 
     def require(self, slug: str) -> Node:
         node = self.nodes.get(slug)
@@ -183,7 +200,7 @@ def upstream(session: Session, slug: str) -> list[str]:
     """
     graph = load_graph(session=session)
     graph.require(slug)
-    return [node for node, _ in _walk(slug, graph.needs)]
+    return [node for node, _ in graph.walk(slug, "needs")]
 
 
 def downstream(session: Session, slug: str) -> list[str]:
@@ -194,7 +211,7 @@ def downstream(session: Session, slug: str) -> list[str]:
     """
     graph = load_graph(session=session)
     graph.require(slug)
-    return [node for node, _ in _walk(slug, graph.needed_by)]
+    return [node for node, _ in graph.walk(slug, "needed_by")]
 
 
 def impact(session: Session, slug: str) -> dict[str, Any]:
@@ -206,7 +223,7 @@ def impact(session: Session, slug: str) -> dict[str, Any]:
     """
     graph = load_graph(session=session)
     graph.require(slug)
-    reached = _walk(slug, graph.needed_by)
+    reached = graph.walk(slug, "needed_by")
     direct = sorted(node for node, depth in reached if depth == 1)
     transitive = sorted(node for node, depth in reached if depth > 1)
     return {"direct": direct, "transitive": transitive, "count": len(direct) + len(transitive)}
@@ -232,7 +249,7 @@ def graph_data(
     if tag:
         allowed = set(session.scalars(select(CatalogTag.service_slug).where(CatalogTag.tag == tag)))
     if host:
-        hosted = {host} | {node for node, _ in _walk(host, graph.needed_by, kinds=[EdgeKind.HOST.value])}
+        hosted = {host} | {node for node, _ in graph.walk(host, "needed_by", kinds=(EdgeKind.HOST.value,))}
         hosted &= set(graph.nodes)
         allowed = hosted if allowed is None else allowed & hosted
     if center is not None:

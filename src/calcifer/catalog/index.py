@@ -45,7 +45,7 @@ from calcifer.catalog.schemas import SLUG_PATTERN, EndpointSpec, ServiceSpec, sp
 from calcifer.catalog.yamlio import PlainLoader, line_of, load_yaml
 from calcifer.db import utcnow
 from calcifer.errors import Invalid, NotFound
-from calcifer.gitrepo._repo import MAIN, open_repo, resolve_commit
+from calcifer.gitrepo._repo import MAIN, bare_repo, open_repo, resolve_commit
 
 STATE_ID = 1
 MAX_ERRORS_PER_FILE = 20
@@ -1001,7 +1001,7 @@ def endpoint_file(slug: str) -> str:
 def _read_text(repo_path: Path, folder: str, slug: str, ref: str) -> str | None:
     if not _valid_slug(slug):
         return None
-    repo = open_repo(repo_path)
+    repo = bare_repo(repo_path)  # this thread's cached handle: refs are read from disk anyway
     tree = resolve_commit(repo, ref).tree
     for suffix in YAML_SUFFIXES:
         try:

@@ -691,14 +691,14 @@ def entries_added(base: str | None, new: str) -> list[Entry]:
         if blocks is not None:
             # Canonical files: an entry of ``new`` is in ``base`` only if its block there has it
             # (a block is one section and type, and entries compare by section and type too).
-            added: list[Entry] = []
+            found: list[Entry] = []
             for old_entries, new_entries in blocks:
                 known = set(old_entries)
                 for entry in new_entries:
                     if entry not in known:
-                        added.append(entry)
+                        found.append(entry)
                         known.add(entry)
-            return added
+            return found
     before = set(parse(base).entries) if base else set()
     added: list[Entry] = []
     for entry in parse(new).entries:

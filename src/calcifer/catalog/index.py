@@ -932,8 +932,10 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
             known_stamp = state.synced_at if state is not None else None
             cached = memo.previous.known if memo.previous is not None else None
             # What the index holds: as this process left it when nobody synced since, else read.
-            known = cached[1] if cached is not None and known_stamp is not None and cached[0] == known_stamp \
-                else _known(session)
+            # A copy (dict copies run in C): this sync updates it in place, and a concurrent one may hold it.
+            known = (_Known(dict(cached[1].services), dict(cached[1].endpoints), list(cached[1].problems))
+                     if cached is not None and known_stamp is not None and cached[0] == known_stamp
+                     else _known(session))
             missing = ([str(f.blob_id) for f in files[0] if memo.spec(ServiceSpec, f.blob_id) is None],
                        [str(f.blob_id) for f in files[1] if memo.spec(EndpointSpec, f.blob_id) is None])
             catalog = _build(repo, commit, _stored_specs(session, *missing), memo, files)

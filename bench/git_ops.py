@@ -22,7 +22,9 @@ one work item goes through its life on each side:
             git CLI:  git status --porcelain, git rev-list --left-right --count main...BRANCH,
                       git merge-tree --write-tree main BRANCH
     merge   Calcifer: work.merge_and_complete (claim, the full check again, in-memory merge, merge
-                      commit, compare-and-swap of main, DB + audit, worktree and branch removed)
+                      commit with the work-log doc, compare-and-swap of main, DB + audit, worktree and
+                      branch removed, then the after-merge hooks inside the request: catalog, docs and
+                      search re-index what the merge changed; the CLI has no index to keep)
             git CLI:  the check's three commands again (merge-tree's tree is reused), git commit-tree
                       TREE -p main -p BRANCH, git update-ref refs/heads/main NEW OLD, git worktree
                       remove, git branch -D

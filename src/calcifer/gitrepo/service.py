@@ -443,16 +443,30 @@ def _needs_filters(repo: pygit2.Repository, tree: pygit2.Tree) -> bool:
             return True
     if (Path(repo.path) / "info" / "attributes").exists():
         return True
+    return _has_attributes(tree)
 
-    def has_attributes(node: pygit2.Tree) -> bool:
-        for entry in node:
-            if entry.name == ".gitattributes":
-                return True
-            if entry.type_str == "tree" and isinstance(entry, pygit2.Tree) and has_attributes(entry):
-                return True
-        return False
 
-    return has_attributes(tree)
+# Tree id -> whether a .gitattributes is anywhere in it, for every folder seen: the walk costs ~10 ms
+# at 10,000 files, and a new main shares all but a few folders with the last one.
+_TREES_WITH_ATTRIBUTES: dict[pygit2.Oid, bool] = {}
+
+
+def _has_attributes(node: pygit2.Tree) -> bool:
+    found = _TREES_WITH_ATTRIBUTES.get(node.id)
+    if found is not None:
+        return found
+    found = False
+    for entry in node:
+        if entry.name == ".gitattributes":
+            found = True
+            break
+        if entry.type_str == "tree" and isinstance(entry, pygit2.Tree) and _has_attributes(entry):
+            found = True
+            break
+    if len(_TREES_WITH_ATTRIBUTES) >= 20_000:
+        _TREES_WITH_ATTRIBUTES.clear()
+    _TREES_WITH_ATTRIBUTES[node.id] = found
+    return found
 
 
 def _checkout_all(linked: pygit2.Repository, *, filters: bool) -> None:

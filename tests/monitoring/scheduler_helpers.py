@@ -196,7 +196,9 @@ class Running:
 
         self.loop = asyncio.new_event_loop()
         self.scheduler = Scheduler(app=ctx, **{"poll_seconds": 0.3, "batch_seconds": 0.1, "status_seconds": 0.5,
-                                              "maintenance_seconds": 0.3, "push_seconds": 0.3, **options})
+                                              "maintenance_seconds": 0.3, "push_seconds": 0.3,
+                                              # in-process writer: tests see their monkeypatched hooks
+                                              "writer": "thread", **options})
         self.stop_event: asyncio.Event | None = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._main, daemon=True)

@@ -23,12 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import hashlib
 import heapq
 import itertools
 import json
 import logging
 import math
+import sys
 import threading
 import time
 import weakref
@@ -52,8 +54,13 @@ from calcifer.web.context import AppContext
 log = logging.getLogger("calcifer.monitoring")
 
 LAG_WINDOW_SECONDS = 60.0
+LAG_SAMPLE = 5000
+TIMER_SLACK = 0.0015
+SWITCH_INTERVAL = 0.001
 # Endpoints added or changed while running are first checked within this many seconds (spread).
 NEW_ENDPOINT_SPREAD = 2.0
+# Endpoints whose check was due while no scheduler ran are checked within this many seconds of a start.
+OVERDUE_SPREAD = 5.0
 
 
 def phase(slug: str) -> float:
@@ -66,6 +73,19 @@ def next_slot(slug: str, interval: float, after: float) -> float:
     """The first wall-clock time >= ``after`` at the endpoint's phase of its interval."""
     offset = phase(slug) * interval
     return math.ceil((after - offset) / interval) * interval + offset
+
+
+def first_due(job: Job, now: float) -> float:
+    """When a (re)started scheduler first checks ``job`` (wall clock): at its phase slot, but never more
+    than one interval after its last check; one whose check fell due while no scheduler ran (a restart,
+    a takeover) is checked within a few seconds, spread by phase."""
+    slot = next_slot(job.slug, job.interval, now)
+    if job.last_checked is None:
+        return slot
+    latest = job.last_checked + job.interval
+    if latest <= now:
+        return now + phase(job.slug) * min(job.interval, OVERDUE_SPREAD)
+    return min(slot, latest)
 
 
 # -- HTTP client shared by every check of a scheduler -------------------------------------------------
@@ -105,6 +125,7 @@ class Job:
     retries: int
     fingerprint: str
     problem: str | None = None    # why it cannot be checked (unknown type, invalid options)
+    last_checked: float | None = None  # last_checked_at in the database when loaded (epoch seconds)
     due: float = 0.0              # loop time of the next scheduled start
     gen: int = 0
     running: bool = False
@@ -182,6 +203,11 @@ def plan_changes(session: Session, *, current: dict[str, str], signature: tuple[
     for slug, (row, fingerprint) in wanted.items():
         if current.get(slug) != fingerprint:
             plan.add.append(_build_job(row, ids[slug], fingerprint))
+    if not current and plan.add:  # a (re)start: when was each endpoint checked last?
+        last = store.last_checked(session)
+        for job in plan.add:
+            stored = last.get(job.endpoint_id)
+            job.last_checked = stored.timestamp() if stored is not None else None
     # Only endpoints whose scheduling changed need their paused/unknown status looked at.
     touched = set(plan.remove) | {job.slug for job in plan.add}
     store.sync_paused(session, stopped={k: v for k, v in stopped.items() if v[0] in touched or not current},
@@ -217,19 +243,20 @@ async def run_check(job: Job, ctx: CheckContext, loop: asyncio.AbstractEventLoop
     return outcome, latency
 
 
+_CODES = {Status.UP: ResultCode.UP, Status.DEGRADED: ResultCode.DEGRADED, Status.DOWN: ResultCode.DOWN}
+
+
 def to_record(job: Job, outcome: Outcome, latency: float, *, checked_at: float, in_maintenance: bool,
-              next_due_at: float | None, now: dt.datetime) -> store.ResultRecord:
-    try:
-        code = ResultCode.of(outcome.status)
-    except KeyError:  # a check returning paused/unknown: treat as down, it is a bug in the check
-        code = ResultCode.DOWN
+              next_due_at: float | None) -> store.ResultRecord:
+    # a check returning paused/unknown has a bug: count it as down
+    code = _CODES.get(outcome.status, ResultCode.DOWN)
     record = store.ResultRecord(
         endpoint_id=job.endpoint_id, slug=job.slug, service=job.service, retries=job.retries,
         checked_at=checked_at, code=code, latency_ms=latency, message=outcome.message or "",
         permanent=outcome.permanent, in_maintenance=in_maintenance, next_due_at=next_due_at)
     if outcome.cert is not None:
         record.cert = outcome.cert.as_json()
-        record.cert_days_left = round(outcome.cert.days_left(now), 3)
+        record.cert_days_left = round(outcome.cert.days_left(dt.datetime.fromtimestamp(checked_at, dt.UTC)), 3)
         record.cert_expires_at = outcome.cert.not_after.timestamp()
     return record
 
@@ -243,7 +270,7 @@ class Scheduler:
     def __init__(self, *, app: AppContext, concurrency: int | None = None, poll_seconds: float = 2.0,
                  maintenance_seconds: float = 5.0, push_seconds: float = 2.0, status_seconds: float = 3.0,
                  batch_seconds: float = 0.5, lock: SchedulerLock | None = None,
-                 http_session: Any = None) -> None:
+                 http_session: Any = None, writer: str = "process") -> None:
         self.app = app
         self.settings = app.settings
         self.limit = concurrency or self.settings.monitor_concurrency
@@ -253,8 +280,15 @@ class Scheduler:
         self.lock = lock
         self.holder = store.holder_name()
         self.started_at = dt.datetime.now(dt.UTC)
-        self.writer = store.ResultWriter(app.session_factory, settings=self.settings,
-                                         batch_seconds=batch_seconds, status_every=status_seconds)
+        self.writer: store.ResultWriter | store.ProcessWriter
+        if writer == "null":  # benchmarks only: results are dropped
+            self.writer = store.ResultWriter(app.session_factory, settings=self.settings)
+        elif writer == "process":
+            self.writer = store.ProcessWriter(self.settings, batch_seconds=batch_seconds,
+                                              status_every=status_seconds)
+        else:
+            self.writer = store.ResultWriter(app.session_factory, settings=self.settings,
+                                             batch_seconds=batch_seconds, status_every=status_seconds)
         self.writer.snapshot = self.snapshot
         self.jobs: dict[str, Job] = {}
         self.checks_total = 0
@@ -286,7 +320,8 @@ class Scheduler:
         if self._loop is None or not self.lags:
             return 0.0, 0.0
         since = self._loop.time() - window
-        values = sorted(lag for at, lag in self.lags if at >= since)
+        # the newest LAG_SAMPLE starts at most: bounded work in the loop however many checks run
+        values = sorted(lag for at, lag in itertools.islice(reversed(self.lags), LAG_SAMPLE) if at >= since)
         if not values:
             return 0.0, 0.0
 
@@ -337,7 +372,10 @@ class Scheduler:
         assert loop is not None
         heap = self._heap
         now = loop.time()
-        while heap and heap[0][0] <= now:
+        # uvloop's timers have 1 ms resolution and may fire up to 1 ms early: treat what is due within
+        # that as due, or the timer would be re-armed for "now" and spin until the millisecond passes.
+        horizon = now + TIMER_SLACK
+        while heap and heap[0][0] <= horizon:
             due, _, job, gen = heap[0]
             if gen != job.gen or not job.active:
                 heapq.heappop(heap)
@@ -373,8 +411,7 @@ class Scheduler:
             # job.due already holds the following slot (set when this one was dispatched)
             next_due = wall + (job.due - started) if job.active else None
             self.writer.put(to_record(job, outcome, latency, checked_at=wall,
-                                      in_maintenance=job.slug in self._maintenance, next_due_at=next_due,
-                                      now=dt.datetime.fromtimestamp(wall, dt.UTC)))
+                                      in_maintenance=job.slug in self._maintenance, next_due_at=next_due))
             self.checks_total += 1
         finally:
             job.running = False
@@ -401,7 +438,7 @@ class Scheduler:
                 old.gen += 1
             self.jobs[job.slug] = job
             if initial:
-                wall_due = next_slot(job.slug, job.interval, now_wall)
+                wall_due = first_due(job, now_wall)
             else:
                 wall_due = now_wall + phase(job.slug) * min(job.interval, NEW_ENDPOINT_SPREAD)
             self._push_job(job, now_loop + (wall_due - now_wall))
@@ -410,6 +447,8 @@ class Scheduler:
         if len(self._heap) > 4 * max(1, len(self.jobs)) + 1000:  # drop stale entries now and then
             self._heap = [entry for entry in self._heap if entry[3] == entry[2].gen and entry[2].active]
             heapq.heapify(self._heap)
+        if not initial and len(plan.add) > 100:
+            gc.freeze()
         if plan.add or plan.remove:
             log.info("schedule: %d endpoint(s), %d added or changed, %d removed", len(self.jobs),
                      len(plan.add), len(plan.remove) - sum(1 for j in plan.add if j.slug in plan.remove))
@@ -489,12 +528,21 @@ class Scheduler:
         if self._http_session is None:
             self._http_session = make_http_session()
         self.ctx.http = self._http_session
-        self.writer.start()
+        await asyncio.to_thread(self.writer.start)
         helpers: list[asyncio.Task[Any]] = []
         try:
             self._maintenance = await asyncio.to_thread(self._read_maintenance)
             await self.refresh(force=True, initial=True)
             await self._refresh_push()
+            # A full collection walks every object of the process: with 10,000 endpoints (and a web app)
+            # that stalls the loop 300-500 ms. Collect once now, then move what lives on (jobs, options,
+            # the app) out of the collector's sight; later collections only scan what is new.
+            gc.collect()
+            gc.freeze()
+            # Threads that hold the GIL (page rendering, the result writer) make the loop wait up to the
+            # switch interval each time it wakes; 5 ms by default is too coarse for a lag p99 under 50 ms.
+            if sys.getswitchinterval() > SWITCH_INTERVAL:
+                sys.setswitchinterval(SWITCH_INTERVAL)
             self.ready.set()
             log.info("scheduler running (%s): %d endpoint(s), concurrency %d", self.holder, len(self.jobs),
                      self.limit)
@@ -502,7 +550,7 @@ class Scheduler:
                        asyncio.create_task(self._every(self.push_seconds, self._refresh_push, "push heartbeats")),
                        asyncio.create_task(self._every(self.maintenance_seconds, self._refresh_maintenance,
                                                        "maintenance windows")),
-                       asyncio.create_task(self._every(1.0, self._refresh_figures, "figures"))]
+                       asyncio.create_task(self._every(2.0, self._refresh_figures, "figures"))]
             if self.lock is not None:
                 helpers.append(asyncio.create_task(self._watch_lock(stop)))
             await stop.wait()
@@ -642,6 +690,5 @@ async def check_now(*, ctx: AppContext, slug: str) -> MonitorState:
                              push_seen=lambda s: seen if s == slug else None)
     wall = time.time()
     outcome, latency = await run_check(job, check_ctx, asyncio.get_running_loop())
-    record = to_record(job, outcome, latency, checked_at=wall, in_maintenance=in_maintenance, next_due_at=None,
-                       now=dt.datetime.now(dt.UTC))
+    record = to_record(job, outcome, latency, checked_at=wall, in_maintenance=in_maintenance, next_due_at=None)
     return await asyncio.to_thread(_record_now, ctx, record)

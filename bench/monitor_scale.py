@@ -390,7 +390,9 @@ def main() -> None:
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="calcifer-bench-monitor-"))
     values: dict[str, Any] = {"data_dir": workdir, "monitor_in_web": False, "monitor_concurrency": concurrency}
     if args.database_url:
+        # a schema of its own on the server, dropped at the end
         values["database_url"] = args.database_url
+        values["database_schema"] = "bench_monitor_" + uuid.uuid4().hex[:8]
     settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
     ctx = prepare(settings, reconcile=False)
     checks.load()
@@ -458,6 +460,11 @@ def main() -> None:
         web.stop()
         targets.kill()
         targets.wait()
+        if settings.database_schema:
+            from sqlalchemy import text
+
+            with ctx.engine.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.database_schema}" CASCADE'))
 
     results = report["tables"]["monitor_results"]
     per_million = (results["bytes"] / results["rows"] * 1_000_000) if results["rows"] and results["bytes"] else None

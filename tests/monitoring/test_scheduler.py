@@ -249,3 +249,19 @@ def test_check_now_records_a_result_like_a_scheduled_one(ctx: AppContext) -> Non
         assert len(results_of(ctx, "web")) == 1
         with pytest.raises(NotFound):
             asyncio.run(now("nothing-here"))
+
+
+def test_a_restarted_scheduler_catches_up_within_one_interval_of_the_last_check() -> None:
+    from calcifer.monitoring.checks.base import Target
+    from calcifer.monitoring.scheduler import OVERDUE_SPREAD, Job, first_due
+
+    def job(last: float | None) -> Job:
+        return Job(endpoint_id=1, slug="web", service=None, kind="tcp", check=None, options=None,
+                   target=Target(slug="web", target="127.0.0.1", port=1, timeout=1), interval=60, timeout=1,
+                   retries=0, fingerprint="", last_checked=last)
+
+    now = 1_000_000.0
+    slot = next_slot("web", 60, now)
+    assert first_due(job(None), now) == slot                        # never checked: its phase slot
+    assert now <= first_due(job(now - 600), now) <= now + OVERDUE_SPREAD  # missed while stopped: soon
+    assert first_due(job(now - 1), now) == min(slot, now + 59)      # never later than last + interval

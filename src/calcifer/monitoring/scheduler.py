@@ -12,8 +12,9 @@ How it keeps 10,000 endpoints on time (see docs/monitoring/scheduler.md for the 
   running at its next slot is skipped for that slot (counted), never run twice at once.
 - Every check runs under ``asyncio.timeout(endpoint.timeout)``; the scheduler measures latency when the
   check does not; exceptions become a down result, never a dead scheduler.
-- Results go to ``store.ResultWriter`` (a thread with its own session): the loop never waits for the
-  database. Catalog, pause, push-heartbeat and maintenance lookups run in worker threads too.
+- Results go to ``store.ProcessWriter`` (a child process with its own connection; ``writer="thread"``
+  keeps it in-process): the loop never waits for the database, nor for the GIL held by database work.
+  Catalog, pause, push-heartbeat and maintenance lookups run in worker threads.
 - The catalog index is polled every ~2 s (commit, count, newest update): a merge reaches the schedule
   within seconds, only changed endpoints are re-planned. Works across processes.
 """

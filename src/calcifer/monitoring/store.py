@@ -1,8 +1,10 @@
 """Where check results go: a batched writer, the status rules, hourly aggregates, retention, reports.
 
 The scheduler never touches the database from its event loop. It appends a ``ResultRecord`` to the
-``ResultWriter``'s queue (a ``deque``: appending is thread-safe and costs nothing) and a thread with its
-own session writes every ~0.5 s (or sooner when ``batch_rows`` records wait), one transaction a batch:
+writer's queue (a ``deque``: appending is thread-safe and costs nothing). ``ProcessWriter`` (the
+scheduler's default) ships the queue every ~0.5 s to a child process running a ``ResultWriter``; a
+``ResultWriter`` alone does the same work in a thread of the scheduler's process. Either way, with its own
+session, one transaction a batch:
 
 1. the raw results (Core ``insert()`` executemany; on SQLite this takes the write lock first),
 2. the endpoints' current ``MonitorState`` rows, read back inside the transaction, so a "check now" run
@@ -10,6 +12,9 @@ own session writes every ~0.5 s (or sooner when ``batch_rows`` records wait), on
 3. the new state of every endpoint of the batch (one executemany UPDATE), events for status changes and
    failures, and ``hooks.status_changed`` (incidents, notifications) in the same transaction,
 4. the hourly aggregates, merged into existing rows by an upsert (counts add up, min/max/avg combine).
+
+State rows whose only news is "checked again, still fine" and the hourly deltas are coalesced in the
+writer (``Pending``) for up to ``coalesce_seconds`` (5 s); status changes and failures never wait.
 
 Latency p95 per hour: the writer keeps every latency of the current and previous hour per endpoint in
 memory (``array('f')``, 4 bytes a check: 10,000 endpoints at 30 s is ~5 MB) and writes the exact p95
@@ -870,10 +875,16 @@ def _writer_process_main(settings_values: dict[str, Any], conn: Any, counters: A
     from calcifer.db import make_engine, make_session_factory
     from calcifer.logging import configure
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop (Ctrl-C reaches both)
+    # The parent decides when to stop (Ctrl-C, or a SIGTERM sent to the whole group, reaches both): it
+    # sends what is queued, then "stop". If the parent dies, the pipe ends and this writes and exits.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     settings = Settings(_env_file=None, **settings_values)  # type: ignore[call-arg]
     configure(fmt=settings.log_format.value, level=settings.log_level)
-    hooks.load_builtin()
+    try:
+        hooks.load_builtin()
+    except Exception:  # results must still be written when a hook module is broken
+        log.exception("the status-change hooks could not be loaded; writing results without them")
     engine = make_engine(settings.resolved_database_url, schema=settings.database_schema)
     writer = ResultWriter(make_session_factory(engine), settings=settings, batch_rows=batch_rows,
                           status_every=status_every, prune_every=prune_every)

@@ -13,7 +13,10 @@ pages = APIRouter()
 api = APIRouter(prefix="/api/v1", tags=["monitoring"])
 
 
-@api.api_route("/push/{token}", methods=["GET", "POST"])
+# Two routes, one handler: cron jobs use GET (curl URL), scripts often POST; distinct operation ids keep
+# the OpenAPI document valid.
+@api.get("/push/{token}", operation_id="push_heartbeat_get")
+@api.post("/push/{token}", operation_id="push_heartbeat_post")
 def heartbeat(
     token: str, ctx: CtxDep, session: SessionDep,
     status: Annotated[str, Query(max_length=20, description="up (default) or down")] = "up",

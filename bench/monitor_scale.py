@@ -455,7 +455,7 @@ def main() -> None:
         bare = bare_loop(tcp_ports, d_max, concurrency)
 
         with ctx.session_factory() as session:
-            report = store.storage_report(session=session, settings=settings)
+            report = store.storage_report(session=session, settings=settings, max_age=0)
     finally:
         web.stop()
         targets.kill()

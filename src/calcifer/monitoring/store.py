@@ -671,19 +671,50 @@ def _table_bytes(session: Session) -> dict[str, int | None]:
     return {table: None for table in MONITOR_TABLES} | {"_database": page_size * pages}
 
 
-def storage_report(*, session: Session, settings: Settings) -> dict[str, Any]:
+# Tables that grow to millions of rows: their row counts are estimated from the id range (rows are
+# only ever deleted oldest first) or the planner's statistics, never counted.
+BIG_TABLES = ("monitor_results", "monitor_events", "monitor_hourly")
+REPORT_MAX_AGE = 300.0
+_reports: dict[tuple[str, str | None], tuple[float, dict[str, Any]]] = {}
+
+
+def _rows(session: Session, table: str) -> int:
+    if table in BIG_TABLES:
+        if session.get_bind().dialect.name == "postgresql":
+            if table == "monitor_hourly":
+                estimate = session.execute(text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"),
+                                           {"t": table}).scalar()
+                if estimate is not None and estimate >= 0:
+                    return int(estimate)
+            else:
+                low, high = session.execute(text(f"SELECT MIN(id), MAX(id) FROM {table}")).one()  # noqa: S608
+                return 0 if low is None else int(high - low + 1)
+        else:
+            low, high = session.execute(text(f"SELECT MIN(rowid), MAX(rowid) FROM {table}")).one()  # noqa: S608
+            return 0 if low is None else int(high - low + 1)
+    return int(session.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one())  # noqa: S608
+
+
+def storage_report(*, session: Session, settings: Settings, max_age: float = REPORT_MAX_AGE) -> dict[str, Any]:
     """Rows and bytes per monitoring table, and the storage one endpoint needs for a year at a 60 s
     interval under the retention settings.
 
     ``{"engine", "tables": {name: {"rows", "bytes", "bytes_per_row"}}, "retention": {...},
-    "per_endpoint_year_bytes", "per_endpoint_year_basis"}``. Bytes per row are measured when the tables
-    hold rows, otherwise typical figures measured on SQLite (``basis`` says which).
+    "per_endpoint_year_bytes", "per_endpoint_year_basis", "measured_at"}``. Bytes per row are measured
+    when the tables hold rows, otherwise typical figures measured on SQLite (``basis`` says which).
+    Row counts of the big tables are estimates (id range, planner statistics). Measuring bytes reads
+    every page on SQLite (``dbstat``), so a report is reused for ``max_age`` seconds in this process.
     """
+    bind = session.get_bind()
+    key = (str(bind.engine.url), settings.database_schema)
+    cached = _reports.get(key)
+    if cached is not None and time.monotonic() - cached[0] < max_age:
+        return cached[1]
     dialect = session.get_bind().dialect.name
     sizes = _table_bytes(session)
     tables: dict[str, dict[str, Any]] = {}
     for table in MONITOR_TABLES:
-        rows = int(session.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one())  # noqa: S608
+        rows = _rows(session, table)
         size = sizes.get(table)
         tables[table] = {"rows": rows, "bytes": size,
                          "bytes_per_row": (size / rows) if (size is not None and rows >= 100) else None}
@@ -695,7 +726,7 @@ def storage_report(*, session: Session, settings: Settings) -> dict[str, Any]:
     hourly_rows = min(settings.monitor_aggregate_retention_days, 365) * 24
     # Aggregates and events are kept N days, but a year is asked for: count at most a year of them.
     per_year = raw_rows * raw_row + hourly_rows * hourly_row
-    return {
+    report = {
         "engine": dialect,
         "tables": tables,
         "total_bytes": sum(v for v in sizes.values() if v) if sizes else None,
@@ -705,7 +736,10 @@ def storage_report(*, session: Session, settings: Settings) -> dict[str, Any]:
         "per_endpoint_year_basis": "measured" if measured else "typical",
         "raw_row_bytes": round(raw_row, 1),
         "hourly_row_bytes": round(hourly_row, 1),
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
+    _reports[key] = (time.monotonic(), report)
+    return report
 
 
 # -- the writer thread --------------------------------------------------------------------------------

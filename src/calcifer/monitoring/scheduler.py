@@ -32,9 +32,7 @@ import json
 import logging
 import math
 import sys
-import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -627,26 +625,8 @@ async def serve(app: AppContext, stop: asyncio.Event, *, lock_poll_seconds: floa
 
 # -- check now ----------------------------------------------------------------------------------------
 
-# One aiohttp session per event loop of this process (a web worker), made on first use.
-_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
-_sessions_lock = threading.Lock()
-
-
-def _process_http_session() -> Any:
-    loop = asyncio.get_running_loop()
-    with _sessions_lock:
-        session = _sessions.get(loop)
-        if session is None or session.closed:
-            session = _sessions[loop] = make_http_session()
-    return session
-
-
 async def close_http_session() -> None:
-    """Close this event loop's check-now session (before the loop ends, e.g. in ``asyncio.run``)."""
-    with _sessions_lock:
-        session = _sessions.pop(asyncio.get_running_loop(), None)
-    if session is not None:
-        await session.close()
+    """Kept for callers of an earlier version: check-now sessions are closed by ``check_now`` itself."""
 
 
 def _prepare_now(app: AppContext, slug: str) -> tuple[Job, bool, PushSeen | None]:
@@ -687,9 +667,16 @@ async def check_now(*, ctx: AppContext, slug: str) -> MonitorState:
     another one). Raises NotFound for a slug not on main. A paused endpoint is checked and recorded but
     stays paused."""
     job, in_maintenance, seen = await asyncio.to_thread(_prepare_now, ctx, slug)
-    check_ctx = CheckContext(cert_warn_days=ctx.settings.monitor_cert_warn_days, http=_process_http_session(),
-                             push_seen=lambda s: seen if s == slug else None)
-    wall = time.time()
-    outcome, latency = await run_check(job, check_ctx, asyncio.get_running_loop())
+    # A session of its own, closed after: a web worker's requests may each run on a loop of their own
+    # (a session is bound to one). What is costly to build, the TLS context, is shared by the process
+    # (checks.http.ssl_context is cached).
+    http = make_http_session()
+    try:
+        check_ctx = CheckContext(cert_warn_days=ctx.settings.monitor_cert_warn_days, http=http,
+                                 push_seen=lambda s: seen if s == slug else None)
+        wall = time.time()
+        outcome, latency = await run_check(job, check_ctx, asyncio.get_running_loop())
+    finally:
+        await http.close()
     record = to_record(job, outcome, latency, checked_at=wall, in_maintenance=in_maintenance, next_due_at=None)
     return await asyncio.to_thread(_record_now, ctx, record)

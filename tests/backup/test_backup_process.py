@@ -132,3 +132,33 @@ def test_an_archive_from_an_older_schema_is_migrated_on_restore(ctx: AppContext,
             ctx_b.engine.dispose()
     finally:
         drop_schema(restored)
+
+
+def test_a_backup_completes_while_checks_keep_writing_results(ctx: AppContext, tmp_path: Path) -> None:
+    import threading
+
+    from calcifer.monitoring.models import MonitorResult
+
+    with ctx.engine.begin() as conn:
+        conn.execute(sa.insert(MonitorResult), [{"endpoint_id": 1, "checked_at_ms": i, "status": 0,
+                                                 "latency_ms": 1.0, "message": None, "in_maintenance": False}
+                                                for i in range(20_000)])
+    stop = threading.Event()
+    written = []
+
+    def writer() -> None:
+        while not stop.is_set():
+            with ctx.engine.begin() as conn:
+                conn.execute(sa.insert(MonitorResult).values(endpoint_id=2, checked_at_ms=len(written), status=0,
+                                                             in_maintenance=False))
+            written.append(1)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        result = service.backup(ctx=ctx, target_dir=tmp_path / "backups")
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert archive.verify(result.path).members
+    assert written, "the writer ran during the backup"

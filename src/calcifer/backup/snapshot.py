@@ -37,11 +37,12 @@ def sqlite_snapshot(*, source: Path, target: Path, progress: Callable[[int, int]
     try:
         dst = sqlite3.connect(str(target))
         try:
-            def step(_status: int, remaining: int, total: int) -> None:
-                if progress is not None:
-                    progress(total - remaining, total)
-
-            src.backup(dst, pages=256, progress=step)
+            # All pages in one step: a step-wise backup restarts whenever another connection writes
+            # (the scheduler records results all the time), and might never finish. One step reads one
+            # WAL snapshot while writers carry on.
+            src.backup(dst, pages=-1)
+            if progress is not None:
+                progress(1, 1)
             dst.execute("PRAGMA journal_mode=DELETE")
             dst.commit()
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 from fastapi import Depends, FastAPI
@@ -71,6 +72,9 @@ def prepare(settings: Settings, *, reconcile: bool = True) -> AppContext:
             # The indexes of main (catalog, docs, search) catch up with it through the same hooks a
             # merge runs; each is a no-op when already at main's commit.
             work_service.notify_main_changed(session=session, repo_path=ctx.repo_path)
+    # What start-up loaded (indexes, caches, modules) lives as long as the process: moving it out of the
+    # collector's generations keeps full collections (50-290 ms pauses measured in a merge) short.
+    gc.freeze()
     return ctx
 
 

@@ -30,6 +30,9 @@ def register(app: typer.Typer) -> None:
         ctx = prepare(settings, reconcile=False)
         checks.load()
         hooks.load_builtin()
+        from calcifer.notify.service import start_notifier
+
+        stop_notifier = start_notifier(ctx)  # alerts are sent where the scheduler runs
         typer.echo(f"Calcifer worker: monitoring scheduler (data: {settings.resolved_data_dir}); "
                    "stop with Ctrl-C or SIGTERM", err=True)
 
@@ -44,6 +47,7 @@ def register(app: typer.Typer) -> None:
         try:
             loop.run_until_complete(main())
         finally:
+            stop_notifier()
             loop.close()
             ctx.engine.dispose()
         typer.echo("Calcifer worker stopped", err=True)

@@ -39,7 +39,9 @@ PHONE = {"width": 375, "height": 812}
 
 # ----------------------------------------------------------------------------------------- browser
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop marked running in the main
+# thread while it is started, and other tests on the same xdist worker call asyncio.run().
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's Chromium. Run `make test` as "

@@ -567,7 +567,7 @@ def _check_cycles(catalog: _Catalog) -> None:
 
 
 def _target_key(spec: EndpointSpec) -> tuple[str, str, int | None] | None:
-    return (spec.type.value, spec.target.lower().rstrip("/"), spec.port) if spec.target else None
+    return (str(spec.type), spec.target.lower().rstrip("/"), spec.port) if spec.target else None
 
 
 def _check_targets(catalog: _Catalog) -> None:
@@ -602,7 +602,7 @@ def _check_targets(catalog: _Catalog) -> None:
         catalog.warn(endpoint.file.path, endpoint.line if endpoint.nested else
                      catalog.memo.key_line(endpoint.file, "target"), ProblemCode.DUPLICATE_TARGET,
                      f"endpoint {slug!r} checks the same thing as {first.spec.slug!r} "
-                     f"({spec.type.value}{where})", slug)
+                     f"({str(spec.type)}{where})", slug)
 
 
 def _build(repo: pygit2.Repository, commit: pygit2.Commit, cache: dict[str, dict[str, Any]],
@@ -708,7 +708,7 @@ def _rows(catalog: _Catalog, previous: _Previous, commit: str) -> dict[Any, list
         if endpoint.nested:
             dumped["service"] = endpoint.service
         endpoints.append({
-            "slug": slug, "name": check.name, "service": endpoint.service, "type": check.type.value,
+            "slug": slug, "name": check.name, "service": endpoint.service, "type": str(check.type),
             "target": check.target, "port": check.port, "interval": check.interval, "timeout": check.timeout,
             "retries": check.retries, "enabled": check.enabled, "options": dumped["options"], "spec": dumped,
             "file": endpoint.file.path, "line": endpoint.line, "nested": endpoint.nested,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import (
@@ -48,14 +49,52 @@ OptionValidator = Callable[[dict[str, Any]], dict[str, Any]]
 OPTION_VALIDATORS: dict[str, OptionValidator] = {}
 
 
+@dataclass(frozen=True)
+class EndpointTypeRules:
+    """What an endpoint of a type must say besides its options."""
+
+    needs_target: bool = True
+    needs_port: bool = False
+    target_is_url: bool = False
+
+
+# Endpoint types beyond the built-in `EndpointType`s: a check-type plugin registers its kind here
+# (monitoring/checks/ does it when the plugin's entry point loads), so catalog files may use it.
+PLUGIN_ENDPOINT_TYPES: dict[str, EndpointTypeRules] = {}
+
+
+def _load_check_types() -> None:
+    # Imported here: the registry imports this module (to fill OPTION_VALIDATORS).
+    from calcifer.monitoring import checks
+
+    checks.load()
+
+
 def option_validator(kind: str) -> OptionValidator | None:
     """The options validator of endpoint type ``kind``, loading the check-type registry on first use."""
     if kind not in OPTION_VALIDATORS:
-        # Imported here: the registry imports this module (to fill OPTION_VALIDATORS).
-        from calcifer.monitoring import checks
-
-        checks.load()
+        _load_check_types()
     return OPTION_VALIDATORS.get(kind)
+
+
+def endpoint_types() -> dict[str, EndpointTypeRules]:
+    """Every endpoint type a catalog file may use: the built-in ones, then the plugins' (registry loaded)."""
+    _load_check_types()
+    rules = {kind.value: EndpointTypeRules(needs_target=kind.needs_target, needs_port=kind.needs_port,
+                                           target_is_url=kind.target_is_url) for kind in EndpointType}
+    return rules | {kind: rule for kind, rule in PLUGIN_ENDPOINT_TYPES.items() if kind not in rules}
+
+
+def _endpoint_type(value: str) -> str:
+    try:
+        return EndpointType(value)
+    except ValueError:
+        pass
+    known = endpoint_types()
+    if value not in known:
+        raise ValueError(f"unknown endpoint type {value!r}: use one of {', '.join(map(repr, known))} (or install the "
+                         "check-type plugin that provides it)")
+    return value
 
 
 def _slug(value: str) -> str:
@@ -99,6 +138,10 @@ Url = Annotated[str, Field(max_length=2048), AfterValidator(_url),
 Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_line)]
 Line = Annotated[str, Field(max_length=200), AfterValidator(_line)]
 Text = Annotated[str, AfterValidator(_text)]
+# A built-in type comes back as its `EndpointType`; a plugin's as the plain string.
+EndpointTypeName = Annotated[str, AfterValidator(_endpoint_type),
+                             WithJsonSchema({"type": "string", "enum": [kind.value for kind in EndpointType],
+                                             "description": "The check type (plugins may add more)."})]
 Amount = Annotated[int | float | str | None,
                    WithJsonSchema({"type": ["integer", "number", "string", "null"]})]
 
@@ -172,7 +215,7 @@ class EndpointSpec(_Spec):
     slug: Slug
     service: Slug | None = Field(default=None, description="Slug of the service this endpoint belongs to "
                                  "(left out when listed inside the service's file).")
-    type: EndpointType
+    type: EndpointTypeName
     target: str | None = Field(default=None, max_length=2048,
                                description="Host name or address; a URL for http endpoints.")
     port: int | None = Field(default=None, ge=1, le=65535)
@@ -196,17 +239,18 @@ class EndpointSpec(_Spec):
     @model_validator(mode="after")
     def _fits_type(self) -> EndpointSpec:
         errors: list[tuple[tuple[str | int, ...], str]] = []
-        kind = self.type
-        if kind.needs_target and not self.target:
-            errors.append((("target",), f"a {kind.value} endpoint needs a target"
-                           + (" URL (e.g. https://grafana.example.org/health)" if kind.target_is_url
+        kind = str(self.type)
+        rules = endpoint_types()[kind]
+        if rules.needs_target and not self.target:
+            errors.append((("target",), f"a {kind} endpoint needs a target"
+                           + (" URL (e.g. https://grafana.example.org/health)" if rules.target_is_url
                               else " host name or address")))
-        if kind.target_is_url and self.target and not re.fullmatch(HTTP_URL_PATTERN, self.target):
-            errors.append((("target",), f"an {kind.value} endpoint's target is a URL starting with "
+        if rules.target_is_url and self.target and not re.fullmatch(HTTP_URL_PATTERN, self.target):
+            errors.append((("target",), f"an {kind} endpoint's target is a URL starting with "
                            "http:// or https://"))
-        if kind.needs_port and self.port is None:
-            errors.append((("port",), f"a {kind.value} endpoint needs a port"))
-        validator = option_validator(kind.value)
+        if rules.needs_port and self.port is None:
+            errors.append((("port",), f"a {kind} endpoint needs a port"))
+        validator = option_validator(kind)
         if validator is not None:
             try:
                 self.options = validator(dict(self.options))
@@ -279,14 +323,23 @@ def _published(model: type[BaseModel], description: str) -> dict[str, Any]:
     return {"$schema": JSON_SCHEMA_DIALECT, **schema, "description": description}
 
 
+def _with_endpoint_types(endpoint_schema: dict[str, Any]) -> None:
+    # The installed check-type plugins' types are valid too.
+    endpoint_schema["properties"]["type"]["enum"] = list(endpoint_types())
+
+
 def service_json_schema() -> dict[str, Any]:
     """The JSON Schema of ``catalog/services/<slug>.yaml`` (generated from ``ServiceSpec``)."""
-    return _published(ServiceSpec, "A Calcifer service: catalog/services/<slug>.yaml")
+    schema = _published(ServiceSpec, "A Calcifer service: catalog/services/<slug>.yaml")
+    _with_endpoint_types(schema["$defs"]["EndpointSpec"])
+    return schema
 
 
 def endpoint_json_schema() -> dict[str, Any]:
     """The JSON Schema of ``catalog/endpoints/<slug>.yaml`` (generated from ``EndpointSpec``)."""
-    return _published(EndpointSpec, "A Calcifer endpoint: catalog/endpoints/<slug>.yaml")
+    schema = _published(EndpointSpec, "A Calcifer endpoint: catalog/endpoints/<slug>.yaml")
+    _with_endpoint_types(schema)
+    return schema
 
 
 def _message(error: Mapping[str, Any]) -> str:

@@ -9,15 +9,18 @@ an endpoint file with bad ``options:`` is refused with the field's path.
 from __future__ import annotations
 
 import logging
+import re
 from importlib.metadata import entry_points
 from typing import Any
 
-from calcifer.catalog.schemas import OPTION_VALIDATORS
+from calcifer.catalog.choices import EndpointType
+from calcifer.catalog.schemas import OPTION_VALIDATORS, PLUGIN_ENDPOINT_TYPES, EndpointTypeRules
 from calcifer.monitoring.checks.base import CheckType
 
 log = logging.getLogger("calcifer.monitoring")
 
 ENTRY_POINT_GROUP = "calcifer.checks"
+_KIND = re.compile(r"[a-z][a-z0-9-]{0,15}")
 REGISTRY: dict[str, CheckType] = {}
 _loaded = False
 
@@ -32,9 +35,17 @@ def _options_validator(check_type: CheckType) -> Any:
 
 def register(check_type: type[CheckType]) -> type[CheckType]:
     """Add a check type (also usable as a class decorator). A later registration of a kind wins."""
+    if not _KIND.fullmatch(getattr(check_type, "kind", "")):
+        # The catalog index stores the type in 16 characters.
+        raise ValueError(f"check type {check_type.__name__}: kind must be 1-16 lowercase letters, digits or "
+                         "dashes, starting with a letter")
     instance = check_type()
     REGISTRY[check_type.kind] = instance
     OPTION_VALIDATORS[check_type.kind] = _options_validator(instance)
+    if check_type.kind not in {kind.value for kind in EndpointType}:  # a plugin's own type
+        PLUGIN_ENDPOINT_TYPES[check_type.kind] = EndpointTypeRules(
+            needs_target=check_type.needs_target, needs_port=check_type.needs_port,
+            target_is_url=check_type.target_is_url)
     return check_type
 
 

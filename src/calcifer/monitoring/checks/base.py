@@ -93,6 +93,11 @@ class CheckType(ABC):
     Options: ClassVar[type[BaseModel]] = NoOptions
     # One line for docs and the endpoint form.
     summary: ClassVar[str] = ""
+    # What a catalog endpoint of this type must say (used for plugin types; the built-in types' rules
+    # live with `calcifer.catalog.choices.EndpointType`).
+    needs_target: ClassVar[bool] = True
+    needs_port: ClassVar[bool] = False
+    target_is_url: ClassVar[bool] = False
 
     def parse_options(self, raw: dict[str, Any]) -> BaseModel:
         """Validate an endpoint's ``options:``; raises pydantic.ValidationError saying what to fix."""

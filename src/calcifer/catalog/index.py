@@ -89,7 +89,7 @@ class SyncResult:
 class _File:
     """A catalog file at the synced commit; its content is read only when needed."""
 
-    __slots__ = ("_data", "_text", "blob_id", "path", "repo")
+    __slots__ = ("_data", "_stem", "_text", "blob_id", "path", "repo")
 
     def __init__(self, repo: pygit2.Repository, path: str, blob_id: pygit2.Oid) -> None:
         self.repo = repo
@@ -97,10 +97,13 @@ class _File:
         self.blob_id = blob_id
         self._data: bytes | None = None
         self._text: str | None = None
+        self._stem: str | None = None
 
     @property
     def stem(self) -> str:
-        return self.path.rpartition("/")[2].rpartition(".")[0]
+        if self._stem is None:  # asked 3 times per file and sync (claim order, two name checks)
+            self._stem = self.path.rpartition("/")[2].rpartition(".")[0]
+        return self._stem
 
     @property
     def data(self) -> bytes:
@@ -193,6 +196,8 @@ class _Memo:
 
 
 _memo = _Memo()
+# At most this many files a sync has no validated spec for are parsed rather than looked up in the index.
+FEW_NEW_FILES = 32
 
 _TOP_KEY = "^{key}[ \t]*:"
 _NESTED_SLUG = re.compile(r"^(?:-\s+)?slug\s*:\s*['\"]?([a-z0-9][a-z0-9-]*)['\"]?\s*(?:#.*)?$")
@@ -936,9 +941,16 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
             known = (_Known(dict(cached[1].services), dict(cached[1].endpoints), list(cached[1].problems))
                      if cached is not None and known_stamp is not None and cached[0] == known_stamp
                      else _known(session))
-            missing = ([str(f.blob_id) for f in files[0] if memo.spec(ServiceSpec, f.blob_id) is None],
+            # Specs this process has not validated: from the index when there are many (the first sync
+            # after a start); a few new files are parsed, cheaper than a query. A folder whose file
+            # list is the last sync's is not parsed again at all (see _load_services/_load_endpoints).
+            loaded_services, loaded_endpoints = memo.loaded_services, memo.loaded_endpoints
+            missing = ([] if loaded_services is not None and loaded_services[0] is files[0] else
+                       [str(f.blob_id) for f in files[0] if memo.spec(ServiceSpec, f.blob_id) is None],
+                       [] if loaded_endpoints is not None and loaded_endpoints[0] is files[1] else
                        [str(f.blob_id) for f in files[1] if memo.spec(EndpointSpec, f.blob_id) is None])
-            catalog = _build(repo, commit, _stored_specs(session, *missing), memo, files)
+            few = len(missing[0]) + len(missing[1]) <= FEW_NEW_FILES
+            catalog = _build(repo, commit, {} if few else _stored_specs(session, *missing), memo, files)
         try:
             state = _lock_state(session)
             if not force and state.synced_commit == commit_id:

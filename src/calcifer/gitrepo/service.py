@@ -564,6 +564,48 @@ def create_work_branch(*, repo_path: Path, branch: str, worktree_path: Path, wor
     return str(base)
 
 
+def _remove_folder(path: Path) -> None:
+    """Delete the folder ``path`` and everything in it (symlinks removed, never followed).
+
+    shutil.rmtree builds a full path string per entry (for its error handler): at 10,000 files that is
+    ~15 ms of a merge. This walks by directory descriptors with names only. Any other problem than an
+    entry that vanished meanwhile falls back to shutil.rmtree, which raises as before.
+    """
+    if not (os.open in os.supports_dir_fd and os.unlink in os.supports_dir_fd and os.rmdir in os.supports_dir_fd
+            and os.scandir in os.supports_fd and hasattr(os, "O_NOFOLLOW")):
+        shutil.rmtree(path)
+        return
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+    def empty(folder: int) -> None:
+        with os.scandir(folder) as found:
+            entries = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in found]
+        for name, is_dir in entries:
+            try:
+                if is_dir:
+                    inner = os.open(name, flags, dir_fd=folder)
+                    try:
+                        empty(inner)
+                    finally:
+                        os.close(inner)
+                    os.rmdir(name, dir_fd=folder)
+                else:
+                    os.unlink(name, dir_fd=folder)
+            except FileNotFoundError:
+                continue
+
+    try:
+        top = os.open(path, flags)
+        try:
+            empty(top)
+        finally:
+            os.close(top)
+        os.rmdir(path)
+    except (OSError, RecursionError):
+        if os.path.lexists(path):
+            shutil.rmtree(path)
+
+
 def remove_work_branch(
     *,
     repo_path: Path,
@@ -587,7 +629,7 @@ def remove_work_branch(
     if worktree_path.is_symlink():
         worktree_path.unlink()
     elif worktree_path.exists():
-        shutil.rmtree(worktree_path)
+        _remove_folder(worktree_path)
     _drop_record(repo, repo_path, worktree_name)
     if not delete_branch:
         return

@@ -631,18 +631,46 @@ def _is_doc(path: str) -> bool:
 def _changed_docs(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree) -> tuple[dict[str, str], set[str]]:
     """({path: new blob id} of docs added or changed, paths of docs removed) from ``old`` to ``new``.
 
-    A tree diff: unchanged folders are skipped by their tree id, so a merge costs what it changed.
+    A walk of the two docs/ trees side by side: a folder with the same tree id on both sides is
+    skipped without being read, so a merge costs what it changed (a whole-tree diff of libgit2 visits
+    every entry of the repository: ~8 ms at 10,000 files).
     """
     changed: dict[str, str] = {}
     removed: set[str] = set()
-    for delta in old.diff_to_tree(new).deltas:
-        before, after, status = delta.old_file, delta.new_file, delta.status_char()
-        if status != "A" and _is_doc(before.path):
-            removed.add(before.path)
-        if status != "D" and _is_doc(after.path) and after.mode in _FILE_MODES:
-            changed[after.path] = str(after.id)
-            removed.discard(after.path)
+    stack: list[tuple[str, pygit2.Object | None, pygit2.Object | None]] = [
+        (DOCS_DIR, _subtree(repo, old, DOCS_DIR), _subtree(repo, new, DOCS_DIR))]
+    while stack:
+        prefix, before, after = stack.pop()
+        if prefix == DOC_TEMPLATES_DIR:
+            continue
+        old_items = {item.name or "": item for item in before} if isinstance(before, pygit2.Tree) else {}
+        new_items = {item.name or "": item for item in after} if isinstance(after, pygit2.Tree) else {}
+        for name in old_items.keys() | new_items.keys():
+            a, b = old_items.get(name), new_items.get(name)
+            if a is not None and b is not None and a.id == b.id and a.filemode == b.filemode:
+                continue
+            path = f"{prefix}/{name}"
+            a_tree = a is not None and a.type_str == "tree"
+            b_tree = b is not None and b.type_str == "tree"
+            if a_tree or b_tree:
+                stack.append((path, repo[a.id] if a_tree and a is not None else None,
+                              repo[b.id] if b_tree and b is not None else None))
+            if a is not None and not a_tree and _is_doc(path):
+                removed.add(path)
+            if b is not None and not b_tree and b.type_str == "blob" and b.filemode in _FILE_MODES \
+                    and _is_doc(path):
+                changed[path] = str(b.id)
+                removed.discard(path)
     return changed, removed
+
+
+def _subtree(repo: pygit2.Repository, tree: pygit2.Tree, path: str) -> pygit2.Object | None:
+    try:
+        entry = tree[path]
+    except (KeyError, ValueError):
+        return None
+    node = repo[entry.id]
+    return node if isinstance(node, pygit2.Tree) else None
 
 
 def _sync_docs(session: Session, engine: _Engine, repo: pygit2.Repository, tree: pygit2.Tree,

@@ -12,6 +12,7 @@ import heapq
 import os
 import re
 import shutil
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -604,6 +605,40 @@ def _remove_folder(path: Path) -> None:
     except (OSError, RecursionError):
         if os.path.lexists(path):
             shutil.rmtree(path)
+
+
+_RM = shutil.which("rm") if os.name == "posix" else None
+
+
+def start_folder_removal(*, repo_path: Path, worktree_path: Path) -> subprocess.Popen[bytes] | None:
+    """Start deleting a worktree folder's files in a child process (``rm -rf -- PATH``, no shell).
+
+    For a caller with other work to do meanwhile (the after-merge re-index): the unlinks of 10,000
+    files run on another core instead of after it. ``finish_folder_removal`` waits for it; then
+    ``remove_work_branch`` prunes the record and deletes the branch, and removes whatever is left
+    in-process. None (nothing started) for a symlink, a missing folder, or without ``rm``. Raises
+    Invalid for a folder that could not be a worktree.
+    """
+    _guard_folder(repo_path, worktree_path)
+    if _RM is None or worktree_path.is_symlink() or not worktree_path.is_dir():
+        return None
+    try:
+        return subprocess.Popen([_RM, "-rf", "--", str(worktree_path.absolute())], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True)
+    except OSError:
+        return None
+
+
+def finish_folder_removal(process: subprocess.Popen[bytes] | None, *, timeout: float = 300.0) -> None:
+    """Wait for ``start_folder_removal``'s process (killed after ``timeout`` s). Never raises: what it
+    left is removed by ``remove_work_branch``."""
+    if process is None:
+        return
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def remove_work_branch(

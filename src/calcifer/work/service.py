@@ -694,8 +694,17 @@ def merge_and_complete(*, session: Session, actor: User, item_id: int, workspace
     except BaseException:
         _release_claim(session, item_id)
         raise
+    # The worktree's files are deleted by a child process while the after-merge hooks re-index here
+    # (both finish before the merge returns); then its record is pruned and the branch deleted.
+    try:
+        removal = git.start_folder_removal(repo_path=workspace.repo_path, worktree_path=Path(item.worktree_path))
+    except Exception:  # noqa: BLE001 - _cleanup_branch below removes it, or logs why it cannot
+        removal = None
+    try:
+        notify_main_changed(session=session, repo_path=workspace.repo_path)
+    finally:
+        git.finish_folder_removal(removal)
     _cleanup_branch(workspace, item)
-    notify_main_changed(session=session, repo_path=workspace.repo_path)
     notify_work_item_changed(session=session, item=item)
     return item
 

@@ -77,12 +77,20 @@ def option_validator(kind: str) -> OptionValidator | None:
     return OPTION_VALIDATORS.get(kind)
 
 
+_BUILTIN_TYPE_RULES = {kind.value: EndpointTypeRules(needs_target=kind.needs_target, needs_port=kind.needs_port,
+                                                      target_is_url=kind.target_is_url) for kind in EndpointType}
+
+
 def endpoint_types() -> dict[str, EndpointTypeRules]:
     """Every endpoint type a catalog file may use: the built-in ones, then the plugins' (registry loaded)."""
     _load_check_types()
-    rules = {kind.value: EndpointTypeRules(needs_target=kind.needs_target, needs_port=kind.needs_port,
-                                           target_is_url=kind.target_is_url) for kind in EndpointType}
-    return rules | {kind: rule for kind, rule in PLUGIN_ENDPOINT_TYPES.items() if kind not in rules}
+    return _BUILTIN_TYPE_RULES | {kind: rule for kind, rule in PLUGIN_ENDPOINT_TYPES.items()
+                                  if kind not in _BUILTIN_TYPE_RULES}
+
+
+def _type_rules(kind: str) -> EndpointTypeRules:
+    # Built-in types never need the registry loaded here (their options validators load it on demand).
+    return _BUILTIN_TYPE_RULES.get(kind) or endpoint_types()[kind]
 
 
 def _endpoint_type(value: str) -> str:
@@ -240,7 +248,7 @@ class EndpointSpec(_Spec):
     def _fits_type(self) -> EndpointSpec:
         errors: list[tuple[tuple[str | int, ...], str]] = []
         kind = str(self.type)
-        rules = endpoint_types()[kind]
+        rules = _type_rules(kind)
         if rules.needs_target and not self.target:
             errors.append((("target",), f"a {kind} endpoint needs a target"
                            + (" URL (e.g. https://grafana.example.org/health)" if rules.target_is_url

@@ -7,14 +7,16 @@ No timing asserts: each test waits (with a generous deadline) for behaviour, the
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from calcifer.catalog import schemas
 from calcifer.errors import NotFound
-from calcifer.monitoring import hooks
+from calcifer.monitoring import checks, hooks
+from calcifer.monitoring.checks.base import CheckContext, CheckType, Outcome, Target
 from calcifer.monitoring.choices import EventKind, ResultCode, Status
 from calcifer.monitoring.models.checks import MonitorEvent, MonitorHourly, MonitorState
 from calcifer.monitoring.scheduler import check_now, close_http_session, next_slot, phase
@@ -58,6 +60,32 @@ def test_a_hung_check_ends_at_its_timeout_as_down(ctx: AppContext) -> None:
         with running(ctx):
             results = wait_until(lambda: results_of(ctx, "hung"), what="a result")
     assert results[0].status == ResultCode.DOWN and results[0].message
+
+
+class _NeverAnswers(CheckType):
+    """A check that never returns on its own (what a stuck client library looks like)."""
+
+    kind: ClassVar[str] = "never-answers"
+
+    async def check(self, target: Target, options: Any, ctx: CheckContext) -> Outcome:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+def test_a_check_that_never_returns_is_cut_at_the_endpoint_timeout(ctx: AppContext) -> None:
+    checks.load()
+    checks.register(_NeverAnswers)
+    try:
+        put_endpoints(ctx, [endpoint_row("stuck", type="never-answers", timeout=0.3, interval=1)])
+        with running(ctx):
+            results = wait_until(lambda: results_of(ctx, "stuck"), timeout=30, what="a result")
+    finally:
+        checks.REGISTRY.pop("never-answers", None)
+        schemas.OPTION_VALIDATORS.pop("never-answers", None)
+        schemas.PLUGIN_ENDPOINT_TYPES.pop("never-answers", None)
+    assert results[0].status == ResultCode.DOWN
+    assert results[0].message == "no answer within 0.3 s"
+    assert results[0].latency_ms is not None and results[0].latency_ms >= 300
 
 
 def test_retries_are_tolerated_before_down(ctx: AppContext) -> None:

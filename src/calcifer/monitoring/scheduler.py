@@ -55,6 +55,7 @@ log = logging.getLogger("calcifer.monitoring")
 LAG_WINDOW_SECONDS = 60.0
 LAG_SAMPLE = 5000
 TIMER_SLACK = 0.0015
+SWEEP_SECONDS = 0.05
 SWITCH_INTERVAL = 0.001
 # Endpoints added or changed while running are first checked within this many seconds (spread).
 NEW_ENDPOINT_SPREAD = 2.0
@@ -129,6 +130,7 @@ class Job:
     gen: int = 0
     running: bool = False
     active: bool = True
+    timed_out: bool = False       # set by the deadline sweeper when it cancels the running check
 
 
 def _fingerprint(row: Any) -> str:
@@ -217,17 +219,21 @@ def plan_changes(session: Session, *, current: dict[str, str], signature: tuple[
 # -- running one check --------------------------------------------------------------------------------
 
 
-async def run_check(job: Job, ctx: CheckContext, loop: asyncio.AbstractEventLoop) -> tuple[Outcome, float]:
+async def run_check(job: Job, ctx: CheckContext, loop: asyncio.AbstractEventLoop, *,
+                    timed: bool = True) -> tuple[Outcome, float]:
     """Run the job's check under its hard timeout; (outcome, latency ms). Never raises but on cancel."""
     started = loop.time()
     if job.problem is not None or job.check is None:
         outcome = Outcome(Status.DOWN, job.problem or "no check type", permanent=True)
     else:
         try:
-            async with asyncio.timeout(job.timeout) as cm:
+            if not timed:  # the caller enforces the deadline (the scheduler's sweeper)
                 outcome = await job.check.check(job.target, job.options, ctx)
+            else:
+                async with asyncio.timeout(job.timeout) as cm:
+                    outcome = await job.check.check(job.target, job.options, ctx)
         except TimeoutError:
-            if cm.expired():
+            if timed and cm.expired():
                 outcome = Outcome(Status.DOWN, f"no answer within {job.timeout:g} s")
             else:
                 outcome = Outcome(Status.DOWN, "timed out")
@@ -301,7 +307,11 @@ class Scheduler:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_when = math.inf
         self._blocked = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Checks in flight: task -> (loop-time deadline, job). One sweeper timer enforces every deadline:
+        # an asyncio.timeout per check arms and cancels a loop timer each, ~28 % of the loop's time at
+        # 11,000 checks/s (measured with py-spy in the saturated bench phase).
+        self._tasks: dict[asyncio.Task[None], tuple[float, Job]] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
         self._maintenance: frozenset[str] = frozenset()
         self._push: dict[str, PushSeen] = {}
         self._signature: tuple[Any, ...] | None = None
@@ -387,9 +397,10 @@ class Scheduler:
                 return
             else:
                 self.in_flight += 1
+                job.timed_out = False
                 task = loop.create_task(self._run(job, due))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._tasks[task] = (now + job.timeout, job)
+                task.add_done_callback(self._forget)
             heapq.heappop(heap)
             following = due + job.interval
             if following <= now:  # far behind (suspended machine, long stall): skip ahead, no burst
@@ -397,6 +408,20 @@ class Scheduler:
                 following = due + (math.floor((now - due) / job.interval) + 1) * job.interval
             self._push_job(job, following)
         self._arm()
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
+
+    def _sweep(self) -> None:
+        """Cancel the checks past their deadline (every SWEEP_SECONDS; a check's timeout is kept to that)."""
+        loop = self._loop
+        assert loop is not None
+        now = loop.time()
+        for task, (deadline, job) in list(self._tasks.items()):
+            if deadline <= now and not job.timed_out:
+                job.timed_out = True
+                task.cancel()
+        self._sweeper = loop.call_later(SWEEP_SECONDS, self._sweep)
 
     async def _run(self, job: Job, due: float) -> None:
         loop = self._loop
@@ -406,7 +431,16 @@ class Scheduler:
         wall = time.time()
         job.running = True
         try:
-            outcome, latency = await run_check(job, self.ctx, loop)
+            try:
+                outcome, latency = await run_check(job, self.ctx, loop, timed=False)
+            except asyncio.CancelledError:
+                if not job.timed_out:  # shutting down
+                    raise
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
+                outcome = Outcome(Status.DOWN, f"no answer within {job.timeout:g} s")
+                latency = (loop.time() - started) * 1000
             # job.due already holds the following slot (set when this one was dispatched)
             next_due = wall + (job.due - started) if job.active else None
             self.writer.put(to_record(job, outcome, latency, checked_at=wall,
@@ -542,6 +576,7 @@ class Scheduler:
             # switch interval each time it wakes; 5 ms by default is too coarse for a lag p99 under 50 ms.
             if sys.getswitchinterval() > SWITCH_INTERVAL:
                 sys.setswitchinterval(SWITCH_INTERVAL)
+            self._sweeper = self._loop.call_later(SWEEP_SECONDS, self._sweep)
             self.ready.set()
             log.info("scheduler running (%s): %d endpoint(s), concurrency %d", self.holder, len(self.jobs),
                      self.limit)
@@ -559,6 +594,9 @@ class Scheduler:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+            if self._sweeper is not None:
+                self._sweeper.cancel()
+                self._sweeper = None
             for job in self.jobs.values():
                 job.active = False
             # Checks in flight get a moment to finish (their results are kept), then are cancelled.

@@ -97,10 +97,6 @@ def test_the_import_is_one_open_work_item_whose_changelog_lists_the_endpoints(ct
 
 
 def test_channels_are_created_when_the_notify_slice_offers_them(ctx: AppContext, cast: Cast) -> None:
-    from calcifer.notify import service as notify
-
-    if not hasattr(notify, "create_channel"):
-        pytest.skip("notification channels are not available")
     report = run_import(ctx)
     assert set(report.channels_created) == {c.name for c in report.channels}
 

@@ -26,6 +26,7 @@ from calcifer.catalog.schemas import EndpointSpec, spec_document, spec_errors
 from calcifer.catalog.yamlio import apply_spec
 from calcifer.changelog.choices import ChangeType
 from calcifer.errors import Invalid
+from calcifer.notify import service as notify
 from calcifer.work import service as work
 from calcifer.work.choices import WorkAction
 from calcifer.work.models import WorkItem
@@ -458,18 +459,11 @@ def _entry_batches(slugs: list[str]) -> list[list[str]]:
 
 
 def _create_channels(session: Session, actor: User, report: KumaReport) -> None:
-    try:
-        from calcifer.notify import service as notify
-    except ImportError:  # pragma: no cover
-        return
-    create = getattr(notify, "create_channel", None)
-    if create is None:
-        return
     for channel in report.channels:
         endpoints = [e.slug for e in report.endpoints if channel.kuma_id in e.notification_ids]
         try:
-            create(session=session, actor=actor, name=f"{channel.name} (Uptime Kuma)"[:100], url=channel.url,
-                   endpoints=endpoints)
+            notify.create_channel(session=session, actor=actor, name=f"{channel.name} (Uptime Kuma)"[:100],
+                                  url=channel.url, endpoints=endpoints)
         except Exception as exc:  # noqa: BLE001 - reported, the endpoints import still stands
             session.rollback()
             report.channels_skipped.append(Skipped(channel.kuma_id, channel.name, channel.kind,
@@ -482,7 +476,7 @@ def import_kuma(*, session: Session, actor: User, data: dict[str, Any], workspac
                 categories: list[str]) -> KumaReport:
     """Write every mappable monitor as a catalog endpoint file on a new work item's branch ("Import from
     Uptime Kuma"), committed with CHANGES.md entries naming the endpoints; create notification channels
-    where an apprise mapping exists (when the notify slice offers ``create_channel``). Returns the
+    where an apprise mapping exists. Returns the
     report of what was imported and what was not. Raises Invalid when nothing can be imported."""
     report = plan(data=data, taken=_existing_slugs(session, workspace.repo_path))
     if not report.endpoints:

@@ -8,10 +8,7 @@ dependencies, cycles, duplicate slugs and checks) and replaces the index in one 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 import re
 import time
 from collections.abc import Iterator
@@ -46,6 +43,7 @@ from calcifer.catalog.yamlio import PlainLoader, line_of, load_yaml
 from calcifer.db import utcnow
 from calcifer.errors import Invalid, NotFound
 from calcifer.gitrepo._repo import MAIN, bare_repo, open_repo, resolve_commit
+from calcifer.listing import decode_cursor, encode_cursor, like_pattern
 
 STATE_ID = 1
 MAX_ERRORS_PER_FILE = 20
@@ -1041,27 +1039,6 @@ def read_endpoint_text(*, repo_path: Path, slug: str, ref: str = MAIN) -> str | 
 # -- queries ------------------------------------------------------------------------------------------
 
 
-def _encode_cursor(values: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, size: int) -> list[Any]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = json.loads(raw)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise Invalid("The cursor is not one this list gave out; start again without it.",
-                      code="bad_cursor") from exc
-    if not isinstance(values, list) or len(values) != size:
-        raise Invalid("The cursor is not one this list gave out; start again without it.", code="bad_cursor")
-    return values
-
-
-def _like(text: str) -> str:
-    cleaned = text.strip()[:100].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{cleaned}%"
-
-
 def _clamp(limit: int) -> int:
     return max(1, min(int(limit), MAX_LIMIT))
 
@@ -1115,7 +1092,7 @@ def list_services(
     limit = _clamp(limit)
     query = select(CatalogService)
     if q and q.strip():
-        like = _like(q)
+        like = like_pattern(q)
         query = query.where(or_(CatalogService.name.ilike(like, escape="\\"),
                                 CatalogService.slug.ilike(like, escape="\\"),
                                 CatalogService.description.ilike(like, escape="\\")))
@@ -1129,7 +1106,7 @@ def list_services(
         tagged = select(CatalogTag.service_slug).where(CatalogTag.tag == tag)
         query = query.where(CatalogService.slug.in_(tagged))
     if cursor:
-        value, slug = _decode_cursor(cursor, 2)
+        value, slug = decode_cursor(cursor, 2)
         if key is ServiceSort.UPDATED:
             try:
                 value = dt.datetime.fromisoformat(str(value))
@@ -1144,7 +1121,7 @@ def list_services(
         return rows, None
     rows = rows[:limit]
     last = rows[-1]
-    return rows, _encode_cursor([_sort_value(last, key), last.slug])
+    return rows, encode_cursor([_sort_value(last, key), last.slug])
 
 
 def get_service(*, session: Session, slug: str) -> CatalogService:
@@ -1172,18 +1149,18 @@ def list_endpoints(
     if enabled is not None:
         query = query.where(CatalogEndpoint.enabled == enabled)
     if q and q.strip():
-        like = _like(q)
+        like = like_pattern(q)
         query = query.where(or_(CatalogEndpoint.name.ilike(like, escape="\\"),
                                 CatalogEndpoint.slug.ilike(like, escape="\\"),
                                 CatalogEndpoint.target.ilike(like, escape="\\")))
     if cursor:
-        (after,) = _decode_cursor(cursor, 1)
+        (after,) = decode_cursor(cursor, 1)
         query = query.where(CatalogEndpoint.slug > str(after))
     rows = list(session.scalars(query.order_by(CatalogEndpoint.slug).limit(limit + 1)))
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
-    return rows, _encode_cursor([rows[-1].slug])
+    return rows, encode_cursor([rows[-1].slug])
 
 
 def get_endpoint(*, session: Session, slug: str) -> CatalogEndpoint:

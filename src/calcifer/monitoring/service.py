@@ -11,10 +11,7 @@ Functions are keyword-only and take the session explicitly; they raise ``NotFoun
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 import logging
 import threading
 import time
@@ -30,6 +27,7 @@ from calcifer.audit import service as audit_service
 from calcifer.auth.models import User
 from calcifer.catalog.models import CatalogEndpoint, CatalogService, CatalogTag
 from calcifer.errors import Invalid, NotFound
+from calcifer.listing import decode_cursor, encode_cursor, like_pattern
 from calcifer.monitoring import hooks
 from calcifer.monitoring.choices import EventKind, ResultCode, Status
 from calcifer.monitoring.models import MonitorEvent, MonitorHourly, MonitorResult, MonitorState
@@ -65,26 +63,6 @@ def epoch_ms(value: dt.datetime) -> int:
 
 
 # -- cursors ---------------------------------------------------------------------------------------------
-
-def _encode_cursor(values: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, size: int) -> list[Any]:
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise Invalid("The cursor is not one this list gave out; start again without it.",
-                      code="bad_cursor") from exc
-    if not isinstance(values, list) or len(values) != size:
-        raise Invalid("The cursor is not one this list gave out; start again without it.", code="bad_cursor")
-    return values
-
-
-def _like(text: str) -> str:
-    cleaned = text.strip()[:100].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{cleaned}%"
-
 
 def _clamp(limit: int) -> int:
     return max(1, min(int(limit), MAX_LIMIT))
@@ -258,7 +236,7 @@ def _filters(*, service: str | None, tag: str | None, q: str | None) -> list[Col
     if tag:
         where.append(CatalogEndpoint.service.in_(select(CatalogTag.service_slug).where(CatalogTag.tag == tag)))
     if q and q.strip():
-        like = _like(q)
+        like = like_pattern(q)
         where.append(or_(CatalogEndpoint.name.ilike(like, escape="\\"),
                          CatalogEndpoint.slug.ilike(like, escape="\\"),
                          CatalogEndpoint.target.ilike(like, escape="\\")))
@@ -304,24 +282,24 @@ def list_endpoints(
         query = query.where(status_expr() == status)
     next_cursor = prev_cursor = None
     if before and not cursor:
-        (until,) = _decode_cursor(before, 1)
+        (until,) = decode_cursor(before, 1)
         query = query.where(CatalogEndpoint.slug < str(until))
         rows = [_row(r) for r in session.execute(query.order_by(CatalogEndpoint.slug.desc()).limit(limit + 1))]
         more_before = len(rows) > limit
         rows = list(reversed(rows[:limit]))
         if rows:
-            next_cursor = _encode_cursor([rows[-1].slug])
-            prev_cursor = _encode_cursor([rows[0].slug]) if more_before else None
+            next_cursor = encode_cursor([rows[-1].slug])
+            prev_cursor = encode_cursor([rows[0].slug]) if more_before else None
     else:
         if cursor:
-            (after,) = _decode_cursor(cursor, 1)
+            (after,) = decode_cursor(cursor, 1)
             query = query.where(CatalogEndpoint.slug > str(after))
         rows = [_row(r) for r in session.execute(query.order_by(CatalogEndpoint.slug).limit(limit + 1))]
         if len(rows) > limit:
             rows = rows[:limit]
-            next_cursor = _encode_cursor([rows[-1].slug])
+            next_cursor = encode_cursor([rows[-1].slug])
         if cursor and rows:
-            prev_cursor = _encode_cursor([rows[0].slug])
+            prev_cursor = encode_cursor([rows[0].slug])
     ids = [r.state_id for r in rows if r.state_id is not None]
     figures = uptime_windows(session=session, endpoint_ids=ids, windows=list(windows), now=now)
     for row in rows:
@@ -414,7 +392,7 @@ def recent_events(*, session: Session, endpoint_id: int | None, limit: int = 20,
         return [], None
     query = select(MonitorEvent).where(MonitorEvent.endpoint_id == endpoint_id)
     if cursor:
-        at_text, event_id = _decode_cursor(cursor, 2)
+        at_text, event_id = decode_cursor(cursor, 2)
         try:
             at, event_id = dt.datetime.fromisoformat(str(at_text)), int(event_id)
         except (TypeError, ValueError) as exc:
@@ -425,7 +403,7 @@ def recent_events(*, session: Session, endpoint_id: int | None, limit: int = 20,
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
-    return rows, _encode_cursor([rows[-1].at.isoformat(), rows[-1].id])
+    return rows, encode_cursor([rows[-1].at.isoformat(), rows[-1].id])
 
 
 # -- response-time series ---------------------------------------------------------------------------------
@@ -513,7 +491,7 @@ def raw_results(*, session: Session, endpoint_id: int | None, since: dt.datetime
                                         MonitorResult.checked_at_ms >= epoch_ms(since),
                                         MonitorResult.checked_at_ms <= epoch_ms(until))
     if cursor:
-        at_ms, row_id = _decode_cursor(cursor, 2)
+        at_ms, row_id = decode_cursor(cursor, 2)
         try:
             at_ms, row_id = int(at_ms), int(row_id)
         except (TypeError, ValueError) as exc:
@@ -526,7 +504,7 @@ def raw_results(*, session: Session, endpoint_id: int | None, since: dt.datetime
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
-    return rows, _encode_cursor([rows[-1].checked_at_ms, rows[-1].id])
+    return rows, encode_cursor([rows[-1].checked_at_ms, rows[-1].id])
 
 
 # -- 90-day bars --------------------------------------------------------------------------------------------

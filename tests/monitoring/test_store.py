@@ -82,6 +82,30 @@ def test_batches_write_results_states_and_hourly_aggregates(ctx: AppContext) -> 
         assert state is not None and state.status == Status.UP and state.latency_ms == 2000.0
 
 
+def test_quiet_results_are_coalesced_then_stored_like_any_other_time(ctx: AppContext) -> None:
+    eid = states(ctx, "web")["web"]
+    writer = store.ResultWriter(ctx.session_factory, settings=ctx.settings, coalesce_seconds=3600)
+    writer.put(record(eid, T0, latency=5.0))               # unknown → up: a change, written at once
+    writer.flush(force=False)
+    for i in range(1, 4):                                  # "checked again, still up": coalesced
+        writer.put(record(eid, T0 + i * 30, latency=5.0 + i))
+    writer.flush(force=False)
+    with ctx.session_factory() as session:
+        state = session.get(MonitorState, eid)
+        assert state is not None and state.last_checked_at == dt.datetime.fromtimestamp(T0, dt.UTC)
+
+    writer.flush()
+    last = dt.datetime.fromtimestamp(T0 + 90, dt.UTC)
+    with ctx.session_factory() as session:
+        state = session.get(MonitorState, eid)
+        assert state is not None and state.status == Status.UP and state.latency_ms == 8.0
+        assert state.last_checked_at == last and state.next_due_at == last + dt.timedelta(seconds=30)
+        # stored exactly as the ORM stores times: an equality query by the ORM finds the row
+        found = session.execute(select(MonitorState.id).where(MonitorState.last_checked_at == last,
+                                                              MonitorState.status_since == state.status_since))
+        assert found.scalars().all() == [eid]
+
+
 def test_the_hourly_p95_stays_exact_across_a_writer_restart(ctx: AppContext) -> None:
     eid = states(ctx, "web")["web"]
     now = float(int(dt.datetime.now(dt.UTC).timestamp()) // HOUR * HOUR)

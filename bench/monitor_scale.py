@@ -13,7 +13,8 @@ What runs where:
 Phases: 1,000 endpoints at 30 s; 10,000 at 30 s (first without page loads: checks/s, lag, CPU; then
 while `/monitoring` is loaded repeatedly: lag, page p95); restart (time until every endpoint has been
 checked again); max throughput (40,000 tcp endpoints at 1 s, so the engine is saturated) against a bare
-uvloop loop doing the same TCP connects with no bookkeeping.
+uvloop loop doing the same TCP connects with no bookkeeping, in alternating rounds (3; 2 with --quick)
+whose medians are compared.
 
     .venv/bin/python bench/monitor_scale.py            # full (about 5 minutes)
     .venv/bin/python bench/monitor_scale.py --quick    # under a minute: shorter phases, 10 s restart interval
@@ -256,6 +257,12 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime + sum(_proc_cpu(pid) for pid in CHILD_PIDS)
 
 
+def median_by(rounds: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The round whose ``key`` is the median (the lower middle of an even count)."""
+    ordered = sorted(rounds, key=lambda r: r[key])
+    return ordered[(len(ordered) - 1) // 2]
+
+
 def measure(engine: Engine, seconds: float) -> dict[str, Any]:
     """Run for ``seconds`` and return checks/s, lag percentiles and CPU over that window."""
     scheduler = engine.scheduler
@@ -403,7 +410,8 @@ def main() -> None:
     d_quiet = 12 if quick else 60
     d_pages = 10 if quick else 45
     restart_interval = 10 if quick else interval
-    d_max = 5 if quick else 15
+    d_max = 5 if quick else 10
+    max_rounds = 2 if quick else 3
     concurrency = 500
 
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="calcifer-bench-monitor-"))
@@ -461,16 +469,27 @@ def main() -> None:
         # max throughput: tcp only, SATURATING endpoints every 1 s. The demand must exceed what the engine
         # can do, or the figure measures the demand: 9,000 endpoints asked for 9,000 checks/s, which a quiet
         # machine nearly met while the bare loop did 30,000/s.
+        # Engine and bare loop take turns (rounds), and the medians are compared: on this shared machine
+        # the cost of a loopback connect drifts by a third within a minute (other jobs, the kernel's
+        # TIME_WAIT table), and one window each compared whatever the drift was at the two moments.
         load_endpoints(ctx, SATURATING, tcp_ports=tcp_ports, http_port=http_port, interval=1, http_share=0)
         seed_states(ctx)
-        engine = Engine(ctx, **options).start()
-        time.sleep(4)
-        written0 = engine.scheduler.writer.stats.written
-        w0 = time.monotonic()
-        saturated = measure(engine, d_max)
-        stored_per_s = (engine.scheduler.writer.stats.written - written0) / (time.monotonic() - w0)
-        engine.stop()
-        bare = bare_loop(tcp_ports, d_max, concurrency)
+        engine_rounds, bare_rounds = [], []
+        for _round in range(max_rounds):
+            engine = Engine(ctx, **options).start()
+            time.sleep(4)
+            written0 = engine.scheduler.writer.stats.written
+            w0 = time.monotonic()
+            saturated = measure(engine, d_max)
+            saturated["stored_per_s"] = (engine.scheduler.writer.stats.written - written0) / (time.monotonic() - w0)
+            saturated["rate"] = min(saturated["checks_per_s"], saturated["stored_per_s"])
+            engine.stop()
+            engine_rounds.append(saturated)
+            bare_rounds.append(bare_loop(tcp_ports, d_max, concurrency))
+            print(f"  round {_round + 1}: engine {saturated['rate']:.0f} checks/s stored, "
+                  f"bare {bare_rounds[-1]['checks_per_s']:.0f} connects/s", flush=True)
+        saturated = median_by(engine_rounds, "rate")
+        bare = median_by(bare_rounds, "checks_per_s")
 
         with ctx.session_factory() as session:
             report = store.storage_report(session=session, settings=settings, max_age=0)
@@ -486,7 +505,7 @@ def main() -> None:
 
     results = report["tables"]["monitor_results"]
     per_million = (results["bytes"] / results["rows"] * 1_000_000) if results["rows"] and results["bytes"] else None
-    engine_rate = min(saturated["checks_per_s"], stored_per_s)
+    engine_rate = saturated["rate"]
     page_times = page["times"]
     figures.update({
         "endpoints_1k_checks_per_s": rounded(one_k["checks_per_s"], 1),
@@ -507,6 +526,8 @@ def main() -> None:
         "restart_interval_s": restart_interval, "restart_all_checked_s": rounded(restart_seconds, 1),
         "max_checks_per_s": rounded(engine_rate, 1), "bare_checks_per_s": rounded(bare["checks_per_s"], 1),
         "engine_vs_bare": rounded(ratio(engine_rate, bare["checks_per_s"]), 2),
+        "engine_vs_bare_rounds": [rounded(ratio(e["rate"], b["checks_per_s"]), 2)
+                                  for e, b in zip(engine_rounds, bare_rounds, strict=True)],
         "max_cpu_ms_per_check": rounded(saturated["cpu_ms_per_check"], 3),
         "bare_cpu_ms_per_check": rounded(bare["cpu_ms_per_check"], 3),
         "db_bytes_per_million_results": int(per_million) if per_million else None,
@@ -535,7 +556,8 @@ def main() -> None:
         ["lag p99 while pages load", f"{with_pages['lag_p99_ms']:.1f} ms", "< 50 ms"],
         ["CPU per check", f"{ten_k['cpu_ms_per_check']:.3f} ms", "< 1 ms"],
         ["CPU seconds per 1,000 checks", f"{ten_k['cpu_ms_per_check']:.3f} s", "< 1 s"],
-        ["engine / bare loop throughput", f"{figures['engine_vs_bare']}", ">= 0.5"],
+        ["engine / bare loop throughput (medians of rounds)", f"{figures['engine_vs_bare']} (rounds: "
+         f"{', '.join(str(r) for r in figures['engine_vs_bare_rounds'])})", ">= 0.5"],
         ["/monitoring p95 at 10,000 endpoints", f"{figures['page_p95_ms']} ms ({len(page_times)} loads, "
          f"{page['error_count']} errors)", "< 200 ms"],
         ["/api/v1/monitoring/endpoints p95", f"{figures['api_list_p95_ms']} ms", "-"],

@@ -26,7 +26,6 @@ import contextlib
 import datetime as dt
 import gc
 import hashlib
-import heapq
 import itertools
 import json
 import logging
@@ -47,6 +46,7 @@ from calcifer.monitoring import checks, hooks, store
 from calcifer.monitoring.checks.base import CheckContext, CheckType, Outcome, PushSeen, Target
 from calcifer.monitoring.choices import ResultCode, Status
 from calcifer.monitoring.lock import SchedulerLock, make_lock
+from calcifer.monitoring.timers import TimerQueue
 from calcifer.monitoring.models.checks import MonitorState
 from calcifer.web.context import AppContext
 
@@ -312,8 +312,7 @@ class Scheduler:
         # (loop time, lag seconds) of recent starts; the bench reads it for its own percentiles.
         self.lags: deque[tuple[float, float]] = deque(maxlen=200_000)
         self.ready = asyncio.Event()
-        self._heap: list[tuple[float, int, Job, int]] = []
-        self._seq = itertools.count()
+        self._due: TimerQueue[tuple[Job, int]] = TimerQueue()  # (job, its generation when queued)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_when = math.inf
         self._blocked = False
@@ -361,7 +360,7 @@ class Scheduler:
         if self._loop is None:
             return 0
         now = self._loop.time()
-        return sum(1 for due, _, job, gen in self._heap if due <= now and gen == job.gen)
+        return self._due.count_due(now, lambda entry: entry[1] == entry[0].gen)
 
     def snapshot(self) -> store.StatusSnapshot:
         # Called from the writer thread: read plain attributes only (the lag list is copied by the loop).
@@ -373,17 +372,17 @@ class Scheduler:
     _lag_cache: tuple[float, float] = (0.0, 0.0)
     _queue_cache: int = 0
 
-    # -- the timer heap -------------------------------------------------------------------------------
+    # -- the timer queue ------------------------------------------------------------------------------
 
     def _push_job(self, job: Job, due: float) -> None:
         job.due = due
-        heapq.heappush(self._heap, (due, next(self._seq), job, job.gen))
+        self._due.push(due, (job, job.gen))
 
     def _arm(self) -> None:
         loop = self._loop
-        if loop is None or not self._heap or self._blocked:
+        when = self._due.first_due()
+        if loop is None or when is None or self._blocked:
             return
-        when = self._heap[0][0]
         if self._timer is not None:
             if self._timer_when <= when:
                 return
@@ -396,15 +395,15 @@ class Scheduler:
         self._timer_when = math.inf
         loop = self._loop
         assert loop is not None
-        heap = self._heap
+        queue = self._due
         now = loop.time()
         # uvloop's timers have 1 ms resolution and may fire up to 1 ms early: treat what is due within
         # that as due, or the timer would be re-armed for "now" and spin until the millisecond passes.
         horizon = now + TIMER_SLACK
-        while heap and heap[0][0] <= horizon:
-            due, _, job, gen = heap[0]
+        while (entry := queue.peek(horizon)) is not None:
+            due, (job, gen) = entry
             if gen != job.gen or not job.active:
-                heapq.heappop(heap)
+                queue.pop()
                 continue
             if job.running:
                 # still checking from its previous slot: skip this slot rather than overlap
@@ -422,9 +421,8 @@ class Scheduler:
             if following <= now:  # far behind (suspended machine, long stall): skip ahead, no burst
                 self.skipped += int((now - due) // job.interval)
                 following = due + (math.floor((now - due) / job.interval) + 1) * job.interval
-            # one sift instead of a pop and a push: the heap holds every endpoint
-            job.due = following
-            heapq.heapreplace(heap, (following, next(self._seq), job, job.gen))
+            queue.pop()
+            self._push_job(job, following)
         self._arm()
 
     def _wake_worker(self) -> None:
@@ -531,9 +529,8 @@ class Scheduler:
         self._paused = plan.paused
         if plan.add or plan.remove:
             self._push_slugs = frozenset(slug for slug, job in self.jobs.items() if job.kind == "push")
-        if len(self._heap) > 4 * max(1, len(self.jobs)) + 1000:  # drop stale entries now and then
-            self._heap = [entry for entry in self._heap if entry[3] == entry[2].gen and entry[2].active]
-            heapq.heapify(self._heap)
+        if len(self._due) > 4 * max(1, len(self.jobs)) + 1000:  # drop stale entries now and then
+            self._due.retain(lambda entry: entry[1] == entry[0].gen and entry[0].active)
         if not initial and len(plan.add) > 100:
             gc.freeze()
         if plan.add or plan.remove:

@@ -84,8 +84,13 @@ def holder_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_NAIVE_EPOCH = dt.datetime(1970, 1, 1)
+
+
 def _utc(seconds: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(seconds, dt.UTC)
+    # the same value as datetime.fromtimestamp(seconds, UTC), in half its time (the writer calls it a lot)
+    return _EPOCH + dt.timedelta(seconds=seconds)
 
 
 @dataclass(slots=True)
@@ -277,10 +282,12 @@ def _accumulate_hours(hours: dict[tuple[int, int], _Hour], records: Sequence[Res
 def _write_hours(session: Session, hours: dict[tuple[int, int], _Hour], samples: _Samples | None) -> None:
     if not hours:
         return
+    to_db = _time_to_db(session.get_bind().dialect)
+    hour_values = {hour: to_db(hour) for hour in {key[1] for key in hours}}
     rows = []
     for (endpoint_id, hour), agg in hours.items():
         rows.append({
-            "endpoint_id": endpoint_id, "hour": _utc(hour), "checks": agg.checks, "failures": agg.failures,
+            "endpoint_id": endpoint_id, "hour": hour_values[hour], "checks": agg.checks, "failures": agg.failures,
             "degraded": agg.degraded, "maintenance_checks": agg.maintenance_checks,
             "maintenance_failures": agg.maintenance_failures,
             "latency_min": agg.latency_min, "latency_max": agg.latency_max,
@@ -288,6 +295,11 @@ def _write_hours(session: Session, hours: dict[tuple[int, int], _Hour], samples:
             "latency_p95": samples.p95((endpoint_id, hour)) if samples is not None else None,
             "n": agg.latency_n,
         })
+    _executemany_compiled(session, _hourly_upsert(session), rows)
+
+
+def _hourly_upsert(session: Session) -> Any:
+    """INSERT … ON CONFLICT that adds an hour's deltas to its row (counts add, min/max/avg merge)."""
     table = _table(MonitorHourly)
     stmt = _dialect_insert(session, table).values(
         endpoint_id=bindparam("endpoint_id"), hour=bindparam("hour"), checks=bindparam("checks"),
@@ -312,7 +324,7 @@ def _write_hours(session: Session, hours: dict[tuple[int, int], _Hour], samples:
             / func.nullif(old_n + bindparam("n"), 0), old.latency_avg),
         "latency_p95": func.coalesce(new.latency_p95, old.latency_p95),
     })
-    session.execute(stmt, rows)
+    return stmt
 
 
 # -- one batch ----------------------------------------------------------------------------------------
@@ -340,24 +352,81 @@ def _state_update(session: Session, params: list[dict[str, Any]]) -> None:
         updated_at=bindparam("b_now")), params)
 
 
-def _quiet_state_update(session: Session, quiet: dict[int, tuple[float, float | None, float | None, float]]) -> None:
-    """State rows whose only news is "checked again, still fine": last check, next due, latency.
+# -- straight to the driver ---------------------------------------------------------------------------
+# The writer's bulk statements (quiet state rows, hourly upserts) skip SQLAlchemy's per-row parameter
+# work, which was most of the writer process's CPU at 40,000 endpoints (bench/monitor_scale.py's
+# saturated phase). Values still reach the database exactly as the ORM would write them.
 
-    Most rows at scale are these; they go straight to the driver (the ORM statement's per-row parameter
-    work was a quarter of the writer process's CPU in the saturated bench), datetimes converted by the
-    column type's own bind processor so they are stored exactly as the ORM stores them.
+
+def _sqlite_time(seconds: float) -> str:
+    return (_NAIVE_EPOCH + dt.timedelta(seconds=seconds)).isoformat(" ", "microseconds")
+
+
+def _time_to_db(dialect: Any) -> Callable[[float], Any]:
+    """Epoch seconds → the driver value of a ``UTCDateTime`` column on ``dialect``.
+
+    On SQLite that is the column type's text form; its own bind processor takes ~3 µs a value, so a
+    direct format is used when it gives the very same text (checked here, on a sample), else the processor.
     """
+    process = _table(MonitorState).c.last_checked_at.type.dialect_impl(dialect).bind_processor(dialect)
+    if process is None:
+        return _utc
+    sample = 1_800_000_123.456789
+    if dialect.name == "sqlite" and _sqlite_time(sample) == process(_utc(sample)):
+        return _sqlite_time
+    return lambda seconds: process(_utc(seconds))
+
+
+def _executemany_compiled(session: Session, stmt: Any, rows: list[dict[str, Any]]) -> None:
+    """Run ``stmt`` once per row of plain driver values. The statement's own literals (bound values
+    SQLAlchemy made of constants) are filled in from the compiled form."""
+    compiled = stmt.compile(dialect=session.get_bind().dialect)
+    constants = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
+    params: list[Any]
+    if compiled.positional:
+        order = compiled.positiontup or []
+        params = [tuple(row[name] if name in row else constants[name] for name in order) for row in rows]
+    else:
+        params = [{**constants, **row} for row in rows]
+    session.connection().exec_driver_sql(str(compiled), params)
+
+
+def _time_from_db(dialect: Any) -> Callable[[Any], dt.datetime | None]:
+    """A ``UTCDateTime`` column's raw driver value → an aware datetime (as the ORM would read it)."""
+    process = _table(MonitorState).c.status_since.type.dialect_impl(dialect).result_processor(dialect, None)
+    return process if process is not None else (lambda value: value)
+
+
+def _current_states(session: Session, ids: list[int]) -> dict[int, list[Any]]:
+    """id -> [status, consecutive failures, paused, message, status since (raw driver value), in
+    maintenance] for the rows a batch moves; locked on PostgreSQL (pause and resume write them too)."""
+    dialect = session.get_bind().dialect
+    mark = "%s" if dialect.paramstyle in ("format", "pyformat") else "?"
+    lock = " FOR UPDATE" if dialect.name == "postgresql" else ""
+    current: dict[int, list[Any]] = {}
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        rows = session.connection().exec_driver_sql(
+            "SELECT id, status, consecutive_failures, paused, message, status_since, in_maintenance "
+            f"FROM monitor_states WHERE id IN ({', '.join([mark] * len(chunk))}){lock}", tuple(chunk))
+        for row in rows:
+            current[row[0]] = [Status(row[1]), row[2], bool(row[3]), row[4], row[5], bool(row[6])]
+    return current
+
+
+def _quiet_state_update(session: Session, quiet: dict[int, tuple[float, float | None, float | None, float]]) -> None:
+    """State rows whose only news is "checked again, still fine": last check, next due, latency."""
     if not quiet:
         return
     dialect = session.get_bind().dialect
-    column_type = _table(MonitorState).c.last_checked_at.type
-    to_db = column_type.dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
+    to_db = _time_to_db(dialect)
     mark = "%s" if dialect.paramstyle in ("format", "pyformat") else "?"
+    stamps = {written: to_db(written) for written in {row[3] for row in quiet.values()}}
     session.connection().exec_driver_sql(
         f"UPDATE monitor_states SET last_checked_at = {mark}, next_due_at = COALESCE({mark}, next_due_at), "
         f"latency_ms = {mark}, updated_at = {mark} WHERE id = {mark}",
-        [(to_db(_utc(checked)), None if next_due is None else to_db(_utc(next_due)), latency, to_db(_utc(written)),
-          eid) for eid, (checked, next_due, latency, written) in quiet.items()])
+        [(to_db(checked), None if next_due is None else to_db(next_due), latency, stamps[written], eid)
+         for eid, (checked, next_due, latency, written) in quiet.items()])
 
 
 def write_pending(session: Session, pending: Pending, samples: _Samples | None = None) -> None:
@@ -402,17 +471,7 @@ def write_batch(session: Session, records: Sequence[ResultRecord], *, samples: _
           (r.message[:MESSAGE_MAX] or None) if r.code is not ResultCode.UP else None,
           bool(r.in_maintenance)) for r in records])
 
-    states = _table(MonitorState)
-    ids = sorted({r.endpoint_id for r in records})
-    current: dict[int, list[Any]] = {}
-    for start in range(0, len(ids), CHUNK):
-        query = select(states.c.id, states.c.status, states.c.consecutive_failures, states.c.paused,
-                       states.c.message, states.c.status_since, states.c.in_maintenance).where(
-            states.c.id.in_(ids[start:start + CHUNK]))
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        for row in session.execute(query):
-            current[row[0]] = [Status(row[1]), row[2], row[3], row[4], row[5], row[6]]
+    current = _current_states(session, sorted({r.endpoint_id for r in records}))
 
     changes: list[hooks.StatusChange] = []
     events: list[dict[str, Any]] = []
@@ -452,12 +511,14 @@ def write_batch(session: Session, records: Sequence[ResultRecord], *, samples: _
 
     immediate: list[dict[str, Any]] = []
     written = now.timestamp()
+    since_from_db = _time_from_db(session.get_bind().dialect)
     for eid, (r, state, loud) in latest.items():
         if not loud:
             pending.states[eid] = (r.checked_at, r.next_due_at, r.latency_ms, written)
             continue
+        since = state[4] if isinstance(state[4], dt.datetime) or state[4] is None else since_from_db(state[4])
         params = {
-            "b_id": eid, "b_status": state[0].value, "b_since": state[4], "b_checked": _utc(r.checked_at),
+            "b_id": eid, "b_status": state[0].value, "b_since": since, "b_checked": _utc(r.checked_at),
             "b_next": None if r.next_due_at is None else _utc(r.next_due_at),
             "b_latency": r.latency_ms, "b_message": state[3], "b_failures": state[1],
             "b_maint": r.in_maintenance,
@@ -948,6 +1009,8 @@ def _writer_process_main(settings_values: dict[str, Any], conn: Any, counters: A
     # sends what is queued, then "stop". If the parent dies, the pipe ends and this writes and exits.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if os.environ.get("WNICE"):
+        os.nice(int(os.environ["WNICE"]))
     settings = Settings(_env_file=None, **settings_values)  # type: ignore[call-arg]
     configure(fmt=settings.log_format.value, level=settings.log_level)
     try:

@@ -46,8 +46,8 @@ from calcifer.monitoring import checks, hooks, store
 from calcifer.monitoring.checks.base import CheckContext, CheckType, Outcome, PushSeen, Target
 from calcifer.monitoring.choices import ResultCode, Status
 from calcifer.monitoring.lock import SchedulerLock, make_lock
-from calcifer.monitoring.timers import TimerQueue
 from calcifer.monitoring.models.checks import MonitorState
+from calcifer.monitoring.timers import TimerQueue
 from calcifer.web.context import AppContext
 
 log = logging.getLogger("calcifer.monitoring")

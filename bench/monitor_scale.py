@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import resource
@@ -280,8 +281,19 @@ def measure(engine: Engine, seconds: float) -> dict[str, Any]:
 # -- bare loop baseline -------------------------------------------------------------------------------
 
 
+def schedule_order(tcp_ports: list[int], count: int) -> list[int]:
+    """The ports of ``load_endpoints``' endpoints in the order the saturated scheduler starts them (by
+    phase): the bare loop connects to the same destinations in the same order. (Connecting each worker
+    to one port, as it did before, made its connects 12-16 % cheaper than the engine's spread ones.)"""
+    from calcifer.monitoring.scheduler import phase
+
+    order = sorted(range(count), key=lambda i: phase(f"ep-{i:05d}"))
+    return [tcp_ports[i % len(tcp_ports)] for i in order]
+
+
 def bare_loop(ports: list[int], seconds: float, concurrency: int) -> dict[str, float]:
-    """The same TCP connect + close as the tcp check, as fast as a uvloop loop can, no bookkeeping.
+    """The same TCP connect + close as the tcp check, to ``ports`` in turn (each worker takes the next
+    one), as fast as a uvloop loop can, no bookkeeping.
 
     It runs with the collector thresholds the scheduler sets for itself, so the ratio compares the
     bookkeeping alone, not a tuned engine against an untuned loop.
@@ -303,21 +315,21 @@ def bare_loop(ports: list[int], seconds: float, concurrency: int) -> dict[str, f
         except OSError:
             pass
 
-    async def worker(index: int, end: float) -> None:
+    turn = iter(itertools.cycle(ports))
+
+    async def worker(end: float) -> None:
         nonlocal done
-        i = index
         while time.monotonic() < end:
             try:
-                await one(ports[i % len(ports)])
+                await one(next(turn))
             except OSError:
                 pass
             done += 1
-            i += concurrency
 
     async def main() -> float:
         start = time.monotonic()
         end = start + seconds
-        await asyncio.gather(*(worker(i, end) for i in range(concurrency)))
+        await asyncio.gather(*(worker(end) for _ in range(concurrency)))
         return time.monotonic() - start
 
     before = gc.get_threshold()
@@ -474,6 +486,7 @@ def main() -> None:
         # TIME_WAIT table), and one window each compared whatever the drift was at the two moments.
         load_endpoints(ctx, SATURATING, tcp_ports=tcp_ports, http_port=http_port, interval=1, http_share=0)
         seed_states(ctx)
+        ports_in_schedule_order = schedule_order(tcp_ports, SATURATING)
         engine_rounds, bare_rounds = [], []
         for _round in range(max_rounds):
             engine = Engine(ctx, **options).start()
@@ -485,7 +498,7 @@ def main() -> None:
             saturated["rate"] = min(saturated["checks_per_s"], saturated["stored_per_s"])
             engine.stop()
             engine_rounds.append(saturated)
-            bare_rounds.append(bare_loop(tcp_ports, d_max, concurrency))
+            bare_rounds.append(bare_loop(ports_in_schedule_order, d_max, concurrency))
             print(f"  round {_round + 1}: engine {saturated['rate']:.0f} checks/s stored, "
                   f"bare {bare_rounds[-1]['checks_per_s']:.0f} connects/s", flush=True)
         saturated = median_by(engine_rounds, "rate")

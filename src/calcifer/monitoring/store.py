@@ -1009,8 +1009,6 @@ def _writer_process_main(settings_values: dict[str, Any], conn: Any, counters: A
     # sends what is queued, then "stop". If the parent dies, the pipe ends and this writes and exits.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if os.environ.get("WNICE"):
-        os.nice(int(os.environ["WNICE"]))
     settings = Settings(_env_file=None, **settings_values)  # type: ignore[call-arg]
     configure(fmt=settings.log_format.value, level=settings.log_level)
     try:

@@ -292,9 +292,7 @@ class Scheduler:
         self.holder = store.holder_name()
         self.started_at = dt.datetime.now(dt.UTC)
         self.writer: store.ResultWriter | store.ProcessWriter
-        if writer == "null":  # benchmarks only: results are dropped
-            self.writer = store.ResultWriter(app.session_factory, settings=self.settings)
-        elif writer == "process":
+        if writer == "process":
             self.writer = store.ProcessWriter(self.settings, batch_seconds=batch_seconds,
                                               status_every=status_seconds)
         else:
@@ -457,7 +455,8 @@ class Scheduler:
             finally:
                 running.pop(me, None)
             if job.timed_out:
-                # a check that swallowed the sweeper's cancel must not leave it pending for the next one
+                # The sweeper's cancel is spent (caught by ``_run``, or swallowed by the check): clear its
+                # count, or the next check's own asyncio.timeout in this worker would misread it.
                 while me.cancelling():
                     me.uncancel()
 
@@ -484,9 +483,6 @@ class Scheduler:
             except asyncio.CancelledError:
                 if not job.timed_out:  # shutting down
                     raise
-                current = asyncio.current_task()
-                if current is not None:
-                    current.uncancel()
                 outcome = Outcome(Status.DOWN, f"no answer within {job.timeout:g} s")
                 latency = (loop.time() - started) * 1000
             # job.due already holds the following slot (set when this one was dispatched)

@@ -358,6 +358,11 @@ def _state_update(session: Session, params: list[dict[str, Any]]) -> None:
 # saturated phase). Values still reach the database exactly as the ORM would write them.
 
 
+def _placeholder(dialect: Any) -> str:
+    """The driver's positional parameter mark."""
+    return "%s" if dialect.paramstyle in ("format", "pyformat") else "?"
+
+
 def _sqlite_time(seconds: float) -> str:
     return (_NAIVE_EPOCH + dt.timedelta(seconds=seconds)).isoformat(" ", "microseconds")
 
@@ -401,7 +406,7 @@ def _current_states(session: Session, ids: list[int]) -> dict[int, list[Any]]:
     """id -> [status, consecutive failures, paused, message, status since (raw driver value), in
     maintenance] for the rows a batch moves; locked on PostgreSQL (pause and resume write them too)."""
     dialect = session.get_bind().dialect
-    mark = "%s" if dialect.paramstyle in ("format", "pyformat") else "?"
+    mark = _placeholder(dialect)
     lock = " FOR UPDATE" if dialect.name == "postgresql" else ""
     current: dict[int, list[Any]] = {}
     for start in range(0, len(ids), CHUNK):
@@ -420,7 +425,7 @@ def _quiet_state_update(session: Session, quiet: dict[int, tuple[float, float | 
         return
     dialect = session.get_bind().dialect
     to_db = _time_to_db(dialect)
-    mark = "%s" if dialect.paramstyle in ("format", "pyformat") else "?"
+    mark = _placeholder(dialect)
     stamps = {written: to_db(written) for written in {row[3] for row in quiet.values()}}
     session.connection().exec_driver_sql(
         f"UPDATE monitor_states SET last_checked_at = {mark}, next_due_at = COALESCE({mark}, next_due_at), "
@@ -462,7 +467,7 @@ def write_batch(session: Session, records: Sequence[ResultRecord], *, samples: _
             _load_samples(session, samples, missing)
     # Plain values (ints, floats, text, bools) straight to the driver: the per-row work SQLAlchemy's
     # executemany does here is most of the writer's CPU at thousands of results a second.
-    mark = "%s" if session.get_bind().dialect.paramstyle in ("format", "pyformat") else "?"
+    mark = _placeholder(session.get_bind().dialect)
     session.connection().exec_driver_sql(
         "INSERT INTO monitor_results (endpoint_id, checked_at_ms, status, latency_ms, message, in_maintenance) "
         f"VALUES ({', '.join([mark] * 6)})",
@@ -487,10 +492,8 @@ def write_batch(session: Session, records: Sequence[ResultRecord], *, samples: _
         quiet = (status is previous and failures == 0 and before == 0 and message == last_message
                  and record.in_maintenance == was_maintenance and record.cert is None)
         if quiet:  # the common case at scale: nothing to record but the check itself
-            if record.endpoint_id not in latest:
-                latest[record.endpoint_id] = (record, state, False)
-            else:
-                latest[record.endpoint_id] = (record, state, latest[record.endpoint_id][2])
+            earlier = latest.get(record.endpoint_id)  # a loud result earlier in the batch keeps it loud
+            latest[record.endpoint_id] = (record, state, earlier is not None and earlier[2])
             continue
         at = _utc(record.checked_at)
         if record.code is ResultCode.DOWN and (failures == 1 or message != last_message):
@@ -1020,6 +1023,11 @@ def _writer_process_main(settings_values: dict[str, Any], conn: Any, counters: A
                           status_every=status_every, prune_every=prune_every)
     latest: list[StatusSnapshot] = []
     writer.snapshot = lambda: latest[-1]
+
+    def publish() -> None:  # the parent reads its writer stats from these
+        counters[0], counters[1], counters[2] = (writer.stats.written, writer.stats.batches,
+                                                 writer.stats.failed_batches)
+
     try:
         while True:
             if conn.poll(1.0):
@@ -1040,13 +1048,11 @@ def _writer_process_main(settings_values: dict[str, Any], conn: Any, counters: A
                 writer.write_status_now()
             if now - writer._last_prune >= prune_every:
                 writer.prune_now()
-            counters[0], counters[1], counters[2] = (writer.stats.written, writer.stats.batches,
-                                                     writer.stats.failed_batches)
+            publish()
     except (EOFError, KeyboardInterrupt):  # the parent went away
         writer.flush()
     finally:
-        counters[0], counters[1], counters[2] = (writer.stats.written, writer.stats.batches,
-                                                 writer.stats.failed_batches)
+        publish()
         engine.dispose()
 
 
@@ -1101,14 +1107,7 @@ class ProcessWriter:
             self._wake.set()
 
     def start(self) -> None:
-        parent, child = self._mp.Pipe()
-        values = self.settings.model_dump(mode="python")
-        self._process = self._mp.Process(target=_writer_process_main, name="calcifer-result-writer",
-                                         args=(values, child, self._counters, self.batch_rows,
-                                               self.status_every, self.prune_every), daemon=True)
-        self._process.start()
-        child.close()
-        self._conn = parent
+        self._spawn()
         self._thread = threading.Thread(target=self._send_loop, name="calcifer-result-sender", daemon=True)
         self._thread.start()
 
@@ -1141,14 +1140,15 @@ class ProcessWriter:
                 if not self._process.is_alive():
                     log.error("the result writer process died (exit code %s); restarting it",
                               self._process.exitcode)
-                    self._restart()
+                    self._spawn()
                 else:
                     log.exception("sending results to the writer process failed")
                     time.sleep(1.0)
                 if stopping:
                     return
 
-    def _restart(self) -> None:
+    def _spawn(self) -> None:
+        """Start the child (again, after it died) with a new pipe."""
         parent, child = self._mp.Pipe()
         values = self.settings.model_dump(mode="python")
         self._process = self._mp.Process(target=_writer_process_main, name="calcifer-result-writer",

@@ -8,7 +8,12 @@ item, history made of work-item branches merged into main) is written with ``git
 copied, so Calcifer and the git CLI start from byte-identical repositories. Then, round after round,
 one work item goes through its life on each side:
 
-    create  Calcifer: work.create_work_item (DB row, checklist, audit, branch, worktree checkout)
+    create  Calcifer: work.create_work_item (DB row, checklist, audit, branch, worktree checkout).
+                      Since 2026-11-26 the worktree is made from a spare when there is one: the folder
+                      of the last merged work item, kept at its merge, renamed into place and checked
+                      out to the new branch, rewriting only the files that differ (gitrepo/spares.py).
+                      Every measured round finds the spare its previous merge left; the warm-up
+                      round's first create, a checkout of every file, is printed apart.
             git CLI:  git worktree add -b BRANCH PATH main
     commit  Calcifer: work.write_file + work.commit naming that file, with a changelog entry (CHANGES.md
                       in Calcifer's layout gets the entry by a text edit that gives what parse + render
@@ -634,6 +639,7 @@ def main(argv: list[str] | None = None) -> int:
         samples: dict[str, dict[str, list[float]]] = {"calcifer": {op: [] for op in OPERATIONS},
                                                       "git": {op: [] for op in OPERATIONS}}
         hook_ms: list[float] = []
+        first_create_ms: dict[str, float] = {}
         print(f"  measuring {rounds} rounds per side (+1 warm-up round each, not counted) ...", flush=True)
         started = time.perf_counter()
         for n in range(rounds + 1):
@@ -643,6 +649,7 @@ def main(argv: list[str] | None = None) -> int:
             for side, run in order:
                 times = run()
                 if n == 0:
+                    first_create_ms[side] = times["create"] * 1000
                     continue
                 for op in OPERATIONS:
                     samples[side][op].append(times[op] * 1000)
@@ -686,6 +693,10 @@ def main(argv: list[str] | None = None) -> int:
               f"p90 {percentile(hook_ms, 90):.1f} ms"
               + (f"; index: {catalog['services']:,} services, {catalog['endpoints']:,} endpoints, "
                  f"{catalog['errors']} errors, {catalog['warnings']} warnings" if catalog else ""))
+        figures["create"]["first_create_ms"] = {side: rounded(ms, 1) for side, ms in first_create_ms.items()}
+        print(f"First create (warm-up round, not counted; Calcifer has no spare worktree yet, so it checks out "
+              f"every file as the CLI does): Calcifer {first_create_ms['calcifer']:.1f} ms, git CLI "
+              f"{first_create_ms['git']:.1f} ms, ratio {ratio(first_create_ms['calcifer'], first_create_ms['git']):.2f}")
         print(f"\ntarget met for every operation: {'yes' if met else 'NO'}; measured in {measure_s:.1f} s")
         for side, state in sanity.items():
             print(f"after the run, {side}: main gained {state['new_merges']} merge commits, "

@@ -35,7 +35,9 @@ from .service import (
     main_head,
     merge_base,
     read_file_at,
+    prune_spares,
     remove_work_branch,
+    retire_worktree,
 )
 
 __all__ = [
@@ -69,7 +71,9 @@ __all__ = [
     "merge_into_main",
     "read_file_at",
     "read_worktree_file",
+    "prune_spares",
     "remove_work_branch",
+    "retire_worktree",
     "safe_path",
     "update_from_main",
     "worktree_changes",

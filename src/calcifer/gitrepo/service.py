@@ -41,6 +41,7 @@ from ._repo import (
 from .changes import commit_worktree, worktree_changes, worktree_conflicts, worktree_state
 from .merge import branch_status, merge_into_main, update_from_main
 from .models import Author, BranchStatus, CommitInfo, FileChange, FileMerger
+from . import spares
 from .paths import MAX_FILE_BYTES, delete_worktree_file, read_worktree_file, safe_path, write_worktree_file
 
 # The whole API is importable from this module too (callers use ``gitrepo.service as git``).
@@ -76,7 +77,9 @@ __all__ = [
     "merge_into_main",
     "read_file_at",
     "read_worktree_file",
+    "prune_spares",
     "remove_work_branch",
+    "retire_worktree",
     "safe_path",
     "update_from_main",
     "worktree_changes",
@@ -470,21 +473,58 @@ def _has_attributes(node: pygit2.Tree) -> bool:
     return found
 
 
-def _checkout_all(linked: pygit2.Repository, *, filters: bool) -> None:
-    """Write every file of HEAD's tree into the (empty) worktree and its index."""
+def _checkout_all(linked: pygit2.Repository, tree: pygit2.Tree, *, filters: bool, reused: bool = False) -> None:
+    """Make the worktree's files and index hold ``tree``.
+
+    For a fresh (empty) worktree every file is written. For a ``reused`` spare the checkout also removes
+    untracked and ignored files, and rewrites only what differs from HEAD's tree (the spare's commit)
+    or from the index's stat data, like ``git switch``.
+    """
+    strategy = CheckoutStrategy.FORCE
+    if reused:
+        strategy |= CheckoutStrategy.REMOVE_UNTRACKED | CheckoutStrategy.REMOVE_IGNORED
     if filters:
-        linked.checkout_head(strategy=CheckoutStrategy.FORCE)
+        linked.checkout_tree(tree, strategy=strategy)
         return
     # Without content filters libgit2 skips a .gitattributes lookup (one realpath() per path
     # component) for every file: checkout gets ~2.5x faster. pygit2 does not expose the option.
     opts = ffi.new("git_checkout_options *")
     check_error(C.git_checkout_options_init(opts, 1))
-    opts.checkout_strategy = int(CheckoutStrategy.FORCE)
+    opts.checkout_strategy = int(strategy)
     opts.disable_filters = 1
-    tree = linked.head.peel(pygit2.Tree)
     target = ffi.new("git_object **")
     ffi.buffer(target)[:] = tree._pointer[:]
     check_error(C.git_checkout_tree(linked._repo, target[0], opts))
+
+
+def _move_in_spare(repo: pygit2.Repository, repo_path: Path, spare: spares.Spare, *, name: str,
+                   worktree_path: Path) -> bool:
+    """Put a spare's files and index where libgit2 just made the (empty) worktree ``name``.
+
+    HEAD is detached at the spare's commit, the baseline for the checkout that follows. Returns False,
+    with the empty worktree as it was, when the files cannot be moved in.
+    """
+    git_file = worktree_path / ".git"
+    link = git_file.read_bytes()
+    git_file.unlink()
+    worktree_path.rmdir()
+    try:
+        os.rename(spare.files, worktree_path)
+    except OSError:
+        worktree_path.mkdir()
+        git_file.write_bytes(link)
+        return False
+    if git_file.is_dir() and not git_file.is_symlink():
+        shutil.rmtree(git_file)
+    elif git_file.exists() or git_file.is_symlink():
+        git_file.unlink()
+    git_file.write_bytes(link)
+    record = _record_dir(repo_path, name)
+    with contextlib.suppress(OSError):
+        os.replace(spare.index, record / "index")
+    if spare.commit is not None and isinstance(repo.get(spare.commit), pygit2.Commit):
+        (record / "HEAD").write_text(f"{spare.commit}\n", encoding="ascii")
+    return True
 
 
 def _add_worktree(
@@ -494,7 +534,8 @@ def _add_worktree(
 
     libgit2's add_worktree checks out with content filters and no way to turn them off, so the
     worktree is first added on a throw-away branch at an empty commit (nothing to check out), then
-    pointed at the real branch and checked out here. On failure everything this call created is
+    pointed at the real branch and checked out here: into a spare's files when the pool has one
+    (see ``spares``), else into the empty folder. On failure everything this call created is
     removed and the error re-raised.
     """
     made: list[Path] = []
@@ -503,6 +544,7 @@ def _add_worktree(
         made.append(parent)
         parent = parent.parent
     placeholder = f"refs/heads/calcifer-tmp/{uuid.uuid4().hex}"
+    spare: spares.Spare | None = None
     try:
         try:
             worktree_path.parent.mkdir(parents=True, exist_ok=True)
@@ -511,12 +553,16 @@ def _add_worktree(
         if worktree_path.is_dir() and not any(worktree_path.iterdir()):
             worktree_path.rmdir()  # libgit2 insists on creating the folder itself
         tree = repo[repo.lookup_reference(ref_name).target].peel(pygit2.Tree)
+        filters = _needs_filters(repo, tree)
         repo.references.create(placeholder, _empty_commit(repo))
         repo.add_worktree(name, str(worktree_path), repo.lookup_reference(placeholder))
+        spare = spares.claim(worktree_path)
+        reused = spare is not None and _move_in_spare(repo, repo_path, spare, name=name,
+                                                      worktree_path=worktree_path)
         linked = open_repo(worktree_path)
+        _checkout_all(linked, linked[tree.id].peel(pygit2.Tree), filters=filters, reused=reused)
         linked.set_head(ref_name)
         repo.references.delete(placeholder)
-        _checkout_all(linked, filters=_needs_filters(repo, tree))
     except BaseException:
         if worktree_path.exists():
             shutil.rmtree(worktree_path, ignore_errors=True)
@@ -527,6 +573,9 @@ def _add_worktree(
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
+    finally:
+        if spare is not None:
+            spares.discard(spare.root)
 
 
 def create_work_branch(*, repo_path: Path, branch: str, worktree_path: Path, worktree_name: str) -> str:
@@ -639,6 +688,29 @@ def finish_folder_removal(process: subprocess.Popen[bytes] | None, *, timeout: f
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def retire_worktree(*, repo_path: Path, worktree_name: str, worktree_path: Path) -> bool:
+    """Keep a merged work item's worktree as a spare for the next one instead of deleting it.
+
+    Moves the folder and its index into the pool beside it (see ``spares``); the record and branch are
+    then removed by ``remove_work_branch`` as usual. Returns False, having changed nothing, when the
+    pool is full or the worktree is not a sound linked worktree; the caller then deletes it.
+    """
+    validate_worktree_name(worktree_name)
+    _guard_folder(repo_path, worktree_path)
+    try:
+        linked = open_repo(worktree_path)
+        commit = str(linked.head.target)
+    except (pygit2.GitError, NotFound, KeyError, ValueError, OSError):
+        return False
+    return spares.retire(worktree_path=worktree_path, index_path=_record_dir(repo_path, worktree_name) / "index",
+                         commit=commit)
+
+
+def prune_spares(*, worktrees_dir: Path) -> int:
+    """Remove spare worktrees a crash left half-made (see ``spares.prune``); returns how many."""
+    return spares.prune(worktrees_dir)
 
 
 def remove_work_branch(

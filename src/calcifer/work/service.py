@@ -694,10 +694,16 @@ def merge_and_complete(*, session: Session, actor: User, item_id: int, workspace
     except BaseException:
         _release_claim(session, item_id)
         raise
-    # The worktree's files are deleted by a child process while the after-merge hooks re-index here
-    # (both finish before the merge returns); then its record is pruned and the branch deleted.
+    # The worktree, clean as the check required, becomes a spare for the next work item's worktree
+    # (see gitrepo.spares). When the pool is full its files are deleted by a child process while the
+    # after-merge hooks re-index here (both finish before the merge returns). Then its record is pruned
+    # and the branch deleted.
+    removal = None
     try:
-        removal = git.start_folder_removal(repo_path=workspace.repo_path, worktree_path=Path(item.worktree_path))
+        if not git.retire_worktree(repo_path=workspace.repo_path, worktree_name=item.worktree_name,
+                                   worktree_path=Path(item.worktree_path)):
+            removal = git.start_folder_removal(repo_path=workspace.repo_path,
+                                               worktree_path=Path(item.worktree_path))
     except Exception:  # noqa: BLE001 - _cleanup_branch below removes it, or logs why it cannot
         removal = None
     try:
@@ -859,6 +865,8 @@ def reconcile(*, session: Session, repo_path: Path, worktrees_dir: Path) -> list
             _cleanup_branch(workspace, item)
             repairs.append((item.id, f"#{item.id}: removed the leftover branch/worktree of a "
                                      f"{item.status} work item"))
+    if git.prune_spares(worktrees_dir=worktrees_dir):
+        repairs.append((None, "removed spare worktrees left half-made by an interrupted create or merge"))
     for item_id, message in repairs:
         session.add(RepairReport(work_item_id=item_id, message=message))
     session.commit()

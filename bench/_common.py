@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
 import sys
 from collections.abc import Sequence
@@ -55,3 +56,11 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, file: 
 def emit_json(payload: dict[str, Any]) -> None:
     """The last line of every bench script: one JSON object with every printed figure and the target."""
     print(json.dumps(payload, sort_keys=False, separators=(",", ":")), flush=True)
+
+
+def machine_load() -> dict[str, float | int]:
+    """The 1- and 5-minute load averages and the core count: other jobs on a shared machine move every
+    figure, and a ratio whose two sides use different numbers of cores (a process beside the event loop)
+    moves with them. Printed at the start and end of a run so a reader can tell a busy run."""
+    one, five, _ = os.getloadavg()
+    return {"load_1m": round(one, 2), "load_5m": round(five, 2), "cores": os.cpu_count() or 0}

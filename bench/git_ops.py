@@ -57,7 +57,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import emit_json, median, percentile, print_table, ratio, rounded
+from _common import emit_json, machine_load, median, percentile, print_table, ratio, rounded
 
 OPERATIONS = ("create", "commit", "check", "merge")
 TARGET_RATIO = 1.0
@@ -612,6 +612,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or preset["rounds"]
 
     logging.disable(logging.WARNING)
+    load_at_start = machine_load()
     from calcifer.changelog.service import INITIAL_CHANGELOG
 
     base = args.dir or Path(tempfile.mkdtemp(prefix="calcifer-bench-git-ops-"))
@@ -696,7 +697,8 @@ def main(argv: list[str] | None = None) -> int:
         figures["create"]["first_create_ms"] = {side: rounded(ms, 1) for side, ms in first_create_ms.items()}
         print(f"First create (warm-up round, not counted; Calcifer has no spare worktree yet, so it checks out "
               f"every file as the CLI does): Calcifer {first_create_ms['calcifer']:.1f} ms, git CLI "
-              f"{first_create_ms['git']:.1f} ms, ratio {ratio(first_create_ms['calcifer'], first_create_ms['git']):.2f}")
+              f"{first_create_ms['git']:.1f} ms, "
+              f"ratio {ratio(first_create_ms['calcifer'], first_create_ms['git']):.2f}")
         print(f"\ntarget met for every operation: {'yes' if met else 'NO'}; measured in {measure_s:.1f} s")
         for side, state in sanity.items():
             print(f"after the run, {side}: main gained {state['new_merges']} merge commits, "
@@ -719,8 +721,13 @@ def main(argv: list[str] | None = None) -> int:
                 profile_text += f"\n=== cProfile of Calcifer '{op}' (3 rounds, cumulative) ===\n" + stream.getvalue()
             print(profile_text)
 
+        load_at_end = machine_load()
+        print(f"machine: {load_at_start['cores']} cores; load average (1 min / 5 min) "
+              f"{load_at_start['load_1m']} / {load_at_start['load_5m']} at the start, "
+              f"{load_at_end['load_1m']} / {load_at_end['load_5m']} at the end")
         emit_json({
-            "bench": "git_ops", "mode": mode, "files": facts.files, "commits": facts.commits_on_main,
+            "bench": "git_ops", "mode": mode, "machine": {"at_start": load_at_start, "at_end": load_at_end},
+            "files": facts.files, "commits": facts.commits_on_main,
             "merges": facts.merges_on_main, "changelog_entries": facts.changelog_entries,
             "changelog_kib": rounded(facts.changelog_kib, 1), "objects_mib": rounded(facts.pack_mib, 1),
             "build_s": rounded(facts.build_s, 1), "rounds": rounds, "measure_s": rounded(measure_s, 1),

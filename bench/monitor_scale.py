@@ -40,7 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from _common import emit_json, percentile, print_table, ratio, rounded  # noqa: E402
+from _common import emit_json, machine_load, percentile, print_table, ratio, rounded  # noqa: E402
 
 TARGETS = {"interval_s": 30, "lag_p99_ms": 50.0, "cpu_ms_per_check": 1.0, "engine_vs_bare": 0.5,
            "page_p95_ms": 200.0, "restart_within_interval": True, "bytes_per_endpoint_year": 5_000_000}
@@ -414,6 +414,7 @@ def main() -> None:
     from calcifer.config import Settings
     from calcifer.monitoring import checks, store
 
+    load_at_start = machine_load()
     quick = args.quick
     big = args.endpoints
     small = min(1000, big)
@@ -580,6 +581,12 @@ def main() -> None:
         ["storage per endpoint-year at 60 s", f"{report['per_endpoint_year_bytes']:,} bytes "
          f"({report['per_endpoint_year_basis']})", "< 5 MB"],
     ])
+    load_at_end = machine_load()
+    print(f"\nmachine: {load_at_start['cores']} cores; load average (1 min / 5 min) {load_at_start['load_1m']} / "
+          f"{load_at_start['load_5m']} at the start, {load_at_end['load_1m']} / {load_at_end['load_5m']} at the end "
+          "(this bench's own processes count: ~1-2 while it runs). The engine uses its loop and a writer process "
+          "(~1.4 cores at saturation), the bare loop one core: other jobs on the machine lower the ratio.")
+    figures["machine"] = {"at_start": load_at_start, "at_end": load_at_end}
     figures["target"] = TARGETS
     emit_json(figures)
     os._exit(0)  # the targets' and web threads are daemons; skip their slow teardown

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from calcifer.gitrepo import spares
 from calcifer.errors import Conflict
+from calcifer.gitrepo import spares
 from calcifer.web.context import AppContext
 from calcifer.work import service as work_service
 from tests.catalog.helpers import changes_on, commit_count, error_of, git, main_commit, service_spec

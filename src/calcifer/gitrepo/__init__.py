@@ -34,8 +34,8 @@ from .service import (
     list_worktrees,
     main_head,
     merge_base,
-    read_file_at,
     prune_spares,
+    read_file_at,
     remove_work_branch,
     retire_worktree,
 )

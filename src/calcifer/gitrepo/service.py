@@ -23,6 +23,7 @@ from pygit2.ffi import C, ffi
 
 from calcifer.errors import Conflict, Invalid, NotFound, Problem
 
+from . import spares
 from ._repo import (
     MAIN,
     MAIN_REF,
@@ -41,7 +42,6 @@ from ._repo import (
 from .changes import commit_worktree, worktree_changes, worktree_conflicts, worktree_state
 from .merge import branch_status, merge_into_main, update_from_main
 from .models import Author, BranchStatus, CommitInfo, FileChange, FileMerger
-from . import spares
 from .paths import MAX_FILE_BYTES, delete_worktree_file, read_worktree_file, safe_path, write_worktree_file
 
 # The whole API is importable from this module too (callers use ``gitrepo.service as git``).

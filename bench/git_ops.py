@@ -13,7 +13,10 @@ one work item goes through its life on each side:
                       of the last merged work item, kept at its merge, renamed into place and checked
                       out to the new branch, rewriting only the files that differ (gitrepo/spares.py).
                       Every measured round finds the spare its previous merge left; the warm-up
-                      round's first create, a checkout of every file, is printed apart.
+                      round's first create, a checkout of every file, is printed apart. (Both sides'
+                      full checkouts take seconds when other files were deleted shortly before: ext4
+                      without a journal, as on this machine's /, scans the inodes freed in the last
+                      30 s on every file it creates, and the CLI deletes a worktree every round.)
             git CLI:  git worktree add -b BRANCH PATH main
     commit  Calcifer: work.write_file + work.commit naming that file, with a changelog entry (CHANGES.md
                       in Calcifer's layout gets the entry by a text edit that gives what parse + render

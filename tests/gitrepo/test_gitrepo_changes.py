@@ -134,6 +134,31 @@ def test_a_failed_commit_stages_nothing(make_work, run_git) -> None:
     assert run_git("status", "--porcelain", cwd=work.path) == "?? docs/a.md\n"
 
 
+def test_a_failed_commit_leaves_nothing_staged_for_the_next_one(make_work, run_git) -> None:
+    # The worktree's handle (and its index in memory) is kept between calls in a thread: what a failed
+    # commit staged in memory must not ride along with the next commit.
+    work = make_work()
+    gitrepo.write_worktree_file(worktree_path=work.path, path="docs/a.md", content="a\n")
+    gitrepo.write_worktree_file(worktree_path=work.path, path="docs/c.md", content="c\n")
+    with pytest.raises(NotFound):
+        gitrepo.commit_worktree(worktree_path=work.path, message="m", author=ALICE, files=["docs/a.md", "nope.md"])
+    gitrepo.commit_worktree(worktree_path=work.path, message="c only", author=ALICE, files=["docs/c.md"])
+    assert run_git("show", "--name-only", "--format=", "HEAD", cwd=work.path) == "docs/c.md\n"
+    assert run_git("status", "--porcelain", cwd=work.path) == "?? docs/a.md\n"
+
+
+def test_what_git_staged_outside_is_seen_and_kept(make_work, commit_file, run_git) -> None:
+    work = make_work()
+    commit_file(work, "docs/a.md", "1\n")  # this thread now keeps the worktree's handle
+    (work.path / "docs" / "b.md").write_text("b\n")
+    run_git("add", "docs/b.md", cwd=work.path)
+    gitrepo.write_worktree_file(worktree_path=work.path, path="docs/a.md", content="2\n")
+    gitrepo.commit_worktree(worktree_path=work.path, message="a again", author=ALICE, files=["docs/a.md"])
+    # like `git commit`, the commit takes what the index holds: the file git staged goes in with it
+    assert run_git("show", "--name-only", "--format=", "HEAD", cwd=work.path) == "docs/a.md\ndocs/b.md\n"
+    assert run_git("status", "--porcelain", cwd=work.path) == ""
+
+
 @pytest.mark.parametrize("message", ["", "   \n\n  "])
 def test_an_empty_message_is_refused(make_work, message: str) -> None:
     work = make_work()

@@ -12,7 +12,7 @@ from pygit2.enums import FileMode, FileStatus
 
 from calcifer.errors import Conflict, Invalid, NotFound, Problem
 
-from ._repo import clean_message, open_worktree, signature
+from ._repo import clean_message, forget_worktree, signature, worktree_repo
 from .models import Author, FileChange
 from .paths import atomic_write, is_binary, relative, safe_path
 
@@ -103,12 +103,12 @@ def worktree_changes(*, worktree_path: Path) -> list[FileChange]:
     "conflicted" and diff HEAD against the file with its conflict markers. Raises NotFound when the
     worktree is missing.
     """
-    return _changes(open_worktree(worktree_path), worktree_path)
+    return _changes(worktree_repo(worktree_path), worktree_path)
 
 
 def worktree_state(*, worktree_path: Path) -> tuple[list[str], list[FileChange]]:
     """(``worktree_conflicts``, ``worktree_changes``) of the worktree, reading its index once."""
-    repo = open_worktree(worktree_path)
+    repo = worktree_repo(worktree_path)
     return sorted(conflict_entries(repo.index)), _changes(repo, worktree_path)
 
 
@@ -203,7 +203,7 @@ def _apply_entries(repo: pygit2.Repository, tree: pygit2.Tree | None,
 
 def worktree_conflicts(*, worktree_path: Path) -> list[str]:
     """Paths that are conflicted in the worktree's index (after update_from_main), sorted."""
-    return sorted(conflict_entries(open_worktree(worktree_path).index))
+    return sorted(conflict_entries(worktree_repo(worktree_path).index))
 
 
 def _has_markers(data: bytes) -> bool:
@@ -232,7 +232,16 @@ def commit_worktree(
     """
     text = clean_message(message)
     sig = signature(author)
-    repo = open_worktree(worktree_path)
+    try:
+        return _commit(worktree_repo(worktree_path), worktree_path, text=text, sig=sig, files=files,
+                       extra_files=extra_files)
+    except BaseException:
+        forget_worktree(worktree_path)  # its index in memory may hold what was staged before the failure
+        raise
+
+
+def _commit(repo: pygit2.Repository, worktree_path: Path, *, text: str, sig: pygit2.Signature,
+            files: list[str] | None, extra_files: dict[str, bytes] | None) -> str:
     root = worktree_path.resolve()
     index = repo.index
     conflicted = set(conflict_entries(index))

@@ -6,7 +6,8 @@ scheduler's default) ships the queue every ~0.5 s to a child process running a `
 ``ResultWriter`` alone does the same work in a thread of the scheduler's process. Either way, with its own
 session, one transaction a batch:
 
-1. the raw results (Core ``insert()`` executemany; on SQLite this takes the write lock first),
+1. the raw results (one executemany straight to the driver, on PostgreSQL a COPY; on SQLite this takes
+   the write lock first),
 2. the endpoints' current ``MonitorState`` rows, read back inside the transaction, so a "check now" run
    by another process (a web worker) and the scheduler agree on consecutive failures and status,
 3. the new state of every endpoint of the batch (one executemany UPDATE), events for status changes and

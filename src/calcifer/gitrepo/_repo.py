@@ -11,7 +11,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +67,23 @@ def _thread_cache() -> OrderedDict[str, tuple[tuple[int, int, int, int], pygit2.
     return cache
 
 
+def _kept_handle(key: str, stamp: tuple[int, int, int, int],
+                 open_handle: Callable[[], pygit2.Repository]) -> tuple[pygit2.Repository, bool]:
+    """This thread's handle for ``key`` if its ``stamp`` still matches, else a new one (kept, the least
+    recently used dropped beyond ``_HANDLES_PER_THREAD``). Returns (handle, whether it was kept)."""
+    cache = _thread_cache()
+    hit = cache.get(key)
+    if hit is not None and hit[0] == stamp:
+        cache.move_to_end(key)
+        return hit[1], True
+    repo = open_handle()
+    cache[key] = (stamp, repo)
+    cache.move_to_end(key)
+    while len(cache) > _HANDLES_PER_THREAD:
+        cache.popitem(last=False)
+    return repo, False
+
+
 def _stamp(repo_path: Path) -> tuple[int, int, int, int]:
     """Identity of the repository on disk: its folder, and its pack folder's last change."""
     folder = os.stat(repo_path)
@@ -90,16 +107,7 @@ def bare_repo(repo_path: Path) -> pygit2.Repository:
         stamp = _stamp(repo_path)
     except OSError as exc:
         raise NotFound(f"No git repository at {repo_path}") from exc
-    cache = _thread_cache()
-    hit = cache.get(key)
-    if hit is not None and hit[0] == stamp:
-        cache.move_to_end(key)
-        return hit[1]
-    repo = open_repo(repo_path)
-    cache[key] = (stamp, repo)
-    cache.move_to_end(key)
-    while len(cache) > _HANDLES_PER_THREAD:
-        cache.popitem(last=False)
+    repo, _kept = _kept_handle(key, stamp, lambda: open_repo(repo_path))
     return repo
 
 
@@ -125,17 +133,9 @@ def worktree_repo(worktree_path: Path) -> pygit2.Repository:
         stamp = _worktree_stamp(worktree_path)
     except OSError as exc:
         raise NotFound(f"No worktree at {worktree_path}") from exc
-    cache = _thread_cache()
-    hit = cache.get(key)
-    if hit is not None and hit[0] == stamp:
-        cache.move_to_end(key)
-        hit[1].index.read(False)
-        return hit[1]
-    repo = open_worktree(worktree_path)
-    cache[key] = (stamp, repo)
-    cache.move_to_end(key)
-    while len(cache) > _HANDLES_PER_THREAD:
-        cache.popitem(last=False)
+    repo, kept = _kept_handle(key, stamp, lambda: open_worktree(worktree_path))
+    if kept:
+        repo.index.read(False)  # re-parsed only when the file on disk changed
     return repo
 
 

@@ -704,8 +704,8 @@ def merge_and_complete(*, session: Session, actor: User, item_id: int, workspace
                                    worktree_path=Path(item.worktree_path)):
             removal = git.start_folder_removal(repo_path=workspace.repo_path,
                                                worktree_path=Path(item.worktree_path))
-    except Exception:  # noqa: BLE001 - _cleanup_branch below removes it, or logs why it cannot
-        removal = None
+    except Exception:  # noqa: BLE001, S110 - _cleanup_branch below removes it, or logs why it cannot
+        pass
     try:
         notify_main_changed(session=session, repo_path=workspace.repo_path)
     finally:

@@ -7,16 +7,22 @@ DEVSTAMP := $(VENV)/.installed-dev
 
 .PHONY: run test lint install dev chromium bench clean
 
+# pip's own progress (one line per package) shows that a first install, ~2 minutes, is not a hang.
+PIP_INSTALL := $(BIN)/pip install --progress-bar on --disable-pip-version-check
+
 $(BIN)/python:
+	@echo "== Creating the virtualenv in $(VENV)"
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	@echo "== Installing Calcifer and its dependencies (first run: about 2 minutes)"
+	$(PIP_INSTALL) -e .
 	touch $@
 
 $(DEVSTAMP): pyproject.toml $(STAMP)
-	$(BIN)/pip install --quiet -e '.[dev]'
+	@echo "== Installing the test tools"
+	$(PIP_INSTALL) -e '.[dev]'
 	touch $@
 
 install: $(STAMP)

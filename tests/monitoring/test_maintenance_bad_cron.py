@@ -8,6 +8,8 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from calcifer.monitoring import hooks, maintenance
@@ -120,3 +122,25 @@ def test_the_scheduler_maintenance_set_skips_a_bad_window_and_keeps_the_good_one
         assert hooks.endpoints_in_maintenance(session=session, now=dt.datetime.now(dt.UTC)) == {"db-tcp"}
         assert maintenance.compute_slugs_in_maintenance(
             session=session, now=dt.datetime(2028, 2, 29, 0, 30, tzinfo=dt.UTC)) == set()
+
+
+# Five fields drawn so that many combinations never fire (31 February, 30 February, 31 April) or are not
+# valid at all; free text besides.
+FIVE_FIELDS = st.tuples(st.sampled_from(["0", "*/5", "60"]), st.sampled_from(["2", "*", "H"]),
+                        st.sampled_from(["31", "30", "29", "*", "L", "1-31/0"]),
+                        st.sampled_from(["2", "FEB", "4", "*"]), st.sampled_from(["*", "?", "MON", "8"])
+                        ).map(" ".join)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cron=st.one_of(FIVE_FIELDS, FIVE_FIELDS, FIVE_FIELDS, st.text(max_size=40)))
+def test_any_cron_text_is_either_stored_as_a_working_window_or_refused_with_a_422(cast: Cast, cron: str) -> None:
+    response = cast.editor.post("/api/v1/maintenance-windows", json={
+        "title": "Fuzz", "kind": "recurring", "cron": cron, "duration_minutes": 30})
+    assert response.status_code in (201, 422), (cron, response.status_code, response.text)
+    if response.status_code == 201:
+        assert response.json()["state"] in {"active", "scheduled"} and response.json()["next_start"]
+    else:
+        assert [d["field"] for d in response.json()["error"]["details"]] == ["cron"]
+    listed = cast.viewer.get("/api/v1/maintenance-windows?limit=5")
+    assert listed.status_code == 200 and all(w["state"] != "invalid" for w in listed.json()["items"])

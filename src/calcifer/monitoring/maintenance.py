@@ -83,7 +83,7 @@ def cron_problem(cron: str) -> str | None:
     """What is wrong with `cron` as a recurring window's schedule (None: nothing): it must be five
     fields (or @daily, @weekly...), valid, and fire at least once a year."""
     text = cron.strip()
-    hint = "give a cron expression of 5 fields (minute hour day-of-month month day-of-week, UTC), e.g. 0 2 * * 0"
+    hint = "give a valid cron expression: 5 fields (minute hour day-of-month month day-of-week, UTC), e.g. 0 2 * * 0"
     if text.lower() not in CRON_ALIASES and len(text.split()) != 5:
         return hint
     try:

@@ -178,7 +178,7 @@ def maintenance_page(request: Request, session: SessionDep, user: CurrentUser,
                      before_id: int | None = None) -> Response:
     rows = maintenance.list_windows(session=session, limit=50, before_id=before_id)
     windows = maintenance.describe(session=session, windows=rows)
-    order = {"active": 0, "waiting": 1, "scheduled": 2, "ended": 3}
+    order = {"active": 0, "invalid": 1, "waiting": 2, "scheduled": 3, "ended": 4}
     windows.sort(key=lambda w: (order.get(w["state"], 9), -w["id"]))
     return render(request, "monitoring/maintenance.html", {
         "windows": windows, "next_before_id": rows[-1].id if len(rows) == 50 else None,

@@ -11,12 +11,13 @@ seconds per database (and dropped at once when a window or a work item changes i
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -36,6 +37,13 @@ from calcifer.work.models import WorkItem
 CACHE_SECONDS = 5.0
 MAX_DURATION_MINUTES = 7 * 24 * 60
 MAX_SCOPE = 500
+# A recurring window's cron must fire at least this often: one firing on 29 February (every four years)
+# or on a date that never comes (31 February) is a mistake, not a schedule.
+MAX_CRON_GAP = dt.timedelta(days=366)
+CRON_ALIASES = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
+# The Gregorian calendar repeats, so whether a cron fires often enough does not depend on when it is asked;
+# one fixed reference instant lets the answer be cached per expression.
+_CRON_REFERENCE = dt.datetime(2001, 1, 1, tzinfo=dt.UTC)
 
 
 class WindowCreate(BaseModel):
@@ -70,50 +78,105 @@ class WindowCreate(BaseModel):
 
 # -- is a window active? --------------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=512)
+def cron_problem(cron: str) -> str | None:
+    """What is wrong with `cron` as a recurring window's schedule (None: nothing): it must be five
+    fields (or @daily, @weekly...), valid, and fire at least once a year."""
+    text = cron.strip()
+    hint = "give a valid cron expression: 5 fields (minute hour day-of-month month day-of-week, UTC), e.g. 0 2 * * 0"
+    if text.lower() not in CRON_ALIASES and len(text.split()) != 5:
+        return hint
+    try:
+        if not croniter.is_valid(text):
+            return hint
+        moment = _CRON_REFERENCE
+        for _ in range(3):
+            fire: dt.datetime = croniter(text, moment).get_next(dt.datetime)
+            if fire - moment > MAX_CRON_GAP:
+                return (f"the cron expression {text} fires less than once a year; "
+                        "choose one that fires at least yearly, e.g. 0 2 * * 0")
+            moment = fire
+    except (CroniterError, ValueError, KeyError, IndexError, OverflowError):
+        # croniter raises CroniterBadDateError for dates that never come (0 0 31 2 *); the others guard
+        # against expressions its parser accepts but cannot iterate.
+        return (f"the cron expression {text} never fires (check day of month and month); "
+                "choose one that fires at least yearly, e.g. 0 2 * * 0")
+    return None
+
+
+def problem_of(window: MaintenanceWindow) -> str | None:
+    """Why a stored window cannot work (None: it can). Validation refuses these on creation, but an older
+    version stored some, so everything that reads windows skips the ones with a problem."""
+    if window.kind == MaintenanceKind.RECURRING.value:
+        if not window.cron:
+            return "a recurring window needs a cron expression"
+        problem = cron_problem(window.cron)
+        if problem is not None:
+            return problem
+        if not window.duration_minutes or window.duration_minutes < 1:
+            return "a recurring window needs a duration"
+    elif window.kind == MaintenanceKind.ONE_OFF.value:
+        if window.starts_at is None or window.ends_at is None:
+            return "a one-off window needs a start and an end"
+    elif window.kind != MaintenanceKind.WORK_ITEM.value:
+        return f"unknown kind {window.kind!r}"
+    return None
+
+
+def _next_fire(cron: str, after: dt.datetime) -> dt.datetime:
+    fire: dt.datetime = croniter(cron, after).get_next(dt.datetime)
+    return fire
+
+
 def _last_fire(cron: str, now: dt.datetime) -> dt.datetime:
     previous: dt.datetime = croniter(cron, now).get_prev(dt.datetime)
-    following: dt.datetime = croniter(cron, previous).get_next(dt.datetime)
+    following = _next_fire(cron, previous)
     return following if following <= now else previous  # croniter's get_prev skips a fire at exactly `now`
 
 
 def is_active(window: MaintenanceWindow, now: dt.datetime, work_status: str | None = None) -> bool:
-    """Whether `window` holds alerts at `now` (`work_status`: its work item's status, for that kind)."""
+    """Whether `window` holds alerts at `now` (`work_status`: its work item's status, for that kind).
+    A window with a problem (see `problem_of`) is never active."""
     if window.ended_at is not None and window.ended_at <= now:
         return False
     if window.starts_at is not None and now < window.starts_at:
         return False
     if window.ends_at is not None and now >= window.ends_at:
         return False
+    if problem_of(window) is not None:
+        return False
     if window.kind == MaintenanceKind.ONE_OFF.value:
-        return window.starts_at is not None and window.ends_at is not None
+        return True
     if window.kind == MaintenanceKind.RECURRING.value:
-        if not window.cron or not window.duration_minutes:
-            return False
-        return now < _last_fire(window.cron, now) + dt.timedelta(minutes=window.duration_minutes)
-    if window.kind == MaintenanceKind.WORK_ITEM.value:
-        return work_status == WorkStatus.IN_PROGRESS.value
-    return False
+        return bool(window.cron and window.duration_minutes) and now < _last_fire(
+            window.cron or "", now) + dt.timedelta(minutes=window.duration_minutes or 0)
+    return work_status == WorkStatus.IN_PROGRESS.value
 
 
 def next_start(window: MaintenanceWindow, now: dt.datetime) -> dt.datetime | None:
-    """When a recurring window opens next (None for other kinds, or when it never will again)."""
+    """When a recurring window opens next (None for other kinds, for one with a problem, or when it
+    never will again)."""
     if window.kind != MaintenanceKind.RECURRING.value or not window.cron or window.ended_at is not None:
         return None
+    if problem_of(window) is not None:
+        return None
     start = max(now, window.starts_at) if window.starts_at else now
-    upcoming: dt.datetime = croniter(window.cron, start).get_next(dt.datetime)
+    upcoming = _next_fire(window.cron, start)
     if window.ends_at is not None and upcoming >= window.ends_at:
         return None
     return upcoming
 
 
 def state_of(window: MaintenanceWindow, now: dt.datetime, work_status: str | None = None) -> str:
-    """active / scheduled / waiting (work item not in progress yet) / ended."""
+    """active / scheduled / waiting (work item not in progress yet) / ended / invalid (see `problem_of`)."""
     if is_active(window, now, work_status):
         return "active"
     if window.ended_at is not None and window.ended_at <= now:
         return "ended"
     if window.ends_at is not None and now >= window.ends_at:
         return "ended"
+    if problem_of(window) is not None:
+        return "invalid"
     if window.kind == MaintenanceKind.WORK_ITEM.value:
         return "waiting" if work_status in OPEN_STATUSES else "ended"
     if window.kind == MaintenanceKind.RECURRING.value and next_start(window, now) is None:
@@ -192,10 +255,12 @@ def _compute(session: Session, now: dt.datetime) -> tuple[set[str], dt.datetime 
     everything = False
     for window in windows:
         changes += [m for m in (window.ends_at, window.ended_at) if m is not None and m > now]
+        if problem_of(window) is not None:
+            continue
         if window.kind == MaintenanceKind.RECURRING.value and window.cron and window.duration_minutes:
             last = _last_fire(window.cron, now)
             changes += [m for m in (last + dt.timedelta(minutes=window.duration_minutes),
-                                    croniter(window.cron, now).get_next(dt.datetime)) if m > now]
+                                    _next_fire(window.cron, now)) if m > now]
         item = items.get(window.work_item_id) if window.work_item_id is not None else None
         if everything or not is_active(window, now, item.status if item else None):
             continue
@@ -267,9 +332,10 @@ def _problems(session: Session, data: WindowCreate) -> tuple[list[dict[str, str]
     if data.starts_at is not None and data.ends_at is not None and data.ends_at <= data.starts_at:
         problems.append({"field": "ends_at", "message": "the end must be after the start"})
     if data.kind == MaintenanceKind.RECURRING:
-        if not data.cron or not croniter.is_valid(data.cron.strip()):
-            problems.append({"field": "cron", "message": "give a valid cron expression (5 fields, UTC), "
-                                                          "e.g. 0 2 * * 0"})
+        cron_message = cron_problem(data.cron) if data.cron and data.cron.strip() else (
+            "a recurring window needs a cron expression (5 fields, UTC), e.g. 0 2 * * 0")
+        if cron_message is not None:
+            problems.append({"field": "cron", "message": cron_message})
         if not data.duration_minutes:
             problems.append({"field": "duration_minutes", "message": "a recurring window needs a duration"})
     if data.kind == MaintenanceKind.WORK_ITEM:
@@ -385,6 +451,7 @@ def describe(*, session: Session, windows: list[MaintenanceWindow],
             "everything": not window.services and not window.endpoints
             and window.kind != MaintenanceKind.WORK_ITEM.value,
             "state": state_of(window, now, item.status if item else None),
+            "problem": problem_of(window),
             "next_start": upcoming.isoformat() if upcoming else None,
             "ended_at": window.ended_at.isoformat() if window.ended_at else None,
             "created_by": window.created_by_name, "created_at": window.created_at.isoformat(),

@@ -33,10 +33,10 @@ async def _check(name: str, resolver: str, timeout: float = 5, **options: Any) -
                              DnsOptions.model_validate({"resolver": resolver, **options}), CheckContext())
 
 
-async def test_a_name_with_an_a_record_is_up_listing_the_answers(resolver) -> None:
+async def test_a_name_with_an_a_record_is_up_counting_the_answers(resolver) -> None:
     outcome = await _check("grafana.lab.test", resolver)
     assert outcome.status is Status.UP
-    assert outcome.message == "A: 10.0.0.7, 10.0.0.8" or outcome.message == "A: 10.0.0.8, 10.0.0.7"
+    assert outcome.message == "A: 2 answers"
 
 
 async def test_expected_addresses_among_the_answers_are_up(resolver) -> None:
@@ -44,11 +44,10 @@ async def test_expected_addresses_among_the_answers_are_up(resolver) -> None:
     assert (await _check("grafana.lab.test", resolver, expected=["10.0.0.7", "10.0.0.8"])).status is Status.UP
 
 
-async def test_an_expected_address_missing_from_the_answers_is_down_saying_both(resolver) -> None:
+async def test_an_expected_address_missing_from_the_answers_is_down_naming_only_the_expected(resolver) -> None:
     outcome = await _check("grafana.lab.test", resolver, expected=["10.0.0.9"])
     assert outcome.status is Status.DOWN
-    assert outcome.message.startswith("expected 10.0.0.9 among the A answers, got ")
-    assert "10.0.0.7" in outcome.message
+    assert outcome.message == "expected 10.0.0.9 among the A answers: not found (2 answers)"
 
 
 async def test_a_txt_record_is_compared_as_its_unquoted_text(resolver) -> None:
@@ -56,7 +55,7 @@ async def test_a_txt_record_is_compared_as_its_unquoted_text(resolver) -> None:
                          expected=["v=spf1 -all"])).status is Status.UP
     wrong = await _check("grafana.lab.test", resolver, record_type="txt", expected=["v=spf1 ~all"])
     assert wrong.status is Status.DOWN
-    assert "v=spf1 -all" in wrong.message
+    assert "v=spf1 ~all" in wrong.message and "v=spf1 -all" not in wrong.message
 
 
 async def test_names_compare_without_case_or_trailing_dot(resolver) -> None:

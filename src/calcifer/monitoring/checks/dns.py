@@ -114,6 +114,10 @@ def _listed(values: list[str]) -> str:
     return shown[:250]
 
 
+def _answers(count: int) -> str:
+    return "1 answer" if count == 1 else f"{count} answers"
+
+
 class DnsCheck(CheckType):
     kind: ClassVar[str] = "dns"
     Options: ClassVar[type[BaseModel]] = DnsOptions
@@ -138,10 +142,12 @@ class DnsCheck(CheckType):
             return Outcome(Status.DOWN, f"no name server answered for {name}{via}: {exc}"[:300])
         except dns.exception.DNSException as exc:
             return Outcome(Status.DOWN, f"DNS lookup of {name} failed{via}: {exc}"[:300])
+        # The answers are counted, not quoted: a check's message is shown to every viewer, and a TXT
+        # record on an internal resolver can hold what only that network should see.
         answers = [_answer_text(rdata) for rdata in answer]
         got = {normalise(record_type, text) for text in answers}
         missing = [value for value in options.expected if normalise(record_type, value) not in got]
         if missing:
-            return Outcome(Status.DOWN, f"expected {_listed(missing)} among the {record_type} answers, got "
-                           f"{_listed(answers)}")
-        return Outcome(Status.UP, f"{record_type}: {_listed(answers)}")
+            return Outcome(Status.DOWN, f"expected {_listed(missing)} among the {record_type} answers: not "
+                           f"found ({_answers(len(answers))})")
+        return Outcome(Status.UP, f"{record_type}: {_answers(len(answers))}")

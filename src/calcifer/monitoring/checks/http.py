@@ -283,7 +283,9 @@ def _expected_statuses(options: HttpOptions) -> str:
 
 
 def _judge_body(options: HttpOptions, text: str) -> str | None:
-    """What is wrong with the body (a message), or None."""
+    """What is wrong with the body (a message), or None. The message names what was expected and never
+    quotes what the target sent: a check's message is shown to every viewer, and a JSON path or a body can
+    hold what only the target should know."""
     if options.keyword is not None and options.keyword not in text:
         return f"keyword {_shown(options.keyword)} not found"
     if options.keyword_absent is not None and options.keyword_absent in text:
@@ -298,12 +300,11 @@ def _judge_body(options: HttpOptions, text: str) -> str | None:
         except _Missing as missing:
             return f"JSON path {options.json_path} not found ({missing})"
         if "json_equals" in options.model_fields_set and not _same(value, options.json_equals):
-            return f"JSON path {options.json_path} is {_shown(value)}, expected {_shown(options.json_equals)}"
+            return f"JSON path {options.json_path} does not equal the expected value"
         if options.json_contains is not None:
             value_text = value if isinstance(value, str) else json.dumps(value)
             if options.json_contains not in value_text:
-                return (f"JSON path {options.json_path} is {_shown(value)}, expected it to contain "
-                        f"{_shown(options.json_contains)}")
+                return f"JSON path {options.json_path} does not contain the expected text"
     return None
 
 
@@ -324,7 +325,9 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
 
 
 def _error_message(exc: Exception, target: Target) -> tuple[str, bool]:
-    """A readable reason for a failed request, and whether retrying cannot help."""
+    """A readable reason for a failed request, and whether retrying cannot help. aiohttp's own texts for a
+    malformed answer quote the bytes the server sent (a status line, a header, a redirect's Location), so
+    those are named by kind only."""
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         error = exc.certificate_error
         reason = getattr(error, "verify_message", None) or getattr(error, "reason", None) or str(error)
@@ -340,13 +343,21 @@ def _error_message(exc: Exception, target: Target) -> tuple[str, bool]:
         return f"cannot connect to {exc.host}:{exc.port}: {reason}", False
     if isinstance(exc, aiohttp.TooManyRedirects):
         return "too many redirects (more than 10)", False
+    if isinstance(exc, aiohttp.InvalidUrlRedirectClientError):
+        return "the server redirected to a location that is not a valid URL", False
     if isinstance(exc, aiohttp.InvalidURL):
-        return f"invalid URL {str(exc.url)!r}", True
+        return f"invalid URL {target.target!r}", True
     if isinstance(exc, TimeoutError):
         return f"no response within {target.timeout:g} s", False
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "the server closed the connection without answering", False
-    return f"request failed: {exc or type(exc).__name__}", False
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the response body was cut short or malformed", False
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return "the answer is not valid HTTP (malformed status line or headers)", False
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"connection failed: {exc.strerror.lower()}", False
+    return f"request failed ({type(exc).__name__})", False
 
 
 class HttpCheck(CheckType):

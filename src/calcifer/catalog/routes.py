@@ -56,10 +56,12 @@ def _summary(row: Any) -> dict[str, Any]:
 def _with_live(session: SessionDep, rows: list[Any]) -> list[EndpointPublic]:
     """Endpoint rows with monitoring's live fields (one query for the whole list)."""
     live = monitoring.live_status(session=session, slugs=[r.slug for r in rows])
-    return [EndpointPublic.model_validate(r).model_copy(update={
-        "status": live[r.slug].status, "status_since": live[r.slug].status_since,
-        "last_checked_at": live[r.slug].last_checked_at, "latency_ms": live[r.slug].latency_ms,
-        "uptime_24h": live[r.slug].uptime_24h.ratio}) for r in rows]
+    return [EndpointPublic.model_validate(r).model_copy(update=_live_fields(live[r.slug])) for r in rows]
+
+
+def _live_fields(live: monitoring.EndpointLive) -> dict[str, Any]:
+    return {"status": live.status, "status_since": live.status_since, "last_checked_at": live.last_checked_at,
+            "latency_ms": live.latency_ms, "uptime_24h": live.uptime_24h.ratio if live.uptime_24h else None}
 
 
 # =============================== JSON API ===============================

@@ -31,7 +31,8 @@ MAX_SLUGS = 1000
 class EndpointLive:
     """What monitoring says about one endpoint now: the status people see (paused covers disabled in
     the catalog and paused by hand; unknown: never checked), since when, the last check and its latency,
-    and the uptime over the last 24 hours (``uptime_24h.ratio`` is None when nothing was checked)."""
+    and the uptime over the last 24 hours (``uptime_24h.ratio`` is None when nothing was checked; the
+    whole field is None where it was not asked for: ``endpoints_needing_attention``)."""
 
     slug: str
     status: str
@@ -40,13 +41,13 @@ class EndpointLive:
     latency_ms: float | None
     message: str
     in_maintenance: bool
-    uptime_24h: Uptime
+    uptime_24h: Uptime | None
 
     def as_dict(self) -> dict[str, Any]:
         return {"status": self.status, "status_since": _iso(self.status_since),
                 "last_checked_at": _iso(self.last_checked_at), "latency_ms": self.latency_ms,
                 "message": self.message, "in_maintenance": self.in_maintenance,
-                "uptime_24h": self.uptime_24h.as_dict()}
+                "uptime_24h": self.uptime_24h.as_dict() if self.uptime_24h is not None else None}
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -117,5 +118,5 @@ def endpoints_needing_attention(*, session: Session, limit: int = 20) -> list[En
                        CatalogEndpoint.slug)
              .limit(max(1, min(int(limit), 200))))
     return [EndpointLive(slug=slug, status=str(s), status_since=since, last_checked_at=last, latency_ms=latency,
-                         message=message or "", in_maintenance=bool(maintenance), uptime_24h=Uptime())
+                         message=message or "", in_maintenance=bool(maintenance), uptime_24h=None)
             for slug, s, since, last, latency, message, maintenance in session.execute(query)]

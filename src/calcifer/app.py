@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 import calcifer.monitoring.runner  # noqa: F401
 from calcifer import __version__, background
 from calcifer.audit import routes as audit_routes
+from calcifer.auth import account as account_routes
 from calcifer.auth import routes as auth_routes
 from calcifer.backup import routes as backup_routes
 from calcifer.catalog import discovery_routes
@@ -38,9 +39,9 @@ from calcifer.work import service as work_service
 log = logging.getLogger("calcifer")
 
 # Every slice's routers, in mounting order (tests enumerate their routes from here).
-ROUTERS = (web_routes.pages, web_routes.api, auth_routes.pages, auth_routes.api, audit_routes.pages,
-           audit_routes.api, prefs_routes.pages, prefs_routes.api, work_routes.pages, work_routes.api,
-           catalog_routes.pages, catalog_routes.api, catalog_routes.schema_api, discovery_routes.pages,
+ROUTERS = (web_routes.pages, web_routes.api, auth_routes.pages, auth_routes.api, account_routes.pages,
+           audit_routes.pages, audit_routes.api, prefs_routes.pages, prefs_routes.api, work_routes.pages,
+           work_routes.api, catalog_routes.pages, catalog_routes.api, catalog_routes.schema_api, discovery_routes.pages,
            discovery_routes.api, docs_routes.pages, docs_routes.api,
            docs_edit_routes.pages, docs_edit_routes.api, search_routes.pages, search_routes.api,
            review_routes.pages, review_routes.api, monitoring_routes.pages, monitoring_routes.api,

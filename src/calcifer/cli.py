@@ -24,6 +24,8 @@ app.add_typer(work_app, name="work")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True)
+# Who the audit log names for what an operator does at the server's shell (no user logged in there).
+CLI_ACTOR = "cli"
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -117,7 +119,7 @@ def user_create(
     ctx = _context()
     with ctx.session_factory() as session:
         try:
-            user = service.create_user(session=session, actor=None, data=data)
+            user = service.create_user(session=session, actor=None, data=data, actor_name=CLI_ACTOR)
         except DomainError as exc:
             _fail(exc.message)
             return
@@ -150,7 +152,8 @@ def token_create(
     with ctx.session_factory() as session:
         try:
             owner = service.get_user_by_username(session=session, username=user)
-            token, raw = service.create_token(session=session, actor=owner, owner=owner, name=name)
+            token, raw = service.create_token(session=session, actor=owner, owner=owner, name=name,
+                                              actor_name=CLI_ACTOR)
         except DomainError as exc:
             _fail(exc.message)
             return

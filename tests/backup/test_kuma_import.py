@@ -134,3 +134,15 @@ def test_a_file_that_is_not_a_kuma_backup_is_refused(tmp_path: Any) -> None:
     bad.write_text("not json")
     with pytest.raises(Invalid, match="not JSON"):
         kuma.read_backup(bad)
+
+
+def test_imported_channels_stay_disabled_until_the_work_item_is_merged(ctx: AppContext, cast: Cast) -> None:
+    from calcifer.notify.models import Channel
+
+    report = run_import(ctx)
+    with ctx.session_factory() as session:
+        channels = {c.name: c.enabled for c in session.query(Channel)}
+    assert set(channels) == {f"{c.name} (Uptime Kuma)" for c in report.channels}
+    assert not any(channels.values()), channels
+    item = cast.editor.get(f"/api/v1/work-items/{report.work_item_id}").json()
+    assert "created disabled" in item["description"] and "Ops Discord (Uptime Kuma)" in item["description"]

@@ -162,13 +162,15 @@ def test_bad_files_on_main_are_reported_and_the_rest_loads(how: str, ctx: AppCon
 def test_no_page_or_answer_fails_on_a_messy_catalog(how: str, ctx: AppContext, cast: Cast) -> None:
     land_bad_files(how, ctx, cast)
     # TestClient re-raises any unhandled server exception, so a 500 cannot hide here.
-    for path in ("/services", "/services/a", "/services/orphan", "/services/db", "/endpoints", "/endpoints/db-web2",
-                 "/catalog/graph", "/catalog/graph?center=a", "/catalog/edit/service?slug=broken",
+    for path in ("/services", "/services/a", "/services/orphan", "/services/db", "/endpoints",
+                 "/monitoring/endpoints/db-web2", "/catalog/graph", "/catalog/graph?center=a",
+                 "/catalog/edit/service?slug=broken",
                  "/catalog/edit/service?slug=wrong", "/catalog/edit/service?slug=a",
                  "/catalog/edit/endpoint?slug=db-web2", "/api/v1/services", "/api/v1/services/a",
                  "/api/v1/services/a/impact", "/api/v1/services/orphan", "/api/v1/catalog/graph",
                  "/api/v1/catalog/graph?center=b&depth=10", "/api/v1/catalog/problems", "/api/v1/endpoints",
-                 "/api/v1/services?sort=-updated", "/api/v1/services?host=nowhere"):
+                 "/api/v1/services?sort=-updated", "/api/v1/services?host=nowhere", "/api/v1/catalog/graph/health",
+                 "/api/v1/endpoints/db-web2"):
         response = cast.editor.get(path)
         assert response.status_code == 200, (path, response.status_code, response.text[:300])
     for path in ("/services/broken", "/services/wrong", "/api/v1/services/broken", "/api/v1/services/wrong/impact",

@@ -157,7 +157,7 @@ def test_the_endpoint_page_shows_state_chart_bar_uptime_events_and_certificate(c
     assert "CN=shop.test" in html and "CN=Test CA" in html and "3 days" in html
     assert "HTTP 503" in html and "failed check" in html
     assert "in maintenance: 0.00 % of 20" in html
-    assert 'href="/endpoints/shop-web"' in html and 'href="/services/shop"' in html
+    assert 'id="endpoint-declaration"' in html and 'href="/services/shop"' in html  # the one endpoint page
     assert "Check now" not in html and "Pause" not in html  # a viewer sees no buttons
     editor = cast.editor.get("/monitoring/endpoints/shop-web").text
     assert "Check now" in editor and "Pause" in editor
@@ -241,7 +241,7 @@ def test_the_dashboard_and_the_catalog_endpoint_page_link_to_monitoring(ctx: App
     _seed(ctx)
     dashboard = cast.viewer.get("/").text
     assert 'id="monitoring-summary"' in dashboard and 'href="/monitoring?status=down"' in dashboard
-    assert 'href="/monitoring/endpoints/shop-web"' in cast.viewer.get("/endpoints/shop-web").text
+    assert cast.viewer.get("/endpoints/shop-web").headers["location"] == "/monitoring/endpoints/shop-web"
 
 
 def test_the_endpoint_status_card_is_a_fragment_polled_for_fresh_state(ctx: AppContext, cast: Cast) -> None:

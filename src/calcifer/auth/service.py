@@ -74,8 +74,9 @@ def list_users(*, session: Session, limit: int = 100, after_id: int | None = Non
     return list(session.scalars(query))
 
 
-def create_user(*, session: Session, actor: User | None, data: UserCreate) -> User:
-    """Create a user; raises Conflict when the username is taken."""
+def create_user(*, session: Session, actor: User | None, data: UserCreate, actor_name: str | None = None) -> User:
+    """Create a user; raises Conflict when the username is taken. Audited as ``actor``, else as
+    ``actor_name`` (e.g. the command line), else as the new user (first-run setup)."""
     if session.scalar(select(User.id).where(func.lower(User.username) == data.username.lower())):
         raise Conflict(f"The username {data.username!r} is taken; choose another.", code="username_taken")
     user = User(username=data.username, password_hash=hash_password(data.password), role=data.role.value,
@@ -87,9 +88,9 @@ def create_user(*, session: Session, actor: User | None, data: UserCreate) -> Us
         session.rollback()
         raise Conflict(f"The username {data.username!r} is taken; choose another.",
                        code="username_taken") from exc
-    audit_service.record(session=session, actor=actor or user, action="user.create", object_type="user",
-                         object_id=user.id, summary=f"created user {user.username} ({user.role})",
-                         after=user_snapshot(user))
+    audit_service.record(session=session, actor=actor or (None if actor_name else user), actor_name=actor_name,
+                         action="user.create", object_type="user", object_id=user.id,
+                         summary=f"created user {user.username} ({user.role})", after=user_snapshot(user))
     session.commit()
     return user
 
@@ -215,8 +216,10 @@ def end_session(*, session: Session, raw: str) -> None:
 
 # -- API tokens -----------------------------------------------------------------------------------
 
-def create_token(*, session: Session, actor: User, owner: User, name: str) -> tuple[ApiToken, str]:
-    """Create a token for `owner`; returns (row, raw token). Only admins create tokens for others."""
+def create_token(*, session: Session, actor: User, owner: User, name: str,
+                 actor_name: str | None = None) -> tuple[ApiToken, str]:
+    """Create a token for `owner`; returns (row, raw token). Only admins create tokens for others.
+    With ``actor_name`` (the command line) the audit names it, not ``actor``."""
     if owner.id != actor.id and not Role(actor.role).allows(Role.ADMIN):
         raise PermissionDenied("Only admins can create tokens for other users.")
     name = name.strip()
@@ -227,7 +230,8 @@ def create_token(*, session: Session, actor: User, owner: User, name: str) -> tu
     token = ApiToken(user_id=owner.id, name=name, prefix=raw[:10], token_hash=sha256(raw))
     session.add(token)
     session.flush()
-    audit_service.record(session=session, actor=actor, action="token.create", object_type="api_token",
+    audit_service.record(session=session, actor=None if actor_name else actor, actor_name=actor_name,
+                         action="token.create", object_type="api_token",
                          object_id=token.id, summary=f"created token {name!r} for {owner.username}",
                          after={"name": name, "user": owner.username, "prefix": token.prefix})
     session.commit()
@@ -273,3 +277,47 @@ def token_public(token: ApiToken) -> dict[str, object]:
     return {"id": token.id, "name": token.name, "prefix": token.prefix, "username": token.user.username,
             "created_at": token.created_at, "last_used_at": token.last_used_at,
             "revoked_at": token.revoked_at}
+
+
+# -- one's own account (the account page) ------------------------------------------------------------
+# Kept apart from the admin's user functions above: here the actor is always the account's owner.
+
+def own_sessions(*, session: Session, user: User) -> list[LoginSession]:
+    """The user's unexpired browser sessions, newest first."""
+    return list(session.scalars(select(LoginSession).where(LoginSession.user_id == user.id,
+                                                           LoginSession.expires_at >= utcnow())
+                                .order_by(LoginSession.created_at.desc(), LoginSession.id.desc())))
+
+
+def change_own_password(*, session: Session, user: User, current_password: str, new_password: str,
+                        new_password_again: str, keep_session: str | None, remote_addr: str = "") -> int:
+    """Change the user's own password and end every other browser session of theirs (the one whose cookie
+    value is ``keep_session`` stays, so the person is not logged out). Returns how many sessions ended.
+    Raises Invalid, listing every problem at once: the current password is wrong, the new one breaks
+    the password rules, the two new ones differ."""
+    problems: list[dict[str, str]] = []
+    if not verify_password(user.password_hash, current_password):
+        problems.append(Problem("current_password", "is not your current password").as_dict())
+    try:
+        UserUpdate(password=new_password)
+    except ValueError:
+        problems.append(Problem("new_password", "use 8 to 1024 characters").as_dict())
+    if new_password != new_password_again:
+        problems.append(Problem("new_password_again", "differs from the new password").as_dict())
+    if problems:
+        raise Invalid("The password was not changed: " + "; ".join(
+            f"{p['code'].replace('_', ' ')} {p['message']}" for p in problems) + ".", details=problems)
+    # The request's user may come from another session (the middleware's): change the row of this one.
+    get_user(session=session, user_id=user.id).password_hash = hash_password(new_password)
+    others = select(LoginSession).where(LoginSession.user_id == user.id)
+    if keep_session:
+        others = others.where(LoginSession.token_hash != sha256(keep_session))
+    ended = 0
+    for row in session.scalars(others):
+        session.delete(row)
+        ended += 1
+    audit_service.record(session=session, actor=user, action="user.password_change", object_type="user",
+                         object_id=user.id, summary=f"changed own password; ended {ended} other session(s)",
+                         remote_addr=remote_addr)
+    session.commit()
+    return ended

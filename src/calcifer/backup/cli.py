@@ -183,7 +183,8 @@ def import_kuma_command(
         for s in report.skipped:
             console.print(f"  {s.name} ({s.kind}): {s.reason}")
     if report.channels_created:
-        console.print("Notification channels created: " + ", ".join(report.channels_created))
+        console.print("Notification channels created, disabled until you enable them after the merge "
+                      "(Settings → Notifications): " + ", ".join(report.channels_created))
     pending = [c for c in report.channels if c.name not in report.channels_created]
     if pending:
         console.print("Notifications mapped to apprise URLs (create the channels under Settings → "

@@ -428,6 +428,10 @@ def _existing_slugs(session: Session, repo_path: Path) -> set[str]:
     return slugs
 
 
+CHANNELS_DISABLED_NOTE = ("Notification channels, created disabled: after this work item is merged, review and "
+                          "enable them under Settings → Notifications.")
+
+
 def _description(report: KumaReport) -> str:
     lines = [f"Imported from an Uptime Kuma {report.kuma_version or '1.x'} backup by `calcifer import-kuma`.",
              "Review each endpoint, then merge.", ""]
@@ -439,6 +443,9 @@ def _description(report: KumaReport) -> str:
     if report.skipped:
         lines += ["", "Not imported:", ""]
         lines += [f"- {s.name} ({s.kind}): {s.reason}" for s in report.skipped]
+    if report.channels:
+        lines += ["", CHANNELS_DISABLED_NOTE, ""]
+        lines += [f"- {c.name} (Uptime Kuma) ({c.kind})" for c in report.channels]
     if report.channels_skipped:
         lines += ["", "Notifications without an apprise mapping:", ""]
         lines += [f"- {s.name} ({s.kind}): {s.reason}" for s in report.channels_skipped]
@@ -462,8 +469,10 @@ def _create_channels(session: Session, actor: User, report: KumaReport) -> None:
     for channel in report.channels:
         endpoints = [e.slug for e in report.endpoints if channel.kuma_id in e.notification_ids]
         try:
+            # Disabled: the endpoints they watch exist only on the work item's branch until it merges,
+            # and nobody has yet reviewed where these imported URLs send alerts.
             notify.create_channel(session=session, actor=actor, name=f"{channel.name} (Uptime Kuma)"[:100],
-                                  url=channel.url, endpoints=endpoints)
+                                  url=channel.url, endpoints=endpoints, enabled=False)
         except Exception as exc:  # noqa: BLE001 - reported, the endpoints import still stands
             session.rollback()
             report.channels_skipped.append(Skipped(channel.kuma_id, channel.name, channel.kind,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -21,6 +22,7 @@ from calcifer.catalog.schemas import (
 from calcifer.catalog.yamlio import dump_yaml, load_plain
 from calcifer.deps import CtxDep, CurrentUser, RequireEditor, SessionDep, SettingsDep
 from calcifer.errors import DomainError, Invalid
+from calcifer.monitoring import queries as monitoring
 from calcifer.prefs import service as prefs
 from calcifer.prefs.choices import Pref
 from calcifer.web.security import flash
@@ -49,6 +51,17 @@ class StandardChange(BaseModel):
 
 def _summary(row: Any) -> dict[str, Any]:
     return ServiceSummary.model_validate(row).model_dump(mode="json")
+
+
+def _with_live(session: SessionDep, rows: list[Any]) -> list[EndpointPublic]:
+    """Endpoint rows with monitoring's live fields (one query for the whole list)."""
+    live = monitoring.live_status(session=session, slugs=[r.slug for r in rows])
+    return [EndpointPublic.model_validate(r).model_copy(update=_live_fields(live[r.slug])) for r in rows]
+
+
+def _live_fields(live: monitoring.EndpointLive) -> dict[str, Any]:
+    return {"status": live.status, "status_since": live.status_since, "last_checked_at": live.last_checked_at,
+            "latency_ms": live.latency_ms, "uptime_24h": live.uptime_24h.ratio if live.uptime_24h else None}
 
 
 # =============================== JSON API ===============================
@@ -81,7 +94,7 @@ def api_service(session: SessionDep, user: CurrentUser, slug: str) -> dict[str, 
     return {**ServicePublic.model_validate(row).model_dump(mode="json"),
             "host_chain": graph.host_chain(session, slug), "upstream": graph.upstream(session, slug),
             "downstream": graph.downstream(session, slug),
-            "endpoints": [EndpointPublic.model_validate(e).model_dump(mode="json") for e in endpoints]}
+            "endpoints": [e.model_dump(mode="json") for e in _with_live(session, endpoints)]}
 
 
 @api.get("/services/{slug}/impact")
@@ -98,13 +111,12 @@ def api_endpoints(
 ) -> dict[str, Any]:
     rows, next_cursor = index.list_endpoints(session=session, service=service_slug, type=type, q=q,
                                              enabled=enabled, limit=limit, cursor=cursor)
-    return {"items": [EndpointPublic.model_validate(r).model_dump(mode="json") for r in rows],
-            "next_cursor": next_cursor}
+    return {"items": [e.model_dump(mode="json") for e in _with_live(session, rows)], "next_cursor": next_cursor}
 
 
 @api.get("/endpoints/{slug}", response_model=EndpointPublic)
 def api_endpoint(session: SessionDep, user: CurrentUser, slug: str) -> EndpointPublic:
-    return EndpointPublic.model_validate(index.get_endpoint(session=session, slug=slug))
+    return _with_live(session, [index.get_endpoint(session=session, slug=slug)])[0]
 
 
 @api.get("/catalog/problems")
@@ -121,6 +133,18 @@ def api_graph(session: SessionDep, user: CurrentUser, center: str | None = None,
     # cost more than the walk); the same JSON as returning the dict.
     return Response(graph.graph_json(session=session, center=center or None, depth=depth, tag=tag or None,
                                      host=host or None, limit=limit), media_type="application/json")
+
+
+class GraphHealth(BaseModel):
+    services: dict[str, str] = Field(description="service slug → worst status of its endpoints "
+                                                 "(down, degraded, unknown, up, paused)")
+
+
+@api.get("/catalog/graph/health", response_model=GraphHealth)
+def api_graph_health(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+    """The worst live status of each service's endpoints, by service slug (services without endpoints
+    are left out): what the graph colours its nodes by. Apart from the graph so that stays cached."""
+    return {"services": monitoring.service_health(session=session)}
 
 
 @api.post("/catalog/sync")
@@ -213,7 +237,9 @@ def service_page(request: Request, session: SessionDep, user: CurrentUser, slug:
     row = index.get_service(session=session, slug=slug)
     endpoints, _ = index.list_endpoints(session=session, service=slug, limit=500)
     return render(request, "catalog/service.html", {
-        "svc": row, "endpoints": endpoints, "host_chain": graph.host_chain(session, slug),
+        "svc": row, "endpoints": endpoints, "now": monitoring.utcnow(),
+        "live": monitoring.live_status(session=session, slugs=[e.slug for e in endpoints]),
+        "host_chain": graph.host_chain(session, slug),
         "upstream": graph.upstream(session, slug), "downstream": graph.downstream(session, slug),
         "impact": graph.impact(session, slug),
         "pending": service.pending_changes(session=session, workspace=workspace, slug=slug),
@@ -231,13 +257,16 @@ def endpoints_page(request: Request, session: SessionDep, user: CurrentUser, q: 
     filters = {k: v for k, v in {"q": q, "service": service_slug, "type": type}.items() if v}
     return render(request, "catalog/endpoints.html", {
         "rows": rows, "filters": filters, "next_cursor": next_cursor, "types": [t.value for t in EndpointType],
+        "live": monitoring.live_status(session=session, slugs=[r.slug for r in rows]),
+        "now": monitoring.utcnow(),
     }, nav="endpoints")
 
 
-@pages.get("/endpoints/{slug}", response_class=HTMLResponse)
-def endpoint_page(request: Request, session: SessionDep, user: CurrentUser, slug: str) -> Response:
-    row = index.get_endpoint(session=session, slug=slug)
-    return render(request, "catalog/endpoint.html", {"ep": row, "yaml": dump_yaml(row.spec)}, nav="endpoints")
+@pages.get("/endpoints/{slug}")
+def endpoint_page(session: SessionDep, user: CurrentUser, slug: str) -> Response:
+    """One endpoint has one page (declaration and monitoring together), under /monitoring."""
+    index.get_endpoint(session=session, slug=slug)
+    return RedirectResponse(f"/monitoring/endpoints/{quote(slug, safe='')}", status_code=307)
 
 
 @pages.get("/catalog/graph", response_class=HTMLResponse)

@@ -445,6 +445,13 @@ class EndpointPublic(BaseModel):
     options: dict[str, Any]
     file: str
     line: int
+    # Live state from monitoring's read model (monitoring.queries); unknown until first checked.
+    status: str = Field("unknown", description="up, down, degraded, paused (disabled or paused by hand) or unknown")
+    status_since: dt.datetime | None = None
+    last_checked_at: dt.datetime | None = None
+    latency_ms: float | None = None
+    uptime_24h: float | None = Field(None, description="Share of checks that passed in the last 24 hours (0..1), "
+                                                       "checks during maintenance left out; null: no checks")
 
 
 class ProblemPublic(BaseModel):

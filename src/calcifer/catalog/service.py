@@ -111,7 +111,8 @@ def _plain(text: str | None) -> dict[str, Any] | None:
 
 
 def _commit(session: Session, actor: User, item: WorkItem, workspace: work.Workspace, path: str, text: str | None,
-            entry_type: ChangeType, entry_text: str, extra: dict[str, str] | None = None) -> str:
+            entry_type: ChangeType, entry_text: str, extra: dict[str, str] | None = None,
+            with_entry: bool = True) -> str:
     if text is not None and not extra:
         committed = git.read_file_at(repo_path=workspace.repo_path, path=path, ref=item.branch)
         if committed is not None and committed.decode(errors="replace") == text:
@@ -124,7 +125,14 @@ def _commit(session: Session, actor: User, item: WorkItem, workspace: work.Works
     for extra_path, extra_text in (extra or {}).items():
         work.write_file(session=session, actor=actor, item_id=item.id, path=extra_path, content=extra_text)
     return work.commit(session=session, actor=actor, item_id=item.id, workspace=workspace, message=entry_text,
-                       files=[path, *(extra or {})], entry_type=entry_type, entry_text=entry_text)
+                       files=[path, *(extra or {})], entry_type=entry_type if with_entry else None,
+                       entry_text=entry_text if with_entry else None)
+
+
+def _added_on_branch(session: Session, item: WorkItem, workspace: work.Workspace, text: str) -> bool:
+    """Whether the branch's CHANGES.md already has the entry ``text`` under Added."""
+    return any(e.type == ChangeType.ADDED and e.text.startswith(text)
+               for e in work.branch_changelog_entries(workspace=workspace, item=item))
 
 
 def _open_item(session: Session, item_id: int) -> WorkItem:
@@ -147,14 +155,23 @@ def put_service(*, session: Session, actor: User, item_id: int, slug: str, spec:
     before = _worktree_text(item, path)
     if text is None:
         text = apply_spec(before, spec_document(model, original=_plain(before)))
-    if before is None:
+    # Added or Changed is judged against main, not the worktree: a service first written on this branch
+    # (by the file API, say) is still an addition when it is saved here.
+    on_main = git.read_file_at(repo_path=workspace.repo_path, path=path) is not None
+    with_entry = True
+    if not on_main:
         verb, entry_type = "Added", ChangeType.ADDED
+        # Saved again before the merge: the branch's "Added" entry already says it all.
+        with_entry = before is None or not _added_on_branch(session, item, workspace, f"Added service {slug}")
+        if not with_entry:
+            verb = "Changed"
     elif model.status == ServiceStatus.RETIRED and (_plain(before) or {}).get("status") != "retired":
         verb, entry_type = "Retired", ChangeType.DEPRECATED
     else:
         verb, entry_type = "Changed", ChangeType.CHANGED
     extra = _added_files("service", slug, model, item, workspace, actor) if before is None else None
-    commit = _commit(session, actor, item, workspace, path, text, entry_type, f"{verb} service {slug}", extra)
+    commit = _commit(session, actor, item, workspace, path, text, entry_type, f"{verb} service {slug}", extra,
+                     with_entry=with_entry)
     return ChangeResult(item.id, commit, path, "created" if before is None else "updated", sorted(extra or {}))
 
 

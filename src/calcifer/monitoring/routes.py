@@ -17,6 +17,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from calcifer.catalog import index as catalog_index
+from calcifer.catalog.yamlio import dump_yaml
 from calcifer.config import Settings
 from calcifer.deps import CtxDep, CurrentUser, RemoteAddr, RequireAdmin, RequireEditor, SessionDep, SettingsDep
 from calcifer.errors import Conflict, Invalid
@@ -283,7 +285,9 @@ def _detail_context(request: Request, session: Session, settings: Settings, user
     bars = service.daily_bars(session=session, endpoint_ids=ids)
     days = bars.get(row.state_id, []) if row.state_id is not None else service.combine_days([])
     series = service.response_times(session=session, endpoint_id=row.state_id, range_key=range_key)
+    declared = catalog_index.get_endpoint(session=session, slug=slug)
     return {
+        "declared": declared, "yaml": dump_yaml(declared.spec),
         "ep": row, "state": state, "cert": service.certificate(state), "days": days,
         "events": service.recent_events(session=session, endpoint_id=row.state_id, limit=20)[0],
         "series": series, "chart": charts.latency_chart(series, interval_seconds=row.interval),

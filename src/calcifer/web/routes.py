@@ -10,12 +10,16 @@ from sqlalchemy import text
 
 from calcifer.deps import CtxDep, CurrentUser, SessionDep
 from calcifer.gitrepo import service as git
+from calcifer.monitoring import incidents as monitoring_incidents
+from calcifer.monitoring import queries as monitoring_queries
 from calcifer.monitoring import service as monitoring_service
 from calcifer.web.templating import render
 from calcifer.work import service as work_service
 from calcifer.work.choices import OPEN_STATUSES, WorkStatus
 
 pages = APIRouter(include_in_schema=False)
+# The dashboard lists at most this many endpoints needing attention and open incidents; links lead on.
+DASHBOARD_ROWS = 20
 api = APIRouter(tags=["health"])
 
 
@@ -42,6 +46,8 @@ def dashboard(request: Request, session: SessionDep, user: CurrentUser, ctx: Ctx
         "completed": work_service.recent(session=session, statuses=(WorkStatus.COMPLETE.value,), limit=10),
         "entries": work_service.main_changelog_entries(repo_path=ctx.repo_path, limit=15),
         "monitoring": monitoring_service.count_by_status(session=session),
+        "attention": monitoring_queries.endpoints_needing_attention(session=session, limit=DASHBOARD_ROWS),
+        "incidents": monitoring_incidents.open_incidents(session=session, limit=DASHBOARD_ROWS),
     }, nav="dashboard")
 
 

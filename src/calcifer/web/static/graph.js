@@ -12,16 +12,22 @@
   params.set("limit", "2000");
   var css = getComputedStyle(document.documentElement);
   function color(name, fallback) { return (css.getPropertyValue(name) || fallback).trim() || fallback; }
-  var statusColors = { active: color("--green-fg", "#1a7f37"), maintenance: color("--amber-fg", "#9a6700"),
-                       retired: color("--gray-fg", "#6e7781") };
-  fetch("/api/v1/catalog/graph?" + params.toString(), { headers: { Accept: "application/json" } })
-    .then(function (response) {
+  // A node's colour is the worst live status of its service's endpoints (the legend on the page).
+  var healthColors = { down: color("--red-bd", "#b03a3a"), degraded: color("--amber-bd", "#9a6b12"),
+                       unknown: color("--gray-bd", "#c4c9d1"), up: color("--green-bd", "#1f7a45"),
+                       paused: color("--gray-bg", "#e5e7eb"), none: color("--surface", "#fff") };
+  function getJSON(url) {
+    return fetch(url, { headers: { Accept: "application/json" } }).then(function (response) {
       if (!response.ok) { throw new Error("The graph could not be loaded (HTTP " + response.status + ")."); }
       return response.json();
-    })
-    .then(function (data) {
+    });
+  }
+  Promise.all([getJSON("/api/v1/catalog/graph?" + params.toString()), getJSON("/api/v1/catalog/graph/health")])
+    .then(function (answers) {
+      var data = answers[0], health = answers[1].services || {};
       var elements = data.nodes.map(function (n) {
-        return { data: { id: n.id, label: n.label || n.id, status: n.status, center: n.id === box.dataset.center } };
+        return { data: { id: n.id, label: n.label || n.id, status: n.status, health: health[n.id] || "none",
+                         center: n.id === box.dataset.center } };
       }).concat(data.edges.map(function (e, i) {
         return { data: { id: "e" + i, source: e.source, target: e.target, kind: e.kind } };
       }));
@@ -37,10 +43,13 @@
         layout: { name: data.nodes.length > 300 ? "grid" : "cose", animate: false, padding: 40 },
         style: [
           { selector: "node", style: { "label": "data(label)", "font-size": 11, "color": color("--text", "#222"),
-            "background-color": function (n) { return statusColors[n.data("status")] || "#888"; },
+            "background-color": function (n) { return healthColors[n.data("health")] || healthColors.none; },
+            "border-width": 1, "border-color": color("--border", "#bbb"),
+            "opacity": function (n) { return n.data("status") === "retired" ? 0.45 : 1; },
             "text-valign": "bottom", "text-margin-y": 4, "width": 16, "height": 16,
             "text-background-color": color("--surface", "#fff"), "text-background-opacity": 0.8,
             "text-background-padding": 2 } },
+          { selector: "node[health = 'paused']", style: { "border-style": "dashed", "border-width": 2 } },
           { selector: "node[?center]", style: { "width": 26, "height": 26, "border-width": 3,
             "border-color": color("--accent", "#0969da") } },
           { selector: "edge", style: { "width": 1.5, "curve-style": "bezier", "target-arrow-shape": "triangle",

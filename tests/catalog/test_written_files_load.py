@@ -31,11 +31,12 @@ def errors_on_main(client: TestClient) -> list[dict[str, Any]]:
 
 
 def test_a_compose_tag_added_to_a_flow_list_is_quoted_and_reads_back() -> None:
-    text = "name: Prometheus\nslug: prometheus\nkind: container\ntags: [monitoring]\n"
+    text = "name: Prometheus\nslug: prometheus\nkind: container\ntags: [monitoring]\nnotes:\n  - one\n"
     spec = {"name": "Prometheus", "slug": "prometheus", "kind": "container",
-            "tags": ["monitoring", "compose:prometheus-grafana"]}
+            "tags": ["monitoring", "compose:prometheus-grafana"], "notes": ["one", "see:runbook"]}
     written = apply_spec(text, spec)
     assert "tags: [monitoring, 'compose:prometheus-grafana']\n" in written
+    assert written.endswith("notes:\n  - one\n  - see:runbook\n")  # a block list needs no quotes
     assert load_plain(written) == spec
 
 
@@ -48,17 +49,9 @@ def test_colons_in_a_flow_mapping_and_nested_flow_lists_are_quoted_too() -> None
     assert written.count("{") == 1  # still the person's flow mapping
 
 
-def test_a_block_list_keeps_plain_scalars_with_colons() -> None:
-    text = "name: A\nslug: a\nkind: container\ntags:\n  - monitoring\n"
-    spec = {"name": "A", "slug": "a", "kind": "container", "tags": ["monitoring", "compose:stack"]}
-    written = apply_spec(text, spec)
-    assert written.endswith("tags:\n  - monitoring\n  - compose:stack\n")
-    assert load_plain(written) == spec
-
-
 def test_text_that_would_not_read_back_is_refused_and_never_returned(monkeypatch: pytest.MonkeyPatch) -> None:
     # The writer's own safety net: were the quoting ever wrong again, the caller gets a clear error.
-    monkeypatch.setattr(yamlio, "_quote_in_flow", lambda value, *, in_flow: value)
+    monkeypatch.setattr(yamlio, "_quote_in_flow", lambda value, *, in_flow: value, raising=False)
     with pytest.raises(Invalid) as raised:
         apply_spec("name: A\nslug: a\ntags: [x]\n", {"name": "A", "slug": "a", "tags": ["x", "compose:y"]})
     assert raised.value.code == "unwritable_yaml"

@@ -157,7 +157,8 @@ def test_with_the_preference_on_every_rule_is_listed_then_an_approval_lets_it_me
     assert "other than the author" in problems[0]["message"]
 
     reviewed(cast.admin, item, "approve", "Ship it")
-    assert cast.editor.get(f"/api/v1/work-items/{item['id']}/merge-check").json() == {"ready": True, "problems": []}
+    assert cast.editor.get(f"/api/v1/work-items/{item['id']}/merge-check").json() == {
+        "ready": True, "problems": [], "warnings": [], "on_main": []}
     merged = cast.editor.post(f"/api/v1/work-items/{item['id']}/merge")
     assert merged.status_code == 200, merged.text
     # The history stays readable after the branch is gone.

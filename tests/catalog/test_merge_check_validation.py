@@ -135,3 +135,18 @@ def test_after_an_update_with_conflicts_the_check_only_asks_to_resolve_them(ctx:
     assert "unresolved_conflicts" in codes
     assert "merge_conflict" not in codes
     assert not any("Update from main" in p["message"] for p in problems)
+
+
+def test_a_doc_whose_front_matter_does_not_read_refuses_the_merge_with_its_line(cast: Cast) -> None:
+    item = ready_with(cast.editor, {
+        "docs/runbooks/backup.md": "---\ntitle: Backup\ntags: [nightly\n---\n# Backup\n",
+        "docs/runbooks/list.md": "---\n- just a list\n---\nText\n",
+        "docs/runbooks/fine.md": "---\ntitle: Fine\n---\n# Fine\n\n---\n\nA thematic break above.\n",
+        "docs/notes.md": "---\nnot front matter: no closing line, a thematic break\n",
+    })
+    result = check(cast.editor, item)
+    assert result["ready"] is False
+    docs = sorted((p["path"], p["line"]) for p in result["problems"] if p["code"] == "docs_front_matter")
+    assert docs[0][0] == "docs/runbooks/backup.md" and docs[0][1] in (3, 4)
+    assert docs[1:] == [("docs/runbooks/list.md", 2)]
+    assert "mapping" in next(p["message"] for p in result["problems"] if p["path"] == "docs/runbooks/list.md")

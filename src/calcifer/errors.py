@@ -16,9 +16,21 @@ class Problem:
 
     code: str
     message: str
+    path: str | None = None     # the file the problem is in, when it has a place
+    line: int | None = None
+    blocking: bool = True       # False: a warning, listed but never refusing
+    on_main: bool = False       # already on main and not caused by the change: shown apart, never refusing
 
-    def as_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
+    @property
+    def refuses(self) -> bool:
+        return self.blocking and not self.on_main
+
+    def as_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.path is not None:
+            result["path"] = self.path
+            result["line"] = self.line
+        return result
 
 
 class DomainError(Exception):

@@ -213,7 +213,8 @@ def test_drift_keeps_what_a_person_wrote(cast: Cast, stacks_on_main: None) -> No
                            ).json()["content"]
     assert text.startswith("# Grafana: dashboards for everyone\nname: Grafana\n")
     assert "description: Dashboards." in text and "host: docker-1" in text and "purpose: web UI" in text
-    assert "kind: container" in text and "tags: [monitoring, compose:homemonitoring]" in text
+    # Quoted: libyaml, which the index reads with, refuses a plain ``a:b`` inside a flow list.
+    assert "kind: container" in text and "tags: [monitoring, 'compose:homemonitoring']" in text
     assert result["changelog"] == "Updated 1 service from compose: grafana"
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 from tests.conftest import Cast
 from tests.work.helpers import finish_documentation, git, make_work_item, write_and_commit
 
+GRAFANA = "name: Grafana\nslug: grafana\nkind: container\n"  # a service file that loads
+
 
 def test_create_gives_a_branch_a_worktree_and_a_checklist(cast: Cast, ctx) -> None:  # type: ignore[no-untyped-def]
     item = make_work_item(cast.editor, title="Add Grafana dashboards", service="grafana")
@@ -34,7 +36,7 @@ def test_full_lifecycle_merge_refused_with_every_reason_then_merged(cast: Cast, 
 
     # A commit without a changelog entry on a branch that has none is refused, nothing committed.
     assert cast.editor.put(f"/api/v1/work-items/{item_id}/files/catalog/services/grafana.yaml",
-                           json={"content": "name: Grafana\n"}).status_code == 201
+                           json={"content": GRAFANA}).status_code == 201
     refused = cast.editor.post(f"/api/v1/work-items/{item_id}/commits", json={"message": "Add grafana"})
     assert refused.status_code == 409
     assert "CHANGES.md" in refused.json()["error"]["message"]
@@ -57,7 +59,8 @@ def test_full_lifecycle_merge_refused_with_every_reason_then_merged(cast: Cast, 
 
     assert cast.editor.delete(f"/api/v1/work-items/{item_id}/files/scratch.txt").status_code == 204
     finish_documentation(cast.editor, item)
-    assert cast.editor.get(f"/api/v1/work-items/{item_id}/merge-check").json() == {"ready": True, "problems": []}
+    assert cast.editor.get(f"/api/v1/work-items/{item_id}/merge-check").json() == {
+        "ready": True, "problems": [], "warnings": [], "on_main": []}
 
     merged = cast.editor.post(f"/api/v1/work-items/{item_id}/merge")
     assert merged.status_code == 200, merged.text
@@ -68,7 +71,7 @@ def test_full_lifecycle_merge_refused_with_every_reason_then_merged(cast: Cast, 
     parents = git(repo, "rev-list", "--parents", "-n", "1", "main").split()
     assert parents[0] == body["merge_commit"] and len(parents) == 3 and parents[1] == main_before
     assert git(repo, "log", "-1", "--format=%an", "main").strip() == "eddie"
-    assert git(repo, "show", "main:catalog/services/grafana.yaml") == "name: Grafana\n"
+    assert git(repo, "show", "main:catalog/services/grafana.yaml") == GRAFANA
     changelog = git(repo, "show", "main:CHANGES.md")
     assert f"- Added service grafana ([#{item_id}](/work/{item_id}))" in changelog
     assert "### Added" in changelog

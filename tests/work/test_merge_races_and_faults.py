@@ -127,7 +127,7 @@ def test_a_branch_merged_outside_calcifer_is_recognised(cast: Cast, ctx, tmp_pat
     branch = cast.editor.get(f"/api/v1/work-items/{item['id']}/branch").json()
     assert branch["merged"] is True
     check = cast.editor.get(f"/api/v1/work-items/{item['id']}/merge-check").json()
-    assert check == {"ready": True, "problems": []}
+    assert check == {"ready": True, "problems": [], "warnings": [], "on_main": []}
     done = cast.editor.post(f"/api/v1/work-items/{item['id']}/merge")
     assert done.status_code == 200, done.text
     assert done.json()["merge_commit"] == git(ctx.repo_path, "rev-parse", "main").strip()

@@ -6,9 +6,15 @@ from tests.conftest import Cast
 from tests.work.helpers import finish_documentation, git, make_work_item, ready_item, write_and_commit
 
 
+def service(slug: str, port: int | None = None) -> str:
+    """A service file that loads (the merge check refuses catalog files that would not)."""
+    ports = f"ports:\n  - number: {port}\n" if port else ""
+    return f"name: {slug.title()}\nslug: {slug}\nkind: container\n{ports}"
+
+
 def test_two_items_touching_different_files_both_merge(cast: Cast, ctx) -> None:  # type: ignore[no-untyped-def]
-    a = ready_item(cast.editor, "Add grafana", "catalog/services/grafana.yaml", "name: grafana\n", "Added grafana")
-    b = ready_item(cast.editor, "Add loki", "catalog/services/loki.yaml", "name: loki\n", "Added loki")
+    a = ready_item(cast.editor, "Add grafana", "catalog/services/grafana.yaml", service("grafana"), "Added grafana")
+    b = ready_item(cast.editor, "Add loki", "catalog/services/loki.yaml", service("loki"), "Added loki")
     assert cast.editor.post(f"/api/v1/work-items/{a['id']}/merge").status_code == 200
     assert cast.editor.post(f"/api/v1/work-items/{b['id']}/merge").status_code == 200
     files = git(ctx.repo_path, "ls-tree", "-r", "--name-only", "main")
@@ -30,8 +36,9 @@ def test_changelog_entries_from_both_items_merge_in_either_order(cast: Cast, ctx
 
 
 def test_same_file_conflict_is_reported_by_name_and_nothing_merged(cast: Cast, ctx) -> None:  # type: ignore[no-untyped-def]
-    a = ready_item(cast.editor, "Port 3000", "catalog/services/grafana.yaml", "port: 3000\n", "Grafana on 3000")
-    b = ready_item(cast.editor, "Port 3001", "catalog/services/grafana.yaml", "port: 3001\n", "Grafana on 3001")
+    path = "catalog/services/grafana.yaml"
+    a = ready_item(cast.editor, "Port 3000", path, service("grafana", 3000), "Grafana on 3000")
+    b = ready_item(cast.editor, "Port 3001", path, service("grafana", 3001), "Grafana on 3001")
     assert cast.editor.post(f"/api/v1/work-items/{a['id']}/merge").status_code == 200
     main_after_a = git(ctx.repo_path, "rev-parse", "main").strip()
 
@@ -43,7 +50,7 @@ def test_same_file_conflict_is_reported_by_name_and_nothing_merged(cast: Cast, c
     assert any(p["code"] == "merge_conflict" and "catalog/services/grafana.yaml" in p["message"]
                for p in problems)
     assert git(ctx.repo_path, "rev-parse", "main").strip() == main_after_a
-    assert git(ctx.repo_path, "show", "main:catalog/services/grafana.yaml") == "port: 3000\n"
+    assert git(ctx.repo_path, "show", "main:catalog/services/grafana.yaml") == service("grafana", 3000)
 
     # Update from main leaves the conflict in the worktree; the merge stays refused until resolved.
     update = cast.editor.post(f"/api/v1/work-items/{b['id']}/update-from-main").json()
@@ -51,12 +58,12 @@ def test_same_file_conflict_is_reported_by_name_and_nothing_merged(cast: Cast, c
     codes = {p["code"] for p in cast.editor.get(f"/api/v1/work-items/{b['id']}/merge-check").json()["problems"]}
     assert "unresolved_conflicts" in codes
     assert cast.editor.put(f"/api/v1/work-items/{b['id']}/files/catalog/services/grafana.yaml",
-                           json={"content": "port: 3001\n"}).status_code == 200
+                           json={"content": service("grafana", 3001)}).status_code == 200
     resolved = cast.editor.post(f"/api/v1/work-items/{b['id']}/commits", json={"message": "Resolve port"})
     assert resolved.status_code == 201, resolved.text
     assert cast.editor.get(f"/api/v1/work-items/{b['id']}/merge-check").json()["ready"] is True
     assert cast.editor.post(f"/api/v1/work-items/{b['id']}/merge").status_code == 200
-    assert git(ctx.repo_path, "show", "main:catalog/services/grafana.yaml") == "port: 3001\n"
+    assert git(ctx.repo_path, "show", "main:catalog/services/grafana.yaml") == service("grafana", 3001)
     changelog = git(ctx.repo_path, "show", "main:CHANGES.md")
     assert "Grafana on 3000" in changelog and "Grafana on 3001" in changelog
 

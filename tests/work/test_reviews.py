@@ -17,6 +17,9 @@ from tests.conftest import Cast, api_client, browser_login, make_token, make_use
 from tests.work.helpers import finish_documentation, git, make_work_item, ready_item, write_and_commit
 
 PREF = "merges_need_approval"
+# Valid service files: the merge check refuses catalog files that would not load.
+GRAFANA = "name: Grafana\nslug: grafana\nkind: container\n"
+LOKI = "name: Loki\nslug: loki\nkind: container\n"
 
 
 def review(client: TestClient, item: dict[str, Any], verdict: str, comment: str = "") -> Any:
@@ -131,7 +134,7 @@ def test_a_finished_work_item_is_not_reviewed(cast: Cast) -> None:
 
 def test_with_the_preference_off_merge_needs_no_review(ctx: AppContext, cast: Cast) -> None:
     assert cast.viewer.get("/api/v1/preferences").json()[PREF] is False
-    item = ready_item(cast.editor, "Add grafana", "catalog/services/grafana.yaml", "name: Grafana\n", "Added grafana")
+    item = ready_item(cast.editor, "Add grafana", "catalog/services/grafana.yaml", GRAFANA, "Added grafana")
     assert merge_codes(cast.editor, item) == set()
     assert cast.editor.post(f"/api/v1/work-items/{item['id']}/merge").status_code == 200
 
@@ -145,7 +148,7 @@ def test_with_the_preference_on_every_rule_is_listed_then_an_approval_lets_it_me
     assert "changes_requested" not in codes
     assert summary_of(cast.editor, item)["required"] is True
 
-    write_and_commit(cast.editor, item, "catalog/services/grafana.yaml", "name: Grafana\n")
+    write_and_commit(cast.editor, item, "catalog/services/grafana.yaml", GRAFANA)
     finish_documentation(cast.editor, item)
     refused = cast.editor.post(f"/api/v1/work-items/{item['id']}/merge")
     assert refused.status_code == 409
@@ -154,7 +157,8 @@ def test_with_the_preference_on_every_rule_is_listed_then_an_approval_lets_it_me
     assert "other than the author" in problems[0]["message"]
 
     reviewed(cast.admin, item, "approve", "Ship it")
-    assert cast.editor.get(f"/api/v1/work-items/{item['id']}/merge-check").json() == {"ready": True, "problems": []}
+    assert cast.editor.get(f"/api/v1/work-items/{item['id']}/merge-check").json() == {
+        "ready": True, "problems": [], "warnings": [], "on_main": []}
     merged = cast.editor.post(f"/api/v1/work-items/{item['id']}/merge")
     assert merged.status_code == 200, merged.text
     # The history stays readable after the branch is gone.
@@ -164,7 +168,7 @@ def test_with_the_preference_on_every_rule_is_listed_then_an_approval_lets_it_me
 
 def test_changes_requested_block_the_merge_until_that_reviewer_approves(app, ctx: AppContext, cast: Cast) -> None:  # type: ignore[no-untyped-def]
     erin = second_editor(app, ctx)
-    item = ready_item(cast.editor, "Add grafana", "catalog/services/grafana.yaml", "name: Grafana\n", "Added grafana")
+    item = ready_item(cast.editor, "Add grafana", "catalog/services/grafana.yaml", GRAFANA, "Added grafana")
     reviewed(cast.admin, item, "changes_requested", "Pin the image version")
     # Advisory while the preference is off.
     assert merge_codes(cast.editor, item) == set()
@@ -185,11 +189,12 @@ def test_changes_requested_block_the_merge_until_that_reviewer_approves(app, ctx
 
 def test_a_new_commit_dismisses_earlier_approvals(cast: Cast) -> None:
     require_approval(cast)
-    item = ready_item(cast.editor, "Add grafana", "catalog/services/grafana.yaml", "name: Grafana\n", "Added grafana")
+    item = ready_item(cast.editor, "Add grafana", "catalog/services/grafana.yaml", GRAFANA, "Added grafana")
     first = reviewed(cast.admin, item, "approve")
     assert merge_codes(cast.editor, item) == set()
 
-    second = write_and_commit(cast.editor, item, "catalog/services/grafana.yaml", "name: Grafana 11\n", entry=None)
+    second = write_and_commit(cast.editor, item, "catalog/services/grafana.yaml", GRAFANA + "description: v11\n",
+                              entry=None)
     assert second != first["commit"]
     check = cast.editor.get(f"/api/v1/work-items/{item['id']}/merge-check").json()
     assert [p["code"] for p in check["problems"]] == ["review_required"]
@@ -205,8 +210,8 @@ def test_a_new_commit_dismisses_earlier_approvals(cast: Cast) -> None:
 
 
 def test_updating_from_main_also_dismisses_approvals(ctx: AppContext, cast: Cast) -> None:
-    item = ready_item(cast.editor, "Add grafana", "catalog/services/grafana.yaml", "name: Grafana\n", "Added grafana")
-    other = ready_item(cast.editor, "Add loki", "catalog/services/loki.yaml", "name: Loki\n", "Added loki")
+    item = ready_item(cast.editor, "Add grafana", "catalog/services/grafana.yaml", GRAFANA, "Added grafana")
+    other = ready_item(cast.editor, "Add loki", "catalog/services/loki.yaml", LOKI, "Added loki")
     reviewed(cast.admin, item, "approve")
     assert cast.editor.post(f"/api/v1/work-items/{other['id']}/merge").status_code == 200
     assert summary_of(cast.editor, item)["state"] == "approved"  # main moving alone changes nothing
@@ -218,7 +223,7 @@ def test_updating_from_main_also_dismisses_approvals(ctx: AppContext, cast: Cast
 
 def test_a_deactivated_reviewers_verdict_stops_counting(cast: Cast) -> None:
     require_approval(cast)
-    item = ready_item(cast.admin, "Add grafana", "catalog/services/grafana.yaml", "name: Grafana\n", "Added grafana")
+    item = ready_item(cast.admin, "Add grafana", "catalog/services/grafana.yaml", GRAFANA, "Added grafana")
     reviewed(cast.editor, item, "changes_requested", "Wrong port")
     assert merge_codes(cast.admin, item) == {"changes_requested", "review_required"}
     eddie = next(u for u in cast.admin.get("/api/v1/users").json()["items"] if u["username"] == "eddie")

@@ -82,6 +82,7 @@ class ProblemCode(StrEnum):
     UNKNOWN_SERVICE = "unknown_service"
     CYCLE = "cycle"
     DUPLICATE_TARGET = "duplicate_target"
+    STALE = "stale"  # main's file does not load: the index serves its last valid version
 
 
 class ServiceSort(StrEnum):

@@ -54,6 +54,8 @@ from typing import Any, Protocol
 
 from calcifer.catalog.compose_fields import (
     DEPENDENCY_CONDITIONS,
+    SERVICE_KEYS,
+    TOP_LEVEL_KEYS,
     Report,
     build_mapping,
     depends_on_mapping,
@@ -64,6 +66,7 @@ from calcifer.catalog.compose_fields import (
     networks_mapping,
     parse_port,
     text,
+    unknown_key_message,
     volume_text,
 )
 from calcifer.catalog.compose_interpolate import parse_env_file
@@ -136,6 +139,8 @@ class ComposeProblem:
     file: str
     line: int | None
     message: str
+    warning: bool = False   # looks wrong (an unknown key); the services are still read
+    refuses: bool = False   # Docker Compose would refuse the whole project for it
 
 
 @dataclass
@@ -148,6 +153,11 @@ class ComposeProject:
     networks: list[str]
     volumes: list[str]
     problems: list[ComposeProblem]
+
+    @property
+    def refused(self) -> bool:
+        """True when Docker Compose would refuse to run this project (see the problems that say why)."""
+        return any(problem.refuses for problem in self.problems)
 
 
 def normalize_project_name(name: str) -> str:
@@ -435,8 +445,10 @@ class _Session:
         self.files: list[str] = []
         self.reads_left = MAX_FILE_READS
 
-    def problem(self, file: str, line: int | None, message: str) -> None:
-        self.problems.append(ComposeProblem(file=file, line=line or None, message=message))
+    def problem(self, file: str, line: int | None, message: str, *, warning: bool = False,
+                refuses: bool = False) -> None:
+        self.problems.append(ComposeProblem(file=file, line=line or None, message=message, warning=warning,
+                                            refuses=refuses))
 
     def problem_at(self, value: Any, fallback: tuple[str, int | None], message: str) -> None:
         """Report ``message`` where ``value`` was written, else at ``fallback`` (file, line)."""
@@ -497,14 +509,36 @@ class _Scope:
             return None
         loaded, issues = load_yaml(data=data, file=path, env=self.env)
         for issue in issues:
-            self.session.problem(path, issue.line, issue.message)
+            self.session.problem(path, issue.line, issue.message, refuses=issue.refuses)
         if loaded is None:
             return None
+        for each in loaded.documents:
+            self._check_keys(path, each)
         document = loaded.documents[0]
         for later in loaded.documents[1:]:
             # Several YAML documents in one file merge in order, like several files.
             document = merge_documents(finalize(document), later)
         return _Source(path=path, document=document, service_lines=loaded.service_lines)
+
+    def _check_keys(self, path: str, document: dict[str, Any]) -> None:
+        """Warn about keys Compose does not define, at the top level and in each service, with their line."""
+        for key in document:
+            if key not in TOP_LEVEL_KEYS and not key.startswith("x-"):
+                where = location(document, key) or (path, None)
+                self.session.problem(where[0], where[1], unknown_key_message(key, TOP_LEVEL_KEYS, "at the top level"),
+                                     warning=True)
+        services = document.get("services")
+        if not isinstance(services, dict):
+            return
+        for name, definition in services.items():
+            if not isinstance(definition, dict):
+                continue
+            for key in definition:
+                if key not in SERVICE_KEYS and not key.startswith("x-"):
+                    where = location(definition, key) or (path, None)
+                    self.session.problem(where[0], where[1],
+                                         unknown_key_message(key, SERVICE_KEYS, f"in service {name!r}"),
+                                         warning=True)
 
     def assemble(self, files: list[str], include_chain: tuple[str, ...]) -> _Model:
         model = _Model()
@@ -710,9 +744,36 @@ def _load_project(
     include_profiled: bool,
     folder_name: str,
 ) -> ComposeProject:
+    session, project_env, model, project_name = _assembled(reader, path, env, folder_name, None)
+    if "COMPOSE_PROJECT_NAME" not in project_env and project_name != _project_name(project_env, None, folder_name):
+        # The file names its project (``name:``): Compose interpolates with that name, so read it again.
+        session, project_env, model, project_name = _assembled(reader, path, env, folder_name, project_name)
+    services = _services(session, model, project_name)
+    if not include_profiled:
+        active = set(active_profiles)
+        services = [s for s in services if not s.profiles or "*" in active or active.intersection(s.profiles)]
+    problems = list(dict.fromkeys(session.problems))
+    return ComposeProject(
+        name=project_name,
+        files=session.files,
+        services=services,
+        networks=model.networks,
+        volumes=model.volumes,
+        problems=problems,
+    )
+
+
+def _assembled(reader: _Reader, path: str, env: Mapping[str, str], folder_name: str,
+               declared_name: str | None) -> tuple[_Session, dict[str, str], _Model, str]:
+    """The project's files read and merged, with ``COMPOSE_PROJECT_NAME`` set for interpolation as Compose
+    sets it (from the environment or ``.env``, else ``declared_name`` or the folder's name)."""
     session = _Session(reader)
     folder = posixpath.dirname(path)
     project_env = session.environment([posixpath.join(folder, ".env")], env, required=False)
+    interpolation_env = project_env
+    if "COMPOSE_PROJECT_NAME" not in project_env:
+        interpolation_env = {**project_env,
+                             "COMPOSE_PROJECT_NAME": _project_name(project_env, declared_name, folder_name)}
     present = [name for name in COMPOSE_FILE_NAMES if reader.is_file(posixpath.join(folder, name))]
     if len(present) > 1:
         session.problem(
@@ -727,21 +788,8 @@ def _load_project(
     )
     if override is not None:
         files.append(override)
-    model = _Scope(session, project_env).assemble(files, (path,))
-    project_name = _project_name(project_env, model.name, folder_name)
-    services = _services(session, model, project_name)
-    if not include_profiled:
-        active = set(active_profiles)
-        services = [s for s in services if not s.profiles or "*" in active or active.intersection(s.profiles)]
-    problems = list(dict.fromkeys(session.problems))
-    return ComposeProject(
-        name=project_name,
-        files=session.files,
-        services=services,
-        networks=model.networks,
-        volumes=model.volumes,
-        problems=problems,
-    )
+    model = _Scope(session, interpolation_env).assemble(files, (path,))
+    return session, project_env, model, _project_name(project_env, model.name, folder_name)
 
 
 def _project_name(env: Mapping[str, str], declared: Any, folder_name: str) -> str:
@@ -803,7 +851,8 @@ def _service(
         else:
             build = text(mapping.get("context")) or "."
     if not any(key in definition for key in ("image", "build", "provider")):
-        reporter(None)(None, "has neither an image nor a build context")
+        session.problem(origin[0], origin[1], f"service {name!r}: has neither an image nor a build context; "
+                        "Docker Compose refuses the project", refuses=True)
 
     report = reporter("depends_on")
     dependencies = depends_on_mapping(definition.get("depends_on"), report=report) or {}

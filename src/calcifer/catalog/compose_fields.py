@@ -15,6 +15,7 @@ Compose specification's two descriptions agree on everything this catalog reads:
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -30,6 +31,33 @@ _PORT = re.compile(r"(\d{1,5})(?:-(\d{1,5}))?\Z")
 _REPLACED = frozenset({"command", "entrypoint"})
 _KEY_VALUE_ATTRIBUTES = frozenset({"environment", "labels", "annotations", "sysctls"})
 _TARGETED_ATTRIBUTES = frozenset({"volumes", "secrets", "configs"})
+
+
+# The keys the Compose Specification defines (x-* extensions aside); any other key is most likely a typo
+# (``port:``, ``depend_on:``) that Compose would stop at.
+TOP_LEVEL_KEYS = frozenset({"version", "name", "include", "services", "networks", "volumes", "secrets", "configs",
+                            "models"})
+SERVICE_KEYS = frozenset({
+    "annotations", "attach", "blkio_config", "build", "cap_add", "cap_drop", "cgroup", "cgroup_parent", "command",
+    "configs", "container_name", "cpu_count", "cpu_percent", "cpu_period", "cpu_quota", "cpu_rt_period",
+    "cpu_rt_runtime", "cpu_shares", "cpus", "cpuset", "credential_spec", "depends_on", "deploy", "develop",
+    "device_cgroup_rules", "devices", "dns", "dns_opt", "dns_search", "domainname", "driver_opts", "entrypoint",
+    "env_file", "environment", "expose", "extends", "external_links", "extra_hosts", "gpus", "group_add",
+    "healthcheck", "hostname", "image", "init", "ipc", "isolation", "label_file", "labels", "links", "logging",
+    "mac_address", "mem_limit", "mem_reservation", "mem_swappiness", "memswap_limit", "models", "network_mode",
+    "networks", "oom_kill_disable", "oom_score_adj", "pid", "pids_limit", "platform", "ports", "post_start",
+    "pre_stop", "privileged", "profiles", "provider", "pull_policy", "pull_refresh_after", "read_only", "restart",
+    "runtime", "scale", "secrets", "security_opt", "shm_size", "stdin_open", "stop_grace_period", "stop_signal",
+    "storage_opt", "sysctls", "tmpfs", "tty", "ulimits", "use_api_socket", "user", "userns_mode", "uts", "volumes",
+    "volumes_from", "working_dir",
+})
+
+
+def unknown_key_message(key: str, known: frozenset[str], where: str) -> str:
+    """A sentence for an unknown ``key``, naming the closest known one when there is one."""
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown key {key!r} {where}: Compose does not know it{hint}"
 
 
 class PortSpec(NamedTuple):
@@ -147,12 +175,14 @@ def parse_port(value: Any) -> PortSpec:
         published = text(value.get("published"))
         protocol = (text(value.get("protocol")) or "tcp").lower()
         host_ip = text(value.get("host_ip")) or None
-        return PortSpec(
+        spec = PortSpec(
             host_ip,
             _port_number(published) if published else None,
             _port_number(target),
             protocol,
         )
+        _check_ranges(spec, f"port {published}:{target}")
+        return spec
     raise ValueError("a port must be a string, a number or a mapping")
 
 
@@ -184,9 +214,28 @@ def _parse_short_port(raw: str) -> PortSpec:
             host_ip = ":".join(parts[:-2])
             published, target = parts[-2], parts[-1]
     try:
-        return PortSpec(host_ip or None, _port_number(published) if published else None, _port_number(target), protocol)
+        result = PortSpec(host_ip or None, _port_number(published) if published else None, _port_number(target),
+                          protocol)
     except ValueError as exc:
         raise ValueError(f"port {raw!r}: {exc}") from None
+    _check_ranges(result, f"port {raw!r}")
+    return result
+
+
+def _range_length(raw: str) -> int:
+    low, _, high = raw.partition("-")
+    return int(high) - int(low) + 1 if high else 1
+
+
+def _check_ranges(spec: PortSpec, what: str) -> None:
+    # Docker maps a host range onto one container port, but a container range needs a host range of
+    # the same length; Compose refuses "8000-8001:80-82".
+    if spec.published is None:
+        return
+    target, published = _range_length(spec.target), _range_length(spec.published)
+    if target > 1 and target != published:
+        raise ValueError(f"{what}: the host range has {published} port(s) but the container range has {target}; "
+                         "they must be the same length")
 
 
 def _port_number(raw: str) -> str:

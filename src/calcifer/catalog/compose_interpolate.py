@@ -31,10 +31,18 @@ class InterpolationError(ValueError):
 
 
 class Issue(NamedTuple):
-    """Something wrong in a file: the 1-based line (``None`` when unknown) and a sentence."""
+    """Something wrong in a file: the 1-based line (``None`` when unknown) and a sentence; ``refuses`` when
+    Docker Compose would refuse the whole project because of it."""
 
     line: int | None
     message: str
+    refuses: bool = False
+
+
+class RequiredMissing(str):
+    """The error sentence of a required variable (``${NAME:?why}``) without a value: Compose stops there."""
+
+    __slots__ = ()
 
 
 def interpolate(text: str, *, lookup: Mapping[str, str]) -> str:
@@ -141,7 +149,7 @@ def _braced(expression: str, lookup: Mapping[str, str], errors: list[str], depth
         return value
     detail = _substitute(operand, lookup, errors, depth + 1)
     message = f"required variable {name} is missing a value"
-    errors.append(f"{message}: {detail}" if detail else message)
+    errors.append(RequiredMissing(f"{message}: {detail}" if detail else message))
     return ""
 
 

@@ -26,7 +26,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from calcifer.catalog.compose_interpolate import Issue, substitute
+from calcifer.catalog.compose_interpolate import Issue, RequiredMissing, substitute
 
 MAX_FILE_BYTES = 1024 * 1024
 # Values built, counting each expansion of an alias: a real 1 MiB file has far fewer.
@@ -208,7 +208,7 @@ class _Builder:
         errors: list[str] = []
         value = substitute(raw, lookup=self.env, errors=errors)
         line = _line(node) or 0
-        self.issues.extend(Issue(line, error) for error in errors)
+        self.issues.extend(Issue(line, error, isinstance(error, RequiredMissing)) for error in errors)
         return Located(value, self.file, line)
 
     def _mapping(self, node: MappingNode, depth: int) -> LocatedDict:

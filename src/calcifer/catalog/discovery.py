@@ -67,7 +67,7 @@ from sqlalchemy.orm import Session
 
 from calcifer.auth.models import User
 from calcifer.catalog import compose, index
-from calcifer.catalog.choices import DeploymentType, ServiceKind, ServiceStatus
+from calcifer.catalog.choices import DeploymentType, ServiceKind, ServiceStatus, Severity
 from calcifer.catalog.models import CatalogService
 from calcifer.catalog.schemas import ServiceSpec, spec_document
 from calcifer.catalog.service import validate_service
@@ -173,9 +173,11 @@ class DiscoveryProblem:
     line: int | None
     message: str
     source: str
+    severity: str = Severity.ERROR.value  # "warning": looks wrong (an unknown key), the services are read
 
     def as_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "message": self.message, "source": self.source}
+        return {"file": self.file, "line": self.line, "message": self.message, "source": self.source,
+                "severity": self.severity}
 
 
 @dataclass
@@ -315,6 +317,7 @@ class _Scan:
     compose_files: list[str] = field(default_factory=list)
     scanned_files: set[str] = field(default_factory=set)
     dir_roots: list[Path] = field(default_factory=list)
+    refused_files: set[str] = field(default_factory=set)
     projects: int = 0
 
     def add(self, projects: Iterable[compose.ComposeProject], source: str, to_path: Callable[[str], str]) -> None:
@@ -324,8 +327,17 @@ class _Scan:
             self.compose_files.append(main)
             self.scanned_files.update(to_path(path) for path in project.files)
             for problem in project.problems:
-                self.problems.append(DiscoveryProblem(to_path(problem.file) if problem.file else main,
-                                                      problem.line, problem.message, source))
+                self.problems.append(DiscoveryProblem(
+                    to_path(problem.file) if problem.file else main, problem.line, problem.message, source,
+                    Severity.WARNING.value if problem.warning else Severity.ERROR.value))
+            if project.refused:
+                # Compose would not run it: its services are listed as problems, never offered (nor missing).
+                self.refused_files.update(to_path(path) for path in project.files)
+                names = ", ".join(service.name for service in project.services[:20])
+                self.problems.append(DiscoveryProblem(main, None, "Docker Compose refuses this project (see the "
+                                                      f"problems above), so its services are not offered: {names}",
+                                                      source))
+                continue
             for service in project.services:
                 if len(self.found) >= MAX_SERVICES:
                     self.problems.append(DiscoveryProblem(main, None, f"more than {MAX_SERVICES:,} compose "
@@ -593,6 +605,8 @@ def _missing(rows: list[CatalogService], claimed: set[str], files: _Scan) -> lis
             continue
         compose_file = str(deployment.get("compose_file") or "")
         service_name = deployment.get("compose_service")
+        if compose_file in files.refused_files:
+            continue  # unreadable for now, not gone
         if compose_file in files.scanned_files:
             reason = (f"{compose_file} no longer declares {service_name!r}" if service_name
                       else f"no service of {compose_file} maps to {row.slug!r}")

@@ -355,6 +355,8 @@ class _Catalog:
     endpoints: dict[str, _Endpoint] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     memo: _Memo = field(default_factory=_Memo)
+    # path -> blob id of the version the index serves now: a file that stops loading on main keeps it
+    kept: dict[str, str] = field(default_factory=dict)
 
     def warn(self, file: str, line: int, code: ProblemCode, message: str, slug: str | None = None) -> None:
         self.findings.append(Finding(file, line, Severity.WARNING.value, code.value, message, slug))
@@ -395,6 +397,8 @@ def _load_services_from(catalog: _Catalog, files: list[_File], loader: PlainLoad
     for file in files:
         spec, findings = _parse(ServiceSpec, file, loader, cache, catalog.memo)
         catalog.findings += findings
+        if spec is None:
+            spec, file = _last_valid(catalog, ServiceSpec, file, loader, cache)
         if spec is not None:
             parsed.append((file, spec))
     for file, spec in _claim_order(parsed):
@@ -423,6 +427,11 @@ def _load_endpoints(catalog: _Catalog, files: list[_File], loader: PlainLoader,
         for file in files:
             spec, findings = _parse(EndpointSpec, file, loader, cache, catalog.memo)
             parse_findings += findings
+            if spec is None:
+                findings_before = len(catalog.findings)
+                spec, file = _last_valid(catalog, EndpointSpec, file, loader, cache)
+                parse_findings += catalog.findings[findings_before:]
+                del catalog.findings[findings_before:]
             if spec is not None:
                 parsed.append((file, spec))
         claimed = _claim_order(parsed)
@@ -452,6 +461,27 @@ def _load_endpoints(catalog: _Catalog, files: list[_File], loader: PlainLoader,
                          ProblemCode.SLUG_MISMATCH, f"the file name says {endpoint.file.stem!r} but the slug "
                          f"is {slug!r}: rename the file to {slug}.yaml", slug)
         catalog.endpoints[slug] = endpoint
+
+
+def _last_valid(catalog: _Catalog, model: type[BaseModel], file: _File, loader: PlainLoader,
+                cache: dict[str, dict[str, Any]]) -> tuple[Any, _File]:
+    """For a file that does not load: the version the index served until now, with a ``stale`` warning, so
+    a bad commit made outside Calcifer never makes a service vanish (nor orphans its endpoints).
+    ``(None, file)`` when the index served no earlier version of that path."""
+    kept = catalog.kept.get(file.path)
+    if kept is None or kept == str(file.blob_id):
+        return None, file
+    try:
+        earlier = _File(file.repo, file.path, pygit2.Oid(hex=kept))
+        spec, _ = _parse(model, earlier, loader, cache, catalog.memo)
+    except (KeyError, ValueError):  # the blob is gone (e.g. an adopted repository's history was rewritten)
+        return None, file
+    if spec is None:
+        return None, file
+    catalog.warn(file.path, 1, ProblemCode.STALE,
+                 f"this file does not load on main (see its error): the catalog keeps serving its last valid "
+                 f"version (blob {kept[:10]}) until it is fixed in a work item", spec.slug)
+    return spec, earlier
 
 
 def _check_references(catalog: _Catalog) -> None:
@@ -610,8 +640,8 @@ def _check_targets(catalog: _Catalog) -> None:
 
 def _build(repo: pygit2.Repository, commit: pygit2.Commit, cache: dict[str, dict[str, Any]],
            memo: _Memo | None = None,
-           files: tuple[list[_File], list[_File]] | None = None) -> _Catalog:
-    catalog = _Catalog(memo=memo or _Memo())
+           files: tuple[list[_File], list[_File]] | None = None, kept: dict[str, str] | None = None) -> _Catalog:
+    catalog = _Catalog(memo=memo or _Memo(), kept=kept or {})
     loader = PlainLoader()
     service_files, endpoint_files = files or _catalog_files(repo, commit)
     _load_services(catalog, service_files, loader, cache)
@@ -747,6 +777,13 @@ def _known(session: Session) -> _Known:
     problems = [tuple(row) for row in session.execute(
         select(*(getattr(CatalogProblem, c) for c in _PROBLEM_COLUMNS)).order_by(CatalogProblem.id))]
     return _Known(services, endpoints, problems)
+
+
+def _served(known: _Known) -> dict[str, str]:
+    """Path -> blob id of every file the index serves a row of (a nested endpoint's is its service's)."""
+    served = {file: blob_id for file, blob_id, _, _ in known.services.values()}
+    served.update((file, blob_id) for file, blob_id, _, _ in known.endpoints.values() if file not in served)
+    return served
 
 
 def _stored_specs(session: Session, services: list[str], endpoints: list[str]) -> dict[str, dict[str, Any]]:
@@ -927,7 +964,7 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
         files = _catalog_files(repo, commit, memo)
         if force:
             previous = _previous(session, use_cache=False)
-            catalog = _build(repo, commit, previous.specs, memo, files)
+            catalog = _build(repo, commit, previous.specs, memo, files, _served(_known(session)))
             rows = _rows(catalog, previous, commit_id)
         else:
             # Incremental: specs of unchanged files come from this process's memo (or the index), and
@@ -948,7 +985,8 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
                        [] if loaded_endpoints is not None and loaded_endpoints[0] is files[1] else
                        [str(f.blob_id) for f in files[1] if memo.spec(EndpointSpec, f.blob_id) is None])
             few = len(missing[0]) + len(missing[1]) <= FEW_NEW_FILES
-            catalog = _build(repo, commit, {} if few else _stored_specs(session, *missing), memo, files)
+            catalog = _build(repo, commit, {} if few else _stored_specs(session, *missing), memo, files,
+                             _served(known))
         try:
             state = _lock_state(session)
             if not force and state.synced_commit == commit_id:
@@ -991,6 +1029,73 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
                 memo.previous.known = None  # it may have been updated for rows that were not written
             raise
     raise NotFound(f"{ref!r} kept moving while the catalog was indexed; try again")
+
+
+# -- validating a branch ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BranchFindings:
+    """The catalog's findings at a branch's tip, sorted by who caused them.
+
+    ``caused``: at the tip but not where the branch left main (the branch brought them, wherever they
+    show: deleting a service makes another file's dependency unknown). ``existing``: already there
+    where the branch left main, in files the branch adds or changes (not the branch's doing)."""
+
+    caused: list[Finding]
+    existing: list[Finding]
+
+
+# The merge check asks again at each page view: findings of the last few (base, tip) catalog trees are kept.
+BRANCH_FINDINGS_KEPT = 64
+_branch_findings: dict[tuple[str, str], BranchFindings] = {}
+
+
+def _finding_key(finding: Finding) -> tuple[str, str, str]:
+    # Lines move when a file is edited above a problem; the problem is the same one.
+    return (finding.file, finding.code, finding.message)
+
+
+def _changed_catalog_files(base: pygit2.Commit, tip: pygit2.Commit) -> set[str]:
+    diff = base.tree.diff_to_tree(tip.tree)
+    return {delta.new_file.path for delta in diff.deltas if delta.new_file.path.startswith("catalog/")}
+
+
+def _scratch_memo() -> _Memo:
+    """A memo of its own, seeded with the validated specs and key lines this process knows (both keyed
+    by blob id, so never stale): a branch's catalog builds without touching the sync's memo."""
+    memo = _Memo()
+    known = _memo
+    memo.specs = dict(known.specs)
+    memo.key_lines = dict(known.key_lines)
+    memo.nested_lines = dict(known.nested_lines)
+    return memo
+
+
+def branch_findings(*, repo_path: Path, base: str, tip: str) -> BranchFindings:
+    """Validate the catalog at ``tip`` as a sync of main would, against ``base`` (where the branch left
+    main). Empty when the branch changes no catalog file. Raises NotFound for an unknown commit."""
+    repo = open_repo(repo_path)
+    base_commit = resolve_commit(repo, base)
+    tip_commit = resolve_commit(repo, tip)
+    base_tree, tip_tree = _catalog_tree_id(repo, base_commit), _catalog_tree_id(repo, tip_commit)
+    if base_tree == tip_tree:
+        return BranchFindings([], [])
+    key = (str(repo_path), f"{base_tree}..{tip_tree}")
+    known = _branch_findings.get(key)
+    if known is not None:  # trees are content-addressed: the same pair always gives the same findings
+        return known
+    at_base = _build(repo, base_commit, {}, _scratch_memo()).findings
+    at_tip = _build(repo, tip_commit, {}, _scratch_memo()).findings
+    before = {_finding_key(f) for f in at_base}
+    touched = _changed_catalog_files(base_commit, tip_commit)
+    caused = [f for f in at_tip if _finding_key(f) not in before]
+    existing = [f for f in at_tip if _finding_key(f) in before and f.file in touched]
+    found = BranchFindings(caused, existing)
+    if len(_branch_findings) >= BRANCH_FINDINGS_KEPT:
+        _branch_findings.pop(next(iter(_branch_findings)))
+    _branch_findings[key] = found
+    return found
 
 
 # -- reading files ------------------------------------------------------------------------------------
@@ -1183,6 +1288,15 @@ def list_problems(
     query = query.order_by(CatalogProblem.severity, CatalogProblem.file, CatalogProblem.line,
                            CatalogProblem.id).limit(max(1, min(int(limit), 5000)))
     return list(session.scalars(query))
+
+
+def stale_errors(*, session: Session, file: str) -> list[CatalogProblem]:
+    """The errors of ``file`` on main when the index serves an earlier version of it (empty otherwise)."""
+    stale = session.scalar(select(CatalogProblem.id).where(CatalogProblem.file == file,
+                                                           CatalogProblem.code == ProblemCode.STALE.value).limit(1))
+    if stale is None:
+        return []
+    return list_problems(session=session, severity=Severity.ERROR.value, file=file, limit=20)
 
 
 def all_slugs(*, session: Session) -> list[str]:

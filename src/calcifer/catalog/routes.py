@@ -245,6 +245,7 @@ def service_page(request: Request, session: SessionDep, user: CurrentUser, slug:
         "pending": service.pending_changes(session=session, workspace=workspace, slug=slug),
         "history": service.service_history(session=session, repo_path=ctx.repo_path, slug=slug),
         "yaml": index.read_service_text(repo_path=ctx.repo_path, slug=slug) or "",
+        "stale_errors": index.stale_errors(session=session, file=row.file),
     }, nav="services")
 
 

@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 
 from calcifer.auth.models import User
 from calcifer.catalog import index
-from calcifer.catalog.choices import ServiceStatus
+from calcifer.catalog.choices import ServiceStatus, Severity
 from calcifer.catalog.schemas import EndpointSpec, ServiceSpec, spec_document, spec_errors
 from calcifer.catalog.yamlio import apply_spec, load_plain
 from calcifer.changelog.choices import ChangeType
-from calcifer.errors import Conflict, Invalid, NotFound
+from calcifer.errors import Conflict, Invalid, NotFound, Problem
 from calcifer.gitrepo import service as git
 from calcifer.work import service as work
 from calcifer.work.choices import OPEN_STATUSES, STANDARD_CATEGORY, WorkAction
@@ -36,6 +36,35 @@ def sync_after_merge(*, session: Session, repo_path: Path) -> None:
     result = index.sync_from_git(session=session, repo_path=repo_path)
     log.info("catalog synced at %s: %s services, %s endpoints, %s problems (%s ms)", result.commit[:10],
              result.services, result.endpoints, result.problems, result.duration_ms)
+
+
+def catalog_merge_problems(*, session: Session, item: WorkItem, workspace: work.Workspace) -> list[Problem]:
+    """The catalog's part of the merge check: the branch's catalog validated as main's index would read it.
+
+    Errors the branch causes (a file that would not load: YAML, schema, unknown fields, duplicate slugs)
+    refuse the merge; warnings it causes (unknown hosts, dependencies or services, cycles...) are listed;
+    problems already there in files it touches come back as ``on_main``. Each names its file and line.
+    """
+    if item.status not in OPEN_STATUSES or not item.branch:
+        return []
+    tip = git.branch_tip(repo_path=workspace.repo_path, branch=item.branch)
+    base = git.merge_base(repo_path=workspace.repo_path, branch=item.branch)
+    if tip is None or base is None:
+        return []
+    found = index.branch_findings(repo_path=workspace.repo_path, base=base, tip=tip)
+    return ([_problem(f, on_main=False) for f in found.caused]
+            + [_problem(f, on_main=True) for f in found.existing])
+
+
+def _problem(finding: index.Finding, *, on_main: bool) -> Problem:
+    return Problem(f"catalog_{finding.code}", f"{finding.file} (line {finding.line}): {finding.message}",
+                   path=finding.file, line=finding.line, blocking=finding.severity == Severity.ERROR.value,
+                   on_main=on_main)
+
+
+@work.merge_rule
+def _catalog_merge_rule(*, session: Session, item: WorkItem, workspace: work.Workspace) -> list[Problem]:
+    return catalog_merge_problems(session=session, item=item, workspace=workspace)
 
 
 AddedHook = Callable[..., dict[str, str]]

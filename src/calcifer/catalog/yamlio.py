@@ -527,8 +527,46 @@ def apply_spec(original_text: str | None, spec: Mapping[str, Any]) -> str:
     Raises Invalid when the original does not parse or is not a mapping.
     """
     if original_text is None or not original_text.strip():
-        return dump_yaml(dict(spec))
-    data = load_yaml(original_text)
-    _merge_map(data, spec)
-    explicit_start = original_text.lstrip().startswith("---")
-    return _dump(data, guess_indent(original_text), explicit_start=explicit_start)
+        text = dump_yaml(dict(spec))
+    else:
+        data = load_yaml(original_text)
+        _merge_map(data, spec)
+        _quote_in_flow(data, in_flow=False)
+        explicit_start = original_text.lstrip().startswith("---")
+        text = _dump(data, guess_indent(original_text), explicit_start=explicit_start)
+    _check_written(text, spec)
+    return text
+
+
+# YAML 1.2 (ruamel's emitter) allows ``a:b`` unquoted inside ``[...]``/``{...}``; libyaml, which the index
+# reads with, does not: such a scalar is written quoted. Other indicators the emitter quotes by itself.
+_FLOW_UNSAFE = re.compile(r"[:#,\[\]{}]")
+
+
+def _quote_in_flow(value: Any, *, in_flow: bool) -> Any:
+    """Quote, inside flow collections, the plain strings that only a YAML 1.2 parser reads back."""
+    if isinstance(value, CommentedMap | CommentedSeq):
+        flow = in_flow or _is_flow(value)
+        keys = value.keys() if isinstance(value, CommentedMap) else range(len(value))
+        for key in list(keys):
+            item = value[key]
+            quoted = _quote_in_flow(item, in_flow=flow)
+            if quoted is not item:
+                value[key] = quoted
+        return value
+    if in_flow and isinstance(value, str) and not isinstance(value, _STYLED) and _FLOW_UNSAFE.search(value):
+        return SingleQuotedScalarString(value)
+    return value
+
+
+def _check_written(text: str, spec: Mapping[str, Any]) -> None:
+    """The text must read back as ``spec`` with the index's own parser; otherwise it is never written.
+    Raises Invalid (``unwritable_yaml``): a bug here, reported rather than committed."""
+    try:
+        read = load_plain(text)
+    except Invalid as exc:
+        raise Invalid(f"Calcifer wrote YAML that does not parse ({exc.message}); nothing was written. "
+                      "Please report this with the file.", code="unwritable_yaml") from exc
+    if _plain_value(read) != _plain_value(dict(spec)):
+        raise Invalid("Calcifer wrote YAML that reads back differently from what was meant; nothing was "
+                      "written. Please report this with the file.", code="unwritable_yaml")

@@ -105,6 +105,35 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     return {}, text  # no closing line: the "---" is a thematic break
 
 
+def front_matter_error(text: str) -> tuple[int, str] | None:
+    """Why the front matter of ``text`` would be dropped when the doc is read (1-based line, sentence), or
+    None when it has none or it reads as a mapping."""
+    body = text[1:] if text.startswith("\ufeff") else text
+    first, sep, rest = body.partition("\n")
+    if first.rstrip("\r").rstrip() != "---" or not sep:
+        return None
+    lines = rest.split("\n")
+    consumed = 0
+    for index, line in enumerate(lines):
+        if line.rstrip("\r").rstrip() in ("---", "..."):
+            yaml_text = "\n".join(part.rstrip("\r") for part in lines[:index])
+            if not yaml_text.strip():
+                return None
+            try:
+                data = load_plain(yaml_text)
+            except Invalid as exc:
+                details = exc.details if isinstance(exc.details, dict) else {}
+                # +1: the block starts after the opening "---"
+                return int(details.get("line", 1)) + 1, f"front matter: {details.get('message', exc.message)}"
+            if not isinstance(data, dict):
+                return 2, "front matter must be a mapping of fields (title: ...), not a list or a single value"
+            return None
+        consumed += len(line) + 1
+        if consumed > MAX_FRONT_MATTER_CHARS:
+            break
+    return None  # no closing line: the "---" is a thematic break, not front matter
+
+
 def _load_front_matter(yaml_text: str) -> dict[str, Any]:
     if not yaml_text.strip():
         return {}

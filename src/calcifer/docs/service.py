@@ -44,14 +44,18 @@ from calcifer.docs.models import DocLink, DocPage, DocsState
 from calcifer.docs.render import (
     IMAGE_TYPES,
     RenderedDoc,
+    front_matter_error,
     index_markdown,
     render_inline_markdown,
     render_markdown,
 )
-from calcifer.errors import Invalid, NotFound
+from calcifer.errors import Invalid, NotFound, Problem
+from calcifer.gitrepo import service as git
 from calcifer.gitrepo._repo import bare_repo, commit_info, main_oid, resolve_commit
 from calcifer.gitrepo.models import CommitInfo
 from calcifer.work import service as work_service
+from calcifer.work.choices import OPEN_STATUSES
+from calcifer.work.models import WorkItem
 
 log = logging.getLogger("calcifer.docs")
 
@@ -69,6 +73,7 @@ MAX_DIFF_LINES = 5_000
 RENDER_CACHE_SIZE = 128
 STATE_ID = 1
 SYNC_ATTEMPTS = 3
+FRONT_MATTER_PROBLEM = "docs_front_matter"  # merge-check code: a doc's front matter does not read
 RAW_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
 _REV = re.compile(r"^[0-9a-fA-F]{7,40}$")
@@ -779,6 +784,39 @@ def sync_index(*, session: Session, repo_path: Path, force: bool = False) -> Syn
             session.rollback()
             raise
     raise NotFound("main kept moving while the docs were indexed; try again")
+
+
+def front_matter_problems(*, session: Session, item: WorkItem, workspace: work_service.Workspace) -> list[Problem]:
+    """The docs' part of the merge check: every doc the branch adds or changes must have front matter that
+    reads (else its title and fields would silently vanish on main). Each problem names file and line."""
+    if item.status not in OPEN_STATUSES or not item.branch:
+        return []
+    tip = git.branch_tip(repo_path=workspace.repo_path, branch=item.branch)
+    base = git.merge_base(repo_path=workspace.repo_path, branch=item.branch)
+    if tip is None or base is None or tip == base:
+        return []
+    repo = _repo(workspace.repo_path)
+    base_tree, tip_tree = resolve_commit(repo, base).tree, resolve_commit(repo, tip).tree
+    problems: list[Problem] = []
+    for delta in base_tree.diff_to_tree(tip_tree).deltas:
+        path = delta.new_file.path
+        if not path.startswith(DOCS_DIR + "/") or not path.endswith(".md") or delta.status_char() == "D":
+            continue
+        blob = repo.get(delta.new_file.id)
+        if not isinstance(blob, pygit2.Blob) or blob.size > MAX_DOC_BYTES:
+            continue
+        found = front_matter_error(blob.data.decode("utf-8", "replace"))
+        if found is not None:
+            line, message = found
+            problems.append(Problem(FRONT_MATTER_PROBLEM, f"{path} (line {line}): {message}", path=path,
+                                    line=line))
+    return problems
+
+
+@work_service.merge_rule
+def _front_matter_merge_rule(*, session: Session, item: WorkItem, workspace: work_service.Workspace
+                             ) -> list[Problem]:
+    return front_matter_problems(session=session, item=item, workspace=workspace)
 
 
 @work_service.on_main_changed

@@ -72,7 +72,7 @@ def _validation_message(exc: ValidationError) -> str:
 
 
 def _problems(problems: list[Any]) -> list[ProblemPublic]:
-    return [ProblemPublic(code=p.code, message=p.message) for p in problems]
+    return [ProblemPublic(code=p.code, message=p.message, path=p.path, line=p.line) for p in problems]
 
 
 # =============================== JSON API ===============================
@@ -197,8 +197,9 @@ def api_branch(session: SessionDep, user: CurrentUser, item_id: int, workspace: 
 @api.get("/work-items/{item_id}/merge-check", response_model=MergeCheck)
 def api_merge_check(session: SessionDep, user: CurrentUser, item_id: int, workspace: WorkspaceDep) -> MergeCheck:
     item = service.get_work_item(session=session, item_id=item_id)
-    problems = service.merge_problems(session=session, item=item, workspace=workspace)
-    return MergeCheck(ready=not problems, problems=_problems(problems))
+    report = service.merge_report(session=session, item=item, workspace=workspace)
+    return MergeCheck(ready=report.ready, problems=_problems(report.problems), warnings=_problems(report.warnings),
+                      on_main=_problems(report.on_main))
 
 
 @api.post("/work-items/{item_id}/merge", response_model=WorkItemPublic)
@@ -298,10 +299,12 @@ def _detail_context(session: SessionDep, item: WorkItem, workspace: service.Work
     status = service.branch_status(workspace=workspace, item=item)
     worktree_ok = is_open and Path(item.worktree_path).is_dir()
     changes = service.changes(session=session, item_id=item.id) if worktree_ok else []
+    report = service.merge_report(session=session, item=item, workspace=workspace) if is_open else None
     return {
         "item": item, "is_open": is_open, "branch": status, "changes": changes,
         "commits": service.commits(session=session, item_id=item.id, workspace=workspace),
-        "problems": service.merge_problems(session=session, item=item, workspace=workspace) if is_open else [],
+        "problems": report.problems if report else [],
+        "merge_warnings": report.warnings if report else [], "main_problems": report.on_main if report else [],
         "conflicts": git.worktree_conflicts(worktree_path=Path(item.worktree_path)) if worktree_ok else [],
         "worktree_ok": worktree_ok, "notes_max": NOTES_MAX, "change_types": [t.value for t in ChangeType],
         "has_entry": bool(service.branch_changelog_entries(workspace=workspace, item=item)) if is_open else True,

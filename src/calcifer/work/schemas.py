@@ -129,11 +129,18 @@ class FileContent(BaseModel):
 class ProblemPublic(BaseModel):
     code: str
     message: str
+    path: str | None = Field(default=None, description="The file the problem is in, when it has a place.")
+    line: int | None = None
 
 
 class MergeCheck(BaseModel):
     ready: bool
-    problems: list[ProblemPublic]
+    problems: list[ProblemPublic] = Field(description="Unmet rules: each one refuses the merge (409).")
+    warnings: list[ProblemPublic] = Field(default_factory=list,
+                                          description="Listed for the author; they do not refuse the merge.")
+    on_main: list[ProblemPublic] = Field(default_factory=list,
+                                         description="Problems main already has that the branch did not "
+                                                     "cause; shown apart, never refusing.")
 
 
 class ChecklistTemplateUpdate(BaseModel):

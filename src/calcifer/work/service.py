@@ -570,8 +570,34 @@ def branch_status(*, workspace: Workspace, item: WorkItem) -> git.BranchStatus |
 
 # -- merge and complete -----------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class MergeReport:
+    """What the merge check found: `problems` refuse the merge; `warnings` are listed and do not; `on_main`
+    are problems main already has that the branch did not cause (shown apart, never refusing)."""
+
+    problems: list[Problem]
+    warnings: list[Problem]
+    on_main: list[Problem]
+
+    @property
+    def ready(self) -> bool:
+        return not self.problems
+
+
+def merge_report(*, session: Session, item: WorkItem, workspace: Workspace) -> MergeReport:
+    """Every rule for merge-and-complete, all at once, sorted into refusing problems, warnings and main's own."""
+    found = _merge_findings(session=session, item=item, workspace=workspace)
+    return MergeReport(problems=[p for p in found if p.refuses],
+                       warnings=[p for p in found if not p.blocking and not p.on_main],
+                       on_main=[p for p in found if p.on_main])
+
+
 def merge_problems(*, session: Session, item: WorkItem, workspace: Workspace) -> list[Problem]:
     """Every unmet rule for merge-and-complete, all at once (empty when ready)."""
+    return merge_report(session=session, item=item, workspace=workspace).problems
+
+
+def _merge_findings(*, session: Session, item: WorkItem, workspace: Workspace) -> list[Problem]:
     if item.status not in OPEN_STATUSES:
         return [Problem(MergeProblem.NOT_OPEN, f"The work item is {item.status}.")]
     problems: list[Problem] = []
@@ -593,6 +619,7 @@ def merge_problems(*, session: Session, item: WorkItem, workspace: Workspace) ->
         problems.append(Problem(MergeProblem.NO_CHANGELOG_ENTRY,
                                 "The branch adds no CHANGES.md entry: commit one with the changelog form."))
     worktree = Path(item.worktree_path)
+    unresolved: list[str] = []
     if not status.merged:
         if not worktree.is_dir():
             problems.append(Problem(MergeProblem.WORKTREE_MISSING,
@@ -607,7 +634,8 @@ def merge_problems(*, session: Session, item: WorkItem, workspace: Workspace) ->
             if pending:
                 problems.append(Problem(MergeProblem.UNCOMMITTED_CHANGES,
                                         f"{len(pending)} uncommitted change(s): " + ", ".join(pending[:10])))
-        if status.conflicts:
+        if status.conflicts and not unresolved:
+            # While the worktree holds conflicts from an update, resolving them is the one thing to do.
             problems.append(Problem(MergeProblem.MERGE_CONFLICT,
                                     "The branch conflicts with main in: " + ", ".join(status.conflicts)
                                     + ". Use “Update from main” and resolve them."))

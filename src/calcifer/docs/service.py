@@ -35,7 +35,6 @@ from sqlalchemy import String, Table, cast, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from calcifer.catalog import index as catalog_index
-from calcifer.catalog import service as _catalog_service  # noqa: F401 - its after-merge sync registers first
 from calcifer.catalog.models import CatalogService
 from calcifer.changelog import service as changelog
 from calcifer.changelog.choices import ChangeType
@@ -49,6 +48,7 @@ from calcifer.docs.render import (
     render_markdown,
 )
 from calcifer.errors import Invalid, NotFound
+from calcifer.events import MainMoved
 from calcifer.gitrepo._repo import bare_repo, commit_info, main_oid, resolve_commit
 from calcifer.gitrepo.models import CommitInfo
 from calcifer.work import service as work_service
@@ -781,10 +781,9 @@ def sync_index(*, session: Session, repo_path: Path, force: bool = False) -> Syn
     raise NotFound("main kept moving while the docs were indexed; try again")
 
 
-@work_service.on_main_changed
-def sync_after_merge(*, session: Session, repo_path: Path) -> None:
-    """Re-index the docs from main after every merge (registered after the catalog's own hook, so
-    services' links are current)."""
+def sync_after_merge(*, session: Session, repo_path: Path, change: MainMoved) -> None:
+    """Re-index the docs from main after every merge (listed after the catalog's sync in
+    ``calcifer.wiring``, so services' links are current)."""
     result = sync_index(session=session, repo_path=repo_path)
     log.info("docs indexed at %s: %s docs, %s links (%s ms)", result.commit[:10], result.docs, result.links,
              result.duration_ms)

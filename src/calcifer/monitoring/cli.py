@@ -18,18 +18,15 @@ def register(app: typer.Typer) -> None:
         import asyncio
         import signal
 
-        from calcifer.app import prepare
         from calcifer.config import Settings
         from calcifer.logging import configure
-        from calcifer.monitoring import checks, hooks
         from calcifer.monitoring.runner import new_loop
         from calcifer.monitoring.scheduler import serve
+        from calcifer.wiring import prepare
 
         settings = Settings()
         configure(fmt=settings.log_format.value, level=settings.log_level)
-        ctx = prepare(settings, reconcile=False)
-        checks.load()
-        hooks.load_builtin()
+        ctx = prepare(settings, reconcile=False)  # wires this process: hooks, check types
         from calcifer.notify.service import start_notifier
 
         stop_notifier = start_notifier(ctx)  # alerts are sent where the scheduler runs

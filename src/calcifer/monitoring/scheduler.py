@@ -42,13 +42,13 @@ from sqlalchemy.orm import Session
 
 from calcifer.catalog.models import CatalogEndpoint, CatalogState
 from calcifer.errors import NotFound
+from calcifer.instance import AppContext
 from calcifer.monitoring import checks, hooks, store
 from calcifer.monitoring.checks.base import CheckContext, CheckType, Outcome, PushSeen, Target
 from calcifer.monitoring.choices import ResultCode, Status
 from calcifer.monitoring.lock import SchedulerLock, make_lock
 from calcifer.monitoring.models.checks import MonitorState
 from calcifer.monitoring.timers import TimerQueue
-from calcifer.web.context import AppContext
 
 log = logging.getLogger("calcifer.monitoring")
 
@@ -294,7 +294,7 @@ class Scheduler:
         self.writer: store.ResultWriter | store.ProcessWriter
         if writer == "process":
             self.writer = store.ProcessWriter(self.settings, batch_seconds=batch_seconds,
-                                              status_every=status_seconds)
+                                              status_every=status_seconds, wire=app.wire)
         else:
             self.writer = store.ResultWriter(app.session_factory, settings=self.settings,
                                              batch_seconds=batch_seconds, status_every=status_seconds)

@@ -88,8 +88,8 @@ MAINTENANCE_PROVIDERS: tuple[monitoring_hooks.MaintenanceProvider, ...] = (
 
 BACKGROUND_SERVICES: tuple[tuple[str, background.Start], ...] = (
     ("monitoring-scheduler", runner.start),  # off with CALCIFER_MONITOR_IN_WEB=false (`calcifer worker`)
-    ("notifier", notify_service.start_in_web),
     ("backups", backup_scheduler.start),
+    ("notifier", notify_service.start_in_web),
 )
 
 

@@ -38,7 +38,8 @@ def register(app: typer.Typer) -> None:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, stop.set)
-            await serve(ctx, stop)
+            # This process only schedules checks: the interpreter is tuned for the scheduler's loop.
+            await serve(ctx, stop, tune_interpreter=True)
 
         loop = new_loop()
         try:

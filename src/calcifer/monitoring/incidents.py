@@ -29,6 +29,11 @@ from calcifer.monitoring.choices import EventKind, Status
 from calcifer.monitoring.hooks import StatusChange
 from calcifer.monitoring.models import Incident, IncidentEvent, MonitorEvent
 from calcifer.monitoring.models.incidents import IncidentEventKind, IncidentStatus
+
+# Defined in the read model (monitoring/queries.py) so notify need not import this module; still ours.
+from calcifer.monitoring.queries import ExpiringCertificate as ExpiringCertificate
+from calcifer.monitoring.queries import expiring_certificates as expiring_certificates
+from calcifer.monitoring.queries import open_incidents as open_incidents
 from calcifer.work import service as work
 from calcifer.work.choices import OPEN_STATUSES, WorkAction, WorkStatus
 from calcifer.work.models import WorkItem

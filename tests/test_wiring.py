@@ -167,6 +167,32 @@ def test_importing_every_module_registers_nothing_until_wiring_runs() -> None:
                                         "catalog added", "maintenance"))
 
 
+def test_a_plugin_entry_point_joins_the_built_in_lists_and_a_broken_one_is_left_out(
+        monkeypatch: Any, caplog: Any) -> None:
+    from importlib.metadata import EntryPoint
+
+    def needs_a_ticket(*, session: Any, item: Any, workspace: Any) -> list[Any]:
+        return []
+
+    def extra_rule(built: wiring.Wiring) -> None:
+        built.merge_rules.append(needs_a_ticket)
+
+    def broken(built: wiring.Wiring) -> None:
+        raise RuntimeError("plugin bug")
+
+    plugins = {"tickets": extra_rule, "broken": broken}
+    monkeypatch.setitem(sys.modules, "fake_plugins", type(sys)("fake_plugins"))
+    for name, function in plugins.items():
+        setattr(sys.modules["fake_plugins"], name, function)
+    points = [EntryPoint(name, f"fake_plugins:{name}", wiring.PLUGIN_GROUP) for name in plugins]
+    monkeypatch.setattr(wiring, "entry_points", lambda group: points if group == wiring.PLUGIN_GROUP else [])
+
+    built = wiring.build()
+    assert built.merge_rules == [*wiring.MERGE_RULES, needs_a_ticket]
+    assert built.after_merge_steps == list(wiring.AFTER_MERGE_STEPS)
+    assert "plugin fake_plugins:broken could not be wired" in caplog.text
+
+
 # -- the after-merge pipeline -------------------------------------------------------------------------
 
 SERVICE = "name: Kiwi\nslug: kiwi\nkind: container\ndescription: berries\n"

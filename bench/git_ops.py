@@ -480,7 +480,7 @@ class CalciferSide:
             self.user_id = user.id
         # Time what runs after each merge (e.g. the catalog re-index) to show its share of "merge".
         self.hook_seconds = 0.0
-        hooks = getattr(work, "MAIN_CHANGED_HOOKS", None)
+        hooks = getattr(work, "AFTER_MERGE_STEPS", None)
         if hooks is not None:
             hooks[:] = [self._timed(hook) for hook in hooks]
 

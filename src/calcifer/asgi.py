@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
-from calcifer.app import create_app, prepare
+from calcifer.app import create_app
 from calcifer.config import Settings
 from calcifer.logging import configure
+from calcifer.wiring import prepare
 
 _settings = Settings()
 configure(fmt=_settings.log_format.value, level=_settings.log_level)

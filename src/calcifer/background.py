@@ -1,4 +1,5 @@
-"""Work that runs beside the web app (scheduler, notifier, scheduled backups): one registry.
+"""Work that runs beside the web app (scheduler, notifier, scheduled backups): one list, filled by
+``calcifer.wiring``.
 
 Each service is ``start(ctx) -> stop``: it starts its own thread (or task) and returns a function that
 stops it and waits. The app's lifespan starts them all and stops them in reverse order; a start that
@@ -10,23 +11,25 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 from fastapi import FastAPI
 
-from calcifer.web.context import AppContext
+from calcifer.instance import AppContext
 
 log = logging.getLogger("calcifer")
 
 Stop = Callable[[], None]
-Start = Callable[[AppContext], Stop | None]
+
+
+class Start(Protocol):
+    """Start a service for the instance ``ctx``; return its stop function (None: it did not start)."""
+
+    def __call__(self, ctx: AppContext, /) -> Stop | None: ...
+
+
+# name -> start, in start order; filled by ``calcifer.wiring`` (empty until it runs).
 SERVICES: dict[str, Start] = {}
-
-
-def register(name: str) -> Callable[[Start], Start]:
-    def decorate(start: Start) -> Start:
-        SERVICES[name] = start
-        return start
-    return decorate
 
 
 @asynccontextmanager

@@ -34,7 +34,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _context(*, reconcile: bool = False):  # type: ignore[no-untyped-def]
-    from calcifer.app import prepare
+    from calcifer.wiring import prepare
 
     return prepare(Settings(), reconcile=reconcile)
 
@@ -48,8 +48,8 @@ def serve(
     """Run the web app (initialising the data directory on first run)."""
     import uvicorn
 
-    from calcifer.app import prepare
     from calcifer.logging import configure
+    from calcifer.wiring import prepare
 
     settings = Settings()
     configure(fmt=settings.log_format.value, level=settings.log_level)

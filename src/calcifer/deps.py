@@ -12,7 +12,7 @@ from calcifer.auth.choices import Role
 from calcifer.auth.models import User
 from calcifer.config import Settings
 from calcifer.errors import NotAuthenticated, PermissionDenied
-from calcifer.web.context import AppContext
+from calcifer.instance import AppContext
 from calcifer.web.security import CSRF_FIELD, CSRF_HEADER, csrf_valid
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from calcifer.catalog.schemas import (
     spec_document,
     spec_errors,
 )
+from calcifer.monitoring import checks
 
 FULL_SERVICE: dict[str, Any] = {
     "name": "Grafana",
@@ -133,15 +133,16 @@ def test_a_push_endpoint_needs_no_target() -> None:
 
 
 @pytest.fixture
-def http_options_validator() -> Iterator[None]:
+def http_options_validator(monkeypatch: pytest.MonkeyPatch) -> None:
     def validate(options: dict[str, Any]) -> dict[str, Any]:
         if "expect_status" in options and not isinstance(options["expect_status"], int):
             raise ValueError("expect_status is an HTTP status code, e.g. 200")
         return {"expect_status": 200, **options}
 
-    schemas.OPTION_VALIDATORS["http"] = validate
-    yield
-    del schemas.OPTION_VALIDATORS["http"]
+    # The catalog asks the check-type registry for a type's validator: answer with this one for http.
+    registry_validator = checks.option_validator
+    monkeypatch.setattr(checks, "option_validator",
+                        lambda kind: validate if kind == "http" else registry_validator(kind))
 
 
 def test_option_validators_registered_per_type_clean_and_reject_options(http_options_validator: None) -> None:

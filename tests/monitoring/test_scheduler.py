@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from calcifer.catalog import schemas
 from calcifer.errors import NotFound
 from calcifer.monitoring import checks, hooks
 from calcifer.monitoring.checks.base import CheckContext, CheckType, Outcome, Target
@@ -81,8 +80,6 @@ def test_a_check_that_never_returns_is_cut_at_the_endpoint_timeout(ctx: AppConte
             results = wait_until(lambda: results_of(ctx, "stuck"), timeout=30, what="a result")
     finally:
         checks.REGISTRY.pop("never-answers", None)
-        schemas.OPTION_VALIDATORS.pop("never-answers", None)
-        schemas.PLUGIN_ENDPOINT_TYPES.pop("never-answers", None)
     assert results[0].status == ResultCode.DOWN
     assert results[0].message == "no answer within 0.3 s"
     assert results[0].latency_ms is not None and results[0].latency_ms >= 300

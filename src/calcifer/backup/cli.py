@@ -22,7 +22,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _context():  # type: ignore[no-untyped-def]
-    from calcifer.app import prepare
+    from calcifer.wiring import prepare
 
     return prepare(Settings(), reconcile=False)
 
@@ -74,8 +74,10 @@ def restore_command(
     """Restore a backup archive into an empty data directory (checksums are verified first)."""
     from calcifer.backup import service
     from calcifer.errors import DomainError
+    from calcifer.wiring import wire
 
     settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
+    wire()  # the restored instance's indexes catch up through the after-merge steps
     try:
         result = service.restore(archive_path=archive, settings=settings, force=force,
                                  progress=lambda message: err.print(f"restore: {message}"))

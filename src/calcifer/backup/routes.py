@@ -17,7 +17,7 @@ from calcifer.backup.choices import Trigger
 from calcifer.backup.models import BackupRun
 from calcifer.deps import CtxDep, RequireAdmin, SessionDep
 from calcifer.errors import Conflict, DomainError, Invalid
-from calcifer.web.context import AppContext
+from calcifer.instance import AppContext
 from calcifer.web.security import flash
 from calcifer.web.templating import render, render_fragment
 

@@ -15,12 +15,11 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
-from calcifer import background
 from calcifer.backup import service
 from calcifer.backup.choices import Trigger
 from calcifer.backup.models import BackupRun
 from calcifer.errors import Conflict
-from calcifer.web.context import AppContext
+from calcifer.instance import AppContext
 
 log = logging.getLogger("calcifer.backup")
 
@@ -60,7 +59,6 @@ def run_due(ctx: AppContext, *, last_seen: dt.datetime, now: dt.datetime) -> boo
     return True
 
 
-@background.register("backups")
 def start(ctx: AppContext) -> Callable[[], None]:
     stopping = threading.Event()
 

@@ -36,9 +36,9 @@ from calcifer.backup.models import BackupRun
 from calcifer.config import Settings
 from calcifer.db import current_revision, ensure_schema, make_engine, upgrade_database, utcnow
 from calcifer.errors import Conflict, Invalid, NotFound
+from calcifer.instance import AppContext
 from calcifer.prefs import service as prefs
 from calcifer.prefs.choices import Pref
-from calcifer.web.context import AppContext
 
 log = logging.getLogger("calcifer.backup")
 
@@ -491,8 +491,8 @@ def restore(*, archive_path: Path, settings: Settings, force: bool = False,
     old data directory aside to `<dir>.old-<timestamp>` — never deletes it). Afterwards the database is
     migrated, work items' paths point into the new data directory and in-progress work items have their
     worktrees recreated from the bundled branches."""
-    from calcifer.app import prepare
     from calcifer.gitrepo import service as git
+    from calcifer.instance import prepare
     from calcifer.work import service as work_service
     from calcifer.work.models import WorkItem
 

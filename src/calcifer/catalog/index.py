@@ -12,7 +12,7 @@ import datetime as dt
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from calcifer.catalog.schemas import SLUG_PATTERN, EndpointSpec, ServiceSpec, sp
 from calcifer.catalog.yamlio import PlainLoader, line_of, load_yaml
 from calcifer.db import utcnow
 from calcifer.errors import Invalid, NotFound
+from calcifer.events import CatalogChanged
 from calcifer.gitrepo._repo import MAIN, bare_repo, open_repo, resolve_commit
 from calcifer.listing import decode_cursor, encode_cursor, like_pattern
 
@@ -79,6 +80,9 @@ class SyncResult:
     warnings: int
     duration_ms: int
     skipped: bool = False
+    # The rows this sync rewrote or removed (None: not known, compare every row); handed to the next
+    # after-merge step (search) as an argument.
+    changes: CatalogChanged | None = None
 
 
 # -- reading files from git ---------------------------------------------------------------------------
@@ -819,26 +823,8 @@ def _known_after(known: _Known | None, rows: dict[Any, list[dict[str, Any]]], ca
         problems=[(f.file, f.line, f.severity, f.code, f.message[:4000], f.slug) for f in catalog.findings])
 
 
-@dataclass(frozen=True)
-class RowChanges:
-    """Which rows one sync of this process rewrote or removed, from one synced commit to the next."""
-
-    from_commit: str | None
-    to_commit: str
-    services: frozenset[str]
-    endpoints: frozenset[str]
-
-
-_last_changes: RowChanges | None = None
-
-
-def row_changes(*, from_commit: str | None, to_commit: str | None) -> RowChanges | None:
-    """The slugs whose rows changed when the index went from ``from_commit`` to ``to_commit`` in one
-    sync of this process, or None when that is not known (then compare every row)."""
-    found = _last_changes
-    if found is None or not from_commit or found.from_commit != from_commit or found.to_commit != to_commit:
-        return None
-    return found
+# Which rows one sync rewrote or removed, from one synced commit to the next (``SyncResult.changes``).
+RowChanges = CatalogChanged
 
 
 def _write_changes(session: Session, catalog: _Catalog, known: _Known, commit: str) -> _Known:
@@ -943,7 +929,7 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
     unless ``force`` (which also re-parses every file instead of reusing unchanged files' specs).
     Raises NotFound when there is no repository or no such ref.
     """
-    global _memo, _last_changes
+    global _memo
     started = time.perf_counter()
     for _attempt in range(SYNC_ATTEMPTS):
         repo = open_repo(repo_path)
@@ -958,8 +944,8 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
             skipped_from = state.synced_commit
             state.synced_commit = commit_id
             session.commit()
-            _last_changes = RowChanges(skipped_from, commit_id, frozenset(), frozenset())
-            return _result(state, skipped=True, duration_ms=int((time.perf_counter() - started) * 1000))
+            return replace(_result(state, skipped=True, duration_ms=int((time.perf_counter() - started) * 1000)),
+                           changes=RowChanges(skipped_from, commit_id, frozenset(), frozenset()))
         memo = _Memo(None if force else _memo)
         files = _catalog_files(repo, commit, memo)
         if force:
@@ -1020,9 +1006,8 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
             session.commit()
             memo.known = (state.synced_at, now_known)  # read back: the stamp as the database keeps it
             _memo = memo.detach(files)
-            _last_changes = (RowChanges(moved_from, commit_id, *now_known.changed)
-                             if now_known.changed is not None else None)
-            return result
+            return replace(result, changes=RowChanges(moved_from, commit_id, *now_known.changed)
+                           if now_known.changed is not None else None)
         except BaseException:
             session.rollback()
             if memo.previous is not None:

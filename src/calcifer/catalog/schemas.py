@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import (
@@ -32,6 +31,8 @@ from calcifer.catalog.choices import (
     ServiceKind,
     ServiceStatus,
 )
+from calcifer.monitoring import checks
+from calcifer.monitoring.checks import EndpointTypeRules, OptionValidator
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/+-]{0,62}$"
@@ -42,55 +43,20 @@ SLUG_HELP = "use 1-63 lowercase letters, digits and dashes, starting with a lett
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
-# Check types (monitoring/checks/) register a validator for their endpoint ``options`` here, keyed by
-# endpoint type. It receives the options mapping and returns the cleaned mapping, or raises
-# ValueError (a pydantic ValidationError is one) whose message says what to fix.
-OptionValidator = Callable[[dict[str, Any]], dict[str, Any]]
-OPTION_VALIDATORS: dict[str, OptionValidator] = {}
-
-
-@dataclass(frozen=True)
-class EndpointTypeRules:
-    """What an endpoint of a type must say besides its options."""
-
-    needs_target: bool = True
-    needs_port: bool = False
-    target_is_url: bool = False
-
-
-# Endpoint types beyond the built-in `EndpointType`s: a check-type plugin registers its kind here
-# (monitoring/checks/ does it when the plugin's entry point loads), so catalog files may use it.
-PLUGIN_ENDPOINT_TYPES: dict[str, EndpointTypeRules] = {}
-
-
-def _load_check_types() -> None:
-    # Imported here: the registry imports this module (to fill OPTION_VALIDATORS).
-    from calcifer.monitoring import checks
-
-    checks.load()
-
-
 def option_validator(kind: str) -> OptionValidator | None:
-    """The options validator of endpoint type ``kind``, loading the check-type registry on first use."""
-    if kind not in OPTION_VALIDATORS:
-        _load_check_types()
-    return OPTION_VALIDATORS.get(kind)
-
-
-_BUILTIN_TYPE_RULES = {kind.value: EndpointTypeRules(needs_target=kind.needs_target, needs_port=kind.needs_port,
-                                                      target_is_url=kind.target_is_url) for kind in EndpointType}
+    """The options validator of endpoint type ``kind``, asked of the check-type registry."""
+    return checks.option_validator(kind)
 
 
 def endpoint_types() -> dict[str, EndpointTypeRules]:
-    """Every endpoint type a catalog file may use: the built-in ones, then the plugins' (registry loaded)."""
-    _load_check_types()
-    return _BUILTIN_TYPE_RULES | {kind: rule for kind, rule in PLUGIN_ENDPOINT_TYPES.items()
-                                  if kind not in _BUILTIN_TYPE_RULES}
+    """Every endpoint type a catalog file may use (the check-type registry owns them)."""
+    return checks.endpoint_types()
 
 
 def _type_rules(kind: str) -> EndpointTypeRules:
-    # Built-in types never need the registry loaded here (their options validators load it on demand).
-    return _BUILTIN_TYPE_RULES.get(kind) or endpoint_types()[kind]
+    rules = checks.type_rules(kind)
+    assert rules is not None  # the type was validated against endpoint_types() first
+    return rules
 
 
 def _endpoint_type(value: str) -> str:

@@ -5,10 +5,9 @@ work item (create, commit, document, merge) in one call. Main's index is refresh
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
@@ -20,6 +19,7 @@ from calcifer.catalog.schemas import EndpointSpec, ServiceSpec, spec_document, s
 from calcifer.catalog.yamlio import apply_spec, load_plain
 from calcifer.changelog.choices import ChangeType
 from calcifer.errors import Conflict, Invalid, NotFound, Problem
+from calcifer.events import MainMoved
 from calcifer.gitrepo import service as git
 from calcifer.work import service as work
 from calcifer.work.choices import OPEN_STATUSES, STANDARD_CATEGORY, WorkAction
@@ -30,12 +30,21 @@ log = logging.getLogger("calcifer.catalog")
 
 
 
-@work.on_main_changed
-def sync_after_merge(*, session: Session, repo_path: Path) -> None:
-    """Re-index the catalog from main after every merge."""
+def sync_after_merge(*, session: Session, repo_path: Path, change: MainMoved) -> MainMoved:
+    """Re-index the catalog from main after every merge; the rows it rewrote go to the next steps."""
     result = index.sync_from_git(session=session, repo_path=repo_path)
     log.info("catalog synced at %s: %s services, %s endpoints, %s problems (%s ms)", result.commit[:10],
              result.services, result.endpoints, result.problems, result.duration_ms)
+    return replace(change, catalog=result.changes)
+
+
+class AddedHook(Protocol):
+    """Called when a service or endpoint (``kind``) is ADDED through a work item, with its validated
+    ``spec``; returns more files (path -> text) to write and commit in the same commit (docs adds the
+    generated doc). Filled by ``calcifer.wiring``."""
+
+    def __call__(self, *, kind: str, slug: str, spec: BaseModel, item: WorkItem, worktree: Path,
+                 repo_path: Path, actor: User) -> dict[str, str]: ...
 
 
 def catalog_merge_problems(*, session: Session, item: WorkItem, workspace: work.Workspace) -> list[Problem]:
@@ -61,23 +70,7 @@ def _problem(finding: index.Finding, *, on_main: bool) -> Problem:
                    path=finding.file, line=finding.line, blocking=finding.severity == Severity.ERROR.value,
                    on_main=on_main)
 
-
-@work.merge_rule
-def _catalog_merge_rule(*, session: Session, item: WorkItem, workspace: work.Workspace) -> list[Problem]:
-    return catalog_merge_problems(session=session, item=item, workspace=workspace)
-
-
-AddedHook = Callable[..., dict[str, str]]
-# Called with (kind= "service" | "endpoint", slug=, spec= the validated model, item=, worktree=,
-# repo_path=, actor=) when a service or endpoint is ADDED through a work item; returns more files
-# (path -> text) to write and commit in the same commit (docs registers the generated doc).
 ADDED_HOOKS: list[AddedHook] = []
-
-
-def on_added(hook: AddedHook) -> AddedHook:
-    if hook not in ADDED_HOOKS:
-        ADDED_HOOKS.append(hook)
-    return hook
 
 
 def _added_files(kind: str, slug: str, model: BaseModel, item: WorkItem, workspace: work.Workspace,

@@ -24,12 +24,10 @@ from sqlalchemy.orm import Session
 
 from calcifer.auth.models import User
 from calcifer.catalog import index as catalog_index
-from calcifer.catalog import service as catalog_service
 from calcifer.catalog.choices import ServiceKind
 from calcifer.catalog.yamlio import load_plain
 from calcifer.errors import DomainError, Invalid, NotFound
 from calcifer.gitrepo import service as git
-from calcifer.work import service as work
 from calcifer.work.models import WorkItem
 
 TEMPLATES_DIR = "docs/_templates"
@@ -277,7 +275,6 @@ def default_templates() -> list[Template]:
     return [_make(name, text, "default") for name, text in _default_texts().items()]
 
 
-@work.initial_files
 def default_template_files() -> dict[str, bytes]:
     """docs/_templates/<name>.md for each shipped template: files for a new repository."""
     return {f"{TEMPLATES_DIR}/{name}.md": text.encode() for name, text in _default_texts().items()}
@@ -355,7 +352,6 @@ def generated_doc_path(kind: str, slug: str) -> str:
     return f"{SERVICE_DOCS_DIR if kind == 'service' else ENDPOINT_DOCS_DIR}/{slug}.md"
 
 
-@catalog_service.on_added
 def generate_catalog_doc(*, kind: str, slug: str, spec: BaseModel, item: WorkItem, worktree: Path,
                          repo_path: Path, actor: User) -> dict[str, str]:
     """The doc of a service or endpoint just added through a work item: `docs/services/<slug>.md` from

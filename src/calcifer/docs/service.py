@@ -35,7 +35,6 @@ from sqlalchemy import String, Table, cast, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from calcifer.catalog import index as catalog_index
-from calcifer.catalog import service as _catalog_service  # noqa: F401 - its after-merge sync registers first
 from calcifer.catalog.models import CatalogService
 from calcifer.changelog import service as changelog
 from calcifer.changelog.choices import ChangeType
@@ -50,6 +49,7 @@ from calcifer.docs.render import (
     render_markdown,
 )
 from calcifer.errors import Invalid, NotFound, Problem
+from calcifer.events import MainMoved
 from calcifer.gitrepo import service as git
 from calcifer.gitrepo._repo import bare_repo, commit_info, main_oid, resolve_commit
 from calcifer.gitrepo.models import CommitInfo
@@ -813,16 +813,9 @@ def front_matter_problems(*, session: Session, item: WorkItem, workspace: work_s
     return problems
 
 
-@work_service.merge_rule
-def _front_matter_merge_rule(*, session: Session, item: WorkItem, workspace: work_service.Workspace
-                             ) -> list[Problem]:
-    return front_matter_problems(session=session, item=item, workspace=workspace)
-
-
-@work_service.on_main_changed
-def sync_after_merge(*, session: Session, repo_path: Path) -> None:
-    """Re-index the docs from main after every merge (registered after the catalog's own hook, so
-    services' links are current)."""
+def sync_after_merge(*, session: Session, repo_path: Path, change: MainMoved) -> None:
+    """Re-index the docs from main after every merge (listed after the catalog's sync in
+    ``calcifer.wiring``, so services' links are current)."""
     result = sync_index(session=session, repo_path=repo_path)
     log.info("docs indexed at %s: %s docs, %s links (%s ms)", result.commit[:10], result.docs, result.links,
              result.duration_ms)

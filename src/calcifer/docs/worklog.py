@@ -95,7 +95,6 @@ def render_entry(*, item: WorkItem, actor: User, when: dt.datetime, commits: lis
     return "\n".join(lines) + "\n"
 
 
-@work.merge_extra_files
 def work_log_files(*, session: Session, item: WorkItem, workspace: work.Workspace, actor: User) -> dict[str, bytes]:
     """The work-log entry of `item`, to be written into its merge commit."""
     when = dt.datetime.now(dt.UTC)

@@ -18,18 +18,15 @@ def register(app: typer.Typer) -> None:
         import asyncio
         import signal
 
-        from calcifer.app import prepare
         from calcifer.config import Settings
         from calcifer.logging import configure
-        from calcifer.monitoring import checks, hooks
         from calcifer.monitoring.runner import new_loop
         from calcifer.monitoring.scheduler import serve
+        from calcifer.wiring import prepare
 
         settings = Settings()
         configure(fmt=settings.log_format.value, level=settings.log_level)
-        ctx = prepare(settings, reconcile=False)
-        checks.load()
-        hooks.load_builtin()
+        ctx = prepare(settings, reconcile=False)  # wires this process: hooks, check types
         from calcifer.notify.service import start_notifier
 
         stop_notifier = start_notifier(ctx)  # alerts are sent where the scheduler runs
@@ -41,7 +38,8 @@ def register(app: typer.Typer) -> None:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, stop.set)
-            await serve(ctx, stop)
+            # This process only schedules checks: the interpreter is tuned for the scheduler's loop.
+            await serve(ctx, stop, tune_interpreter=True)
 
         loop = new_loop()
         try:

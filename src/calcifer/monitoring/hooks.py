@@ -1,4 +1,5 @@
-"""Where other parts of Calcifer plug into monitoring (one registry per extension point).
+"""Where other parts of Calcifer plug into monitoring (one list per extension point, filled by
+``calcifer.wiring``; empty until it runs).
 
 - ``STATUS_CHANGE_HOOKS``: called by the result writer, in the transaction that records the changes
   (incidents open/close, notifications are queued). A hook must be quick: no network.
@@ -9,60 +10,36 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from calcifer.monitoring.choices import Status
+from calcifer.events import EndpointStatusChanged
+
+# The record a status-change hook receives (the typed event of ``calcifer.events``).
+StatusChange = EndpointStatusChanged
 
 
-@dataclass(frozen=True, slots=True)
-class StatusChange:
-    endpoint_id: int
-    slug: str
-    service: str | None
-    old: Status
-    new: Status
-    at: dt.datetime
-    message: str = ""
-    in_maintenance: bool = False
-    cert_days_left: float | None = None
+class StatusChangeHook(Protocol):
+    def __call__(self, *, session: Session, changes: list[EndpointStatusChanged]) -> None: ...
 
 
-StatusChangeHook = Callable[[Session, list[StatusChange]], None]
-MaintenanceProvider = Callable[[Session, dt.datetime], set[str]]
+class MaintenanceProvider(Protocol):
+    def __call__(self, *, session: Session, now: dt.datetime) -> set[str]: ...
+
 
 STATUS_CHANGE_HOOKS: list[StatusChangeHook] = []
 MAINTENANCE_PROVIDERS: list[MaintenanceProvider] = []
 
 
-def on_status_change(hook: StatusChangeHook) -> StatusChangeHook:
-    STATUS_CHANGE_HOOKS.append(hook)
-    return hook
-
-
-def maintenance_provider(provider: MaintenanceProvider) -> MaintenanceProvider:
-    MAINTENANCE_PROVIDERS.append(provider)
-    return provider
-
-
-def status_changed(*, session: Session, changes: list[StatusChange]) -> None:
+def status_changed(*, session: Session, changes: list[EndpointStatusChanged]) -> None:
     if changes:
         for hook in STATUS_CHANGE_HOOKS:
-            hook(session, changes)
+            hook(session=session, changes=changes)
 
 
 def endpoints_in_maintenance(*, session: Session, now: dt.datetime) -> set[str]:
     slugs: set[str] = set()
     for provider in MAINTENANCE_PROVIDERS:
-        slugs |= provider(session, now)
+        slugs |= provider(session=session, now=now)
     return slugs
-
-
-def load_builtin() -> None:
-    """Import the modules that register the built-in hooks (the web app imports them via its routes;
-    ``calcifer worker`` calls this)."""
-    import calcifer.monitoring.incidents  # noqa: F401
-    import calcifer.monitoring.maintenance  # noqa: F401
-    import calcifer.notify.service  # noqa: F401

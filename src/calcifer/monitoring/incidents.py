@@ -25,11 +25,15 @@ from calcifer.catalog import graph
 from calcifer.changelog.choices import ChangeType
 from calcifer.db import utcnow
 from calcifer.errors import Conflict, DomainError, Invalid, NotFound
-from calcifer.monitoring import hooks
 from calcifer.monitoring.choices import EventKind, Status
 from calcifer.monitoring.hooks import StatusChange
-from calcifer.monitoring.models import Incident, IncidentEvent, MonitorEvent, MonitorState
+from calcifer.monitoring.models import Incident, IncidentEvent, MonitorEvent
 from calcifer.monitoring.models.incidents import IncidentEventKind, IncidentStatus
+
+# Defined in the read model (monitoring/queries.py) so notify need not import this module; still ours.
+from calcifer.monitoring.queries import ExpiringCertificate as ExpiringCertificate
+from calcifer.monitoring.queries import expiring_certificates as expiring_certificates
+from calcifer.monitoring.queries import open_incidents as open_incidents
 from calcifer.work import service as work
 from calcifer.work.choices import OPEN_STATUSES, WorkAction, WorkStatus
 from calcifer.work.models import WorkItem
@@ -70,7 +74,6 @@ class _Batch:
         return _open_for(session, endpoint_id)
 
 
-@hooks.on_status_change
 def record_incidents(session: Session, changes: list[StatusChange]) -> None:
     """Open an incident when an endpoint goes down, close it when the endpoint is up or degraded again.
 
@@ -202,13 +205,6 @@ def human_duration(value: dt.timedelta) -> str:
 
 
 # -- queries ----------------------------------------------------------------------------------------------
-
-def open_incidents(*, session: Session, limit: int = 50) -> list[Incident]:
-    """Open incidents, newest first (the status page and dashboards show these)."""
-    query = (select(Incident).where(Incident.status == IncidentStatus.OPEN.value)
-             .order_by(Incident.started_at.desc(), Incident.id.desc()).limit(max(1, min(limit, 1000))))
-    return list(session.scalars(query))
-
 
 def get_incident(*, session: Session, incident_id: int) -> Incident:
     incident = session.get(Incident, incident_id)
@@ -488,28 +484,3 @@ def postmortem_link(*, session: Session, incident: Incident) -> dict[str, Any] |
         url = f"/docs/view/{incident.postmortem_path}"
     return {"path": incident.postmortem_path, "work_item_id": incident.postmortem_work_item_id,
             "work_item_status": status, "url": url}
-
-
-# -- certificates (read by the notifier) ---------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ExpiringCertificate:
-    endpoint_id: int
-    slug: str
-    days_left: float
-    expires_at: dt.datetime | None
-    serial: str
-
-
-def expiring_certificates(*, session: Session, warn_days: float, limit: int = 1000) -> list[ExpiringCertificate]:
-    """Endpoints (not paused) whose last-seen certificate has fewer than `warn_days` days left."""
-    query = (select(MonitorState).where(MonitorState.cert_days_left.is_not(None),
-                                        MonitorState.cert_days_left < warn_days,
-                                        MonitorState.paused.is_(False))
-             .order_by(MonitorState.cert_days_left).limit(limit))
-    found = []
-    for state in session.scalars(query):
-        serial = str((state.cert_info or {}).get("serial") or "")
-        found.append(ExpiringCertificate(state.id, state.slug, float(state.cert_days_left or 0),
-                                         state.cert_expires_at, serial))
-    return found

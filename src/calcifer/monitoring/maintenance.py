@@ -27,7 +27,6 @@ from calcifer.auth.models import User
 from calcifer.catalog import index as catalog_index
 from calcifer.db import utcnow
 from calcifer.errors import Conflict, Invalid, NotFound
-from calcifer.monitoring import hooks
 from calcifer.monitoring.models import MaintenanceWindow, MonitorState
 from calcifer.monitoring.models.incidents import MaintenanceKind
 from calcifer.work import service as work
@@ -295,7 +294,6 @@ def invalidate_cache() -> None:
         _cache.clear()
 
 
-@hooks.maintenance_provider
 def slugs_in_maintenance(session: Session, now: dt.datetime) -> set[str]:
     """The endpoint slugs whose alerts are held at `now` (cached a few seconds per database, never past
     the next moment a window opens or closes)."""
@@ -315,8 +313,7 @@ def slugs_in_maintenance(session: Session, now: dt.datetime) -> set[str]:
     return slugs
 
 
-@work.on_work_item_changed
-def _work_item_changed(*, session: Session, item: WorkItem) -> None:
+def work_item_changed(*, session: Session, item: WorkItem) -> None:
     # A work-item window opens and closes with its work item's status.
     invalidate_cache()
 

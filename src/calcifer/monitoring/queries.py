@@ -1,4 +1,5 @@
-"""Monitoring's read model for the other slices: the live state of endpoints and services.
+"""Monitoring's read model for the other slices (declared in docs/architecture.md): the live state of
+endpoints and services, open incidents, expiring certificates and endpoints in maintenance.
 
 The catalog pages and API, the dependency graph and the dashboard show what monitoring knows without
 reading monitoring's tables: they call these functions and get typed records back. Each function costs
@@ -17,11 +18,14 @@ from sqlalchemy.orm import Session
 
 from calcifer.catalog.models import CatalogEndpoint
 from calcifer.monitoring.choices import Status
-from calcifer.monitoring.models import MonitorHourly, MonitorState
+from calcifer.monitoring.hooks import endpoints_in_maintenance
+from calcifer.monitoring.models import Incident, MonitorHourly, MonitorState
+from calcifer.monitoring.models.incidents import IncidentStatus
 from calcifer.monitoring.service import SEVERITY, UPTIME_WINDOWS, Uptime, status_expr, utcnow, window_start
 
-__all__ = ["MAX_SLUGS", "EndpointLive", "endpoints_needing_attention", "live_status", "service_health", "unknown",
-           "utcnow"]
+__all__ = ["MAX_SLUGS", "EndpointLive", "ExpiringCertificate", "endpoints_in_maintenance",
+           "endpoints_needing_attention", "expiring_certificates", "live_status", "open_incidents", "service_health",
+           "unknown", "utcnow"]
 
 # Beyond this many slugs a caller pages: the lists that call live_status show at most 500 rows.
 MAX_SLUGS = 1000
@@ -120,3 +124,33 @@ def endpoints_needing_attention(*, session: Session, limit: int = 20) -> list[En
     return [EndpointLive(slug=slug, status=str(s), status_since=since, last_checked_at=last, latency_ms=latency,
                          message=message or "", in_maintenance=bool(maintenance), uptime_24h=None)
             for slug, s, since, last, latency, message, maintenance in session.execute(query)]
+
+
+def open_incidents(*, session: Session, limit: int = 50) -> list[Incident]:
+    """Open incidents, newest first (the status page and dashboards show these)."""
+    query = (select(Incident).where(Incident.status == IncidentStatus.OPEN.value)
+             .order_by(Incident.started_at.desc(), Incident.id.desc()).limit(max(1, min(limit, 1000))))
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class ExpiringCertificate:
+    endpoint_id: int
+    slug: str
+    days_left: float
+    expires_at: dt.datetime | None
+    serial: str
+
+
+def expiring_certificates(*, session: Session, warn_days: float, limit: int = 1000) -> list[ExpiringCertificate]:
+    """Endpoints (not paused) whose last-seen certificate has fewer than `warn_days` days left."""
+    query = (select(MonitorState).where(MonitorState.cert_days_left.is_not(None),
+                                        MonitorState.cert_days_left < warn_days,
+                                        MonitorState.paused.is_(False))
+             .order_by(MonitorState.cert_days_left).limit(limit))
+    found = []
+    for state in session.scalars(query):
+        serial = str((state.cert_info or {}).get("serial") or "")
+        found.append(ExpiringCertificate(state.id, state.slug, float(state.cert_days_left or 0),
+                                         state.cert_expires_at, serial))
+    return found

@@ -22,6 +22,7 @@ from calcifer.catalog.yamlio import dump_yaml
 from calcifer.config import Settings
 from calcifer.deps import CtxDep, CurrentUser, RemoteAddr, RequireAdmin, RequireEditor, SessionDep, SettingsDep
 from calcifer.errors import Conflict, Invalid
+from calcifer.instance import AppContext
 from calcifer.monitoring import charts, push, service
 from calcifer.monitoring.choices import ResultCode, Status
 from calcifer.monitoring.schemas import (
@@ -34,7 +35,6 @@ from calcifer.monitoring.schemas import (
     SeriesPublic,
     UptimeReportPublic,
 )
-from calcifer.web.context import AppContext
 from calcifer.web.security import flash
 from calcifer.web.templating import render, render_fragment
 

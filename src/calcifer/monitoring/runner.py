@@ -14,8 +14,8 @@ import threading
 from typing import Any
 
 from calcifer import background
-from calcifer.monitoring import checks, hooks
-from calcifer.web.context import AppContext
+from calcifer.instance import AppContext
+from calcifer.monitoring import checks
 
 log = logging.getLogger("calcifer.monitoring")
 
@@ -69,7 +69,6 @@ class SchedulerThread:
 
     def start(self) -> SchedulerThread:
         checks.load()
-        hooks.load_builtin()
         self.thread.start()
         self._ready.wait(10)
         return self
@@ -85,7 +84,6 @@ class SchedulerThread:
             log.error("the monitoring scheduler did not stop within %g s", timeout)
 
 
-@background.register("monitoring-scheduler")
 def start(ctx: AppContext) -> background.Stop | None:
     if not ctx.settings.monitor_in_web:
         return None

@@ -42,13 +42,13 @@ from sqlalchemy.orm import Session
 
 from calcifer.catalog.models import CatalogEndpoint, CatalogState
 from calcifer.errors import NotFound
+from calcifer.instance import AppContext
 from calcifer.monitoring import checks, hooks, store
 from calcifer.monitoring.checks.base import CheckContext, CheckType, Outcome, PushSeen, Target
 from calcifer.monitoring.choices import ResultCode, Status
 from calcifer.monitoring.lock import SchedulerLock, make_lock
 from calcifer.monitoring.models.checks import MonitorState
 from calcifer.monitoring.timers import TimerQueue
-from calcifer.web.context import AppContext
 
 log = logging.getLogger("calcifer.monitoring")
 
@@ -61,7 +61,9 @@ SWITCH_INTERVAL = 0.001
 # every few checks, while hundreds of connections are open: their objects (transport, protocol, futures,
 # reference cycles all) survive into the older generations, and full collections keep walking them.
 # Collecting the youngest every 20,000 allocations lets most of a check's objects die young (saturated
-# bench: ~10,000 → ~12,800 checks/s on 2 cores). Process-wide: the web app beside it profits as well.
+# bench: ~10,000 → ~12,800 checks/s on 2 cores). Both settings are process-wide, so they are applied only
+# where the scheduler has its process (``calcifer worker``: ``tune_interpreter=True``) and put back when
+# it stops; a scheduler inside the web app leaves the web process's interpreter as it was.
 GC_THRESHOLDS = (20_000, 20, 100)
 # Endpoints added or changed while running are first checked within this many seconds (spread).
 NEW_ENDPOINT_SPREAD = 2.0
@@ -282,8 +284,9 @@ class Scheduler:
     def __init__(self, *, app: AppContext, concurrency: int | None = None, poll_seconds: float = 2.0,
                  maintenance_seconds: float = 5.0, push_seconds: float = 2.0, status_seconds: float = 3.0,
                  batch_seconds: float = 0.5, lock: SchedulerLock | None = None,
-                 http_session: Any = None, writer: str = "process") -> None:
+                 http_session: Any = None, writer: str = "process", tune_interpreter: bool = False) -> None:
         self.app = app
+        self.tune_interpreter = tune_interpreter
         self.settings = app.settings
         self.limit = concurrency or self.settings.monitor_concurrency
         self.poll_seconds = poll_seconds
@@ -295,7 +298,7 @@ class Scheduler:
         self.writer: store.ResultWriter | store.ProcessWriter
         if writer == "process":
             self.writer = store.ProcessWriter(self.settings, batch_seconds=batch_seconds,
-                                              status_every=status_seconds)
+                                              status_every=status_seconds, wire=app.wire)
         else:
             self.writer = store.ResultWriter(app.session_factory, settings=self.settings,
                                              batch_seconds=batch_seconds, status_every=status_seconds)
@@ -613,6 +616,7 @@ class Scheduler:
         await asyncio.to_thread(self.writer.start)
         helpers: list[asyncio.Task[Any]] = []
         gc_before = gc.get_threshold()
+        switch_before = sys.getswitchinterval()
         try:
             self._maintenance = await asyncio.to_thread(self._read_maintenance)
             await self.refresh(force=True, initial=True)
@@ -624,10 +628,11 @@ class Scheduler:
             gc.freeze()
             # Threads that hold the GIL (page rendering, the result writer) make the loop wait up to the
             # switch interval each time it wakes; 5 ms by default is too coarse for a lag p99 under 50 ms.
-            if sys.getswitchinterval() > SWITCH_INTERVAL:
-                sys.setswitchinterval(SWITCH_INTERVAL)
-            if gc_before[0] < GC_THRESHOLDS[0]:
-                gc.set_threshold(*GC_THRESHOLDS)
+            if self.tune_interpreter:
+                if switch_before > SWITCH_INTERVAL:
+                    sys.setswitchinterval(SWITCH_INTERVAL)
+                if gc_before[0] < GC_THRESHOLDS[0]:
+                    gc.set_threshold(*GC_THRESHOLDS)
             self._sweeper = self._loop.call_later(SWEEP_SECONDS, self._sweep)
             self.ready.set()
             log.info("scheduler running (%s): %d endpoint(s), concurrency %d", self.holder, len(self.jobs),
@@ -668,7 +673,9 @@ class Scheduler:
                 with contextlib.suppress(BaseException):
                     await helper
             self._refresh_figures()
-            gc.set_threshold(*gc_before)
+            if self.tune_interpreter:
+                gc.set_threshold(*gc_before)
+                sys.setswitchinterval(switch_before)
             await asyncio.to_thread(self.writer.stop)
             if self._own_http and self._http_session is not None:
                 with contextlib.suppress(Exception):

@@ -1021,7 +1021,7 @@ class ResultWriter:
 
 
 def _writer_process_main(settings_values: dict[str, Any], conn: Any, counters: Any, batch_rows: int,
-                         status_every: float, prune_every: float) -> None:
+                         status_every: float, prune_every: float, wire: Callable[[], object] | None = None) -> None:
     """The child: a ``ResultWriter`` fed by batches received on ``conn`` (see ``ProcessWriter``)."""
     import signal
 
@@ -1034,10 +1034,11 @@ def _writer_process_main(settings_values: dict[str, Any], conn: Any, counters: A
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     settings = Settings(_env_file=None, **settings_values)  # type: ignore[call-arg]
     configure(fmt=settings.log_format.value, level=settings.log_level)
-    try:
-        hooks.load_builtin()
-    except Exception:  # results must still be written when a hook module is broken
-        log.exception("the status-change hooks could not be loaded; writing results without them")
+    if wire is not None:
+        try:
+            wire()  # the parent's composition root: the same status-change subscribers run here
+        except Exception:  # results must still be written when a hook module is broken
+            log.exception("the status-change hooks could not be wired; writing results without them")
     engine = make_engine(settings.resolved_database_url, schema=settings.database_schema)
     writer = ResultWriter(make_session_factory(engine), settings=settings, batch_rows=batch_rows,
                           status_every=status_every, prune_every=prune_every)
@@ -1087,7 +1088,8 @@ class ProcessWriter:
     """
 
     def __init__(self, settings: Settings, *, batch_seconds: float = 0.5, batch_rows: int = 2000,
-                 max_queue: int = 500_000, status_every: float = 3.0, prune_every: float = 600.0) -> None:
+                 max_queue: int = 500_000, status_every: float = 3.0, prune_every: float = 600.0,
+                 wire: Callable[[], object] | None = None) -> None:
         import multiprocessing
 
         self.settings = settings
@@ -1096,6 +1098,7 @@ class ProcessWriter:
         self.max_queue = max_queue
         self.status_every = status_every
         self.prune_every = prune_every
+        self.wire = wire  # called first in the child (pickled by name: a module-level function)
         self.snapshot: Callable[[], StatusSnapshot] | None = None
         self._mp = multiprocessing.get_context("spawn")  # never fork a process with threads
         self._counters = self._mp.Array("q", 3, lock=False)
@@ -1173,7 +1176,7 @@ class ProcessWriter:
         values = self.settings.model_dump(mode="python")
         self._process = self._mp.Process(target=_writer_process_main, name="calcifer-result-writer",
                                          args=(values, child, self._counters, self.batch_rows,
-                                               self.status_every, self.prune_every), daemon=True)
+                                               self.status_every, self.prune_every, self.wire), daemon=True)
         self._process.start()
         child.close()
         self._conn = parent

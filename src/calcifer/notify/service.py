@@ -31,19 +31,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from calcifer import background
 from calcifer.audit import service as audit_service
 from calcifer.auth.models import User
 from calcifer.catalog import index as catalog_index
 from calcifer.db import utcnow
 from calcifer.errors import Conflict, Invalid, NotFound
-from calcifer.monitoring import hooks
-from calcifer.monitoring import incidents as incident_service
-from calcifer.monitoring.choices import Status
-from calcifer.monitoring.hooks import StatusChange
+from calcifer.events import EndpointStatus as Status
+from calcifer.events import EndpointStatusChanged as StatusChange
+from calcifer.instance import AppContext
+from calcifer.monitoring import queries as monitoring
 from calcifer.notify.choices import ALL_EVENTS, DeliveryKind, DeliveryStatus, NotifyEvent
 from calcifer.notify.models import Channel, Delivery
-from calcifer.web.context import AppContext
 
 log = logging.getLogger("calcifer.notify")
 # Apprise logs request URLs (with their secrets) at DEBUG; keep its own logger at WARNING and above,
@@ -497,7 +495,6 @@ def _message_for(change: StatusChange) -> tuple[NotifyEvent, DeliveryKind, str, 
     return None
 
 
-@hooks.on_status_change
 def queue_status_notifications(session: Session, changes: list[StatusChange]) -> None:
     """Queue one delivery per routed channel for each down/degraded/recovery change (held in maintenance).
 
@@ -532,10 +529,10 @@ def queue_reminders(*, session: Session, now: dt.datetime | None = None) -> int:
     channels = [c for c in _enabled_channels(session) if NotifyEvent.DOWN.value in c.events]
     if not channels:
         return 0
-    open_incidents = incident_service.open_incidents(session=session, limit=1000)
+    open_incidents = monitoring.open_incidents(session=session, limit=1000)
     if not open_incidents:
         return 0
-    in_maintenance = hooks.endpoints_in_maintenance(session=session, now=now)
+    in_maintenance = monitoring.endpoints_in_maintenance(session=session, now=now)
     tags = _Tags(session)
     rows = []
     for incident in open_incidents:
@@ -573,10 +570,10 @@ def queue_certificate_notices(*, session: Session, warn_days: float, now: dt.dat
     channels = [c for c in _enabled_channels(session) if NotifyEvent.CERT_EXPIRY.value in c.events]
     if not channels:
         return 0
-    expiring = incident_service.expiring_certificates(session=session, warn_days=warn_days)
+    expiring = monitoring.expiring_certificates(session=session, warn_days=warn_days)
     if not expiring:
         return 0
-    in_maintenance = hooks.endpoints_in_maintenance(session=session, now=now)
+    in_maintenance = monitoring.endpoints_in_maintenance(session=session, now=now)
     tags = _Tags(session)
     rows = []
     for cert in expiring:
@@ -719,8 +716,7 @@ def start_notifier(ctx: AppContext) -> Callable[[], None]:
     return notifier.stop
 
 
-@background.register("notifier")
-def _start_in_web(ctx: AppContext) -> Callable[[], None] | None:
+def start_in_web(ctx: AppContext) -> Callable[[], None] | None:
     # Runs where the scheduler runs: inside the web app when monitor_in_web (default), else in
     # `calcifer worker`. Several notifiers are safe (each delivery is claimed by one).
     if not ctx.settings.monitor_in_web:

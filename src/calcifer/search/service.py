@@ -11,10 +11,11 @@ the title column weighted 10 to the body's 1. PostgreSQL orders by ``ts_rank_cd`
 body B; normalised to 0..1) plus 1 when every word is in the title, so a title match comes first.
 Both bound the ranking work for words found in thousands of rows (see ``_SQLite.ranked``).
 
-Kept current: ``refresh`` at start (``app.prepare``) and after every merge (``on_main_changed``) reads
+Kept current: ``refresh`` at start (``instance.prepare``) and after every merge (``refresh_after_merge``,
+listed after the catalog's sync in ``calcifer.wiring``, which hands it the catalog rows it rewrote) reads
 only what changed: docs whose blob id differs, the CHANGES.md blocks (date and type) that differ from
 the indexed version, the services and endpoints whose file changed in the catalog index. ``index_work_item`` runs on
-every work-item change (``on_work_item_changed``).
+every work-item change (a work-item hook listed in ``calcifer.wiring``).
 """
 
 from __future__ import annotations
@@ -35,15 +36,12 @@ from markupsafe import Markup
 from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.orm import Session
 
-# The catalog registers its after-merge index sync when its service module is imported. Importing it
-# before registering ours makes its sync run first, so a merge's new services are in the catalog
-# index by the time search reads it.
 from calcifer.catalog import index as catalog_index
-from calcifer.catalog import service as _catalog_service  # noqa: F401
 from calcifer.catalog.models import CatalogEndpoint, CatalogService
 from calcifer.changelog import service as changelog
 from calcifer.db import utcnow
 from calcifer.errors import Invalid
+from calcifer.events import CatalogChanged, MainMoved
 from calcifer.gitrepo._repo import MAIN, open_repo, resolve_commit
 from calcifer.search import query as q
 from calcifer.search.choices import KIND_SHIFT, SearchKind
@@ -721,10 +719,13 @@ def _lock_state(session: Session) -> SearchState:
     return state
 
 
-def refresh(*, session: Session, repo_path: Path, work_items: bool = True, force: bool = False) -> RefreshResult:
+def refresh(*, session: Session, repo_path: Path, work_items: bool = True, force: bool = False,
+            catalog_changes: CatalogChanged | None = None) -> RefreshResult:
     """Bring the index up to date with main, the catalog index and (``work_items``) every work item.
 
-    Reads only what changed since the last refresh (``force`` re-reads everything). Commits.
+    Reads only what changed since the last refresh (``force`` re-reads everything); ``catalog_changes``
+    (from the catalog's sync) limits the catalog rows compared when it starts where this index is.
+    Commits.
     Raises NotFound when there is no repository or no main.
     """
     started = time.perf_counter()
@@ -757,8 +758,9 @@ def refresh(*, session: Session, repo_path: Path, work_items: bool = True, force
             skipped = False
             # Only the rows the catalog's last sync changed, when that sync started where this index is
             # (the common case after a merge); else every row is compared.
-            changes = None if force else catalog_index.row_changes(from_commit=state.catalog_commit,
-                                                                   to_commit=catalog_commit)
+            changes = (catalog_changes if not force and catalog_changes is not None and state.catalog_commit
+                       and catalog_changes.from_commit == state.catalog_commit
+                       and catalog_changes.to_commit == catalog_commit else None)
             _sync_catalog_rows(session, engine, SearchKind.SERVICE, tally,
                                changes.services if changes is not None else None)
             _sync_catalog_rows(session, engine, SearchKind.ENDPOINT, tally,
@@ -787,15 +789,14 @@ def get_state(*, session: Session) -> SearchState | None:
     return state if state is not None and state.refreshed_at is not None else None
 
 
-@work_service.on_main_changed
-def refresh_after_merge(*, session: Session, repo_path: Path) -> None:
-    """Re-index what a merge changed on main (docs, CHANGES.md) and in the catalog index."""
-    result = refresh(session=session, repo_path=repo_path, work_items=False)
+def refresh_after_merge(*, session: Session, repo_path: Path, change: MainMoved) -> None:
+    """Re-index what a merge changed on main (docs, CHANGES.md) and in the catalog index (only the rows
+    the catalog's sync, an earlier step, says it rewrote)."""
+    result = refresh(session=session, repo_path=repo_path, work_items=False, catalog_changes=change.catalog)
     log.info("search index refreshed at %s: %s written, %s removed (%s ms)", result.main_commit[:10],
              result.upserted, result.removed, result.duration_ms)
 
 
-@work_service.on_work_item_changed
 def index_work_item(*, session: Session, item: WorkItem) -> None:
     """Write the work item's row (title, description, notes, branch) at once. Commits."""
     try:

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from calcifer.auth import service as auth_service
 from calcifer.auth.models import User
 from calcifer.config import Settings
-from calcifer.web.context import AppContext
+from calcifer.instance import AppContext
 from calcifer.web.security import CSRF_COOKIE, SESSION_COOKIE, csrf_seed, set_cookie, write_flash_cookie
 
 log = logging.getLogger("calcifer.request")

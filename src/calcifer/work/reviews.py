@@ -263,7 +263,3 @@ def review_problems(*, session: Session, item: WorkItem, workspace: work.Workspa
         problems.append(Problem(ReviewProblem.REVIEW_REQUIRED, message))
     return problems
 
-
-@work.merge_rule
-def _review_merge_rule(*, session: Session, item: WorkItem, workspace: work.Workspace) -> list[Problem]:
-    return review_problems(session=session, item=item, workspace=workspace)

@@ -14,7 +14,7 @@ from calcifer.changelog.choices import ChangeType
 from calcifer.deps import CtxDep, CurrentUser, RequireAdmin, RequireEditor, SessionDep, SettingsDep
 from calcifer.errors import Conflict, Invalid, NotFound
 from calcifer.gitrepo import service as git
-from calcifer.web.context import AppContext
+from calcifer.instance import AppContext
 from calcifer.web.security import flash
 from calcifer.web.templating import render, render_fragment
 from calcifer.work import checklists, reviews, service

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pygit2
 from sqlalchemy import Select, or_, select, update
@@ -28,7 +28,9 @@ from calcifer.changelog import service as changelog
 from calcifer.changelog.choices import ChangeType
 from calcifer.db import utcnow
 from calcifer.errors import Conflict, DomainError, Invalid, NotFound, Problem
+from calcifer.events import MainMoved
 from calcifer.gitrepo import service as git
+from calcifer.gitrepo._repo import MAIN, bare_repo, resolve_commit
 from calcifer.prefs import service as prefs
 from calcifer.prefs.choices import Pref
 from calcifer.work import checklists
@@ -42,73 +44,49 @@ CHANGELOG_PATH = "CHANGES.md"
 MERGE_CLAIM_TIMEOUT = dt.timedelta(minutes=10)
 
 
-MainChangedHook = Callable[..., None]
-# Called with (session=, repo_path=) after a merge moved main; other slices re-index from here
-# (the catalog registers its sync). A failing hook is logged, never undoes the merge.
-MAIN_CHANGED_HOOKS: list[MainChangedHook] = []
+# Extension points of work items. Each list is filled, in order, by ``calcifer.wiring`` (empty until it
+# runs); the Protocols name the keyword arguments every entry receives.
 
 
-def on_main_changed(hook: MainChangedHook) -> MainChangedHook:
-    """Register `hook` to run after every merge into main (decorator-friendly)."""
-    if hook not in MAIN_CHANGED_HOOKS:
-        MAIN_CHANGED_HOOKS.append(hook)
-    return hook
+class AfterMergeStep(Protocol):
+    """A step of the after-merge pipeline (catalog sync, docs index, search index...), run in the listed
+    order after main moved. Receives what changed; returns it, with what the step learned filled in, for
+    the next step (None: unchanged). A failing step is logged and never undoes the merge."""
+
+    def __call__(self, *, session: Session, repo_path: Path, change: MainMoved) -> MainMoved | None: ...
 
 
-def notify_main_changed(*, session: Session, repo_path: Path) -> None:
-    for hook in list(MAIN_CHANGED_HOOKS):
-        try:
-            hook(session=session, repo_path=repo_path)
-        except Exception:  # noqa: BLE001 - a re-index failure must not fail the merge that happened
-            session.rollback()
-            log.exception("after-merge hook %s failed", getattr(hook, "__name__", hook))
+class WorkItemChangedHook(Protocol):
+    """Called after a work item was created, edited, committed to, merged or cancelled (search keeps its
+    index current from here). Failures are logged, never raised."""
+
+    def __call__(self, *, session: Session, item: WorkItem) -> None: ...
 
 
-WorkItemChangedHook = Callable[..., None]
-# Called with (session=, item=) after a work item was created, edited, committed to, merged or
-# cancelled (search keeps its index current from here). Failures are logged, never raised.
+class MergeRule(Protocol):
+    """An extra merge rule: returns its unmet rules as Problems, listed with the built-in ones."""
+
+    def __call__(self, *, session: Session, item: WorkItem, workspace: Workspace) -> list[Problem]: ...
+
+
+class MergeExtraFiles(Protocol):
+    """Files written into the merge commit itself (path -> bytes), asked just before merge-and-complete
+    merges (docs writes the work-log entry). An error raised here refuses the merge before git changes."""
+
+    def __call__(self, *, session: Session, item: WorkItem, workspace: Workspace, actor: User) -> dict[str, bytes]: ...
+
+
+class InitialFiles(Protocol):
+    """Extra files for a NEW managed repository's initial commit (docs adds its default templates)."""
+
+    def __call__(self) -> dict[str, bytes]: ...
+
+
+AFTER_MERGE_STEPS: list[AfterMergeStep] = []
 WORK_ITEM_CHANGED_HOOKS: list[WorkItemChangedHook] = []
-
-MergeRule = Callable[..., list[Problem]]
-# Extra merge rules: called with (session=, item=, workspace=), return unmet rules as Problems
-# (e.g. reviews register "needs an approving review"). They are listed with the built-in ones.
 MERGE_RULES: list[MergeRule] = []
-
-
-def on_work_item_changed(hook: WorkItemChangedHook) -> WorkItemChangedHook:
-    if hook not in WORK_ITEM_CHANGED_HOOKS:
-        WORK_ITEM_CHANGED_HOOKS.append(hook)
-    return hook
-
-
-def merge_rule(rule: MergeRule) -> MergeRule:
-    if rule not in MERGE_RULES:
-        MERGE_RULES.append(rule)
-    return rule
-
-
-MergeExtraFiles = Callable[..., dict[str, bytes]]
-# Files written into the merge commit itself: called with (session=, item=, workspace=, actor=) just
-# before merge-and-complete merges; returns path -> bytes (docs registers the work-log entry). An
-# error raised here refuses the merge before git changes.
 MERGE_EXTRA_FILES: list[MergeExtraFiles] = []
-
-
-def merge_extra_files(hook: MergeExtraFiles) -> MergeExtraFiles:
-    if hook not in MERGE_EXTRA_FILES:
-        MERGE_EXTRA_FILES.append(hook)
-    return hook
-
-
-InitialFiles = Callable[[], dict[str, bytes]]
-# Extra files for a NEW managed repository's initial commit (docs registers its default templates).
 INITIAL_FILE_PROVIDERS: list[InitialFiles] = []
-
-
-def initial_files(provider: InitialFiles) -> InitialFiles:
-    if provider not in INITIAL_FILE_PROVIDERS:
-        INITIAL_FILE_PROVIDERS.append(provider)
-    return provider
 
 
 def notify_work_item_changed(*, session: Session, item: WorkItem) -> None:
@@ -118,6 +96,44 @@ def notify_work_item_changed(*, session: Session, item: WorkItem) -> None:
         except Exception:  # noqa: BLE001 - an index update must not fail the user's change
             session.rollback()
             log.exception("work-item hook %s failed", getattr(hook, "__name__", hook))
+
+
+def main_moved(*, repo_path: Path, before: str | None) -> MainMoved:
+    """What differs between commit ``before`` and main now: every changed path with its new blob id
+    (None: deleted). ``paths`` is None when ``before`` is None or no longer readable."""
+    repo = bare_repo(repo_path)
+    after = resolve_commit(repo, MAIN)
+    if before is None:
+        return MainMoved(before=None, after=str(after.id), paths=None)
+    try:
+        old = resolve_commit(repo, before)
+    except NotFound:
+        return MainMoved(before=before, after=str(after.id), paths=None)
+    paths: dict[str, str | None] = {}
+    for delta in repo.diff(old, after).deltas:
+        if delta.status == pygit2.enums.DeltaStatus.DELETED:
+            paths[delta.old_file.path] = None
+        else:
+            paths[delta.new_file.path] = str(delta.new_file.id)
+            if delta.old_file.path != delta.new_file.path:
+                paths[delta.old_file.path] = None
+    return MainMoved(before=before, after=str(after.id), paths=paths)
+
+
+def notify_main_changed(*, session: Session, repo_path: Path, before: str | None = None) -> None:
+    """Run the after-merge steps in their listed order, each receiving what changed since ``before``
+    (main's commit before the merge; None when unknown, e.g. at start: steps then compare everything)."""
+    try:
+        change = main_moved(repo_path=repo_path, before=before)
+    except (NotFound, pygit2.GitError):
+        log.exception("after-merge steps skipped: main could not be read")
+        return
+    for step in list(AFTER_MERGE_STEPS):
+        try:
+            change = step(session=session, repo_path=repo_path, change=change) or change
+        except Exception:  # noqa: BLE001 - a re-index failure must not fail the merge that happened
+            session.rollback()
+            log.exception("after-merge step %s failed", getattr(step, "__name__", step))
 
 
 @dataclass(frozen=True)
@@ -697,6 +713,7 @@ def merge_and_complete(*, session: Session, actor: User, item_id: int, workspace
             raise Conflict(f"Work item #{item.id} cannot be merged yet: {len(problems)} rule(s) unmet.",
                            code="merge_refused", problems=problems)
         status = git.branch_status(repo_path=workspace.repo_path, branch=item.branch)
+        main_before = git.main_head(repo_path=workspace.repo_path)
         before = snapshot(item)
         if status.merged:
             # Merged outside Calcifer: only the documentation rules applied; record where it landed.
@@ -735,7 +752,7 @@ def merge_and_complete(*, session: Session, actor: User, item_id: int, workspace
     except Exception:  # noqa: BLE001, S110 - _cleanup_branch below removes it, or logs why it cannot
         pass
     try:
-        notify_main_changed(session=session, repo_path=workspace.repo_path)
+        notify_main_changed(session=session, repo_path=workspace.repo_path, before=main_before)
     finally:
         git.finish_folder_removal(removal)
     _cleanup_branch(workspace, item)

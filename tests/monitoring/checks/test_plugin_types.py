@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from calcifer.catalog import schemas
 from calcifer.catalog.schemas import EndpointSpec, endpoint_json_schema
 from calcifer.monitoring import checks
 from calcifer.monitoring.checks.base import CheckContext, CheckType, Outcome, Target
@@ -37,8 +36,6 @@ def disk_plugin() -> Iterator[None]:
     checks.register(DiskFreeCheck)
     yield
     checks.REGISTRY.pop("disk-free", None)
-    schemas.OPTION_VALIDATORS.pop("disk-free", None)
-    schemas.PLUGIN_ENDPOINT_TYPES.pop("disk-free", None)
 
 
 def test_a_plugin_type_validates_in_a_catalog_file_with_its_own_options(disk_plugin: None) -> None:

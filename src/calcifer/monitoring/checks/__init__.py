@@ -1,20 +1,22 @@
-"""The check-type registry: the only place that maps an endpoint ``type`` to code.
+"""The check-type registry: the only place that maps an endpoint ``type`` to code, and what each type
+needs from a catalog endpoint (target, port). The catalog asks it (``endpoint_types``,
+``option_validator``) when it validates a file, so a bad ``options:`` is refused with the field's path.
 
 Built-in types register exactly like plugins: through the ``calcifer.checks`` entry point group
-(see pyproject.toml). ``REGISTRY`` is filled on first use by ``load()``. Registering a type also
-registers its options validator with the catalog (``calcifer.catalog.schemas.OPTION_VALIDATORS``), so
-an endpoint file with bad ``options:`` is refused with the field's path.
+(see pyproject.toml). ``REGISTRY`` is filled on first use by ``load()`` (``calcifer.wiring`` calls it at
+start); importing this module registers nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
 from calcifer.catalog.choices import EndpointType
-from calcifer.catalog.schemas import OPTION_VALIDATORS, PLUGIN_ENDPOINT_TYPES, EndpointTypeRules
 from calcifer.monitoring.checks.base import CheckType
 
 log = logging.getLogger("calcifer.monitoring")
@@ -24,8 +26,26 @@ _KIND = re.compile(r"[a-z][a-z0-9-]{0,15}")
 REGISTRY: dict[str, CheckType] = {}
 _loaded = False
 
+# Validates an endpoint's ``options`` mapping: returns the cleaned mapping, or raises ValueError (a
+# pydantic ValidationError is one) whose message says what to fix.
+OptionValidator = Callable[[dict[str, Any]], dict[str, Any]]
 
-def _options_validator(check_type: CheckType) -> Any:
+
+@dataclass(frozen=True)
+class EndpointTypeRules:
+    """What an endpoint of a type must say besides its options."""
+
+    needs_target: bool = True
+    needs_port: bool = False
+    target_is_url: bool = False
+
+
+# The built-in types' rules live with `EndpointType` (the catalog's published enum).
+_BUILTIN_TYPE_RULES = {kind.value: EndpointTypeRules(needs_target=kind.needs_target, needs_port=kind.needs_port,
+                                                      target_is_url=kind.target_is_url) for kind in EndpointType}
+
+
+def _options_validator(check_type: CheckType) -> OptionValidator:
     def validate(raw: dict[str, Any]) -> dict[str, Any]:
         # Keep only what the file says (normalised): defaults written back would bloat every file.
         return check_type.parse_options(raw).model_dump(mode="json", exclude_unset=True)
@@ -34,18 +54,12 @@ def _options_validator(check_type: CheckType) -> Any:
 
 
 def register(check_type: type[CheckType]) -> type[CheckType]:
-    """Add a check type (also usable as a class decorator). A later registration of a kind wins."""
+    """Add a check type. A later registration of a kind wins."""
     if not _KIND.fullmatch(getattr(check_type, "kind", "")):
         # The catalog index stores the type in 16 characters.
         raise ValueError(f"check type {check_type.__name__}: kind must be 1-16 lowercase letters, digits or "
                          "dashes, starting with a letter")
-    instance = check_type()
-    REGISTRY[check_type.kind] = instance
-    OPTION_VALIDATORS[check_type.kind] = _options_validator(instance)
-    if check_type.kind not in {kind.value for kind in EndpointType}:  # a plugin's own type
-        PLUGIN_ENDPOINT_TYPES[check_type.kind] = EndpointTypeRules(
-            needs_target=check_type.needs_target, needs_port=check_type.needs_port,
-            target_is_url=check_type.target_is_url)
+    REGISTRY[check_type.kind] = check_type()
     return check_type
 
 
@@ -59,11 +73,29 @@ def load() -> dict[str, CheckType]:
                 register(point.load())
             except Exception:  # a broken plugin must not take monitoring down
                 log.exception("check type plugin %s could not be loaded", point.value)
-    for kind, instance in REGISTRY.items():  # put back a validator someone removed (tests swap them)
-        if kind not in OPTION_VALIDATORS:
-            OPTION_VALIDATORS[kind] = _options_validator(instance)
     return REGISTRY
 
 
 def get(kind: str) -> CheckType | None:
     return load().get(kind)
+
+
+def endpoint_types() -> dict[str, EndpointTypeRules]:
+    """Every endpoint type a catalog file may use and what it needs: the built-in ones, then the
+    plugins' (registry loaded)."""
+    plugins = {kind: EndpointTypeRules(needs_target=check.needs_target, needs_port=check.needs_port,
+                                       target_is_url=check.target_is_url)
+               for kind, check in load().items() if kind not in _BUILTIN_TYPE_RULES}
+    return _BUILTIN_TYPE_RULES | plugins
+
+
+def type_rules(kind: str) -> EndpointTypeRules | None:
+    """What an endpoint of type ``kind`` needs, or None for a type nobody registered."""
+    # Built-in types never need the registry loaded here (their options validators load it on demand).
+    return _BUILTIN_TYPE_RULES.get(kind) or endpoint_types().get(kind)
+
+
+def option_validator(kind: str) -> OptionValidator | None:
+    """The validator of an endpoint's ``options`` for type ``kind`` (None: no such check type)."""
+    check = get(kind)
+    return _options_validator(check) if check is not None else None

@@ -1,0 +1,62 @@
+"""Typed records of what happened, handed from the slice that did it to the slices that follow it.
+
+A slice that reacts to another's change (search after the catalog, notifications after monitoring)
+receives one of these as an argument and imports nothing else from the emitting slice: this module
+depends only on vocabularies (``StrEnum`` choices), so every slice may import it without a cycle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from calcifer.monitoring.choices import Status
+
+# Re-exported so a subscriber names an endpoint's status without importing monitoring.
+EndpointStatus = Status
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogChanged:
+    """Which catalog index rows one sync rewrote or removed, from one synced commit to the next."""
+
+    from_commit: str | None
+    to_commit: str
+    services: frozenset[str]
+    endpoints: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class MainMoved:
+    """Main moved from ``before`` to ``after``: what the after-merge steps receive, one after the other.
+
+    ``paths`` maps every path that differs to its blob id at ``after`` (None: deleted); ``paths`` is None
+    when the difference is not known (at start, or ``before`` is gone): a step then compares everything.
+    A step that learns more returns a copy with it filled in (the catalog sync sets ``catalog``), and the
+    next step receives that copy.
+    """
+
+    before: str | None
+    after: str
+    paths: Mapping[str, str | None] | None
+    catalog: CatalogChanged | None = None
+
+    def touches(self, prefix: str) -> bool:
+        """True when a changed path lies under ``prefix`` (or the change is not known)."""
+        return self.paths is None or any(path.startswith(prefix) for path in self.paths)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointStatusChanged:
+    """An endpoint's status changed (written by monitoring's result writer, in its transaction)."""
+
+    endpoint_id: int
+    slug: str
+    service: str | None
+    old: Status
+    new: Status
+    at: dt.datetime
+    message: str = ""
+    in_maintenance: bool = False
+    cert_days_left: float | None = None

@@ -1,0 +1,69 @@
+"""An instance of Calcifer: its data directory prepared (database migrated, managed repository, work
+items reconciled) and the context every route, CLI command and background service receives.
+
+Kept apart from the web app so the CLIs and backup/restore prepare an instance without importing
+FastAPI's app. Preparing does not wire the extension points: an entry point calls
+``calcifer.wiring.prepare`` (wire, then this), so reconciliation runs the after-merge steps.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from calcifer.config import Settings
+from calcifer.db import ensure_schema, make_engine, make_session_factory, upgrade_database
+from calcifer.work import service as work_service
+
+log = logging.getLogger("calcifer")
+
+
+@dataclass
+class AppContext:
+    """What the running instance holds: settings, database, repository. Stored on `app.state.ctx`."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    repo_path: Path
+    secret_key: str
+    # How this process was wired (``calcifer.wiring.wire``): a child process it starts (the result
+    # writer) calls it too, so it runs the same hooks. None: nothing to wire (tests of one slice).
+    wire: Callable[[], object] | None = None
+
+
+def prepare(settings: Settings, *, reconcile: bool = True, wire: Callable[[], object] | None = None) -> AppContext:
+    """Initialise the data directory: secret key, database (migrated), managed repository.
+
+    Safe to run any number of times; existing data is never overwritten. With ``reconcile``, repairs
+    interrupted work and runs the after-merge steps so main's indexes catch up.
+    """
+    data_dir = settings.resolved_data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings.worktrees_dir.mkdir(parents=True, exist_ok=True)
+    secret_key = settings.secret_key
+    engine = make_engine(settings.resolved_database_url, schema=settings.database_schema)
+    ensure_schema(engine, settings.database_schema)
+    upgrade_database(engine)
+    ctx = AppContext(settings=settings, engine=engine, session_factory=make_session_factory(engine),
+                     repo_path=settings.resolved_repo_path, secret_key=secret_key, wire=wire)
+    if work_service.ensure_repository(repo_path=ctx.repo_path):
+        log.info("created the managed repository at %s", ctx.repo_path)
+    if reconcile:
+        with ctx.session_factory() as session:
+            for repair in work_service.reconcile(session=session, repo_path=ctx.repo_path,
+                                                 worktrees_dir=settings.worktrees_dir):
+                log.warning("reconciliation: %s", repair)
+            # The indexes of main (catalog, docs, search) catch up with it through the same steps a
+            # merge runs; each is a no-op when already at main's commit.
+            work_service.notify_main_changed(session=session, repo_path=ctx.repo_path)
+    # What start-up loaded (indexes, caches, modules) lives as long as the process: moving it out of the
+    # collector's generations keeps full collections short (see bench/README.md).
+    gc.freeze()
+    return ctx

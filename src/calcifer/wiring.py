@@ -1,0 +1,165 @@
+"""The composition root: every built-in merge rule, after-merge step, background service, check type,
+search hook and event subscriber, in the order they run.
+
+Slices declare their extension points (typed ``Protocol``s and an empty list each) and never register
+themselves by being imported; this module fills those lists. Every process calls ``wire()`` before it
+does work: the web app (``calcifer.app``), every CLI command (``calcifer worker``, ``backup``, ...), and
+the child processes they start (monitoring's result writer receives ``wire`` through its context).
+
+Plugins join the same lists: each ``calcifer.plugins`` entry point names a function that receives the
+``Wiring`` being built (built-ins already in it) and may append to, or reorder, any of its lists.
+Check types are the one exception: they are the ``calcifer.checks`` entry points (built-in ones are
+declared in pyproject.toml exactly like a plugin's), because the catalog validates endpoint files in
+processes that run nothing else; ``wire()`` loads them at start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+
+from calcifer import background
+from calcifer.backup import scheduler as backup_scheduler
+from calcifer.catalog import service as catalog_service
+from calcifer.config import Settings
+from calcifer.docs import doc_templates, worklog
+from calcifer.docs import service as docs_service
+from calcifer.instance import AppContext
+from calcifer.instance import prepare as prepare_instance
+from calcifer.monitoring import checks, incidents, maintenance, runner
+from calcifer.monitoring import hooks as monitoring_hooks
+from calcifer.notify import service as notify_service
+from calcifer.search import service as search_service
+from calcifer.work import reviews
+from calcifer.work import service as work_service
+
+log = logging.getLogger("calcifer")
+
+PLUGIN_GROUP = "calcifer.plugins"
+
+# -- work items ---------------------------------------------------------------------------------------
+
+# Rules merge-and-complete checks besides its own (every unmet one is listed at once).
+MERGE_RULES: tuple[work_service.MergeRule, ...] = (
+    catalog_service.catalog_merge_problems,  # the branch's catalog files load as main's index reads them
+    docs_service.front_matter_problems,      # every doc it adds or changes has front matter that reads
+    reviews.review_problems,                 # an approving review, when the preference asks for one
+)
+# Files written into the merge commit itself.
+MERGE_EXTRA_FILES: tuple[work_service.MergeExtraFiles, ...] = (
+    worklog.work_log_files,                  # docs/work-log/: what the work item did
+)
+# After a merge moved main, in this order; each step receives what changed (``events.MainMoved``).
+AFTER_MERGE_STEPS: tuple[work_service.AfterMergeStep, ...] = (
+    catalog_service.sync_after_merge,        # the catalog index; hands its changed rows on
+    docs_service.sync_after_merge,           # docs index and links (needs the catalog's services)
+    search_service.refresh_after_merge,      # search rows of docs, CHANGES.md and the changed catalog rows
+)
+# After a work item was created, edited, committed to, merged or cancelled.
+WORK_ITEM_CHANGED: tuple[work_service.WorkItemChangedHook, ...] = (
+    search_service.index_work_item,          # its search row
+    maintenance.work_item_changed,           # its maintenance window opens/closes with it
+)
+# Files of a NEW managed repository's first commit.
+INITIAL_FILES: tuple[work_service.InitialFiles, ...] = (
+    doc_templates.default_template_files,    # docs/_templates/
+)
+
+# -- catalog ------------------------------------------------------------------------------------------
+
+# A service or endpoint added through a work item: more files for the same commit.
+CATALOG_ADDED: tuple[catalog_service.AddedHook, ...] = (
+    doc_templates.generate_catalog_doc,      # its doc page from the template for its kind
+)
+
+# -- monitoring: event subscribers and providers --------------------------------------------------------
+
+# Subscribers of ``events.EndpointStatusChanged``, in the result writer's transaction.
+STATUS_CHANGE_SUBSCRIBERS: tuple[monitoring_hooks.StatusChangeHook, ...] = (
+    incidents.record_incidents,              # open/close incidents
+    notify_service.queue_status_notifications,  # the notification outbox
+)
+MAINTENANCE_PROVIDERS: tuple[monitoring_hooks.MaintenanceProvider, ...] = (
+    maintenance.slugs_in_maintenance,        # maintenance windows (by hand or a work item's)
+)
+
+# -- background services (started in this order by the web app's lifespan, stopped in reverse) -------
+
+BACKGROUND_SERVICES: tuple[tuple[str, background.Start], ...] = (
+    ("monitoring-scheduler", runner.start),  # off with CALCIFER_MONITOR_IN_WEB=false (`calcifer worker`)
+    ("backups", backup_scheduler.start),
+    ("notifier", notify_service.start_in_web),
+)
+
+
+@dataclass
+class Wiring:
+    """The lists one process runs: the built-ins above, then what plugins added."""
+
+    merge_rules: list[work_service.MergeRule] = field(default_factory=lambda: list(MERGE_RULES))
+    merge_extra_files: list[work_service.MergeExtraFiles] = field(
+        default_factory=lambda: list(MERGE_EXTRA_FILES))
+    after_merge_steps: list[work_service.AfterMergeStep] = field(default_factory=lambda: list(AFTER_MERGE_STEPS))
+    work_item_changed: list[work_service.WorkItemChangedHook] = field(
+        default_factory=lambda: list(WORK_ITEM_CHANGED))
+    initial_files: list[work_service.InitialFiles] = field(default_factory=lambda: list(INITIAL_FILES))
+    catalog_added: list[catalog_service.AddedHook] = field(default_factory=lambda: list(CATALOG_ADDED))
+    status_change_subscribers: list[monitoring_hooks.StatusChangeHook] = field(
+        default_factory=lambda: list(STATUS_CHANGE_SUBSCRIBERS))
+    maintenance_providers: list[monitoring_hooks.MaintenanceProvider] = field(
+        default_factory=lambda: list(MAINTENANCE_PROVIDERS))
+    background_services: dict[str, background.Start] = field(default_factory=lambda: dict(BACKGROUND_SERVICES))
+
+
+Plugin = Callable[[Wiring], None]
+
+
+def build() -> Wiring:
+    """The built-in lists, then each ``calcifer.plugins`` entry point applied in name order. A plugin
+    that fails to load or raises is logged and left out; the built-ins still run."""
+    wiring = Wiring()
+    for point in sorted(entry_points(group=PLUGIN_GROUP), key=lambda p: p.name):
+        try:
+            plugin: Plugin = point.load()
+            plugin(wiring)
+        except Exception:  # a broken plugin must not take Calcifer down
+            log.exception("plugin %s could not be wired", point.value)
+    return wiring
+
+
+def install(wiring: Wiring) -> None:
+    """Make ``wiring`` what this process runs: each slice's list gets its entries, in order."""
+    work_service.MERGE_RULES[:] = wiring.merge_rules
+    work_service.MERGE_EXTRA_FILES[:] = wiring.merge_extra_files
+    work_service.AFTER_MERGE_STEPS[:] = wiring.after_merge_steps
+    work_service.WORK_ITEM_CHANGED_HOOKS[:] = wiring.work_item_changed
+    work_service.INITIAL_FILE_PROVIDERS[:] = wiring.initial_files
+    catalog_service.ADDED_HOOKS[:] = wiring.catalog_added
+    monitoring_hooks.STATUS_CHANGE_HOOKS[:] = wiring.status_change_subscribers
+    monitoring_hooks.MAINTENANCE_PROVIDERS[:] = wiring.maintenance_providers
+    background.SERVICES.clear()
+    background.SERVICES.update(wiring.background_services)
+    checks.load()
+
+
+_wired = False
+_wiring_lock = threading.Lock()
+
+
+def wire() -> None:
+    """Wire this process (once; later calls do nothing, so a test's changes to a list stay)."""
+    global _wired
+    with _wiring_lock:
+        if not _wired:
+            install(build())
+            _wired = True
+
+
+def prepare(settings: Settings, *, reconcile: bool = True) -> AppContext:
+    """Wire this process, then prepare the instance (``instance.prepare``); child processes it starts
+    wire themselves the same way."""
+    wire()
+    return prepare_instance(settings, reconcile=reconcile, wire=wire)

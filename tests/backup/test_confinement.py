@@ -205,3 +205,31 @@ def test_an_archive_with_more_members_than_the_limit_is_refused(tmp_path: Path, 
                                                 *[(plain(n), b"x") for n in [*names, "extra"]]])
     with pytest.raises(Invalid, match="more than 41 members"):
         archive.verify(more, limits=archive.Limits(members=41))
+
+
+def test_an_archive_whose_database_is_not_one_is_refused_with_a_clear_error(
+        ctx: AppContext, tmp_path: Path, target: Settings) -> None:
+    good = service.backup(ctx=ctx, target_dir=tmp_path / "backups").path
+    member = next(m.name for m in archive.verify(good).members if m.name.startswith("database/"))
+    junk = b"SQLite format 3\x00" + b"\xff" * 4000 if member.endswith(".sqlite3") else b'{"format": 1}\n'
+    forged = reseal(good, tmp_path / "forged.tar.gz", replace={member: junk})
+    with pytest.raises(Invalid, match="The archive's database cannot be loaded|not a Calcifer JSON export"):
+        service.restore(archive_path=forged, settings=target)
+    assert list(target.data_dir.iterdir()) == [], "nothing half-restored"
+
+
+def test_a_worktree_path_keeps_only_its_folder_name_and_names_or_links_that_escape_are_refused(
+        tmp_path: Path) -> None:
+    from calcifer.gitrepo import confine_worktree
+
+    worktrees = tmp_path / "data" / "worktrees"
+    worktrees.mkdir(parents=True)
+    assert confine_worktree(worktrees_dir=worktrees, path="/srv/old/worktrees/7-grafana") == worktrees / "7-grafana"
+    assert confine_worktree(worktrees_dir=worktrees, path="7-grafana/") == worktrees / "7-grafana"
+    for bad in ["", "/", "..", "/srv/..", ".git", "/x/.GIT.", "a\nb", "a\\b", "x" * 201]:
+        with pytest.raises(Invalid, match="cannot name a worktree folder"):
+            confine_worktree(worktrees_dir=worktrees, path=bad)
+    (tmp_path / "outside").mkdir()
+    (worktrees / "7-grafana").symlink_to(tmp_path / "outside")
+    with pytest.raises(Invalid, match="leads outside"):
+        confine_worktree(worktrees_dir=worktrees, path="/anywhere/7-grafana")

@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -554,9 +555,14 @@ def restore(*, archive_path: Path, settings: Settings, force: bool = False,
         say("restoring the repository")
         _restore_repository(files[BUNDLE_MEMBER], repo_path)
         say("restoring the database")
-        _restore_database(settings, manifest, files)
-        say("migrating the database")
-        ctx = prepare(settings, reconcile=False)
+        try:
+            _restore_database(settings, manifest, files)
+            say("migrating the database")
+            ctx = prepare(settings, reconcile=False)
+        except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
+            # Checksums only prove the archive is as its writer made it, not that its writer was Calcifer.
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
+            raise Invalid(f"The archive's database cannot be loaded ({reason}); nothing was restored.") from exc
         try:
             schema_to = current_revision(ctx.engine)
             recreated: list[int] = []

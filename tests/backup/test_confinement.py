@@ -233,3 +233,12 @@ def test_a_worktree_path_keeps_only_its_folder_name_and_names_or_links_that_esca
     (worktrees / "7-grafana").symlink_to(tmp_path / "outside")
     with pytest.raises(Invalid, match="leads outside"):
         confine_worktree(worktrees_dir=worktrees, path="/anywhere/7-grafana")
+
+
+def test_an_archive_whose_secret_key_is_not_text_is_refused_with_a_clear_error(
+        ctx: AppContext, tmp_path: Path, target: Settings) -> None:
+    good = service.backup(ctx=ctx, target_dir=tmp_path / "backups").path
+    forged = reseal(good, tmp_path / "forged.tar.gz", replace={"secret_key": b"\xff\xfe\x00binary"})
+    with pytest.raises(Invalid, match="secret key is not one line of text"):
+        service.restore(archive_path=forged, settings=target)
+    assert list(target.data_dir.iterdir()) == [], "nothing half-restored"

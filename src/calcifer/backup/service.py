@@ -484,6 +484,18 @@ def _restore_repository(bundle: Path, repo_path: Path) -> None:
     pygit2.Repository(str(repo_path)).set_head("refs/heads/main")
 
 
+def _secret_key_text(member: Path) -> str:
+    """The archive's secret key as the file Calcifer reads (one line of printable text)."""
+    try:
+        key = member.read_bytes().decode("utf-8").strip()
+    except UnicodeDecodeError:
+        key = ""
+    if not key or not key.isprintable() or len(key) > 1024:
+        raise Invalid("The archive's secret key is not one line of text (at most 1024 characters): the "
+                      "archive was not written by Calcifer; nothing was restored.")
+    return key + "\n"
+
+
 def restore(*, archive_path: Path, settings: Settings, force: bool = False,
             progress: Callable[[str], None] | None = None,
             limits: archive.Limits = archive.DEFAULT_LIMITS) -> RestoreResult:
@@ -550,7 +562,7 @@ def restore(*, archive_path: Path, settings: Settings, force: bool = False,
         say("extracting")
         files = archive.extract(archive_path, manifest=manifest, into=staging, limits=limits)
         secret = data_dir / "secret_key"
-        secret.write_text(files[SECRET_KEY_MEMBER].read_text())
+        secret.write_text(_secret_key_text(files[SECRET_KEY_MEMBER]))
         secret.chmod(0o600)
         say("restoring the repository")
         _restore_repository(files[BUNDLE_MEMBER], repo_path)

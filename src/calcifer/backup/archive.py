@@ -1,6 +1,9 @@
 """Backup archives: a tar.gz whose first member, ``manifest.json``, lists every other member's size and
 SHA-256. Reading verifies everything before a byte is written, and refuses paths that could escape
-the target (``..``, absolute paths), links, devices, duplicates and members the manifest does not list.
+the target (``..``, absolute paths), links, devices, duplicates, members the manifest does not list,
+and members larger (alone, or all together, or in number) than :class:`Limits` allow — judged from the
+manifest and each member's header before its data is read, so a small archive that would unpack to
+terabytes is refused at once.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from calcifer.backup import jsonsafe
 from calcifer.errors import Invalid
 
 MANIFEST = "manifest.json"
@@ -26,6 +30,25 @@ MANIFEST_MAX = 1 << 20
 _MEMBER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+
+GIB = 1 << 30
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The most a restore unpacks. Calcifer writes five members (manifest, database, repo.bundle,
+    settings, secret key); the database and the bundle are the large ones."""
+
+    member_bytes: int = 64 * GIB
+    total_bytes: int = 128 * GIB
+    members: int = 32
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def _size_text(size: int) -> str:
+    return f"{size / GIB:.1f} GiB" if size >= GIB else f"{size} bytes"
 
 
 @dataclass(frozen=True)
@@ -131,11 +154,8 @@ def write_archive(*, target: Path, manifest: Manifest, files: dict[str, Path],
         progress(total, total)
 
 
-def _parse_manifest(data: bytes) -> Manifest:
-    try:
-        raw = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Invalid(f"The archive's manifest is not valid JSON ({exc}): the archive is damaged.") from exc
+def _parse_manifest(data: bytes, limits: Limits) -> Manifest:
+    raw = jsonsafe.loads(data, what="The archive's manifest")
     if not isinstance(raw, dict) or raw.get("format") != ARCHIVE_FORMAT:
         raise Invalid("This is not a Calcifer backup archive (its manifest's format is not calcifer-backup).")
     if not isinstance(raw.get("format_version"), int) or raw["format_version"] > ARCHIVE_FORMAT_VERSION:
@@ -143,23 +163,45 @@ def _parse_manifest(data: bytes) -> Manifest:
                       "Calcifer reads: restore it with a newer Calcifer.")
     members = []
     try:
-        for entry in raw["members"]:
+        entries = raw["members"]
+        if not isinstance(entries, list):
+            raise TypeError("members is not a list")
+        if len(entries) + 1 > limits.members:
+            raise Invalid(f"Refused: the archive lists {len(entries)} members; a Calcifer backup has at most "
+                          f"{limits.members - 1}.")
+        for entry in entries:
             name = str(entry["name"])
             problem = check_member_name(name)
             if problem:
                 raise Invalid(f"The archive's manifest is unsafe: {problem}.")
-            members.append(Member(name=name, size=int(entry["size"]), sha256=str(entry["sha256"]),
+            size = entry["size"]
+            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+                raise ValueError("a size is not a whole number")
+            _check_size(name, size, limits)
+            members.append(Member(name=name, size=size, sha256=str(entry["sha256"]),
                                   secret=bool(entry.get("secret", False))))
     except (KeyError, TypeError, ValueError) as exc:
         raise Invalid("The archive's manifest does not list its members properly: the archive is damaged.") from exc
+    total = sum(m.size for m in members)
+    if total > limits.total_bytes:
+        raise Invalid(f"Refused: the archive would unpack to {_size_text(total)}, more than the "
+                      f"{_size_text(limits.total_bytes)} a restore accepts.")
+    revision = raw.get("schema_revision")
     known = {"format", "format_version", "calcifer_version", "schema_revision", "created_at", "engine", "members"}
     return Manifest(calcifer_version=str(raw.get("calcifer_version", "")),
-                    schema_revision=raw.get("schema_revision"), created_at=str(raw.get("created_at", "")),
+                    schema_revision=revision if isinstance(revision, str) else None,
+                    created_at=str(raw.get("created_at", "")),
                     engine=str(raw.get("engine", "")), members=members,
                     extra={k: v for k, v in raw.items() if k not in known})
 
 
-def _check_tarinfo(info: tarfile.TarInfo, seen: set[str]) -> None:
+def _check_size(name: str, size: int, limits: Limits) -> None:
+    if size > limits.member_bytes:
+        raise Invalid(f"Refused: member {name!r} is {_size_text(size)}, more than the "
+                      f"{_size_text(limits.member_bytes)} a restore accepts for one member.")
+
+
+def _check_tarinfo(info: tarfile.TarInfo, seen: set[str], limits: Limits) -> None:
     problem = check_member_name(info.name)
     if problem:
         raise Invalid(f"Refused: {problem}.")
@@ -169,18 +211,27 @@ def _check_tarinfo(info: tarfile.TarInfo, seen: set[str]) -> None:
         raise Invalid(f"Refused: member {info.name!r} is not a plain file (device, folder or fifo).")
     if info.name in seen:
         raise Invalid(f"Refused: member {info.name!r} appears twice.")
+    if len(seen) + 1 > limits.members:
+        raise Invalid(f"Refused: the archive has more than {limits.members} members; a Calcifer backup has "
+                      "five.")
+    _check_size(info.name, info.size, limits)
     seen.add(info.name)
 
 
-def _walk(path: Path, on_member: Callable[[tarfile.TarInfo, Any], None]) -> None:
+def _walk(path: Path, on_member: Callable[[tarfile.TarInfo, Any], None], limits: Limits) -> None:
     """Stream through the archive once, calling on_member(info, fileobj) for every member."""
     if not path.is_file():
         raise Invalid(f"No archive at {path}.")
     try:
         with tarfile.open(path, "r|gz") as tar:
             seen: set[str] = set()
+            total = 0
             for info in tar:
-                _check_tarinfo(info, seen)
+                _check_tarinfo(info, seen, limits)
+                total += info.size
+                if total > limits.total_bytes:
+                    raise Invalid(f"Refused: the archive's members add up to more than the "
+                                  f"{_size_text(limits.total_bytes)} a restore accepts.")
                 handle = tar.extractfile(info)
                 if handle is None:  # pragma: no cover - isreg() above
                     raise Invalid(f"Refused: member {info.name!r} has no data.")
@@ -191,7 +242,7 @@ def _walk(path: Path, on_member: Callable[[tarfile.TarInfo, Any], None]) -> None
         raise Invalid(f"The archive {path.name} is damaged or truncated ({exc}); nothing was restored.") from exc
 
 
-def verify(path: Path, *, progress: Progress | None = None) -> Manifest:
+def verify(path: Path, *, progress: Progress | None = None, limits: Limits = DEFAULT_LIMITS) -> Manifest:
     """Check the whole archive without writing anything: a manifest first, every member it lists present
     with its size and SHA-256, nothing else. Returns the manifest; raises Invalid naming the problem."""
     found: dict[str, tuple[int, str]] = {}
@@ -204,7 +255,7 @@ def verify(path: Path, *, progress: Progress | None = None) -> Manifest:
                 raise Invalid("Refused: the manifest must be the archive's first member.")
             if info.size > MANIFEST_MAX:
                 raise Invalid("Refused: the manifest is implausibly large.")
-            manifest.append(_parse_manifest(handle.read()))
+            manifest.append(_parse_manifest(handle.read(), limits))
             return
         if not manifest:
             raise Invalid("Refused: the archive does not start with its manifest.")
@@ -220,7 +271,7 @@ def verify(path: Path, *, progress: Progress | None = None) -> Manifest:
                 progress(min(size, total), total)
         found[info.name] = (size, digest.hexdigest())
 
-    _walk(path, on_member)
+    _walk(path, on_member, limits)
     if not manifest:
         raise Invalid("Refused: the archive has no manifest.")
     problems = []
@@ -234,7 +285,7 @@ def verify(path: Path, *, progress: Progress | None = None) -> Manifest:
     return manifest[0]
 
 
-def extract(path: Path, *, manifest: Manifest, into: Path) -> dict[str, Path]:
+def extract(path: Path, *, manifest: Manifest, into: Path, limits: Limits = DEFAULT_LIMITS) -> dict[str, Path]:
     """Write the members of a VERIFIED archive under `into` (created, must be empty). Each member's
     checksum is checked again while writing, in case the file changed since `verify`."""
     into.mkdir(parents=True, exist_ok=True)
@@ -261,5 +312,5 @@ def extract(path: Path, *, manifest: Manifest, into: Path) -> dict[str, Path]:
             raise Invalid(f"Refused: member {info.name} changed since it was verified.")
         written[info.name] = target
 
-    _walk(path, on_member)
+    _walk(path, on_member, limits)
     return written

@@ -110,12 +110,11 @@ def export_command(
         if output is None:
             service.write_export_file(ctx=ctx, out=sys.stdout, include_secrets=include_secrets)
             return
-        temporary = output.with_name(f".{output.name}.partial")
-        with temporary.open("w", encoding="utf-8") as handle:
-            counts = service.write_export_file(ctx=ctx, out=handle, include_secrets=include_secrets)
-        temporary.replace(output)
-        if include_secrets:
-            output.chmod(0o600)
+        try:
+            counts = service.export_to_file(ctx=ctx, output=output, include_secrets=include_secrets)
+        except OSError as exc:
+            _fail(f"Cannot write {output}: {exc.strerror or exc}.")
+            return
     finally:
         ctx.engine.dispose()
     err.print(f"Exported {sum(counts.values())} rows from {len(counts)} tables to {output}"

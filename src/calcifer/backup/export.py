@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 import calcifer.models
 from calcifer import __version__
+from calcifer.backup import jsonsafe
 from calcifer.errors import Conflict, Invalid
 
 FORMAT = "calcifer-export"
@@ -48,9 +49,21 @@ SECRET_COLUMNS: dict[str, Redactor] = {
     "users.password_hash": lambda row: REDACTED,
     # token hashes are unique: keep them distinct, and unlike any sha256 hex digest.
     "api_tokens.token_hash": lambda row: f"{REDACTED}-{row.get('id')}",
+    # apprise URLs carry tokens in any part: only what the UI shows (scheme and host) leaves.
+    "notify_channels.url": lambda row: _mask_url(str(row.get("url") or "")),
 }
 
+# Absolute paths of this installation: an export holds only the folder's name, and an import puts it
+# under the importing installation's worktrees folder (gitrepo.confine_worktree).
+WORKTREE_COLUMN = ("work_items", "worktree_path")
+
 BATCH = 2000
+
+
+def _mask_url(url: str) -> str:
+    from calcifer.notify.service import mask_url
+
+    return mask_url(url)
 
 
 def exported_tables(*, include_secrets: bool) -> list[sa.Table]:
@@ -80,19 +93,29 @@ def _encode(value: Any) -> Any:
     return value
 
 
-def _decode(value: Any, column_type: Any) -> Any:
+def _decode(value: Any, column_type: Any, where: str) -> Any:
+    """The Python value for one exported cell; Invalid (naming table and column) for one that cannot be."""
     if value is None:
         return None
     kind = _python_type(column_type)
-    if kind is dt.datetime and isinstance(value, str):
-        parsed = dt.datetime.fromisoformat(value)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-    if kind is dt.date and isinstance(value, str):
-        return dt.date.fromisoformat(value)
-    if kind is bytes and isinstance(value, str):
-        return base64.b64decode(value)
+    try:
+        if kind is dt.datetime:
+            parsed = dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+            if parsed is None:
+                raise ValueError("not a date and time")
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+        if kind is dt.date:
+            if not isinstance(value, str):
+                raise ValueError("not a date")
+            return dt.date.fromisoformat(value)
+        if kind is bytes and isinstance(value, str):
+            return base64.b64decode(value, validate=True)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise Invalid(f"{where}: {str(value)[:60]!r} is not a valid value here ({exc}).") from exc
     if kind is bool and isinstance(value, int):
         return bool(value)
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise Invalid(f"{where}: {str(value)[:60]!r} is not a whole number.")
     return value
 
 
@@ -143,6 +166,8 @@ def write_export(*, engine: Engine, out: IO[str], include_secrets: bool = False,
             out.write(("," if position else "") + f"\n{_dump(table.name)}: [")
             count = 0
             for row in _rows(conn, table):
+                if table.name == WORKTREE_COLUMN[0] and row.get(WORKTREE_COLUMN[1]):
+                    row[WORKTREE_COLUMN[1]] = Path(row[WORKTREE_COLUMN[1]]).name
                 if not include_secrets:
                     for name in list(row):
                         redact = SECRET_COLUMNS.get(f"{table.name}.{name}")
@@ -219,8 +244,9 @@ def _scan(path: Path) -> tuple[dict[str, Any], list[str]] | None:
             if not separator:
                 return None
             try:
-                header[json.loads(key)] = json.loads(value.removesuffix(","))
-            except json.JSONDecodeError:
+                header[jsonsafe.loads(key, what="The export")] = jsonsafe.loads(value.removesuffix(","),
+                                                                               what="The export's header")
+            except (Invalid, TypeError):  # not this layout (or not valid): read whole, which says why
                 return None
         else:
             return None
@@ -240,7 +266,10 @@ def _scan(path: Path) -> tuple[dict[str, Any], list[str]] | None:
                 match = _TABLE_LINE.fullmatch(line)
                 if match is None:
                     return None
-                tables.append(json.loads(match.group(1)))
+                try:
+                    tables.append(jsonsafe.loads(match.group(1), what="The export's table name"))
+                except Invalid:
+                    return None
                 if match.group(2) is None:
                     inside = tables[-1]
             elif line in ("]", "],"):
@@ -265,7 +294,7 @@ def _line_batches(path: Path) -> Batches:
                 match = _TABLE_LINE.fullmatch(line)
                 if match is None:
                     continue  # the closing braces
-                name = json.loads(match.group(1))
+                name = jsonsafe.loads(match.group(1), what="The export's table name")
                 if match.group(2) is not None:
                     yield name, []
                     name = None
@@ -273,13 +302,14 @@ def _line_batches(path: Path) -> Batches:
                 yield name, rows
                 name, rows = None, []
             else:
-                rows.append(json.loads(line.removesuffix(",")))
+                rows.append(jsonsafe.loads(line.removesuffix(","), what=f"A row of table {name}"))
                 if len(rows) >= BATCH:
                     yield name, rows
                     rows = []
 
 
 def from_dict(document: Any) -> Document:
+    jsonsafe.check(document, what="The export")
     if not isinstance(document, dict) or not isinstance(document.get("tables"), dict):
         check_header(document)
         raise Invalid("This export has no \"tables\" object.")
@@ -298,12 +328,11 @@ def load_document(path: Path) -> Document:
         if scanned is not None:
             header, tables = scanned
             return Document(header=header, tables=tables, batches=lambda: _line_batches(path))
-        with path.open(encoding="utf-8") as handle:
-            return from_dict(json.load(handle))
+        return from_dict(jsonsafe.loads(path.read_bytes(), what=f"{path.name} (a Calcifer JSON export)"))
     except OSError as exc:
         raise Invalid(f"Cannot read {path}: {exc.strerror or exc}.") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Invalid(f"{path} is not a Calcifer JSON export: {exc}.") from exc
+    except UnicodeDecodeError as exc:
+        raise Invalid(f"{path} is not a Calcifer JSON export: it is not UTF-8 text ({exc.reason}).") from exc
 
 
 def check_header(header: Any) -> dict[str, Any]:
@@ -363,14 +392,27 @@ def bump_sequences(conn: Connection, names: list[str]) -> None:
                              f"(SELECT MAX({column}) FROM {table}) IS NOT NULL)"), {"s": sequence})
 
 
-def import_document(*, engine: Engine, document: Document | dict[str, Any]) -> ImportResult:
+def import_document(*, engine: Engine, document: Document | dict[str, Any], worktrees_dir: Path) -> ImportResult:
     """Load an export into this instance's database, in one transaction.
 
     Refuses (Conflict) an instance that already has users, work items or audit entries, and (Invalid)
-    an export from another schema revision or one naming tables or columns this database lacks. Tables
-    the instance filled by itself at start (the indexes of a fresh repository, repair reports) are
-    emptied first. On any error the transaction is rolled back: nothing is half-imported."""
+    an export from another schema revision, one naming tables or columns this database lacks, or one
+    holding a value its column cannot take. Work items' worktree paths are re-derived under
+    ``worktrees_dir`` (gitrepo.confine_worktree). Tables the instance filled by itself at start (the
+    indexes of a fresh repository, repair reports) are emptied first. On any error the transaction is
+    rolled back: nothing is half-imported."""
+    try:
+        return _import(engine=engine, document=document, worktrees_dir=worktrees_dir)
+    except sa.exc.SQLAlchemyError as exc:
+        # The transaction was rolled back; what the driver says names the value it could not store.
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
+        raise Invalid(f"The export holds a value this database cannot store ({reason}); nothing was "
+                      "imported.") from exc
+
+
+def _import(*, engine: Engine, document: Document | dict[str, Any], worktrees_dir: Path) -> ImportResult:
     from calcifer.db import current_revision
+    from calcifer.gitrepo.paths import confine_worktree
 
     if not isinstance(document, Document):
         document = from_dict(document)
@@ -411,7 +453,17 @@ def import_document(*, engine: Engine, document: Document | dict[str, Any]) -> I
             if missing:
                 raise Invalid(f"Table {name} of the export has columns this database does not: "
                               + ", ".join(missing) + ".")
-            decoded = [{key: _decode(value, types[key]) for key, value in row.items()} for row in rows]
+            decoded = [{key: _decode(value, types[key], f"Table {name}, column {key}") for key, value in row.items()}
+                       for row in rows]
+            if name == WORKTREE_COLUMN[0]:
+                for row in decoded:
+                    if row.get(WORKTREE_COLUMN[1]):
+                        try:
+                            row[WORKTREE_COLUMN[1]] = str(confine_worktree(worktrees_dir=worktrees_dir,
+                                                                           path=str(row[WORKTREE_COLUMN[1]])))
+                        except Invalid as exc:
+                            raise Invalid(f"Work item {row.get('id')!r} of the export: {exc.message}; nothing "
+                                          "was imported.") from exc
             for start in range(0, len(decoded), BATCH):
                 # Rows with different key sets cannot share one executemany: group them.
                 groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -422,7 +474,8 @@ def import_document(*, engine: Engine, document: Document | dict[str, Any]) -> I
             result.rows[name] += len(rows)
         bump_sequences(conn, list(targets))
     if not header.get("secrets_included"):
-        result.warnings.append("The export holds no password or token hashes: users cannot log in and API "
-                               "tokens do not work until they are set again. To migrate an installation, "
-                               "export with --include-secrets.")
+        result.warnings.append("The export holds no password or token hashes and shows notification URLs only "
+                               "as scheme://host…: users cannot log in, API tokens and notification channels "
+                               "do not work until they are set again. To migrate an installation, export "
+                               "with --include-secrets.")
     return result

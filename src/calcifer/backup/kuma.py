@@ -9,7 +9,6 @@ on endpoints: they are listed in the report and in the work item's description (
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from calcifer.auth.models import User
+from calcifer.backup import jsonsafe
 from calcifer.catalog import index
 from calcifer.catalog.schemas import EndpointSpec, spec_document, spec_errors
 from calcifer.catalog.yamlio import apply_spec
@@ -102,12 +102,17 @@ def read_backup(path: Path) -> dict[str, Any]:
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise Invalid(f"{path.name} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB: not a Kuma backup.")
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise Invalid(f"Cannot read {path}: {exc.strerror or exc}.") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Invalid(f"{path.name} is not JSON ({exc}); export the backup from Uptime Kuma 1.x "
+    except UnicodeDecodeError as exc:
+        raise Invalid(f"{path.name} is not UTF-8 text ({exc.reason}); export the backup from Uptime Kuma 1.x "
                       "(Settings → Backup → Export).") from exc
+    try:
+        data = jsonsafe.loads(text, what=path.name)
+    except Invalid as exc:
+        raise Invalid(f"{exc.message} Export the backup from Uptime Kuma 1.x (Settings → Backup → "
+                      "Export).") from exc
     if not isinstance(data, dict) or not isinstance(data.get("monitorList"), list):
         raise Invalid(f"{path.name} is not an Uptime Kuma 1.x backup: it has no monitorList.")
     return data
@@ -115,9 +120,23 @@ def read_backup(path: Path) -> dict[str, Any]:
 
 # -- slugs ---------------------------------------------------------------------------------------------------------
 
+def _ascii(text: str) -> str:
+    """The ASCII letters NFKD leaves of ``text``, one character at a time.
+
+    Normalising the whole string reorders runs of combining marks by an insertion sort, quadratic in
+    the run's length (a 20,000-character name took 3 s); the marks are dropped here anyway, and NFKD
+    never composes, so decomposing each character alone gives the same letters in linear time."""
+    out = []
+    for ch in text:
+        if ch.isascii():
+            out.append(ch)
+        else:
+            out.append(unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode())
+    return "".join(out)
+
+
 def slugify(text: str, *, max_length: int = 63) -> str:
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:max_length].rstrip("-")
+    slug = re.sub(r"[^a-z0-9]+", "-", _ascii(text).lower()).strip("-")[:max_length].rstrip("-")
     return slug or "endpoint"
 
 
@@ -134,11 +153,16 @@ def unique_slug(base: str, taken: set[str]) -> str:
 
 # -- monitors → endpoints ------------------------------------------------------------------------------------
 
+def _list(value: Any) -> list[Any]:
+    """A list field of the backup as a list (a hand-edited file may hold anything there)."""
+    return value if isinstance(value, list) else []
+
+
 def _int(value: Any, default: int, low: int, high: int) -> tuple[int, bool]:
     """(value clamped into [low, high], whether it had to be changed)."""
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return default, value not in (None, "")
     clamped = max(low, min(high, number))
     return clamped, clamped != number
@@ -147,7 +171,7 @@ def _int(value: Any, default: int, low: int, high: int) -> tuple[int, bool]:
 def _statuses(value: Any) -> tuple[list[int | str], list[str]]:
     accepted: list[int | str] = []
     dropped: list[str] = []
-    for raw in value or []:
+    for raw in _list(value):
         text = str(raw).strip()
         if not _STATUS.fullmatch(text):
             dropped.append(text)
@@ -162,8 +186,8 @@ def _headers(value: Any) -> tuple[dict[str, str], str | None]:
     if value in (None, ""):
         return {}, None
     try:
-        parsed = json.loads(value) if isinstance(value, str) else value
-    except json.JSONDecodeError:
+        parsed = jsonsafe.loads(value, what="headers") if isinstance(value, str) else value
+    except Invalid:
         return {}, "headers are not a JSON object"
     if not isinstance(parsed, dict):
         return {}, "headers are not a JSON object"
@@ -175,15 +199,15 @@ def _expected(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError:
+        parsed = jsonsafe.loads(value, what="expectedValue")
+    except Invalid:
         return value
     return parsed if isinstance(parsed, bool | int | float) else value
 
 
 def _tags(monitor: dict[str, Any]) -> list[str]:
     tags = []
-    for tag in monitor.get("tags") or []:
+    for tag in _list(monitor.get("tags")):
         if isinstance(tag, dict) and tag.get("name"):
             value = str(tag.get("value") or "").strip()
             tags.append(f"{tag['name']}:{value}" if value else str(tag["name"]))
@@ -305,6 +329,14 @@ def _webhook_parts(url: str) -> tuple[str, str] | None:
     return parts.scheme, parts.netloc + parts.path + (f"?{parts.query}" if parts.query else "")
 
 
+def _priority(value: Any, *, high: int = 5) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if 0 <= number <= high else None
+
+
 def map_notification(config: dict[str, Any]) -> tuple[str | None, str]:
     """(apprise URL, or None and why not) for one Kuma notification's config."""
     kind = str(config.get("type") or "")
@@ -331,7 +363,10 @@ def map_notification(config: dict[str, Any]) -> tuple[str | None, str]:
             auth = f"{user}:{quote(str(config.get('ntfypassword') or ''), safe='')}@"
         url = f"{scheme}://{auth}{server[1].rstrip('/')}/{quote(topic, safe='')}"
         if config.get("ntfyPriority"):
-            url += f"?priority={int(config['ntfyPriority'])}"
+            priority = _priority(config["ntfyPriority"])
+            if priority is None:
+                return None, f"ntfy priority {str(config['ntfyPriority'])[:20]!r} is not a number from 1 to 5"
+            url += f"?priority={priority}"
         return url, ""
     if kind == "gotify":
         server = _webhook_parts(str(config.get("gotifyserverurl") or ""))
@@ -341,7 +376,10 @@ def map_notification(config: dict[str, Any]) -> tuple[str | None, str]:
         scheme = "gotifys" if server[0] == "https" else "gotify"
         url = f"{scheme}://{server[1].rstrip('/')}/{quote(token, safe='')}"
         if config.get("gotifyPriority") not in (None, ""):
-            url += f"?priority={int(config['gotifyPriority'])}"
+            priority = _priority(config["gotifyPriority"], high=10)
+            if priority is None:
+                return None, f"Gotify priority {str(config['gotifyPriority'])[:20]!r} is not a number from 0 to 10"
+            url += f"?priority={priority}"
         return url, ""
     if kind == "telegram":
         token = str(config.get("telegramBotToken") or "").strip()
@@ -365,14 +403,14 @@ def map_notification(config: dict[str, Any]) -> tuple[str | None, str]:
 
 
 def _notifications(data: dict[str, Any], report: KumaReport) -> None:
-    for entry in data.get("notificationList") or []:
+    for entry in _list(data.get("notificationList")):
         if not isinstance(entry, dict):
             continue
         name = str(entry.get("name") or f"notification {entry.get('id')}")
         config = entry.get("config")
         try:
-            parsed = json.loads(config) if isinstance(config, str) else (config or {})
-        except json.JSONDecodeError:
+            parsed = jsonsafe.loads(config, what="config") if isinstance(config, str) else (config or {})
+        except Invalid:
             parsed = None
         if not isinstance(parsed, dict):
             report.channels_skipped.append(Skipped(entry.get("id"), name, "?", "its config is not JSON"))
@@ -391,7 +429,7 @@ def plan(*, data: dict[str, Any], taken: set[str]) -> KumaReport:
     """Map a Kuma backup without writing anything: what would be imported and what not (and why)."""
     report = KumaReport(kuma_version=str(data.get("version") or ""))
     taken = set(taken)
-    for monitor in data.get("monitorList") or []:
+    for monitor in _list(data.get("monitorList")):
         if not isinstance(monitor, dict):
             continue
         name = str(monitor.get("name") or "")
@@ -407,7 +445,8 @@ def plan(*, data: dict[str, Any], taken: set[str]) -> KumaReport:
             report.skipped.append(Skipped(monitor.get("id"), name, kind, reason or "not mappable"))
             continue
         ids = monitor.get("notificationIDList") or {}
-        notification_ids = [str(k) for k, v in ids.items() if v] if isinstance(ids, dict) else [str(i) for i in ids]
+        notification_ids = ([str(k) for k, v in ids.items() if v] if isinstance(ids, dict)
+                            else [str(i) for i in _list(ids)])
         report.endpoints.append(MappedEndpoint(kuma_id=monitor.get("id"), kuma_name=name, kuma_type=kind,
                                                spec=spec, tags=_tags(monitor), notes=notes,
                                                notification_ids=notification_ids))

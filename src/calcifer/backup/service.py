@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 from calcifer import __version__
 from calcifer.audit import service as audit_service
 from calcifer.auth.models import User
-from calcifer.backup import archive, export, snapshot
+from calcifer.backup import archive, export, jsonsafe, snapshot
 from calcifer.backup.choices import RunStatus, Stage, Trigger
 from calcifer.backup.models import BackupRun
 from calcifer.config import Settings
@@ -457,7 +458,8 @@ def _restore_database(settings: Settings, manifest: archive.Manifest, files: dic
         try:
             ensure_schema(engine, settings.database_schema)
             upgrade_database(engine)
-            export.import_document(engine=engine, document=export.load_document(document_path))
+            export.import_document(engine=engine, document=export.load_document(document_path),
+                                   worktrees_dir=settings.worktrees_dir)
         finally:
             engine.dispose()
         return
@@ -467,7 +469,7 @@ def _restore_database(settings: Settings, manifest: archive.Manifest, files: dic
         ensure_schema(engine, settings.database_schema)
         # Load the rows at the revision they were exported from; prepare() migrates them to head.
         snapshot.upgrade_to(engine, str(document.header.get("schema_revision")))
-        export.import_document(engine=engine, document=document)
+        export.import_document(engine=engine, document=document, worktrees_dir=settings.worktrees_dir)
     finally:
         engine.dispose()
 
@@ -482,15 +484,29 @@ def _restore_repository(bundle: Path, repo_path: Path) -> None:
     pygit2.Repository(str(repo_path)).set_head("refs/heads/main")
 
 
+def _secret_key_text(member: Path) -> str:
+    """The archive's secret key as the file Calcifer reads (one line of printable text)."""
+    try:
+        key = member.read_bytes().decode("utf-8").strip()
+    except UnicodeDecodeError:
+        key = ""
+    if not key or not key.isprintable() or len(key) > 1024:
+        raise Invalid("The archive's secret key is not one line of text (at most 1024 characters): the "
+                      "archive was not written by Calcifer; nothing was restored.")
+    return key + "\n"
+
+
 def restore(*, archive_path: Path, settings: Settings, force: bool = False,
-            progress: Callable[[str], None] | None = None) -> RestoreResult:
+            progress: Callable[[str], None] | None = None,
+            limits: archive.Limits = archive.DEFAULT_LIMITS) -> RestoreResult:
     """Restore an archive into the data directory of `settings` (and its database).
 
     Every check happens before anything is written: the archive's checksums and paths, its schema
     (newer than this Calcifer: refused), an empty target (else Conflict, unless `force`, which moves the
     old data directory aside to `<dir>.old-<timestamp>` — never deletes it). Afterwards the database is
-    migrated, work items' paths point into the new data directory and in-progress work items have their
-    worktrees recreated from the bundled branches."""
+    migrated, work items' worktree paths are re-derived under this worktrees folder (an archive naming
+    one that cannot be is refused, nothing restored) and in-progress work items have their worktrees
+    recreated from the bundled branches. `limits` caps what the archive may unpack to."""
     from calcifer.gitrepo import service as git
     from calcifer.instance import prepare
     from calcifer.work import service as work_service
@@ -502,7 +518,7 @@ def restore(*, archive_path: Path, settings: Settings, force: bool = False,
 
     archive_path = archive_path.expanduser().resolve()
     say("verifying checksums")
-    manifest = archive.verify(archive_path)
+    manifest = archive.verify(archive_path, limits=limits)
     known = snapshot.known_revisions()
     if manifest.schema_revision not in known:
         raise Invalid(f"This archive comes from a newer Calcifer (database schema {manifest.schema_revision!r}, "
@@ -542,40 +558,52 @@ def restore(*, archive_path: Path, settings: Settings, force: bool = False,
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     staging = data_dir / ".restore"
     try:
+        staging.mkdir(mode=0o700)
         say("extracting")
-        files = archive.extract(archive_path, manifest=manifest, into=staging)
+        files = archive.extract(archive_path, manifest=manifest, into=staging, limits=limits)
         secret = data_dir / "secret_key"
-        secret.write_text(files[SECRET_KEY_MEMBER].read_text())
+        secret.write_text(_secret_key_text(files[SECRET_KEY_MEMBER]))
         secret.chmod(0o600)
         say("restoring the repository")
         _restore_repository(files[BUNDLE_MEMBER], repo_path)
         say("restoring the database")
-        _restore_database(settings, manifest, files)
-        say("migrating the database")
-        ctx = prepare(settings, reconcile=False)
+        try:
+            _restore_database(settings, manifest, files)
+            say("migrating the database")
+            ctx = prepare(settings, reconcile=False)
+        except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
+            # Checksums only prove the archive is as its writer made it, not that its writer was Calcifer.
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
+            raise Invalid(f"The archive's database cannot be loaded ({reason}); nothing was restored.") from exc
         try:
             schema_to = current_revision(ctx.engine)
-            source = manifest.extra.get("source") or {}
-            old_worktrees = str(source.get("worktrees_dir") or "")
-            new_worktrees = settings.worktrees_dir.resolve()
             recreated: list[int] = []
             with ctx.session_factory() as session:
                 table = sa.Table("work_items", WorkItem.metadata)  # the mapped table, as a Table
                 for item_id, path in session.execute(select(table.c.id, table.c.worktree_path)).all():
-                    if old_worktrees and path.startswith(old_worktrees.rstrip("/") + "/"):
-                        moved_path = str(new_worktrees / path[len(old_worktrees):].lstrip("/"))
+                    if not path:
+                        continue
+                    # The archive's paths are another installation's (or forged): re-derived under this
+                    # worktrees folder before any worktree is made; a name that cannot be one refuses all.
+                    try:
+                        confined = str(git.confine_worktree(worktrees_dir=settings.worktrees_dir, path=path))
+                    except Invalid as exc:
+                        raise Invalid(f"Refused: work item #{item_id} of the archive: {exc.message}; nothing "
+                                      "was restored.") from exc
+                    if confined != path:
                         # A Core update, with updated_at kept: the item itself did not change.
                         session.execute(sa.update(table).where(table.c.id == item_id).values(
-                            worktree_path=moved_path, updated_at=table.c.updated_at))
+                            worktree_path=confined, updated_at=table.c.updated_at))
                 run_id = manifest.extra.get("run_id")
-                if isinstance(run_id, int):
+                if isinstance(run_id, int) and not isinstance(run_id, bool) and 0 < run_id <= jsonsafe.INT_MAX:
                     run = session.get(BackupRun, run_id)
                     if run is not None and run.status == RunStatus.RUNNING.value:
                         # The run that wrote this archive was still running when its snapshot was taken.
                         run.status = RunStatus.SUCCEEDED.value
                         run.stage = Stage.DONE.value
                         run.progress = 100
-                        run.file_name = str(manifest.extra.get("archive_name") or archive_path.name)
+                        named = str(manifest.extra.get("archive_name") or "")
+                        run.file_name = named if ARCHIVE_NAME.fullmatch(named) else archive_path.name
                         run.finished_at = utcnow()
                 session.commit()
                 say("recreating worktrees of open work items")
@@ -628,7 +656,7 @@ def _rebuild_search(session: Session, repo_path: Path) -> None:
 def import_export_file(*, ctx: AppContext, path: Path) -> export.ImportResult:
     """`calcifer import FILE`: load a JSON export into this (empty) instance, then rebuild the search index."""
     document = export.load_document(path)
-    result = export.import_document(engine=ctx.engine, document=document)
+    result = export.import_document(engine=ctx.engine, document=document, worktrees_dir=ctx.settings.worktrees_dir)
     from calcifer.gitrepo import service as git
     from calcifer.work.choices import OPEN_STATUSES
     from calcifer.work.models import WorkItem
@@ -648,3 +676,24 @@ def import_export_file(*, ctx: AppContext, path: Path) -> export.ImportResult:
 
 def write_export_file(*, ctx: AppContext, out: IO[str], include_secrets: bool) -> dict[str, int]:
     return export.write_export(engine=ctx.engine, out=out, include_secrets=include_secrets)
+
+
+def export_to_file(*, ctx: AppContext, output: Path, include_secrets: bool) -> dict[str, int]:
+    """`calcifer export --output FILE`: written under a temporary name, renamed when complete.
+
+    The file is its owner's only (0600) from its first byte, and folders made for it are 0700: even
+    without --include-secrets an export holds every user, work item and audit entry."""
+    missing = [folder for folder in [output.parent, *output.parent.parents] if not folder.exists()]
+    for folder in reversed(missing):  # mkdir(parents=True) would give the parents the umask's mode
+        folder.mkdir(mode=0o700, exist_ok=True)
+    temporary = output.with_name(f".{output.name}.partial")
+    temporary.unlink(missing_ok=True)  # a killed run's leftover; O_EXCL below refuses to reuse it
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            counts = write_export_file(ctx=ctx, out=handle, include_secrets=include_secrets)
+        os.replace(temporary, output)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return counts

@@ -10,6 +10,7 @@ from .merge import branch_status, merge_into_main, update_from_main
 from .models import Author, BranchStatus, CommitInfo, FileChange, FileMerger
 from .paths import (
     MAX_FILE_BYTES,
+    confine_worktree,
     delete_worktree_file,
     read_worktree_file,
     safe_path,
@@ -55,6 +56,7 @@ __all__ = [
     "branch_tip",
     "commit_worktree",
     "commits_ahead",
+    "confine_worktree",
     "create_work_branch",
     "delete_worktree_file",
     "ensure_worktree",

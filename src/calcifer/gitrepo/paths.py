@@ -185,3 +185,29 @@ def delete_worktree_file(*, worktree_path: Path, path: str) -> None:
         except OSError:
             break
         parent = parent.parent
+
+
+def confine_worktree(*, worktrees_dir: Path, path: str | Path) -> Path:
+    """Where the worktree a stored or imported ``path`` names may live: ``worktrees_dir / <its last name>``.
+
+    A work item's worktree is always a direct child of the worktrees folder (``<id>-<slug>``), so only
+    the last name of ``path`` is kept: a path written by another installation (a backup, an export) or
+    edited in the database is re-derived inside this installation's worktrees folder before anything
+    touches the disk. Raises Invalid when that name cannot be a worktree folder ('.', '..', '.git',
+    control characters, a backslash, over 200 bytes) or when it is a symlink leading out of the folder.
+    """
+    text = str(path)
+    name = text.rstrip("/").rsplit("/", 1)[-1]
+    if not name or name in (".", "..") or _is_git_dir_name(name) or "\\" in name \
+            or any(ord(ch) < 0x20 or ch == "\x7f" for ch in name) \
+            or len(name.encode("utf-8", "surrogateescape")) > MAX_COMPONENT_LENGTH:
+        raise Invalid(f"The worktree path {text[:300]!r} cannot name a worktree folder under {worktrees_dir}")
+    base = worktrees_dir.resolve()
+    candidate = base / name
+    try:
+        resolved = candidate.resolve()
+    except (OSError, RuntimeError) as exc:  # symlink loops
+        raise Invalid(f"The worktree path {text[:300]!r} cannot be resolved: {exc}") from exc
+    if resolved.parent != base:
+        raise Invalid(f"The worktree folder {candidate} leads outside {base}")
+    return candidate

@@ -42,7 +42,14 @@ from ._repo import (
 from .changes import commit_worktree, worktree_changes, worktree_conflicts, worktree_state
 from .merge import branch_status, merge_into_main, update_from_main
 from .models import Author, BranchStatus, CommitInfo, FileChange, FileMerger
-from .paths import MAX_FILE_BYTES, delete_worktree_file, read_worktree_file, safe_path, write_worktree_file
+from .paths import (
+    MAX_FILE_BYTES,
+    confine_worktree,
+    delete_worktree_file,
+    read_worktree_file,
+    safe_path,
+    write_worktree_file,
+)
 
 # The whole API is importable from this module too (callers use ``gitrepo.service as git``).
 __all__ = [
@@ -61,6 +68,7 @@ __all__ = [
     "branch_tip",
     "commit_worktree",
     "commits_ahead",
+    "confine_worktree",
     "create_work_branch",
     "delete_worktree_file",
     "ensure_worktree",

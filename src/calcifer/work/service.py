@@ -296,7 +296,7 @@ def create_work_item(
     session.add(item)
     session.flush()  # assigns the id the branch name needs
     item.branch = f"{item.category}/{item.action}/{item.id}-{item.slug}"
-    worktree = workspace.worktrees_dir / f"{item.id}-{item.slug}"
+    worktree = git.confine_worktree(worktrees_dir=workspace.worktrees_dir, path=f"{item.id}-{item.slug}")
     item.worktree_path = str(worktree)
     for position, text in enumerate(checklists.template_items(session=session, category=item.category,
                                                               action=item.action)):
@@ -745,10 +745,10 @@ def merge_and_complete(*, session: Session, actor: User, item_id: int, workspace
     # and the branch deleted.
     removal = None
     try:
+        worktree = git.confine_worktree(worktrees_dir=workspace.worktrees_dir, path=item.worktree_path)
         if not git.retire_worktree(repo_path=workspace.repo_path, worktree_name=item.worktree_name,
-                                   worktree_path=Path(item.worktree_path)):
-            removal = git.start_folder_removal(repo_path=workspace.repo_path,
-                                               worktree_path=Path(item.worktree_path))
+                                   worktree_path=worktree):
+            removal = git.start_folder_removal(repo_path=workspace.repo_path, worktree_path=worktree)
     except Exception:  # noqa: BLE001, S110 - _cleanup_branch below removes it, or logs why it cannot
         pass
     try:
@@ -763,8 +763,9 @@ def merge_and_complete(*, session: Session, actor: User, item_id: int, workspace
 def _cleanup_branch(workspace: Workspace, item: WorkItem) -> None:
     # After the database says complete; a failure here is repaired by `reconcile` at the next start.
     try:
-        git.remove_work_branch(repo_path=workspace.repo_path, branch=item.branch,
-                               worktree_name=item.worktree_name, worktree_path=Path(item.worktree_path))
+        git.remove_work_branch(repo_path=workspace.repo_path, branch=item.branch, worktree_name=item.worktree_name,
+                               worktree_path=git.confine_worktree(worktrees_dir=workspace.worktrees_dir,
+                                                                  path=item.worktree_path))
     except Exception:  # noqa: BLE001 - logged; reconciliation finishes the job
         log.exception("could not remove the branch and worktree of #%s", item.id)
 
@@ -871,6 +872,15 @@ def reconcile(*, session: Session, repo_path: Path, worktrees_dir: Path) -> list
     for item in items:
         if not item.branch:
             continue
+        try:
+            worktree = git.confine_worktree(worktrees_dir=worktrees_dir, path=item.worktree_path)
+        except Invalid as exc:
+            repairs.append((item.id, f"#{item.id}: its worktree was left alone: {exc.message}"))
+            continue
+        if str(worktree) != item.worktree_path:
+            # A path from another installation or edited in the database: only the worktrees folder is used.
+            repairs.append((item.id, f"#{item.id}: worktree path {item.worktree_path[:300]} moved to {worktree}"))
+            item.worktree_path = str(worktree)
         is_open = item.status in OPEN_STATUSES
         if is_open and item.merging_since is not None:
             item.merging_since = None
@@ -900,9 +910,9 @@ def reconcile(*, session: Session, repo_path: Path, worktrees_dir: Path) -> list
                 repairs.append((item.id, f"#{item.id}: branch {item.branch} is gone; marked cancelled"))
                 _cleanup_branch(workspace, item)
             elif git.ensure_worktree(repo_path=repo_path, branch=item.branch, worktree_name=item.worktree_name,
-                                     worktree_path=Path(item.worktree_path)):
-                repairs.append((item.id, f"#{item.id}: recreated the missing worktree {item.worktree_path}"))
-        elif item.branch in branches or Path(item.worktree_path).exists():
+                                     worktree_path=worktree):
+                repairs.append((item.id, f"#{item.id}: recreated the missing worktree {worktree}"))
+        elif item.branch in branches or worktree.exists():
             if item.status == WorkStatus.CANCELLED.value and item.branch in branches and item.archive_tag is None:
                 status = git.branch_status(repo_path=repo_path, branch=item.branch)
                 if not status.merged and status.ahead > 0:

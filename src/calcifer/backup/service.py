@@ -35,6 +35,7 @@ from calcifer.backup import archive, export, jsonsafe, snapshot
 from calcifer.backup.choices import RunStatus, Stage, Trigger
 from calcifer.backup.models import BackupRun
 from calcifer.config import Settings
+from calcifer.cron import cron_problem
 from calcifer.db import current_revision, ensure_schema, make_engine, upgrade_database, utcnow
 from calcifer.errors import Conflict, Invalid, NotFound
 from calcifer.instance import AppContext
@@ -382,10 +383,11 @@ def retention(*, session: Session) -> int:
 
 def check_cron(expression: str) -> str:
     expression = " ".join((expression or "").split())
-    if not expression or not croniter.is_valid(expression) or len(expression.split()) != 5:
-        raise Invalid(f"{expression!r} is not a cron expression of five fields (minute hour day month "
-                      "weekday), e.g. 0 3 * * * for daily at 03:00 UTC.",
-                      details=[{"field": "schedule", "message": "not a cron expression"}])
+    problem = cron_problem(expression, example="0 3 * * * for daily at 03:00 UTC") if expression else \
+        "give a cron expression of five fields (minute hour day month weekday), e.g. 0 3 * * *"
+    if problem is not None:
+        raise Invalid(f"The backup schedule: {problem}.",
+                      details=[{"field": "schedule", "message": problem}])
     return expression
 
 

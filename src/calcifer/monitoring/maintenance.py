@@ -17,7 +17,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from croniter import CroniterError, croniter
+from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from calcifer.audit import service as audit_service
 from calcifer.auth.models import User
 from calcifer.catalog import index as catalog_index
+from calcifer.cron import cron_problem
 from calcifer.db import utcnow
 from calcifer.errors import Conflict, Invalid, NotFound
 from calcifer.monitoring.models import MaintenanceWindow, MonitorState
@@ -36,13 +37,6 @@ from calcifer.work.models import WorkItem
 CACHE_SECONDS = 5.0
 MAX_DURATION_MINUTES = 7 * 24 * 60
 MAX_SCOPE = 500
-# A recurring window's cron must fire at least this often: one firing on 29 February (every four years)
-# or on a date that never comes (31 February) is a mistake, not a schedule.
-MAX_CRON_GAP = dt.timedelta(days=366)
-CRON_ALIASES = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
-# The Gregorian calendar repeats, so whether a cron fires often enough does not depend on when it is asked;
-# one fixed reference instant lets the answer be cached per expression.
-_CRON_REFERENCE = dt.datetime(2001, 1, 1, tzinfo=dt.UTC)
 
 
 class WindowCreate(BaseModel):
@@ -78,31 +72,6 @@ class WindowCreate(BaseModel):
 # -- is a window active? --------------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=512)
-def cron_problem(cron: str) -> str | None:
-    """What is wrong with `cron` as a recurring window's schedule (None: nothing): it must be five
-    fields (or @daily, @weekly...), valid, and fire at least once a year."""
-    text = cron.strip()
-    hint = "give a valid cron expression: 5 fields (minute hour day-of-month month day-of-week, UTC), e.g. 0 2 * * 0"
-    if text.lower() not in CRON_ALIASES and len(text.split()) != 5:
-        return hint
-    try:
-        if not croniter.is_valid(text):
-            return hint
-        moment = _CRON_REFERENCE
-        for _ in range(3):
-            fire: dt.datetime = croniter(text, moment).get_next(dt.datetime)
-            if fire - moment > MAX_CRON_GAP:
-                return (f"the cron expression {text} fires less than once a year; "
-                        "choose one that fires at least yearly, e.g. 0 2 * * 0")
-            moment = fire
-    except (CroniterError, ValueError, KeyError, IndexError, OverflowError):
-        # croniter raises CroniterBadDateError for dates that never come (0 0 31 2 *); the others guard
-        # against expressions its parser accepts but cannot iterate.
-        return (f"the cron expression {text} never fires (check day of month and month); "
-                "choose one that fires at least yearly, e.g. 0 2 * * 0")
-    return None
-
-
 def problem_of(window: MaintenanceWindow) -> str | None:
     """Why a stored window cannot work (None: it can). Validation refuses these on creation, but an older
     version stored some, so everything that reads windows skips the ones with a problem."""

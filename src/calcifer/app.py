@@ -17,7 +17,7 @@ from calcifer.catalog import discovery_routes
 from calcifer.catalog import routes as catalog_routes
 from calcifer.config import Settings
 from calcifer.db import ensure_schema, make_engine, make_session_factory, upgrade_database
-from calcifer.deps import verify_csrf
+from calcifer.deps import reject_unstorable_json, verify_csrf
 from calcifer.docs import edit_routes as docs_edit_routes
 from calcifer.docs import routes as docs_routes
 from calcifer.monitoring import incident_routes, push_routes, status_routes
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
                     "Authenticate with `Authorization: Bearer <token>` (create one under Settings → API "
                     "tokens, or `calcifer token create`).",
         docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
-        dependencies=[Depends(verify_csrf)],
+        dependencies=[Depends(verify_csrf), Depends(reject_unstorable_json)],
         lifespan=background.lifespan,  # scheduler, notifier, scheduled backups
     )
     app.state.ctx = ctx

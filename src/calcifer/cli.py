@@ -233,7 +233,7 @@ def work_new(
     with ctx.session_factory() as session:
         try:
             actor = auth_service.get_user_by_username(session=session, username=user)
-            if not Role(actor.role).allows(Role.EDITOR):
+            if not auth_service.has_role(actor, Role.EDITOR):
                 _fail(f"{user} is a {actor.role}; creating work items needs the editor role.")
             data = WorkItemCreate(title=title, category=category, action=action,  # type: ignore[arg-type]
                                   description=description, service=service_slug)

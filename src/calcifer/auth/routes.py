@@ -174,7 +174,7 @@ def users_delete(request: Request, session: SessionDep, admin: RequireAdmin, use
 
 @pages.get("/settings/tokens", response_class=HTMLResponse)
 def tokens_page(request: Request, session: SessionDep, user: CurrentUser) -> Response:
-    is_admin = Role(user.role).allows(Role.ADMIN)
+    is_admin = service.has_role(user, Role.ADMIN)
     tokens = service.list_tokens(session=session, actor=user, all_users=is_admin)
     users = service.list_users(session=session, limit=500) if is_admin else []
     return render(request, "auth/tokens.html", {"tokens": tokens, "users": users, "new_token": None},
@@ -188,7 +188,7 @@ def tokens_create(
 ) -> Response:
     owner = service.get_user_by_username(session=session, username=username) if username else user
     token, raw = service.create_token(session=session, actor=user, owner=owner, name=name)
-    is_admin = Role(user.role).allows(Role.ADMIN)
+    is_admin = service.has_role(user, Role.ADMIN)
     tokens = service.list_tokens(session=session, actor=user, all_users=is_admin)
     users = service.list_users(session=session, limit=500) if is_admin else []
     response = render(request, "auth/tokens.html",

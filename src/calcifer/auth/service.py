@@ -43,6 +43,19 @@ def sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def has_role(user: User | None, role: Role) -> bool:
+    """The one place that decides whether a user holds `role` (a stronger role includes the weaker).
+
+    False for nobody, a disabled user or a role name this version does not know.
+    """
+    if user is None or not user.is_active:
+        return False
+    try:
+        return Role(user.role).allows(role)
+    except ValueError:
+        return False
+
+
 def user_snapshot(user: User) -> dict[str, object]:
     """What the audit log keeps of a user (never the password hash)."""
     return {"username": user.username, "role": user.role, "display_name": user.display_name,
@@ -343,7 +356,7 @@ def end_session(*, session: Session, raw: str) -> None:
 
 def create_token(*, session: Session, actor: User, owner: User, name: str) -> tuple[ApiToken, str]:
     """Create a token for `owner`; returns (row, raw token). Only admins create tokens for others."""
-    if owner.id != actor.id and not Role(actor.role).allows(Role.ADMIN):
+    if owner.id != actor.id and not has_role(actor, Role.ADMIN):
         raise PermissionDenied("Only admins can create tokens for other users.")
     name = name.strip()
     if not name or len(name) > 100:
@@ -377,14 +390,14 @@ def user_for_token(*, session: Session, raw: str) -> User | None:
 
 def list_tokens(*, session: Session, actor: User, all_users: bool = False) -> list[ApiToken]:
     query = select(ApiToken).order_by(ApiToken.id.desc()).limit(500)
-    if not (all_users and Role(actor.role).allows(Role.ADMIN)):
+    if not (all_users and has_role(actor, Role.ADMIN)):
         query = query.where(ApiToken.user_id == actor.id)
     return list(session.scalars(query))
 
 
 def revoke_token(*, session: Session, actor: User, token_id: int) -> ApiToken:
     token = session.get(ApiToken, token_id)
-    if token is None or (token.user_id != actor.id and not Role(actor.role).allows(Role.ADMIN)):
+    if token is None or (token.user_id != actor.id and not has_role(actor, Role.ADMIN)):
         raise NotFound(f"No token with id {token_id}.")
     if token.revoked_at is None:
         token.revoked_at = utcnow()

@@ -80,13 +80,16 @@ def has_presession(request: Request) -> bool:
 
 def presession(request: Request) -> str:
     """This browser's signed pre-session: the valid one it sent, else a new one (set by the middleware)."""
-    value: str | None = getattr(request.state, "presession", None)
-    if value is None:
-        value = get_cookie(request, CSRF_COOKIE)
-        if not _presession_ok(request, value):
-            nonce = secrets.token_urlsafe(24)
-            value = nonce + "." + _mac(request, "presession", nonce)[:32]
-        request.state.presession = value
+    known: str | None = getattr(request.state, "presession", None)
+    if known is not None:
+        return known
+    sent = get_cookie(request, CSRF_COOKIE)
+    if sent is not None and _presession_ok(request, sent):
+        value = sent
+    else:
+        nonce = secrets.token_urlsafe(24)
+        value = nonce + "." + _mac(request, "presession", nonce)[:32]
+    request.state.presession = value
     return value
 
 

@@ -75,18 +75,23 @@ async def verify_csrf(request: Request) -> None:
                                "try again.", code="csrf_failed")
 
 
-def _unstorable_fields(value: object, path: str, found: list[dict[str, str]]) -> None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _unstorable_fields(key, path or "body", found)
-            _unstorable_fields(item, f"{path}.{key}" if path else str(key), found)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _unstorable_fields(item, f"{path}.{index}" if path else str(index), found)
-    else:
-        reason = unstorable(value)
-        if reason is not None:
-            found.append({"field": path or "body", "message": reason})
+def _unstorable_fields(body: object) -> list[dict[str, str]]:
+    # Iterative, so a deeply nested body cannot exhaust the stack (a RecursionError would be a 500).
+    found: list[dict[str, str]] = []
+    pending: list[tuple[object, str]] = [(body, "")]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                pending.append((key, path or "body"))
+                pending.append((item, f"{path}.{key}" if path else str(key)))
+        elif isinstance(value, list):
+            pending.extend((item, f"{path}.{index}" if path else str(index)) for index, item in enumerate(value))
+        else:
+            reason = unstorable(value)
+            if reason is not None:
+                found.append({"field": path or "body", "message": reason})
+    return found
 
 
 async def reject_unstorable_json(request: Request) -> None:
@@ -100,8 +105,7 @@ async def reject_unstorable_json(request: Request) -> None:
         body = await request.json()
     except ValueError:
         return  # malformed JSON: FastAPI's own validation says so
-    found: list[dict[str, str]] = []
-    _unstorable_fields(body, "", found)
+    found = _unstorable_fields(body)
     if found:
         message = "; ".join(f"{item['field']}: {item['message']}" for item in found[:5])
         raise Invalid(f"Invalid input: {message}.", details=found)

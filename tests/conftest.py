@@ -124,9 +124,8 @@ def csrf_token(client: TestClient) -> str:
 
 
 def browser_login(client: TestClient, username: str, password: str = PASSWORD) -> str:
-    """Log the client in through the login form; returns its CSRF token."""
-    token = csrf_token(client)
+    """Log the client in through the login form; returns the CSRF token of its new session."""
     response = client.post("/login", data={"username": username, "password": password, "next": "/",
-                                           "csrf_token": token})
+                                           "csrf_token": csrf_token(client)})
     assert response.status_code == 303, response.text
-    return token
+    return csrf_token(client)  # bound to the session, so it changed with the login

@@ -16,7 +16,7 @@ from calcifer.backup import routes as backup_routes
 from calcifer.catalog import discovery_routes
 from calcifer.catalog import routes as catalog_routes
 from calcifer.config import Settings
-from calcifer.deps import verify_csrf
+from calcifer.deps import reject_unstorable_json, verify_csrf
 from calcifer.docs import edit_routes as docs_edit_routes
 from calcifer.docs import routes as docs_routes
 from calcifer.instance import AppContext
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
                     "Authenticate with `Authorization: Bearer <token>` (create one under Settings → API "
                     "tokens, or `calcifer token create`).",
         docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
-        dependencies=[Depends(verify_csrf)],
+        dependencies=[Depends(verify_csrf), Depends(reject_unstorable_json)],
         lifespan=background.lifespan,  # scheduler, notifier, scheduled backups
     )
     app.state.ctx = ctx

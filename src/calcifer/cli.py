@@ -139,6 +139,22 @@ def user_list() -> None:
     console.print(table)
 
 
+@user_app.command("unlock")
+def user_unlock(username: Annotated[str, typer.Argument(help="The user whose failed logins to forget.")]) -> None:
+    """Lift a user's login back-off, from every address (the failed logins are forgotten)."""
+    from calcifer.auth import service
+    from calcifer.errors import DomainError
+
+    ctx = _context()
+    with ctx.session_factory() as session:
+        try:
+            cleared = service.unlock_user(session=session, username=username)
+        except DomainError as exc:
+            _fail(exc.message)
+            return
+    console.print(f"Unlocked {username} ({cleared} throttle record{'' if cleared == 1 else 's'} cleared)")
+
+
 @token_app.command("create")
 def token_create(
     user: Annotated[str, typer.Option(help="Username the token acts as.")],
@@ -220,7 +236,7 @@ def work_new(
     with ctx.session_factory() as session:
         try:
             actor = auth_service.get_user_by_username(session=session, username=user)
-            if not Role(actor.role).allows(Role.EDITOR):
+            if not auth_service.has_role(actor, Role.EDITOR):
                 _fail(f"{user} is a {actor.role}; creating work items needs the editor role.")
             data = WorkItemCreate(title=title, category=category, action=action,  # type: ignore[arg-type]
                                   description=description, service=service_slug)

@@ -42,9 +42,12 @@ class Settings(BaseSettings):
     session_hours: int = Field(default=24 * 7, description="How long a login session lasts.")
     work_categories: list[str] = Field(default_factory=lambda: list(DEFAULT_CATEGORIES),
                                        description="Work-item categories (JSON list in the env var).")
-    login_max_failures: int = Field(default=5, description="Failed logins per user allowed "
-                                    "within the throttle window.")
-    login_window_minutes: int = Field(default=15, description="Login throttle window.")
+    login_max_failures: int = Field(default=5, ge=1, description="Failed logins allowed per "
+                                    "(username, address) before a wait; each further failure doubles it.")
+    login_max_failures_per_address: int = Field(default=20, ge=1, description="Failed logins allowed "
+                                                "from one address, whatever the usernames, before a wait.")
+    login_window_minutes: int = Field(default=15, ge=1, description="How long failed logins are "
+                                      "remembered, and the longest wait they impose.")
     compose_dirs: list[Path] = Field(default_factory=list, description="Extra folders that compose "
                                      "discovery scans for Compose files, besides main of the managed "
                                      "repository (JSON list in the env var).")

@@ -17,6 +17,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from calcifer.errors import Invalid
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 NAMING_CONVENTION = {
@@ -57,6 +59,40 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
+# SQLite INTEGER and PostgreSQL BIGINT: the widest integer either database stores.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
+def unstorable(value: object) -> str | None:
+    """Why `value` cannot be stored (an integer beyond 64 bits, text with a lone surrogate), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        if INT_MIN <= value <= INT_MAX:
+            return None
+        shown = str(value) if len(str(value)) <= 30 else str(value)[:27] + "..."
+        return f"the number {shown} is out of range (at most {INT_MAX})"
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "the text contains a lone surrogate (U+D800 to U+DFFF), which is not valid Unicode"
+    return None
+
+
+def _refuse_unstorable(_conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any,
+                       executemany: bool) -> None:
+    # The one net under every route, form and command: a value the driver cannot bind becomes a 422
+    # (Invalid) before the statement runs, never an OverflowError or UnicodeEncodeError (a 500). Bulk
+    # writes (executemany) carry Calcifer's own data, and checking them would cost the monitoring path.
+    if executemany or not parameters:
+        return
+    for value in parameters.values() if isinstance(parameters, dict) else parameters:
+        reason = unstorable(value)
+        if reason is not None:
+            raise Invalid(f"Invalid input: {reason}.")
+
+
 def make_engine(url: str, *, schema: str | None = None) -> Engine:
     """Create the engine. SQLite gets WAL + foreign keys; PostgreSQL an optional search_path."""
     parsed = make_url(url)
@@ -64,6 +100,7 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "before_cursor_execute", _refuse_unstorable)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -78,8 +115,10 @@ def make_engine(url: str, *, schema: str | None = None) -> Engine:
     connect_args: dict[str, Any] = {}
     if schema:
         connect_args["options"] = f"-csearch_path={schema}"
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
-                         connect_args=connect_args)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                           connect_args=connect_args)
+    event.listen(engine, "before_cursor_execute", _refuse_unstorable)
+    return engine
 
 
 def ensure_schema(engine: Engine, schema: str | None) -> None:

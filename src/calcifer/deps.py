@@ -8,10 +8,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from calcifer.auth import service as auth_service
 from calcifer.auth.choices import Role
 from calcifer.auth.models import User
 from calcifer.config import Settings
-from calcifer.errors import NotAuthenticated, PermissionDenied
+from calcifer.db import unstorable
+from calcifer.errors import Invalid, NotAuthenticated, PermissionDenied
 from calcifer.instance import AppContext
 from calcifer.web.security import CSRF_FIELD, CSRF_HEADER, csrf_valid
 
@@ -47,7 +49,7 @@ def current_user(request: Request) -> User:
 
 def require_role(role: Role):  # type: ignore[no-untyped-def]
     def checker(user: Annotated[User, Depends(current_user)]) -> User:
-        if not Role(user.role).allows(role):
+        if not auth_service.has_role(user, role):
             raise PermissionDenied(f"This needs the {role.value} role; you are {user.role}.")
         return user
 
@@ -71,6 +73,42 @@ async def verify_csrf(request: Request) -> None:
     if not csrf_valid(request, presented):
         raise PermissionDenied("The form's security token is missing or expired: reload the page and "
                                "try again.", code="csrf_failed")
+
+
+def _unstorable_fields(body: object) -> list[dict[str, str]]:
+    # Iterative, so a deeply nested body cannot exhaust the stack (a RecursionError would be a 500).
+    found: list[dict[str, str]] = []
+    pending: list[tuple[object, str]] = [(body, "")]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                pending.append((key, path or "body"))
+                pending.append((item, f"{path}.{key}" if path else str(key)))
+        elif isinstance(value, list):
+            pending.extend((item, f"{path}.{index}" if path else str(index)) for index, item in enumerate(value))
+        else:
+            reason = unstorable(value)
+            if reason is not None:
+                found.append({"field": path or "body", "message": reason})
+    return found
+
+
+async def reject_unstorable_json(request: Request) -> None:
+    """A JSON body holding text with a lone surrogate or an integer beyond 64 bits is refused (422)
+    naming each field, before any route acts on it: nothing can store either (see `db.unstorable`,
+    which guards every statement as well, for path, query and form values)."""
+    content_type = request.headers.get("content-type", "")
+    if request.method not in UNSAFE_METHODS or "json" not in content_type:
+        return
+    try:
+        body = await request.json()
+    except ValueError:
+        return  # malformed JSON: FastAPI's own validation says so
+    found = _unstorable_fields(body)
+    if found:
+        message = "; ".join(f"{item['field']}: {item['message']}" for item in found[:5])
+        raise Invalid(f"Invalid input: {message}.", details=found)
 
 
 def remote_addr(request: Request) -> str:

@@ -9,12 +9,12 @@ import calcifer.monitoring.models  # noqa: F401 - monitor_* tables, incidents, m
 import calcifer.notify.models  # noqa: F401 - notify_* tables
 import calcifer.search.models  # noqa: F401
 from calcifer.audit.models import AuditEntry
-from calcifer.auth.models import ApiToken, LoginAttempt, LoginSession, User
+from calcifer.auth.models import ApiToken, LoginSession, LoginThrottle, User
 from calcifer.db import Base
 from calcifer.prefs.models import Preference
 from calcifer.work.models import ChecklistItem, ChecklistTemplate, RepairReport, WorkItem
 
 metadata = Base.metadata
 
-__all__ = ["ApiToken", "AuditEntry", "ChecklistItem", "ChecklistTemplate", "LoginAttempt",
-           "LoginSession", "Preference", "RepairReport", "User", "WorkItem", "metadata"]
+__all__ = ["ApiToken", "AuditEntry", "ChecklistItem", "ChecklistTemplate",
+           "LoginSession", "LoginThrottle", "Preference", "RepairReport", "User", "WorkItem", "metadata"]

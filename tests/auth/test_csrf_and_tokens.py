@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from calcifer.auth.choices import Role
-from tests.conftest import Cast, browser_login, make_user
+from tests.conftest import Cast, browser_login, make_token, make_user
 
 
 def test_form_post_without_csrf_token_is_refused(client: TestClient, ctx) -> None:  # type: ignore[no-untyped-def]
@@ -65,3 +65,22 @@ def test_disabled_user_loses_token_access(cast: Cast) -> None:
     users = {u["username"]: u["id"] for u in cast.admin.get("/api/v1/users").json()["items"]}
     assert cast.admin.patch(f"/api/v1/users/{users['eddie']}", json={"is_active": False}).status_code == 200
     assert cast.editor.get("/api/v1/me").status_code == 401
+
+
+def test_an_admins_password_reset_revokes_the_users_tokens_and_sessions(app, cast: Cast, ctx) -> None:  # type: ignore[no-untyped-def]
+    browser = TestClient(app, follow_redirects=False)
+    browser_login(browser, "eddie")
+    assert cast.editor.get("/api/v1/me").status_code == 200
+    users = {u["username"]: u["id"] for u in cast.admin.get("/api/v1/users").json()["items"]}
+    reset = cast.admin.patch(f"/api/v1/users/{users['eddie']}", json={"password": "a brand new one"})
+    assert reset.status_code == 200
+    assert cast.editor.get("/api/v1/me").status_code == 401
+    assert browser.get("/api/v1/me").status_code == 401
+    listed = cast.admin.get("/api/v1/tokens", params={"all": True}).json()
+    assert [t["revoked_at"] is not None for t in listed if t["username"] == "eddie"] == [True]
+    audit = cast.admin.get("/api/v1/audit", params={"action": "user.update"}).json()["items"]
+    assert audit[0]["after"]["tokens_revoked"] == 1
+    # A token made after the reset works; other users' tokens were never touched.
+    fresh = TestClient(app, headers={"Authorization": f"Bearer {make_token(ctx, 'eddie', 'after reset')}"})
+    assert fresh.get("/api/v1/me").json()["username"] == "eddie"
+    assert cast.viewer.get("/api/v1/me").status_code == 200

@@ -37,7 +37,7 @@ def test_login_sets_a_protected_session_cookie_and_logout_ends_it(client: TestCl
     cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith("calcifer_session="))
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
     assert client.get("/").status_code == 200
-    assert client.post("/logout", data={"csrf_token": token}).status_code == 303
+    assert client.post("/logout", data={"csrf_token": csrf_token(client)}).status_code == 303
     assert client.get("/").status_code == 303
 
 

@@ -84,3 +84,17 @@ def test_admin_manages_users_and_cannot_remove_the_last_admin(cast: Cast) -> Non
     assert demote.status_code == 409 and "last active admin" in demote.json()["error"]["message"]
     bad = cast.admin.post("/api/v1/users", json={"username": "../etc", "password": "long enough"})
     assert bad.status_code == 422 and bad.json()["error"]["details"]
+
+
+def test_every_role_check_goes_through_the_one_function() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "src" / "calcifer"
+    # auth/service.py holds has_role itself and the last-admin rules (about the stored role of a target).
+    allowed = {root / "auth" / "service.py", root / "auth" / "choices.py"}
+    pattern = re.compile(r"\.role\s*[!=]=|Role\([^()]*\.role\)|\.allows\(")
+    offenders = [f"{path.relative_to(root)}:{number}: {line.strip()}"
+                 for path in sorted(root.rglob("*")) if path.suffix in {".py", ".html"} and path not in allowed
+                 for number, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    assert offenders == [], "route these through auth.service.has_role / deps.require_role"

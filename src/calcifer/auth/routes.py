@@ -14,7 +14,7 @@ from calcifer.auth.choices import Role
 from calcifer.auth.schemas import TokenCreate, TokenCreated, TokenPublic, UserCreate, UserPublic, UserUpdate
 from calcifer.deps import CurrentUser, RemoteAddr, RequireAdmin, SessionDep, SettingsDep
 from calcifer.errors import Invalid, NotFound, TooManyRequests
-from calcifer.web.security import SESSION_COOKIE, flash, set_cookie
+from calcifer.web.security import SESSION_COOKIE, delete_cookie, flash, get_cookie, set_cookie
 from calcifer.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -85,9 +85,11 @@ def login_submit(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     try:
-        user = service.authenticate(session=session, username=username, password=password,
-                                    max_failures=settings.login_max_failures,
-                                    window_minutes=settings.login_window_minutes, remote_addr=addr)
+        limits = service.ThrottleLimits(per_user_and_address=settings.login_max_failures,
+                                        per_address=settings.login_max_failures_per_address,
+                                        window_minutes=settings.login_window_minutes)
+        user = service.authenticate(session=session, username=username, password=password, limits=limits,
+                                    remote_addr=addr)
     except (Invalid, TooManyRequests) as exc:
         return render(request, "auth/login.html",
                       {"next": _safe_next(next), "error": exc.message, "username": username[:64]},
@@ -99,11 +101,11 @@ def login_submit(
 
 @pages.post("/logout")
 def logout(request: Request, session: SessionDep, user: CurrentUser) -> Response:
-    raw = request.cookies.get(SESSION_COOKIE)
+    raw = get_cookie(request, SESSION_COOKIE)
     if raw:
         service.end_session(session=session, raw=raw)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    delete_cookie(request, response, SESSION_COOKIE)
     flash(request, "info", "You are logged out.")
     return response
 
@@ -111,7 +113,9 @@ def logout(request: Request, session: SessionDep, user: CurrentUser) -> Response
 def _start_browser_session(request: Request, response: Response, *, session: SessionDep, user_id: int,
                            hours: int) -> None:
     user = service.get_user(session=session, user_id=user_id)
-    raw = service.start_session(session=session, user=user, hours=hours)
+    # A new session on every login: a session cookie planted before it (fixation) ends here.
+    raw = service.start_session(session=session, user=user, hours=hours,
+                                replaces=get_cookie(request, SESSION_COOKIE))
     set_cookie(request, response, SESSION_COOKIE, raw, max_age=hours * 3600)
 
 
@@ -170,7 +174,7 @@ def users_delete(request: Request, session: SessionDep, admin: RequireAdmin, use
 
 @pages.get("/settings/tokens", response_class=HTMLResponse)
 def tokens_page(request: Request, session: SessionDep, user: CurrentUser) -> Response:
-    is_admin = Role(user.role).allows(Role.ADMIN)
+    is_admin = service.has_role(user, Role.ADMIN)
     tokens = service.list_tokens(session=session, actor=user, all_users=is_admin)
     users = service.list_users(session=session, limit=500) if is_admin else []
     return render(request, "auth/tokens.html", {"tokens": tokens, "users": users, "new_token": None},
@@ -184,7 +188,7 @@ def tokens_create(
 ) -> Response:
     owner = service.get_user_by_username(session=session, username=username) if username else user
     token, raw = service.create_token(session=session, actor=user, owner=owner, name=name)
-    is_admin = Role(user.role).allows(Role.ADMIN)
+    is_admin = service.has_role(user, Role.ADMIN)
     tokens = service.list_tokens(session=session, actor=user, all_users=is_admin)
     users = service.list_users(session=session, limit=500) if is_admin else []
     response = render(request, "auth/tokens.html",

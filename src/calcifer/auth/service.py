@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import secrets
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from calcifer.audit import service as audit_service
 from calcifer.auth.choices import Role
-from calcifer.auth.models import ApiToken, LoginAttempt, LoginSession, User
+from calcifer.auth.models import ApiToken, LoginSession, LoginThrottle, User
 from calcifer.auth.schemas import UserCreate, UserUpdate
 from calcifer.db import utcnow
 from calcifer.errors import Conflict, Invalid, NotFound, PermissionDenied, Problem, TooManyRequests
@@ -39,6 +41,19 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 def sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def has_role(user: User | None, role: Role) -> bool:
+    """The one place that decides whether a user holds `role` (a stronger role includes the weaker).
+
+    False for nobody, a disabled user or a role name this version does not know.
+    """
+    if user is None or not user.is_active:
+        return False
+    try:
+        return Role(user.role).allows(role)
+    except ValueError:
+        return False
 
 
 def user_snapshot(user: User) -> dict[str, object]:
@@ -125,15 +140,29 @@ def update_user(*, session: Session, actor: User, user_id: int, data: UserUpdate
         user.is_active = data.is_active
         if not data.is_active:
             session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+    revoked = 0
     if data.password is not None:
         user.password_hash = hash_password(data.password)
-        session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+        revoked = _end_credentials(session, user_id=user.id)
     after = user_snapshot(user)
     audit_service.record(session=session, actor=actor, action="user.update", object_type="user",
                          object_id=user.id, summary=f"updated user {user.username}",
-                         before=before, after={**after, "password_changed": data.password is not None})
+                         before=before, after={**after, "password_changed": data.password is not None,
+                                               **({"tokens_revoked": revoked} if revoked else {})})
     session.commit()
     return user
+
+
+def _end_credentials(session: Session, *, user_id: int) -> int:
+    """End every session and revoke every API token of a user whose password was reset.
+
+    A reset means the password may have leaked; a token made with it is as suspect as a session.
+    Returns how many tokens were revoked.
+    """
+    session.execute(delete(LoginSession).where(LoginSession.user_id == user_id))
+    result = session.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+                             .values(revoked_at=utcnow()).execution_options(synchronize_session=False))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def delete_user(*, session: Session, actor: User, user_id: int) -> None:
@@ -151,49 +180,159 @@ def delete_user(*, session: Session, actor: User, user_id: int) -> None:
 
 # -- login and sessions ---------------------------------------------------------------------------
 
-def recent_failures(*, session: Session, username: str, window_minutes: int) -> int:
-    since = utcnow() - dt.timedelta(minutes=window_minutes)
-    return session.scalar(
-        select(func.count(LoginAttempt.id)).where(LoginAttempt.username == username.lower(),
-                                                  LoginAttempt.at >= since)
-    ) or 0
+@dataclass(frozen=True)
+class ThrottleLimits:
+    """How many failures a (username, address) pair and an address get before they must wait."""
+
+    per_user_and_address: int
+    per_address: int
+    window_minutes: int  # failures older than this are forgotten; also the longest wait
+
+
+FIRST_WAIT = dt.timedelta(minutes=1)
+_CAS_ATTEMPTS = 50
+
+
+def _pair_key(username: str, remote_addr: str) -> str:
+    return f"user:{username}\n{remote_addr}"
+
+
+def _addr_key(remote_addr: str) -> str:
+    return f"addr:{remote_addr}"
+
+
+def _wait_after(failures: int, limit: int, window: dt.timedelta) -> dt.datetime | None:
+    if failures < limit:
+        return None
+    return utcnow() + min(FIRST_WAIT * 2 ** min(failures - limit, 20), window)
+
+
+def _reserve(session: Session, *, key: str, username: str, remote_addr: str, limit: int,
+             window: dt.timedelta) -> dt.datetime | None:
+    """Count one attempt under `key` before its password is checked; None when it may go ahead.
+
+    Returns the time until which the key must wait when it is throttled. The counter is raised by a
+    compare-and-set UPDATE whose WHERE holds the value read, so of concurrent attempts exactly one
+    wins each step and the rest re-read: no more than `limit` attempts pass per back-off step. Each
+    step commits by itself, so on SQLite the write is the first statement of its transaction (no
+    stale snapshot) and on PostgreSQL the row lock decides.
+    """
+    for _ in range(_CAS_ATTEMPTS):
+        now = utcnow()
+        row = session.execute(
+            select(LoginThrottle.failures, LoginThrottle.blocked_until, LoginThrottle.updated_at)
+            .where(LoginThrottle.key == key)
+        ).one_or_none()
+        session.rollback()  # end the read, so the write below starts its own transaction
+        if row is None:
+            session.add(LoginThrottle(key=key, username=username, remote_addr=remote_addr, failures=1,
+                                      blocked_until=_wait_after(1, limit, window), updated_at=now))
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                continue
+            return None
+        stale = row.updated_at < now - window
+        if not stale and row.blocked_until is not None and row.blocked_until > now:
+            return row.blocked_until
+        failures = 1 if stale else row.failures + 1
+        changed = session.execute(
+            update(LoginThrottle).where(LoginThrottle.key == key, LoginThrottle.failures == row.failures)
+            .values(failures=failures, blocked_until=_wait_after(failures, limit, window), updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+        if changed.rowcount == 1:  # type: ignore[attr-defined]
+            return None
+    # Only under a storm of attempts on one key: refusing is the safe answer.
+    return utcnow() + FIRST_WAIT
+
+
+def _throttled(session: Session, *, key: str, until: dt.datetime, remote_addr: str, why: str) -> TooManyRequests:
+    minutes = max(1, math.ceil((until - utcnow()).total_seconds() / 60))
+    audit_service.record(session=session, actor=None, actor_name=key or "?", action="login.throttled",
+                         object_type="user", object_id=key, summary=f"login refused: too many failures {why}",
+                         remote_addr=remote_addr)
+    session.commit()
+    wait = f"{minutes} minute" + ("" if minutes == 1 else "s")
+    return TooManyRequests(f"Too many failed logins {why}. Try again in {wait}, or ask an admin to lift "
+                           "the wait (calcifer user unlock USERNAME).")
 
 
 def authenticate(
-    *, session: Session, username: str, password: str, max_failures: int, window_minutes: int,
-    remote_addr: str = "",
+    *, session: Session, username: str, password: str, limits: ThrottleLimits, remote_addr: str = "",
 ) -> User:
-    """Check a username and password. Raises TooManyRequests while throttled, Invalid when wrong."""
+    """Check a username and password. Raises TooManyRequests while throttled, Invalid when wrong.
+
+    Throttling is per (username, address) and per address, never per account alone, so nobody can
+    lock a user out from everywhere: the real user's own address keeps its own allowance.
+    """
     key = username.strip().lower()[:64]
-    if recent_failures(session=session, username=key, window_minutes=window_minutes) >= max_failures:
-        audit_service.record(session=session, actor=None, actor_name=key or "?", action="login.throttled",
-                             object_type="user", object_id=key,
-                             summary=f"login refused: {max_failures} failures in {window_minutes} minutes",
-                             remote_addr=remote_addr)
-        session.commit()
-        raise TooManyRequests(
-            f"Too many failed logins for this user. Wait {window_minutes} minutes and try again, "
-            "or ask an admin to reset the password."
-        )
+    addr = remote_addr[:64]
+    window = dt.timedelta(minutes=limits.window_minutes)
+    until = _reserve(session, key=_addr_key(addr), username="", remote_addr=addr,
+                     limit=limits.per_address, window=window)
+    if until is not None:
+        raise _throttled(session, key=key, until=until, remote_addr=addr, why="from this address")
+    until = _reserve(session, key=_pair_key(key, addr), username=key, remote_addr=addr,
+                     limit=limits.per_user_and_address, window=window)
+    if until is not None:
+        raise _throttled(session, key=key, until=until, remote_addr=addr, why="for this user from this address")
     user = session.scalar(select(User).where(func.lower(User.username) == key))
     ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
-    if user is None or not ok or not user.is_active:
-        session.add(LoginAttempt(username=key, remote_addr=remote_addr[:64]))
+    user_id = user.id if user is not None and ok and user.is_active else None
+    # The writes below start fresh transactions: on SQLite a write after a read in one transaction
+    # fails at once when another login committed in between.
+    session.rollback()
+    if user is None or user_id is None:
         audit_service.record(session=session, actor=None, actor_name=key or "?", action="login.failed",
                              object_type="user", object_id=key, summary="wrong username or password",
                              remote_addr=remote_addr)
         session.commit()
         raise Invalid("Wrong username or password.", code="bad_credentials")
-    session.execute(delete(LoginAttempt).where(LoginAttempt.username == key))
-    user.last_login_at = utcnow()
+    # The attempt was counted before the check; a success takes it back and clears the pair.
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key == _pair_key(key, addr)))
+    session.execute(update(LoginThrottle).where(LoginThrottle.key == _addr_key(addr), LoginThrottle.failures > 0)
+                    .values(failures=LoginThrottle.failures - 1, blocked_until=None)
+                    .execution_options(synchronize_session=False))
+    session.execute(update(User).where(User.id == user_id).values(last_login_at=utcnow())
+                    .execution_options(synchronize_session=False))
     audit_service.record(session=session, actor=user, action="login", object_type="user",
                          object_id=user.id, summary="logged in", remote_addr=remote_addr)
     session.commit()
     return user
 
 
-def start_session(*, session: Session, user: User, hours: int) -> str:
-    """Create a login session and return the cookie value (only its hash is stored)."""
+def unlock_user(*, session: Session, username: str) -> int:
+    """Lift the login back-off of `username` from every address (and of those addresses).
+
+    Returns how many throttle records were cleared. Raises NotFound for an unknown username.
+    """
+    user = get_user_by_username(session=session, username=username)
+    key = user.username.lower()
+    addrs = list(session.scalars(select(LoginThrottle.remote_addr).where(LoginThrottle.username == key)))
+    cleared = session.execute(
+        delete(LoginThrottle).where(LoginThrottle.username == key)
+    ).rowcount  # type: ignore[attr-defined]
+    if addrs:
+        cleared += session.execute(
+            delete(LoginThrottle).where(LoginThrottle.key.in_([_addr_key(a) for a in addrs]))
+        ).rowcount  # type: ignore[attr-defined]
+    audit_service.record(session=session, actor=None, actor_name="cli", action="login.unlock",
+                         object_type="user", object_id=user.id,
+                         summary=f"lifted the login back-off of {user.username}")
+    session.commit()
+    return int(cleared)
+
+
+def start_session(*, session: Session, user: User, hours: int, replaces: str | None = None) -> str:
+    """Create a login session and return the cookie value (only its hash is stored).
+
+    `replaces` is the session cookie the browser sent, if any: that session ends.
+    """
+    if replaces:
+        session.execute(delete(LoginSession).where(LoginSession.token_hash == sha256(replaces)))
     raw = secrets.token_urlsafe(32)
     session.add(LoginSession(token_hash=sha256(raw), user_id=user.id,
                              expires_at=utcnow() + dt.timedelta(hours=hours)))
@@ -220,7 +359,7 @@ def create_token(*, session: Session, actor: User, owner: User, name: str,
                  actor_name: str | None = None) -> tuple[ApiToken, str]:
     """Create a token for `owner`; returns (row, raw token). Only admins create tokens for others.
     With ``actor_name`` (the command line) the audit names it, not ``actor``."""
-    if owner.id != actor.id and not Role(actor.role).allows(Role.ADMIN):
+    if owner.id != actor.id and not has_role(actor, Role.ADMIN):
         raise PermissionDenied("Only admins can create tokens for other users.")
     name = name.strip()
     if not name or len(name) > 100:
@@ -255,14 +394,14 @@ def user_for_token(*, session: Session, raw: str) -> User | None:
 
 def list_tokens(*, session: Session, actor: User, all_users: bool = False) -> list[ApiToken]:
     query = select(ApiToken).order_by(ApiToken.id.desc()).limit(500)
-    if not (all_users and Role(actor.role).allows(Role.ADMIN)):
+    if not (all_users and has_role(actor, Role.ADMIN)):
         query = query.where(ApiToken.user_id == actor.id)
     return list(session.scalars(query))
 
 
 def revoke_token(*, session: Session, actor: User, token_id: int) -> ApiToken:
     token = session.get(ApiToken, token_id)
-    if token is None or (token.user_id != actor.id and not Role(actor.role).allows(Role.ADMIN)):
+    if token is None or (token.user_id != actor.id and not has_role(actor, Role.ADMIN)):
         raise NotFound(f"No token with id {token_id}.")
     if token.revoked_at is None:
         token.revoked_at = utcnow()

@@ -158,7 +158,7 @@ def import_kuma_command(
         data = kuma.read_backup(backup_file)
         with ctx.session_factory() as session:
             actor = auth_service.get_user_by_username(session=session, username=user)
-            if not Role(actor.role).allows(Role.EDITOR):
+            if not auth_service.has_role(actor, Role.EDITOR):
                 _fail(f"{user} is a {actor.role}; importing needs the editor role.")
             if dry_run:
                 report = kuma.plan(data=data, taken=kuma._existing_slugs(session, ctx.repo_path))

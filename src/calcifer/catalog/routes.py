@@ -198,7 +198,7 @@ def api_standard_change(session: SessionDep, user: RequireEditor, workspace: Wor
     item = service.apply_standard_change(session=session, actor=user, operation=data.operation, kind=data.kind,
                                          slug=data.slug, spec=data.spec, summary=data.summary,
                                          workspace=workspace, categories=settings.work_categories)
-    return work_public(item)
+    return work_public(item, viewer=user)
 
 
 # =============================== pages ===============================

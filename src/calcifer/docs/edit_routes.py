@@ -175,7 +175,7 @@ def api_standard_doc_change(session: SessionDep, user: RequireEditor, workspace:
         session=session, actor=user, operation=data.operation, path=data.path, summary=data.summary,
         workspace=workspace, categories=settings.work_categories, content=data.content, new_path=data.new_path,
         update_links=data.update_links)
-    item: WorkItemPublic = public(result.item)
+    item: WorkItemPublic = public(result.item, viewer=user)
     return {"work_item": item.model_dump(mode="json"), "change": result.change.as_dict()}
 
 

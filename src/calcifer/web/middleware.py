@@ -22,7 +22,15 @@ from calcifer.auth import service as auth_service
 from calcifer.auth.models import User
 from calcifer.config import Settings
 from calcifer.instance import AppContext
-from calcifer.web.security import CSRF_COOKIE, SESSION_COOKIE, csrf_seed, set_cookie, write_flash_cookie
+from calcifer.web.security import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    get_cookie,
+    has_presession,
+    presession,
+    set_cookie,
+    write_flash_cookie,
+)
 
 log = logging.getLogger("calcifer.request")
 
@@ -90,16 +98,19 @@ def install(app: FastAPI) -> None:
         request.state.request_id = request_id
         ctx: AppContext = request.app.state.ctx
         bearer = _bearer(request)
-        user, method = await run_in_threadpool(_resolve_user, ctx, bearer,
-                                               request.cookies.get(SESSION_COOKIE))
+        session_cookie = get_cookie(request, SESSION_COOKIE)
+        user, method = await run_in_threadpool(_resolve_user, ctx, bearer, session_cookie)
         request.state.user = user
         request.state.auth_method = method
+        # The CSRF token of a logged-in browser is bound to its session (web.security).
+        request.state.session_hash = auth_service.sha256(session_cookie) if method == "session" and \
+            session_cookie else None
         if user is None and not is_public(request.url.path, ctx.settings):
             response = _unauthenticated(request, bearer is not None)
         else:
             response = await call_next(request)
-        if CSRF_COOKIE not in request.cookies and not bearer:
-            set_cookie(request, response, CSRF_COOKIE, csrf_seed(request))
+        if not bearer and not has_presession(request):
+            set_cookie(request, response, CSRF_COOKIE, presession(request))
         write_flash_cookie(request, response)
         response.headers["X-Request-ID"] = request_id
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import text
 
+from calcifer.auth.choices import Role
+from calcifer.auth.service import has_role
 from calcifer.deps import CtxDep, CurrentUser, SessionDep
 from calcifer.gitrepo import service as git
 from calcifer.monitoring import incidents as monitoring_incidents
@@ -54,13 +56,16 @@ def dashboard(request: Request, session: SessionDep, user: CurrentUser, ctx: Ctx
 @pages.get("/settings", response_class=HTMLResponse)
 def settings_page(request: Request, session: SessionDep, user: CurrentUser, ctx: CtxDep) -> Response:
     settings = ctx.settings
-    facts: dict[str, Any] = {
-        "Data directory": settings.resolved_data_dir,
-        "Database": settings.resolved_database_url.split("@")[-1] if "@" in settings.resolved_database_url
-        else settings.resolved_database_url,
-        "Managed repository": ctx.repo_path,
-        "Worktrees": settings.worktrees_dir,
-        "Work categories": ", ".join(settings.work_categories),
-    }
-    repairs = work_service.recent_repairs(session=session, limit=10) if user.role == "admin" else []
+    is_admin = has_role(user, Role.ADMIN)
+    facts: dict[str, Any] = {"Work categories": ", ".join(settings.work_categories)}
+    if is_admin:  # server paths and the database's address tell others about the host: admins only
+        facts = {
+            "Data directory": settings.resolved_data_dir,
+            "Database": settings.resolved_database_url.split("@")[-1] if "@" in settings.resolved_database_url
+            else settings.resolved_database_url,
+            "Managed repository": ctx.repo_path,
+            "Worktrees": settings.worktrees_dir,
+            **facts,
+        }
+    repairs = work_service.recent_repairs(session=session, limit=10) if is_admin else []
     return render(request, "settings.html", {"facts": facts, "repairs": repairs}, nav="settings")

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
+# Base names; over https each gets the `__Host-` prefix (see `cookie_name`).
 SESSION_COOKIE = "calcifer_session"
-CSRF_COOKIE = "calcifer_csrf"
+CSRF_COOKIE = "calcifer_csrf"  # the signed anonymous pre-session the login and setup forms are bound to
 FLASH_COOKIE = "calcifer_flash"
+HOST_PREFIX = "__Host-"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 
@@ -34,34 +36,74 @@ def cookie_secure(request: Request) -> bool:
     return bool(forced) if forced is not None else is_https(request)
 
 
+def cookie_name(request: Request, name: str) -> str:
+    """The cookie's name as sent: `__Host-` prefixed when Secure, so that a page on another port or a
+    subdomain of this host (which can set plain cookies for it) cannot toss one in."""
+    return HOST_PREFIX + name if cookie_secure(request) else name
+
+
+def get_cookie(request: Request, name: str) -> str | None:
+    return request.cookies.get(cookie_name(request, name))
+
+
 def set_cookie(request: Request, response: Response, name: str, value: str, *, max_age: int | None = None,
                httponly: bool = True) -> None:
-    response.set_cookie(name, value, max_age=max_age, httponly=httponly, samesite="lax",
+    # No Domain attribute, Path=/: what the `__Host-` prefix requires, and host-only either way.
+    response.set_cookie(cookie_name(request, name), value, max_age=max_age, httponly=httponly, samesite="lax",
                         secure=cookie_secure(request), path="/")
 
 
-# -- CSRF: the token is an HMAC of a random per-browser cookie, so it is bound to that browser and
-# cannot be computed by another site (which can neither read the cookie nor knows the key).
-
-def new_csrf_seed() -> str:
-    return secrets.token_urlsafe(24)
+def delete_cookie(request: Request, response: Response, name: str) -> None:
+    response.delete_cookie(cookie_name(request, name), path="/", secure=cookie_secure(request))
 
 
-def csrf_seed(request: Request) -> str:
-    seed: str | None = getattr(request.state, "csrf_seed", None)
-    if seed is None:
-        seed = request.cookies.get(CSRF_COOKIE) or new_csrf_seed()
-        request.state.csrf_seed = seed
-    return seed
+def _mac(request: Request, purpose: str, value: str) -> str:
+    key = request.app.state.ctx.secret_key.encode()
+    return hmac.new(key, purpose.encode() + b":" + value.encode(), hashlib.sha256).hexdigest()
+
+
+# -- CSRF. A logged-in browser's token is an HMAC of its session's token hash: it changes with every
+# login and cannot be obtained for someone else's session. Before login (login and setup forms) the
+# token is an HMAC of a pre-session the server issued and signed, so a cookie chosen by another page
+# on this host is refused rather than adopted.
+
+def _presession_ok(request: Request, value: str | None) -> bool:
+    if not value or "." not in value:
+        return False
+    nonce, signature = value.rsplit(".", 1)
+    return bool(nonce) and hmac.compare_digest(signature, _mac(request, "presession", nonce)[:32])
+
+
+def has_presession(request: Request) -> bool:
+    return _presession_ok(request, get_cookie(request, CSRF_COOKIE))
+
+
+def presession(request: Request) -> str:
+    """This browser's signed pre-session: the valid one it sent, else a new one (set by the middleware)."""
+    known: str | None = getattr(request.state, "presession", None)
+    if known is not None:
+        return known
+    sent = get_cookie(request, CSRF_COOKIE)
+    if sent is not None and _presession_ok(request, sent):
+        value = sent
+    else:
+        nonce = secrets.token_urlsafe(24)
+        value = nonce + "." + _mac(request, "presession", nonce)[:32]
+    request.state.presession = value
+    return value
 
 
 def csrf_token_for(request: Request) -> str:
-    key = request.app.state.ctx.secret_key.encode()
-    return hmac.new(key, b"csrf:" + csrf_seed(request).encode(), hashlib.sha256).hexdigest()
+    session_hash: str | None = getattr(request.state, "session_hash", None)
+    if session_hash:
+        return _mac(request, "csrf-session", session_hash)
+    return _mac(request, "csrf-presession", presession(request))
 
 
 def csrf_valid(request: Request, presented: str | None) -> bool:
-    if not presented or CSRF_COOKIE not in request.cookies:
+    if not presented:
+        return False
+    if not getattr(request.state, "session_hash", None) and not has_presession(request):
         return False
     return hmac.compare_digest(presented, csrf_token_for(request))
 
@@ -80,7 +122,7 @@ def flash(request: Request, level: str, message: str) -> None:
 
 
 def incoming_flashes(request: Request) -> list[Flash]:
-    raw = request.cookies.get(FLASH_COOKIE)
+    raw = get_cookie(request, FLASH_COOKIE)
     if not raw or "." not in raw:
         return []
     body, signature = raw.rsplit(".", 1)
@@ -113,5 +155,5 @@ def write_flash_cookie(request: Request, response: Response) -> None:
         payload = json.dumps([{"level": f.level, "message": f.message} for f in carried + pending]).encode()
         value = base64.urlsafe_b64encode(payload).decode() + "." + _sign(request, payload)
         set_cookie(request, response, FLASH_COOKIE, value, max_age=300)
-    elif consumed and FLASH_COOKIE in request.cookies:
-        response.delete_cookie(FLASH_COOKIE, path="/")
+    elif consumed and get_cookie(request, FLASH_COOKIE) is not None:
+        delete_cookie(request, response, FLASH_COOKIE)

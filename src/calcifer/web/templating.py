@@ -13,6 +13,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from calcifer import __version__
+from calcifer.auth import service as auth_service
+from calcifer.auth.choices import Role
+from calcifer.auth.models import User
 from calcifer.web.security import consume_flashes, csrf_token_for
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -60,12 +63,18 @@ def _timestamp(value: dt.datetime | None) -> Markup:
     )
 
 
+def _has_role(user: User | None, role: str) -> bool:
+    """`has_role(user, "editor")` in templates: the same decision as every route's."""
+    return auth_service.has_role(user, Role(role))
+
+
 @lru_cache(maxsize=1)
 def templates() -> Jinja2Templates:
     env_templates = Jinja2Templates(directory=_template_dirs())
     env = env_templates.env
     env.globals["static_url"] = _static_url
     env.globals["app_version"] = __version__
+    env.globals["has_role"] = _has_role
     env.filters["timeago"] = _timeago
     env.filters["datetime"] = _datetime
     env.filters["timestamp"] = _timestamp

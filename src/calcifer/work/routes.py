@@ -10,6 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from calcifer.auth import service as auth_service
+from calcifer.auth.choices import Role
+from calcifer.auth.models import User
 from calcifer.changelog.choices import ChangeType
 from calcifer.deps import CtxDep, CurrentUser, RequireAdmin, RequireEditor, SessionDep, SettingsDep
 from calcifer.errors import Conflict, Invalid, NotFound
@@ -50,11 +52,14 @@ def workspace_of(ctx: AppContext) -> service.Workspace:
 WorkspaceDep = Annotated[service.Workspace, Depends(get_workspace)]
 
 
-def public(item: WorkItem) -> WorkItemPublic:
+def public(item: WorkItem, *, viewer: User) -> WorkItemPublic:
+    """The API shape of a work item as `viewer` may see it: a worktree's server path only for editors
+    and admins (who work in it), never for viewers."""
     return WorkItemPublic(
         id=item.id, title=item.title, slug=item.slug, category=item.category, action=item.action,
         description=item.description, service=item.service, status=WorkStatus(item.status), notes=item.notes,
-        branch=item.branch, worktree=item.worktree_path, base_commit=item.base_commit,
+        branch=item.branch, worktree=item.worktree_path if auth_service.has_role(viewer, Role.EDITOR) else None,
+        base_commit=item.base_commit,
         merge_commit=item.merge_commit, archive_tag=item.archive_tag,
         author=item.author.username if item.author else None,
         assignee=item.assignee.username if item.assignee else None,
@@ -82,7 +87,7 @@ def api_create(session: SessionDep, user: RequireEditor, data: WorkItemCreate, w
                settings: SettingsDep) -> WorkItemPublic:
     item = service.create_work_item(session=session, actor=user, data=data, workspace=workspace,
                                     categories=settings.work_categories)
-    return public(item)
+    return public(item, viewer=user)
 
 
 @api.get("/work-items")
@@ -96,18 +101,19 @@ def api_list(
     filters = service.WorkFilter(status=status, category=category, assignee=assignee, service=service_slug,
                                  text=q)
     items = service.list_work_items(session=session, filters=filters, limit=limit, before_id=cursor)
-    return {"items": [public(i).model_dump(mode="json") for i in items],
+    return {"items": [public(i, viewer=user).model_dump(mode="json") for i in items],
             "next_cursor": items[-1].id if len(items) == limit else None}
 
 
 @api.get("/work-items/{item_id}", response_model=WorkItemPublic)
 def api_get(session: SessionDep, user: CurrentUser, item_id: int) -> WorkItemPublic:
-    return public(service.get_work_item(session=session, item_id=item_id))
+    return public(service.get_work_item(session=session, item_id=item_id), viewer=user)
 
 
 @api.patch("/work-items/{item_id}", response_model=WorkItemPublic)
 def api_update(session: SessionDep, user: RequireEditor, item_id: int, data: WorkItemUpdate) -> WorkItemPublic:
-    return public(service.update_work_item(session=session, actor=user, item_id=item_id, data=data))
+    item = service.update_work_item(session=session, actor=user, item_id=item_id, data=data)
+    return public(item, viewer=user)
 
 
 @api.delete("/work-items/{item_id}", response_model=WorkItemPublic)
@@ -115,7 +121,7 @@ def api_cancel(session: SessionDep, user: RequireEditor, item_id: int, workspace
                confirm: bool = False) -> WorkItemPublic:
     """Cancel the work item (it stays in the history as cancelled). Unmerged commits need `confirm=true`."""
     return public(service.cancel(session=session, actor=user, item_id=item_id, workspace=workspace,
-                                 confirm=confirm))
+                                 confirm=confirm), viewer=user)
 
 
 @api.put("/work-items/{item_id}/checklist/{index}", response_model=WorkItemPublic)
@@ -123,18 +129,20 @@ def api_checklist_set(session: SessionDep, user: RequireEditor, item_id: int, in
                       data: ChecklistToggle) -> WorkItemPublic:
     """Tick or untick checklist item `index` (numbered from 0)."""
     return public(service.set_checklist_done(session=session, actor=user, item_id=item_id, index=index,
-                                             done=data.done))
+                                             done=data.done), viewer=user)
 
 
 @api.post("/work-items/{item_id}/checklist", response_model=WorkItemPublic, status_code=201)
 def api_checklist_add(session: SessionDep, user: RequireEditor, item_id: int,
                       data: ChecklistAdd) -> WorkItemPublic:
-    return public(service.add_checklist_item(session=session, actor=user, item_id=item_id, text=data.text))
+    item = service.add_checklist_item(session=session, actor=user, item_id=item_id, text=data.text)
+    return public(item, viewer=user)
 
 
 @api.delete("/work-items/{item_id}/checklist/{index}", response_model=WorkItemPublic)
 def api_checklist_remove(session: SessionDep, user: RequireEditor, item_id: int, index: int) -> WorkItemPublic:
-    return public(service.remove_checklist_item(session=session, actor=user, item_id=item_id, index=index))
+    item = service.remove_checklist_item(session=session, actor=user, item_id=item_id, index=index)
+    return public(item, viewer=user)
 
 
 @api.get("/work-items/{item_id}/changes")
@@ -205,7 +213,8 @@ def api_merge_check(session: SessionDep, user: CurrentUser, item_id: int, worksp
 @api.post("/work-items/{item_id}/merge", response_model=WorkItemPublic)
 def api_merge(session: SessionDep, user: RequireEditor, item_id: int, workspace: WorkspaceDep) -> WorkItemPublic:
     """Merge and complete. 409 with `details.problems` listing every unmet rule."""
-    return public(service.merge_and_complete(session=session, actor=user, item_id=item_id, workspace=workspace))
+    item = service.merge_and_complete(session=session, actor=user, item_id=item_id, workspace=workspace)
+    return public(item, viewer=user)
 
 
 @api.post("/work-items/{item_id}/update-from-main")

@@ -95,7 +95,7 @@ class WorkItemPublic(BaseModel):
     status: WorkStatus
     notes: str
     branch: str
-    worktree: str
+    worktree: str | None = Field(description="The worktree's path on the server; null for viewers.")
     base_commit: str
     merge_commit: str | None
     archive_tag: str | None

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from calcifer import __version__
+from calcifer.urls import safe_href
 from calcifer.web.security import consume_flashes, csrf_token_for
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -60,6 +61,11 @@ def _timestamp(value: dt.datetime | None) -> Markup:
     )
 
 
+def _safe_url(value: object) -> str:
+    # Empty (a link to nothing) rather than None, which Jinja would print as "None".
+    return safe_href(value) or ""
+
+
 @lru_cache(maxsize=1)
 def templates() -> Jinja2Templates:
     env_templates = Jinja2Templates(directory=_template_dirs())
@@ -69,6 +75,8 @@ def templates() -> Jinja2Templates:
     env.filters["timeago"] = _timeago
     env.filters["datetime"] = _datetime
     env.filters["timestamp"] = _timestamp
+    # Every variable URL a template writes into href/src goes through this (None when unsafe).
+    env.filters["safe_url"] = _safe_url
     return env_templates
 
 

@@ -14,6 +14,10 @@ from starlette.responses import HTMLResponse
 from calcifer.web.templating import _static_url
 
 OPENAPI_URL = "/api/openapi.json"
+# The same icon as every page (base.html), inline so the browser does not ask for /favicon.ico.
+FAVICON = ("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 24 24'%3E%3Cpath fill='%23"
+           "ea580c' d='M12 1.5c.6 3.4 4.8 5.9 6.3 9.6 1.9 4.6-1 10.4-6.3 10.4S3.8 17 5.2 12.5c.8-2.5 2.6-3.9 3.4"
+           "-6 .9 1.7 1 3.2.6 4.7 2-1.4 3.5-4.9 2.8-9.7z'/%3E%3C/svg%3E")
 
 
 def swagger_page(*, title: str, openapi_url: str) -> str:
@@ -23,6 +27,7 @@ def swagger_page(*, title: str, openapi_url: str) -> str:
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="{escape(_static_url("vendor/swagger-ui/swagger-ui.css"))}">
+<link rel="icon" href="{escape(FAVICON)}">
 <title>{escape(title)}</title>
 </head>
 <body>

@@ -26,6 +26,7 @@ from calcifer.notify import routes as notify_routes
 from calcifer.prefs import routes as prefs_routes
 from calcifer.search import routes as search_routes
 from calcifer.web import errors as web_errors
+from calcifer.web import headers as web_headers
 from calcifer.web import middleware
 from calcifer.web import routes as web_routes
 from calcifer.web.apidocs import install as install_api_docs
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.state.ctx = ctx
     middleware.install(app)
     web_errors.install(app)
+    web_headers.install(app)  # CSP and the other security headers, on every response
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_api_docs(app)
     for router in ROUTERS:

@@ -148,7 +148,7 @@ def test_a_doc_reads_well_on_a_phone_in_both_themes(new_context: Any, live_serve
     assert page.locator("#doc-body input[type=checkbox][disabled]").count() == 3
     image = page.locator("#doc-body img[alt=Architecture]")
     assert image.get_attribute("src") == "/docs/raw/docs/img/arch.svg"
-    page.wait_for_function("document.querySelector('#doc-body img').complete")
+    page.wait_for_function("() => document.querySelector('#doc-body img').complete")
     assert page.evaluate("document.querySelector('#doc-body img').naturalWidth") == 240
     assert page.locator("#backlinks a", has_text="Backup runbook").count() == 1
     assert page.locator(".page-header .actions a", has_text="Edit").count() == 1

@@ -33,11 +33,10 @@ from calcifer.catalog.choices import (
 )
 from calcifer.monitoring import checks
 from calcifer.monitoring.checks import EndpointTypeRules, OptionValidator
+from calcifer.urls import WEB_URL_PATTERN, url_problem
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/+-]{0,62}$"
-URL_PATTERN = r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$"
-HTTP_URL_PATTERN = r"^https?://\S+$"
 SLUG_HELP = "use 1-63 lowercase letters, digits and dashes, starting with a letter or digit (e.g. grafana)"
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -85,8 +84,10 @@ def _tag(value: str) -> str:
 
 
 def _url(value: str) -> str:
-    if not re.fullmatch(URL_PATTERN, value):
-        raise ValueError(f"{value!r} is not a URL: write it with its scheme, e.g. https://grafana.example.org")
+    # Catalog URLs become links on the service page: only web URLs (never javascript:, data:, ...).
+    problem = url_problem(value)
+    if problem:
+        raise ValueError(f"{problem}, e.g. https://grafana.example.org")
     return value
 
 
@@ -107,7 +108,7 @@ Slug = Annotated[str, AfterValidator(_slug),
                  WithJsonSchema({"type": "string", "pattern": SLUG_PATTERN, "maxLength": 63})]
 Tag = Annotated[str, AfterValidator(_tag), WithJsonSchema({"type": "string", "pattern": TAG_PATTERN})]
 Url = Annotated[str, Field(max_length=2048), AfterValidator(_url),
-                WithJsonSchema({"type": "string", "format": "uri", "pattern": URL_PATTERN,
+                WithJsonSchema({"type": "string", "format": "uri", "pattern": WEB_URL_PATTERN,
                                 "maxLength": 2048})]
 Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_line)]
 Line = Annotated[str, Field(max_length=200), AfterValidator(_line)]
@@ -219,9 +220,9 @@ class EndpointSpec(_Spec):
             errors.append((("target",), f"a {kind} endpoint needs a target"
                            + (" URL (e.g. https://grafana.example.org/health)" if rules.target_is_url
                               else " host name or address")))
-        if rules.target_is_url and self.target and not re.fullmatch(HTTP_URL_PATTERN, self.target):
-            errors.append((("target",), f"an {kind} endpoint's target is a URL starting with "
-                           "http:// or https://"))
+        target_problem = url_problem(self.target) if rules.target_is_url and self.target else None
+        if target_problem:
+            errors.append((("target",), f"an {kind} endpoint's target: {target_problem}"))
         if rules.needs_port and self.port is None:
             errors.append((("port",), f"a {kind} endpoint needs a port"))
         validator = option_validator(kind)

@@ -436,6 +436,22 @@ _A_TAG = re.compile(r'<a((?:\s+[^\s="\'>/]+="[^"]*")*)\s*>')
 _HREF = re.compile(r'\shref="([^"]*)"')
 
 
+# A table cell's alignment becomes a class: the Content-Security-Policy (web/headers.py) blocks style="".
+_CELL_TAG = re.compile(r"<(td|th)((?:\s+[^\s=\"'>/]+=\"[^\"]*\")*)\s*>")
+_CELL_STYLE = re.compile(r'\sstyle="([^"]*)"')
+_ALIGNMENT = re.compile(r"text-align:\s*(left|right|center)\s*;?")
+
+
+def _cell_alignment(match: re.Match[str]) -> str:
+    tag, attrs = match.group(1), match.group(2)
+    style = _CELL_STYLE.search(attrs)
+    if style is None:
+        return match.group(0)
+    align = _ALIGNMENT.fullmatch(style.group(1).strip())
+    attrs = _CELL_STYLE.sub("", attrs) + (f' class="align-{align.group(1)}"' if align else "")
+    return f"<{tag}{attrs}>"
+
+
 def _external(href: str) -> bool:
     lower = href.lower()
     return lower.startswith(("http:", "https:", "//"))
@@ -464,7 +480,7 @@ def _sanitize(raw_html: str, rewriter: _LinkRewriter) -> str:
         set_tag_attribute_values={"input": {"disabled": "disabled", "type": "checkbox"}},
         filter_style_properties={"text-align"},
     )
-    return _A_TAG.sub(_add_rel, cleaned)
+    return _CELL_TAG.sub(_cell_alignment, _A_TAG.sub(_add_rel, cleaned))
 
 
 # -- public API ---------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from calcifer import __version__
 from calcifer.auth import service as auth_service
 from calcifer.auth.choices import Role
 from calcifer.auth.models import User
+from calcifer.urls import safe_href
 from calcifer.web.security import consume_flashes, csrf_token_for
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -68,6 +69,11 @@ def _has_role(user: User | None, role: str) -> bool:
     return auth_service.has_role(user, Role(role))
 
 
+def _safe_url(value: object) -> str:
+    # Empty (a link to nothing) rather than None, which Jinja would print as "None".
+    return safe_href(value) or ""
+
+
 @lru_cache(maxsize=1)
 def templates() -> Jinja2Templates:
     env_templates = Jinja2Templates(directory=_template_dirs())
@@ -78,6 +84,8 @@ def templates() -> Jinja2Templates:
     env.filters["timeago"] = _timeago
     env.filters["datetime"] = _datetime
     env.filters["timestamp"] = _timestamp
+    # Every variable URL a template writes into href/src goes through this (None when unsafe).
+    env.filters["safe_url"] = _safe_url
     return env_templates
 
 

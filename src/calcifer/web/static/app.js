@@ -7,6 +7,8 @@
  * - character counters: <textarea id="x" data-maxlength-counter="2000"> + <span data-counter-for="x">
  * - data-confirm="message" on a form, button, link or submit input asks confirm() first
  * - htmx request errors are shown as an error flash (opt out with data-no-error-flash on an ancestor)
+ * - <input type=checkbox data-select-all="g"> checks or clears every input[data-group="g"]
+ * - data-top="40" / data-left="40" (percent) position an element: the CSP forbids style="" attributes
  *
  * Every feature checks that its elements exist: no page may log a console error.
  */
@@ -286,8 +288,35 @@
     showFlash("error", "Could not reach the server. Check your connection, then try again.");
   });
 
-  /* new content swapped in by htmx: set up its counters */
+  /* ------------------------------------------------------- select all */
+  document.addEventListener("change", function (e) {
+    var all = e.target;
+    if (!all || !all.matches || !all.matches("input[data-select-all]")) return;
+    var boxes = document.querySelectorAll('input[data-group="' + cssEscape(all.getAttribute("data-select-all")) + '"]');
+    for (var i = 0; i < boxes.length; i++) boxes[i].checked = all.checked;
+  });
+
+  /* ------------------------------------------------------- positions */
+  function percent(value) {
+    var n = parseFloat(value);
+    return isFinite(n) ? Math.min(100, Math.max(0, n)) + "%" : "";
+  }
+
+  function initPositions(scope) {
+    if (!scope || !scope.querySelectorAll) return;
+    var list = scope.querySelectorAll("[data-top], [data-left]");
+    for (var i = 0; i < list.length; i++) {
+      var el = list[i];
+      if (el.hasAttribute("data-top")) el.style.top = percent(el.getAttribute("data-top"));
+      if (el.hasAttribute("data-left")) el.style.left = percent(el.getAttribute("data-left"));
+    }
+  }
+
+  initPositions(document);
+
+  /* new content swapped in by htmx: set up its counters and positions */
   document.addEventListener("htmx:load", function (e) {
     initCounters(e.target);
+    initPositions(e.target);
   });
 })();

@@ -195,6 +195,8 @@ class Engine:
         from calcifer.monitoring.scheduler import Scheduler
 
         self.loop = new_loop()
+        # Measured as production runs it: `calcifer worker`, which owns its process and tunes the interpreter.
+        options.setdefault("tune_interpreter", True)
         self.scheduler = Scheduler(app=ctx, **options)
         self.seen: set[int] = set()
         self.all_seen_at: float | None = None

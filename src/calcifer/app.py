@@ -26,6 +26,7 @@ from calcifer.notify import routes as notify_routes
 from calcifer.prefs import routes as prefs_routes
 from calcifer.search import routes as search_routes
 from calcifer.web import errors as web_errors
+from calcifer.web import limits
 from calcifer.web import middleware
 from calcifer.web import routes as web_routes
 from calcifer.web.apidocs import install as install_api_docs
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
         lifespan=background.lifespan,  # scheduler, notifier, scheduled backups
     )
     app.state.ctx = ctx
+    limits.install(app)
     middleware.install(app)
     web_errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -26,8 +26,7 @@ from calcifer.notify import routes as notify_routes
 from calcifer.prefs import routes as prefs_routes
 from calcifer.search import routes as search_routes
 from calcifer.web import errors as web_errors
-from calcifer.web import limits
-from calcifer.web import middleware
+from calcifer.web import limits, middleware
 from calcifer.web import routes as web_routes
 from calcifer.web.apidocs import install as install_api_docs
 from calcifer.web.context import AppContext

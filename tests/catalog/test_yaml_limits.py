@@ -62,6 +62,14 @@ def test_compact_block_nesting_is_refused_too() -> None:
     assert refused.value.details["line"] == 3
 
 
+@pytest.mark.parametrize("line_break", ["\n", "\r", "\r\n", "\x85", "\u2028", "\u2029"])
+def test_compact_block_nesting_is_seen_after_every_line_break_libyaml_knows(line_break: str) -> None:
+    text = line_break.join(["a: 1", "b:", "- " * (MAX_DEPTH + 1) + "x", ""])
+
+    with pytest.raises(YamlTooComplex):
+        load_plain(text)
+
+
 def test_a_document_over_the_size_limit_is_refused_before_parsing() -> None:
     with pytest.raises(YamlTooComplex, match="split it into smaller files"):
         load_plain("a: " + "x" * MAX_CHARS)

@@ -27,8 +27,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from calcifer.catalog.compose_interpolate import Issue, substitute
 from calcifer.catalog import yamllimits
+from calcifer.catalog.compose_interpolate import Issue, substitute
 
 MAX_FILE_BYTES = 1024 * 1024
 # Values built, counting each expansion of an alias: a real 1 MiB file has far fewer.

@@ -34,7 +34,8 @@ except ImportError:  # pragma: no cover - depends on the installed extras
 # (a sequence may sit at its mapping key's column), so a line prefix of indentation and indicators
 # ("- ", "? ", ": ") this long is needed before block nesting alone can pass MAX_DEPTH / 2.
 _BLOCK_PREFIX = MAX_DEPTH // 4
-_DEEP_BLOCK = re.compile(r"^[ \t?:-]{%d}" % _BLOCK_PREFIX, re.MULTILINE)
+# libyaml also breaks lines at CR, NEL, LS and PS, and skips a byte order mark.
+_DEEP_BLOCK = re.compile(rf"(?:^|[\r\x85\u2028\u2029\ufeff])[ \t?:-]{{{_BLOCK_PREFIX}}}", re.MULTILINE)
 
 
 class YamlTooComplex(Invalid):

@@ -41,8 +41,8 @@ from pygments.lexers import get_lexer_by_name
 from pygments.token import STANDARD_TYPES
 from pygments.util import ClassNotFound
 
-from calcifer.catalog.yamlio import load_plain
 from calcifer.catalog import yamllimits
+from calcifer.catalog.yamlio import load_plain
 from calcifer.catalog.yamllimits import YamlTooComplex
 from calcifer.errors import Invalid
 

@@ -45,7 +45,7 @@ print(json.dumps({{"status": response.status_code, "body": response.json()}}))
     error = answer["body"]["error"]
     assert error["code"] == "yaml_too_complex"
     assert error["details"]["line"] == 2
-    assert error["message"].startswith(f"Front matter: YAML: collections nest more than {MAX_DEPTH} levels deep")
+    assert error["message"].startswith(f"Front matter: YAML: collections are nested more than {MAX_DEPTH} levels deep")
 
 
 def test_saving_a_doc_with_too_deep_front_matter_is_refused_before_anything_is_written(cast: Cast) -> None:

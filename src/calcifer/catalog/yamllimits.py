@@ -97,4 +97,4 @@ def check_yaml(text: str) -> None:
         return
     depth, line = _deepest(text)
     if line:
-        raise _refuse(f"YAML: collections nest more than {MAX_DEPTH} levels deep; flatten the structure", line)
+        raise _refuse(f"YAML: collections are nested more than {MAX_DEPTH} levels deep; flatten the structure", line)

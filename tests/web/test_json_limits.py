@@ -188,3 +188,11 @@ def test_generated_bodies_get_an_answer_never_a_server_error(
     # The last answer is the nested body's: refused for its depth exactly when it is too deep.
     too_deep = depth + 1 > MAX_JSON_DEPTH
     assert (response.status_code == 400 and response.json()["error"]["code"] == "json_too_deep") == too_deep
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH, MAX_JSON_DEPTH + 1])
+def test_the_depth_check_holds_for_bodies_of_many_strings_too(depth: int) -> None:
+    strings = json.dumps([{"k": '[{"\\'} for _ in range(12_000)])
+    body = ("[" * (depth - 2) + strings + "]" * (depth - 2)).encode()
+
+    assert json_depth_over(body, MAX_JSON_DEPTH) == (depth > MAX_JSON_DEPTH)

@@ -34,8 +34,10 @@ except ImportError:  # pragma: no cover - depends on the installed extras
 # (a sequence may sit at its mapping key's column), so a line prefix of indentation and indicators
 # ("- ", "? ", ": ") this long is needed before block nesting alone can pass MAX_DEPTH / 2.
 _BLOCK_PREFIX = MAX_DEPTH // 4
-# libyaml also breaks lines at CR, NEL, LS and PS, and skips a byte order mark.
-_DEEP_BLOCK = re.compile(rf"(?:^|[\r\x85\u2028\u2029\ufeff])[ \t?:-]{{{_BLOCK_PREFIX}}}", re.MULTILINE)
+# libyaml also breaks lines at CR, NEL, LS and PS, and skips a byte order mark. (A pattern that starts
+# with a character class is scanned for quickly; "^|" in front would make it ~3x slower.)
+_DEEP_BLOCK = re.compile(rf"[\n\r\x85\u2028\u2029\ufeff][ \t?:-]{{{_BLOCK_PREFIX}}}")
+_DEEP_FIRST_LINE = re.compile(rf"[ \t?:-]{{{_BLOCK_PREFIX}}}")
 
 
 class YamlTooComplex(Invalid):
@@ -82,7 +84,8 @@ def _deepest(text: str) -> tuple[int, int]:
 def might_be_too_deep(text: str) -> bool:
     """False when ``text`` certainly nests no deeper than MAX_DEPTH (a bound, found without parsing)."""
     flow = text.count("[") + text.count("{")
-    return flow > MAX_DEPTH // 2 or _DEEP_BLOCK.search(text) is not None
+    return flow > MAX_DEPTH // 2 or _DEEP_BLOCK.search(text) is not None \
+        or _DEEP_FIRST_LINE.match(text) is not None
 
 
 def check_yaml(text: str) -> None:

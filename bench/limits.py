@@ -19,10 +19,11 @@ rounds is printed beside it: on a busy machine it moves less):
 
 Times are CPU seconds of this process (``time.process_time``: every thread, the app's included), not
 wall time: on a shared machine other jobs stretch wall time by far more than the limits cost, and
-the limits cost CPU, not waiting. "Off" means: ``yamllimits.check_yaml`` replaced by a no-op, ``render.MAX_RENDER_CHARS`` unbounded and an
-app built without ``web.limits.install``. Target: every ratio ≤ 1.05. The machine's load average is
-printed at the start and the end: the figures move when other jobs run; compare ratios of one run.
-The last line is one JSON object with every printed figure. Traffic: none (in-process only).
+the limits cost CPU, not waiting. "Off" means: ``yamllimits.check_yaml`` replaced by a no-op,
+``render.MAX_RENDER_CHARS`` unbounded and an app built without ``web.limits.install``. Target: every
+ratio ≤ 1.05. The machine's load average is printed at the start and the end: the figures move when
+other jobs run; compare ratios of one run. The last line is one JSON object with every printed
+figure. Traffic: none (in-process only).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from calcifer.prefs import routes as prefs_routes
 from calcifer.search import routes as search_routes
 from calcifer.web import errors as web_errors
 from calcifer.web import headers as web_headers
-from calcifer.web import middleware
+from calcifer.web import limits, middleware
 from calcifer.web import routes as web_routes
 from calcifer.web.apidocs import install as install_api_docs
 from calcifer.web.templating import STATIC_DIR
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
         lifespan=background.lifespan,  # scheduler, notifier, scheduled backups
     )
     app.state.ctx = ctx
+    limits.install(app)
     middleware.install(app)
     web_errors.install(app)
     web_headers.install(app)  # CSP and the other security headers, on every response

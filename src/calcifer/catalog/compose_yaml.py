@@ -6,7 +6,8 @@ can refuse what a hostile file asks for instead of trusting a constructor:
 - files over ``MAX_FILE_BYTES`` are not parsed at all;
 - anchors are shared nodes in the graph, and every value built counts against ``MAX_VALUES``, so an
   alias bomb ("billion laughs") stops after a bounded amount of work;
-- nesting deeper than ``MAX_DEPTH`` (or an anchor that contains itself) stops too;
+- nesting deeper than ``yamllimits.MAX_DEPTH`` is refused before parsing, and deeper than ``MAX_DEPTH``
+  while building (an anchor that contains itself) stops too;
 - keys that are not strings, duplicate keys and bad merge keys (``<<``) become issues.
 
 String values are interpolated per file, before any merge (Compose's order); keys are not. Each
@@ -26,6 +27,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from calcifer.catalog import yamllimits
 from calcifer.catalog.compose_interpolate import Issue, RequiredMissing, substitute
 
 MAX_FILE_BYTES = 1024 * 1024
@@ -125,6 +127,10 @@ def load_yaml(*, data: bytes, file: str, env: Mapping[str, str]) -> tuple[Loaded
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return None, [Issue(None, f"file is not UTF-8 text (bad byte at offset {exc.start})")]
+    try:
+        yamllimits.check_yaml(text)  # the composer recurses per level: nesting is refused before it starts
+    except yamllimits.YamlTooComplex as exc:
+        return None, [Issue(exc.details["line"], exc.details["message"])]
     try:
         nodes = [node for node in YAML(typ="safe", pure=True).compose_all(text) if node is not None]
     except MarkedYAMLError as exc:

@@ -28,6 +28,7 @@ from ruamel.yaml.scalarstring import (
 )
 from ruamel.yaml.tokens import CommentToken
 
+from calcifer.catalog import yamllimits
 from calcifer.errors import Invalid
 
 # The 1.1 float rule does not apply to the YAML 1.2 documents read here; its warning is only noise.
@@ -108,7 +109,9 @@ class PlainLoader:
         self._pure = None if FAST_PARSER else YAML(typ="safe", pure=True)
 
     def load(self, text: str) -> Any:
-        """Parse one YAML document. Raises Invalid (code ``yaml_syntax``, ``details["line"]``)."""
+        """Parse one YAML document. Raises Invalid (code ``yaml_syntax``, ``details["line"]``), or
+        YamlTooComplex (an Invalid) for a document over ``yamllimits``' size or depth."""
+        yamllimits.check_yaml(text)
         try:
             if self._pure is not None:
                 data = self._pure.load(text)
@@ -195,8 +198,10 @@ def _rt(indent: Indent = DEFAULT_INDENT) -> YAML:
 def load_yaml(text: str) -> CommentedMap:
     """Round-trip load a document that must be a mapping (empty text gives an empty mapping).
 
-    Raises Invalid with the line number on a syntax error, or when the document is not a mapping.
+    Raises Invalid with the line number on a syntax error, or when the document is not a mapping;
+    YamlTooComplex (an Invalid) for a document over ``yamllimits``' size or depth.
     """
+    yamllimits.check_yaml(text)
     try:
         data = _rt().load(text)
     except YAMLError as exc:

@@ -105,6 +105,9 @@ def _check_content(content: str) -> str:
     if len(content.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise Invalid("The doc is larger than 1 MiB; split it into several docs.",
                       details=[{"field": "content", "message": "larger than 1 MiB"}])
+    from calcifer.docs.render import check_front_matter  # the renderer belongs to the reading side
+
+    check_front_matter(content)
     return content
 
 

@@ -41,11 +41,13 @@ from pygments.lexers import get_lexer_by_name
 from pygments.token import STANDARD_TYPES
 from pygments.util import ClassNotFound
 
+from calcifer.catalog import yamllimits
 from calcifer.catalog.yamlio import load_plain
+from calcifer.catalog.yamllimits import YamlTooComplex
 from calcifer.errors import Invalid
 
-__all__ = ["ID_PREFIX", "IMAGE_TYPES", "RenderedDoc", "TocEntry", "doc_title", "render_inline_markdown",
-           "render_markdown", "split_front_matter"]
+__all__ = ["ID_PREFIX", "IMAGE_TYPES", "RenderedDoc", "TocEntry", "check_front_matter", "doc_title",
+           "render_inline_markdown", "render_markdown", "split_front_matter"]
 
 ID_PREFIX = "doc-"
 DOCS_DIR = "docs"
@@ -56,6 +58,10 @@ MAX_HIGHLIGHT_CHARS = 200_000  # a bigger code block is shown plain: Pygments is
 MAX_FRONT_MATTER_CHARS = 64_000
 MAX_TITLE_CHARS = 300
 MAX_HTML_DEPTH = 400
+# markdown-it costs ~10 µs of CPU per character whatever the markup (a table, a list, prose): a doc
+# longer than this renders its first part, cut at a line, and says so, so no doc or preview costs
+# more than ~2 s to render. The whole text stays in git, the editor and search.
+MAX_RENDER_CHARS = 200_000
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _URL_NOISE = re.compile(r"[\x00-\x20\x7f]")  # browsers drop tabs/newlines inside URLs; we drop all
@@ -81,28 +87,50 @@ class RenderedDoc:
 # -- front matter --------------------------------------------------------------------------------------
 
 
-def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
-    """Split YAML front matter (``---`` … ``---`` or ``...`` at the very top) from the markdown.
-
-    Returns (front matter, body). Front matter that is not a YAML mapping, or does not parse, gives
-    ``{}`` and is still removed, so it is never rendered. Text without front matter comes back whole.
-    """
+def _front_matter_block(text: str) -> tuple[str, str] | None:
+    """(YAML text, body) when ``text`` opens with front matter, else None."""
     body = text[1:] if text.startswith("\ufeff") else text
     first, sep, rest = body.partition("\n")
     if first.rstrip("\r").rstrip() != "---" or not sep:
-        return {}, text
+        return None
     lines = rest.split("\n")
     consumed = 0
     for index, line in enumerate(lines):
         stripped = line.rstrip("\r").rstrip()
         if stripped in ("---", "..."):
             yaml_text = "\n".join(part.rstrip("\r") for part in lines[:index])
-            remainder = "\n".join(lines[index + 1:])
-            return _load_front_matter(yaml_text), remainder
+            return yaml_text, "\n".join(lines[index + 1:])
         consumed += len(line) + 1
         if consumed > MAX_FRONT_MATTER_CHARS:
             break
-    return {}, text  # no closing line: the "---" is a thematic break
+    return None  # no closing line: the "---" is a thematic break
+
+
+def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    """Split YAML front matter (``---`` … ``---`` or ``...`` at the very top) from the markdown.
+
+    Returns (front matter, body). Front matter that is not a YAML mapping, or does not parse, gives
+    ``{}`` and is still removed, so it is never rendered. Text without front matter comes back whole.
+    """
+    block = _front_matter_block(text)
+    if block is None:
+        return {}, text
+    yaml_text, remainder = block
+    return _load_front_matter(yaml_text), remainder
+
+
+def check_front_matter(text: str) -> None:
+    """Raise YamlTooComplex (an Invalid, with the line in the doc) when the front matter is over the
+    YAML parser limits; an author sees why it would be dropped instead of a silent ``{}``."""
+    block = _front_matter_block(text)
+    if block is None:
+        return
+    try:
+        yamllimits.check_yaml(block[0])
+    except YamlTooComplex as exc:
+        line = int(exc.details["line"]) + 1  # the opening "---" comes first
+        message = f"Front matter: {exc.details['message']}"
+        raise YamlTooComplex(f"{message} (line {line})", details={"line": line, "message": message}) from exc
 
 
 def front_matter_error(text: str) -> tuple[int, str] | None:
@@ -503,8 +531,21 @@ def _front_matter_title(front_matter: dict[str, Any]) -> str | None:
     return None
 
 
+def _shortened(body: str) -> tuple[str, str]:
+    """(the part of ``body`` to render, the note that says the rest is not shown, or "")."""
+    if len(body) <= MAX_RENDER_CHARS:
+        return body, ""
+    cut = body.rfind("\n", 0, MAX_RENDER_CHARS)
+    shown = body[:cut if cut > 0 else MAX_RENDER_CHARS]
+    note = (f'<p class="doc-truncated"><strong>This doc is too large to show in full:</strong> '
+            f"the first {len(shown):,} of its {len(body):,} characters are shown. Split it into smaller "
+            "docs to see everything here; the whole text is in the editor and in git.</p>")
+    return shown, note
+
+
 def _render(text: str, *, doc_path: str, highlight: bool) -> RenderedDoc:
     front_matter, body = split_front_matter(text)
+    body, note = _shortened(body)
     md = _parser()
     env: dict[str, Any] = {"highlight": highlight}
     tokens = md.parse(body, env)
@@ -517,7 +558,7 @@ def _render(text: str, *, doc_path: str, highlight: bool) -> RenderedDoc:
         toc = _anchor_headings(tokens)
         raw_html = md.renderer.render(tokens, md.options, env)
     rewriter = _LinkRewriter(doc_path)
-    safe_html = _sanitize(raw_html, rewriter)
+    safe_html = _sanitize(raw_html, rewriter) + note
     title = _front_matter_title(front_matter) or _first_heading(tokens)
     return RenderedDoc(html=safe_html, title=title, toc=toc, links=rewriter.links, front_matter=front_matter)
 
@@ -542,11 +583,11 @@ def doc_title(text: str, *, doc_path: str) -> str:
     title = _front_matter_title(front_matter)
     if title:
         return title
-    heading = _first_heading(_parser().parse(body, {"highlight": False}))
+    heading = _first_heading(_parser().parse(_shortened(body)[0], {"highlight": False}))
     return heading or posixpath.basename(doc_path)
 
 
 def render_inline_markdown(text: str, *, doc_path: str = "CHANGES.md") -> str:
     """One line of markdown (a changelog entry) as sanitised inline HTML."""
     md = _parser()
-    return _sanitize(md.renderInline(text, {"highlight": False}), _LinkRewriter(doc_path))
+    return _sanitize(md.renderInline(text[:MAX_RENDER_CHARS], {"highlight": False}), _LinkRewriter(doc_path))

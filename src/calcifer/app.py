@@ -17,7 +17,7 @@ from calcifer.catalog import discovery_routes
 from calcifer.catalog import routes as catalog_routes
 from calcifer.config import Settings
 from calcifer.db import ensure_schema, make_engine, make_session_factory, upgrade_database
-from calcifer.deps import verify_csrf
+from calcifer.deps import bounded_path_ids, verify_csrf
 from calcifer.docs import edit_routes as docs_edit_routes
 from calcifer.docs import routes as docs_routes
 from calcifer.monitoring import incident_routes, push_routes, status_routes
@@ -28,6 +28,7 @@ from calcifer.search import routes as search_routes
 from calcifer.web import errors as web_errors
 from calcifer.web import middleware
 from calcifer.web import routes as web_routes
+from calcifer.web.api import ERROR_RESPONSES
 from calcifer.web.apidocs import install as install_api_docs
 from calcifer.web.context import AppContext
 from calcifer.web.templating import STATIC_DIR
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
                     "Authenticate with `Authorization: Bearer <token>` (create one under Settings → API "
                     "tokens, or `calcifer token create`).",
         docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
-        dependencies=[Depends(verify_csrf)],
+        dependencies=[Depends(verify_csrf), Depends(bounded_path_ids)],
         lifespan=background.lifespan,  # scheduler, notifier, scheduled backups
     )
     app.state.ctx = ctx
@@ -97,5 +98,5 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_api_docs(app)
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
     return app

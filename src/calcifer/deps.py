@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from calcifer.auth.choices import Role
 from calcifer.auth.models import User
 from calcifer.config import Settings
-from calcifer.errors import NotAuthenticated, PermissionDenied
+from calcifer.errors import NotAuthenticated, NotFound, PermissionDenied
 from calcifer.web.context import AppContext
 from calcifer.web.security import CSRF_FIELD, CSRF_HEADER, csrf_valid
 
@@ -71,6 +71,19 @@ async def verify_csrf(request: Request) -> None:
     if not csrf_valid(request, presented):
         raise PermissionDenied("The form's security token is missing or expired: reload the page and "
                                "try again.", code="csrf_failed")
+
+
+# The largest id either database stores (a signed 64-bit integer): a larger one in a path names nothing.
+MAX_ROW_ID = 2**63 - 1
+
+
+def bounded_path_ids(request: Request) -> None:
+    """A numeric id in the path beyond what the database stores is a 404, before any route queries it
+    (SQLite's driver raises OverflowError on it, PostgreSQL an out-of-range error)."""
+    for name, value in request.path_params.items():
+        if (name.endswith("_id") or name == "index") and isinstance(value, str) and value.lstrip("-").isdigit() \
+                and value.isascii() and abs(int(value)) > MAX_ROW_ID:
+            raise NotFound(f"There is nothing at this address: no {name.removesuffix('_id')} has that number.")
 
 
 def remote_addr(request: Request) -> str:

@@ -249,8 +249,12 @@ def user_for_token(*, session: Session, raw: str) -> User | None:
     return user
 
 
-def list_tokens(*, session: Session, actor: User, all_users: bool = False) -> list[ApiToken]:
-    query = select(ApiToken).order_by(ApiToken.id.desc()).limit(500)
+def list_tokens(*, session: Session, actor: User, all_users: bool = False, limit: int = 500,
+                before_id: int | None = None) -> list[ApiToken]:
+    """Newest first, keyset-paginated by id (pass the last id seen as ``before_id``)."""
+    query = select(ApiToken).order_by(ApiToken.id.desc()).limit(max(1, min(limit, 500)))
+    if before_id is not None:
+        query = query.where(ApiToken.id < before_id)
     if not (all_users and Role(actor.role).allows(Role.ADMIN)):
         query = query.where(ApiToken.user_id == actor.id)
     return list(session.scalars(query))

@@ -9,12 +9,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from calcifer.catalog import graph, index, service
-from calcifer.catalog.choices import EndpointType, ServiceKind, ServiceStatus
+from calcifer.catalog.choices import EndpointType, ServiceKind, ServiceStatus, Severity
 from calcifer.catalog.schemas import (
+    CatalogChangePublic,
+    EndpointListPublic,
     EndpointPublic,
+    GraphPublic,
+    ImpactPublic,
+    ProblemListPublic,
     ProblemPublic,
+    ServiceDetailPublic,
+    ServiceListPublic,
     ServicePublic,
     ServiceSummary,
+    SyncPublic,
     endpoint_json_schema,
     service_json_schema,
 )
@@ -63,10 +71,10 @@ def schema_endpoint() -> dict[str, Any]:
     return endpoint_json_schema()
 
 
-@api.get("/services")
+@api.get("/services", response_model=ServiceListPublic)
 def api_services(
-    session: SessionDep, user: CurrentUser, q: str | None = None, kind: str | None = None,
-    host: str | None = None, tag: str | None = None, status: str | None = None, sort: str = "name",
+    session: SessionDep, user: CurrentUser, q: str | None = None, kind: ServiceKind | None = None,
+    host: str | None = None, tag: str | None = None, status: ServiceStatus | None = None, sort: str = "name",
     limit: Annotated[int, Query(ge=1, le=500)] = 50, cursor: str | None = None,
 ) -> dict[str, Any]:
     rows, next_cursor = index.list_services(session=session, q=q, kind=kind, host=host, tag=tag, status=status,
@@ -74,7 +82,7 @@ def api_services(
     return {"items": [_summary(r) for r in rows], "next_cursor": next_cursor}
 
 
-@api.get("/services/{slug}")
+@api.get("/services/{slug}", response_model=ServiceDetailPublic)
 def api_service(session: SessionDep, user: CurrentUser, slug: str) -> dict[str, Any]:
     row = index.get_service(session=session, slug=slug)
     endpoints, _ = index.list_endpoints(session=session, service=slug, limit=500)
@@ -84,13 +92,13 @@ def api_service(session: SessionDep, user: CurrentUser, slug: str) -> dict[str, 
             "endpoints": [EndpointPublic.model_validate(e).model_dump(mode="json") for e in endpoints]}
 
 
-@api.get("/services/{slug}/impact")
+@api.get("/services/{slug}/impact", response_model=ImpactPublic)
 def api_impact(session: SessionDep, user: CurrentUser, slug: str) -> dict[str, Any]:
     index.get_service(session=session, slug=slug)
     return {"slug": slug, **graph.impact(session, slug)}
 
 
-@api.get("/endpoints")
+@api.get("/endpoints", response_model=EndpointListPublic)
 def api_endpoints(
     session: SessionDep, user: CurrentUser, service_slug: Annotated[str | None, Query(alias="service")] = None,
     type: str | None = None, q: str | None = None, enabled: bool | None = None,
@@ -107,13 +115,13 @@ def api_endpoint(session: SessionDep, user: CurrentUser, slug: str) -> EndpointP
     return EndpointPublic.model_validate(index.get_endpoint(session=session, slug=slug))
 
 
-@api.get("/catalog/problems")
-def api_problems(session: SessionDep, user: CurrentUser, severity: str | None = None) -> dict[str, Any]:
+@api.get("/catalog/problems", response_model=ProblemListPublic)
+def api_problems(session: SessionDep, user: CurrentUser, severity: Severity | None = None) -> dict[str, Any]:
     rows = index.list_problems(session=session, severity=severity)
     return {"items": [ProblemPublic.model_validate(r).model_dump(mode="json") for r in rows]}
 
 
-@api.get("/catalog/graph")
+@api.get("/catalog/graph", response_model=GraphPublic)
 def api_graph(session: SessionDep, user: CurrentUser, center: str | None = None,
               depth: Annotated[int, Query(ge=1, le=10)] = 2, tag: str | None = None, host: str | None = None,
               limit: Annotated[int, Query(ge=1, le=10_000)] = 500) -> Response:
@@ -123,7 +131,7 @@ def api_graph(session: SessionDep, user: CurrentUser, center: str | None = None,
                                      host=host or None, limit=limit), media_type="application/json")
 
 
-@api.post("/catalog/sync")
+@api.post("/catalog/sync", response_model=SyncPublic)
 def api_sync(session: SessionDep, user: RequireEditor, ctx: CtxDep) -> dict[str, Any]:
     result = index.sync_from_git(session=session, repo_path=ctx.repo_path, force=True)
     return {"commit": result.commit, "services": result.services, "endpoints": result.endpoints,
@@ -135,7 +143,8 @@ def _change(result: service.ChangeResult) -> dict[str, Any]:
             "operation": result.operation}
 
 
-@api.put("/work-items/{item_id}/services/{slug}", status_code=200)
+@api.put("/work-items/{item_id}/services/{slug}", status_code=200, response_model=CatalogChangePublic,
+         responses={201: {"model": CatalogChangePublic, "description": "The service file was created."}})
 def api_put_service(session: SessionDep, user: RequireEditor, workspace: WorkspaceDep, item_id: int, slug: str,
                     spec: dict[str, Any], response: Response) -> dict[str, Any]:
     """Write the service spec into the work item's branch and commit it with a changelog entry."""
@@ -145,14 +154,15 @@ def api_put_service(session: SessionDep, user: RequireEditor, workspace: Workspa
     return _change(result)
 
 
-@api.delete("/work-items/{item_id}/services/{slug}")
+@api.delete("/work-items/{item_id}/services/{slug}", response_model=CatalogChangePublic)
 def api_delete_service(session: SessionDep, user: RequireEditor, workspace: WorkspaceDep, item_id: int,
                        slug: str) -> dict[str, Any]:
     return _change(service.delete_service(session=session, actor=user, item_id=item_id, slug=slug,
                                           workspace=workspace))
 
 
-@api.put("/work-items/{item_id}/endpoints/{slug}")
+@api.put("/work-items/{item_id}/endpoints/{slug}", response_model=CatalogChangePublic,
+         responses={201: {"model": CatalogChangePublic, "description": "The endpoint file was created."}})
 def api_put_endpoint(session: SessionDep, user: RequireEditor, workspace: WorkspaceDep, item_id: int, slug: str,
                      spec: dict[str, Any], response: Response) -> dict[str, Any]:
     result = service.put_endpoint(session=session, actor=user, item_id=item_id, slug=slug, spec=spec,
@@ -161,7 +171,7 @@ def api_put_endpoint(session: SessionDep, user: RequireEditor, workspace: Worksp
     return _change(result)
 
 
-@api.delete("/work-items/{item_id}/endpoints/{slug}")
+@api.delete("/work-items/{item_id}/endpoints/{slug}", response_model=CatalogChangePublic)
 def api_delete_endpoint(session: SessionDep, user: RequireEditor, workspace: WorkspaceDep, item_id: int,
                         slug: str) -> dict[str, Any]:
     return _change(service.delete_endpoint(session=session, actor=user, item_id=item_id, slug=slug,

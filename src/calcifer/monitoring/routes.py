@@ -30,6 +30,7 @@ from calcifer.monitoring.schemas import (
     ResultListPublic,
     ResultPublic,
     SeriesPublic,
+    SummaryPublic,
     UptimeReportPublic,
 )
 from calcifer.web.context import AppContext
@@ -220,7 +221,7 @@ def api_resume(request: Request, session: SessionDep, user: RequireEditor, setti
     return api_endpoint(request, session, user, settings, slug)
 
 
-@api.get("/monitoring/summary")
+@api.get("/monitoring/summary", response_model=SummaryPublic)
 def api_summary(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
     """Endpoints per status, and whether a scheduler is running."""
     view = scheduler_view(session)

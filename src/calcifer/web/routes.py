@@ -11,6 +11,7 @@ from sqlalchemy import text
 from calcifer.deps import CtxDep, CurrentUser, SessionDep
 from calcifer.gitrepo import service as git
 from calcifer.monitoring import service as monitoring_service
+from calcifer.web.api import HealthPublic
 from calcifer.web.templating import render
 from calcifer.work import service as work_service
 from calcifer.work.choices import OPEN_STATUSES, WorkStatus
@@ -19,7 +20,8 @@ pages = APIRouter(include_in_schema=False)
 api = APIRouter(tags=["health"])
 
 
-@api.get("/healthz")
+@api.get("/healthz", response_model=HealthPublic,
+         responses={503: {"model": HealthPublic, "description": "The database or the repository is unreachable."}})
 def healthz(ctx: CtxDep) -> Response:
     """Public: `{"status": "ok"}` when the database and the managed repository are reachable, else 503."""
     problems: list[str] = []

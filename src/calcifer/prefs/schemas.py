@@ -1,0 +1,21 @@
+"""Shapes of the preferences' JSON API."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PreferencesPublic(BaseModel):
+    """Every run-time switch and its value (the default until an admin changed it)."""
+
+    standard_changes_enabled: bool
+    merges_need_approval: bool
+    backup_schedule: str = Field(description="A cron expression in UTC.")
+    backup_keep: int
+
+
+class PreferenceUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: bool | int | str = Field(description="true or false for switches; text or a whole number for the "
+                                                 "backup schedule and retention.")

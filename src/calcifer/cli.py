@@ -209,6 +209,7 @@ def work_new(
 
     from calcifer.auth import service as auth_service
     from calcifer.auth.choices import Role
+    from calcifer.auth.roles import has_role
     from calcifer.errors import DomainError
     from calcifer.work import service
     from calcifer.work.schemas import WorkItemCreate
@@ -217,7 +218,7 @@ def work_new(
     with ctx.session_factory() as session:
         try:
             actor = auth_service.get_user_by_username(session=session, username=user)
-            if not Role(actor.role).allows(Role.EDITOR):
+            if not has_role(actor, Role.EDITOR):
                 _fail(f"{user} is a {actor.role}; creating work items needs the editor role.")
             data = WorkItemCreate(title=title, category=category, action=action,  # type: ignore[arg-type]
                                   description=description, service=service_slug)

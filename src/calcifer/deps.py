@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from calcifer.auth.choices import Role
 from calcifer.auth.models import User
+from calcifer.auth.roles import has_role
 from calcifer.config import Settings
 from calcifer.errors import NotAuthenticated, NotFound, PermissionDenied
 from calcifer.web.context import AppContext
@@ -47,7 +48,7 @@ def current_user(request: Request) -> User:
 
 def require_role(role: Role):  # type: ignore[no-untyped-def]
     def checker(user: Annotated[User, Depends(current_user)]) -> User:
-        if not Role(user.role).allows(role):
+        if not has_role(user, role):
             raise PermissionDenied(f"This needs the {role.value} role; you are {user.role}.")
         return user
 

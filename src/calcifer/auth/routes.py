@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from calcifer.auth import service
 from calcifer.auth.choices import Role
+from calcifer.auth.roles import has_role
 from calcifer.auth.schemas import (
     TokenCreate,
     TokenCreated,
@@ -180,7 +181,7 @@ def users_delete(request: Request, session: SessionDep, admin: RequireAdmin, use
 
 @pages.get("/settings/tokens", response_class=HTMLResponse)
 def tokens_page(request: Request, session: SessionDep, user: CurrentUser) -> Response:
-    is_admin = Role(user.role).allows(Role.ADMIN)
+    is_admin = has_role(user, Role.ADMIN)
     tokens = service.list_tokens(session=session, actor=user, all_users=is_admin)
     users = service.list_users(session=session, limit=500) if is_admin else []
     return render(request, "auth/tokens.html", {"tokens": tokens, "users": users, "new_token": None},
@@ -194,7 +195,7 @@ def tokens_create(
 ) -> Response:
     owner = service.get_user_by_username(session=session, username=username) if username else user
     token, raw = service.create_token(session=session, actor=user, owner=owner, name=name)
-    is_admin = Role(user.role).allows(Role.ADMIN)
+    is_admin = has_role(user, Role.ADMIN)
     tokens = service.list_tokens(session=session, actor=user, all_users=is_admin)
     users = service.list_users(session=session, limit=500) if is_admin else []
     response = render(request, "auth/tokens.html",

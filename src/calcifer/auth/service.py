@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from calcifer.audit import service as audit_service
 from calcifer.auth.choices import Role
 from calcifer.auth.models import ApiToken, LoginAttempt, LoginSession, User
+from calcifer.auth.roles import has_role
 from calcifer.auth.schemas import UserCreate, UserUpdate
 from calcifer.db import utcnow
 from calcifer.errors import Conflict, Invalid, NotFound, PermissionDenied, Problem, TooManyRequests
@@ -110,8 +111,8 @@ def _active_admins(session: Session) -> int:
 def update_user(*, session: Session, actor: User, user_id: int, data: UserUpdate) -> User:
     user = get_user(session=session, user_id=user_id)
     before = user_snapshot(user)
-    demoting = data.role is not None and data.role != Role.ADMIN and user.role == Role.ADMIN.value
-    disabling = data.is_active is False and user.role == Role.ADMIN.value
+    demoting = data.role is not None and data.role != Role.ADMIN and has_role(user, Role.ADMIN)
+    disabling = data.is_active is False and has_role(user, Role.ADMIN)
     if (demoting or disabling) and user.is_active and _active_admins(session) <= 1:
         raise Conflict("This is the last active admin; make another admin first.", code="last_admin")
     if data.role is not None:
@@ -139,7 +140,7 @@ def delete_user(*, session: Session, actor: User, user_id: int) -> None:
     user = get_user(session=session, user_id=user_id)
     if user.id == actor.id:
         raise Conflict("You cannot delete your own account.", code="self_delete")
-    if user.role == Role.ADMIN.value and user.is_active and _active_admins(session) <= 1:
+    if has_role(user, Role.ADMIN) and user.is_active and _active_admins(session) <= 1:
         raise Conflict("This is the last active admin; make another admin first.", code="last_admin")
     before = user_snapshot(user)
     session.delete(user)
@@ -217,7 +218,7 @@ def end_session(*, session: Session, raw: str) -> None:
 
 def create_token(*, session: Session, actor: User, owner: User, name: str) -> tuple[ApiToken, str]:
     """Create a token for `owner`; returns (row, raw token). Only admins create tokens for others."""
-    if owner.id != actor.id and not Role(actor.role).allows(Role.ADMIN):
+    if owner.id != actor.id and not has_role(actor, Role.ADMIN):
         raise PermissionDenied("Only admins can create tokens for other users.")
     name = name.strip()
     if not name or len(name) > 100:
@@ -255,14 +256,14 @@ def list_tokens(*, session: Session, actor: User, all_users: bool = False, limit
     query = select(ApiToken).order_by(ApiToken.id.desc()).limit(max(1, min(limit, 500)))
     if before_id is not None:
         query = query.where(ApiToken.id < before_id)
-    if not (all_users and Role(actor.role).allows(Role.ADMIN)):
+    if not (all_users and has_role(actor, Role.ADMIN)):
         query = query.where(ApiToken.user_id == actor.id)
     return list(session.scalars(query))
 
 
 def revoke_token(*, session: Session, actor: User, token_id: int) -> ApiToken:
     token = session.get(ApiToken, token_id)
-    if token is None or (token.user_id != actor.id and not Role(actor.role).allows(Role.ADMIN)):
+    if token is None or (token.user_id != actor.id and not has_role(actor, Role.ADMIN)):
         raise NotFound(f"No token with id {token_id}.")
     if token.revoked_at is None:
         token.revoked_at = utcnow()

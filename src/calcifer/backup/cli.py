@@ -148,6 +148,7 @@ def import_kuma_command(
     """Import Uptime Kuma monitors as endpoints on a new work item (and notifications as channels)."""
     from calcifer.auth import service as auth_service
     from calcifer.auth.choices import Role
+    from calcifer.auth.roles import has_role
     from calcifer.backup import kuma
     from calcifer.errors import DomainError
     from calcifer.work import service as work_service
@@ -157,7 +158,7 @@ def import_kuma_command(
         data = kuma.read_backup(backup_file)
         with ctx.session_factory() as session:
             actor = auth_service.get_user_by_username(session=session, username=user)
-            if not Role(actor.role).allows(Role.EDITOR):
+            if not has_role(actor, Role.EDITOR):
                 _fail(f"{user} is a {actor.role}; importing needs the editor role.")
             if dry_run:
                 report = kuma.plan(data=data, taken=kuma._existing_slugs(session, ctx.repo_path))

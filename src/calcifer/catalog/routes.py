@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Body, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -138,6 +138,23 @@ def api_sync(session: SessionDep, user: RequireEditor, ctx: CtxDep) -> dict[str,
             "problems": result.problems, "duration_ms": result.duration_ms}
 
 
+class CatalogWrite(BaseModel):
+    """The body of the catalog edit routes: the whole spec under ``spec``, as a standard change carries it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec: dict[str, Any] = Field(description="The whole service or endpoint, as its YAML file holds it.")
+
+
+# The spec itself as the body (what these routes took before they matched standard changes) is still read.
+CatalogBody = Annotated[CatalogWrite | dict[str, Any], Body(description='`{"spec": {...}}`, like a standard '
+                                                                         "change; the bare spec is still read.")]
+
+
+def _spec(body: CatalogWrite | dict[str, Any]) -> dict[str, Any]:
+    return body.spec if isinstance(body, CatalogWrite) else body
+
+
 def _change(result: service.ChangeResult) -> dict[str, Any]:
     return {"work_item_id": result.work_item_id, "commit": result.commit, "path": result.path,
             "operation": result.operation}
@@ -146,9 +163,9 @@ def _change(result: service.ChangeResult) -> dict[str, Any]:
 @api.put("/work-items/{item_id}/services/{slug}", status_code=200, response_model=CatalogChangePublic,
          responses={201: {"model": CatalogChangePublic, "description": "The service file was created."}})
 def api_put_service(session: SessionDep, user: RequireEditor, workspace: WorkspaceDep, item_id: int, slug: str,
-                    spec: dict[str, Any], response: Response) -> dict[str, Any]:
+                    body: CatalogBody, response: Response) -> dict[str, Any]:
     """Write the service spec into the work item's branch and commit it with a changelog entry."""
-    result = service.put_service(session=session, actor=user, item_id=item_id, slug=slug, spec=spec,
+    result = service.put_service(session=session, actor=user, item_id=item_id, slug=slug, spec=_spec(body),
                                  workspace=workspace)
     response.status_code = 201 if result.operation == "created" else 200
     return _change(result)
@@ -164,8 +181,9 @@ def api_delete_service(session: SessionDep, user: RequireEditor, workspace: Work
 @api.put("/work-items/{item_id}/endpoints/{slug}", response_model=CatalogChangePublic,
          responses={201: {"model": CatalogChangePublic, "description": "The endpoint file was created."}})
 def api_put_endpoint(session: SessionDep, user: RequireEditor, workspace: WorkspaceDep, item_id: int, slug: str,
-                     spec: dict[str, Any], response: Response) -> dict[str, Any]:
-    result = service.put_endpoint(session=session, actor=user, item_id=item_id, slug=slug, spec=spec,
+                     body: CatalogBody, response: Response) -> dict[str, Any]:
+    """Write the endpoint spec into the work item's branch and commit it with a changelog entry."""
+    result = service.put_endpoint(session=session, actor=user, item_id=item_id, slug=slug, spec=_spec(body),
                                   workspace=workspace)
     response.status_code = 201 if result.operation == "created" else 200
     return _change(result)

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from calcifer.auth.choices import Role
+from calcifer.auth.roles import has_role
 from calcifer.deps import CurrentUser, RequireEditor, SessionDep, SettingsDep
 from calcifer.errors import DomainError, Invalid
 from calcifer.listing import id_cursor, next_id_cursor
@@ -119,7 +121,7 @@ def incident_page(request: Request, session: SessionDep, user: CurrentUser, inci
         "incident": incident, "timeline": incidents.timeline(session=session, incident=incident),
         "related": [{**entry, "text": incidents.related_text(entry)} for entry in incident.related_work],
         "postmortem": incidents.postmortem_link(session=session, incident=incident),
-        "items": work_service.open_work_items(session=session) if user.role != "viewer" else [],
+        "items": work_service.open_work_items(session=session) if has_role(user, Role.EDITOR) else [],
         "human_duration": incidents.human_duration,
     }, nav="incidents")
 
@@ -195,7 +197,7 @@ def maintenance_page(request: Request, session: SessionDep, user: CurrentUser,
     windows.sort(key=lambda w: (order.get(w["state"], 9), -w["id"]))
     return render(request, "monitoring/maintenance.html", {
         "windows": windows, "next_before_id": rows[-1].id if len(rows) == 50 else None,
-        "items": work_service.open_work_items(session=session) if user.role != "viewer" else [],
+        "items": work_service.open_work_items(session=session) if has_role(user, Role.EDITOR) else [],
         "kinds": [(k.value, k.value.replace("_", " ")) for k in MaintenanceKind],
     }, nav="incidents")
 

@@ -17,6 +17,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from calcifer.auth.choices import Role
+from calcifer.auth.roles import has_role
 from calcifer.config import Settings
 from calcifer.deps import CtxDep, CurrentUser, RemoteAddr, RequireAdmin, RequireEditor, SessionDep, SettingsDep
 from calcifer.errors import Conflict, Invalid
@@ -133,7 +135,7 @@ def api_endpoint(request: Request, session: SessionDep, user: CurrentUser, setti
     else:
         row.uptime = {w: service.Uptime() for w in service.UPTIME_WINDOWS}
     cert = service.certificate(service.get_state(session=session, slug=slug))
-    push_link = _push_url(request, row) if user.role != "viewer" else None
+    push_link = _push_url(request, row) if has_role(user, Role.EDITOR) else None
     return {**row.as_dict(), "certificate": cert.as_dict() if cert else None, "push_url": push_link}
 
 
@@ -290,7 +292,7 @@ def _detail_context(request: Request, session: Session, settings: Settings, user
         "series": series, "chart": charts.latency_chart(series, interval_seconds=row.interval),
         "range": range_key,
         "ranges": list(service.CHART_RANGES), "now": service.utcnow(),
-        "push_url": _push_url(request, row) if user.role != "viewer" else None,
+        "push_url": _push_url(request, row) if has_role(user, Role.EDITOR) else None,
         "incidents": _open_incidents(session, slug=slug), "poll_seconds": POLL_SECONDS,
         "warn_days": settings.monitor_cert_warn_days,
     }

@@ -11,7 +11,7 @@ from calcifer.deps import CurrentUser, RequireAdmin, SessionDep
 from calcifer.errors import NotFound
 from calcifer.prefs import service
 from calcifer.prefs.choices import DESCRIPTIONS, Pref
-from calcifer.prefs.schemas import PreferencesPublic, PreferenceUpdate
+from calcifer.prefs.schemas import PreferenceSaved, PreferencesPublic, PreferenceUpdate
 from calcifer.web.security import flash
 from calcifer.web.templating import render
 
@@ -46,7 +46,7 @@ def prefs_api(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
     return {key.value: value for key, value in service.all_prefs(session=session).items()}
 
 
-@api.put("/preferences/{name}", response_model=dict[str, bool | int | str])
+@api.put("/preferences/{name}", response_model=PreferenceSaved, response_model_exclude_unset=True)
 def prefs_put(session: SessionDep, admin: RequireAdmin, name: str, body: PreferenceUpdate) -> dict[str, Any]:
     """Set one preference; answers ``{name: value}``."""
     key = _key(name)

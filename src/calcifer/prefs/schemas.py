@@ -19,3 +19,12 @@ class PreferenceUpdate(BaseModel):
 
     value: bool | int | str = Field(description="true or false for switches; text or a whole number for the "
                                                  "backup schedule and retention.")
+
+
+class PreferenceSaved(BaseModel):
+    """The one preference just set, under its name (the others are left out)."""
+
+    standard_changes_enabled: bool | None = None
+    merges_need_approval: bool | None = None
+    backup_schedule: str | None = None
+    backup_keep: int | None = None

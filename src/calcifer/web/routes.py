@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import text
 
+from calcifer.auth.choices import Role
+from calcifer.auth.roles import has_role
 from calcifer.deps import CtxDep, CurrentUser, SessionDep
 from calcifer.gitrepo import service as git
 from calcifer.monitoring import service as monitoring_service
@@ -58,5 +60,5 @@ def settings_page(request: Request, session: SessionDep, user: CurrentUser, ctx:
         "Worktrees": settings.worktrees_dir,
         "Work categories": ", ".join(settings.work_categories),
     }
-    repairs = work_service.recent_repairs(session=session, limit=10) if user.role == "admin" else []
+    repairs = work_service.recent_repairs(session=session, limit=10) if has_role(user, Role.ADMIN) else []
     return render(request, "settings.html", {"facts": facts, "repairs": repairs}, nav="settings")

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from calcifer import __version__
+from calcifer.auth.roles import has_role
 from calcifer.web.security import consume_flashes, csrf_token_for
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -66,6 +67,7 @@ def templates() -> Jinja2Templates:
     env = env_templates.env
     env.globals["static_url"] = _static_url
     env.globals["app_version"] = __version__
+    env.globals["has_role"] = has_role
     env.filters["timeago"] = _timeago
     env.filters["datetime"] = _datetime
     env.filters["timestamp"] = _timestamp

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from calcifer.audit import service as audit_service
 from calcifer.auth.choices import Role
 from calcifer.auth.models import User
+from calcifer.auth.roles import has_role
 from calcifer.errors import Conflict, Invalid, PermissionDenied, Problem
 from calcifer.gitrepo import service as git
 from calcifer.prefs import service as prefs
@@ -136,7 +137,7 @@ def clean_comment(comment: str) -> str:
 
 
 def _can_review(user: User | None) -> bool:
-    return user is not None and user.is_active and Role(user.role).allows(Role.EDITOR)
+    return user is not None and user.is_active and has_role(user, Role.EDITOR)
 
 
 def _branch_tip(workspace: work.Workspace, item: WorkItem) -> str | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pygit2
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from calcifer.catalog.choices import (
@@ -1173,16 +1173,29 @@ def get_endpoint(*, session: Session, slug: str) -> CatalogEndpoint:
 
 def list_problems(
     *, session: Session, severity: str | None = None, file: str | None = None, limit: int = 1000,
+    cursor: str | None = None,
 ) -> list[CatalogProblem]:
-    """Problems of the last sync: errors first, then by file and line (at most ``limit``, max 5,000)."""
+    """Problems of the last sync: errors first, then by file and line (at most ``limit``, max 5,000), after
+    the one ``cursor`` (from ``problem_cursor``) names. Raises Invalid for a cursor it did not give out."""
     query = select(CatalogProblem)
     if severity:
         query = query.where(CatalogProblem.severity == severity)
     if file:
         query = query.where(CatalogProblem.file == file)
-    query = query.order_by(CatalogProblem.severity, CatalogProblem.file, CatalogProblem.line,
-                           CatalogProblem.id).limit(max(1, min(int(limit), 5000)))
+    key = (CatalogProblem.severity, CatalogProblem.file, CatalogProblem.line, CatalogProblem.id)
+    if cursor:
+        after = decode_cursor(cursor, len(key))
+        if not all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(after, (str, str, int, int),
+                                                                                 strict=True)):
+            raise Invalid("The cursor is not one this list gave out; start again without it.", code="bad_cursor")
+        query = query.where(tuple_(*key) > tuple_(*after))
+    query = query.order_by(*key).limit(max(1, min(int(limit), 5000)))
     return list(session.scalars(query))
+
+
+def problem_cursor(row: CatalogProblem) -> str:
+    """The cursor of the page after the one ``row`` ended."""
+    return encode_cursor([row.severity, row.file, row.line, row.id])
 
 
 def all_slugs(*, session: Session) -> list[str]:

@@ -116,9 +116,15 @@ def api_endpoint(session: SessionDep, user: CurrentUser, slug: str) -> EndpointP
 
 
 @api.get("/catalog/problems", response_model=ProblemListPublic)
-def api_problems(session: SessionDep, user: CurrentUser, severity: Severity | None = None) -> dict[str, Any]:
-    rows = index.list_problems(session=session, severity=severity)
-    return {"items": [ProblemPublic.model_validate(r).model_dump(mode="json") for r in rows]}
+def api_problems(
+    session: SessionDep, user: CurrentUser, severity: Severity | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> dict[str, Any]:
+    """Problems of the last sync: errors first, then by file and line."""
+    rows = index.list_problems(session=session, severity=severity, limit=limit, cursor=cursor)
+    return {"items": [ProblemPublic.model_validate(r).model_dump(mode="json") for r in rows],
+            "next_cursor": index.problem_cursor(rows[-1]) if len(rows) == limit else None}
 
 
 @api.get("/catalog/graph", response_model=GraphPublic)

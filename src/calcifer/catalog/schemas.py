@@ -508,11 +508,11 @@ class GraphPublic(BaseModel):
 
 
 class SyncPublic(BaseModel):
-    commit: str | None
+    commit: str
     services: int
     endpoints: int
     problems: int
-    duration_ms: float
+    duration_ms: int
 
 
 class CatalogChangePublic(BaseModel):

@@ -141,7 +141,7 @@ class RelatedWorkPublic(BaseModel):
     status: str | None = None
     service: str | None = None
     merged_at: str | None = None
-    merged_minutes_before: float | None = None
+    merged_minutes_before: int | None = None
     text: str
 
 

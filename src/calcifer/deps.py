@@ -74,13 +74,14 @@ async def verify_csrf(request: Request) -> None:
                                "try again.", code="csrf_failed")
 
 
-# The largest id either database stores (a signed 64-bit integer): a larger one in a path names nothing.
-MAX_ROW_ID = 2**63 - 1
+# The largest id of the rows a path can name (their id columns are 32-bit on PostgreSQL): a larger one
+# names nothing.
+MAX_ROW_ID = 2**31 - 1
 
 
 def bounded_path_ids(request: Request) -> None:
     """A numeric id in the path beyond what the database stores is a 404, before any route queries it
-    (SQLite's driver raises OverflowError on it, PostgreSQL an out-of-range error)."""
+    (PostgreSQL refuses to compare it with an integer column, SQLite's driver overflows past 64 bits)."""
     for name, value in request.path_params.items():
         if (name.endswith("_id") or name == "index") and isinstance(value, str) and value.lstrip("-").isdigit() \
                 and value.isascii() and abs(int(value)) > MAX_ROW_ID:

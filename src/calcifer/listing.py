@@ -34,6 +34,10 @@ def like_pattern(text: str) -> str:
     return f"%{cleaned}%"
 
 
+# Numbers in a cursor stay within what both databases compare (a signed 64-bit integer).
+MAX_CURSOR_INT = 2**63 - 1
+
+
 def id_cursor(cursor: str | None) -> int | None:
     """The row id a cursor from ``next_id_cursor`` carries, for lists paged by descending or ascending id.
 
@@ -44,7 +48,7 @@ def id_cursor(cursor: str | None) -> int | None:
     if re.fullmatch(r"[0-9]{1,18}", cursor):
         return int(cursor)
     value = decode_cursor(cursor, 1)[0]
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not isinstance(value, int) or isinstance(value, bool) or abs(value) > MAX_CURSOR_INT:
         raise Invalid("The cursor is not one this list gave out; start again without it.", code="bad_cursor")
     return value
 

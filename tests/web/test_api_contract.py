@@ -133,3 +133,11 @@ def test_the_catalog_edit_routes_take_the_spec_like_a_standard_change(cast: Cast
     assert response.json()["path"] == "catalog/services/grafana.yaml"
     bare = cast.editor.put(f"/api/v1/work-items/{item['id']}/services/grafana", json={**spec, "owner": "ops"})
     assert bare.status_code == 200, bare.text
+
+
+def test_a_number_too_large_to_store_is_a_422_and_nothing_is_kept(cast: Cast) -> None:
+    response = cast.editor.post("/api/v1/maintenance-windows", json={
+        "title": "Too far", "kind": "work_item", "work_item_id": 2**70})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "unstorable_value"
+    assert cast.viewer.get("/api/v1/maintenance-windows").json()["items"] == []

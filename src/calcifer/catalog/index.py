@@ -43,7 +43,7 @@ from calcifer.catalog.yamlio import PlainLoader, line_of, load_yaml
 from calcifer.db import utcnow
 from calcifer.errors import Invalid, NotFound
 from calcifer.gitrepo._repo import MAIN, bare_repo, open_repo, resolve_commit
-from calcifer.listing import decode_cursor, encode_cursor, like_pattern
+from calcifer.listing import MAX_CURSOR_INT, decode_cursor, encode_cursor, like_pattern
 
 STATE_ID = 1
 MAX_ERRORS_PER_FILE = 20
@@ -1185,8 +1185,10 @@ def list_problems(
     key = (CatalogProblem.severity, CatalogProblem.file, CatalogProblem.line, CatalogProblem.id)
     if cursor:
         after = decode_cursor(cursor, len(key))
-        if not all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(after, (str, str, int, int),
-                                                                                 strict=True)):
+        texts_ok = all(isinstance(v, str) for v in after[:2])
+        numbers_ok = all(isinstance(v, int) and not isinstance(v, bool) and abs(v) <= MAX_CURSOR_INT
+                         for v in after[2:])
+        if not (texts_ok and numbers_ok):
             raise Invalid("The cursor is not one this list gave out; start again without it.", code="bad_cursor")
         query = query.where(tuple_(*key) > tuple_(*after))
     query = query.order_by(*key).limit(max(1, min(int(limit), 5000)))

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -85,6 +86,18 @@ def install(app: FastAPI) -> None:
         message = validation_message(details)
         if wants_json(request):
             return JSONResponse(error_body("invalid", message, details), status_code=422)
+        return _page(request, 422, message)
+
+    @app.exception_handler(DataError)
+    @app.exception_handler(OverflowError)
+    async def unstorable(request: Request, exc: Exception) -> Response:
+        # The database refused a value the request carried (PostgreSQL: a NUL character in text, a number
+        # beyond its column; SQLite's driver: a number beyond 64 bits). The session rolls back: nothing kept.
+        log.info("refused an unstorable value: %s", type(exc).__name__)
+        message = ("A value in the request cannot be stored: a number is too large or a text holds a NUL "
+                   "character. Nothing was changed.")
+        if wants_json(request):
+            return JSONResponse(error_body("unstorable_value", message), status_code=422)
         return _page(request, 422, message)
 
     @app.exception_handler(StarletteHTTPException)

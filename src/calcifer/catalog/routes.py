@@ -24,6 +24,7 @@ from calcifer.catalog.schemas import (
     ServiceSummary,
     SyncPublic,
     endpoint_json_schema,
+    known_endpoint_type,
     service_json_schema,
 )
 from calcifer.catalog.yamlio import dump_yaml, load_plain
@@ -101,9 +102,12 @@ def api_impact(session: SessionDep, user: CurrentUser, slug: str) -> dict[str, A
 @api.get("/endpoints", response_model=EndpointListPublic)
 def api_endpoints(
     session: SessionDep, user: CurrentUser, service_slug: Annotated[str | None, Query(alias="service")] = None,
-    type: str | None = None, q: str | None = None, enabled: bool | None = None,
+    type: Annotated[str | None, Query(description="an endpoint type: icmp, tcp, http, dns, push or a plugin's")]
+    = None, q: str | None = None, enabled: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50, cursor: str | None = None,
 ) -> dict[str, Any]:
+    if type is not None:
+        known_endpoint_type(type)
     rows, next_cursor = index.list_endpoints(session=session, service=service_slug, type=type, q=q,
                                              enabled=enabled, limit=limit, cursor=cursor)
     return {"items": [EndpointPublic.model_validate(r).model_dump(mode="json") for r in rows],

@@ -32,6 +32,7 @@ from calcifer.catalog.choices import (
     ServiceKind,
     ServiceStatus,
 )
+from calcifer.errors import Invalid
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/+-]{0,62}$"
@@ -102,6 +103,15 @@ def _endpoint_type(value: str) -> str:
     if value not in known:
         raise ValueError(f"unknown endpoint type {value!r}: use one of {', '.join(map(repr, known))} (or install the "
                          "check-type plugin that provides it)")
+    return value
+
+
+def known_endpoint_type(value: str) -> str:
+    """``value`` when it is an endpoint type (built-in or a plugin's); Invalid naming the types otherwise."""
+    known = endpoint_types()
+    if value not in known:
+        raise Invalid(f"Unknown endpoint type {value[:40]!r}; use one of {', '.join(map(repr, known))}.",
+                      code="bad_type", details=[{"field": "type", "message": "unknown endpoint type"}])
     return value
 
 

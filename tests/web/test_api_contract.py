@@ -63,6 +63,10 @@ def test_validation_messages_are_sentences_without_pydantic_prefixes(cast: Cast)
     assert fields["username"].startswith("Use 1-64 letters") and fields["username"].endswith("."), fields
     bad_limit = cast.viewer.get("/api/v1/work-items", params={"limit": 0}).json()["error"]
     assert [d["field"] for d in bad_limit["details"]] == ["limit"], bad_limit
+    item = make_work_item(cast.editor)
+    no_path = cast.editor.post(f"/api/v1/work-items/{item['id']}/docs-rename", json={"new_path": "docs/b.md"})
+    assert no_path.status_code == 422, no_path.text
+    assert no_path.json()["error"]["details"] == [{"field": "path", "message": "Field required."}]
 
 
 def _pages(client, path: str, limit: int) -> list[list[object]]:  # type: ignore[no-untyped-def]

@@ -50,8 +50,10 @@ def sentence(text: str) -> str:
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
-        loc = [str(part) for part in err.get("loc", ()) if part not in ("body", "query", "path", "header",
-                                                                         "cookie")]
+        loc = [str(part) for part in err.get("loc", ())]
+        # The first part says where the value was (body, query, path...); a field may itself be named "path".
+        if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+            loc = loc[1:]
         out.append({"field": ".".join(loc), "message": sentence(str(err.get("msg", "invalid")))})
     return out
 

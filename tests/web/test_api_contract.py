@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from calcifer.auth.choices import Role
 from calcifer.web.context import AppContext
 from tests.conftest import Cast, make_token, make_user
 from tests.work.helpers import make_work_item
@@ -104,7 +105,7 @@ def test_tokens_audit_users_and_the_changelog_page_by_cursor(ctx: AppContext, ca
     token_pages = _pages(cast.editor, "/api/v1/tokens", 2)
     assert [t["name"] for page in token_pages for t in page] == ["script 2", "script 1", "script 0", "tests"]
     for name in ("ursula", "umberto"):
-        make_user(ctx, name, "viewer")  # type: ignore[arg-type]
+        make_user(ctx, name, Role.VIEWER)
     user_pages = _pages(cast.admin, "/api/v1/users", 2)
     assert len(user_pages) == 3
     assert [u["username"] for page in user_pages for u in page] == ["alice", "eddie", "vera", "ursula", "umberto"]

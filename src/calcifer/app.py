@@ -16,7 +16,7 @@ from calcifer.backup import routes as backup_routes
 from calcifer.catalog import discovery_routes
 from calcifer.catalog import routes as catalog_routes
 from calcifer.config import Settings
-from calcifer.deps import reject_unstorable_json, verify_csrf
+from calcifer.deps import bounded_path_ids, reject_unstorable_json, verify_csrf
 from calcifer.docs import edit_routes as docs_edit_routes
 from calcifer.docs import routes as docs_routes
 from calcifer.instance import AppContext
@@ -29,6 +29,7 @@ from calcifer.web import errors as web_errors
 from calcifer.web import headers as web_headers
 from calcifer.web import limits, middleware
 from calcifer.web import routes as web_routes
+from calcifer.web.api import ERROR_RESPONSES
 from calcifer.web.apidocs import install as install_api_docs
 from calcifer.web.templating import STATIC_DIR
 from calcifer.wiring import prepare, wire
@@ -62,7 +63,7 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
                     "Authenticate with `Authorization: Bearer <token>` (create one under Settings → API "
                     "tokens, or `calcifer token create`).",
         docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
-        dependencies=[Depends(verify_csrf), Depends(reject_unstorable_json)],
+        dependencies=[Depends(verify_csrf), Depends(reject_unstorable_json), Depends(bounded_path_ids)],
         lifespan=background.lifespan,  # scheduler, notifier, scheduled backups
     )
     app.state.ctx = ctx
@@ -73,5 +74,5 @@ def create_app(settings: Settings | None = None, *, ctx: AppContext | None = Non
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_api_docs(app)
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
     return app

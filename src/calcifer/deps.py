@@ -13,7 +13,7 @@ from calcifer.auth.choices import Role
 from calcifer.auth.models import User
 from calcifer.config import Settings
 from calcifer.db import unstorable
-from calcifer.errors import Invalid, NotAuthenticated, PermissionDenied
+from calcifer.errors import Invalid, NotAuthenticated, NotFound, PermissionDenied
 from calcifer.instance import AppContext
 from calcifer.web.security import CSRF_FIELD, CSRF_HEADER, csrf_valid
 
@@ -109,6 +109,18 @@ async def reject_unstorable_json(request: Request) -> None:
     if found:
         message = "; ".join(f"{item['field']}: {item['message']}" for item in found[:5])
         raise Invalid(f"Invalid input: {message}.", details=found)
+# The largest id of the rows a path can name (their id columns are 32-bit on PostgreSQL): a larger one
+# names nothing.
+MAX_ROW_ID = 2**31 - 1
+
+
+def bounded_path_ids(request: Request) -> None:
+    """A numeric id in the path beyond what the database stores is a 404, before any route queries it
+    (PostgreSQL refuses to compare it with an integer column, SQLite's driver overflows past 64 bits)."""
+    for name, value in request.path_params.items():
+        if (name.endswith("_id") or name == "index") and isinstance(value, str) and value.lstrip("-").isdigit() \
+                and value.isascii() and abs(int(value)) > MAX_ROW_ID:
+            raise NotFound(f"There is nothing at this address: no {name.removesuffix('_id')} has that number.")
 
 
 def remote_addr(request: Request) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
 from calcifer.errors import Invalid
@@ -31,3 +32,27 @@ def like_pattern(text: str) -> str:
     """A ``LIKE ... ESCAPE '\\'`` pattern matching ``text`` anywhere (wildcards in it taken literally)."""
     cleaned = text.strip()[:100].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{cleaned}%"
+
+
+# Numbers in a cursor stay within what both databases compare (a signed 64-bit integer).
+MAX_CURSOR_INT = 2**63 - 1
+
+
+def id_cursor(cursor: str | None) -> int | None:
+    """The row id a cursor from ``next_id_cursor`` carries, for lists paged by descending or ascending id.
+
+    A bare id (what these lists gave out before their cursors were opaque) is still taken as it is.
+    """
+    if not cursor:
+        return None
+    if re.fullmatch(r"[0-9]{1,18}", cursor):
+        return int(cursor)
+    value = decode_cursor(cursor, 1)[0]
+    if not isinstance(value, int) or isinstance(value, bool) or abs(value) > MAX_CURSOR_INT:
+        raise Invalid("The cursor is not one this list gave out; start again without it.", code="bad_cursor")
+    return value
+
+
+def next_id_cursor(ids: list[int], limit: int) -> str | None:
+    """The cursor of the page after one whose rows had ``ids`` (None when that page was the last)."""
+    return encode_cursor([ids[-1]]) if ids and len(ids) >= limit else None

@@ -40,7 +40,7 @@ def test_token_is_shown_once_stored_hashed_and_revocable(cast: Cast, ctx) -> Non
     assert created.status_code == 201
     raw = created.json()["token"]
     assert raw.startswith("cal_")
-    listed = cast.editor.get("/api/v1/tokens").json()
+    listed = cast.editor.get("/api/v1/tokens").json()["items"]
     assert all("token" not in t for t in listed) and raw not in str(listed)
     from sqlalchemy import select
 

@@ -118,6 +118,22 @@ def land_bad_files(how: str, ctx: AppContext, cast: Cast) -> None:
         assert cast.editor.post("/api/v1/catalog/sync").status_code == 200
 
 
+def test_problems_page_by_cursor_in_the_order_of_the_whole_list(ctx: AppContext, cast: Cast) -> None:
+    land_bad_files("direct commit and sync", ctx, cast)
+    whole = cast.viewer.get("/api/v1/catalog/problems").json()
+    assert whole["next_cursor"] is None and len(whole["items"]) == 6, whole
+    seen, cursor = [], None
+    for _ in range(4):
+        page = cast.viewer.get("/api/v1/catalog/problems",
+                               params={"limit": 2} | ({"cursor": cursor} if cursor else {})).json()
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == whole["items"]
+    error_of(cast.viewer.get("/api/v1/catalog/problems", params={"cursor": "WyJhIl0"}), 422)
+
+
 @pytest.mark.parametrize("how", ["work item", "direct commit and sync"])
 def test_bad_files_on_main_are_reported_and_the_rest_loads(how: str, ctx: AppContext, cast: Cast) -> None:
     land_bad_files(how, ctx, cast)

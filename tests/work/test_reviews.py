@@ -249,7 +249,7 @@ def test_history_is_paginated(cast: Cast) -> None:
     item = make_work_item(cast.editor)
     ids = [reviewed(cast.editor, item, "request", f"ping {n}")["id"] for n in range(3)]
     page = cast.viewer.get(f"/api/v1/work-items/{item['id']}/reviews", params={"limit": 2}).json()
-    assert [r["id"] for r in page["items"]] == ids[::-1][:2] and page["next_cursor"] == ids[1]
+    assert [r["id"] for r in page["items"]] == ids[::-1][:2] and page["next_cursor"] is not None
     rest = cast.viewer.get(f"/api/v1/work-items/{item['id']}/reviews",
                            params={"limit": 2, "cursor": page["next_cursor"]}).json()
     assert [r["id"] for r in rest["items"]] == [ids[0]] and rest["next_cursor"] is None

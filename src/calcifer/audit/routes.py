@@ -9,8 +9,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from calcifer.audit import service
+from calcifer.audit.schemas import AuditListPublic
 from calcifer.deps import RequireAdmin, SessionDep
 from calcifer.errors import Invalid
+from calcifer.listing import id_cursor, next_id_cursor
 from calcifer.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -51,14 +53,16 @@ def audit_page(
     }, nav="settings")
 
 
-@api.get("/audit")
+@api.get("/audit", response_model=AuditListPublic)
 def audit_api(
     session: SessionDep, admin: RequireAdmin,
     actor: str | None = None, action: str | None = None, object_type: str | None = None,
     object_id: str | None = None, since: str | None = None, until: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> dict[str, Any]:
+    """Newest first, filtered, a page at a time."""
     filters = _filters(actor, action, object_type, object_id, since, until)
-    entries = service.list_entries(session=session, filters=filters, limit=limit, before_id=cursor)
+    entries = service.list_entries(session=session, filters=filters, limit=limit, before_id=id_cursor(cursor))
     return {"items": [service.entry_as_dict(e) for e in entries],
-            "next_cursor": entries[-1].id if len(entries) == limit else None}
+            "next_cursor": next_id_cursor([e.id for e in entries], limit)}

@@ -11,9 +11,19 @@ from pydantic import ValidationError
 
 from calcifer.auth import service
 from calcifer.auth.choices import Role
-from calcifer.auth.schemas import TokenCreate, TokenCreated, TokenPublic, UserCreate, UserPublic, UserUpdate
+from calcifer.auth.schemas import (
+    TokenCreate,
+    TokenCreated,
+    TokenListPublic,
+    TokenPublic,
+    UserCreate,
+    UserListPublic,
+    UserPublic,
+    UserUpdate,
+)
 from calcifer.deps import CurrentUser, RemoteAddr, RequireAdmin, SessionDep, SettingsDep
 from calcifer.errors import Invalid, NotFound, TooManyRequests
+from calcifer.listing import id_cursor, next_id_cursor
 from calcifer.web.security import SESSION_COOKIE, delete_cookie, flash, get_cookie, set_cookie
 from calcifer.web.templating import render
 
@@ -212,15 +222,14 @@ def me(user: CurrentUser) -> UserPublic:
     return UserPublic.model_validate(user)
 
 
-@api.get("/users", response_model=dict)
+@api.get("/users", response_model=UserListPublic)
 def api_list_users(
     session: SessionDep, admin: RequireAdmin, limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[int | None, Query(description="id of the last user of the previous page")] = None,
-) -> dict[str, object]:
-    users = service.list_users(session=session, limit=limit, after_id=cursor)
-    next_cursor = users[-1].id if len(users) == limit else None
-    return {"items": [UserPublic.model_validate(u).model_dump(mode="json") for u in users],
-            "next_cursor": next_cursor}
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> UserListPublic:
+    users = service.list_users(session=session, limit=limit, after_id=id_cursor(cursor))
+    return UserListPublic(items=[UserPublic.model_validate(u) for u in users],
+                          next_cursor=next_id_cursor([u.id for u in users], limit))
 
 
 @api.post("/users", response_model=UserPublic, status_code=201)
@@ -245,10 +254,16 @@ def api_delete_user(session: SessionDep, admin: RequireAdmin, user_id: int) -> R
     return Response(status_code=204)
 
 
-@api.get("/tokens", response_model=list[TokenPublic])
-def api_list_tokens(session: SessionDep, user: CurrentUser, all: bool = False) -> list[TokenPublic]:
-    tokens = service.list_tokens(session=session, actor=user, all_users=all)
-    return [TokenPublic.model_validate(service.token_public(t)) for t in tokens]
+@api.get("/tokens", response_model=TokenListPublic)
+def api_list_tokens(
+    session: SessionDep, user: CurrentUser, all: bool = False, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> TokenListPublic:
+    """Newest first; `all=true` lists every user's tokens (admins only)."""
+    tokens = service.list_tokens(session=session, actor=user, all_users=all, limit=limit,
+                                 before_id=id_cursor(cursor))
+    return TokenListPublic(items=[TokenPublic.model_validate(service.token_public(t)) for t in tokens],
+                           next_cursor=next_id_cursor([t.id for t in tokens], limit))
 
 
 @api.post("/tokens", response_model=TokenCreated, status_code=201)

@@ -88,3 +88,13 @@ class TokenPublic(BaseModel):
 
 class TokenCreated(TokenPublic):
     token: str = Field(description="Shown once; only its hash is stored.")
+
+
+class UserListPublic(BaseModel):
+    items: list[UserPublic]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+
+class TokenListPublic(BaseModel):
+    items: list[TokenPublic]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")

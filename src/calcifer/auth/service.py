@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from calcifer.audit import service as audit_service
 from calcifer.auth.choices import Role
 from calcifer.auth.models import ApiToken, LoginSession, LoginThrottle, User
+from calcifer.auth.roles import has_role
 from calcifer.auth.schemas import UserCreate, UserUpdate
 from calcifer.db import utcnow
 from calcifer.errors import Conflict, Invalid, NotFound, PermissionDenied, Problem, TooManyRequests
@@ -41,19 +42,6 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 def sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
-
-
-def has_role(user: User | None, role: Role) -> bool:
-    """The one place that decides whether a user holds `role` (a stronger role includes the weaker).
-
-    False for nobody, a disabled user or a role name this version does not know.
-    """
-    if user is None or not user.is_active:
-        return False
-    try:
-        return Role(user.role).allows(role)
-    except ValueError:
-        return False
 
 
 def user_snapshot(user: User) -> dict[str, object]:
@@ -126,8 +114,8 @@ def _active_admins(session: Session) -> int:
 def update_user(*, session: Session, actor: User, user_id: int, data: UserUpdate) -> User:
     user = get_user(session=session, user_id=user_id)
     before = user_snapshot(user)
-    demoting = data.role is not None and data.role != Role.ADMIN and user.role == Role.ADMIN.value
-    disabling = data.is_active is False and user.role == Role.ADMIN.value
+    demoting = data.role is not None and data.role != Role.ADMIN and has_role(user, Role.ADMIN)
+    disabling = data.is_active is False and has_role(user, Role.ADMIN)
     if (demoting or disabling) and user.is_active and _active_admins(session) <= 1:
         raise Conflict("This is the last active admin; make another admin first.", code="last_admin")
     if data.role is not None:
@@ -169,7 +157,7 @@ def delete_user(*, session: Session, actor: User, user_id: int) -> None:
     user = get_user(session=session, user_id=user_id)
     if user.id == actor.id:
         raise Conflict("You cannot delete your own account.", code="self_delete")
-    if user.role == Role.ADMIN.value and user.is_active and _active_admins(session) <= 1:
+    if has_role(user, Role.ADMIN) and user.is_active and _active_admins(session) <= 1:
         raise Conflict("This is the last active admin; make another admin first.", code="last_admin")
     before = user_snapshot(user)
     session.delete(user)
@@ -392,8 +380,12 @@ def user_for_token(*, session: Session, raw: str) -> User | None:
     return user
 
 
-def list_tokens(*, session: Session, actor: User, all_users: bool = False) -> list[ApiToken]:
-    query = select(ApiToken).order_by(ApiToken.id.desc()).limit(500)
+def list_tokens(*, session: Session, actor: User, all_users: bool = False, limit: int = 500,
+                before_id: int | None = None) -> list[ApiToken]:
+    """Newest first, keyset-paginated by id (pass the last id seen as ``before_id``)."""
+    query = select(ApiToken).order_by(ApiToken.id.desc()).limit(max(1, min(limit, 500)))
+    if before_id is not None:
+        query = query.where(ApiToken.id < before_id)
     if not (all_users and has_role(actor, Role.ADMIN)):
         query = query.where(ApiToken.user_id == actor.id)
     return list(session.scalars(query))

@@ -15,6 +15,7 @@ from calcifer.backup import (
 )
 from calcifer.backup.choices import Trigger
 from calcifer.backup.models import BackupRun
+from calcifer.backup.schemas import BackupListPublic, BackupRunPublic, SchedulePublic, ScheduleUpdate
 from calcifer.deps import CtxDep, RequireAdmin, SessionDep
 from calcifer.errors import Conflict, DomainError, Invalid
 from calcifer.instance import AppContext
@@ -116,7 +117,7 @@ def backups_download(ctx: CtxDep, admin: RequireAdmin, name: str) -> Response:
 
 # -- API -----------------------------------------------------------------------------------------------------
 
-@api.get("/backups")
+@api.get("/backups", response_model=BackupListPublic)
 def backups_list(ctx: CtxDep, session: SessionDep, admin: RequireAdmin) -> dict[str, Any]:
     import datetime as dt
 
@@ -133,28 +134,26 @@ def backups_list(ctx: CtxDep, session: SessionDep, admin: RequireAdmin) -> dict[
     }
 
 
-@api.post("/backups", status_code=202)
+@api.post("/backups", status_code=202, response_model=BackupRunPublic)
 def backups_create(ctx: CtxDep, session: SessionDep, admin: RequireAdmin) -> dict[str, Any]:
     return _run_json(_start(ctx, session, admin)) or {}
 
 
-@api.get("/backups/runs/{run_id}")
+@api.get("/backups/runs/{run_id}", response_model=BackupRunPublic)
 def backups_run_detail(session: SessionDep, admin: RequireAdmin, run_id: int) -> dict[str, Any]:
     return _run_json(service.get_run(session=session, run_id=run_id)) or {}
 
 
-@api.put("/backups/schedule")
-def backups_schedule_api(session: SessionDep, admin: RequireAdmin, body: dict[str, Any]) -> dict[str, Any]:
-    keep = body.get("keep", service.retention(session=session))
-    if isinstance(keep, bool) or not isinstance(keep, int):
-        raise Invalid("keep takes a whole number (1-1000).")
-    cron, keep = service.set_schedule(session=session, actor=admin, cron=str(body.get("schedule") or
-                                                                            service.schedule(session=session)),
-                                      keep=keep)
+@api.put("/backups/schedule", response_model=SchedulePublic)
+def backups_schedule_api(session: SessionDep, admin: RequireAdmin, body: ScheduleUpdate) -> dict[str, Any]:
+    keep = body.keep if body.keep is not None else service.retention(session=session)
+    cron, keep = service.set_schedule(session=session, actor=admin,
+                                      cron=body.schedule or service.schedule(session=session), keep=keep)
     return {"schedule": cron, "keep": keep}
 
 
-@api.get("/backups/files/{name}")
+@api.get("/backups/files/{name}", response_class=FileResponse,
+         responses={200: {"content": {"application/gzip": {}}, "description": "The backup archive."}})
 def backups_download_api(ctx: CtxDep, admin: RequireAdmin, name: str) -> Response:
     found = service.backup_file(directory=ctx.settings.resolved_backup_dir, name=name)
     return FileResponse(found.path, filename=found.name, media_type="application/gzip")

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from calcifer.catalog import discovery
+from calcifer.catalog.schemas import AcceptedPublic, DiscoveryPublic
 from calcifer.deps import CurrentUser, RequireEditor, SessionDep, SettingsDep
 from calcifer.errors import DomainError, Invalid
 from calcifer.prefs import service as prefs
@@ -34,7 +35,7 @@ class AcceptRequest(BaseModel):
 
 # =============================== JSON API ===============================
 
-@api.get("/catalog/discovery")
+@api.get("/catalog/discovery", response_model=DiscoveryPublic)
 def api_discovery(session: SessionDep, user: CurrentUser, settings: SettingsDep,
                   workspace: WorkspaceDep) -> dict[str, Any]:
     """Compose services on main and in `compose_dirs`, compared with the catalog: new, drifted, missing."""
@@ -42,7 +43,7 @@ def api_discovery(session: SessionDep, user: CurrentUser, settings: SettingsDep,
                           compose_dirs=settings.compose_dirs).as_dict()
 
 
-@api.post("/catalog/discovery/accept", status_code=201)
+@api.post("/catalog/discovery/accept", status_code=201, response_model=AcceptedPublic)
 def api_accept(session: SessionDep, user: RequireEditor, settings: SettingsDep, workspace: WorkspaceDep,
                data: AcceptRequest) -> dict[str, Any]:
     """Write the selected services in one commit on a work item (422 lists every slug or field at fault)."""

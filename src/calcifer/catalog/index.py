@@ -18,7 +18,7 @@ from typing import Any
 
 import pygit2
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from calcifer.catalog.choices import (
@@ -44,7 +44,7 @@ from calcifer.db import utcnow
 from calcifer.errors import Invalid, NotFound
 from calcifer.events import CatalogChanged
 from calcifer.gitrepo._repo import MAIN, bare_repo, open_repo, resolve_commit
-from calcifer.listing import decode_cursor, encode_cursor, like_pattern
+from calcifer.listing import MAX_CURSOR_INT, decode_cursor, encode_cursor, like_pattern
 
 STATE_ID = 1
 MAX_ERRORS_PER_FILE = 20
@@ -1263,15 +1263,25 @@ def get_endpoint(*, session: Session, slug: str) -> CatalogEndpoint:
 
 def list_problems(
     *, session: Session, severity: str | None = None, file: str | None = None, limit: int = 1000,
+    cursor: str | None = None,
 ) -> list[CatalogProblem]:
-    """Problems of the last sync: errors first, then by file and line (at most ``limit``, max 5,000)."""
+    """Problems of the last sync: errors first, then by file and line (at most ``limit``, max 5,000), after
+    the one ``cursor`` (from ``problem_cursor``) names. Raises Invalid for a cursor it did not give out."""
     query = select(CatalogProblem)
     if severity:
         query = query.where(CatalogProblem.severity == severity)
     if file:
         query = query.where(CatalogProblem.file == file)
-    query = query.order_by(CatalogProblem.severity, CatalogProblem.file, CatalogProblem.line,
-                           CatalogProblem.id).limit(max(1, min(int(limit), 5000)))
+    key = (CatalogProblem.severity, CatalogProblem.file, CatalogProblem.line, CatalogProblem.id)
+    if cursor:
+        after = decode_cursor(cursor, len(key))
+        texts_ok = all(isinstance(v, str) for v in after[:2])
+        numbers_ok = all(isinstance(v, int) and not isinstance(v, bool) and abs(v) <= MAX_CURSOR_INT
+                         for v in after[2:])
+        if not (texts_ok and numbers_ok):
+            raise Invalid("The cursor is not one this list gave out; start again without it.", code="bad_cursor")
+        query = query.where(tuple_(*key) > tuple_(*after))
+    query = query.order_by(*key).limit(max(1, min(int(limit), 5000)))
     return list(session.scalars(query))
 
 
@@ -1282,6 +1292,9 @@ def stale_errors(*, session: Session, file: str) -> list[CatalogProblem]:
     if stale is None:
         return []
     return list_problems(session=session, severity=Severity.ERROR.value, file=file, limit=20)
+def problem_cursor(row: CatalogProblem) -> str:
+    """The cursor of the page after the one ``row`` ended."""
+    return encode_cursor([row.severity, row.file, row.line, row.id])
 
 
 def all_slugs(*, session: Session) -> list[str]:

@@ -5,18 +5,27 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Body, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from calcifer.catalog import graph, index, service
-from calcifer.catalog.choices import EndpointType, ServiceKind, ServiceStatus
+from calcifer.catalog.choices import EndpointType, ServiceKind, ServiceStatus, Severity
 from calcifer.catalog.schemas import (
+    CatalogChangePublic,
+    EndpointListPublic,
     EndpointPublic,
+    GraphPublic,
+    ImpactPublic,
+    ProblemListPublic,
     ProblemPublic,
+    ServiceDetailPublic,
+    ServiceListPublic,
     ServicePublic,
     ServiceSummary,
+    SyncPublic,
     endpoint_json_schema,
+    known_endpoint_type,
     service_json_schema,
 )
 from calcifer.catalog.yamlio import dump_yaml, load_plain
@@ -76,10 +85,10 @@ def schema_endpoint() -> dict[str, Any]:
     return endpoint_json_schema()
 
 
-@api.get("/services")
+@api.get("/services", response_model=ServiceListPublic)
 def api_services(
-    session: SessionDep, user: CurrentUser, q: str | None = None, kind: str | None = None,
-    host: str | None = None, tag: str | None = None, status: str | None = None, sort: str = "name",
+    session: SessionDep, user: CurrentUser, q: str | None = None, kind: ServiceKind | None = None,
+    host: str | None = None, tag: str | None = None, status: ServiceStatus | None = None, sort: str = "name",
     limit: Annotated[int, Query(ge=1, le=500)] = 50, cursor: str | None = None,
 ) -> dict[str, Any]:
     rows, next_cursor = index.list_services(session=session, q=q, kind=kind, host=host, tag=tag, status=status,
@@ -87,7 +96,7 @@ def api_services(
     return {"items": [_summary(r) for r in rows], "next_cursor": next_cursor}
 
 
-@api.get("/services/{slug}")
+@api.get("/services/{slug}", response_model=ServiceDetailPublic)
 def api_service(session: SessionDep, user: CurrentUser, slug: str) -> dict[str, Any]:
     row = index.get_service(session=session, slug=slug)
     endpoints, _ = index.list_endpoints(session=session, service=slug, limit=500)
@@ -97,18 +106,21 @@ def api_service(session: SessionDep, user: CurrentUser, slug: str) -> dict[str, 
             "endpoints": [e.model_dump(mode="json") for e in _with_live(session, endpoints)]}
 
 
-@api.get("/services/{slug}/impact")
+@api.get("/services/{slug}/impact", response_model=ImpactPublic)
 def api_impact(session: SessionDep, user: CurrentUser, slug: str) -> dict[str, Any]:
     index.get_service(session=session, slug=slug)
     return {"slug": slug, **graph.impact(session, slug)}
 
 
-@api.get("/endpoints")
+@api.get("/endpoints", response_model=EndpointListPublic)
 def api_endpoints(
     session: SessionDep, user: CurrentUser, service_slug: Annotated[str | None, Query(alias="service")] = None,
-    type: str | None = None, q: str | None = None, enabled: bool | None = None,
+    type: Annotated[str | None, Query(description="an endpoint type: icmp, tcp, http, dns, push or a plugin's")]
+    = None, q: str | None = None, enabled: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50, cursor: str | None = None,
 ) -> dict[str, Any]:
+    if type is not None:
+        known_endpoint_type(type)
     rows, next_cursor = index.list_endpoints(session=session, service=service_slug, type=type, q=q,
                                              enabled=enabled, limit=limit, cursor=cursor)
     return {"items": [e.model_dump(mode="json") for e in _with_live(session, rows)], "next_cursor": next_cursor}
@@ -119,13 +131,19 @@ def api_endpoint(session: SessionDep, user: CurrentUser, slug: str) -> EndpointP
     return _with_live(session, [index.get_endpoint(session=session, slug=slug)])[0]
 
 
-@api.get("/catalog/problems")
-def api_problems(session: SessionDep, user: CurrentUser, severity: str | None = None) -> dict[str, Any]:
-    rows = index.list_problems(session=session, severity=severity)
-    return {"items": [ProblemPublic.model_validate(r).model_dump(mode="json") for r in rows]}
+@api.get("/catalog/problems", response_model=ProblemListPublic)
+def api_problems(
+    session: SessionDep, user: CurrentUser, severity: Severity | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> dict[str, Any]:
+    """Problems of the last sync: errors first, then by file and line."""
+    rows = index.list_problems(session=session, severity=severity, limit=limit, cursor=cursor)
+    return {"items": [ProblemPublic.model_validate(r).model_dump(mode="json") for r in rows],
+            "next_cursor": index.problem_cursor(rows[-1]) if len(rows) == limit else None}
 
 
-@api.get("/catalog/graph")
+@api.get("/catalog/graph", response_model=GraphPublic)
 def api_graph(session: SessionDep, user: CurrentUser, center: str | None = None,
               depth: Annotated[int, Query(ge=1, le=10)] = 2, tag: str | None = None, host: str | None = None,
               limit: Annotated[int, Query(ge=1, le=10_000)] = 500) -> Response:
@@ -147,11 +165,28 @@ def api_graph_health(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
     return {"services": monitoring.service_health(session=session)}
 
 
-@api.post("/catalog/sync")
+@api.post("/catalog/sync", response_model=SyncPublic)
 def api_sync(session: SessionDep, user: RequireEditor, ctx: CtxDep) -> dict[str, Any]:
     result = index.sync_from_git(session=session, repo_path=ctx.repo_path, force=True)
     return {"commit": result.commit, "services": result.services, "endpoints": result.endpoints,
             "problems": result.problems, "duration_ms": result.duration_ms}
+
+
+class CatalogWrite(BaseModel):
+    """The body of the catalog edit routes: the whole spec under ``spec``, as a standard change carries it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec: dict[str, Any] = Field(description="The whole service or endpoint, as its YAML file holds it.")
+
+
+# The spec itself as the body (what these routes took before they matched standard changes) is still read.
+CatalogBody = Annotated[CatalogWrite | dict[str, Any], Body(description='`{"spec": {...}}`, like a standard '
+                                                                         "change; the bare spec is still read.")]
+
+
+def _spec(body: CatalogWrite | dict[str, Any]) -> dict[str, Any]:
+    return body.spec if isinstance(body, CatalogWrite) else body
 
 
 def _change(result: service.ChangeResult) -> dict[str, Any]:
@@ -159,33 +194,36 @@ def _change(result: service.ChangeResult) -> dict[str, Any]:
             "operation": result.operation}
 
 
-@api.put("/work-items/{item_id}/services/{slug}", status_code=200)
+@api.put("/work-items/{item_id}/services/{slug}", status_code=200, response_model=CatalogChangePublic,
+         responses={201: {"model": CatalogChangePublic, "description": "The service file was created."}})
 def api_put_service(session: SessionDep, user: RequireEditor, workspace: WorkspaceDep, item_id: int, slug: str,
-                    spec: dict[str, Any], response: Response) -> dict[str, Any]:
+                    body: CatalogBody, response: Response) -> dict[str, Any]:
     """Write the service spec into the work item's branch and commit it with a changelog entry."""
-    result = service.put_service(session=session, actor=user, item_id=item_id, slug=slug, spec=spec,
+    result = service.put_service(session=session, actor=user, item_id=item_id, slug=slug, spec=_spec(body),
                                  workspace=workspace)
     response.status_code = 201 if result.operation == "created" else 200
     return _change(result)
 
 
-@api.delete("/work-items/{item_id}/services/{slug}")
+@api.delete("/work-items/{item_id}/services/{slug}", response_model=CatalogChangePublic)
 def api_delete_service(session: SessionDep, user: RequireEditor, workspace: WorkspaceDep, item_id: int,
                        slug: str) -> dict[str, Any]:
     return _change(service.delete_service(session=session, actor=user, item_id=item_id, slug=slug,
                                           workspace=workspace))
 
 
-@api.put("/work-items/{item_id}/endpoints/{slug}")
+@api.put("/work-items/{item_id}/endpoints/{slug}", response_model=CatalogChangePublic,
+         responses={201: {"model": CatalogChangePublic, "description": "The endpoint file was created."}})
 def api_put_endpoint(session: SessionDep, user: RequireEditor, workspace: WorkspaceDep, item_id: int, slug: str,
-                     spec: dict[str, Any], response: Response) -> dict[str, Any]:
-    result = service.put_endpoint(session=session, actor=user, item_id=item_id, slug=slug, spec=spec,
+                     body: CatalogBody, response: Response) -> dict[str, Any]:
+    """Write the endpoint spec into the work item's branch and commit it with a changelog entry."""
+    result = service.put_endpoint(session=session, actor=user, item_id=item_id, slug=slug, spec=_spec(body),
                                   workspace=workspace)
     response.status_code = 201 if result.operation == "created" else 200
     return _change(result)
 
 
-@api.delete("/work-items/{item_id}/endpoints/{slug}")
+@api.delete("/work-items/{item_id}/endpoints/{slug}", response_model=CatalogChangePublic)
 def api_delete_endpoint(session: SessionDep, user: RequireEditor, workspace: WorkspaceDep, item_id: int,
                         slug: str) -> dict[str, Any]:
     return _change(service.delete_endpoint(session=session, actor=user, item_id=item_id, slug=slug,

@@ -31,6 +31,7 @@ from calcifer.catalog.choices import (
     ServiceKind,
     ServiceStatus,
 )
+from calcifer.errors import Invalid
 from calcifer.monitoring import checks
 from calcifer.monitoring.checks import EndpointTypeRules, OptionValidator
 from calcifer.urls import WEB_URL_PATTERN, url_problem
@@ -67,6 +68,15 @@ def _endpoint_type(value: str) -> str:
     if value not in known:
         raise ValueError(f"unknown endpoint type {value!r}: use one of {', '.join(map(repr, known))} (or install the "
                          "check-type plugin that provides it)")
+    return value
+
+
+def known_endpoint_type(value: str) -> str:
+    """``value`` when it is an endpoint type (built-in or a plugin's); Invalid naming the types otherwise."""
+    known = endpoint_types()
+    if value not in known:
+        raise Invalid(f"Unknown endpoint type {value[:40]!r}; use one of {', '.join(map(repr, known))}.",
+                      code="bad_type", details=[{"field": "type", "message": "unknown endpoint type"}])
     return value
 
 
@@ -429,3 +439,138 @@ class ProblemPublic(BaseModel):
     severity: str
     code: str
     message: str
+
+
+class ServiceListPublic(BaseModel):
+    items: list[ServiceSummary]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+
+class ServiceDetailPublic(ServicePublic):
+    host_chain: list[str] = Field(description="The hosts it runs on, nearest first.")
+    upstream: list[str] = Field(description="Everything it needs, transitively.")
+    downstream: list[str] = Field(description="Everything that needs it, transitively.")
+    endpoints: list[EndpointPublic]
+
+
+class ImpactPublic(BaseModel):
+    slug: str
+    direct: list[str]
+    transitive: list[str]
+    count: int
+
+
+class EndpointListPublic(BaseModel):
+    items: list[EndpointPublic]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+
+class ProblemListPublic(BaseModel):
+    items: list[ProblemPublic]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; null on "
+                                                              "the last.")
+
+
+class GraphNodePublic(BaseModel):
+    id: str
+    label: str
+    kind: str
+    status: str
+    host: str | None
+
+
+class GraphEdgePublic(BaseModel):
+    source: str
+    target: str
+    kind: str = Field(description="depends_on or host")
+
+
+class GraphPublic(BaseModel):
+    nodes: list[GraphNodePublic]
+    edges: list[GraphEdgePublic]
+    truncated: bool
+
+
+class SyncPublic(BaseModel):
+    commit: str
+    services: int
+    endpoints: int
+    problems: int
+    duration_ms: int
+
+
+class CatalogChangePublic(BaseModel):
+    work_item_id: int
+    commit: str
+    path: str
+    operation: str = Field(description="created, updated or deleted")
+
+
+class ScannedPublic(BaseModel):
+    compose_files: list[str]
+    compose_dirs: list[str]
+    projects: int
+    services: int
+    duration_ms: int
+
+
+class FieldChangePublic(BaseModel):
+    field: str
+    catalog: Any
+    compose: Any
+
+
+class ProposalPublic(BaseModel):
+    slug: str
+    name: str
+    project: str | None
+    compose_file: str
+    compose_service: str
+    source: str
+    image: str | None
+    profiles: list[str]
+    catalog_file: str | None
+    changes: list[FieldChangePublic]
+    spec: dict[str, Any]
+    errors: list[dict[str, Any]]
+    notes: list[str]
+
+
+class MissingPublic(BaseModel):
+    slug: str
+    name: str
+    file: str
+    compose_file: str | None
+    compose_service: str | None
+    reason: str
+
+
+class DiscoveryProblemPublic(BaseModel):
+    file: str
+    line: int | None
+    message: str
+    source: str
+
+
+class DiscoveryPublic(BaseModel):
+    commit: str
+    scanned: ScannedPublic
+    counts: dict[str, int]
+    new: list[ProposalPublic]
+    drifted: list[ProposalPublic]
+    missing: list[MissingPublic]
+    unchanged: list[str]
+    problems: list[DiscoveryProblemPublic]
+
+
+class AcceptedPublic(BaseModel):
+    work_item_id: int
+    commit: str
+    merged: bool
+    merge_commit: str | None
+    paths: list[str]
+    added: list[str]
+    changed: list[str]
+    retired: list[str]
+    changelog: str | None
+    warnings: list[str]

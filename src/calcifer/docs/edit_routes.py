@@ -14,6 +14,14 @@ from calcifer.catalog import index as catalog_index
 from calcifer.changelog.choices import ChangeType
 from calcifer.deps import CtxDep, CurrentUser, RequireEditor, SessionDep, SettingsDep
 from calcifer.docs import doc_templates, editing, worklog
+from calcifer.docs.schemas import (
+    DocChangePublic,
+    PreviewPublic,
+    StandardDocChangePublic,
+    TemplateListPublic,
+    TemplatePublic,
+    WorkDocPublic,
+)
 from calcifer.errors import DomainError, Invalid
 from calcifer.prefs import service as prefs
 from calcifer.prefs.choices import Pref
@@ -103,14 +111,15 @@ def _template_public(t: doc_templates.Template, *, text: bool = False) -> dict[s
 
 # =============================== JSON API ===============================
 
-@api.get("/work-items/{item_id}/docs/{path:path}")
+@api.get("/work-items/{item_id}/docs/{path:path}", response_model=WorkDocPublic)
 def api_read_doc(session: SessionDep, user: CurrentUser, ctx: CtxDep, item_id: int, path: str) -> dict[str, Any]:
     """The doc as the work item sees it: its worktree's version when it changed it, else main's."""
     doc = editing.read_doc(session=session, repo_path=ctx.repo_path, path=path, item_id=item_id)
     return {"path": doc.path, "content": doc.content, "exists": doc.exists, "source": doc.source}
 
 
-@api.put("/work-items/{item_id}/docs/{path:path}")
+@api.put("/work-items/{item_id}/docs/{path:path}", response_model=DocChangePublic,
+         responses={201: {"model": DocChangePublic, "description": "The doc was created."}})
 def api_write_doc(session: SessionDep, user: RequireEditor, workspace: WorkspaceDep, item_id: int, path: str,
                   data: DocWrite, response: Response) -> dict[str, Any]:
     """Write the doc on the work item's branch and commit it with a CHANGES.md entry."""
@@ -120,7 +129,7 @@ def api_write_doc(session: SessionDep, user: RequireEditor, workspace: Workspace
     return change.as_dict()
 
 
-@api.delete("/work-items/{item_id}/docs/{path:path}")
+@api.delete("/work-items/{item_id}/docs/{path:path}", response_model=DocChangePublic)
 def api_delete_doc(session: SessionDep, user: RequireEditor, workspace: WorkspaceDep, item_id: int, path: str,
                    data: Annotated[DocDelete | None, Body()] = None) -> dict[str, Any]:
     """Delete the doc on the branch (commit + "Removed doc" entry); `linking_docs` lists links left dangling."""
@@ -128,7 +137,7 @@ def api_delete_doc(session: SessionDep, user: RequireEditor, workspace: Workspac
                               **_entry(data)).as_dict()
 
 
-@api.post("/work-items/{item_id}/docs-rename")
+@api.post("/work-items/{item_id}/docs-rename", response_model=DocChangePublic)
 def api_rename_doc(session: SessionDep, user: RequireEditor, workspace: WorkspaceDep, item_id: int,
                    data: DocRename) -> dict[str, Any]:
     """Move a doc in one commit. `linking_docs` lists every link to the old path (branch and main);
@@ -138,7 +147,7 @@ def api_rename_doc(session: SessionDep, user: RequireEditor, workspace: Workspac
                               **_entry(data)).as_dict()
 
 
-@api.post("/work-items/{item_id}/docs-from-template", status_code=201)
+@api.post("/work-items/{item_id}/docs-from-template", status_code=201, response_model=DocChangePublic)
 def api_doc_from_template(session: SessionDep, user: RequireEditor, workspace: WorkspaceDep, item_id: int,
                           data: DocFromTemplate) -> dict[str, Any]:
     """Create a doc from a template (placeholders filled, never evaluated) and commit it."""
@@ -147,7 +156,7 @@ def api_doc_from_template(session: SessionDep, user: RequireEditor, workspace: W
                                         title=data.title, **_entry(data)).as_dict()
 
 
-@api.get("/templates")
+@api.get("/templates", response_model=TemplateListPublic)
 def api_templates(user: CurrentUser, ctx: CtxDep) -> dict[str, Any]:
     """Doc templates: main's docs/_templates/, or Calcifer's built-in ones when main has none."""
     found = doc_templates.list_templates(repo_path=ctx.repo_path)
@@ -155,19 +164,19 @@ def api_templates(user: CurrentUser, ctx: CtxDep) -> dict[str, Any]:
             "known_placeholders": sorted(doc_templates.KNOWN_PLACEHOLDERS)}
 
 
-@api.get("/templates/{name}")
+@api.get("/templates/{name}", response_model=TemplatePublic)
 def api_template(user: CurrentUser, ctx: CtxDep, name: str) -> dict[str, Any]:
     return _template_public(doc_templates.get_template(repo_path=ctx.repo_path, name=name), text=True)
 
 
-@api.post("/docs/preview")
+@api.post("/docs/preview", response_model=PreviewPublic)
 def api_preview(user: CurrentUser, data: PreviewIn) -> dict[str, Any]:
     """Render markdown exactly as the doc viewer does (sanitised HTML)."""
     result = editing.preview(markdown=data.markdown, doc_path=data.path)
     return {"html": result.html, "title": result.title}
 
 
-@api.post("/standard-changes/docs", status_code=201)
+@api.post("/standard-changes/docs", status_code=201, response_model=StandardDocChangePublic)
 def api_standard_doc_change(session: SessionDep, user: RequireEditor, workspace: WorkspaceDep,
                             settings: SettingsDep, data: StandardDocChange) -> dict[str, Any]:
     """A pre-approved doc change: a `standard` work item created, committed, documented and merged at once."""

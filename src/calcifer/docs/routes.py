@@ -17,6 +17,13 @@ from calcifer.changelog.choices import ChangeType
 from calcifer.deps import CtxDep, CurrentUser, SessionDep
 from calcifer.docs import service
 from calcifer.docs.render import TocEntry
+from calcifer.docs.schemas import (
+    ChangelogRowListPublic,
+    DocDiffPublic,
+    DocHistoryPublic,
+    DocListPublic,
+    DocPublic,
+)
 from calcifer.errors import Invalid
 from calcifer.gitrepo.models import CommitInfo
 from calcifer.web.templating import render
@@ -56,7 +63,7 @@ def _url_path(path: str) -> str:
 
 # =============================== JSON API ===============================
 
-@api.get("/docs")
+@api.get("/docs", response_model=DocListPublic)
 def api_docs(
     session: SessionDep, user: CurrentUser, ctx: CtxDep,
     prefix: Annotated[str | None, Query(description="only docs under this folder, e.g. docs/runbooks")] = None,
@@ -71,19 +78,21 @@ def api_docs(
 
 
 # Declared before /docs/{path:path}: that pattern would swallow ".../history" and ".../diff" otherwise.
-@api.get("/docs/{path:path}/history")
+@api.get("/docs/{path:path}/history", response_model=DocHistoryPublic)
 def api_doc_history(
     session: SessionDep, user: CurrentUser, ctx: CtxDep, path: str,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[str | None, Query(description="next_cursor of the previous page (a commit id)")] = None,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    before: Annotated[str | None, Query(deprecated=True, description="the older name of `cursor`")] = None,
 ) -> dict[str, Any]:
     """Commits on main that changed the doc, newest first, each with its work item."""
-    page = service.doc_history(session=session, repo_path=ctx.repo_path, path=path, limit=limit, before=before)
+    page = service.doc_history(session=session, repo_path=ctx.repo_path, path=path, limit=limit,
+                               before=cursor or before)
     return {"path": page.path, "exists": page.exists, "items": [_entry_public(e) for e in page.entries],
             "next_cursor": page.next_cursor}
 
 
-@api.get("/docs/{path:path}/diff")
+@api.get("/docs/{path:path}/diff", response_model=DocDiffPublic, response_model_by_alias=True)
 def api_doc_diff(
     user: CurrentUser, ctx: CtxDep, path: str,
     old: Annotated[str | None, Query(alias="from", description="commit id (default: the previous version)")] = None,
@@ -96,7 +105,7 @@ def api_doc_diff(
             "diff": "\n".join(line.text for line in diff.lines)}
 
 
-@api.get("/docs/{path:path}")
+@api.get("/docs/{path:path}", response_model=DocPublic)
 def api_doc(
     session: SessionDep, user: CurrentUser, ctx: CtxDep, path: str,
     rev: Annotated[str | None, Query(description="a commit id of main's history (default: main's tip)")] = None,
@@ -112,7 +121,7 @@ def api_doc(
     }
 
 
-@api.get("/changelog/entries")
+@api.get("/changelog/entries", response_model=ChangelogRowListPublic)
 def api_changelog_entries(
     session: SessionDep, user: CurrentUser, ctx: CtxDep,
     date_from: Annotated[str | None, Query(alias="from", description="YYYY-MM-DD, inclusive")] = None,

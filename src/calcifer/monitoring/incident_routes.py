@@ -10,12 +10,21 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from calcifer.auth.choices import Role
-from calcifer.auth.service import has_role
+from calcifer.auth.roles import has_role
 from calcifer.deps import CurrentUser, RequireEditor, SessionDep, SettingsDep
 from calcifer.errors import DomainError, Invalid
+from calcifer.listing import id_cursor, next_id_cursor
 from calcifer.monitoring import incidents, maintenance
 from calcifer.monitoring.models import Incident
-from calcifer.monitoring.models.incidents import MaintenanceKind
+from calcifer.monitoring.models.incidents import IncidentStatus, MaintenanceKind
+from calcifer.monitoring.schemas import (
+    IncidentDetailPublic,
+    IncidentListPublic,
+    IncidentNotePublic,
+    PostmortemStartedPublic,
+    WindowListPublic,
+    WindowPublic,
+)
 from calcifer.web.security import flash
 from calcifer.web.templating import render
 from calcifer.work import service as work_service
@@ -55,8 +64,9 @@ def incident_public(incident: Incident, *, full: bool = False) -> dict[str, Any]
 
 # =============================== incidents: JSON API ===============================
 
-@api.get("/incidents")
-def api_incidents(session: SessionDep, user: CurrentUser, status: str | None = None, endpoint: str | None = None,
+@api.get("/incidents", response_model=IncidentListPublic)
+def api_incidents(session: SessionDep, user: CurrentUser, status: IncidentStatus | None = None,
+                  endpoint: str | None = None,
                   service: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
                   cursor: str | None = None) -> dict[str, Any]:
     """Open incidents first, then resolved ones, newest first; filter by status, endpoint or service."""
@@ -65,7 +75,7 @@ def api_incidents(session: SessionDep, user: CurrentUser, status: str | None = N
     return {"items": [incident_public(r) for r in rows], "next_cursor": next_cursor}
 
 
-@api.get("/incidents/{incident_id}")
+@api.get("/incidents/{incident_id}", response_model=IncidentDetailPublic)
 def api_incident(session: SessionDep, user: CurrentUser, incident_id: int) -> dict[str, Any]:
     incident = incidents.get_incident(session=session, incident_id=incident_id)
     return {**incident_public(incident, full=True),
@@ -74,13 +84,13 @@ def api_incident(session: SessionDep, user: CurrentUser, incident_id: int) -> di
             "postmortem": incidents.postmortem_link(session=session, incident=incident)}
 
 
-@api.post("/incidents/{incident_id}/notes", status_code=201)
+@api.post("/incidents/{incident_id}/notes", status_code=201, response_model=IncidentNotePublic)
 def api_add_note(session: SessionDep, user: RequireEditor, incident_id: int, data: NoteCreate) -> dict[str, Any]:
     note = incidents.add_note(session=session, actor=user, incident_id=incident_id, text=data.text)
     return {"id": note.id, "at": note.at.isoformat(), "author": note.author_name, "text": note.text}
 
 
-@api.post("/incidents/{incident_id}/postmortem", status_code=201)
+@api.post("/incidents/{incident_id}/postmortem", status_code=201, response_model=PostmortemStartedPublic)
 def api_postmortem(session: SessionDep, user: RequireEditor, settings: SettingsDep, workspace: WorkspaceDep,
                    incident_id: int, data: PostmortemStart) -> dict[str, Any]:
     """Write the post-mortem draft into an open work item (or a new one) and commit it."""
@@ -148,28 +158,31 @@ def incident_postmortem_submit(request: Request, session: SessionDep, user: Requ
 
 # =============================== maintenance windows ===============================
 
-@api.get("/maintenance-windows")
+@api.get("/maintenance-windows", response_model=WindowListPublic)
 def api_windows(session: SessionDep, user: CurrentUser, include_ended: bool = True,
-                limit: Annotated[int, Query(ge=1, le=500)] = 100, before_id: int | None = None) -> dict[str, Any]:
+                limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+                ) -> dict[str, Any]:
     """Newest first; `state` says whether each is active now, scheduled, waiting for its work item or ended."""
-    rows = maintenance.list_windows(session=session, include_ended=include_ended, limit=limit, before_id=before_id)
+    rows = maintenance.list_windows(session=session, include_ended=include_ended, limit=limit,
+                                    before_id=id_cursor(cursor))
     return {"items": maintenance.describe(session=session, windows=rows),
-            "next_before_id": rows[-1].id if len(rows) == limit else None}
+            "next_cursor": next_id_cursor([r.id for r in rows], limit)}
 
 
-@api.post("/maintenance-windows", status_code=201)
+@api.post("/maintenance-windows", status_code=201, response_model=WindowPublic)
 def api_create_window(session: SessionDep, user: RequireEditor, data: maintenance.WindowCreate) -> dict[str, Any]:
     window = maintenance.create_window(session=session, actor=user, data=data)
     return maintenance.describe(session=session, windows=[window])[0]
 
 
-@api.get("/maintenance-windows/{window_id}")
+@api.get("/maintenance-windows/{window_id}", response_model=WindowPublic)
 def api_window(session: SessionDep, user: CurrentUser, window_id: int) -> dict[str, Any]:
     window = maintenance.get_window(session=session, window_id=window_id)
     return maintenance.describe(session=session, windows=[window])[0]
 
 
-@api.post("/maintenance-windows/{window_id}/end")
+@api.post("/maintenance-windows/{window_id}/end", response_model=WindowPublic)
 def api_end_window(session: SessionDep, user: RequireEditor, window_id: int) -> dict[str, Any]:
     window = maintenance.end_window(session=session, actor=user, window_id=window_id)
     return maintenance.describe(session=session, windows=[window])[0]

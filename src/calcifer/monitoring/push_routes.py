@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from calcifer.deps import CtxDep, SessionDep
 from calcifer.monitoring import push
+from calcifer.monitoring.schemas import PushAckPublic
 
 pages = APIRouter()
 api = APIRouter(prefix="/api/v1", tags=["monitoring"])
@@ -15,8 +16,8 @@ api = APIRouter(prefix="/api/v1", tags=["monitoring"])
 
 # Two routes, one handler: cron jobs use GET (curl URL), scripts often POST; distinct operation ids keep
 # the OpenAPI document valid.
-@api.get("/push/{token}", operation_id="push_heartbeat_get")
-@api.post("/push/{token}", operation_id="push_heartbeat_post")
+@api.get("/push/{token}", operation_id="push_heartbeat_get", response_model=PushAckPublic)
+@api.post("/push/{token}", operation_id="push_heartbeat_post", response_model=PushAckPublic)
 def heartbeat(
     token: str, ctx: CtxDep, session: SessionDep,
     status: Annotated[str, Query(max_length=20, description="up (default) or down")] = "up",

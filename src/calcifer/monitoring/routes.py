@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from calcifer.auth.choices import Role
-from calcifer.auth.service import has_role
+from calcifer.auth.roles import has_role
 from calcifer.catalog import index as catalog_index
 from calcifer.catalog.yamlio import dump_yaml
 from calcifer.config import Settings
@@ -35,6 +35,7 @@ from calcifer.monitoring.schemas import (
     ResultListPublic,
     ResultPublic,
     SeriesPublic,
+    SummaryPublic,
     UptimeReportPublic,
 )
 from calcifer.web.security import flash
@@ -224,7 +225,7 @@ def api_resume(request: Request, session: SessionDep, user: RequireEditor, setti
     return api_endpoint(request, session, user, settings, slug)
 
 
-@api.get("/monitoring/summary")
+@api.get("/monitoring/summary", response_model=SummaryPublic)
 def api_summary(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
     """Endpoints per status, and whether a scheduler is running."""
     view = scheduler_view(session)

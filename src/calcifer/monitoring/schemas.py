@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -124,3 +125,102 @@ class UptimeReportPublic(BaseModel):
     slug: str
     windows: dict[str, UptimePublic]
     days: list[DayPublic]
+
+
+class SummaryPublic(BaseModel):
+    counts: dict[str, int] = Field(description="Endpoints per status.")
+    scheduler_running: bool
+    heartbeat_age_seconds: float | None
+
+
+class RelatedWorkPublic(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    title: str | None = None
+    status: str | None = None
+    service: str | None = None
+    merged_at: str | None = None
+    merged_minutes_before: int | None = None
+    text: str
+
+
+class IncidentNotePublic(BaseModel):
+    id: int
+    at: dt.datetime
+    author: str | None
+    text: str
+
+
+class IncidentPublic(BaseModel):
+    id: int
+    endpoint: str
+    service: str | None
+    status: str = Field(description="open or resolved")
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    duration_seconds: int
+    message: str
+    in_maintenance: bool
+    affected_services: list[str]
+    related_work: list[RelatedWorkPublic]
+    postmortem_path: str | None
+    postmortem_work_item_id: int | None
+
+
+class IncidentListPublic(BaseModel):
+    items: list[IncidentPublic]
+    next_cursor: str | None
+
+
+class TimelineEntryPublic(BaseModel):
+    at: dt.datetime
+    kind: str
+    text: str
+    author: str | None
+
+
+class IncidentDetailPublic(IncidentPublic):
+    notes: list[IncidentNotePublic]
+    timeline: list[TimelineEntryPublic]
+    postmortem: dict[str, Any] | None = Field(description="Where the post-mortem is: its work item's branch "
+                                                          "or main.")
+
+
+class PostmortemStartedPublic(BaseModel):
+    incident_id: int
+    path: str
+    work_item_id: int
+
+
+class WindowPublic(BaseModel):
+    id: int
+    title: str
+    description: str
+    kind: str
+    starts_at: dt.datetime | None
+    ends_at: dt.datetime | None
+    cron: str | None
+    duration_minutes: int | None
+    work_item_id: int | None
+    work_item_title: str | None
+    work_item_status: str | None
+    work_item_service: str | None
+    services: list[str]
+    endpoints: list[str]
+    everything: bool
+    state: str = Field(description="active, scheduled, waiting (for its work item), ended or invalid")
+    problem: str | None
+    next_start: dt.datetime | None
+    ended_at: dt.datetime | None
+    created_by: str | None
+    created_at: dt.datetime
+
+
+class WindowListPublic(BaseModel):
+    items: list[WindowPublic]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+
+class PushAckPublic(BaseModel):
+    ok: bool = Field(description="The heartbeat was recorded.")

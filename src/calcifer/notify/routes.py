@@ -12,8 +12,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from calcifer.deps import RequireAdmin, SessionDep
 from calcifer.errors import DomainError
+from calcifer.listing import decode_cursor, encode_cursor, id_cursor, next_id_cursor
 from calcifer.notify import service
 from calcifer.notify.choices import ALL_EVENTS
+from calcifer.notify.schemas import ChannelListPublic, ChannelPublic, DeliveryListPublic, DeliveryPublic
 from calcifer.web.security import flash
 from calcifer.web.templating import render
 
@@ -23,12 +25,19 @@ api = APIRouter(prefix="/api/v1", tags=["notifications"])
 
 # =============================== JSON API ===============================
 
-@api.get("/notification-channels")
-def api_channels(session: SessionDep, user: RequireAdmin) -> dict[str, Any]:
-    return {"items": [service.public(c) for c in service.list_channels(session=session)]}
+@api.get("/notification-channels", response_model=ChannelListPublic)
+def api_channels(
+    session: SessionDep, user: RequireAdmin, limit: Annotated[int, Query(ge=1, le=500)] = 200,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> dict[str, Any]:
+    """By name, a page at a time."""
+    after = str(decode_cursor(cursor, 1)[0]) if cursor else None
+    rows = service.list_channels(session=session, limit=limit, after_name=after)
+    return {"items": [service.public(c) for c in rows],
+            "next_cursor": encode_cursor([rows[-1].name]) if len(rows) == limit else None}
 
 
-@api.post("/notification-channels", status_code=201)
+@api.post("/notification-channels", status_code=201, response_model=ChannelPublic)
 def api_create_channel(session: SessionDep, user: RequireAdmin, data: service.ChannelCreate) -> dict[str, Any]:
     channel = service.create_channel(session=session, actor=user, name=data.name, url=data.url,
                                      services=data.services, tags=data.tags, endpoints=data.endpoints,
@@ -37,12 +46,12 @@ def api_create_channel(session: SessionDep, user: RequireAdmin, data: service.Ch
     return service.public(channel)
 
 
-@api.get("/notification-channels/{channel_id}")
+@api.get("/notification-channels/{channel_id}", response_model=ChannelPublic)
 def api_channel(session: SessionDep, user: RequireAdmin, channel_id: int) -> dict[str, Any]:
     return service.public(service.get_channel(session=session, channel_id=channel_id))
 
 
-@api.patch("/notification-channels/{channel_id}")
+@api.patch("/notification-channels/{channel_id}", response_model=ChannelPublic)
 def api_update_channel(session: SessionDep, user: RequireAdmin, channel_id: int,
                        data: service.ChannelUpdate) -> dict[str, Any]:
     return service.public(service.update_channel(session=session, actor=user, channel_id=channel_id, data=data))
@@ -54,19 +63,23 @@ def api_delete_channel(session: SessionDep, user: RequireAdmin, channel_id: int)
     return Response(status_code=204)
 
 
-@api.post("/notification-channels/{channel_id}/test")
+@api.post("/notification-channels/{channel_id}/test", response_model=DeliveryPublic)
 def api_test_channel(session: SessionDep, user: RequireAdmin, channel_id: int) -> dict[str, Any]:
     """Send a test message now; the answer says whether it went out (and the error, secret-free)."""
     return service.delivery_public(service.send_test(session=session, actor=user, channel_id=channel_id))
 
 
-@api.get("/notification-channels/{channel_id}/deliveries")
-def api_deliveries(session: SessionDep, user: RequireAdmin, channel_id: int,
-                   limit: Annotated[int, Query(ge=1, le=500)] = 50, before_id: int | None = None) -> dict[str, Any]:
+@api.get("/notification-channels/{channel_id}/deliveries", response_model=DeliveryListPublic)
+def api_deliveries(
+    session: SessionDep, user: RequireAdmin, channel_id: int, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> dict[str, Any]:
+    """Newest first, a page at a time."""
     service.get_channel(session=session, channel_id=channel_id)
-    rows = service.list_deliveries(session=session, channel_id=channel_id, limit=limit, before_id=before_id)
+    rows = service.list_deliveries(session=session, channel_id=channel_id, limit=limit,
+                                   before_id=id_cursor(cursor))
     return {"items": [service.delivery_public(d) for d in rows],
-            "next_before_id": rows[-1].id if len(rows) == limit else None}
+            "next_cursor": next_id_cursor([d.id for d in rows], limit)}
 
 
 # =============================== page ===============================

@@ -313,8 +313,12 @@ def get_channel(*, session: Session, channel_id: int) -> Channel:
     return channel
 
 
-def list_channels(*, session: Session, limit: int = 200) -> list[Channel]:
-    return list(session.scalars(select(Channel).order_by(Channel.name).limit(max(1, min(limit, 1000)))))
+def list_channels(*, session: Session, limit: int = 200, after_name: str | None = None) -> list[Channel]:
+    """By name, keyset-paginated (pass the last name seen as ``after_name``)."""
+    query = select(Channel).order_by(Channel.name).limit(max(1, min(limit, 1000)))
+    if after_name is not None:
+        query = query.where(Channel.name > after_name)
+    return list(session.scalars(query))
 
 
 def public(channel: Channel) -> dict[str, Any]:

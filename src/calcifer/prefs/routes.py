@@ -11,6 +11,7 @@ from calcifer.deps import CurrentUser, RequireAdmin, SessionDep
 from calcifer.errors import NotFound
 from calcifer.prefs import service
 from calcifer.prefs.choices import DESCRIPTIONS, Pref
+from calcifer.prefs.schemas import PreferenceSaved, PreferencesPublic, PreferenceUpdate
 from calcifer.web.security import flash
 from calcifer.web.templating import render
 
@@ -40,12 +41,13 @@ def prefs_save(request: Request, session: SessionDep, admin: RequireAdmin, key: 
     return RedirectResponse("/settings/preferences", status_code=303)
 
 
-@api.get("/preferences")
+@api.get("/preferences", response_model=PreferencesPublic)
 def prefs_api(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
     return {key.value: value for key, value in service.all_prefs(session=session).items()}
 
 
-@api.put("/preferences/{name}")
-def prefs_put(session: SessionDep, admin: RequireAdmin, name: str, body: dict[str, Any]) -> dict[str, Any]:
+@api.put("/preferences/{name}", response_model=PreferenceSaved, response_model_exclude_unset=True)
+def prefs_put(session: SessionDep, admin: RequireAdmin, name: str, body: PreferenceUpdate) -> dict[str, Any]:
+    """Set one preference; answers ``{name: value}``."""
     key = _key(name)
-    return {key.value: service.set_pref(session=session, actor=admin, key=key, value=body.get("value"))}
+    return {key.value: service.set_pref(session=session, actor=admin, key=key, value=body.value)}

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -39,12 +40,29 @@ def _page(request: Request, status: int, message: str, details: Any = None) -> R
     }, status_code=status)
 
 
+def sentence(text: str) -> str:
+    """A validation message as a sentence: pydantic's "Value error, " prefix dropped, capitalised, ended."""
+    text = text.removeprefix("Value error, ").removeprefix("Assertion failed, ").strip() or "Invalid value"
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
-        loc = [str(part) for part in err.get("loc", ()) if part not in ("body",)]
-        out.append({"field": ".".join(loc), "message": str(err.get("msg", "invalid"))})
+        loc = [str(part) for part in err.get("loc", ())]
+        # The first part says where the value was (body, query, path...); a field may itself be named "path".
+        if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+            loc = loc[1:]
+        out.append({"field": ".".join(loc), "message": sentence(str(err.get("msg", "invalid")))})
     return out
+
+
+def validation_message(details: list[dict[str, Any]]) -> str:
+    """One message naming every field to fix (the first five), each as a sentence."""
+    parts = [f"{d['field'] or 'The request body'}: {d['message']}" for d in details[:5]]
+    more = len(details) - len(parts)
+    return "Please fix the input. " + " ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
 def install(app: FastAPI) -> None:
@@ -67,10 +85,22 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         details = _validation_details(exc)
-        message = "; ".join(f"{d['field'] or 'body'}: {d['message']}" for d in details[:5])
+        message = validation_message(details)
         if wants_json(request):
-            return JSONResponse(error_body("invalid", f"Invalid input: {message}", details), status_code=422)
-        return _page(request, 422, f"Invalid input: {message}")
+            return JSONResponse(error_body("invalid", message, details), status_code=422)
+        return _page(request, 422, message)
+
+    @app.exception_handler(DataError)
+    @app.exception_handler(OverflowError)
+    async def unstorable(request: Request, exc: Exception) -> Response:
+        # The database refused a value the request carried (PostgreSQL: a NUL character in text, a number
+        # beyond its column; SQLite's driver: a number beyond 64 bits). The session rolls back: nothing kept.
+        log.info("refused an unstorable value: %s", type(exc).__name__)
+        message = ("A value in the request cannot be stored: a number is too large or a text holds a NUL "
+                   "character. Nothing was changed.")
+        if wants_json(request):
+            return JSONResponse(error_body("unstorable_value", message), status_code=422)
+        return _page(request, 422, message)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

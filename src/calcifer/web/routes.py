@@ -9,12 +9,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import text
 
 from calcifer.auth.choices import Role
-from calcifer.auth.service import has_role
+from calcifer.auth.roles import has_role
 from calcifer.deps import CtxDep, CurrentUser, SessionDep
 from calcifer.gitrepo import service as git
 from calcifer.monitoring import incidents as monitoring_incidents
 from calcifer.monitoring import queries as monitoring_queries
 from calcifer.monitoring import service as monitoring_service
+from calcifer.web.api import HealthPublic
 from calcifer.web.templating import render
 from calcifer.work import service as work_service
 from calcifer.work.choices import OPEN_STATUSES, WorkStatus
@@ -25,7 +26,8 @@ DASHBOARD_ROWS = 20
 api = APIRouter(tags=["health"])
 
 
-@api.get("/healthz")
+@api.get("/healthz", response_model=HealthPublic,
+         responses={503: {"model": HealthPublic, "description": "The database or the repository is unreachable."}})
 def healthz(ctx: CtxDep) -> Response:
     """Public: `{"status": "ok"}` when the database and the managed repository are reachable, else 503."""
     problems: list[str] = []

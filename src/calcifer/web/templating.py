@@ -13,9 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from calcifer import __version__
-from calcifer.auth import service as auth_service
-from calcifer.auth.choices import Role
-from calcifer.auth.models import User
+from calcifer.auth.roles import has_role
 from calcifer.urls import safe_href
 from calcifer.web.security import consume_flashes, csrf_token_for
 
@@ -64,11 +62,6 @@ def _timestamp(value: dt.datetime | None) -> Markup:
     )
 
 
-def _has_role(user: User | None, role: str) -> bool:
-    """`has_role(user, "editor")` in templates: the same decision as every route's."""
-    return auth_service.has_role(user, Role(role))
-
-
 def _safe_url(value: object) -> str:
     # Empty (a link to nothing) rather than None, which Jinja would print as "None".
     return safe_href(value) or ""
@@ -80,7 +73,7 @@ def templates() -> Jinja2Templates:
     env = env_templates.env
     env.globals["static_url"] = _static_url
     env.globals["app_version"] = __version__
-    env.globals["has_role"] = _has_role
+    env.globals["has_role"] = has_role
     env.filters["timeago"] = _timeago
     env.filters["datetime"] = _datetime
     env.filters["timestamp"] = _timestamp

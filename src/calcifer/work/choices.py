@@ -41,3 +41,13 @@ class MergeProblem(StrEnum):
     NOT_OPEN = "not_open"
     WORKTREE_MISSING = "worktree_missing"
     BRANCH_MISSING = "branch_missing"
+
+
+class WorkStatusFilter(StrEnum):
+    """What the work-item lists filter by: a status, or ``open`` (planning or in progress)."""
+
+    OPEN = "open"
+    PLANNING = "planning"
+    IN_PROGRESS = "in_progress"
+    COMPLETE = "complete"
+    CANCELLED = "cancelled"

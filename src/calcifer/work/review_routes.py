@@ -6,7 +6,7 @@ Importing this module imports `calcifer.work.reviews`, which registers the revie
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from calcifer.deps import CurrentUser, RequireEditor, SessionDep
 from calcifer.errors import Conflict, Invalid
+from calcifer.listing import id_cursor, next_id_cursor
 from calcifer.web.security import flash
 from calcifer.work import reviews
 from calcifer.work import service as work
@@ -67,6 +68,12 @@ class ReviewSummaryPublic(BaseModel):
     reviewers: list[CurrentVerdictPublic] = Field(description="Each reviewer's latest verdict.")
 
 
+class ReviewListPublic(BaseModel):
+    items: list[ReviewPublic]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+    summary: ReviewSummaryPublic
+
+
 def review_public(review: WorkReview) -> ReviewPublic:
     return ReviewPublic(id=review.id, work_item_id=review.work_item_id, reviewer=review.reviewer_name,
                         verdict=ReviewVerdict(review.verdict), comment=review.comment, commit=review.commit or None,
@@ -95,19 +102,18 @@ def api_add_review(session: SessionDep, user: RequireEditor, item_id: int, data:
                                             comment=data.comment, workspace=workspace))
 
 
-@api.get("/work-items/{item_id}/reviews")
+@api.get("/work-items/{item_id}/reviews", response_model=ReviewListPublic)
 def api_list_reviews(
     session: SessionDep, user: CurrentUser, item_id: int, workspace: WorkspaceDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[int | None, Query(description="id of the last review of the previous page")] = None,
-) -> dict[str, Any]:
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> ReviewListPublic:
     """The review history (newest first, paginated) and the current review state."""
-    items = reviews.list_reviews(session=session, item_id=item_id, limit=limit, before_id=cursor)
+    items = reviews.list_reviews(session=session, item_id=item_id, limit=limit, before_id=id_cursor(cursor))
     item = work.get_work_item(session=session, item_id=item_id)
-    return {"items": [review_public(r).model_dump(mode="json") for r in items],
-            "next_cursor": items[-1].id if len(items) == limit else None,
-            "summary": summary_public(reviews.summary(session=session, item=item, workspace=workspace))
-            .model_dump(mode="json")}
+    return ReviewListPublic(items=[review_public(r) for r in items],
+                            next_cursor=next_id_cursor([r.id for r in items], limit),
+                            summary=summary_public(reviews.summary(session=session, item=item, workspace=workspace)))
 
 
 # =============================== pages ===============================

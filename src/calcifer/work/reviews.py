@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from calcifer.audit import service as audit_service
 from calcifer.auth.choices import Role
 from calcifer.auth.models import User
-from calcifer.auth.service import has_role
+from calcifer.auth.roles import has_role
 from calcifer.errors import Conflict, Invalid, PermissionDenied, Problem
 from calcifer.gitrepo import service as git
 from calcifer.prefs import service as prefs

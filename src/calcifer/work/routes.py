@@ -17,22 +17,32 @@ from calcifer.deps import CtxDep, CurrentUser, RequireAdmin, RequireEditor, Sess
 from calcifer.errors import Conflict, Invalid, NotFound
 from calcifer.gitrepo import service as git
 from calcifer.instance import AppContext
+from calcifer.listing import decode_cursor, encode_cursor, id_cursor, next_id_cursor
 from calcifer.web.security import flash
 from calcifer.web.templating import render, render_fragment
 from calcifer.work import checklists, reviews, service
-from calcifer.work.choices import WorkAction, WorkStatus
+from calcifer.work.choices import WorkAction, WorkStatus, WorkStatusFilter
 from calcifer.work.models import WorkItem
 from calcifer.work.schemas import (
     NOTES_MAX,
+    BranchPublic,
+    ChangelogListPublic,
+    ChangesPublic,
     ChecklistAdd,
     ChecklistEntry,
+    ChecklistTemplateListPublic,
+    ChecklistTemplateSaved,
     ChecklistTemplateUpdate,
     ChecklistToggle,
     CommitCreate,
+    CommitCreatedPublic,
+    CommitListPublic,
     FileContent,
     MergeCheck,
     ProblemPublic,
+    UpdateFromMainPublic,
     WorkItemCreate,
+    WorkItemListPublic,
     WorkItemPublic,
     WorkItemUpdate,
 )
@@ -90,19 +100,20 @@ def api_create(session: SessionDep, user: RequireEditor, data: WorkItemCreate, w
     return public(item, viewer=user)
 
 
-@api.get("/work-items")
+@api.get("/work-items", response_model=WorkItemListPublic)
 def api_list(
     session: SessionDep, user: CurrentUser,
-    status: str | None = None, category: str | None = None, assignee: str | None = None,
+    status: WorkStatusFilter | None = None, category: str | None = None, assignee: str | None = None,
     service_slug: Annotated[str | None, Query(alias="service")] = None, q: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[int | None, Query(description="id of the last item of the previous page")] = None,
-) -> dict[str, Any]:
-    filters = service.WorkFilter(status=status, category=category, assignee=assignee, service=service_slug,
-                                 text=q)
-    items = service.list_work_items(session=session, filters=filters, limit=limit, before_id=cursor)
-    return {"items": [public(i, viewer=user).model_dump(mode="json") for i in items],
-            "next_cursor": items[-1].id if len(items) == limit else None}
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> WorkItemListPublic:
+    """Newest first, filtered, a page at a time."""
+    filters = service.WorkFilter(status=status.value if status else None, category=category, assignee=assignee,
+                                 service=service_slug, text=q)
+    items = service.list_work_items(session=session, filters=filters, limit=limit, before_id=id_cursor(cursor))
+    return WorkItemListPublic(items=[public(i, viewer=user) for i in items],
+                              next_cursor=next_id_cursor([i.id for i in items], limit))
 
 
 @api.get("/work-items/{item_id}", response_model=WorkItemPublic)
@@ -145,7 +156,7 @@ def api_checklist_remove(session: SessionDep, user: RequireEditor, item_id: int,
     return public(item, viewer=user)
 
 
-@api.get("/work-items/{item_id}/changes")
+@api.get("/work-items/{item_id}/changes", response_model=ChangesPublic)
 def api_changes(session: SessionDep, user: CurrentUser, item_id: int) -> dict[str, Any]:
     return {"items": [{"path": c.path, "status": c.status, "binary": c.binary, "diff": c.diff}
                       for c in service.changes(session=session, item_id=item_id)]}
@@ -156,7 +167,8 @@ def api_read_file(session: SessionDep, user: CurrentUser, item_id: int, path: st
     return FileContent(content=service.read_file(session=session, item_id=item_id, path=path))
 
 
-@api.put("/work-items/{item_id}/files/{path:path}", response_model=FileContent)
+@api.put("/work-items/{item_id}/files/{path:path}", response_model=FileContent,
+         responses={201: {"model": FileContent, "description": "The file was created."}})
 def api_write_file(session: SessionDep, user: RequireEditor, item_id: int, path: str,
                    data: FileContent, response: Response) -> FileContent:
     created = service.write_file(session=session, actor=user, item_id=item_id, path=path, content=data.content)
@@ -175,7 +187,7 @@ def _commit_public(c: git.CommitInfo) -> dict[str, Any]:
             "author": c.author_name, "email": c.author_email, "time": c.time.isoformat()}
 
 
-@api.post("/work-items/{item_id}/commits", status_code=201)
+@api.post("/work-items/{item_id}/commits", status_code=201, response_model=CommitCreatedPublic)
 def api_commit(session: SessionDep, user: RequireEditor, item_id: int, data: CommitCreate,
                workspace: WorkspaceDep) -> dict[str, Any]:
     commit_id = service.commit(session=session, actor=user, item_id=item_id, workspace=workspace,
@@ -185,13 +197,13 @@ def api_commit(session: SessionDep, user: RequireEditor, item_id: int, data: Com
     return {"id": commit_id}
 
 
-@api.get("/work-items/{item_id}/commits")
+@api.get("/work-items/{item_id}/commits", response_model=CommitListPublic)
 def api_commits(session: SessionDep, user: CurrentUser, item_id: int, workspace: WorkspaceDep) -> dict[str, Any]:
     return {"items": [_commit_public(c) for c in service.commits(session=session, item_id=item_id,
                                                                   workspace=workspace)]}
 
 
-@api.get("/work-items/{item_id}/branch")
+@api.get("/work-items/{item_id}/branch", response_model=BranchPublic)
 def api_branch(session: SessionDep, user: CurrentUser, item_id: int, workspace: WorkspaceDep) -> dict[str, Any]:
     item = service.get_work_item(session=session, item_id=item_id)
     status = service.branch_status(workspace=workspace, item=item)
@@ -217,29 +229,38 @@ def api_merge(session: SessionDep, user: RequireEditor, item_id: int, workspace:
     return public(item, viewer=user)
 
 
-@api.post("/work-items/{item_id}/update-from-main")
+@api.post("/work-items/{item_id}/update-from-main", response_model=UpdateFromMainPublic)
 def api_update_from_main(session: SessionDep, user: RequireEditor, item_id: int,
                          workspace: WorkspaceDep) -> dict[str, Any]:
     conflicts = service.update_from_main(session=session, actor=user, item_id=item_id, workspace=workspace)
     return {"conflicts": conflicts, "clean": not conflicts}
 
 
-@api.get("/changelog")
-def api_changelog(ctx: CtxDep, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
-    entries = service.main_changelog_entries(repo_path=ctx.repo_path, limit=limit)
+@api.get("/changelog", response_model=ChangelogListPublic)
+def api_changelog(
+    ctx: CtxDep, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> dict[str, Any]:
+    """main's CHANGES.md entries, newest first, a page at a time."""
+    offset = decode_cursor(cursor, 1)[0] if cursor else 0
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= 1_000_000:
+        raise Invalid("The cursor is not one this list gave out; start again without it.", code="bad_cursor")
+    entries = service.main_changelog_entries(repo_path=ctx.repo_path, limit=offset + limit + 1)
+    page = entries[offset:offset + limit]
     return {"items": [{"section": e.section, "date": e.date.isoformat() if e.date else None,
                        "type": e.type.value if e.type else None, "text": e.text,
-                       "work_item_id": e.work_item_id} for e in entries]}
+                       "work_item_id": e.work_item_id} for e in page],
+            "next_cursor": encode_cursor([offset + limit]) if len(entries) > offset + limit else None}
 
 
-@api.get("/checklist-templates")
+@api.get("/checklist-templates", response_model=ChecklistTemplateListPublic)
 def api_templates(session: SessionDep, user: CurrentUser, settings: SettingsDep) -> dict[str, Any]:
     return {"items": [{"category": c, "action": a, "items": items, "customised": custom}
                       for c, a, items, custom in checklists.all_templates(
                           session=session, categories=settings.work_categories)]}
 
 
-@api.put("/checklist-templates/{category}/{action}")
+@api.put("/checklist-templates/{category}/{action}", response_model=ChecklistTemplateSaved)
 def api_template_save(session: SessionDep, admin: RequireAdmin, settings: SettingsDep, category: str,
                       action: str, data: ChecklistTemplateUpdate) -> dict[str, Any]:
     items = checklists.save_template(session=session, actor=admin, category=category, action=action,

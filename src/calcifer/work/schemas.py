@@ -146,3 +146,81 @@ class MergeCheck(BaseModel):
 class ChecklistTemplateUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     items: list[str] = Field(max_length=50)
+
+
+class WorkItemListPublic(BaseModel):
+    items: list[WorkItemPublic]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+
+class FileChangePublic(BaseModel):
+    path: str
+    status: str = Field(description="added, modified, deleted or conflicted")
+    binary: bool
+    diff: str = Field(description="Unified diff; empty for binary files.")
+
+
+class ChangesPublic(BaseModel):
+    items: list[FileChangePublic]
+
+
+class CommitPublic(BaseModel):
+    id: str
+    short_id: str
+    message: str
+    summary: str
+    author: str
+    email: str
+    time: dt.datetime
+
+
+class CommitListPublic(BaseModel):
+    items: list[CommitPublic]
+
+
+class CommitCreatedPublic(BaseModel):
+    id: str = Field(description="The new commit's id.")
+
+
+class BranchPublic(BaseModel):
+    exists: bool
+    merged: bool
+    ahead: int = Field(description="Commits on the branch that main lacks.")
+    behind: int = Field(description="Commits on main that the branch lacks.")
+    conflicts: list[str] = Field(description="Files that would conflict merging into main.")
+
+
+class UpdateFromMainPublic(BaseModel):
+    conflicts: list[str]
+    clean: bool
+
+
+class ChangelogEntryPublic(BaseModel):
+    section: str
+    date: dt.date | None
+    type: str | None
+    text: str
+    work_item_id: int | None
+
+
+class ChangelogListPublic(BaseModel):
+    items: list[ChangelogEntryPublic]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; null on "
+                                                              "the last.")
+
+
+class ChecklistTemplatePublic(BaseModel):
+    category: str
+    action: str
+    items: list[str]
+    customised: bool
+
+
+class ChecklistTemplateListPublic(BaseModel):
+    items: list[ChecklistTemplatePublic]
+
+
+class ChecklistTemplateSaved(BaseModel):
+    category: str
+    action: str
+    items: list[str]

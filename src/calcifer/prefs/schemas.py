@@ -1,0 +1,30 @@
+"""Shapes of the preferences' JSON API."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PreferencesPublic(BaseModel):
+    """Every run-time switch and its value (the default until an admin changed it)."""
+
+    standard_changes_enabled: bool
+    merges_need_approval: bool
+    backup_schedule: str = Field(description="A cron expression in UTC.")
+    backup_keep: int
+
+
+class PreferenceUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: bool | int | str = Field(description="true or false for switches; text or a whole number for the "
+                                                 "backup schedule and retention.")
+
+
+class PreferenceSaved(BaseModel):
+    """The one preference just set, under its name (the others are left out)."""
+
+    standard_changes_enabled: bool | None = None
+    merges_need_approval: bool | None = None
+    backup_schedule: str | None = None
+    backup_keep: int | None = None

@@ -66,8 +66,8 @@ def init(
                                               "by cloning it bare.")] = None,
 ) -> None:
     """Initialise the data directory: database, secret key and managed repository."""
+    from calcifer import gitrepo as git
     from calcifer.errors import DomainError
-    from calcifer.gitrepo import service as git
 
     settings = Settings()
     if from_:

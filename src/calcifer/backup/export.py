@@ -412,7 +412,7 @@ def import_document(*, engine: Engine, document: Document | dict[str, Any], work
 
 def _import(*, engine: Engine, document: Document | dict[str, Any], worktrees_dir: Path) -> ImportResult:
     from calcifer.db import current_revision
-    from calcifer.gitrepo.paths import confine_worktree
+    from calcifer.gitrepo import confine_worktree
 
     if not isinstance(document, Document):
         document = from_dict(document)

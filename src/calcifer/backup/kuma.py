@@ -460,7 +460,7 @@ def _existing_slugs(session: Session, repo_path: Path) -> set[str]:
     from calcifer.catalog.models import CatalogEndpoint
 
     slugs = set(session.scalars(select(CatalogEndpoint.slug)))
-    from calcifer.gitrepo import service as git
+    from calcifer import gitrepo as git
 
     for path in git.list_files_at(repo_path=repo_path, prefix="catalog/endpoints/"):
         slugs.add(Path(path).stem)

@@ -477,13 +477,13 @@ def _restore_database(settings: Settings, manifest: archive.Manifest, files: dic
 
 
 def _restore_repository(bundle: Path, repo_path: Path) -> None:
-    import pygit2
+    from calcifer import gitrepo
 
     repo_path.parent.mkdir(parents=True, exist_ok=True)
-    pygit2.init_repository(str(repo_path), bare=True, initial_head="main")
+    gitrepo.init_empty_bare(path=repo_path)
     _git("--git-dir", str(repo_path.resolve()), "fetch", "--quiet", "--no-tags", str(bundle.resolve()),
          "+refs/*:refs/*")
-    pygit2.Repository(str(repo_path)).set_head("refs/heads/main")
+    gitrepo.point_head_at_main(repo_path=repo_path)
 
 
 def _secret_key_text(member: Path) -> str:
@@ -509,7 +509,7 @@ def restore(*, archive_path: Path, settings: Settings, force: bool = False,
     migrated, work items' worktree paths are re-derived under this worktrees folder (an archive naming
     one that cannot be is refused, nothing restored) and in-progress work items have their worktrees
     recreated from the bundled branches. `limits` caps what the archive may unpack to."""
-    from calcifer.gitrepo import service as git
+    from calcifer import gitrepo as git
     from calcifer.instance import prepare
     from calcifer.work import service as work_service
     from calcifer.work.models import WorkItem
@@ -659,7 +659,7 @@ def import_export_file(*, ctx: AppContext, path: Path) -> export.ImportResult:
     """`calcifer import FILE`: load a JSON export into this (empty) instance, then rebuild the search index."""
     document = export.load_document(path)
     result = export.import_document(engine=ctx.engine, document=document, worktrees_dir=ctx.settings.worktrees_dir)
-    from calcifer.gitrepo import service as git
+    from calcifer import gitrepo as git
     from calcifer.work.choices import OPEN_STATUSES
     from calcifer.work.models import WorkItem
 

@@ -65,6 +65,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from calcifer import gitrepo as git
 from calcifer.auth.models import User
 from calcifer.catalog import compose, index
 from calcifer.catalog.choices import DeploymentType, ServiceKind, ServiceStatus, Severity
@@ -74,7 +75,6 @@ from calcifer.catalog.service import validate_service
 from calcifer.catalog.yamlio import apply_spec, load_plain
 from calcifer.changelog.choices import ChangeType
 from calcifer.errors import Conflict, DomainError, Invalid, NotFound
-from calcifer.gitrepo import service as git
 from calcifer.work import service as work
 from calcifer.work.choices import OPEN_STATUSES, WorkAction
 from calcifer.work.models import WorkItem

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import pygit2
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
@@ -43,7 +42,7 @@ from calcifer.catalog.yamlio import PlainLoader, line_of, load_yaml
 from calcifer.db import utcnow
 from calcifer.errors import Invalid, NotFound
 from calcifer.events import CatalogChanged
-from calcifer.gitrepo._repo import MAIN, bare_repo, open_repo, resolve_commit
+from calcifer.gitrepo import MAIN, Blob, Commit, Oid, Repository, Tree, bare_repo, open_repo, resolve_commit
 from calcifer.listing import MAX_CURSOR_INT, decode_cursor, encode_cursor, like_pattern
 
 STATE_ID = 1
@@ -93,7 +92,7 @@ class _File:
 
     __slots__ = ("_data", "_stem", "_text", "blob_id", "path", "repo")
 
-    def __init__(self, repo: pygit2.Repository, path: str, blob_id: pygit2.Oid) -> None:
+    def __init__(self, repo: Repository, path: str, blob_id: Oid) -> None:
         self.repo = repo
         self.path = path
         self.blob_id = blob_id
@@ -111,7 +110,7 @@ class _File:
     def data(self) -> bytes:
         if self._data is None:
             blob = self.repo[self.blob_id]
-            self._data = blob.data if isinstance(blob, pygit2.Blob) else b""
+            self._data = blob.data if isinstance(blob, Blob) else b""
         return self._data
 
     @property
@@ -122,13 +121,13 @@ class _File:
         return self._text
 
 
-def _folder_files(repo: pygit2.Repository, tree: pygit2.Tree, folder: str) -> list[_File]:
+def _folder_files(repo: Repository, tree: Tree, folder: str) -> list[_File]:
     try:
         entry = tree[folder]
     except (KeyError, ValueError):
         return []
     sub = repo[entry.id]
-    if not isinstance(sub, pygit2.Tree):
+    if not isinstance(sub, Tree):
         return []
     files = []
     for item in sub:
@@ -148,10 +147,10 @@ class _Memo:
     pruned to the current catalog's blobs when they grow past twice its size."""
 
     def __init__(self, previous: _Memo | None = None) -> None:
-        self.specs: dict[tuple[str, pygit2.Oid], Any] = previous.specs if previous else {}
-        self.key_lines: dict[tuple[pygit2.Oid, str], int] = previous.key_lines if previous else {}
-        self.nested_lines: dict[pygit2.Oid, dict[str, int]] = previous.nested_lines if previous else {}
-        self.folders: dict[pygit2.Oid, list[_File]] = previous.folders if previous else {}
+        self.specs: dict[tuple[str, Oid], Any] = previous.specs if previous else {}
+        self.key_lines: dict[tuple[Oid, str], int] = previous.key_lines if previous else {}
+        self.nested_lines: dict[Oid, dict[str, int]] = previous.nested_lines if previous else {}
+        self.folders: dict[Oid, list[_File]] = previous.folders if previous else {}
         self.previous = previous
         self.known: tuple[Any, _Known] | None = None  # (CatalogState.synced_at, the index's rows then)
         # What the last sync derived from inputs that often stay the same (a merge rarely touches both
@@ -162,9 +161,9 @@ class _Memo:
             previous.loaded_endpoints if previous else None)
         self.cycles: tuple[dict[str, list[str]], list[list[str]]] | None = previous.cycles if previous else None
         self.targets: tuple[list[Any], list[tuple[str, str]]] | None = previous.targets if previous else None
-        self.target_keys: dict[tuple[pygit2.Oid, str], Any] = previous.target_keys if previous else {}
+        self.target_keys: dict[tuple[Oid, str], Any] = previous.target_keys if previous else {}
 
-    def spec(self, model: type[BaseModel], blob_id: pygit2.Oid) -> Any:
+    def spec(self, model: type[BaseModel], blob_id: Oid) -> Any:
         return self.specs.get((model.__name__, blob_id))
 
     def key_line(self, file: _File, key: str) -> int:
@@ -476,7 +475,7 @@ def _last_valid(catalog: _Catalog, model: type[BaseModel], file: _File, loader: 
     if kept is None or kept == str(file.blob_id):
         return None, file
     try:
-        earlier = _File(file.repo, file.path, pygit2.Oid(hex=kept))
+        earlier = _File(file.repo, file.path, Oid(hex=kept))
         spec, _ = _parse(model, earlier, loader, cache, catalog.memo)
     except (KeyError, ValueError):  # the blob is gone (e.g. an adopted repository's history was rewritten)
         return None, file
@@ -642,7 +641,7 @@ def _check_targets(catalog: _Catalog) -> None:
                      f"({str(spec.type)}{where})", slug)
 
 
-def _build(repo: pygit2.Repository, commit: pygit2.Commit, cache: dict[str, dict[str, Any]],
+def _build(repo: Repository, commit: Commit, cache: dict[str, dict[str, Any]],
            memo: _Memo | None = None,
            files: tuple[list[_File], list[_File]] | None = None, kept: dict[str, str] | None = None) -> _Catalog:
     catalog = _Catalog(memo=memo or _Memo(), kept=kept or {})
@@ -656,7 +655,7 @@ def _build(repo: pygit2.Repository, commit: pygit2.Commit, cache: dict[str, dict
     return catalog
 
 
-def _catalog_files(repo: pygit2.Repository, commit: pygit2.Commit,
+def _catalog_files(repo: Repository, commit: Commit,
                    memo: _Memo | None = None) -> tuple[list[_File], list[_File]]:
     tree = commit.tree
     if memo is None:
@@ -903,20 +902,20 @@ def _result(state: CatalogState, *, skipped: bool, duration_ms: int | None = Non
                       duration_ms=state.duration_ms if duration_ms is None else duration_ms, skipped=skipped)
 
 
-def _catalog_tree_id(repo: pygit2.Repository, commit: pygit2.Commit) -> str | None:
+def _catalog_tree_id(repo: Repository, commit: Commit) -> str | None:
     try:
         return str(commit.tree["catalog"].id)
     except KeyError:
         return None
 
 
-def _same_catalog(repo: pygit2.Repository, synced_commit: str, commit: pygit2.Commit) -> bool:
+def _same_catalog(repo: Repository, synced_commit: str, commit: Commit) -> bool:
     """True when the catalog/ folder is identical at both commits (same tree id)."""
     try:
         previous = repo.get(synced_commit)
     except ValueError:
         return False
-    if not isinstance(previous, pygit2.Commit):
+    if not isinstance(previous, Commit):
         return False
     return _catalog_tree_id(repo, previous) == _catalog_tree_id(repo, commit)
 
@@ -1041,7 +1040,7 @@ def _finding_key(finding: Finding) -> tuple[str, str, str]:
     return (finding.file, finding.code, finding.message)
 
 
-def _changed_catalog_files(base: pygit2.Commit, tip: pygit2.Commit) -> set[str]:
+def _changed_catalog_files(base: Commit, tip: Commit) -> set[str]:
     diff = base.tree.diff_to_tree(tip.tree)
     return {delta.new_file.path for delta in diff.deltas if delta.new_file.path.startswith("catalog/")}
 
@@ -1111,7 +1110,7 @@ def _read_text(repo_path: Path, folder: str, slug: str, ref: str) -> str | None:
         except (KeyError, ValueError):
             continue
         blob = repo[entry.id]
-        if isinstance(blob, pygit2.Blob):
+        if isinstance(blob, Blob):
             return blob.data.decode("utf-8-sig", "replace")
     return None
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
+from calcifer import gitrepo as git
 from calcifer.auth.models import User
 from calcifer.catalog import index
 from calcifer.catalog.choices import ServiceStatus, Severity
@@ -20,7 +21,6 @@ from calcifer.catalog.yamlio import apply_spec, load_plain
 from calcifer.changelog.choices import ChangeType
 from calcifer.errors import Conflict, Invalid, NotFound, Problem
 from calcifer.events import MainMoved
-from calcifer.gitrepo import service as git
 from calcifer.work import service as work
 from calcifer.work.choices import OPEN_STATUSES, STANDARD_CATEGORY, WorkAction
 from calcifer.work.models import WorkItem

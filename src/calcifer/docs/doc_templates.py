@@ -22,12 +22,12 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from calcifer import gitrepo as git
 from calcifer.auth.models import User
 from calcifer.catalog import index as catalog_index
 from calcifer.catalog.choices import ServiceKind
 from calcifer.catalog.yamlio import load_plain
 from calcifer.errors import DomainError, Invalid, NotFound
-from calcifer.gitrepo import service as git
 from calcifer.work.models import WorkItem
 
 TEMPLATES_DIR = "docs/_templates"

@@ -20,12 +20,12 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from calcifer import gitrepo as git
 from calcifer.auth.models import User
 from calcifer.changelog.choices import ChangeType
 from calcifer.docs import doc_templates
 from calcifer.errors import Conflict, DomainError, Invalid, NotFound, Problem
-from calcifer.gitrepo import service as git
-from calcifer.gitrepo.paths import MAX_FILE_BYTES
+from calcifer.gitrepo import MAX_FILE_BYTES
 from calcifer.work import service as work
 from calcifer.work.choices import OPEN_STATUSES, STANDARD_CATEGORY, WorkAction
 from calcifer.work.models import WorkItem

@@ -25,7 +25,7 @@ from calcifer.docs.schemas import (
     DocPublic,
 )
 from calcifer.errors import Invalid
-from calcifer.gitrepo.models import CommitInfo
+from calcifer.gitrepo import CommitInfo
 from calcifer.web.templating import render
 
 pages = APIRouter(include_in_schema=False)

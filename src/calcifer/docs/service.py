@@ -29,11 +29,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import pygit2
-from pygit2.enums import FileMode
 from sqlalchemy import String, Table, cast, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from calcifer import gitrepo as git
 from calcifer.catalog import index as catalog_index
 from calcifer.catalog.models import CatalogService
 from calcifer.changelog import service as changelog
@@ -50,9 +49,23 @@ from calcifer.docs.render import (
 )
 from calcifer.errors import Invalid, NotFound, Problem
 from calcifer.events import MainMoved
-from calcifer.gitrepo import service as git
-from calcifer.gitrepo._repo import bare_repo, commit_info, main_oid, resolve_commit
-from calcifer.gitrepo.models import CommitInfo
+from calcifer.gitrepo import (
+    BLOB_MODES,
+    LINK_MODE,
+    Blob,
+    Commit,
+    CommitInfo,
+    GitError,
+    GitObject,
+    Oid,
+    Repository,
+    Tree,
+    bare_repo,
+    commit_info,
+    main_oid,
+    resolve_commit,
+    text_patch,
+)
 from calcifer.work import service as work_service
 from calcifer.work.choices import OPEN_STATUSES
 from calcifer.work.models import WorkItem
@@ -81,7 +94,7 @@ _TRAILER = re.compile(r"^Work-Item:[ \t]*([0-9]{1,18})[ \t]*$", re.MULTILINE)
 _WORK_LINK = re.compile(r"\[#([0-9]{1,18})\]\(/work/\1\)")
 _TRAILING_REF = re.compile(r"\(#([0-9]{1,18})\)\s*$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_BLOB_MODES = (FileMode.BLOB, FileMode.BLOB_EXECUTABLE)
+_BLOB_MODES = BLOB_MODES
 
 
 # ==================================================================================================
@@ -166,15 +179,15 @@ class DocFile:
     commit: CommitInfo  # the commit it was read at
 
 
-def _repo(repo_path: Path) -> pygit2.Repository:
+def _repo(repo_path: Path) -> Repository:
     return bare_repo(repo_path)
 
 
-def _main_commit(repo: pygit2.Repository) -> pygit2.Commit:
-    return repo[main_oid(repo)].peel(pygit2.Commit)
+def _main_commit(repo: Repository) -> Commit:
+    return repo[main_oid(repo)].peel(Commit)
 
 
-def _commit_on_main(repo: pygit2.Repository, rev: str | None) -> pygit2.Commit:
+def _commit_on_main(repo: Repository, rev: str | None) -> Commit:
     """main's tip, or the commit ``rev`` (a hex id) when main contains it. Raises Invalid/NotFound."""
     main = _main_commit(repo)
     if rev is None or rev == "":
@@ -187,23 +200,23 @@ def _commit_on_main(repo: pygit2.Repository, rev: str | None) -> pygit2.Commit:
     return commit
 
 
-def _entry(commit: pygit2.Commit, path: str) -> pygit2.Object | None:
+def _entry(commit: Commit, path: str) -> GitObject | None:
     try:
         return commit.tree[path]
     except (KeyError, ValueError):
         return None
 
 
-def _blob_at(repo: pygit2.Repository, commit: pygit2.Commit, path: str, *, what: str) -> pygit2.Blob | None:
+def _blob_at(repo: Repository, commit: Commit, path: str, *, what: str) -> Blob | None:
     """The file at ``path`` in ``commit``; None when absent. Raises Invalid for a symlink or a folder."""
     entry = _entry(commit, path)
     if entry is None:
         return None
-    if entry.filemode == FileMode.LINK:
+    if entry.filemode == LINK_MODE:
         raise Invalid(f"{path} is a symbolic link; Calcifer does not follow links in docs. Replace it with "
                       f"the {what} itself.")
-    if entry.filemode not in _BLOB_MODES or not isinstance(entry, pygit2.Blob):
-        if isinstance(entry, pygit2.Tree):
+    if entry.filemode not in _BLOB_MODES or not isinstance(entry, Blob):
+        if isinstance(entry, Tree):
             raise Invalid(f"{path} is a folder, not a {what}.")
         return None
     return entry
@@ -289,16 +302,16 @@ class HistoryPage:
     exists: bool  # the doc exists on main
 
 
-def _first_parent_changes(repo: pygit2.Repository, start: pygit2.Commit, path: str, *, limit: int,
-                          max_scan: int = MAX_HISTORY_SCAN) -> tuple[list[tuple[pygit2.Commit, str]], str | None]:
+def _first_parent_changes(repo: Repository, start: Commit, path: str, *, limit: int,
+                          max_scan: int = MAX_HISTORY_SCAN) -> tuple[list[tuple[Commit, str]], str | None]:
     """Commits on the first-parent line from ``start`` whose version of ``path`` differs from their
     first parent's, newest first, with the kind of change. Also returns where to continue (or None)."""
-    found: list[tuple[pygit2.Commit, str]] = []
+    found: list[tuple[Commit, str]] = []
     commit = start
     mine = _entry(commit, path)
     for _ in range(max_scan):
         parent_ids = commit.parent_ids
-        parent = repo[parent_ids[0]].peel(pygit2.Commit) if parent_ids else None
+        parent = repo[parent_ids[0]].peel(Commit) if parent_ids else None
         theirs = _entry(parent, path) if parent is not None else None
         mine_id = mine.id if mine is not None else None
         theirs_id = theirs.id if theirs is not None else None
@@ -313,7 +326,7 @@ def _first_parent_changes(repo: pygit2.Repository, start: pygit2.Commit, path: s
     return found, str(commit.id)
 
 
-def _entries(session: Session, changes: list[tuple[pygit2.Commit, str]]) -> list[HistoryEntry]:
+def _entries(session: Session, changes: list[tuple[Commit, str]]) -> list[HistoryEntry]:
     infos = [(commit_info(commit), change) for commit, change in changes]
     wanted = {wid for info, _ in infos if (wid := work_item_from_message(info.message)) is not None}
     items = work_service.get_work_items(session=session, ids=wanted)
@@ -424,12 +437,10 @@ def doc_diff(*, repo_path: Path, path: str, old: str | None, new: str | None) ->
     if old_data == new_data:
         return DocDiff(path=clean, old=commit_info(old_commit), new=commit_info(new_commit), lines=[],
                        identical=True)
-    patch = pygit2.Patch.create_from(old_data, new_data, old_as_path=clean, new_as_path=clean, context_lines=3)
-    text = patch.text or ""
+    text, added, removed = text_patch(old_data, new_data, path=clean, context_lines=3)
     raw_lines = text.splitlines()
     truncated = len(raw_lines) > MAX_DIFF_LINES
     lines = [DiffLine(_line_kind(line), line) for line in raw_lines[:MAX_DIFF_LINES]]
-    _, added, removed = patch.line_stats
     return DocDiff(path=clean, old=commit_info(old_commit), new=commit_info(new_commit), lines=lines,
                    identical=False, truncated=truncated, added=added, removed=removed)
 
@@ -447,12 +458,12 @@ class SyncResult:
     skipped: bool = False
 
 
-def _walk_docs(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str, out: dict[str, pygit2.Oid]) -> None:
+def _walk_docs(repo: Repository, tree: Tree, prefix: str, out: dict[str, Oid]) -> None:
     for entry in tree:
         name = entry.name or ""
-        if isinstance(entry, pygit2.Tree):
+        if isinstance(entry, Tree):
             _walk_docs(repo, entry, f"{prefix}{name}/", out)
-        elif isinstance(entry, pygit2.Blob) and entry.filemode in _BLOB_MODES and name.endswith(".md"):
+        elif isinstance(entry, Blob) and entry.filemode in _BLOB_MODES and name.endswith(".md"):
             path = prefix + name
             try:
                 validate_doc_path(path)
@@ -463,51 +474,51 @@ def _walk_docs(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str, out: dic
             return
 
 
-def _doc_blobs(repo: pygit2.Repository, commit: pygit2.Commit) -> dict[str, pygit2.Oid]:
+def _doc_blobs(repo: Repository, commit: Commit) -> dict[str, Oid]:
     docs = _entry(commit, DOCS_DIR)
-    found: dict[str, pygit2.Oid] = {}
-    if isinstance(docs, pygit2.Tree):
+    found: dict[str, Oid] = {}
+    if isinstance(docs, Tree):
         _walk_docs(repo, docs, f"{DOCS_DIR}/", found)
     return found
 
 
-def _changed_paths(repo: pygit2.Repository, old: pygit2.Oid | None, new: pygit2.Oid | None, prefix: str,
+def _changed_paths(repo: Repository, old: Oid | None, new: Oid | None, prefix: str,
                    out: set[str]) -> None:
     """Paths under two trees whose entries differ (unchanged subtrees are skipped by their id)."""
     if old == new:
         return
     old_tree = repo[old] if old is not None else None
     new_tree = repo[new] if new is not None else None
-    olds = {e.name: e for e in old_tree} if isinstance(old_tree, pygit2.Tree) else {}
-    news = {e.name: e for e in new_tree} if isinstance(new_tree, pygit2.Tree) else {}
+    olds = {e.name: e for e in old_tree} if isinstance(old_tree, Tree) else {}
+    news = {e.name: e for e in new_tree} if isinstance(new_tree, Tree) else {}
     for name in olds.keys() | news.keys():
         a, b = olds.get(name), news.get(name)
         if a is not None and b is not None and a.id == b.id and a.filemode == b.filemode:
             continue
-        a_tree = a.id if isinstance(a, pygit2.Tree) else None
-        b_tree = b.id if isinstance(b, pygit2.Tree) else None
+        a_tree = a.id if isinstance(a, Tree) else None
+        b_tree = b.id if isinstance(b, Tree) else None
         if a_tree is not None or b_tree is not None:
             _changed_paths(repo, a_tree, b_tree, f"{prefix}{name}/", out)
-        if not isinstance(a, pygit2.Tree) or not isinstance(b, pygit2.Tree):
+        if not isinstance(a, Tree) or not isinstance(b, Tree):
             out.add(f"{prefix}{name}")
 
 
-def _last_changes(repo: pygit2.Repository, head: pygit2.Commit, wanted: set[str]) -> dict[str, pygit2.Commit]:
+def _last_changes(repo: Repository, head: Commit, wanted: set[str]) -> dict[str, Commit]:
     """For each wanted path, the newest commit on main's first-parent line that changed it."""
-    found: dict[str, pygit2.Commit] = {}
+    found: dict[str, Commit] = {}
     remaining = set(wanted)
     commit = head
     for _ in range(MAX_HISTORY_SCAN):
         if not remaining:
             break
-        parent = repo[commit.parent_ids[0]].peel(pygit2.Commit) if commit.parent_ids else None
+        parent = repo[commit.parent_ids[0]].peel(Commit) if commit.parent_ids else None
         if parent is None:
             for path in remaining:
                 found[path] = commit
             break
         mine, theirs = _entry(commit, DOCS_DIR), _entry(parent, DOCS_DIR)
-        mine_id = mine.id if isinstance(mine, pygit2.Tree) else None
-        theirs_id = theirs.id if isinstance(theirs, pygit2.Tree) else None
+        mine_id = mine.id if isinstance(mine, Tree) else None
+        theirs_id = theirs.id if isinstance(theirs, Tree) else None
         if mine_id != theirs_id:
             changed: set[str] = set()
             _changed_paths(repo, theirs_id, mine_id, f"{DOCS_DIR}/", changed)
@@ -575,7 +586,7 @@ def _fits(value: str) -> bool:
     return len(value.encode("utf-8", "surrogatepass")) <= MAX_PATH_BYTES
 
 
-def _build_rows(session: Session, repo: pygit2.Repository, commit: pygit2.Commit, catalog_commit: str | None,
+def _build_rows(session: Session, repo: Repository, commit: Commit, catalog_commit: str | None,
                 previous_state: DocsState | None, force: bool) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     blobs = _doc_blobs(repo, commit)
     previous = {} if force else {row.path: row for row in session.scalars(select(DocPage))}
@@ -605,7 +616,7 @@ def _build_rows(session: Session, repo: pygit2.Repository, commit: pygit2.Commit
             continue
         changed.add(path)
         blob = repo[oid]
-        data = blob.data if isinstance(blob, pygit2.Blob) and blob.size <= MAX_DOC_BYTES else None
+        data = blob.data if isinstance(blob, Blob) and blob.size <= MAX_DOC_BYTES else None
         title = posixpath.basename(path)
         if data is not None:
             rendered = index_markdown(data.decode("utf-8-sig", errors="replace"), doc_path=path)
@@ -636,16 +647,16 @@ class _Increment:
     service_links: set[tuple[str, str]] | None
 
 
-def _same_catalog_tree(repo: pygit2.Repository, old: str | None, new: str | None) -> bool:
+def _same_catalog_tree(repo: Repository, old: str | None, new: str | None) -> bool:
     if old == new:
         return True
     if not old or not new:
         return False
     try:
-        trees = [repo[c].peel(pygit2.Commit).tree for c in (old, new)]
-    except (KeyError, ValueError, pygit2.GitError):
+        trees = [repo[c].peel(Commit).tree for c in (old, new)]
+    except (KeyError, ValueError, GitError):
         return False
-    ids: list[pygit2.Oid | None] = []
+    ids: list[Oid | None] = []
     for tree in trees:
         try:
             ids.append(tree["catalog"].id)
@@ -654,22 +665,22 @@ def _same_catalog_tree(repo: pygit2.Repository, old: str | None, new: str | None
     return ids[0] == ids[1]
 
 
-def _increment(session: Session, repo: pygit2.Repository, commit: pygit2.Commit, catalog_commit: str | None,
+def _increment(session: Session, repo: Repository, commit: Commit, catalog_commit: str | None,
                state: DocsState) -> _Increment | None:
     """The index's change from the commit it mirrors to ``commit``, by a diff of the two docs/ trees
     (unchanged folders are skipped by their id): a merge costs what it changed. None when the mirrored
     commit is not in the repository (then the whole index is rebuilt)."""
     base = state.synced_commit
     try:
-        before = repo[base].peel(pygit2.Commit) if base else None
-    except (KeyError, ValueError, pygit2.GitError):
+        before = repo[base].peel(Commit) if base else None
+    except (KeyError, ValueError, GitError):
         before = None
     if before is None or state.docs >= MAX_INDEXED_DOCS:
         return None
     old_docs, new_docs = _entry(before, DOCS_DIR), _entry(commit, DOCS_DIR)
     changed: set[str] = set()
-    _changed_paths(repo, old_docs.id if isinstance(old_docs, pygit2.Tree) else None,
-                   new_docs.id if isinstance(new_docs, pygit2.Tree) else None, f"{DOCS_DIR}/", changed)
+    _changed_paths(repo, old_docs.id if isinstance(old_docs, Tree) else None,
+                   new_docs.id if isinstance(new_docs, Tree) else None, f"{DOCS_DIR}/", changed)
     paths = {path for path in changed if path.endswith(".md")}
     if state.docs + len(paths) >= MAX_INDEXED_DOCS:
         return None
@@ -678,7 +689,7 @@ def _increment(session: Session, repo: pygit2.Repository, commit: pygit2.Commit,
     rewritten: set[str] = set()
     for path in sorted(paths):
         entry = _entry(commit, path)
-        if not isinstance(entry, pygit2.Blob) or entry.filemode not in _BLOB_MODES:
+        if not isinstance(entry, Blob) or entry.filemode not in _BLOB_MODES:
             continue
         try:
             validate_doc_path(path)
@@ -803,7 +814,7 @@ def front_matter_problems(*, session: Session, item: WorkItem, workspace: work_s
         if not path.startswith(DOCS_DIR + "/") or not path.endswith(".md") or delta.status_char() == "D":
             continue
         blob = repo.get(delta.new_file.id)
-        if not isinstance(blob, pygit2.Blob) or blob.size > MAX_DOC_BYTES:
+        if not isinstance(blob, Blob) or blob.size > MAX_DOC_BYTES:
             continue
         found = front_matter_error(blob.data.decode("utf-8", "replace"))
         if found is not None:
@@ -1020,8 +1031,8 @@ def view_doc(*, session: Session, repo_path: Path, path: str, rev: str | None = 
         if row is not None and row.blob_id == doc.blob_id and row.commit_id:
             repo = _repo(repo_path)
             try:
-                commit = repo[row.commit_id].peel(pygit2.Commit)
-            except (KeyError, ValueError, pygit2.GitError):
+                commit = repo[row.commit_id].peel(Commit)
+            except (KeyError, ValueError, GitError):
                 commit = None
             if commit is not None:
                 parent = commit.parents[0] if commit.parent_ids else None

@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from calcifer import gitrepo as git
 from calcifer.auth.models import User
 from calcifer.changelog import service as changelog
-from calcifer.gitrepo import service as git
 from calcifer.work import service as work
 from calcifer.work.models import WorkItem
 

@@ -1,13 +1,33 @@
 """The managed repository: branches, worktrees, commits, merges, diffs — in-process through pygit2.
 
-Import from here: ``from calcifer import gitrepo`` then ``gitrepo.merge_into_main(...)``.
+This package is the only door into the git layer: other slices import from here
+(``from calcifer import gitrepo`` then ``gitrepo.merge_into_main(...)``), never pygit2 or a submodule
+(tests/test_layers.py checks). Slices that walk the object database on hot paths (catalog index, docs,
+search) get the object types as aliases (``Tree``, ``Blob``...) and the repository handles from here.
 """
 
 from __future__ import annotations
 
-from .changes import commit_worktree, worktree_changes, worktree_conflicts
+from ._repo import MAIN, bare_repo, commit_info, main_oid, open_repo, resolve_commit
+from .changes import commit_worktree, worktree_changes, worktree_conflicts, worktree_state
 from .merge import branch_status, merge_into_main, update_from_main
 from .models import Author, BranchStatus, CommitInfo, FileChange, FileMerger
+from .objects import (
+    BLOB_MODES,
+    LINK_MODE,
+    Blob,
+    Commit,
+    GitError,
+    GitObject,
+    Oid,
+    Repository,
+    Tree,
+    blob_hash,
+    changed_blob_ids,
+    init_empty_bare,
+    point_head_at_main,
+    text_patch,
+)
 from .paths import (
     MAX_FILE_BYTES,
     confine_worktree,
@@ -20,6 +40,7 @@ from .service import (
     INITIAL_FILES,
     adopt_repository,
     archive_branch,
+    blob_id_at,
     branch_exists,
     branch_tip,
     commits_ahead,
@@ -28,6 +49,7 @@ from .service import (
     file_history,
     find_commit_with_trailer,
     find_merging_commit,
+    finish_folder_removal,
     init_repository,
     is_reachable,
     list_branches,
@@ -35,25 +57,42 @@ from .service import (
     list_worktrees,
     main_head,
     merge_base,
+    merges_touching,
     prune_spares,
     read_file_at,
     remove_work_branch,
     retire_worktree,
+    start_folder_removal,
 )
 
 __all__ = [
+    "BLOB_MODES",
     "INITIAL_FILES",
+    "LINK_MODE",
+    "MAIN",
     "MAX_FILE_BYTES",
     "Author",
+    "Blob",
     "BranchStatus",
+    "Commit",
     "CommitInfo",
     "FileChange",
     "FileMerger",
+    "GitError",
+    "GitObject",
+    "Oid",
+    "Repository",
+    "Tree",
     "adopt_repository",
     "archive_branch",
+    "bare_repo",
+    "blob_hash",
+    "blob_id_at",
     "branch_exists",
     "branch_status",
     "branch_tip",
+    "changed_blob_ids",
+    "commit_info",
     "commit_worktree",
     "commits_ahead",
     "confine_worktree",
@@ -63,22 +102,32 @@ __all__ = [
     "file_history",
     "find_commit_with_trailer",
     "find_merging_commit",
+    "finish_folder_removal",
+    "init_empty_bare",
     "init_repository",
     "is_reachable",
     "list_branches",
     "list_files_at",
     "list_worktrees",
     "main_head",
+    "main_oid",
     "merge_base",
     "merge_into_main",
+    "merges_touching",
+    "open_repo",
+    "point_head_at_main",
     "prune_spares",
     "read_file_at",
     "read_worktree_file",
     "remove_work_branch",
+    "resolve_commit",
     "retire_worktree",
     "safe_path",
+    "start_folder_removal",
+    "text_patch",
     "update_from_main",
     "worktree_changes",
     "worktree_conflicts",
+    "worktree_state",
     "write_worktree_file",
 ]

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import pygit2
 from markupsafe import Markup
 from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.orm import Session
@@ -42,7 +41,7 @@ from calcifer.changelog import service as changelog
 from calcifer.db import utcnow
 from calcifer.errors import Invalid
 from calcifer.events import CatalogChanged, MainMoved
-from calcifer.gitrepo._repo import MAIN, open_repo, resolve_commit
+from calcifer.gitrepo import MAIN, Blob, Commit, GitError, GitObject, Repository, Tree, open_repo, resolve_commit
 from calcifer.search import query as q
 from calcifer.search.choices import KIND_SHIFT, SearchKind
 from calcifer.search.models import SearchDocument, SearchState
@@ -257,7 +256,7 @@ def _changelog_rows_of(entries: Iterable[changelog.Entry]) -> list[Row]:
     return rows
 
 
-def _sync_changelog(session: Session, engine: _Engine, repo: pygit2.Repository, old_blob: str | None,
+def _sync_changelog(session: Session, engine: _Engine, repo: Repository, old_blob: str | None,
                     text_: str, tally: _Tally) -> None:
     """The changelog rows for ``text_``. When the index holds the rows of an earlier version in render's
     layout (``old_blob``), only the (date, type) blocks that differ are turned into rows: a block's rows
@@ -268,7 +267,7 @@ def _sync_changelog(session: Session, engine: _Engine, repo: pygit2.Repository, 
             old = repo[old_blob]
         except (KeyError, ValueError):
             old = None
-        if isinstance(old, pygit2.Blob):
+        if isinstance(old, Blob):
             old_text = old.data.decode("utf-8", "replace")
             if "\x00" not in old_text:
                 blocks = changelog.changed_blocks(old_text, text_)
@@ -596,17 +595,17 @@ def _sync_rows(session: Session, engine: _Engine, kind: str, rows: Iterable[Row]
     tally.removed += _remove(session, kind, [key for key in stored if key not in seen])
 
 
-def _doc_blobs(repo: pygit2.Repository, tree: pygit2.Tree) -> dict[str, str]:
+def _doc_blobs(repo: Repository, tree: Tree) -> dict[str, str]:
     """``{path: blob id}`` of every ``docs/**.md`` in ``tree`` (templates excluded)."""
     found: dict[str, str] = {}
     try:
         entry = tree[DOCS_DIR]
     except (KeyError, ValueError):
         return found
-    stack: list[tuple[str, pygit2.Object]] = [(DOCS_DIR, repo[entry.id])]
+    stack: list[tuple[str, GitObject]] = [(DOCS_DIR, repo[entry.id])]
     while stack:
         prefix, node = stack.pop()
-        if not isinstance(node, pygit2.Tree) or prefix == DOC_TEMPLATES_DIR:
+        if not isinstance(node, Tree) or prefix == DOC_TEMPLATES_DIR:
             continue
         for item in node:
             name = item.name or ""
@@ -626,7 +625,7 @@ def _is_doc(path: str) -> bool:
             and not path.startswith(DOC_TEMPLATES_DIR + "/") and len(path) <= MAX_KEY_CHARS)
 
 
-def _changed_docs(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree) -> tuple[dict[str, str], set[str]]:
+def _changed_docs(repo: Repository, old: Tree, new: Tree) -> tuple[dict[str, str], set[str]]:
     """({path: new blob id} of docs added or changed, paths of docs removed) from ``old`` to ``new``.
 
     A walk of the two docs/ trees side by side: a folder with the same tree id on both sides is
@@ -635,14 +634,14 @@ def _changed_docs(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree) -
     """
     changed: dict[str, str] = {}
     removed: set[str] = set()
-    stack: list[tuple[str, pygit2.Object | None, pygit2.Object | None]] = [
+    stack: list[tuple[str, GitObject | None, GitObject | None]] = [
         (DOCS_DIR, _subtree(repo, old, DOCS_DIR), _subtree(repo, new, DOCS_DIR))]
     while stack:
         prefix, before, after = stack.pop()
         if prefix == DOC_TEMPLATES_DIR:
             continue
-        old_items = {item.name or "": item for item in before} if isinstance(before, pygit2.Tree) else {}
-        new_items = {item.name or "": item for item in after} if isinstance(after, pygit2.Tree) else {}
+        old_items = {item.name or "": item for item in before} if isinstance(before, Tree) else {}
+        new_items = {item.name or "": item for item in after} if isinstance(after, Tree) else {}
         for name in old_items.keys() | new_items.keys():
             a, b = old_items.get(name), new_items.get(name)
             if a is not None and b is not None and a.id == b.id and a.filemode == b.filemode:
@@ -662,17 +661,17 @@ def _changed_docs(repo: pygit2.Repository, old: pygit2.Tree, new: pygit2.Tree) -
     return changed, removed
 
 
-def _subtree(repo: pygit2.Repository, tree: pygit2.Tree, path: str) -> pygit2.Object | None:
+def _subtree(repo: Repository, tree: Tree, path: str) -> GitObject | None:
     try:
         entry = tree[path]
     except (KeyError, ValueError):
         return None
     node = repo[entry.id]
-    return node if isinstance(node, pygit2.Tree) else None
+    return node if isinstance(node, Tree) else None
 
 
-def _sync_docs(session: Session, engine: _Engine, repo: pygit2.Repository, tree: pygit2.Tree,
-               previous: pygit2.Tree | None, tally: _Tally) -> None:
+def _sync_docs(session: Session, engine: _Engine, repo: Repository, tree: Tree,
+               previous: Tree | None, tally: _Tally) -> None:
     """Incremental by blob id: only docs whose blob changed are read from git and written.
 
     From ``previous`` (the tree the index mirrors) a tree diff finds them; without it every doc's
@@ -690,19 +689,19 @@ def _sync_docs(session: Session, engine: _Engine, repo: pygit2.Repository, tree:
         rows = []
         for path in paths[start:start + BATCH]:
             blob = repo[changed[path]]
-            rows.append(_doc_row(path, blob.data if isinstance(blob, pygit2.Blob) else b"", changed[path]))
+            rows.append(_doc_row(path, blob.data if isinstance(blob, Blob) else b"", changed[path]))
         engine.upsert(session, rows)
         tally.upserted += len(rows)
     tally.removed += _remove(session, SearchKind.DOC.value, sorted(removed))
 
 
-def _tree_of(repo: pygit2.Repository, commit_id: str | None) -> pygit2.Tree | None:
+def _tree_of(repo: Repository, commit_id: str | None) -> Tree | None:
     """The tree of an indexed commit, or None when there is none (first run, forced, history rewritten)."""
     if not commit_id:
         return None
     try:
-        return repo[commit_id].peel(pygit2.Commit).tree
-    except (KeyError, ValueError, pygit2.GitError):
+        return repo[commit_id].peel(Commit).tree
+    except (KeyError, ValueError, GitError):
         return None
 
 
@@ -748,7 +747,7 @@ def refresh(*, session: Session, repo_path: Path, work_items: bool = True, force
                 changelog_blob = ""
             if changelog_blob != state.changelog_blob:
                 blob = repo[changelog_blob] if changelog_blob else None
-                text_ = blob.data.decode("utf-8", "replace") if isinstance(blob, pygit2.Blob) else ""
+                text_ = blob.data.decode("utf-8", "replace") if isinstance(blob, Blob) else ""
                 _sync_changelog(session, engine, repo, state.changelog_blob, text_, tally)
                 state.changelog_blob = changelog_blob
             state.main_commit = commit_id

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import text
 
+from calcifer import gitrepo as git
 from calcifer.auth.choices import Role
 from calcifer.auth.roles import has_role
 from calcifer.deps import CtxDep, CurrentUser, SessionDep
-from calcifer.gitrepo import service as git
 from calcifer.monitoring import incidents as monitoring_incidents
 from calcifer.monitoring import queries as monitoring_queries
 from calcifer.monitoring import service as monitoring_service

@@ -27,12 +27,12 @@ from enum import StrEnum
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from calcifer import gitrepo as git
 from calcifer.audit import service as audit_service
 from calcifer.auth.choices import Role
 from calcifer.auth.models import User
 from calcifer.auth.roles import has_role
 from calcifer.errors import Conflict, Invalid, PermissionDenied, Problem
-from calcifer.gitrepo import service as git
 from calcifer.prefs import service as prefs
 from calcifer.prefs.choices import Pref
 from calcifer.work import service as work

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from calcifer import gitrepo as git
 from calcifer.auth import service as auth_service
 from calcifer.auth.choices import Role
 from calcifer.auth.models import User
 from calcifer.changelog.choices import ChangeType
 from calcifer.deps import CtxDep, CurrentUser, RequireAdmin, RequireEditor, SessionDep, SettingsDep
 from calcifer.errors import Conflict, Invalid, NotFound
-from calcifer.gitrepo import service as git
 from calcifer.instance import AppContext
 from calcifer.listing import decode_cursor, encode_cursor, id_cursor, next_id_cursor
 from calcifer.web.security import flash

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-import pygit2
 from sqlalchemy import Select, or_, select, update
 from sqlalchemy.orm import Session
 
+from calcifer import gitrepo as git
 from calcifer.audit import service as audit_service
 from calcifer.auth import service as auth_service
 from calcifer.auth.models import User
@@ -29,8 +29,7 @@ from calcifer.changelog.choices import ChangeType
 from calcifer.db import utcnow
 from calcifer.errors import Conflict, DomainError, Invalid, NotFound, Problem
 from calcifer.events import MainMoved
-from calcifer.gitrepo import service as git
-from calcifer.gitrepo._repo import MAIN, bare_repo, resolve_commit
+from calcifer.gitrepo import MAIN, GitError, bare_repo, blob_hash, changed_blob_ids, resolve_commit
 from calcifer.prefs import service as prefs
 from calcifer.prefs.choices import Pref
 from calcifer.work import checklists
@@ -109,14 +108,7 @@ def main_moved(*, repo_path: Path, before: str | None) -> MainMoved:
         old = resolve_commit(repo, before)
     except NotFound:
         return MainMoved(before=before, after=str(after.id), paths=None)
-    paths: dict[str, str | None] = {}
-    for delta in repo.diff(old, after).deltas:
-        if delta.status == pygit2.enums.DeltaStatus.DELETED:
-            paths[delta.old_file.path] = None
-        else:
-            paths[delta.new_file.path] = str(delta.new_file.id)
-            if delta.old_file.path != delta.new_file.path:
-                paths[delta.old_file.path] = None
+    paths = changed_blob_ids(repo, old, after)
     return MainMoved(before=before, after=str(after.id), paths=paths)
 
 
@@ -125,7 +117,7 @@ def notify_main_changed(*, session: Session, repo_path: Path, before: str | None
     (main's commit before the merge; None when unknown, e.g. at start: steps then compare everything)."""
     try:
         change = main_moved(repo_path=repo_path, before=before)
-    except (NotFound, pygit2.GitError):
+    except (NotFound, GitError):
         log.exception("after-merge steps skipped: main could not be read")
         return
     for step in list(AFTER_MERGE_STEPS):
@@ -541,7 +533,7 @@ def commit(
             # The merge check will ask what this commit's CHANGES.md adds to the one it started from
             # (the same question, by blob id, when the branch's file was main's): answer it now.
             before = current.encode()
-            _remember_entries_added(str(pygit2.hash(before)), str(pygit2.hash(extra[CHANGELOG_PATH])), before,
+            _remember_entries_added(blob_hash(before), blob_hash(extra[CHANGELOG_PATH]), before,
                                     extra[CHANGELOG_PATH])
     elif not branch_changelog_entries(workspace=workspace, item=item) and not _changelog_edited(
             worktree, files):

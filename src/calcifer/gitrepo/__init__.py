@@ -10,6 +10,14 @@ from __future__ import annotations
 
 from ._repo import MAIN, bare_repo, commit_info, main_oid, open_repo, resolve_commit
 from .changes import commit_worktree, worktree_changes, worktree_conflicts, worktree_state
+from .history import (
+    commits_ahead,
+    file_history,
+    find_commit_with_trailer,
+    find_merging_commit,
+    merge_base,
+    merges_touching,
+)
 from .merge import branch_status, merge_into_main, update_from_main
 from .models import Author, BranchStatus, CommitInfo, FileChange, FileMerger
 from .objects import (
@@ -43,23 +51,19 @@ from .service import (
     blob_id_at,
     branch_exists,
     branch_tip,
-    commits_ahead,
-    create_work_branch,
-    ensure_worktree,
-    file_history,
-    find_commit_with_trailer,
-    find_merging_commit,
-    finish_folder_removal,
     init_repository,
     is_reachable,
     list_branches,
     list_files_at,
-    list_worktrees,
     main_head,
-    merge_base,
-    merges_touching,
-    prune_spares,
     read_file_at,
+)
+from .worktrees import (
+    create_work_branch,
+    ensure_worktree,
+    finish_folder_removal,
+    list_worktrees,
+    prune_spares,
     remove_work_branch,
     retire_worktree,
     start_folder_removal,

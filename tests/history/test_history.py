@@ -128,3 +128,15 @@ def test_history_page_lists_commits_linked_to_their_pages_and_filters_by_path(ca
     filtered = cast.viewer.get("/history", params={"path": "catalog/services/web.yaml"})
     assert "Add the web service" in filtered.text and "Unrelated doc" not in filtered.text
     assert f'href="/work/{item["id"]}"' in filtered.text
+
+
+def test_merge_commits_elsewhere_link_to_their_history_page(cast: Cast, ctx: AppContext) -> None:
+    item = land(cast.editor, {"catalog/services/web.yaml": SERVICE, "docs/web.md": "# Web\n"}, title="Add web")
+    merge = main_tip(ctx)
+    link = f'href="/history/{merge}"'
+    assert link in cast.viewer.get(f"/work/{item['id']}").text
+    assert link in cast.viewer.get("/docs/history/docs/web.md").text
+    assert link in cast.viewer.get("/changelog").text
+    service_page = cast.viewer.get("/services/web").text
+    assert 'href="/history?path=catalog%2Fservices%2Fweb.yaml"' in service_page
+    assert 'href="/history?path=docs%2Fweb.md"' in cast.viewer.get("/docs/view/docs/web.md").text

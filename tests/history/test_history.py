@@ -140,3 +140,19 @@ def test_merge_commits_elsewhere_link_to_their_history_page(cast: Cast, ctx: App
     service_page = cast.viewer.get("/services/web").text
     assert 'href="/history?path=catalog%2Fservices%2Fweb.yaml"' in service_page
     assert 'href="/history?path=docs%2Fweb.md"' in cast.viewer.get("/docs/view/docs/web.md").text
+
+
+def test_a_commit_with_more_files_than_shown_says_how_many_were_left_out(cast: Cast, ctx: AppContext,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    land(cast.editor, {"docs/start.md": "# Start\n"}, title="Start")
+    commit_on_main(ctx.repo_path, {f"docs/gen/{n}.txt": (FileMode.BLOB, f"file {n}\n".encode() * 200)
+                                   for n in range(5)}, message="Generated files")
+    monkeypatch.setattr(history_service, "MAX_FILES", 3)
+    monkeypatch.setattr(history_service, "MAX_TOTAL_DIFF_BYTES", 3000)
+    body = cast.viewer.get(f"/api/v1/commits/{main_tip(ctx)}").json()
+    assert body["commit"]["files_changed"] == 5 and len(body["files"]) == 3 and body["files_left_out"] == 2
+    assert body["truncated"]
+    assert sum(len(f["diff"]) for f in body["files"]) <= 3000
+    assert body["files"][-1]["truncated"]  # the total ran out before the third file's diff was all shown
+    page = cast.viewer.get(f"/history/{main_tip(ctx)}").text
+    assert "2 more files are not shown" in page

@@ -209,14 +209,14 @@ def commit_detail(*, session: Session, repo_path: Path, commit_id: str) -> Commi
     diff = _diff(repo, commit)
     budget = MAX_TOTAL_DIFF_BYTES
     files: list[FileDiff] = []
-    count = 0
-    for patch in diff:
-        count += 1
-        if patch is None or len(files) >= MAX_FILES:
+    # Only the files shown get a patch made: a commit that adds thousands of files costs their deltas only.
+    for index in range(min(len(diff), MAX_FILES)):
+        patch = diff[index]
+        if patch is None:
             continue
         file = _file_diff(patch, budget)
         budget -= len(file.diff.encode("utf-8", errors="replace"))
         files.append(file)
-    left_out = count - len(files)
+    left_out = len(diff) - len(files)
     truncated = left_out > 0 or any(f.truncated for f in files)
     return CommitDetail(entry=entry, files=files, truncated=truncated, files_left_out=left_out)

@@ -13,7 +13,7 @@ from tests.conftest import PASSWORD, make_user
 pytestmark = pytest.mark.browser
 
 NAV_PAGES = [("Dashboard", "/"), ("Work", "/work"), ("Services", "/services"), ("Endpoints", "/endpoints"),
-             ("Docs", "/docs"), ("Settings", "/settings")]
+             ("Docs", "/docs"), ("History", "/history"), ("Settings", "/settings")]
 
 
 def theme(page: Any) -> str:

@@ -302,8 +302,8 @@ class HistoryPage:
     exists: bool  # the doc exists on main
 
 
-def _first_parent_changes(repo: Repository, start: Commit, path: str, *, limit: int,
-                          max_scan: int = MAX_HISTORY_SCAN) -> tuple[list[tuple[Commit, str]], str | None]:
+def first_parent_changes(repo: Repository, start: Commit, path: str, *, limit: int,
+                         max_scan: int = MAX_HISTORY_SCAN) -> tuple[list[tuple[Commit, str]], str | None]:
     """Commits on the first-parent line from ``start`` whose version of ``path`` differs from their
     first parent's, newest first, with the kind of change. Also returns where to continue (or None)."""
     found: list[tuple[Commit, str]] = []
@@ -352,7 +352,7 @@ def doc_history(*, session: Session, repo_path: Path, path: str, limit: int = 50
     repo = _repo(repo_path)
     main = _main_commit(repo)
     start = _commit_on_main(repo, before) if before else main
-    changes, next_cursor = _first_parent_changes(repo, start, clean, limit=limit)
+    changes, next_cursor = first_parent_changes(repo, start, clean, limit=limit)
     exists = _entry(main, clean) is not None
     if not changes and not exists and not before:
         raise NotFound(f"There is no doc {clean} on main, and none in its history.")
@@ -363,7 +363,7 @@ def last_change(*, session: Session, repo_path: Path, path: str, rev: str | None
     """The latest commit on main (or before ``rev``) that changed the doc; None when none is found."""
     clean = validate_doc_path(path)
     repo = _repo(repo_path)
-    changes, _ = _first_parent_changes(repo, _commit_on_main(repo, rev), clean, limit=1)
+    changes, _ = first_parent_changes(repo, _commit_on_main(repo, rev), clean, limit=1)
     return _entries(session, changes)[0] if changes else None
 
 
@@ -419,7 +419,7 @@ def doc_diff(*, repo_path: Path, path: str, old: str | None, new: str | None) ->
     else:
         # The doc at ``new`` is what its latest change wrote; compare with the change before that (as
         # the history lists them), or with nothing when that change created it.
-        changes, _ = _first_parent_changes(repo, new_commit, clean, limit=2)
+        changes, _ = first_parent_changes(repo, new_commit, clean, limit=2)
         if len(changes) > 1:
             old_commit = changes[1][0]
         elif changes and changes[0][0].parent_ids:

@@ -21,6 +21,8 @@ Blob = pygit2.Blob
 Oid = pygit2.Oid
 GitObject = pygit2.Object
 GitError = pygit2.GitError
+Diff = pygit2.Diff
+Patch = pygit2.Patch
 
 # A tree entry of these modes is a regular file's content (not a symlink or a submodule).
 BLOB_MODES = (FileMode.BLOB, FileMode.BLOB_EXECUTABLE)
@@ -31,9 +33,12 @@ __all__ = [
     "LINK_MODE",
     "Blob",
     "Commit",
+    "DeltaStatus",
+    "Diff",
     "GitError",
     "GitObject",
     "Oid",
+    "Patch",
     "Repository",
     "Tree",
     "blob_hash",

@@ -86,6 +86,7 @@ def test_letters_typed_into_a_field_are_text_not_shortcuts(signed_in: Any, live_
                                                            console: Console) -> None:
     page = signed_in
     page.goto(live_server("/work/new"))
+    assert page.locator("#shortcuts-dialog").count() == 1  # the list is on the page, closed
     page.focus("#f-title")
     page.keyboard.type("g w n ?")
     assert page.input_value("#f-title") == "g w n ?"

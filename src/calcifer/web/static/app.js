@@ -1,7 +1,8 @@
 /* Calcifer — small vanilla JS for the web shell. No build step, no dependencies.
  *
  * - theme toggle (#theme-toggle): light -> dark -> system, remembered in localStorage
- * - "/" focuses #global-search (unless typing in a field)
+ * - keyboard shortcuts (never while typing in a field): "/" focuses #global-search; signed in, "?" opens
+ *   the #shortcuts-dialog list, "g d/w/s/m" go to the dashboard/work/services/monitoring, "n" new work item
  * - mobile nav toggle (#nav-toggle), dropdowns (<details class="dropdown">) close on outside click / Esc
  * - flash dismiss ([data-dismiss] inside .alert)
  * - character counters: <textarea id="x" data-maxlength-counter="2000"> + <span data-counter-for="x">
@@ -110,8 +111,88 @@
     return !!el.isContentEditable;
   }
 
+  /* the "?" dialog: a modal <dialog>; Tab and Shift+Tab cycle inside it, Esc closes it and focus goes
+   * back to where it was */
+  var shortcutsDialog = document.getElementById("shortcuts-dialog");
+  var shortcutsReturn = null;
+
+  function shortcutsOpen() {
+    return !!(shortcutsDialog && shortcutsDialog.open);
+  }
+
+  function openShortcuts() {
+    if (!shortcutsDialog || shortcutsDialog.open) return;
+    shortcutsReturn = document.activeElement;
+    if (typeof shortcutsDialog.showModal === "function") shortcutsDialog.showModal();
+    else shortcutsDialog.setAttribute("open", "");
+    var close = document.getElementById("shortcuts-close");
+    if (close) close.focus();
+  }
+
+  function closeShortcuts() {
+    if (!shortcutsDialog || !shortcutsDialog.open) return;
+    if (typeof shortcutsDialog.close === "function") shortcutsDialog.close();
+    else shortcutsDialog.removeAttribute("open");
+  }
+
+  if (shortcutsDialog) {
+    /* "close" also fires when the browser closes the dialog itself (Esc) */
+    shortcutsDialog.addEventListener("close", function () {
+      var back = shortcutsReturn;
+      shortcutsReturn = null;
+      if (back && back.focus && document.contains(back)) back.focus();
+    });
+    shortcutsDialog.addEventListener("click", function (e) {
+      if (e.target === shortcutsDialog) closeShortcuts(); /* a click on the backdrop */
+    });
+  }
+  var shortcutsOpener = document.getElementById("shortcuts-open");
+  if (shortcutsOpener) shortcutsOpener.addEventListener("click", openShortcuts);
+  var shortcutsCloser = document.getElementById("shortcuts-close");
+  if (shortcutsCloser) shortcutsCloser.addEventListener("click", closeShortcuts);
+
+  function trapFocus(e) {
+    var focusable = shortcutsDialog.querySelectorAll(
+      'a[href], button:not([disabled]), input:not([disabled]), select, textarea, [tabindex]:not([tabindex="-1"])');
+    if (!focusable.length) return;
+    var first = focusable[0];
+    var last = focusable[focusable.length - 1];
+    var active = document.activeElement;
+    if (e.shiftKey && (active === first || !shortcutsDialog.contains(active))) {
+      e.preventDefault();
+      last.focus();
+    } else if (!e.shiftKey && (active === last || !shortcutsDialog.contains(active))) {
+      e.preventDefault();
+      first.focus();
+    }
+  }
+
+  /* "g" then a letter goes to a page; the "g" waits this long for its second key */
+  var GO_TO = { d: "/", w: "/work", s: "/services", m: "/monitoring" };
+  var GO_WAIT_MS = 1500;
+  var goPending = false;
+  var goTimer = null;
+
+  function clearGo() {
+    goPending = false;
+    if (goTimer) window.clearTimeout(goTimer);
+    goTimer = null;
+  }
+
+  /* only signed-in pages carry the shortcuts dialog: the login page has no shortcuts but "/" */
+  var shortcutsEnabled = !!shortcutsDialog;
+
   document.addEventListener("keydown", function (e) {
+    if (shortcutsOpen()) {
+      if (e.key === "Tab") trapFocus(e);
+      else if (e.key === "Escape") {
+        e.preventDefault();
+        closeShortcuts();
+      }
+      return;
+    }
     if (e.key === "Escape") {
+      clearGo();
       var openDropdown = document.querySelector("details.dropdown[open]");
       if (openDropdown) {
         closeDropdowns(null);
@@ -127,15 +208,40 @@
       if (e.target && e.target.id === "global-search") e.target.blur();
       return;
     }
-    if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented) return;
+    if (e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented || e.isComposing) return;
     if (isEditable(e.target)) return;
-    var search = document.getElementById("global-search");
-    if (!search) return;
-    e.preventDefault();
-    /* on a phone the search lives in the collapsed menu: open it first */
-    if (search.offsetParent === null) setNavOpen(true);
-    search.focus();
-    if (typeof search.select === "function") search.select();
+
+    if (goPending) {
+      var target = GO_TO[e.key];
+      clearGo();
+      if (target && shortcutsEnabled) {
+        e.preventDefault();
+        window.location.assign(target);
+        return;
+      }
+    }
+
+    if (e.key === "/") {
+      var search = document.getElementById("global-search");
+      if (!search) return;
+      e.preventDefault();
+      /* on a phone the search lives in the collapsed menu: open it first */
+      if (search.offsetParent === null) setNavOpen(true);
+      search.focus();
+      if (typeof search.select === "function") search.select();
+      return;
+    }
+    if (!shortcutsEnabled) return;
+    if (e.key === "?") {
+      e.preventDefault();
+      openShortcuts();
+    } else if (e.key === "g") {
+      goPending = true;
+      goTimer = window.setTimeout(clearGo, GO_WAIT_MS);
+    } else if (e.key === "n") {
+      e.preventDefault();
+      window.location.assign("/work/new");
+    }
   });
 
   /* ---------------------------------------------------------- flashes */

@@ -1,0 +1,119 @@
+"""Every main page passes axe-core with no serious or critical violation, in the light and the dark theme.
+
+axe-core is vendored in tests/browser/vendor (test tooling only, never served by the app). The app's CSP
+forbids inline and injected scripts, so these tests open their browser context with `bypass_csp=True`
+and inject axe by `page.evaluate` of the file's content; the app's own pages are unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from calcifer.auth.choices import Role
+from calcifer.monitoring.models import Incident, MonitorState
+from tests.browser.conftest import DESKTOP, Console, LiveServer, login
+from tests.browser.test_docs_browser import land
+from tests.conftest import make_token, make_user
+from tests.monitoring.factories import make_monitored, make_service, now
+
+pytestmark = pytest.mark.browser
+
+AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text(encoding="utf-8")
+DOC = "docs/runbooks/restart.md"
+BLOCKING = ("serious", "critical")
+
+
+@pytest.fixture
+def axe_context(browser: Any, console: Console) -> Iterator[Any]:
+    """A desktop context that ignores the app's CSP, only so that axe can be injected into its pages."""
+    ctx = browser.new_context(viewport=DESKTOP, color_scheme="light", locale="en-GB", bypass_csp=True)
+    ctx.set_default_timeout(10_000)
+    ctx.set_default_navigation_timeout(20_000)
+    ctx.on("page", console.watch)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+def seed(server: LiveServer) -> dict[str, str]:
+    """An admin, a service with two endpoints (one down, with an incident), a merged doc, an open item."""
+    make_user(server.ctx, "ada", Role.ADMIN)
+    with server.ctx.session_factory() as session:
+        make_service(session, "shop", name="Web shop")
+        make_monitored(session, "shop-web", service="shop", name="Shop front", status="up")
+        make_monitored(session, "shop-db", service="shop", name="Shop database", status="down",
+                       message="connection refused")
+        session.commit()
+        state = session.query(MonitorState).filter_by(slug="shop-db").one()
+        incident = Incident(endpoint_id=state.id, open_endpoint_id=state.id, endpoint_slug="shop-db",
+                            service="shop", status="open", started_at=now() - dt.timedelta(minutes=9),
+                            message="shop database unreachable", affected_services=["shop"], related_work=[])
+        session.add(incident)
+        session.commit()
+        incident_id = incident.id
+    with httpx.Client(base_url=server.url, timeout=30,
+                      headers={"Authorization": f"Bearer {make_token(server.ctx, 'ada')}"}) as client:
+        land(client, {DOC: "# Restart the shop\n\n1. Stop it.\n2. Start it.\n"}, title="Shop runbook",
+             entry="Shop restart runbook")
+        created = client.post("/api/v1/work-items", json={"title": "Move the shop", "category": "service",
+                                                          "action": "change"})
+        assert created.status_code == 201, created.text
+        item_id = created.json()["id"]
+    return {"item": str(item_id), "incident": str(incident_id)}
+
+
+def main_pages(ids: dict[str, str]) -> list[str]:
+    return ["/", "/work", f"/work/{ids['item']}", "/services", "/services/shop", "/endpoints",
+            "/monitoring/endpoints/shop-db", "/monitoring", "/incidents", f"/incidents/{ids['incident']}",
+            "/docs", f"/docs/view/{DOC}", f"/docs/new?item={ids['item']}", "/search?q=shop", "/changelog",
+            "/settings", "/settings/users", "/settings/tokens", "/settings/audit"]
+
+
+def violations(page: Any) -> list[str]:
+    """Serious and critical axe violations on the current page, one readable line per offending node."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE)
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    found = []
+    for rule in result["violations"]:
+        if rule["impact"] not in BLOCKING:
+            continue
+        for node in rule["nodes"]:
+            found.append(f"{rule['id']} ({rule['impact']}): {' '.join(map(str, node['target']))} — "
+                         f"{node.get('failureSummary', '').splitlines()[-1].strip()}")
+    return found
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_every_main_page_has_no_serious_or_critical_axe_violation(axe_context: Any, live_server: LiveServer,
+                                                                    console: Console, theme: str) -> None:
+    ids = seed(live_server)
+    # about:blank has no localStorage: set the theme only on the app's own pages
+    axe_context.add_init_script(f"if (location.protocol === 'http:') localStorage.setItem('calcifer-theme', '{theme}')")
+    page = axe_context.new_page()
+    report: dict[str, list[str]] = {}
+
+    page.goto(live_server("/login"))
+    assert page.evaluate("document.documentElement.dataset.theme") == theme
+    report["/login"] = violations(page)
+    login(page, live_server, "ada")
+    for path in main_pages(ids):
+        response = page.goto(live_server(path))
+        assert response is not None and response.status == 200, (path, response and response.status)
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate("document.documentElement.dataset.theme") == theme
+        report[path] = violations(page)
+    page.keyboard.press("?")
+    assert page.get_by_role("dialog", name="Keyboard shortcuts").is_visible()
+    report["the ? dialog"] = violations(page)
+
+    failing = {path: found for path, found in report.items() if found}
+    assert not failing, "\n".join(f"{path}:\n  " + "\n  ".join(found) for path, found in failing.items())
+    console.assert_clean()

@@ -87,3 +87,14 @@ def test_audited_objects_link_to_their_pages(app: Any, ctx: AppContext) -> None:
     assert f'<a href="/settings/users#user-{bob.id}">user {bob.id}</a>' in page
     assert re.search(r'<a href="/settings/tokens#token-\d+">api_token \d+</a>', page)
     assert f'id="user-{bob.id}"' in client.get("/settings/users").text   # the anchor the link points at
+
+
+def test_the_api_docs_page_follows_the_theme_and_links_back_to_the_app(app: Any, ctx: AppContext) -> None:
+    client, _, _ = _admin(app, ctx)
+    page = client.get("/api/docs").text
+    assert re.search(r'<a class="apidocs-back" href="/">← back to Calcifer</a>', page)
+    theme_js = re.search(r'<script src="(/static/theme\.js[^"]*)"', page)
+    css = re.search(r'<link rel="stylesheet" href="(/static/swagger-theme\.css[^"]*)"', page)
+    assert theme_js and css
+    stylesheet = client.get(css.group(1).replace("&amp;", "&"))
+    assert stylesheet.status_code == 200 and 'html[data-theme="dark"] #swagger-ui' in stylesheet.text

@@ -36,5 +36,6 @@ def test_each_changed_file_has_its_own_folded_diff_named_by_the_file(cast: Cast)
         assert cast.editor.put(f"/api/v1/work-items/{item['id']}/files/{path}",
                                json={"content": "slug: x\n"}).status_code in (200, 201)
     changes = cast.editor.get(f"/work/{item['id']}").text.split('id="changes"', 1)[1].split("</section>", 1)[0]
-    folds = re.findall(r'<details class="diff-fold"( open)?><summary>diff of <span class="mono">([^<]+)</span>', changes)
+    folds = re.findall(r'<details class="diff-fold"( open)?><summary>diff of <span class="mono">([^<]+)</span>',
+                       changes)
     assert folds == [("", "catalog/services/a.yaml"), ("", "catalog/services/b.yaml")]

@@ -50,7 +50,8 @@ def audit_page(
     return render(request, "audit/list.html", {
         "entries": entries, "filters": params,
         "object_urls": {e.id: service.object_url(object_type=e.object_type, object_id=e.object_id) for e in entries},
-        "actor_urls": {e.id: service.actor_url(e) for e in entries}, "actions": service.distinct_actions(session=session),
+        "actor_urls": {e.id: service.actor_url(e) for e in entries},
+        "actions": service.distinct_actions(session=session),
         "next_cursor": entries[-1].id if len(entries) == 50 else None,
     }, nav="settings")
 

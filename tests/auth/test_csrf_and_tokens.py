@@ -76,7 +76,7 @@ def test_an_admins_password_reset_revokes_the_users_tokens_and_sessions(app, cas
     assert reset.status_code == 200
     assert cast.editor.get("/api/v1/me").status_code == 401
     assert browser.get("/api/v1/me").status_code == 401
-    listed = cast.admin.get("/api/v1/tokens", params={"all": True}).json()
+    listed = cast.admin.get("/api/v1/tokens", params={"all": True}).json()["items"]
     assert [t["revoked_at"] is not None for t in listed if t["username"] == "eddie"] == [True]
     audit = cast.admin.get("/api/v1/audit", params={"action": "user.update"}).json()["items"]
     assert audit[0]["after"]["tokens_revoked"] == 1

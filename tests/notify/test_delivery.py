@@ -58,6 +58,17 @@ def test_down_and_recovery_reach_the_webhook_naming_the_endpoint_and_status(ctx:
     assert [d.status for d in _deliveries(ctx)] == ["sent", "sent"]
 
 
+def test_webhook_payloads_say_failure_when_down_and_success_when_back_up(ctx: AppContext) -> None:
+    with receiver() as hook:
+        ids = _setup(ctx, {"name": "ops", "url": hook.url()})
+        fire(ctx, change(ids["db-tcp"], "db-tcp", Status.UP, Status.DOWN, T0, service="db"))
+        assert _send(ctx) == 1
+        fire(ctx, change(ids["db-tcp"], "db-tcp", Status.DOWN, Status.UP, T0 + dt.timedelta(minutes=3), service="db"))
+        assert _send(ctx) == 1
+        down, up = hook.wait_for(2)
+    assert (down["type"], up["type"]) == ("failure", "success")
+
+
 def test_one_message_per_event_per_channel_when_the_hook_fires_twice_and_two_notifiers_run(
         ctx: AppContext) -> None:
     with receiver() as hook:
@@ -127,7 +138,7 @@ def test_a_failed_delivery_is_retried_with_back_off_and_the_error_kept(ctx: AppC
 def test_a_delivery_that_keeps_failing_is_marked_failed(ctx: AppContext) -> None:
     failures: list[str] = []
 
-    def broken(url: str, *, title: str, body: str) -> notify.SendResult:
+    def broken(url: str, *, title: str, body: str, kind: str) -> notify.SendResult:
         failures.append(title)
         return notify.SendResult(False, "refused")
 

@@ -48,7 +48,10 @@ def audit_page(
     params = {k: v for k, v in {"actor": actor, "action": action, "object_type": object_type,
                                 "object_id": object_id, "since": since, "until": until}.items() if v}
     return render(request, "audit/list.html", {
-        "entries": entries, "filters": params, "actions": service.distinct_actions(session=session),
+        "entries": entries, "filters": params,
+        "object_urls": {e.id: service.object_url(object_type=e.object_type, object_id=e.object_id) for e in entries},
+        "actor_urls": {e.id: service.actor_url(e) for e in entries},
+        "actions": service.distinct_actions(session=session),
         "next_cursor": entries[-1].id if len(entries) == 50 else None,
     }, nav="settings")
 

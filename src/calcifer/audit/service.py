@@ -12,6 +12,42 @@ from sqlalchemy.orm import Session
 from calcifer.audit.models import AuditEntry
 from calcifer.auth.models import User
 
+# Where each audited kind of object lives in the app. Users, tokens and channels have no page of their
+# own: their row on the admin page carries the id as an anchor.
+_OBJECT_PAGES: dict[str, str] = {
+    "work_item": "/work/{id}",
+    "endpoint": "/monitoring/endpoints/{id}",
+    "service": "/services/{id}",
+    "incident": "/incidents/{id}",
+    "maintenance": "/maintenance",
+    "user": "/settings/users#user-{id}",
+    "api_token": "/settings/tokens#token-{id}",
+    "notify_channel": "/settings/notifications#channel-{id}",
+    "checklist_template": "/settings/checklists",
+    "backup": "/settings/backups",
+}
+_NUMERIC_IDS = {"work_item", "incident", "user", "api_token", "notify_channel"}
+_SLUG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+def object_url(*, object_type: str, object_id: str) -> str | None:
+    """The app page of an audited object, or None when it has none (or the id cannot be one: a failed
+    login names a username that may not exist)."""
+    pattern = _OBJECT_PAGES.get(object_type)
+    if pattern is None:
+        return None
+    if "{id}" in pattern:
+        wanted_digits = object_type in _NUMERIC_IDS
+        if not object_id or (wanted_digits and not object_id.isdigit()) or \
+                (not wanted_digits and not set(object_id.lower()) <= _SLUG_CHARS):
+            return None
+    return pattern.replace("{id}", object_id)
+
+
+def actor_url(entry: AuditEntry) -> str | None:
+    """The users-page row of the person who acted (None for the command line, a failed login, a deleted user)."""
+    return f"/settings/users#user-{entry.actor_id}" if entry.actor_id is not None else None
+
 
 def record(
     *,

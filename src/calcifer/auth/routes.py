@@ -22,7 +22,7 @@ from calcifer.auth.schemas import (
     UserUpdate,
 )
 from calcifer.deps import CurrentUser, RemoteAddr, RequireAdmin, SessionDep, SettingsDep
-from calcifer.errors import Invalid, NotFound, TooManyRequests
+from calcifer.errors import Conflict, DomainError, Invalid, NotFound, TooManyRequests
 from calcifer.listing import id_cursor, next_id_cursor
 from calcifer.web.security import SESSION_COOKIE, delete_cookie, flash, get_cookie, set_cookie
 from calcifer.web.templating import render
@@ -131,11 +131,26 @@ def _start_browser_session(request: Request, response: Response, *, session: Ses
 
 # -- users (admin pages) ---------------------------------------------------------------------------------
 
+def _users_page(request: Request, session: SessionDep, *, errors: dict[str, str] | None = None,
+                values: dict[str, str] | None = None, refusal: dict[str, object] | None = None,
+                status_code: int = 200) -> Response:
+    users = service.list_users(session=session, limit=500)
+    return render(request, "auth/users.html", {"users": users, "roles": list(Role), "errors": errors or {},
+                                               "values": values or {}, "refusal": refusal},
+                  status_code=status_code, nav="settings")
+
+
+def _refused(request: Request, session: SessionDep, *, user_id: int, exc: DomainError) -> Response:
+    # A refused change (the last admin, one's own account) is shown on the users page next to the user,
+    # with the reason, rather than as a bare error page.
+    session.rollback()
+    return _users_page(request, session, refusal={"user_id": user_id, "message": exc.message},
+                       status_code=exc.status_code)
+
+
 @pages.get("/settings/users", response_class=HTMLResponse)
 def users_page(request: Request, session: SessionDep, admin: RequireAdmin) -> Response:
-    users = service.list_users(session=session, limit=500)
-    return render(request, "auth/users.html", {"users": users, "roles": list(Role), "errors": {},
-                                               "values": {}}, nav="settings")
+    return _users_page(request, session)
 
 
 @pages.post("/settings/users", response_class=HTMLResponse)
@@ -147,11 +162,8 @@ def users_create(
     try:
         data = UserCreate(username=username, password=password, role=role)  # type: ignore[arg-type]
     except ValidationError as exc:
-        users = service.list_users(session=session, limit=500)
-        return render(request, "auth/users.html", {"users": users, "roles": list(Role),
-                                                   "errors": _form_errors(exc),
-                                                   "values": {"username": username, "role": role}},
-                      status_code=422, nav="settings")
+        return _users_page(request, session, errors=_form_errors(exc), values={"username": username, "role": role},
+                           status_code=422)
     user = service.create_user(session=session, actor=admin, data=data)
     flash(request, "success", f"User {user.username} created with the {user.role} role.")
     return RedirectResponse("/settings/users", status_code=303)
@@ -168,14 +180,20 @@ def users_update(
                           is_active=None if is_active is None else is_active == "true", password=password or None)
     except ValidationError as exc:
         raise Invalid("; ".join(f"{k}: {v}" for k, v in _form_errors(exc).items())) from exc
-    user = service.update_user(session=session, actor=admin, user_id=user_id, data=data)
+    try:
+        user = service.update_user(session=session, actor=admin, user_id=user_id, data=data)
+    except Conflict as exc:
+        return _refused(request, session, user_id=user_id, exc=exc)
     flash(request, "success", f"User {user.username} updated.")
     return RedirectResponse("/settings/users", status_code=303)
 
 
 @pages.post("/settings/users/{user_id}/delete")
 def users_delete(request: Request, session: SessionDep, admin: RequireAdmin, user_id: int) -> Response:
-    service.delete_user(session=session, actor=admin, user_id=user_id)
+    try:
+        service.delete_user(session=session, actor=admin, user_id=user_id)
+    except Conflict as exc:
+        return _refused(request, session, user_id=user_id, exc=exc)
     flash(request, "success", "User deleted.")
     return RedirectResponse("/settings/users", status_code=303)
 

@@ -376,8 +376,22 @@ class SendResult:
     error: str = ""
 
 
-def send_now(url: str, *, title: str, body: str, timeout: float = SEND_TIMEOUT_S) -> SendResult:
-    """Send one message with apprise. Never raises; the error text is scrubbed of the URL's secrets."""
+# What apprise calls the message's type: JSON and webhook receivers read it as "type" to tell an outage
+# ("failure") from a recovery ("success") without parsing the title.
+NOTIFY_TYPES: dict[str, apprise.NotifyType] = {
+    DeliveryKind.DOWN.value: apprise.NotifyType.FAILURE,
+    DeliveryKind.REMINDER.value: apprise.NotifyType.FAILURE,
+    DeliveryKind.RECOVERY.value: apprise.NotifyType.SUCCESS,
+    DeliveryKind.DEGRADED.value: apprise.NotifyType.WARNING,
+    DeliveryKind.CERT_EXPIRY.value: apprise.NotifyType.WARNING,
+    DeliveryKind.TEST.value: apprise.NotifyType.INFO,
+}
+
+
+def send_now(url: str, *, title: str, body: str, kind: str = DeliveryKind.TEST.value,
+             timeout: float = SEND_TIMEOUT_S) -> SendResult:
+    """Send one message with apprise, typed by the delivery `kind` (down: failure, recovery: success).
+    Never raises; the error text is scrubbed of the URL's secrets."""
     token = id(object())
     with _active_lock:
         _active_urls[token] = url
@@ -385,7 +399,8 @@ def send_now(url: str, *, title: str, body: str, timeout: float = SEND_TIMEOUT_S
         sender = apprise.Apprise()
         if not sender.add(url):
             return SendResult(False, "apprise does not recognise the channel's URL")
-        result = sender.notify(title=title, body=body, timeout=timeout)
+        result = sender.notify(title=title, body=body, notify_type=NOTIFY_TYPES.get(kind, apprise.NotifyType.INFO),
+                               timeout=timeout)
         if result:
             return SendResult(True)
         messages = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR", "CRITICAL")]
@@ -409,7 +424,7 @@ def send_test(*, session: Session, actor: User, channel_id: int) -> Delivery:
                         status=DeliveryStatus.SENDING.value, attempts=1, next_attempt_at=now + CLAIM_LEASE)
     session.add(delivery)
     session.commit()
-    result = send_now(channel.url, title=delivery.title, body=delivery.body)
+    result = send_now(channel.url, title=delivery.title, body=delivery.body, kind=delivery.kind)
     delivery.status = DeliveryStatus.SENT.value if result.ok else DeliveryStatus.FAILED.value
     delivery.last_error = result.error
     delivery.sent_at = utcnow() if result.ok else None
@@ -639,9 +654,9 @@ def send_due(*, session_factory: sessionmaker[Session], now: dt.datetime | None 
                 delivery.last_error = "the channel was disabled before the message was sent"
                 session.commit()
                 continue
-            url, title, body = channel.url, delivery.title, delivery.body
+            url, title, body, kind = channel.url, delivery.title, delivery.body, delivery.kind
             session.commit()  # no transaction stays open while the network call runs
-            result = sender(url, title=title, body=body)
+            result = sender(url, title=title, body=body, kind=kind)
             delivery = session.get(Delivery, delivery_id)
             if delivery is None:
                 continue

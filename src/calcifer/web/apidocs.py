@@ -2,6 +2,8 @@
 
 The page is written here rather than by FastAPI's ``get_swagger_ui_html``, whose inline ``<script>`` the
 Content-Security-Policy (web/headers.py) would block: Swagger UI starts from static/swagger-init.js.
+It follows the app's theme (static/theme.js sets data-theme; static/swagger-theme.css darkens Swagger UI)
+and has a link back to the app.
 """
 
 from __future__ import annotations
@@ -27,11 +29,16 @@ def swagger_page(*, title: str, openapi_url: str) -> str:
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<script src="{escape(_static_url("theme.js"))}"></script>
 <link rel="stylesheet" href="{escape(_static_url("vendor/swagger-ui/swagger-ui.css"))}">
+<link rel="stylesheet" href="{escape(_static_url("swagger-theme.css"))}">
 <link rel="icon" href="{escape(FAVICON)}">
 <title>{escape(title)}</title>
 </head>
-<body>
+<body class="apidocs">
+<header class="apidocs-bar"><a class="apidocs-back" href="/">← back to Calcifer</a>
+<span class="apidocs-title">{escape(title)}</span></header>
 <div id="swagger-ui" data-openapi-url="{escape(openapi_url)}"></div>
 <script src="{escape(_static_url("vendor/swagger-ui/swagger-ui-bundle.js"))}"></script>
 <script src="{escape(_static_url("swagger-init.js"))}"></script>

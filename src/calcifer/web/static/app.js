@@ -7,6 +7,7 @@
  * - flash dismiss ([data-dismiss] inside .alert)
  * - character counters: <textarea id="x" data-maxlength-counter="2000"> + <span data-counter-for="x">
  * - data-confirm="message" on a form, button, link or submit input asks confirm() first
+ * - <button data-copy="id"> copies the text of #id to the clipboard (a new API token)
  * - htmx request errors are shown as an error flash (opt out with data-no-error-flash on an ancestor)
  * - <input type=checkbox data-select-all="g"> checks or clears every input[data-group="g"]
  * - data-top="40" / data-left="40" (percent) position an element: the CSP forbids style="" attributes
@@ -351,6 +352,41 @@
     },
     true
   );
+
+  /* ------------------------------------------------------- data-copy */
+  /* <button data-copy="id"> copies the text of #id; the button says whether it worked */
+  document.addEventListener("click", function (e) {
+    var btn = e.target && e.target.closest ? e.target.closest("button[data-copy]") : null;
+    if (!btn) return;
+    var source = document.getElementById(btn.getAttribute("data-copy"));
+    if (!source) return;
+    var text = source.textContent.trim();
+    var label = btn.getAttribute("data-copy-label") || btn.textContent;
+    btn.setAttribute("data-copy-label", label);
+    function done(ok) {
+      btn.textContent = ok ? "Copied" : "Select and copy by hand";
+      window.setTimeout(function () {
+        btn.textContent = label;
+      }, 2000);
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(function () { done(true); }, function () { done(false); });
+      return;
+    }
+    /* plain http on a LAN: no clipboard API; select the text so ctrl+c works */
+    var range = document.createRange();
+    range.selectNodeContents(source);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    var ok = false;
+    try {
+      ok = document.execCommand("copy");
+    } catch (err) {
+      ok = false;
+    }
+    done(ok);
+  });
 
   /* ------------------------------------------------------------- htmx */
   function errorMessageFrom(xhr) {

@@ -25,6 +25,9 @@ restarts. A one-off write (``check_now`` in a web worker) keeps the stored p95 a
 
 Failure events are written for the first failed check of a streak and whenever the failure message
 changes, not for every repeat: a target down for a year must not grow the events table by a row a check.
+
+The writers themselves are in ``writer.py``, state rows outside the batches in ``states.py``, retention
+and the storage report in ``retention.py``.
 """
 
 from __future__ import annotations

@@ -157,11 +157,11 @@ def seed_states(ctx: Any, status: str = "up") -> None:
     from sqlalchemy import select, update
 
     from calcifer.catalog.models import CatalogEndpoint
-    from calcifer.monitoring import store
+    from calcifer.monitoring import states
     from calcifer.monitoring.models.checks import MonitorState
 
     with ctx.session_factory() as session:
-        store.ensure_states(session, session.execute(select(CatalogEndpoint.slug)).scalars().all())
+        states.ensure_states(session, session.execute(select(CatalogEndpoint.slug)).scalars().all())
         session.execute(update(MonitorState).values(status=status, consecutive_failures=0))
         session.commit()
 
@@ -414,7 +414,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     from calcifer.app import prepare
     from calcifer.config import Settings
-    from calcifer.monitoring import checks, store
+    from calcifer.monitoring import checks, retention
 
     load_at_start = machine_load()
     quick = args.quick
@@ -508,7 +508,7 @@ def main() -> None:
         bare = median_by(bare_rounds, "checks_per_s")
 
         with ctx.session_factory() as session:
-            report = store.storage_report(session=session, settings=settings, max_age=0)
+            report = retention.storage_report(session=session, settings=settings, max_age=0)
         report_as_run = report
         if ctx.engine.dialect.name == "postgresql":
             # The saturated phase rewrote each current-hour aggregate row hundreds of times in minutes:
@@ -520,7 +520,7 @@ def main() -> None:
                 for table in ("monitor_results", "monitor_hourly", "monitor_events", "monitor_states"):
                     conn.exec_driver_sql(f"VACUUM (FULL, ANALYZE) {table}")
             with ctx.session_factory() as session:
-                report = store.storage_report(session=session, settings=settings, max_age=0)
+                report = retention.storage_report(session=session, settings=settings, max_age=0)
     finally:
         web.stop()
         targets.kill()

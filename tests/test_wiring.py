@@ -211,7 +211,7 @@ def test_after_merge_steps_run_in_the_listed_order_each_receiving_what_the_one_b
     monkeypatch.setattr(work_service, "AFTER_MERGE_STEPS", [recorded(step) for step in wiring.AFTER_MERGE_STEPS])
     land(cast.editor, {"catalog/services/kiwi.yaml": SERVICE}, entry="Added the kiwi service")
 
-    assert [module for module, _ in seen] == ["calcifer.catalog.service", "calcifer.docs.service",
+    assert [module for module, _ in seen] == ["calcifer.catalog.service", "calcifer.docs.index_sync",
                                               "calcifer.search.service"]
     catalog_step, docs_step, search_step = (change for _, change in seen)
     # What changed on main, path by path with its blob id: the service file and the changelog.

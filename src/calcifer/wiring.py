@@ -26,7 +26,7 @@ from calcifer.backup import scheduler as backup_scheduler
 from calcifer.catalog import service as catalog_service
 from calcifer.config import Settings
 from calcifer.docs import doc_templates, worklog
-from calcifer.docs import service as docs_service
+from calcifer.docs import index_sync as docs_index
 from calcifer.instance import AppContext
 from calcifer.instance import prepare as prepare_instance
 from calcifer.monitoring import checks, incidents, maintenance, runner
@@ -45,7 +45,7 @@ PLUGIN_GROUP = "calcifer.plugins"
 # Rules merge-and-complete checks besides its own (every unmet one is listed at once).
 MERGE_RULES: tuple[work_service.MergeRule, ...] = (
     catalog_service.catalog_merge_problems,  # the branch's catalog files load as main's index reads them
-    docs_service.front_matter_problems,      # every doc it adds or changes has front matter that reads
+    docs_index.front_matter_problems,        # every doc it adds or changes has front matter that reads
     reviews.review_problems,                 # an approving review, when the preference asks for one
 )
 # Files written into the merge commit itself.
@@ -55,7 +55,7 @@ MERGE_EXTRA_FILES: tuple[work_service.MergeExtraFiles, ...] = (
 # After a merge moved main, in this order; each step receives what changed (``events.MainMoved``).
 AFTER_MERGE_STEPS: tuple[work_service.AfterMergeStep, ...] = (
     catalog_service.sync_after_merge,        # the catalog index; hands its changed rows on
-    docs_service.sync_after_merge,           # docs index and links (needs the catalog's services)
+    docs_index.sync_after_merge,             # docs index and links (needs the catalog's services)
     search_service.refresh_after_merge,      # search rows of docs, CHANGES.md and the changed catalog rows
 )
 # After a work item was created, edited, committed to, merged or cancelled.

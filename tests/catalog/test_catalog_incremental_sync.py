@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from calcifer.catalog import index
+from calcifer.catalog import index, index_parse, index_sync
 from calcifer.catalog.models import CatalogEdge, CatalogEndpoint, CatalogProblem, CatalogService, CatalogTag
 from calcifer.web.context import AppContext
 from tests.catalog import commit_files, service_yaml
@@ -78,7 +78,7 @@ def test_an_incremental_sync_equals_a_full_one_through_edits_removals_and_duplic
 def test_an_incremental_sync_after_a_restart_reads_unchanged_specs_from_the_index(ctx: AppContext) -> None:
     commit_files(ctx.repo_path, {S + "a.yaml": service_yaml("a", tags=["x"]), S + "b.yaml": service_yaml("b")})
     sync(ctx)
-    index._memo = index._Memo()  # what a new process knows
+    index_sync._memo = index_parse._Memo()  # what a new process knows
     commit_files(ctx.repo_path, {S + "b.yaml": service_yaml("b", depends_on=["a"])})
     sync(ctx)
     incremental = snapshot(ctx)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from calcifer.catalog import index
+from calcifer.catalog import index, index_parse
 from calcifer.catalog.models import CatalogEdge, CatalogTag
 from calcifer.errors import Invalid, NotFound
 from calcifer.web.context import AppContext
@@ -240,17 +240,17 @@ def test_service_and_endpoint_files_are_read_from_git(ctx: AppContext) -> None:
 
 
 def test_validating_a_text_lists_every_error_with_its_line() -> None:
-    spec = index.validate_service_text(service_yaml("ok"))
+    spec = index_parse.validate_service_text(service_yaml("ok"))
     assert spec.slug == "ok"
     with pytest.raises(Invalid) as info:
-        index.validate_service_text("name: X\nslug: Bad\nkind: vm\nports:\n  - number: 0\n")
+        index_parse.validate_service_text("name: X\nslug: Bad\nkind: vm\nports:\n  - number: 0\n")
     assert info.value.details == [
         {"path": "slug", "line": 2, "message": "slug: 'Bad' is not a valid slug: use 1-63 lowercase letters, "
                                                "digits and dashes, starting with a letter or digit (e.g. grafana)"},
         {"path": "ports.0.number", "line": 5, "message": "ports.0.number: Input should be greater than or equal to 1"},
     ]
     with pytest.raises(Invalid) as info:
-        index.validate_endpoint_text("name: X\nslug: x\ntype: http\ntarget: [\n")
+        index_parse.validate_endpoint_text("name: X\nslug: x\ntype: http\ntarget: [\n")
     assert info.value.details[0]["line"] == 5
 
 

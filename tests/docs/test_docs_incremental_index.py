@@ -9,7 +9,7 @@ from pygit2.enums import FileMode
 from sqlalchemy import select
 
 from calcifer.catalog import index as catalog_index
-from calcifer.docs import service as docs_service
+from calcifer.docs import index_sync as docs_index
 from calcifer.docs.models import DocLink, DocPage
 from calcifer.web.context import AppContext
 from tests.docs.test_docs_reading import GRAFANA_SERVICE, commit_on_main
@@ -17,10 +17,10 @@ from tests.docs.test_docs_reading import GRAFANA_SERVICE, commit_on_main
 BLOB = int(FileMode.BLOB)
 
 
-def sync(ctx: AppContext, **kwargs: Any) -> docs_service.SyncResult:
+def sync(ctx: AppContext, **kwargs: Any) -> docs_index.SyncResult:
     with ctx.session_factory() as session:
         catalog_index.sync_from_git(session=session, repo_path=ctx.repo_path)
-        return docs_service.sync_index(session=session, repo_path=ctx.repo_path, **kwargs)
+        return docs_index.sync_index(session=session, repo_path=ctx.repo_path, **kwargs)
 
 
 def snapshot(ctx: AppContext) -> tuple[list[tuple[Any, ...]], list[tuple[str, str]]]:

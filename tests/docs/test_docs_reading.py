@@ -17,7 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pygit2.enums import FileMode
 
-from calcifer.docs import service as docs_service
+from calcifer.docs import history as docs_history
+from calcifer.docs import views as docs_views
 from calcifer.docs.models import DocsState
 from calcifer.web.context import AppContext
 from tests.conftest import Cast
@@ -134,7 +135,7 @@ def test_the_index_follows_main_after_every_merge(cast: Cast, ctx: AppContext) -
     with ctx.session_factory() as session:
         state = session.get(DocsState, 1)
         assert state is not None and state.synced_commit == main_tip(ctx)
-        docs, _ = docs_service.list_docs(session=session, repo_path=ctx.repo_path)
+        docs, _ = docs_views.list_docs(session=session, repo_path=ctx.repo_path)
         assert "docs/a.md" in [d.path for d in docs]
 
 
@@ -247,10 +248,10 @@ def test_history_pages_and_keeps_deleted_docs(cast: Cast, ctx: AppContext) -> No
 
 
 def test_commit_messages_name_their_work_item_three_ways() -> None:
-    assert docs_service.work_item_from_message("Merge work item #4: x\n\nBranch: b\n\nWork-Item: 4\n") == 4
-    assert docs_service.work_item_from_message("Fix typo ([#12](/work/12))\n") == 12
-    assert docs_service.work_item_from_message("Fix typo (#7)\n\nbody (#9) here") == 7
-    assert docs_service.work_item_from_message("Plain message #3\n") is None
+    assert docs_history.work_item_from_message("Merge work item #4: x\n\nBranch: b\n\nWork-Item: 4\n") == 4
+    assert docs_history.work_item_from_message("Fix typo ([#12](/work/12))\n") == 12
+    assert docs_history.work_item_from_message("Fix typo (#7)\n\nbody (#9) here") == 7
+    assert docs_history.work_item_from_message("Plain message #3\n") is None
 
 
 def test_history_route_is_not_swallowed_by_the_doc_route(cast: Cast) -> None:
@@ -289,7 +290,7 @@ def test_backlinks_follow_later_merges(cast: Cast, ctx: AppContext) -> None:
     land(cast.editor, {"docs/a.md": "# A\n\nNo link any more.\n", "docs/c.md": "# C\n\n[b](./b.md)\n"})
     assert [b["key"] for b in cast.viewer.get("/api/v1/docs/docs/b.md").json()["backlinks"]] == ["docs/c.md"]
     with ctx.session_factory() as session:
-        docs = docs_service.docs_linking_to_service(session=session, repo_path=ctx.repo_path, slug="grafana")
+        docs = docs_views.docs_linking_to_service(session=session, repo_path=ctx.repo_path, slug="grafana")
         assert docs == []
 
 

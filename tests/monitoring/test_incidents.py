@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from calcifer.monitoring import incidents, store
+from calcifer.monitoring import incidents, states, store
 from calcifer.monitoring.choices import ResultCode, Status
 from calcifer.monitoring.models import Incident
 from calcifer.web.context import AppContext
@@ -98,7 +98,7 @@ def test_the_result_writer_opens_and_closes_incidents_end_to_end(ctx: AppContext
         add_service(session, "db")
         add_endpoint(session, "db-tcp", service="db")
         session.commit()
-        eid = store.ensure_states(session, ["db-tcp"])["db-tcp"]
+        eid = states.ensure_states(session, ["db-tcp"])["db-tcp"]
     start = T0.timestamp()
 
     def record(at: float, code: ResultCode, message: str = "") -> store.ResultRecord:

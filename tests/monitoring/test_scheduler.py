@@ -247,7 +247,7 @@ def test_an_endpoint_with_bad_options_is_down_with_the_reason(ctx: AppContext) -
 
 
 def test_the_scheduler_status_row_is_kept_fresh(ctx: AppContext) -> None:
-    from calcifer.monitoring.store import scheduler_status
+    from calcifer.monitoring.states import scheduler_status
 
     with targets() as net:
         put_endpoints(ctx, [endpoint_row("web", port=net.banner(), options=BANNER)])

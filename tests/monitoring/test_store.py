@@ -9,9 +9,11 @@ import math
 from sqlalchemy import func, insert, select
 
 from calcifer.config import Settings
-from calcifer.monitoring import store
+from calcifer.monitoring import retention, store
 from calcifer.monitoring.choices import EventKind, ResultCode, Status
 from calcifer.monitoring.models.checks import MonitorEvent, MonitorHourly, MonitorResult, MonitorState
+from calcifer.monitoring.states import StatusSnapshot, ensure_states, scheduler_status, write_status
+from calcifer.monitoring.writer import ResultWriter
 from calcifer.web.context import AppContext
 
 HOUR = 3600
@@ -20,7 +22,7 @@ T0 = 1_800_000_000 - 1_800_000_000 % HOUR   # the start of a UTC hour
 
 def states(ctx: AppContext, *slugs: str) -> dict[str, int]:
     with ctx.session_factory() as session:
-        return store.ensure_states(session, slugs)
+        return ensure_states(session, slugs)
 
 
 def record(eid: int, at: float, code: ResultCode = ResultCode.UP, latency: float = 10.0, *, slug: str = "web",
@@ -43,7 +45,7 @@ def nearest_rank_p95(values: list[float]) -> float:
 
 def test_batches_write_results_states_and_hourly_aggregates(ctx: AppContext) -> None:
     eid = states(ctx, "web")["web"]
-    writer = store.ResultWriter(ctx.session_factory, settings=ctx.settings, batch_rows=7)
+    writer = ResultWriter(ctx.session_factory, settings=ctx.settings, batch_rows=7)
     first_hour = [float(v) for v in range(1, 41)]            # 40 checks, latencies 1..40 ms
     for i, latency in enumerate(first_hour):
         writer.put(record(eid, T0 + i * 60, latency=latency))
@@ -84,7 +86,7 @@ def test_batches_write_results_states_and_hourly_aggregates(ctx: AppContext) -> 
 
 def test_quiet_results_are_coalesced_then_stored_like_any_other_time(ctx: AppContext) -> None:
     eid = states(ctx, "web")["web"]
-    writer = store.ResultWriter(ctx.session_factory, settings=ctx.settings, coalesce_seconds=3600)
+    writer = ResultWriter(ctx.session_factory, settings=ctx.settings, coalesce_seconds=3600)
     writer.put(record(eid, T0, latency=5.0))               # unknown → up: a change, written at once
     writer.flush(force=False)
     for i in range(1, 4):                                  # "checked again, still up": coalesced
@@ -109,12 +111,12 @@ def test_quiet_results_are_coalesced_then_stored_like_any_other_time(ctx: AppCon
 def test_the_hourly_p95_stays_exact_across_a_writer_restart(ctx: AppContext) -> None:
     eid = states(ctx, "web")["web"]
     now = float(int(dt.datetime.now(dt.UTC).timestamp()) // HOUR * HOUR)
-    before = store.ResultWriter(ctx.session_factory, settings=ctx.settings)
+    before = ResultWriter(ctx.session_factory, settings=ctx.settings)
     early = [float(v) for v in range(100, 120)]
     for i, latency in enumerate(early):
         before.put(record(eid, now + i, latency=latency))
     before.flush()
-    after = store.ResultWriter(ctx.session_factory, settings=ctx.settings)  # a restart within the hour
+    after = ResultWriter(ctx.session_factory, settings=ctx.settings)  # a restart within the hour
     late = [1.0, 2.0]
     for i, latency in enumerate(late):
         after.put(record(eid, now + 100 + i, latency=latency))
@@ -169,14 +171,14 @@ def test_retention_deletes_old_rows_only(ctx: AppContext) -> None:
              "degraded": 0, "maintenance_checks": 0, "maintenance_failures": 0}
             for t in (agg_cut - HOUR, agg_cut - 2 * HOUR, agg_cut + HOUR)])
         session.commit()
-    outcome = store.prune(ctx.session_factory, settings=settings, now=now, chunk=25)
+    outcome = retention.prune(ctx.session_factory, settings=settings, now=now, chunk=25)
     assert (outcome.results, outcome.events, outcome.hourly, outcome.done) == (120, 2, 2, True)
     with ctx.session_factory() as session:
         kept = session.execute(select(MonitorResult.checked_at_ms)).scalars().all()
         assert len(kept) == 30 and min(kept) > raw_cut * 1000
         assert [e.at.timestamp() for e in session.execute(select(MonitorEvent)).scalars()] == [agg_cut + 5]
         assert [h.hour.timestamp() for h in session.execute(select(MonitorHourly)).scalars()] == [agg_cut + HOUR]
-    again = store.prune(ctx.session_factory, settings=settings, now=now)
+    again = retention.prune(ctx.session_factory, settings=settings, now=now)
     assert (again.results, again.events, again.hourly) == (0, 0, 0)
 
 
@@ -185,7 +187,7 @@ def test_storage_report_lists_every_table_and_the_cost_of_an_endpoint_year(ctx: 
     with ctx.session_factory() as session:
         store.write_batch(session, [record(eid, T0 + i) for i in range(200)])
         session.commit()
-        report = store.storage_report(session=session, settings=ctx.settings)
+        report = retention.storage_report(session=session, settings=ctx.settings)
     assert set(report["tables"]) >= {"monitor_results", "monitor_hourly", "monitor_events", "monitor_states"}
     assert report["tables"]["monitor_results"]["rows"] == 200
     assert report["per_endpoint_year_bytes"] > 0
@@ -194,13 +196,13 @@ def test_storage_report_lists_every_table_and_the_cost_of_an_endpoint_year(ctx: 
 
 def test_the_scheduler_status_row(ctx: AppContext) -> None:
     with ctx.session_factory() as session:
-        assert store.scheduler_status(session=session) is None
+        assert scheduler_status(session=session) is None
         started = dt.datetime.now(dt.UTC)
-        store.write_status(session, store.StatusSnapshot(holder="host:1", started_at=started, endpoints=3,
-                                                         checks_total=10, lag_p50_ms=1.5, lag_p99_ms=9.0))
-        store.write_status(session, store.StatusSnapshot(holder="host:1", started_at=started, endpoints=4,
-                                                         checks_total=12))
+        write_status(session, StatusSnapshot(holder="host:1", started_at=started, endpoints=3,
+                                             checks_total=10, lag_p50_ms=1.5, lag_p99_ms=9.0))
+        write_status(session, StatusSnapshot(holder="host:1", started_at=started, endpoints=4,
+                                             checks_total=12))
         session.commit()
-        row = store.scheduler_status(session=session)
+        row = scheduler_status(session=session)
     assert row is not None and (row.holder, row.endpoints, row.checks_total) == ("host:1", 4, 12)
     assert row.heartbeat_at is not None

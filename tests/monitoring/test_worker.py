@@ -9,7 +9,7 @@ import sys
 from calcifer.monitoring.choices import ResultCode, Status
 from calcifer.monitoring.lock import make_lock
 from calcifer.monitoring.models.checks import MonitorState
-from calcifer.monitoring.store import scheduler_status
+from calcifer.monitoring.states import scheduler_status
 from calcifer.web.context import AppContext
 from tests.monitoring.scheduler_helpers import endpoint_row, put_endpoints, results_of, state_of, targets, wait_until
 from tests.monitoring.test_lock import child_env

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from calcifer import gitrepo as git
 from calcifer.auth.models import User
-from calcifer.catalog import index
+from calcifer.catalog import findings, index, index_parse
 from calcifer.catalog.choices import ServiceStatus, Severity
 from calcifer.catalog.schemas import EndpointSpec, ServiceSpec, spec_document, spec_errors
 from calcifer.catalog.yamlio import apply_spec, load_plain
@@ -60,12 +60,12 @@ def catalog_merge_problems(*, session: Session, item: WorkItem, workspace: work.
     base = git.merge_base(repo_path=workspace.repo_path, branch=item.branch)
     if tip is None or base is None:
         return []
-    found = index.branch_findings(repo_path=workspace.repo_path, base=base, tip=tip)
+    found = findings.branch_findings(repo_path=workspace.repo_path, base=base, tip=tip)
     return ([_problem(f, on_main=False) for f in found.caused]
             + [_problem(f, on_main=True) for f in found.existing])
 
 
-def _problem(finding: index.Finding, *, on_main: bool) -> Problem:
+def _problem(finding: index_parse.Finding, *, on_main: bool) -> Problem:
     return Problem(f"catalog_{finding.code}", f"{finding.file} (line {finding.line}): {finding.message}",
                    path=finding.file, line=finding.line, blocking=finding.severity == Severity.ERROR.value,
                    on_main=on_main)

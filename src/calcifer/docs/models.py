@@ -1,6 +1,6 @@
 """The docs index: main's docs/**.md mirrored into tables for the tree, titles and backlinks.
 
-Everything here is rebuilt from git by ``docs.service.sync_index``; the files stay the truth.
+Everything here is rebuilt from git by ``docs.index_sync.sync_index``; the files stay the truth.
 """
 
 from __future__ import annotations

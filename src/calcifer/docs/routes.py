@@ -1,4 +1,4 @@
-"""Reading docs and the changelog: pages and JSON API, thin handlers over `docs.service`.
+"""Reading docs and the changelog: pages and JSON API, thin handlers over `docs.service`, `.views`, `.history`.
 
 Writing (edit, new, preview) lives in `edit_routes.py`.
 """
@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from calcifer.changelog.choices import ChangeType
 from calcifer.deps import CtxDep, CurrentUser, SessionDep
-from calcifer.docs import service
+from calcifer.docs import history, service, views
 from calcifer.docs.render import TocEntry
 from calcifer.docs.schemas import (
     ChangelogRowListPublic,
@@ -41,14 +41,14 @@ def _commit_public(c: CommitInfo | None) -> dict[str, Any] | None:
             "time": c.time.isoformat()}
 
 
-def _entry_public(e: service.HistoryEntry | None) -> dict[str, Any] | None:
+def _entry_public(e: history.HistoryEntry | None) -> dict[str, Any] | None:
     if e is None:
         return None
     return {"commit": _commit_public(e.commit), "change": e.change, "work_item_id": e.work_item_id,
             "work_item_title": e.work_item_title}
 
 
-def _summary_public(d: service.DocSummary) -> dict[str, Any]:
+def _summary_public(d: views.DocSummary) -> dict[str, Any]:
     return {"path": d.path, "title": d.title, "updated_at": d.updated_at.isoformat() if d.updated_at else None,
             "commit": d.commit_id, "template": d.is_template}
 
@@ -72,7 +72,7 @@ def api_docs(
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> dict[str, Any]:
     """Docs on main, sorted by path, a page at a time (at most 500 a page)."""
-    items, next_cursor = service.list_docs(session=session, repo_path=ctx.repo_path, prefix=prefix,
+    items, next_cursor = views.list_docs(session=session, repo_path=ctx.repo_path, prefix=prefix,
                                            templates=templates, limit=limit, cursor=cursor)
     return {"items": [_summary_public(d) for d in items], "next_cursor": next_cursor, "limit": limit}
 
@@ -86,7 +86,7 @@ def api_doc_history(
     before: Annotated[str | None, Query(deprecated=True, description="the older name of `cursor`")] = None,
 ) -> dict[str, Any]:
     """Commits on main that changed the doc, newest first, each with its work item."""
-    page = service.doc_history(session=session, repo_path=ctx.repo_path, path=path, limit=limit,
+    page = history.doc_history(session=session, repo_path=ctx.repo_path, path=path, limit=limit,
                                before=cursor or before)
     return {"path": page.path, "exists": page.exists, "items": [_entry_public(e) for e in page.entries],
             "next_cursor": page.next_cursor}
@@ -99,7 +99,7 @@ def api_doc_diff(
     new: Annotated[str | None, Query(alias="to", description="commit id (default: main's tip)")] = None,
 ) -> dict[str, Any]:
     """Unified diff of the doc between two commits of main's history."""
-    diff = service.doc_diff(repo_path=ctx.repo_path, path=path, old=old, new=new)
+    diff = history.doc_diff(repo_path=ctx.repo_path, path=path, old=old, new=new)
     return {"path": diff.path, "from": _commit_public(diff.old), "to": _commit_public(diff.new),
             "identical": diff.identical, "truncated": diff.truncated, "added": diff.added, "removed": diff.removed,
             "diff": "\n".join(line.text for line in diff.lines)}
@@ -111,7 +111,7 @@ def api_doc(
     rev: Annotated[str | None, Query(description="a commit id of main's history (default: main's tip)")] = None,
 ) -> dict[str, Any]:
     """One doc: its markdown, sanitised HTML, title, table of contents, front matter, backlinks, last change."""
-    view = service.view_doc(session=session, repo_path=ctx.repo_path, path=path, rev=rev)
+    view = views.view_doc(session=session, repo_path=ctx.repo_path, path=path, rev=rev)
     return {
         "path": view.path, "markdown": view.markdown, "html": view.rendered.html, "title": view.title,
         "toc": _toc_public(view.rendered.toc), "front_matter": view.rendered.front_matter,
@@ -133,9 +133,9 @@ def api_changelog_entries(
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> dict[str, Any]:
     """CHANGES.md entries on main, newest first, filtered; each with its work item and merge commit."""
-    filters = service.changelog_filter(date_from=date_from, date_to=date_to, type=type, service=service_slug,
+    filters = history.changelog_filter(date_from=date_from, date_to=date_to, type=type, service=service_slug,
                                        text=q)
-    rows, next_cursor = service.changelog_entries(session=session, repo_path=ctx.repo_path, filters=filters,
+    rows, next_cursor = history.changelog_entries(session=session, repo_path=ctx.repo_path, filters=filters,
                                                   limit=limit, cursor=cursor)
     return {"items": [{"section": r.section, "date": r.date.isoformat() if r.date else None, "type": r.type,
                        "text": r.text, "work_item_id": r.work_item_id, "work_item_title": r.work_item_title,
@@ -165,17 +165,17 @@ def _toc(toc: list[TocEntry]) -> list[TocEntry]:
 def tree_page(request: Request, session: SessionDep, user: CurrentUser, ctx: CtxDep, prefix: str | None = None,
               cursor: str | None = None) -> Response:
     folder = service.validate_prefix(prefix)
-    docs, next_cursor = service.list_docs(session=session, repo_path=ctx.repo_path, prefix=folder, direct=True,
+    docs, next_cursor = views.list_docs(session=session, repo_path=ctx.repo_path, prefix=folder, direct=True,
                                           limit=PAGE_SIZE, cursor=cursor or None)
     at_root = folder is None and not cursor
-    templates, more_templates = service.list_docs(session=session, repo_path=ctx.repo_path, templates=True,
+    templates, more_templates = views.list_docs(session=session, repo_path=ctx.repo_path, templates=True,
                                                   limit=100) if at_root else ([], None)
     params = {"prefix": folder} if folder else {}
     return render(request, "docs/tree.html", {
-        "docs": docs, "folders": [] if cursor else service.list_folders(session=session, repo_path=ctx.repo_path,
+        "docs": docs, "folders": [] if cursor else views.list_folders(session=session, repo_path=ctx.repo_path,
                                                                          prefix=folder),
         "templates": templates, "more_templates": more_templates is not None, "prefix": folder,
-        "crumbs": _crumbs(folder) if folder else [], "total": service.count_docs(session=session),
+        "crumbs": _crumbs(folder) if folder else [], "total": views.count_docs(session=session),
         "next_url": ("/docs?" + urlencode({**params, "cursor": next_cursor})) if next_cursor else None,
     }, nav="docs")
 
@@ -183,7 +183,7 @@ def tree_page(request: Request, session: SessionDep, user: CurrentUser, ctx: Ctx
 @pages.get("/docs/view/{path:path}", response_class=HTMLResponse)
 def view_page(request: Request, session: SessionDep, user: CurrentUser, ctx: CtxDep, path: str,
               rev: str | None = None) -> Response:
-    view = service.view_doc(session=session, repo_path=ctx.repo_path, path=path, rev=rev or None)
+    view = views.view_doc(session=session, repo_path=ctx.repo_path, path=path, rev=rev or None)
     return render(request, "docs/view.html", {
         "view": view, "crumbs": _crumbs(view.path), "url_path": _url_path(view.path),
         "toc": _toc(view.rendered.toc),
@@ -194,7 +194,7 @@ def view_page(request: Request, session: SessionDep, user: CurrentUser, ctx: Ctx
 @pages.get("/docs/history/{path:path}", response_class=HTMLResponse)
 def history_page(request: Request, session: SessionDep, user: CurrentUser, ctx: CtxDep, path: str,
                  before: str | None = None) -> Response:
-    page = service.doc_history(session=session, repo_path=ctx.repo_path, path=path, limit=50, before=before or None)
+    page = history.doc_history(session=session, repo_path=ctx.repo_path, path=path, limit=50, before=before or None)
     url_path = _url_path(page.path)
     return render(request, "docs/history.html", {
         "page": page, "crumbs": _crumbs(page.path), "url_path": url_path, "name": posixpath.basename(page.path),
@@ -207,7 +207,7 @@ def history_page(request: Request, session: SessionDep, user: CurrentUser, ctx: 
 def diff_page(request: Request, user: CurrentUser, ctx: CtxDep, path: str,
               old: Annotated[str | None, Query(alias="from")] = None,
               new: Annotated[str | None, Query(alias="to")] = None) -> Response:
-    diff = service.doc_diff(repo_path=ctx.repo_path, path=path, old=old or None, new=new or None)
+    diff = history.doc_diff(repo_path=ctx.repo_path, path=path, old=old or None, new=new or None)
     return render(request, "docs/diff.html", {
         "diff": diff, "crumbs": _crumbs(diff.path), "url_path": _url_path(diff.path),
         "name": posixpath.basename(diff.path),
@@ -243,16 +243,16 @@ def changelog_page(
     raw = {"from": date_from or "", "to": date_to or "", "type": type or "", "service": service_slug or "",
            "q": q or ""}
     try:
-        filters = service.changelog_filter(date_from=date_from, date_to=date_to, type=type, service=service_slug,
+        filters = history.changelog_filter(date_from=date_from, date_to=date_to, type=type, service=service_slug,
                                            text=q)
-        rows, next_cursor = service.changelog_entries(session=session, repo_path=ctx.repo_path, filters=filters,
+        rows, next_cursor = history.changelog_entries(session=session, repo_path=ctx.repo_path, filters=filters,
                                                       limit=100, cursor=cursor or None)
     except Invalid as exc:  # show the form again with the reason, keeping what was typed
         return render(request, "docs/changelog.html", {
             "sections": [], "filters": raw, "types": [t.value for t in ChangeType], "error": exc.message,
             "next_url": None}, status_code=422, nav="docs")
     params = filters.as_params()
-    sections: dict[str, list[service.ChangelogRow]] = {}
+    sections: dict[str, list[history.ChangelogRow]] = {}
     for row in rows:  # newest first already; a section's entries are contiguous
         sections.setdefault(row.section, []).append(row)
     return render(request, "docs/changelog.html", {

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from calcifer.docs import service as docs_service
+from calcifer.docs import history as docs_history
 from calcifer.errors import Invalid, NotFound
 from calcifer.gitrepo import (
     Commit,
@@ -120,7 +120,7 @@ def _delta_paths(diff: Diff) -> list[str]:
 
 def _entries(session: Session, repo: Repository, commits: list[Commit]) -> list[CommitEntry]:
     infos = [commit_info(c) for c in commits]
-    ids = [docs_service.work_item_from_message(info.message) for info in infos]
+    ids = [docs_history.work_item_from_message(info.message) for info in infos]
     items = work_service.get_work_items(session=session, ids={i for i in ids if i is not None})
     entries = []
     for commit, info, wid in zip(commits, infos, ids, strict=True):
@@ -167,7 +167,7 @@ def list_commits(*, session: Session, repo_path: Path, ref: str = MAIN_REF, path
             commit = repo[commit.parent_ids[0]].peel(Commit) if commit.parent_ids else None
         next_commit = str(commit.id) if commit is not None else None
     elif start is not None:
-        changes, next_commit = docs_service.first_parent_changes(repo, start, clean, limit=limit,
+        changes, next_commit = docs_history.first_parent_changes(repo, start, clean, limit=limit,
                                                                   max_scan=MAX_SCAN)
         commits = [c for c, _ in changes]
     return CommitPage(entries=_entries(session, repo, commits),

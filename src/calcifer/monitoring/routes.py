@@ -87,7 +87,7 @@ def _open_incidents(session: Session, *, slug: str | None = None, limit: int = 5
 
 
 def scheduler_status(session: Session) -> Any:
-    reader = _optional("calcifer.monitoring.store", "scheduler_status")
+    reader = _optional("calcifer.monitoring.states", "scheduler_status")
     if reader is not None:
         return reader(session=session)
     from calcifer.monitoring.models import SchedulerStatus
@@ -357,7 +357,7 @@ def resume_page(request: Request, session: SessionDep, user: RequireEditor, addr
 
 @pages.get("/settings/monitoring", response_class=HTMLResponse)
 def settings_page(request: Request, session: SessionDep, user: RequireAdmin, settings: SettingsDep) -> Response:
-    report_fn = _optional("calcifer.monitoring.store", "storage_report")
+    report_fn = _optional("calcifer.monitoring.retention", "storage_report")
     report = report_fn(session=session, settings=settings) if report_fn is not None else None
     retention = [  # (what, value, the environment variable that sets it)
         ("Raw results kept", f"{settings.monitor_raw_retention_hours} hours", "CALCIFER_MONITOR_RAW_RETENTION_HOURS"),

@@ -12,7 +12,7 @@ How it keeps 10,000 endpoints on time (see docs/monitoring/scheduler.md for the 
   running at its next slot is skipped for that slot (counted), never run twice at once.
 - Every check runs under ``asyncio.timeout(endpoint.timeout)``; the scheduler measures latency when the
   check does not; exceptions become a down result, never a dead scheduler.
-- Results go to ``store.ProcessWriter`` (a child process with its own connection; ``writer="thread"``
+- Results go to ``writer.ProcessWriter`` (a child process with its own connection; ``writer="thread"``
   keeps it in-process): the loop never waits for the database, nor for the GIL held by database work.
   Catalog, pause, push-heartbeat and maintenance lookups run in worker threads.
 - The catalog index is polled every ~2 s (commit, count, newest update): a merge reaches the schedule
@@ -43,12 +43,13 @@ from sqlalchemy.orm import Session
 from calcifer.catalog.models import CatalogEndpoint, CatalogState
 from calcifer.errors import NotFound
 from calcifer.instance import AppContext
-from calcifer.monitoring import checks, hooks, store
+from calcifer.monitoring import checks, hooks, states, store
 from calcifer.monitoring.checks.base import CheckContext, CheckType, Outcome, PushSeen, Target
 from calcifer.monitoring.choices import ResultCode, Status
 from calcifer.monitoring.lock import SchedulerLock, make_lock
 from calcifer.monitoring.models.checks import MonitorState
 from calcifer.monitoring.timers import TimerQueue
+from calcifer.monitoring.writer import ProcessWriter, ResultWriter
 
 log = logging.getLogger("calcifer.monitoring")
 
@@ -193,8 +194,8 @@ def plan_changes(session: Session, *, current: dict[str, str], signature: tuple[
     changed). Creates state rows for new slugs and marks stopped ones paused."""
     signature = signature or catalog_signature(session)
     rows = session.execute(select(*_ENDPOINT_COLUMNS)).all()
-    ids = store.ensure_states(session, [row.slug for row in rows])
-    paused = store.paused_ids(session)
+    ids = states.ensure_states(session, [row.slug for row in rows])
+    paused = states.paused_ids(session)
     plan = Plan(signature=signature, paused=paused)
     wanted: dict[str, tuple[Any, str]] = {}
     stopped: dict[int, tuple[str, str | None]] = {}
@@ -213,14 +214,14 @@ def plan_changes(session: Session, *, current: dict[str, str], signature: tuple[
         if current.get(slug) != fingerprint:
             plan.add.append(_build_job(row, ids[slug], fingerprint))
     if not current and plan.add:  # a (re)start: when was each endpoint checked last?
-        last = store.last_checked(session)
+        last = states.last_checked(session)
         for job in plan.add:
             stored = last.get(job.endpoint_id)
             job.last_checked = stored.timestamp() if stored is not None else None
     # Only endpoints whose scheduling changed need their paused/unknown status looked at.
     touched = set(plan.remove) | {job.slug for job in plan.add}
-    store.sync_paused(session, stopped={k: v for k, v in stopped.items() if v[0] in touched or not current},
-                      running={k: v for k, v in running.items() if v[0] in touched})
+    states.sync_paused(session, stopped={k: v for k, v in stopped.items() if v[0] in touched or not current},
+                       running={k: v for k, v in running.items() if v[0] in touched})
     return plan
 
 
@@ -295,13 +296,13 @@ class Scheduler:
         self.lock = lock
         self.holder = store.holder_name()
         self.started_at = dt.datetime.now(dt.UTC)
-        self.writer: store.ResultWriter | store.ProcessWriter
+        self.writer: ResultWriter | ProcessWriter
         if writer == "process":
-            self.writer = store.ProcessWriter(self.settings, batch_seconds=batch_seconds,
-                                              status_every=status_seconds, wire=app.wire)
+            self.writer = ProcessWriter(self.settings, batch_seconds=batch_seconds,
+                                        status_every=status_seconds, wire=app.wire)
         else:
-            self.writer = store.ResultWriter(app.session_factory, settings=self.settings,
-                                             batch_seconds=batch_seconds, status_every=status_seconds)
+            self.writer = ResultWriter(app.session_factory, settings=self.settings,
+                                       batch_seconds=batch_seconds, status_every=status_seconds)
         self.writer.snapshot = self.snapshot
         self.jobs: dict[str, Job] = {}
         # Kept beside ``jobs`` by ``_apply`` (the loop), read by the DB threads: rebuilding them from
@@ -364,12 +365,12 @@ class Scheduler:
         now = self._loop.time()
         return self._due.count_due(now, lambda entry: entry[1] == entry[0].gen)
 
-    def snapshot(self) -> store.StatusSnapshot:
+    def snapshot(self) -> states.StatusSnapshot:
         # Called from the writer thread: read plain attributes only (the lag list is copied by the loop).
         p50, p99 = self._lag_cache
-        return store.StatusSnapshot(holder=self.holder, started_at=self.started_at, endpoints=len(self.jobs),
-                                    checks_total=self.checks_total, lag_p50_ms=p50, lag_p99_ms=p99,
-                                    queue=self._queue_cache, in_flight=self.in_flight)
+        return states.StatusSnapshot(holder=self.holder, started_at=self.started_at, endpoints=len(self.jobs),
+                                     checks_total=self.checks_total, lag_p50_ms=p50, lag_p99_ms=p99,
+                                     queue=self._queue_cache, in_flight=self.in_flight)
 
     _lag_cache: tuple[float, float] = (0.0, 0.0)
     _queue_cache: int = 0
@@ -541,7 +542,7 @@ class Scheduler:
     def _load(self, force: bool) -> Plan | None:
         with self.app.session_factory() as session:
             signature = catalog_signature(session)
-            paused = store.paused_ids(session)
+            paused = states.paused_ids(session)
             if not force and signature == self._signature and paused == self._paused:
                 return None
             # safe to read from this thread: only ``_apply`` changes it, after this returns
@@ -560,7 +561,7 @@ class Scheduler:
             return {}
         seen: dict[str, PushSeen] = {}
         with self.app.session_factory() as session:
-            for slug, (at, reported, message) in store.push_heartbeats(session, slugs).items():
+            for slug, (at, reported, message) in states.push_heartbeats(session, slugs).items():
                 try:
                     status = Status(reported)
                 except ValueError:
@@ -738,14 +739,14 @@ def _prepare_now(app: AppContext, slug: str) -> tuple[Job, bool, PushSeen | None
         row = session.execute(select(*_ENDPOINT_COLUMNS).where(CatalogEndpoint.slug == slug)).first()
         if row is None:
             raise NotFound(f"no endpoint {slug!r} on main")
-        endpoint_id = store.ensure_states(session, [slug])[slug]
+        endpoint_id = states.ensure_states(session, [slug])[slug]
         job = _build_job(row, endpoint_id, _fingerprint(row))
         in_maintenance = False
         if hooks.MAINTENANCE_PROVIDERS:
             in_maintenance = slug in hooks.endpoints_in_maintenance(session=session, now=dt.datetime.now(dt.UTC))
         seen = None
         if row.type == "push":
-            heartbeat = store.push_heartbeats(session, [slug]).get(slug)
+            heartbeat = states.push_heartbeats(session, [slug]).get(slug)
             if heartbeat is not None:
                 try:
                     status = Status(heartbeat[1])

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from calcifer.catalog import index
+from calcifer.catalog import index_parse
 from calcifer.catalog.schemas import EndpointSpec, spec_errors
 from calcifer.errors import Invalid
 from calcifer.monitoring import checks
@@ -116,6 +116,6 @@ def test_an_endpoint_file_with_a_bad_accepted_status_is_refused_by_the_catalog()
             "target: https://grafana.example.org/api/health\n"
             "options:\n  accepted_status: [\"abc\"]\n")
     with pytest.raises(Invalid) as caught:
-        index.validate_endpoint_text(text, path="catalog/endpoints/grafana-health.yaml")
+        index_parse.validate_endpoint_text(text, path="catalog/endpoints/grafana-health.yaml")
     assert "options.accepted_status" in str(caught.value.details)
     assert "'abc' is not a status code or range" in caught.value.message

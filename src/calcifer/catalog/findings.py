@@ -1,0 +1,79 @@
+"""Validating a branch's catalog exactly as a sync of main would, for the merge check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from calcifer.catalog import index_sync
+from calcifer.catalog.index_build import _build
+from calcifer.catalog.index_parse import Finding, _Memo
+from calcifer.catalog.index_sync import _catalog_tree_id
+from calcifer.gitrepo import Commit, open_repo, resolve_commit
+
+# -- validating a branch ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BranchFindings:
+    """The catalog's findings at a branch's tip, sorted by who caused them.
+
+    ``caused``: at the tip but not where the branch left main (the branch brought them, wherever they
+    show: deleting a service makes another file's dependency unknown). ``existing``: already there
+    where the branch left main, in files the branch adds or changes (not the branch's doing)."""
+
+    caused: list[Finding]
+    existing: list[Finding]
+
+
+# The merge check asks again at each page view: findings of the last few (base, tip) catalog trees are kept.
+BRANCH_FINDINGS_KEPT = 64
+_branch_findings: dict[tuple[str, str], BranchFindings] = {}
+
+
+def _finding_key(finding: Finding) -> tuple[str, str, str]:
+    # Lines move when a file is edited above a problem; the problem is the same one.
+    return (finding.file, finding.code, finding.message)
+
+
+def _changed_catalog_files(base: Commit, tip: Commit) -> set[str]:
+    diff = base.tree.diff_to_tree(tip.tree)
+    return {delta.new_file.path for delta in diff.deltas if delta.new_file.path.startswith("catalog/")}
+
+
+def _scratch_memo() -> _Memo:
+    """A memo of its own, seeded with the validated specs and key lines this process knows (both keyed
+    by blob id, so never stale): a branch's catalog builds without touching the sync's memo."""
+    memo = _Memo()
+    known = index_sync._memo
+    memo.specs = dict(known.specs)
+    memo.key_lines = dict(known.key_lines)
+    memo.nested_lines = dict(known.nested_lines)
+    return memo
+
+
+def branch_findings(*, repo_path: Path, base: str, tip: str) -> BranchFindings:
+    """Validate the catalog at ``tip`` as a sync of main would, against ``base`` (where the branch left
+    main). Empty when the branch changes no catalog file. Raises NotFound for an unknown commit."""
+    repo = open_repo(repo_path)
+    base_commit = resolve_commit(repo, base)
+    tip_commit = resolve_commit(repo, tip)
+    base_tree, tip_tree = _catalog_tree_id(repo, base_commit), _catalog_tree_id(repo, tip_commit)
+    if base_tree == tip_tree:
+        return BranchFindings([], [])
+    key = (str(repo_path), f"{base_tree}..{tip_tree}")
+    known = _branch_findings.get(key)
+    if known is not None:  # trees are content-addressed: the same pair always gives the same findings
+        return known
+    at_base = _build(repo, base_commit, {}, _scratch_memo()).findings
+    at_tip = _build(repo, tip_commit, {}, _scratch_memo()).findings
+    before = {_finding_key(f) for f in at_base}
+    touched = _changed_catalog_files(base_commit, tip_commit)
+    caused = [f for f in at_tip if _finding_key(f) not in before]
+    existing = [f for f in at_tip if _finding_key(f) in before and f.file in touched]
+    found = BranchFindings(caused, existing)
+    if len(_branch_findings) >= BRANCH_FINDINGS_KEPT:
+        _branch_findings.pop(next(iter(_branch_findings)))
+    _branch_findings[key] = found
+    return found

@@ -87,22 +87,6 @@ class DocPublic(BaseModel):
     commit: str
 
 
-class ChangelogRowPublic(BaseModel):
-    section: str
-    date: dt.date | None
-    type: str | None
-    text: str
-    work_item_id: int | None
-    work_item_title: str | None
-    service: str | None
-    commit: str | None
-
-
-class ChangelogRowListPublic(BaseModel):
-    items: list[ChangelogRowPublic]
-    next_cursor: str | None = Field(description=NEXT_CURSOR)
-
-
 class WorkDocPublic(BaseModel):
     path: str
     content: str

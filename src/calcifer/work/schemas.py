@@ -195,20 +195,6 @@ class UpdateFromMainPublic(BaseModel):
     clean: bool
 
 
-class ChangelogEntryPublic(BaseModel):
-    section: str
-    date: dt.date | None
-    type: str | None
-    text: str
-    work_item_id: int | None
-
-
-class ChangelogListPublic(BaseModel):
-    items: list[ChangelogEntryPublic]
-    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; null on "
-                                                              "the last.")
-
-
 class ChecklistTemplatePublic(BaseModel):
     category: str
     action: str

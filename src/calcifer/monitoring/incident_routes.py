@@ -15,8 +15,8 @@ from calcifer.deps import CurrentUser, RequireEditor, SessionDep, SettingsDep
 from calcifer.errors import DomainError, Invalid
 from calcifer.listing import id_cursor, next_id_cursor
 from calcifer.monitoring import incidents, maintenance
+from calcifer.monitoring.choices import IncidentStatus, MaintenanceKind
 from calcifer.monitoring.models import Incident
-from calcifer.monitoring.models.incidents import IncidentStatus, MaintenanceKind
 from calcifer.monitoring.schemas import (
     IncidentDetailPublic,
     IncidentListPublic,

@@ -25,10 +25,9 @@ from calcifer.catalog import graph
 from calcifer.changelog.choices import ChangeType
 from calcifer.db import utcnow
 from calcifer.errors import Conflict, DomainError, Invalid, NotFound
-from calcifer.monitoring.choices import EventKind, Status
+from calcifer.monitoring.choices import EventKind, IncidentEventKind, IncidentStatus, Status
 from calcifer.monitoring.hooks import StatusChange
 from calcifer.monitoring.models import Incident, IncidentEvent, MonitorEvent
-from calcifer.monitoring.models.incidents import IncidentEventKind, IncidentStatus
 
 # Defined in the read model (monitoring/queries.py) so notify need not import this module; still ours.
 from calcifer.monitoring.queries import ExpiringCertificate as ExpiringCertificate

@@ -28,8 +28,8 @@ from calcifer.catalog import index as catalog_index
 from calcifer.cron import cron_problem
 from calcifer.db import utcnow
 from calcifer.errors import Conflict, Invalid, NotFound
+from calcifer.monitoring.choices import MaintenanceKind
 from calcifer.monitoring.models import MaintenanceWindow, MonitorState
-from calcifer.monitoring.models.incidents import MaintenanceKind
 from calcifer.work import service as work
 from calcifer.work.choices import OPEN_STATUSES, WorkStatus
 from calcifer.work.models import WorkItem

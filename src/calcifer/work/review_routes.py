@@ -18,8 +18,9 @@ from calcifer.listing import id_cursor, next_id_cursor
 from calcifer.web.security import flash
 from calcifer.work import reviews
 from calcifer.work import service as work
+from calcifer.work.choices import ReviewAction, ReviewState, ReviewVerdict
 from calcifer.work.models import WorkReview
-from calcifer.work.reviews import COMMENT_MAX, ReviewAction, ReviewState, ReviewVerdict
+from calcifer.work.reviews import COMMENT_MAX
 from calcifer.work.routes import WorkspaceDep
 
 pages = APIRouter(include_in_schema=False)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from calcifer.auth.choices import Role
 from calcifer.auth.roles import has_role
@@ -21,6 +21,8 @@ from calcifer.monitoring.schemas import (
     IncidentDetailPublic,
     IncidentListPublic,
     IncidentNotePublic,
+    NoteCreate,
+    PostmortemStart,
     PostmortemStartedPublic,
     WindowListPublic,
     WindowPublic,
@@ -32,18 +34,6 @@ from calcifer.work.routes import WorkspaceDep
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["incidents"])
-
-
-class NoteCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    text: str = Field(max_length=incidents.NOTE_MAX + 100)
-
-
-class PostmortemStart(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    work_item_id: int | None = Field(default=None, description="An open work item; absent: start a new one.")
 
 
 def incident_public(incident: Incident, *, full: bool = False) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from calcifer.monitoring.models import Incident, IncidentEvent, MonitorEvent
 from calcifer.monitoring.queries import ExpiringCertificate as ExpiringCertificate
 from calcifer.monitoring.queries import expiring_certificates as expiring_certificates
 from calcifer.monitoring.queries import open_incidents as open_incidents
+from calcifer.monitoring.schemas import NOTE_MAX
 from calcifer.work import service as work
 from calcifer.work.choices import OPEN_STATUSES, WorkAction, WorkStatus
 from calcifer.work.models import WorkItem
@@ -42,7 +43,6 @@ log = logging.getLogger("calcifer.incidents")
 
 # A work item merged this long before an incident starts is shown as possibly related.
 RELATED_MERGE_WINDOW = dt.timedelta(hours=1)
-NOTE_MAX = 5000
 PAGE_SIZE = 50
 MAX_LIMIT = 200
 POSTMORTEM_TEMPLATE = "post-mortem"

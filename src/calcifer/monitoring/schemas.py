@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+NOTE_MAX = 5000
+
 
 class MaintenancePublic(BaseModel):
     checks: int
@@ -224,3 +226,15 @@ class WindowListPublic(BaseModel):
 
 class PushAckPublic(BaseModel):
     ok: bool = Field(description="The heartbeat was recorded.")
+
+
+class NoteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(max_length=NOTE_MAX + 100)
+
+
+class PostmortemStart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    work_item_id: int | None = Field(default=None, description="An open work item; absent: start a new one.")

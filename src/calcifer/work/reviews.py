@@ -44,8 +44,8 @@ from calcifer.work.choices import (
     ReviewVerdict,
 )
 from calcifer.work.models import WorkItem, WorkReview
+from calcifer.work.schemas import COMMENT_MAX
 
-COMMENT_MAX = 2000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 

@@ -6,7 +6,9 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from calcifer.changelog.choices import ChangeType
-from calcifer.work.choices import WorkAction, WorkStatus
+from calcifer.work.choices import ReviewAction, ReviewState, ReviewVerdict, WorkAction, WorkStatus
+
+COMMENT_MAX = 2000
 
 NOTES_MAX = 2000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -210,3 +212,49 @@ class ChecklistTemplateSaved(BaseModel):
     category: str
     action: str
     items: list[str]
+
+
+class ReviewCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    verdict: ReviewAction = Field(description="approve or changes_requested (not by the work item's author), "
+                                              "or request: ask for a review.")
+    comment: str = Field(default="", max_length=COMMENT_MAX,
+                         description="Required with changes_requested; at most 2000 characters.")
+
+
+class ReviewPublic(BaseModel):
+    id: int
+    work_item_id: int
+    reviewer: str
+    verdict: ReviewVerdict
+    comment: str
+    commit: str | None = Field(description="The branch tip the review was given at.")
+    created_at: dt.datetime
+
+
+class CurrentVerdictPublic(BaseModel):
+    reviewer: str
+    verdict: ReviewVerdict
+    comment: str
+    commit: str | None
+    at: dt.datetime
+    stale: bool = Field(description="An approval of an earlier commit, dismissed by newer commits.")
+
+
+class ReviewSummaryPublic(BaseModel):
+    state: ReviewState
+    required: bool = Field(description="Merging needs an approval (preference merges_need_approval).")
+    branch_tip: str | None
+    approvals: list[str]
+    stale_approvals: list[str]
+    changes_requested: list[str]
+    requested_by: str | None
+    requested_at: dt.datetime | None
+    reviewers: list[CurrentVerdictPublic] = Field(description="Each reviewer's latest verdict.")
+
+
+class ReviewListPublic(BaseModel):
+    items: list[ReviewPublic]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+    summary: ReviewSummaryPublic

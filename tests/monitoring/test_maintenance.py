@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from calcifer.monitoring import hooks, maintenance, store
 from calcifer.monitoring.choices import MaintenanceKind, ResultCode
-from calcifer.monitoring.maintenance import WindowCreate
 from calcifer.monitoring.models import Incident, MonitorResult
+from calcifer.monitoring.schemas import WindowCreate
 from calcifer.notify import service as notify
 from calcifer.notify.models import Delivery
 from calcifer.web.context import AppContext

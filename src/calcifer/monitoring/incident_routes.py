@@ -24,6 +24,7 @@ from calcifer.monitoring.schemas import (
     NoteCreate,
     PostmortemStart,
     PostmortemStartedPublic,
+    WindowCreate,
     WindowListPublic,
     WindowPublic,
 )
@@ -161,7 +162,7 @@ def api_windows(session: SessionDep, user: CurrentUser, include_ended: bool = Tr
 
 
 @api.post("/maintenance-windows", status_code=201, response_model=WindowPublic)
-def api_create_window(session: SessionDep, user: RequireEditor, data: maintenance.WindowCreate) -> dict[str, Any]:
+def api_create_window(session: SessionDep, user: RequireEditor, data: WindowCreate) -> dict[str, Any]:
     window = maintenance.create_window(session=session, actor=user, data=data)
     return maintenance.describe(session=session, windows=[window])[0]
 
@@ -218,7 +219,7 @@ def maintenance_submit(
 ) -> Response:
     try:
         try:
-            data = maintenance.WindowCreate(
+            data = WindowCreate(
                 title=title, kind=MaintenanceKind(kind) if kind in {k.value for k in MaintenanceKind}
                 else MaintenanceKind.ONE_OFF, starts_at=_form_time(starts_at), ends_at=_form_time(ends_at),
                 cron=cron.strip() or None,

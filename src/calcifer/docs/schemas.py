@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from calcifer.work.schemas import ChangelogInput, WorkItemPublic
 
-CONTENT_MAX = 1_048_576
+CONTENT_MAX = 1_048_576  # characters in one doc written through the API
 
 NEXT_CURSOR = "Pass as `cursor` for the next page; null on the last."
 

@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from calcifer.monitoring.choices import MaintenanceKind
 
-NOTE_MAX = 5000
+NOTE_MAX = 5000  # characters in an incident note
+MAX_DURATION_MINUTES = 7 * 24 * 60  # of a recurring maintenance window
+MAX_SCOPE = 500  # services, and endpoints, one maintenance window names
 
 
 class MaintenancePublic(BaseModel):
@@ -240,10 +242,6 @@ class PostmortemStart(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     work_item_id: int | None = Field(default=None, description="An open work item; absent: start a new one.")
-
-MAX_DURATION_MINUTES = 7 * 24 * 60
-
-MAX_SCOPE = 500
 
 
 class WindowCreate(BaseModel):

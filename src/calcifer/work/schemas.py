@@ -8,9 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from calcifer.changelog.choices import ChangeType
 from calcifer.work.choices import ReviewAction, ReviewState, ReviewVerdict, WorkAction, WorkStatus
 
-COMMENT_MAX = 2000
-
 NOTES_MAX = 2000
+COMMENT_MAX = 2000  # characters in a review comment
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 SERVICE_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 

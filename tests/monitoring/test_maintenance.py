@@ -8,10 +8,9 @@ import datetime as dt
 from sqlalchemy import select
 
 from calcifer.monitoring import hooks, maintenance, store
-from calcifer.monitoring.choices import ResultCode
-from calcifer.monitoring.maintenance import WindowCreate
+from calcifer.monitoring.choices import MaintenanceKind, ResultCode
 from calcifer.monitoring.models import Incident, MonitorResult
-from calcifer.monitoring.models.incidents import MaintenanceKind
+from calcifer.monitoring.schemas import WindowCreate
 from calcifer.notify import service as notify
 from calcifer.notify.models import Delivery
 from calcifer.web.context import AppContext

@@ -70,7 +70,7 @@ from calcifer.auth.models import User
 from calcifer.catalog import compose, index
 from calcifer.catalog.choices import DeploymentType, ServiceKind, ServiceStatus, Severity
 from calcifer.catalog.models import CatalogService
-from calcifer.catalog.schemas import ServiceSpec, spec_document
+from calcifer.catalog.schemas import MAX_ACCEPT, ServiceSpec, spec_document
 from calcifer.catalog.service import validate_service
 from calcifer.catalog.yamlio import apply_spec, load_plain
 from calcifer.changelog.choices import ChangeType
@@ -92,7 +92,6 @@ MAX_SLUG = 63
 MAX_MAIN_FILES = 5000
 MAX_MAIN_BYTES = 64 * 1024 * 1024
 MAX_SERVICES = 2000
-MAX_ACCEPT = 500
 ENTRY_MAX = 300
 # The folders Calcifer itself writes: their YAML is catalog and docs, never Compose.
 _OWN_FOLDERS = ("catalog", "docs")

@@ -6,10 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from calcifer.catalog import discovery
-from calcifer.catalog.schemas import AcceptedPublic, DiscoveryPublic
+from calcifer.catalog.schemas import AcceptedPublic, AcceptRequest, DiscoveryPublic
 from calcifer.deps import CurrentUser, RequireEditor, SessionDep, SettingsDep
 from calcifer.errors import DomainError, Invalid
 from calcifer.prefs import service as prefs
@@ -21,16 +20,6 @@ from calcifer.work.routes import WorkspaceDep
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["catalog"])
-
-
-class AcceptRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    slugs: list[str] = Field(max_length=discovery.MAX_ACCEPT,
-                             description="Slugs from the scan's new, drifted or missing lists.")
-    work_item_id: int | None = Field(default=None, description="An open work item; null starts a new one.")
-    title: str = Field(default="", max_length=200, description="Title of the new work item (optional).")
-    apply_now: bool = Field(default=False, description="A standard change: merged and completed at once.")
 
 
 # =============================== JSON API ===============================

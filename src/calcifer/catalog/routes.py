@@ -7,14 +7,15 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from calcifer.catalog import graph, index, service
 from calcifer.catalog.choices import EndpointType, ServiceKind, ServiceStatus, Severity
 from calcifer.catalog.schemas import (
     CatalogChangePublic,
+    CatalogWrite,
     EndpointListPublic,
     EndpointPublic,
+    GraphHealth,
     GraphPublic,
     ImpactPublic,
     ProblemListPublic,
@@ -23,6 +24,7 @@ from calcifer.catalog.schemas import (
     ServiceListPublic,
     ServicePublic,
     ServiceSummary,
+    StandardChange,
     SyncPublic,
     endpoint_json_schema,
     known_endpoint_type,
@@ -46,16 +48,6 @@ pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["catalog"])
 # The JSON Schemas are public so editors and CI can validate catalog files without a token.
 schema_api = APIRouter(prefix="/api/v1/schema", tags=["catalog"])
-
-
-class StandardChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    operation: str = Field(description="create, update or delete")
-    kind: str = Field(description="service or endpoint")
-    slug: str
-    spec: dict[str, Any] | None = None
-    summary: str = Field(max_length=200, description="One line; becomes the work item's notes.")
 
 
 def _summary(row: Any) -> dict[str, Any]:
@@ -153,11 +145,6 @@ def api_graph(session: SessionDep, user: CurrentUser, center: str | None = None,
                                      host=host or None, limit=limit), media_type="application/json")
 
 
-class GraphHealth(BaseModel):
-    services: dict[str, str] = Field(description="service slug → worst status of its endpoints "
-                                                 "(down, degraded, unknown, up, paused)")
-
-
 @api.get("/catalog/graph/health", response_model=GraphHealth)
 def api_graph_health(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
     """The worst live status of each service's endpoints, by service slug (services without endpoints
@@ -170,14 +157,6 @@ def api_sync(session: SessionDep, user: RequireEditor, ctx: CtxDep) -> dict[str,
     result = index.sync_from_git(session=session, repo_path=ctx.repo_path, force=True)
     return {"commit": result.commit, "services": result.services, "endpoints": result.endpoints,
             "problems": result.problems, "duration_ms": result.duration_ms}
-
-
-class CatalogWrite(BaseModel):
-    """The body of the catalog edit routes: the whole spec under ``spec``, as a standard change carries it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    spec: dict[str, Any] = Field(description="The whole service or endpoint, as its YAML file holds it.")
 
 
 # The spec itself as the body (what these routes took before they matched standard changes) is still read.

@@ -36,6 +36,8 @@ from calcifer.monitoring import checks
 from calcifer.monitoring.checks import EndpointTypeRules, OptionValidator
 from calcifer.urls import WEB_URL_PATTERN, url_problem
 
+MAX_ACCEPT = 500  # services accepted from one discovery scan
+
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/+-]{0,62}$"
 SLUG_HELP = "use 1-63 lowercase letters, digits and dashes, starting with a letter or digit (e.g. grafana)"
@@ -574,3 +576,36 @@ class AcceptedPublic(BaseModel):
     retired: list[str]
     changelog: str | None
     warnings: list[str]
+
+
+class StandardChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    operation: str = Field(description="create, update or delete")
+    kind: str = Field(description="service or endpoint")
+    slug: str
+    spec: dict[str, Any] | None = None
+    summary: str = Field(max_length=200, description="One line; becomes the work item's notes.")
+
+
+class GraphHealth(BaseModel):
+    services: dict[str, str] = Field(description="service slug → worst status of its endpoints "
+                                                 "(down, degraded, unknown, up, paused)")
+
+
+class CatalogWrite(BaseModel):
+    """The body of the catalog edit routes: the whole spec under ``spec``, as a standard change carries it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec: dict[str, Any] = Field(description="The whole service or endpoint, as its YAML file holds it.")
+
+
+class AcceptRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    slugs: list[str] = Field(max_length=MAX_ACCEPT,
+                             description="Slugs from the scan's new, drifted or missing lists.")
+    work_item_id: int | None = Field(default=None, description="An open work item; null starts a new one.")
+    title: str = Field(default="", max_length=200, description="Title of the new work item (optional).")
+    apply_now: bool = Field(default=False, description="A standard change: merged and completed at once.")

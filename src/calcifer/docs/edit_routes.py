@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from calcifer.catalog import index as catalog_index
 from calcifer.changelog.choices import ChangeType
@@ -16,7 +15,13 @@ from calcifer.deps import CtxDep, CurrentUser, RequireEditor, SessionDep, Settin
 from calcifer.docs import doc_templates, editing, worklog
 from calcifer.docs.schemas import (
     DocChangePublic,
+    DocDelete,
+    DocFromTemplate,
+    DocRename,
+    DocWrite,
+    PreviewIn,
     PreviewPublic,
+    StandardDocChange,
     StandardDocChangePublic,
     TemplateListPublic,
     TemplatePublic,
@@ -30,68 +35,13 @@ from calcifer.web.templating import render, render_fragment
 from calcifer.work import service as work
 from calcifer.work.choices import WorkAction
 from calcifer.work.routes import WorkspaceDep, public
-from calcifer.work.schemas import ChangelogInput, WorkItemPublic
+from calcifer.work.schemas import WorkItemPublic
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["docs"])
 
 # The work-log entry is written into every merge commit by this hook (imported for its registration).
 _WORK_LOG_HOOK = worklog.work_log_files
-
-CONTENT_MAX = 1_048_576
-
-
-# =============================== schemas ===============================
-
-class DocWrite(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    content: str = Field(max_length=CONTENT_MAX, description="The whole doc, markdown.")
-    changelog: ChangelogInput | None = Field(default=None, description='Default: "Added doc <path>" or '
-                                             '"Changed doc <path>".')
-    message: str | None = Field(default=None, max_length=5000, description="Commit message (default: the "
-                                "changelog entry).")
-
-
-class DocDelete(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    changelog: ChangelogInput | None = None
-    message: str | None = Field(default=None, max_length=5000)
-
-
-class DocRename(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    path: str = Field(max_length=1000)
-    new_path: str = Field(max_length=1000)
-    update_links: bool = Field(default=False, description="Rewrite links to the old path in the branch's "
-                               "docs (and the moved doc's own relative links) in the same commit.")
-    changelog: ChangelogInput | None = None
-    message: str | None = Field(default=None, max_length=5000)
-
-
-class DocFromTemplate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    template: str = Field(max_length=200, description="Template name, e.g. runbook.")
-    path: str = Field(max_length=1000)
-    service: str | None = Field(default=None, max_length=100, description="Service slug to fill service.*")
-    title: str = Field(default="", max_length=200)
-    changelog: ChangelogInput | None = None
-    message: str | None = Field(default=None, max_length=5000)
-
-
-class PreviewIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    markdown: str = Field(max_length=CONTENT_MAX)
-    path: str = Field(default="", max_length=1000, description="The doc's path (resolves relative links).")
-
-
-class StandardDocChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    operation: str = Field(description="save, delete or rename")
-    path: str = Field(max_length=1000)
-    summary: str = Field(max_length=200, description="One line: the work item's title and notes.")
-    content: str | None = Field(default=None, max_length=CONTENT_MAX)
-    new_path: str | None = Field(default=None, max_length=1000)
-    update_links: bool = False
 
 
 def _entry(data: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Reading docs and the changelog: pages and JSON API, thin handlers over `docs.service`, `.views`, `.history`.
+"""Reading docs: pages and JSON API, thin handlers over `docs.service`, `.views`, `.history`.
 
 Writing (edit, new, preview) lives in `edit_routes.py`.
 """
@@ -13,18 +13,15 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from calcifer.changelog.choices import ChangeType
 from calcifer.deps import CtxDep, CurrentUser, SessionDep
 from calcifer.docs import history, service, views
 from calcifer.docs.render import TocEntry
 from calcifer.docs.schemas import (
-    ChangelogRowListPublic,
     DocDiffPublic,
     DocHistoryPublic,
     DocListPublic,
     DocPublic,
 )
-from calcifer.errors import Invalid
 from calcifer.gitrepo import CommitInfo
 from calcifer.web.templating import render
 
@@ -121,28 +118,6 @@ def api_doc(
     }
 
 
-@api.get("/changelog/entries", response_model=ChangelogRowListPublic)
-def api_changelog_entries(
-    session: SessionDep, user: CurrentUser, ctx: CtxDep,
-    date_from: Annotated[str | None, Query(alias="from", description="YYYY-MM-DD, inclusive")] = None,
-    date_to: Annotated[str | None, Query(alias="to", description="YYYY-MM-DD, inclusive")] = None,
-    type: Annotated[str | None, Query(description="Added, Changed, Deprecated, Removed, Fixed or Security")] = None,
-    service_slug: Annotated[str | None, Query(alias="service", description="a service slug")] = None,
-    q: Annotated[str | None, Query(description="text the entry contains")] = None,
-    limit: Annotated[int, Query(ge=1, le=service.MAX_CHANGELOG_LIMIT)] = 100,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
-) -> dict[str, Any]:
-    """CHANGES.md entries on main, newest first, filtered; each with its work item and merge commit."""
-    filters = history.changelog_filter(date_from=date_from, date_to=date_to, type=type, service=service_slug,
-                                       text=q)
-    rows, next_cursor = history.changelog_entries(session=session, repo_path=ctx.repo_path, filters=filters,
-                                                  limit=limit, cursor=cursor)
-    return {"items": [{"section": r.section, "date": r.date.isoformat() if r.date else None, "type": r.type,
-                       "text": r.text, "work_item_id": r.work_item_id, "work_item_title": r.work_item_title,
-                       "service": r.service, "commit": r.commit} for r in rows],
-            "next_cursor": next_cursor}
-
-
 # =============================== pages ===============================
 
 def _crumbs(path: str) -> list[tuple[str, str]]:
@@ -230,32 +205,3 @@ def raw_file(request: Request, user: CurrentUser, ctx: CtxDep, path: str) -> Res
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     return Response(content=image.data, media_type=image.content_type, headers=headers)
-
-
-@pages.get("/changelog", response_class=HTMLResponse)
-def changelog_page(
-    request: Request, session: SessionDep, user: CurrentUser, ctx: CtxDep,
-    date_from: Annotated[str | None, Query(alias="from")] = None,
-    date_to: Annotated[str | None, Query(alias="to")] = None,
-    type: str | None = None, service_slug: Annotated[str | None, Query(alias="service")] = None,
-    q: str | None = None, cursor: str | None = None,
-) -> Response:
-    raw = {"from": date_from or "", "to": date_to or "", "type": type or "", "service": service_slug or "",
-           "q": q or ""}
-    try:
-        filters = history.changelog_filter(date_from=date_from, date_to=date_to, type=type, service=service_slug,
-                                           text=q)
-        rows, next_cursor = history.changelog_entries(session=session, repo_path=ctx.repo_path, filters=filters,
-                                                      limit=100, cursor=cursor or None)
-    except Invalid as exc:  # show the form again with the reason, keeping what was typed
-        return render(request, "docs/changelog.html", {
-            "sections": [], "filters": raw, "types": [t.value for t in ChangeType], "error": exc.message,
-            "next_url": None}, status_code=422, nav="docs")
-    params = filters.as_params()
-    sections: dict[str, list[history.ChangelogRow]] = {}
-    for row in rows:  # newest first already; a section's entries are contiguous
-        sections.setdefault(row.section, []).append(row)
-    return render(request, "docs/changelog.html", {
-        "sections": list(sections.items()), "filters": params, "types": [t.value for t in ChangeType], "error": "",
-        "next_url": "/changelog?" + urlencode({**params, "cursor": next_cursor}) if next_cursor else None,
-    }, nav="docs")

@@ -7,7 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from calcifer.work.schemas import WorkItemPublic
+from calcifer.work.schemas import ChangelogInput, WorkItemPublic
+
+CONTENT_MAX = 1_048_576  # characters in one doc written through the API
 
 NEXT_CURSOR = "Pass as `cursor` for the next page; null on the last."
 
@@ -87,22 +89,6 @@ class DocPublic(BaseModel):
     commit: str
 
 
-class ChangelogRowPublic(BaseModel):
-    section: str
-    date: dt.date | None
-    type: str | None
-    text: str
-    work_item_id: int | None
-    work_item_title: str | None
-    service: str | None
-    commit: str | None
-
-
-class ChangelogRowListPublic(BaseModel):
-    items: list[ChangelogRowPublic]
-    next_cursor: str | None = Field(description=NEXT_CURSOR)
-
-
 class WorkDocPublic(BaseModel):
     path: str
     content: str
@@ -153,3 +139,54 @@ class PreviewPublic(BaseModel):
 class StandardDocChangePublic(BaseModel):
     work_item: WorkItemPublic
     change: DocChangePublic
+
+
+class DocWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    content: str = Field(max_length=CONTENT_MAX, description="The whole doc, markdown.")
+    changelog: ChangelogInput | None = Field(default=None, description='Default: "Added doc <path>" or '
+                                             '"Changed doc <path>".')
+    message: str | None = Field(default=None, max_length=5000, description="Commit message (default: the "
+                                "changelog entry).")
+
+
+class DocDelete(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    changelog: ChangelogInput | None = None
+    message: str | None = Field(default=None, max_length=5000)
+
+
+class DocRename(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(max_length=1000)
+    new_path: str = Field(max_length=1000)
+    update_links: bool = Field(default=False, description="Rewrite links to the old path in the branch's "
+                               "docs (and the moved doc's own relative links) in the same commit.")
+    changelog: ChangelogInput | None = None
+    message: str | None = Field(default=None, max_length=5000)
+
+
+class DocFromTemplate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    template: str = Field(max_length=200, description="Template name, e.g. runbook.")
+    path: str = Field(max_length=1000)
+    service: str | None = Field(default=None, max_length=100, description="Service slug to fill service.*")
+    title: str = Field(default="", max_length=200)
+    changelog: ChangelogInput | None = None
+    message: str | None = Field(default=None, max_length=5000)
+
+
+class PreviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    markdown: str = Field(max_length=CONTENT_MAX)
+    path: str = Field(default="", max_length=1000, description="The doc's path (resolves relative links).")
+
+
+class StandardDocChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    operation: str = Field(description="save, delete or rename")
+    path: str = Field(max_length=1000)
+    summary: str = Field(max_length=200, description="One line: the work item's title and notes.")
+    content: str | None = Field(default=None, max_length=CONTENT_MAX)
+    new_path: str | None = Field(default=None, max_length=1000)
+    update_links: bool = False

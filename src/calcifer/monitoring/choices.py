@@ -32,3 +32,24 @@ class ResultCode(IntEnum):
 class EventKind(StrEnum):
     STATUS_CHANGE = "status_change"
     FAILURE = "failure"
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class IncidentEventKind(StrEnum):
+    """One line of an incident's timeline."""
+
+    OPENED = "opened"
+    NOTE = "note"
+    STATUS = "status"          # a status change while the incident is open (e.g. paused)
+    RESOLVED = "resolved"
+    POSTMORTEM = "postmortem"
+
+
+class MaintenanceKind(StrEnum):
+    ONE_OFF = "one_off"        # from starts_at to ends_at
+    RECURRING = "recurring"    # every time the cron expression fires, for duration_minutes
+    WORK_ITEM = "work_item"    # while work item #N is in progress

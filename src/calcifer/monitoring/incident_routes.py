@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from calcifer.auth.choices import Role
 from calcifer.auth.roles import has_role
@@ -15,13 +15,16 @@ from calcifer.deps import CurrentUser, RequireEditor, SessionDep, SettingsDep
 from calcifer.errors import DomainError, Invalid
 from calcifer.listing import id_cursor, next_id_cursor
 from calcifer.monitoring import incidents, maintenance
+from calcifer.monitoring.choices import IncidentStatus, MaintenanceKind
 from calcifer.monitoring.models import Incident
-from calcifer.monitoring.models.incidents import IncidentStatus, MaintenanceKind
 from calcifer.monitoring.schemas import (
     IncidentDetailPublic,
     IncidentListPublic,
     IncidentNotePublic,
+    NoteCreate,
+    PostmortemStart,
     PostmortemStartedPublic,
+    WindowCreate,
     WindowListPublic,
     WindowPublic,
 )
@@ -32,18 +35,6 @@ from calcifer.work.routes import WorkspaceDep
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["incidents"])
-
-
-class NoteCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    text: str = Field(max_length=incidents.NOTE_MAX + 100)
-
-
-class PostmortemStart(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    work_item_id: int | None = Field(default=None, description="An open work item; absent: start a new one.")
 
 
 def incident_public(incident: Incident, *, full: bool = False) -> dict[str, Any]:
@@ -171,7 +162,7 @@ def api_windows(session: SessionDep, user: CurrentUser, include_ended: bool = Tr
 
 
 @api.post("/maintenance-windows", status_code=201, response_model=WindowPublic)
-def api_create_window(session: SessionDep, user: RequireEditor, data: maintenance.WindowCreate) -> dict[str, Any]:
+def api_create_window(session: SessionDep, user: RequireEditor, data: WindowCreate) -> dict[str, Any]:
     window = maintenance.create_window(session=session, actor=user, data=data)
     return maintenance.describe(session=session, windows=[window])[0]
 
@@ -228,7 +219,7 @@ def maintenance_submit(
 ) -> Response:
     try:
         try:
-            data = maintenance.WindowCreate(
+            data = WindowCreate(
                 title=title, kind=MaintenanceKind(kind) if kind in {k.value for k in MaintenanceKind}
                 else MaintenanceKind.ONE_OFF, starts_at=_form_time(starts_at), ends_at=_form_time(ends_at),
                 cron=cron.strip() or None,

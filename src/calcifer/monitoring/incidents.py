@@ -25,15 +25,15 @@ from calcifer.catalog import graph
 from calcifer.changelog.choices import ChangeType
 from calcifer.db import utcnow
 from calcifer.errors import Conflict, DomainError, Invalid, NotFound
-from calcifer.monitoring.choices import EventKind, Status
+from calcifer.monitoring.choices import EventKind, IncidentEventKind, IncidentStatus, Status
 from calcifer.monitoring.hooks import StatusChange
 from calcifer.monitoring.models import Incident, IncidentEvent, MonitorEvent
-from calcifer.monitoring.models.incidents import IncidentEventKind, IncidentStatus
 
 # Defined in the read model (monitoring/queries.py) so notify need not import this module; still ours.
 from calcifer.monitoring.queries import ExpiringCertificate as ExpiringCertificate
 from calcifer.monitoring.queries import expiring_certificates as expiring_certificates
 from calcifer.monitoring.queries import open_incidents as open_incidents
+from calcifer.monitoring.schemas import NOTE_MAX
 from calcifer.work import service as work
 from calcifer.work.choices import OPEN_STATUSES, WorkAction, WorkStatus
 from calcifer.work.models import WorkItem
@@ -43,7 +43,6 @@ log = logging.getLogger("calcifer.incidents")
 
 # A work item merged this long before an incident starts is shown as possibly related.
 RELATED_MERGE_WINDOW = dt.timedelta(hours=1)
-NOTE_MAX = 5000
 PAGE_SIZE = 50
 MAX_LIMIT = 200
 POSTMORTEM_TEMPLATE = "post-mortem"

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -28,47 +27,14 @@ from calcifer.catalog import index as catalog_index
 from calcifer.cron import cron_problem
 from calcifer.db import utcnow
 from calcifer.errors import Conflict, Invalid, NotFound
+from calcifer.monitoring.choices import MaintenanceKind
 from calcifer.monitoring.models import MaintenanceWindow, MonitorState
-from calcifer.monitoring.models.incidents import MaintenanceKind
+from calcifer.monitoring.schemas import WindowCreate
 from calcifer.work import service as work
 from calcifer.work.choices import OPEN_STATUSES, WorkStatus
 from calcifer.work.models import WorkItem
 
 CACHE_SECONDS = 5.0
-MAX_DURATION_MINUTES = 7 * 24 * 60
-MAX_SCOPE = 500
-
-
-class WindowCreate(BaseModel):
-    """A new maintenance window (API body and form)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    title: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=5000)
-    kind: MaintenanceKind = MaintenanceKind.ONE_OFF
-    starts_at: dt.datetime | None = Field(default=None, description="UTC (a time without zone is UTC).")
-    ends_at: dt.datetime | None = None
-    cron: str | None = Field(default=None, max_length=120, description="Recurring: when each window starts "
-                             "(UTC), e.g. `0 2 * * 0` for Sundays 02:00.")
-    duration_minutes: int | None = Field(default=None, ge=1, le=MAX_DURATION_MINUTES)
-    work_item_id: int | None = None
-    services: list[str] = Field(default_factory=list, max_length=MAX_SCOPE)
-    endpoints: list[str] = Field(default_factory=list, max_length=MAX_SCOPE)
-
-    @field_validator("starts_at", "ends_at")
-    @classmethod
-    def _utc(cls, value: dt.datetime | None) -> dt.datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        return value
-
-    @field_validator("services", "endpoints")
-    @classmethod
-    def _slugs(cls, values: list[str]) -> list[str]:
-        return sorted({v.strip() for v in values if v and v.strip()})
-
-
 # -- is a window active? --------------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=512)

@@ -17,10 +17,9 @@ from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
 from calcifer.catalog.models import CatalogEndpoint
-from calcifer.monitoring.choices import Status
+from calcifer.monitoring.choices import IncidentStatus, Status
 from calcifer.monitoring.hooks import endpoints_in_maintenance
 from calcifer.monitoring.models import Incident, MonitorHourly, MonitorState
-from calcifer.monitoring.models.incidents import IncidentStatus
 from calcifer.monitoring.service import SEVERITY, UPTIME_WINDOWS, Uptime, status_expr, utcnow, window_start
 
 __all__ = ["MAX_SLUGS", "EndpointLive", "ExpiringCertificate", "endpoints_in_maintenance",

@@ -5,7 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from calcifer.monitoring.choices import MaintenanceKind
+
+NOTE_MAX = 5000  # characters in an incident note
+MAX_DURATION_MINUTES = 7 * 24 * 60  # of a recurring maintenance window
+MAX_SCOPE = 500  # services, and endpoints, one maintenance window names
 
 
 class MaintenancePublic(BaseModel):
@@ -224,3 +230,45 @@ class WindowListPublic(BaseModel):
 
 class PushAckPublic(BaseModel):
     ok: bool = Field(description="The heartbeat was recorded.")
+
+
+class NoteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(max_length=NOTE_MAX + 100)
+
+
+class PostmortemStart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    work_item_id: int | None = Field(default=None, description="An open work item; absent: start a new one.")
+
+
+class WindowCreate(BaseModel):
+    """A new maintenance window (API body and form)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+    kind: MaintenanceKind = MaintenanceKind.ONE_OFF
+    starts_at: dt.datetime | None = Field(default=None, description="UTC (a time without zone is UTC).")
+    ends_at: dt.datetime | None = None
+    cron: str | None = Field(default=None, max_length=120, description="Recurring: when each window starts "
+                             "(UTC), e.g. `0 2 * * 0` for Sundays 02:00.")
+    duration_minutes: int | None = Field(default=None, ge=1, le=MAX_DURATION_MINUTES)
+    work_item_id: int | None = None
+    services: list[str] = Field(default_factory=list, max_length=MAX_SCOPE)
+    endpoints: list[str] = Field(default_factory=list, max_length=MAX_SCOPE)
+
+    @field_validator("starts_at", "ends_at")
+    @classmethod
+    def _utc(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value
+
+    @field_validator("services", "endpoints")
+    @classmethod
+    def _slugs(cls, values: list[str]) -> list[str]:
+        return sorted({v.strip() for v in values if v and v.strip()})

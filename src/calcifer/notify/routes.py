@@ -15,7 +15,14 @@ from calcifer.errors import DomainError
 from calcifer.listing import decode_cursor, encode_cursor, id_cursor, next_id_cursor
 from calcifer.notify import service
 from calcifer.notify.choices import ALL_EVENTS
-from calcifer.notify.schemas import ChannelListPublic, ChannelPublic, DeliveryListPublic, DeliveryPublic
+from calcifer.notify.schemas import (
+    ChannelCreate,
+    ChannelListPublic,
+    ChannelPublic,
+    ChannelUpdate,
+    DeliveryListPublic,
+    DeliveryPublic,
+)
 from calcifer.web.security import flash
 from calcifer.web.templating import render
 
@@ -38,7 +45,7 @@ def api_channels(
 
 
 @api.post("/notification-channels", status_code=201, response_model=ChannelPublic)
-def api_create_channel(session: SessionDep, user: RequireAdmin, data: service.ChannelCreate) -> dict[str, Any]:
+def api_create_channel(session: SessionDep, user: RequireAdmin, data: ChannelCreate) -> dict[str, Any]:
     channel = service.create_channel(session=session, actor=user, name=data.name, url=data.url,
                                      services=data.services, tags=data.tags, endpoints=data.endpoints,
                                      events=data.events, reminder_minutes=data.reminder_minutes,
@@ -53,7 +60,7 @@ def api_channel(session: SessionDep, user: RequireAdmin, channel_id: int) -> dic
 
 @api.patch("/notification-channels/{channel_id}", response_model=ChannelPublic)
 def api_update_channel(session: SessionDep, user: RequireAdmin, channel_id: int,
-                       data: service.ChannelUpdate) -> dict[str, Any]:
+                       data: ChannelUpdate) -> dict[str, Any]:
     return service.public(service.update_channel(session=session, actor=user, channel_id=channel_id, data=data))
 
 
@@ -132,7 +139,7 @@ def update_submit(
     reminder_minutes: Annotated[str, Form()] = "0", enabled: Annotated[str, Form()] = "",
 ) -> Response:
     try:
-        data = service.ChannelUpdate(name=name, url=url or None, services=_split(services), tags=_split(tags),
+        data = ChannelUpdate(name=name, url=url or None, services=_split(services), tags=_split(tags),
                                      endpoints=_split(endpoints), events=events or [], enabled=bool(enabled),
                                      reminder_minutes=_minutes(reminder_minutes))
         channel = service.update_channel(session=session, actor=user, channel_id=channel_id, data=data)

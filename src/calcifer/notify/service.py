@@ -27,7 +27,6 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import apprise
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,6 +41,7 @@ from calcifer.instance import AppContext
 from calcifer.monitoring import queries as monitoring
 from calcifer.notify.choices import ALL_EVENTS, DeliveryKind, DeliveryStatus, NotifyEvent
 from calcifer.notify.models import Channel, Delivery
+from calcifer.notify.schemas import ChannelUpdate, clean_reminder
 
 log = logging.getLogger("calcifer.notify")
 # Apprise logs request URLs (with their secrets) at DEBUG; keep its own logger at WARNING and above,
@@ -179,13 +179,6 @@ def _clean_name(name: str) -> str:
     return name
 
 
-def _clean_reminder(minutes: int) -> int:
-    if minutes < 0 or minutes > 7 * 24 * 60:
-        raise Invalid("The reminder interval is 0 (none) to 10080 minutes.",
-                      details=[{"field": "reminder_minutes", "message": "0 to 10080"}])
-    return int(minutes)
-
-
 def snapshot(channel: Channel) -> dict[str, Any]:
     """What the audit log keeps of a channel: the masked URL only."""
     return {"name": channel.name, "url": channel.url_masked, "enabled": channel.enabled,
@@ -216,7 +209,7 @@ def create_channel(
     channel = Channel(name=name, url=url, url_masked=mask_url(url), enabled=enabled,
                       services=_clean_list(services, "services"), tags=_clean_list(tags, "tags"),
                       endpoints=_clean_list(endpoints, "endpoints"), events=_clean_events(events),
-                      reminder_minutes=_clean_reminder(reminder_minutes), created_by_name=actor.username)
+                      reminder_minutes=clean_reminder(reminder_minutes), created_by_name=actor.username)
     session.add(channel)
     session.flush()
     audit_service.record(session=session, actor=actor, action="notify.channel_create", object_type="notify_channel",
@@ -224,40 +217,6 @@ def create_channel(
                          after=snapshot(channel))
     session.commit()
     return channel
-
-
-class ChannelUpdate(BaseModel):
-    """Fields to change; `url` empty or absent keeps the stored URL."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = None
-    url: str | None = Field(default=None, description="A new URL; empty keeps the current one.")
-    enabled: bool | None = None
-    services: list[str] | None = None
-    tags: list[str] | None = None
-    endpoints: list[str] | None = None
-    events: list[str] | None = None
-    reminder_minutes: int | None = None
-
-
-class ChannelCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    url: str
-    enabled: bool = True
-    services: list[str] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)
-    endpoints: list[str] = Field(default_factory=list)
-    events: list[str] | None = Field(default=None, description="down, recovery, degraded, cert_expiry; "
-                                     "absent: all.")
-    reminder_minutes: int = 0
-
-    @field_validator("reminder_minutes")
-    @classmethod
-    def _minutes(cls, value: int) -> int:
-        return _clean_reminder(value)
 
 
 def update_channel(*, session: Session, actor: User, channel_id: int, data: ChannelUpdate) -> Channel:
@@ -283,7 +242,7 @@ def update_channel(*, session: Session, actor: User, channel_id: int, data: Chan
     if "events" in fields:
         channel.events = _clean_events(data.events if data.events is not None else [])
     if "reminder_minutes" in fields and data.reminder_minutes is not None:
-        channel.reminder_minutes = _clean_reminder(data.reminder_minutes)
+        channel.reminder_minutes = clean_reminder(data.reminder_minutes)
     channel.updated_at = utcnow()
     after = snapshot(channel)
     if data.url and data.url.strip():

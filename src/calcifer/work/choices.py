@@ -51,3 +51,35 @@ class WorkStatusFilter(StrEnum):
     IN_PROGRESS = "in_progress"
     COMPLETE = "complete"
     CANCELLED = "cancelled"
+
+
+class ReviewAction(StrEnum):
+    """What a user asks for (the API's `verdict` field)."""
+
+    APPROVE = "approve"
+    CHANGES_REQUESTED = "changes_requested"
+    REQUEST = "request"
+
+
+class ReviewVerdict(StrEnum):
+    """What a history entry records."""
+
+    APPROVE = "approve"
+    CHANGES_REQUESTED = "changes_requested"
+    REQUESTED = "requested"
+
+
+class ReviewState(StrEnum):
+    """A work item's review state, from the current verdicts."""
+
+    NONE = "none"                              # nobody asked, nobody reviewed
+    REQUESTED = "requested"                    # waiting: a review was requested, or approvals went stale
+    APPROVED = "approved"                      # a current approval, no change requested
+    CHANGES_REQUESTED = "changes_requested"    # some reviewer's latest verdict asks for changes
+
+
+class ReviewProblem(StrEnum):
+    """Codes of the merge rules this module adds."""
+
+    REVIEW_REQUIRED = "review_required"
+    CHANGES_REQUESTED = "changes_requested"

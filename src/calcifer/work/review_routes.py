@@ -5,12 +5,10 @@ Importing this module imports `calcifer.work.reviews`, which registers the revie
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from calcifer.deps import CurrentUser, RequireEditor, SessionDep
 from calcifer.errors import Conflict, Invalid
@@ -18,60 +16,19 @@ from calcifer.listing import id_cursor, next_id_cursor
 from calcifer.web.security import flash
 from calcifer.work import reviews
 from calcifer.work import service as work
+from calcifer.work.choices import ReviewAction, ReviewVerdict
 from calcifer.work.models import WorkReview
-from calcifer.work.reviews import COMMENT_MAX, ReviewAction, ReviewState, ReviewVerdict
 from calcifer.work.routes import WorkspaceDep
+from calcifer.work.schemas import (
+    CurrentVerdictPublic,
+    ReviewCreate,
+    ReviewListPublic,
+    ReviewPublic,
+    ReviewSummaryPublic,
+)
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["reviews"])
-
-
-# The API's shapes (kept beside their only user rather than in work/schemas.py).
-
-class ReviewCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    verdict: ReviewAction = Field(description="approve or changes_requested (not by the work item's author), "
-                                              "or request: ask for a review.")
-    comment: str = Field(default="", max_length=COMMENT_MAX,
-                         description="Required with changes_requested; at most 2000 characters.")
-
-
-class ReviewPublic(BaseModel):
-    id: int
-    work_item_id: int
-    reviewer: str
-    verdict: ReviewVerdict
-    comment: str
-    commit: str | None = Field(description="The branch tip the review was given at.")
-    created_at: dt.datetime
-
-
-class CurrentVerdictPublic(BaseModel):
-    reviewer: str
-    verdict: ReviewVerdict
-    comment: str
-    commit: str | None
-    at: dt.datetime
-    stale: bool = Field(description="An approval of an earlier commit, dismissed by newer commits.")
-
-
-class ReviewSummaryPublic(BaseModel):
-    state: ReviewState
-    required: bool = Field(description="Merging needs an approval (preference merges_need_approval).")
-    branch_tip: str | None
-    approvals: list[str]
-    stale_approvals: list[str]
-    changes_requested: list[str]
-    requested_by: str | None
-    requested_at: dt.datetime | None
-    reviewers: list[CurrentVerdictPublic] = Field(description="Each reviewer's latest verdict.")
-
-
-class ReviewListPublic(BaseModel):
-    items: list[ReviewPublic]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
-    summary: ReviewSummaryPublic
 
 
 def review_public(review: WorkReview) -> ReviewPublic:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -36,43 +35,18 @@ from calcifer.errors import Conflict, Invalid, PermissionDenied, Problem
 from calcifer.prefs import service as prefs
 from calcifer.prefs.choices import Pref
 from calcifer.work import service as work
-from calcifer.work.choices import OPEN_STATUSES, STANDARD_CATEGORY
+from calcifer.work.choices import (
+    OPEN_STATUSES,
+    STANDARD_CATEGORY,
+    ReviewAction,
+    ReviewProblem,
+    ReviewState,
+    ReviewVerdict,
+)
 from calcifer.work.models import WorkItem, WorkReview
+from calcifer.work.schemas import COMMENT_MAX
 
-COMMENT_MAX = 2000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-class ReviewAction(StrEnum):
-    """What a user asks for (the API's `verdict` field)."""
-
-    APPROVE = "approve"
-    CHANGES_REQUESTED = "changes_requested"
-    REQUEST = "request"
-
-
-class ReviewVerdict(StrEnum):
-    """What a history entry records."""
-
-    APPROVE = "approve"
-    CHANGES_REQUESTED = "changes_requested"
-    REQUESTED = "requested"
-
-
-class ReviewState(StrEnum):
-    """A work item's review state, from the current verdicts."""
-
-    NONE = "none"                              # nobody asked, nobody reviewed
-    REQUESTED = "requested"                    # waiting: a review was requested, or approvals went stale
-    APPROVED = "approved"                      # a current approval, no change requested
-    CHANGES_REQUESTED = "changes_requested"    # some reviewer's latest verdict asks for changes
-
-
-class ReviewProblem(StrEnum):
-    """Codes of the merge rules this module adds."""
-
-    REVIEW_REQUIRED = "review_required"
-    CHANGES_REQUESTED = "changes_requested"
 
 
 VERDICT_OF = {ReviewAction.APPROVE: ReviewVerdict.APPROVE,

@@ -17,7 +17,7 @@ from calcifer.changelog.choices import ChangeType
 from calcifer.deps import CtxDep, CurrentUser, RequireAdmin, RequireEditor, SessionDep, SettingsDep
 from calcifer.errors import Conflict, Invalid, NotFound
 from calcifer.instance import AppContext
-from calcifer.listing import decode_cursor, encode_cursor, id_cursor, next_id_cursor
+from calcifer.listing import id_cursor, next_id_cursor
 from calcifer.web.security import flash
 from calcifer.web.templating import render, render_fragment
 from calcifer.work import checklists, reviews, service
@@ -26,7 +26,6 @@ from calcifer.work.models import WorkItem
 from calcifer.work.schemas import (
     NOTES_MAX,
     BranchPublic,
-    ChangelogListPublic,
     ChangesPublic,
     ChecklistAdd,
     ChecklistEntry,
@@ -234,23 +233,6 @@ def api_update_from_main(session: SessionDep, user: RequireEditor, item_id: int,
                          workspace: WorkspaceDep) -> dict[str, Any]:
     conflicts = service.update_from_main(session=session, actor=user, item_id=item_id, workspace=workspace)
     return {"conflicts": conflicts, "clean": not conflicts}
-
-
-@api.get("/changelog", response_model=ChangelogListPublic)
-def api_changelog(
-    ctx: CtxDep, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
-) -> dict[str, Any]:
-    """main's CHANGES.md entries, newest first, a page at a time."""
-    offset = decode_cursor(cursor, 1)[0] if cursor else 0
-    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= 1_000_000:
-        raise Invalid("The cursor is not one this list gave out; start again without it.", code="bad_cursor")
-    entries = service.main_changelog_entries(repo_path=ctx.repo_path, limit=offset + limit + 1)
-    page = entries[offset:offset + limit]
-    return {"items": [{"section": e.section, "date": e.date.isoformat() if e.date else None,
-                       "type": e.type.value if e.type else None, "text": e.text,
-                       "work_item_id": e.work_item_id} for e in page],
-            "next_cursor": encode_cursor([offset + limit]) if len(entries) > offset + limit else None}
 
 
 @api.get("/checklist-templates", response_model=ChecklistTemplateListPublic)

@@ -6,9 +6,10 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from calcifer.changelog.choices import ChangeType
-from calcifer.work.choices import WorkAction, WorkStatus
+from calcifer.work.choices import ReviewAction, ReviewState, ReviewVerdict, WorkAction, WorkStatus
 
 NOTES_MAX = 2000
+COMMENT_MAX = 2000  # characters in a review comment
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 SERVICE_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 
@@ -195,20 +196,6 @@ class UpdateFromMainPublic(BaseModel):
     clean: bool
 
 
-class ChangelogEntryPublic(BaseModel):
-    section: str
-    date: dt.date | None
-    type: str | None
-    text: str
-    work_item_id: int | None
-
-
-class ChangelogListPublic(BaseModel):
-    items: list[ChangelogEntryPublic]
-    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; null on "
-                                                              "the last.")
-
-
 class ChecklistTemplatePublic(BaseModel):
     category: str
     action: str
@@ -224,3 +211,49 @@ class ChecklistTemplateSaved(BaseModel):
     category: str
     action: str
     items: list[str]
+
+
+class ReviewCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    verdict: ReviewAction = Field(description="approve or changes_requested (not by the work item's author), "
+                                              "or request: ask for a review.")
+    comment: str = Field(default="", max_length=COMMENT_MAX,
+                         description="Required with changes_requested; at most 2000 characters.")
+
+
+class ReviewPublic(BaseModel):
+    id: int
+    work_item_id: int
+    reviewer: str
+    verdict: ReviewVerdict
+    comment: str
+    commit: str | None = Field(description="The branch tip the review was given at.")
+    created_at: dt.datetime
+
+
+class CurrentVerdictPublic(BaseModel):
+    reviewer: str
+    verdict: ReviewVerdict
+    comment: str
+    commit: str | None
+    at: dt.datetime
+    stale: bool = Field(description="An approval of an earlier commit, dismissed by newer commits.")
+
+
+class ReviewSummaryPublic(BaseModel):
+    state: ReviewState
+    required: bool = Field(description="Merging needs an approval (preference merges_need_approval).")
+    branch_tip: str | None
+    approvals: list[str]
+    stale_approvals: list[str]
+    changes_requested: list[str]
+    requested_by: str | None
+    requested_at: dt.datetime | None
+    reviewers: list[CurrentVerdictPublic] = Field(description="Each reviewer's latest verdict.")
+
+
+class ReviewListPublic(BaseModel):
+    items: list[ReviewPublic]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+    summary: ReviewSummaryPublic

@@ -7,34 +7,13 @@ windows are read by the maintenance provider in ``monitoring.maintenance`` every
 from __future__ import annotations
 
 import datetime as dt
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from calcifer.db import Base, UTCDateTime, utcnow
-
-
-class IncidentStatus(StrEnum):
-    OPEN = "open"
-    RESOLVED = "resolved"
-
-
-class IncidentEventKind(StrEnum):
-    """One line of an incident's timeline."""
-
-    OPENED = "opened"
-    NOTE = "note"
-    STATUS = "status"          # a status change while the incident is open (e.g. paused)
-    RESOLVED = "resolved"
-    POSTMORTEM = "postmortem"
-
-
-class MaintenanceKind(StrEnum):
-    ONE_OFF = "one_off"        # from starts_at to ends_at
-    RECURRING = "recurring"    # every time the cron expression fires, for duration_minutes
-    WORK_ITEM = "work_item"    # while work item #N is in progress
+from calcifer.monitoring.choices import IncidentStatus
 
 
 class Incident(Base):

@@ -238,7 +238,8 @@ def api_summary(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
 def _list_context(session: Session, *, service_slug: str | None, tag: str | None, status: str | None,
                   q: str | None, cursor: str | None, before: str | None = None) -> dict[str, Any]:
     page = service.list_endpoints(session=session, service=service_slug or None, tag=tag or None,
-                                  status=status or None, q=q or None, cursor=cursor or None, before=before or None)
+                                  status=status or None, q=q or None, cursor=cursor or None, before=before or None,
+                                  heartbeats=service.HEARTBEATS)
     filters = {k: v for k, v in {"q": q, "service": service_slug, "tag": tag, "status": status}.items() if v}
     next_url = prev_url = None
     if page.next_cursor:

@@ -25,7 +25,7 @@ from calcifer.config import Settings
 from calcifer.deps import CtxDep, CurrentUser, RemoteAddr, RequireAdmin, RequireEditor, SessionDep, SettingsDep
 from calcifer.errors import Conflict, Invalid
 from calcifer.instance import AppContext
-from calcifer.monitoring import charts, push, service
+from calcifer.monitoring import charts, checks, push, service
 from calcifer.monitoring.choices import ResultCode, Status
 from calcifer.monitoring.schemas import (
     EndpointDetailPublic,
@@ -238,7 +238,8 @@ def api_summary(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
 def _list_context(session: Session, *, service_slug: str | None, tag: str | None, status: str | None,
                   q: str | None, cursor: str | None, before: str | None = None) -> dict[str, Any]:
     page = service.list_endpoints(session=session, service=service_slug or None, tag=tag or None,
-                                  status=status or None, q=q or None, cursor=cursor or None, before=before or None)
+                                  status=status or None, q=q or None, cursor=cursor or None, before=before or None,
+                                  heartbeats=service.HEARTBEATS)
     filters = {k: v for k, v in {"q": q, "service": service_slug, "tag": tag, "status": status}.items() if v}
     next_url = prev_url = None
     if page.next_cursor:
@@ -289,9 +290,13 @@ def _detail_context(request: Request, session: Session, settings: Settings, user
     days = bars.get(row.state_id, []) if row.state_id is not None else service.combine_days([])
     series = service.response_times(session=session, endpoint_id=row.state_id, range_key=range_key)
     declared = catalog_index.get_endpoint(session=session, slug=slug)
+    cert = service.certificate(state)
+    kind = checks.get(row.type)
     return {
         "declared": declared, "yaml": dump_yaml(declared.spec),
-        "ep": row, "state": state, "cert": service.certificate(state), "days": days,
+        "ep": row, "state": state, "cert": cert, "days": days,
+        # A certificate card for TLS checks only (or when one was seen: the target may have changed since).
+        "shows_cert": cert is not None or (kind is not None and kind.uses_tls(row.target)),
         "events": service.recent_events(session=session, endpoint_id=row.state_id, limit=20)[0],
         "series": series, "chart": charts.latency_chart(series, interval_seconds=row.interval),
         "range": range_key,

@@ -48,6 +48,7 @@ CHART_RANGES: dict[str, dt.timedelta] = {
 RAW_LIMIT = dt.timedelta(hours=48)   # ranges up to this come from raw results, beyond from hourly rows
 CHART_BUCKETS = 240                  # raw results are averaged into at most this many points
 BAR_DAYS = 90
+HEARTBEATS = 30                      # checks in each /monitoring row's heartbeat strip, oldest first
 
 
 def utcnow() -> dt.datetime:
@@ -188,6 +189,7 @@ class EndpointRow:
     cert_days_left: float | None
     status_since: dt.datetime | None
     uptime: dict[str, Uptime] = field(default_factory=dict)
+    heartbeats: list[Heartbeat] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -262,17 +264,60 @@ class EndpointPage:
     prev_cursor: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """One check in a heartbeat strip: when, its status as shown (up/degraded/down) and its latency."""
+
+    at: dt.datetime
+    status: str
+    latency_ms: float | None
+    in_maintenance: bool
+
+
+def recent_heartbeats(*, session: Session, endpoint_ids: list[int],
+                      per_endpoint: int = HEARTBEATS) -> dict[int, list[Heartbeat]]:
+    """The last ``per_endpoint`` raw results of each endpoint id, oldest first, in ONE query whatever the
+    number of ids (a /monitoring page is one round trip, not one per row). Endpoints without results
+    are absent.
+
+    Each endpoint's cut-off time (its ``per_endpoint``-th newest result) comes from an index seek on
+    ``(endpoint_id, checked_at_ms)``; the outer join then reads only the rows after it, so the cost
+    follows the strip's size, not the raw retention (a window function would number every kept row)."""
+    if not endpoint_ids or per_endpoint < 1:
+        return {}
+    inner = MonitorResult.__table__.alias("newer")
+    cutoff = (select(inner.c.checked_at_ms).where(inner.c.endpoint_id == MonitorState.id)
+              .order_by(inner.c.checked_at_ms.desc()).limit(1).offset(per_endpoint - 1)
+              .correlate(MonitorState).scalar_subquery())
+    edges = (select(MonitorState.id.label("endpoint_id"), func.coalesce(cutoff, 0).label("cutoff"))
+             .where(MonitorState.id.in_(endpoint_ids)).subquery())
+    query = (select(MonitorResult.endpoint_id, MonitorResult.checked_at_ms, MonitorResult.status,
+                    MonitorResult.latency_ms, MonitorResult.in_maintenance)
+             .join(edges, and_(MonitorResult.endpoint_id == edges.c.endpoint_id,
+                               MonitorResult.checked_at_ms >= edges.c.cutoff))
+             .order_by(MonitorResult.endpoint_id, MonitorResult.checked_at_ms, MonitorResult.id))
+    found: dict[int, list[Heartbeat]] = defaultdict(list)
+    for endpoint_id, at_ms, code, latency, maintenance in session.execute(query):
+        found[int(endpoint_id)].append(Heartbeat(at=dt.datetime.fromtimestamp(at_ms / 1000, dt.UTC),
+                                                 status=ResultCode(code).status.value, latency_ms=latency,
+                                                 in_maintenance=bool(maintenance)))
+    # Results sharing the cut-off millisecond can overshoot: keep the newest per_endpoint.
+    return {endpoint_id: beats[-per_endpoint:] for endpoint_id, beats in found.items()}
+
+
 def list_endpoints(
     *, session: Session, service: str | None = None, tag: str | None = None, status: str | None = None,
     q: str | None = None, limit: int = PAGE_SIZE, cursor: str | None = None, before: str | None = None,
     windows: tuple[str, ...] = ("24h", "30d"), now: dt.datetime | None = None, with_counts: bool = True,
+    heartbeats: int = 0,
 ) -> EndpointPage:
     """A page of endpoints by slug with their live state and uptime over ``windows``.
 
     Filters: ``service`` slug, ``tag`` (of the endpoint's service), ``status`` (as shown: paused covers
     disabled and paused-by-hand), ``q`` (name, slug or target). ``cursor`` pages forward (the page's
     ``next_cursor``), ``before`` backward (its ``prev_cursor``). Uptime is one grouped query for the
-    page's rows only. Raises Invalid for an unknown status or a foreign cursor.
+    page's rows only; so is the heartbeat strip (the last ``heartbeats`` checks of each row, none when 0).
+    Raises Invalid for an unknown status or a foreign cursor.
     """
     status = check_status(status)
     limit = _clamp(limit)
@@ -305,6 +350,10 @@ def list_endpoints(
     for row in rows:
         row.uptime = figures.get(row.state_id, {w: Uptime() for w in windows}) if row.state_id else {
             w: Uptime() for w in windows}
+    if heartbeats:
+        strips = recent_heartbeats(session=session, endpoint_ids=ids, per_endpoint=heartbeats)
+        for row in rows:
+            row.heartbeats = strips.get(row.state_id, []) if row.state_id is not None else []
     counts: dict[str, int] = {}
     if with_counts:
         counts = count_by_status(session=session, where=where)

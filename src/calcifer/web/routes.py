@@ -15,6 +15,7 @@ from calcifer.deps import CtxDep, CurrentUser, SessionDep
 from calcifer.monitoring import incidents as monitoring_incidents
 from calcifer.monitoring import queries as monitoring_queries
 from calcifer.monitoring import service as monitoring_service
+from calcifer.web import firstrun
 from calcifer.web.api import HealthPublic
 from calcifer.web.templating import render
 from calcifer.work import service as work_service
@@ -45,7 +46,9 @@ def healthz(ctx: CtxDep) -> Response:
 
 @pages.get("/", response_class=HTMLResponse)
 def dashboard(request: Request, session: SessionDep, user: CurrentUser, ctx: CtxDep) -> Response:
+    steps = firstrun.checklist(session=session)
     return render(request, "dashboard.html", {
+        "steps": steps, "steps_left": sum(not s.done for s in steps),
         "in_progress": work_service.recent(session=session, statuses=OPEN_STATUSES, limit=10),
         "completed": work_service.recent(session=session, statuses=(WorkStatus.COMPLETE.value,), limit=10),
         "entries": work_service.main_changelog_entries(repo_path=ctx.repo_path, limit=15),

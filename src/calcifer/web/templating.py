@@ -37,17 +37,25 @@ def _static_url(path: str) -> str:
     return f"/static/{path}?v={version}"
 
 
+def _age(value: dt.datetime | None) -> str:
+    """How long ago ``value`` was, in its largest whole unit ("3 hours"; "less than a minute")."""
+    if value is None:
+        return ""
+    seconds = max(0, int((dt.datetime.now(dt.UTC) - value).total_seconds()))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return "less than a minute"
+
+
 def _timeago(value: dt.datetime | None) -> str:
     if value is None:
         return "never"
     seconds = int((dt.datetime.now(dt.UTC) - value).total_seconds())
     if seconds < 0:
         return "in the future"
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''} ago"
-    return "just now"
+    return "just now" if seconds < 60 else f"{_age(value)} ago"
 
 
 def _datetime(value: dt.datetime | None) -> str:
@@ -60,6 +68,14 @@ def _timestamp(value: dt.datetime | None) -> Markup:
     return Markup('<time datetime="{}" title="{}">{}</time>').format(
         value.isoformat(), _datetime(value), _timeago(value)
     )
+
+
+def human_status(value: object) -> str:
+    """A stored status as people read it: ``in_progress`` -> "In progress", ``down`` -> "Down". The one
+    place statuses are worded, so every page says the same thing; the stored value stays in classes and
+    ``data-status`` attributes."""
+    text = str(getattr(value, "value", value) or "").replace("_", " ").strip()
+    return text[:1].upper() + text[1:].lower()
 
 
 def _safe_url(value: object) -> str:
@@ -77,6 +93,8 @@ def templates() -> Jinja2Templates:
     env.filters["timeago"] = _timeago
     env.filters["datetime"] = _datetime
     env.filters["timestamp"] = _timestamp
+    env.filters["human_status"] = human_status
+    env.filters["age"] = _age
     # Every variable URL a template writes into href/src goes through this (None when unsafe).
     env.filters["safe_url"] = _safe_url
     return env_templates

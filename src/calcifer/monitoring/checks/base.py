@@ -99,6 +99,10 @@ class CheckType(ABC):
     needs_port: ClassVar[bool] = False
     target_is_url: ClassVar[bool] = False
 
+    def uses_tls(self, target: str | None) -> bool:
+        """Whether a check of this endpoint sees a TLS certificate (its page then has a certificate card)."""
+        return False
+
     def parse_options(self, raw: dict[str, Any]) -> BaseModel:
         """Validate an endpoint's ``options:``; raises pydantic.ValidationError saying what to fix."""
         return self.Options.model_validate(raw)

@@ -366,6 +366,9 @@ class HttpCheck(CheckType):
     summary: ClassVar[str] = ("Sends one HTTP(S) request; checks status, keywords, a JSON value, response "
                               "time and the TLS certificate's expiry.")
 
+    def uses_tls(self, target: str | None) -> bool:
+        return (target or "").strip().lower().startswith("https://")
+
     async def check(self, target: Target, options: HttpOptions, ctx: CheckContext) -> Outcome:
         if not target.target:
             return Outcome(Status.DOWN, "an http endpoint needs a target URL", permanent=True)

@@ -108,7 +108,7 @@ async def reject_unstorable_json(request: Request) -> None:
     found = _unstorable_fields(body)
     if found:
         message = "; ".join(f"{item['field']}: {item['message']}" for item in found[:5])
-        raise Invalid(f"Invalid input: {message}.", details=found)
+        raise Invalid(f"Invalid input: {message}.", details=found, code="unstorable_value")
 # The largest id of the rows a path can name (their id columns are 32-bit on PostgreSQL): a larger one
 # names nothing.
 MAX_ROW_ID = 2**31 - 1

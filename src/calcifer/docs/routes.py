@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from calcifer.changelog.choices import ChangeType
 from calcifer.deps import CtxDep, CurrentUser, SessionDep
-from calcifer.docs import service
+from calcifer.docs import service, sidebar
 from calcifer.docs.render import TocEntry
 from calcifer.docs.schemas import (
     ChangelogRowListPublic,
@@ -188,6 +188,7 @@ def view_page(request: Request, session: SessionDep, user: CurrentUser, ctx: Ctx
         "view": view, "crumbs": _crumbs(view.path), "url_path": _url_path(view.path),
         "toc": _toc(view.rendered.toc),
         "front_matter": {k: v for k, v in view.rendered.front_matter.items() if k != "title"},
+        "tree": sidebar.page_tree(session=session, repo_path=ctx.repo_path, path=view.path),
     }, nav="docs")
 
 

@@ -9,7 +9,8 @@ so a search finds the same rows on both engines.
 Ranking: a match in the title counts far more than one in the body. SQLite orders by FTS5's bm25 with
 the title column weighted 10 to the body's 1. PostgreSQL orders by ``ts_rank_cd`` (title weight A,
 body B; normalised to 0..1) plus 1 when every word is in the title, so a title match comes first.
-Both bound the ranking work for words found in thousands of rows (see ``_SQLite.ranked``).
+Both bound the ranking work for words found in thousands of rows (see ``_SQLite.ranked``). On both,
+changelog entries and generated work logs (``DEMOTED_KINDS``) come after every other match.
 
 Kept current: ``refresh`` at start (``instance.prepare``) and after every merge (``refresh_after_merge``,
 listed after the catalog's sync in ``calcifer.wiring``, which hands it the catalog rows it rewrote) reads
@@ -430,13 +431,12 @@ class _SQLite(_Engine):
 
     # bm25 weights per FTS column: title 10, body 1. bm25 is lower for better matches.
     RANK = "bm25(search_fts, 10.0, 1.0)"
-    # The order of the tiers (see DEMOTED_KINDS): a row's kind is its rowid's high bits, and only a doc
-    # reads its key (a primary-key lookup) to tell a generated work log. bm25 over the title column alone
-    # is below zero exactly when the title holds a word of the query.
+    # 1 for the rows ranked last (see DEMOTED_KINDS), else 0: a row's kind is its rowid's high bits, and
+    # only a doc reads its key (a primary-key lookup) to tell a generated work log. Title matches already
+    # come first within each tier through the title's weight.
     TIER = (f"(CASE WHEN rowid >> {KIND_SHIFT} IN ({', '.join(str(SearchKind(k).code) for k in DEMOTED_KINDS)}) "
-            f"THEN 2 WHEN rowid >> {KIND_SHIFT} = {SearchKind.DOC.code} AND (SELECT key FROM search_documents "
-            f"WHERE id = search_fts.rowid) LIKE '{WORK_LOG_PREFIX}%' THEN 2 "
-            "WHEN bm25(search_fts, 1.0, 0.0) < 0 THEN 0 ELSE 1 END)")
+            f"THEN 1 WHEN rowid >> {KIND_SHIFT} = {SearchKind.DOC.code} AND (SELECT key FROM search_documents "
+            f"WHERE id = search_fts.rowid) LIKE '{WORK_LOG_PREFIX}%' THEN 1 ELSE 0 END)")
     SPAN = 1 << KIND_SHIFT
     # The next free id of the row's kind (PK range lookup), used only when (kind, key) is new.
     upsert_sql = text(

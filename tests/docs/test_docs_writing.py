@@ -294,7 +294,7 @@ def test_the_editor_page_saves_into_the_chosen_work_item(editor_page: tuple[Test
     item = make_work_item(cast.editor, title="Docs for grafana")
     page = client.get(f"/docs/new?path=docs/grafana.md&template=runbook&title=Grafana%20restarts&item={item['id']}")
     assert page.status_code == 200, page.text
-    assert 'hx-post="/docs/preview"' in page.text and "keyup changed delay:400ms" in page.text
+    assert 'hx-post="/docs/preview"' in page.text and "input changed delay:400ms" in page.text
     assert "Runbook: Grafana restarts" in page.text  # the template filled in the textarea
     assert f'<option value="{item["id"]}" selected' in page.text
     response = client.post("/docs/new", data={"csrf_token": token, "path": "docs/grafana.md",

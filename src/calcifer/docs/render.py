@@ -46,7 +46,7 @@ from calcifer.catalog.yamlio import load_plain
 from calcifer.catalog.yamllimits import YamlTooComplex
 from calcifer.errors import Invalid
 
-__all__ = ["ID_PREFIX", "IMAGE_TYPES", "RenderedDoc", "TocEntry", "check_front_matter", "doc_title",
+__all__ = ["ALERT_KINDS", "ID_PREFIX", "IMAGE_TYPES", "RenderedDoc", "TocEntry", "check_front_matter", "doc_title",
            "render_inline_markdown", "render_markdown", "split_front_matter"]
 
 ID_PREFIX = "doc-"
@@ -82,6 +82,9 @@ class RenderedDoc:
     toc: list[TocEntry]
     links: list[str]  # repo-relative doc paths it links to, and "service:<slug>" for service links
     front_matter: dict[str, Any] = field(default_factory=dict)
+    # ``html`` without a leading ``# Title`` that repeats ``title``: a page that shows the title in its
+    # own header shows this, so the title is never there twice.
+    body_html: str = ""
 
 
 # -- front matter --------------------------------------------------------------------------------------
@@ -216,6 +219,60 @@ _WWW = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9]*[A-Za-z0-9])?\.)+[A-Za-z]{2,6
                   r"(?:[/?#][^\s<>]*[^\s<>.,;:!?'\")\]])?")
 
 
+# GitHub's alerts: a blockquote whose first line is only "[!NOTE]" (or TIP, IMPORTANT, WARNING, CAUTION).
+ALERT_KINDS = ("note", "tip", "important", "warning", "caution")
+_ALERT_MARKER = re.compile(r"^\[!(NOTE|TIP|IMPORTANT|WARNING|CAUTION)\][ \t]*(?:\n|$)", re.IGNORECASE)
+
+
+def _alerts(state: Any) -> None:
+    """Core rule between block and inline parsing: turn alert blockquotes into GitHub's markup,
+    ``<div class="markdown-alert markdown-alert-note"><p class="markdown-alert-title">Note</p>…</div>``."""
+    tokens: list[Token] = state.tokens
+    index = 0
+    while index < len(tokens):
+        opening = tokens[index]
+        if (opening.type != "blockquote_open" or index + 2 >= len(tokens)
+                or tokens[index + 1].type != "paragraph_open" or tokens[index + 2].type != "inline"):
+            index += 1
+            continue
+        inline = tokens[index + 2]
+        marker = _ALERT_MARKER.match(inline.content)
+        if marker is None:
+            index += 1
+            continue
+        kind = marker.group(1).lower()
+        closing = _matching_close(tokens, index)
+        if closing is None:
+            index += 1
+            continue
+        for token in (opening, tokens[closing]):
+            token.tag = "div"
+        opening.attrSet("class", f"markdown-alert markdown-alert-{kind}")
+        inline.content = inline.content[marker.end():]
+        title_open = Token("paragraph_open", "p", 1, block=True, level=opening.level + 1)
+        title_open.attrSet("class", "markdown-alert-title")
+        title = Token("inline", "", 0, content=kind.capitalize(), level=opening.level + 2, children=[])
+        title_close = Token("paragraph_close", "p", -1, block=True, level=opening.level + 1)
+        if inline.content.strip():
+            tokens[index + 1:index + 1] = [title_open, title, title_close]
+        else:  # the marker was the whole first paragraph
+            tokens[index + 1:index + 4] = [title_open, title, title_close]
+        index += 1
+
+
+def _matching_close(tokens: list[Token], index: int) -> int | None:
+    depth = 0
+    for position in range(index, len(tokens)):
+        kind = tokens[position].type
+        if kind == "blockquote_open":
+            depth += 1
+        elif kind == "blockquote_close":
+            depth -= 1
+            if depth == 0:
+                return position
+    return None
+
+
 def _make_parser(*, html: bool = True) -> MarkdownIt:
     md = MarkdownIt("gfm-like", {"html": html, "typographer": False})
     linkify = md.linkify
@@ -224,6 +281,7 @@ def _make_parser(*, html: bool = True) -> MarkdownIt:
     linkify.add("www.", {"validate": _WWW, "normalize": _normalize_www})
     md.use(tasklists_plugin, enabled=False).use(footnote_plugin)
     md.add_render_rule("fence", _fence)
+    md.core.ruler.after("block", "github_alerts", _alerts)
     return md
 
 
@@ -448,7 +506,8 @@ _ATTRIBUTES: dict[str, set[str]] = {
 }
 _CLASSES: dict[str, set[str]] = {
     "span": {name for name in STANDARD_TYPES.values() if name},  # Pygments' token classes
-    "div": {"highlight"},
+    "div": {"highlight", "markdown-alert", *(f"markdown-alert-{kind}" for kind in ALERT_KINDS)},
+    "p": {"markdown-alert-title"},
     "ul": {"contains-task-list"},
     "li": {"task-list-item", "footnote-item"},
     "input": {"task-list-item-checkbox"},
@@ -558,9 +617,25 @@ def _render(text: str, *, doc_path: str, highlight: bool) -> RenderedDoc:
         toc = _anchor_headings(tokens)
         raw_html = md.renderer.render(tokens, md.options, env)
     rewriter = _LinkRewriter(doc_path)
-    safe_html = _sanitize(raw_html, rewriter) + note
     title = _front_matter_title(front_matter) or _first_heading(tokens)
-    return RenderedDoc(html=safe_html, title=title, toc=toc, links=rewriter.links, front_matter=front_matter)
+    lead = _leading_title_tokens(tokens, title)
+    if lead:
+        heading_html = _sanitize(md.renderer.render(tokens[:lead], md.options, env), rewriter)
+        body_html = _sanitize(md.renderer.render(tokens[lead:], md.options, env), rewriter) + note
+        safe_html = heading_html + body_html
+    else:
+        safe_html = body_html = _sanitize(raw_html, rewriter) + note
+    return RenderedDoc(html=safe_html, title=title, toc=toc, links=rewriter.links, front_matter=front_matter,
+                       body_html=body_html)
+
+
+def _leading_title_tokens(tokens: list[Token], title: str | None) -> int:
+    """How many tokens the doc's opening ``# Title`` takes when it says the same as ``title``, else 0."""
+    if (title is None or len(tokens) < 3 or tokens[0].type != "heading_open" or tokens[0].tag != "h1"
+            or tokens[1].type != "inline"):
+        return 0
+    same = " ".join(_plain_text(tokens[1]).split()).casefold() == " ".join(title.split()).casefold()
+    return 3 if same else 0
 
 
 def render_markdown(text: str, *, doc_path: str = "docs/index.md") -> RenderedDoc:

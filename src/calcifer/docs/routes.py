@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from calcifer.deps import CtxDep, CurrentUser, SessionDep
-from calcifer.docs import history, service, views
+from calcifer.docs import history, service, sidebar, views
 from calcifer.docs.render import TocEntry
 from calcifer.docs.schemas import (
     DocDiffPublic,
@@ -163,6 +163,7 @@ def view_page(request: Request, session: SessionDep, user: CurrentUser, ctx: Ctx
         "view": view, "crumbs": _crumbs(view.path), "url_path": _url_path(view.path),
         "toc": _toc(view.rendered.toc),
         "front_matter": {k: v for k, v in view.rendered.front_matter.items() if k != "title"},
+        "tree": sidebar.page_tree(session=session, repo_path=ctx.repo_path, path=view.path),
     }, nav="docs")
 
 

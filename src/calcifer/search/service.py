@@ -9,7 +9,8 @@ so a search finds the same rows on both engines.
 Ranking: a match in the title counts far more than one in the body. SQLite orders by FTS5's bm25 with
 the title column weighted 10 to the body's 1. PostgreSQL orders by ``ts_rank_cd`` (title weight A,
 body B; normalised to 0..1) plus 1 when every word is in the title, so a title match comes first.
-Both bound the ranking work for words found in thousands of rows (see ``_SQLite.ranked``).
+Both bound the ranking work for words found in thousands of rows (see ``_SQLite.ranked``). On both,
+changelog entries and generated work logs (``DEMOTED_KINDS``) come after every other match.
 
 Kept current: ``refresh`` at start (``instance.prepare``) and after every merge (``refresh_after_merge``,
 listed after the catalog's sync in ``calcifer.wiring``, which hands it the catalog rows it rewrote) reads
@@ -39,6 +40,7 @@ from calcifer.catalog import index as catalog_index
 from calcifer.catalog.models import CatalogEndpoint, CatalogService
 from calcifer.changelog import service as changelog
 from calcifer.db import utcnow
+from calcifer.docs.worklog import WORK_LOG_DIR
 from calcifer.errors import Invalid
 from calcifer.events import CatalogChanged, MainMoved
 from calcifer.gitrepo import MAIN, Blob, Commit, GitError, GitObject, Repository, Tree, open_repo, resolve_commit
@@ -59,6 +61,10 @@ MAX_BODY_CHARS = 200_000  # the rest of a very long doc is not searched (Postgre
 MAX_KEY_CHARS = 1024
 MAX_LIMIT = 100
 MAX_OFFSET = 1000
+# Ranked after every other match, whatever their text: entries of CHANGES.md, and the work logs that
+# completing a work item writes (docs/work-log/...). A hand-written doc whose title matches comes first.
+DEMOTED_KINDS = (SearchKind.CHANGELOG.value,)
+WORK_LOG_PREFIX = WORK_LOG_DIR + "/"
 RANK_ALL = 2_000  # SQLite: up to this many matches are all ranked (see _SQLite.ranked)
 RANK_ALL_PG = 200  # PostgreSQL: the same (its ranking reads each row's whole tsvector)
 BATCH = 500
@@ -137,6 +143,16 @@ _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"(\*\*|__|~~)(?=\S)(.+?)(?<=\S)\1")
 _SINGLE_EMPHASIS = re.compile(r"(?<![\w*])([*_])(?=\S)(.+?)(?<=\S)\1(?![\w*])")
 _TABLE_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$")
+# Block syntax at a line's start that a reader never sees: quote marks, list bullets and numbers, task
+# boxes, GitHub alert markers ("> [!NOTE]").
+_LINE_MARKS = re.compile(r"^[ \t]*(?:>[ \t]?)*[ \t]*(?:(?:[-*+]|\d{1,9}[.)])[ \t]+)?(?:\[[ xX]\][ \t]+)?"
+                         r"(?:\[!(?:NOTE|TIP|IMPORTANT|WARNING|CAUTION)\][ \t]*)?", re.IGNORECASE)
+_THEMATIC_BREAK = re.compile(r"^ {0,3}(?:(?:\*[ \t]*){3,}|(?:_[ \t]*){3,})$")
+_REFERENCE_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:[ \t]*\S")
+_REFERENCE_LINK = re.compile(r"\[([^\]]+)\]\[[^\]]*\]")
+_FOOTNOTE_REF = re.compile(r"\[\^[^\]\s]+\]")
+_AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]+)>")
+_TABLE_PIPE = re.compile(r"[ \t]*(?<!\\)\|[ \t]*")
 
 
 def split_front_matter(text: str) -> tuple[str, str]:
@@ -196,16 +212,32 @@ def plain_text(markdown: str) -> str:
     """Markdown as the text a reader sees (markup removed, HTML kept as text: snippets escape it)."""
     _, body = split_front_matter(markdown)
     lines = []
+    fence: str | None = None
     for line in body.splitlines():
-        if _FENCE.match(line) or _TABLE_RULE.match(line) or _SETEXT.match(line):
+        opened = _FENCE.match(line)
+        if opened:  # code stays as it is written; only the fence lines go
+            marker = opened.group(1)[:3]
+            fence = None if fence == marker else (fence or marker)
+            continue
+        if fence:
+            lines.append(line)
+            continue
+        if (_TABLE_RULE.match(line) or _SETEXT.match(line) or _THEMATIC_BREAK.match(line)
+                or _REFERENCE_DEFINITION.match(line)):
             continue
         heading = _ATX.match(line)
         if heading:
             line = heading.group(1)
+        line = _LINE_MARKS.sub("", line, count=1)
+        if "|" in line:
+            line = _TABLE_PIPE.sub(" ", line).strip()
         lines.append(line)
     out = "\n".join(lines)
     out = _IMAGE.sub(r"\1", out)
     out = _LINK.sub(r"\1", out)
+    out = _REFERENCE_LINK.sub(r"\1", out)
+    out = _FOOTNOTE_REF.sub("", out)
+    out = _AUTOLINK.sub(r"\1", out)
     out = _EMPHASIS.sub(r"\2", out)
     out = _SINGLE_EMPHASIS.sub(r"\2", out)
     return out.replace("`", "")
@@ -398,6 +430,12 @@ class _SQLite(_Engine):
 
     # bm25 weights per FTS column: title 10, body 1. bm25 is lower for better matches.
     RANK = "bm25(search_fts, 10.0, 1.0)"
+    # 1 for the rows ranked last (see DEMOTED_KINDS), else 0: a row's kind is its rowid's high bits, and
+    # only a doc reads its key (a primary-key lookup) to tell a generated work log. Title matches already
+    # come first within each tier through the title's weight.
+    TIER = (f"(CASE WHEN rowid >> {KIND_SHIFT} IN ({', '.join(str(SearchKind(k).code) for k in DEMOTED_KINDS)}) "
+            f"THEN 1 WHEN rowid >> {KIND_SHIFT} = {SearchKind.DOC.code} AND (SELECT key FROM search_documents "
+            f"WHERE id = search_fts.rowid) LIKE '{WORK_LOG_PREFIX}%' THEN 1 ELSE 0 END)")
     SPAN = 1 << KIND_SHIFT
     # The next free id of the row's kind (PK range lookup), used only when (kind, key) is new.
     upsert_sql = text(
@@ -425,7 +463,7 @@ class _SQLite(_Engine):
         rows = session.execute(text(
             f"SELECT rowid, {self.RANK} AS rank FROM search_fts WHERE search_fts MATCH :match{self._kinds(kinds)}"
             + (" AND rowid < :below" if below is not None else "")
-            + " ORDER BY rank, rowid LIMIT :limit OFFSET :offset"),
+            + f" ORDER BY {self.TIER}, rank, rowid LIMIT :limit OFFSET :offset"),
             {"match": match, "limit": limit, "offset": offset, "below": below})
         return [(int(r[0]), -float(r[1])) for r in rows]
 
@@ -473,9 +511,13 @@ class _PostgreSQL(_Engine):
         "setweight(to_tsvector('simple', :title_words), 'A') || setweight(to_tsvector('simple', :body_words), 'B'), "
         "to_tsvector('simple', :title_words)) "
         f"ON CONFLICT (kind, key) DO UPDATE SET {_UPDATES}, tsv = excluded.tsv, title_tsv = excluded.title_tsv")
-    # ts_rank_cd normalisation 32 maps the rank into 0..1; a title holding every word adds 1.
+    # ts_rank_cd normalisation 32 maps the rank into 0..1; a title holding every word adds 1; changelog
+    # entries and work logs (DEMOTED_KINDS) lose 2, so they come after every other match.
+    DEMOTED = (f"(kind IN ({', '.join(repr(k) for k in DEMOTED_KINDS)}) OR "
+               f"(kind = '{SearchKind.DOC.value}' AND key LIKE '{WORK_LOG_PREFIX}%'))")
     SCORE = ("(CASE WHEN title_tsv @@ to_tsquery('simple', :query) THEN 1.0 ELSE 0.0 END"
-             " + ts_rank_cd(tsv, to_tsquery('simple', :query), 32))")
+             " + ts_rank_cd(tsv, to_tsquery('simple', :query), 32)"
+             f" - CASE WHEN {DEMOTED} THEN 2.0 ELSE 0.0 END)")
 
     def params(self, row: Row) -> dict[str, Any]:
         values = super().params(row)
@@ -505,13 +547,16 @@ class _PostgreSQL(_Engine):
             return [(int(r[0]), float(r[1])) for r in rows]
         wanted = offset + limit
         rows = self._execute(session, "SELECT id, 1.0 + ts_rank_cd(title_tsv, to_tsquery('simple', :query), 32) "
+                             f"- CASE WHEN {self.DEMOTED} THEN 2.0 ELSE 0.0 END "
                              "AS score FROM search_documents WHERE title_tsv @@ to_tsquery('simple', :query){kinds} "
                              "ORDER BY score DESC, id LIMIT :limit", kinds, query=tsquery, limit=wanted)
         found = [(int(r[0]), float(r[1])) for r in rows]
         if len(found) < wanted:
             seen = {row_id for row_id, _ in found}
-            rows = self._execute(session, "SELECT id, ts_rank_cd(tsv, to_tsquery('simple', :query), 32) AS score "
-                                 "FROM (SELECT id, tsv FROM search_documents WHERE tsv @@ to_tsquery('simple', :query)"
+            rows = self._execute(session, "SELECT id, ts_rank_cd(tsv, to_tsquery('simple', :query), 32) "
+                                 f"- CASE WHEN {self.DEMOTED} THEN 2.0 ELSE 0.0 END AS score "
+                                 "FROM (SELECT id, tsv, kind, key FROM search_documents "
+                                 "WHERE tsv @@ to_tsquery('simple', :query)"
                                  "{kinds} LIMIT :n) AS sample ORDER BY score DESC, id LIMIT :limit", kinds,
                                  query=tsquery, n=max(RANK_ALL_PG, wanted + len(seen)), limit=wanted + len(seen))
             found += [hit for hit in ((int(r[0]), float(r[1])) for r in rows) if hit[0] not in seen][

@@ -552,6 +552,7 @@ class DiscoveryProblemPublic(BaseModel):
     line: int | None
     message: str
     source: str
+    severity: str = Field(description="error: the project cannot be read as Compose would; warning: looks wrong")
 
 
 class DiscoveryPublic(BaseModel):

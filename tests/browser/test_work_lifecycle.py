@@ -153,7 +153,7 @@ def test_work_item_lifecycle(page: Any, live_server: LiveServer, console: Consol
     with page.expect_navigation():
         page.click("#merge-button")
     assert page.url == item_url
-    assert "complete" in page.locator(".page-header .badge").inner_text()
+    assert page.locator(".page-header .badge").inner_text() == "Complete"  # human status words
     assert page.locator(".page-header .badge-complete").count() == 1
     merge_commit = page.locator("#merge-commit").inner_text().strip()
     assert re.fullmatch(r"[0-9a-f]{40}", merge_commit), merge_commit

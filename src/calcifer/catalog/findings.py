@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calcifer.catalog import index_sync
-from calcifer.catalog.index_build import _build
-from calcifer.catalog.index_parse import Finding, _Memo
+from calcifer.catalog.index_build import _build, _catalog_files
+from calcifer.catalog.index_parse import Finding, _File, _Memo
 from calcifer.catalog.index_sync import _catalog_tree_id
-from calcifer.gitrepo import Commit, open_repo, resolve_commit
+from calcifer.gitrepo import open_repo, resolve_commit
 
 # -- validating a branch ------------------------------------------------------------------------------
 
@@ -37,19 +37,32 @@ def _finding_key(finding: Finding) -> tuple[str, str, str]:
     return (finding.file, finding.code, finding.message)
 
 
-def _changed_catalog_files(base: Commit, tip: Commit) -> set[str]:
-    diff = base.tree.diff_to_tree(tip.tree)
-    return {delta.new_file.path for delta in diff.deltas if delta.new_file.path.startswith("catalog/")}
+def _changed_catalog_files(base: tuple[list[_File], list[_File]], tip: tuple[list[_File], list[_File]]
+                           ) -> set[str]:
+    """Paths of the catalog files (services and endpoints folders) that differ between two commits, from
+    their folder listings (already read for the builds) rather than a diff of the whole tree."""
+    before = {f.path: f.blob_id for folder in base for f in folder}
+    after = {f.path: f.blob_id for folder in tip for f in folder}
+    return {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
 
 
 def _scratch_memo() -> _Memo:
-    """A memo of its own, seeded with the validated specs and key lines this process knows (both keyed
-    by blob id, so never stale): a branch's catalog builds without touching the sync's memo."""
-    memo = _Memo()
+    """A memo of its own, seeded with what the last sync of main derived (validated specs, key lines,
+    folder file lists, loaded folders, cycles, targets): each entry is keyed by content (blob or tree
+    ids, or kept with the input it came from and reused only for an equal one), so never stale for
+    another commit. A branch's catalog then re-derives only the folders the branch changed, without
+    touching the sync's memo (the dicts are copied; the derived values are read-only)."""
     known = index_sync._memo
+    memo = _Memo()
     memo.specs = dict(known.specs)
     memo.key_lines = dict(known.key_lines)
     memo.nested_lines = dict(known.nested_lines)
+    memo.folders = dict(known.folders)
+    memo.target_keys = dict(known.target_keys)
+    memo.loaded_services = known.loaded_services
+    memo.loaded_endpoints = known.loaded_endpoints
+    memo.cycles = known.cycles
+    memo.targets = known.targets
     return memo
 
 
@@ -66,10 +79,14 @@ def branch_findings(*, repo_path: Path, base: str, tip: str) -> BranchFindings:
     known = _branch_findings.get(key)
     if known is not None:  # trees are content-addressed: the same pair always gives the same findings
         return known
-    at_base = _build(repo, base_commit, {}, _scratch_memo()).findings
-    at_tip = _build(repo, tip_commit, {}, _scratch_memo()).findings
+    memo = _scratch_memo()  # one for both builds: the tip reuses what the base derived for unchanged folders
+    base_files, tip_files = _catalog_files(repo, base_commit, memo), _catalog_files(repo, tip_commit, memo)
+    built = index_sync._memo.built
+    at_base = (built[1] if built is not None and built[0] == base_tree else
+               _build(repo, base_commit, {}, memo, base_files).findings)
+    at_tip = _build(repo, tip_commit, {}, memo, tip_files).findings
     before = {_finding_key(f) for f in at_base}
-    touched = _changed_catalog_files(base_commit, tip_commit)
+    touched = _changed_catalog_files(base_files, tip_files)
     caused = [f for f in at_tip if _finding_key(f) not in before]
     existing = [f for f in at_tip if _finding_key(f) in before and f.file in touched]
     found = BranchFindings(caused, existing)

@@ -646,7 +646,7 @@ def restore(*, archive_path: Path, settings: Settings, force: bool = False,
 
 
 def _rebuild_search(session: Session, repo_path: Path) -> None:
-    from calcifer.search import service as search
+    from calcifer.search import index_sync as search
 
     try:
         search.refresh(session=session, repo_path=repo_path, force=True)

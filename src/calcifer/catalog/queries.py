@@ -105,9 +105,14 @@ def endpoint_records(*, session: Session, slugs: Collection[str]) -> list[Endpoi
     return [EndpointRecord(*row) for row in rows]
 
 
-def endpoint_slugs(*, session: Session) -> set[str]:
-    """Every indexed endpoint's slug."""
-    return set(session.scalars(select(CatalogEndpoint.slug)))
+def endpoint_slugs(*, session: Session, endpoint_type: str | None = None, enabled: bool | None = None) -> set[str]:
+    """The slugs of every indexed endpoint, or of those of ``endpoint_type`` and/or ``enabled`` as asked."""
+    query = select(CatalogEndpoint.slug)
+    if endpoint_type is not None:
+        query = query.where(CatalogEndpoint.type == endpoint_type)
+    if enabled is not None:
+        query = query.where(CatalogEndpoint.enabled.is_(enabled))
+    return set(session.scalars(query))
 
 
 def specs_mentioning(*, session: Session, fragment: str) -> list[tuple[str, dict[str, Any]]]:

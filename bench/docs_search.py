@@ -9,7 +9,7 @@ generated markdown docs under docs/: sizes 1-20 KB (log-normal, median about 4 K
 Zipf-like (s = 1.07) from a vocabulary of English function words, infrastructure terms and made-up
 terms (about 4,000 in all), plus host and people names. Then:
 
-    index    search.service.refresh: read every doc from git objects, extract title and text, write
+    index    search.index_sync.refresh: read every doc from git objects, extract title and text, write
              the rows (FTS5 or tsvector) in one transaction; and once more after one doc changed
     service  search.service.search as the API calls it: parse, rank (bm25 / ts_rank_cd) with the
              title weighted, count matches by kind, load the top 20, highlight titles and snippets;
@@ -252,6 +252,8 @@ def main() -> None:
     from calcifer.auth.choices import Role
     from calcifer.auth.schemas import UserCreate
     from calcifer.config import Settings
+    from calcifer.search import index_sync as search_index
+    from calcifer.search import query as search_query
     from calcifer.search import service as search_service
 
     base = args.dir or Path(tempfile.mkdtemp(prefix="calcifer-bench-search-"))
@@ -282,7 +284,7 @@ def main() -> None:
 
         with ctx.session_factory() as session:
             started = time.perf_counter()
-            result = search_service.refresh(session=session, repo_path=ctx.repo_path, work_items=False)
+            result = search_index.refresh(session=session, repo_path=ctx.repo_path, work_items=False)
             index_s = time.perf_counter() - started
             assert result.upserted == shape["docs"], result
         one = dict(list(docs.items())[:1])
@@ -290,7 +292,7 @@ def main() -> None:
         commit_docs(ctx.repo_path, {path: one[path] + b"\nOne more line about kafkaesque pipelines.\n"})
         with ctx.session_factory() as session:
             started = time.perf_counter()
-            again = search_service.refresh(session=session, repo_path=ctx.repo_path, work_items=False)
+            again = search_index.refresh(session=session, repo_path=ctx.repo_path, work_items=False)
             reindex_ms = (time.perf_counter() - started) * 1000
             assert again.upserted == 1, again
 
@@ -307,7 +309,7 @@ def main() -> None:
             like_op = "LIKE" if engine_name == "sqlite" else "ILIKE"
 
             def raw_query(query: str) -> None:
-                parsed = search_service.q.parse(query)
+                parsed = search_query.parse(query)
                 match = parsed.fts5() if engine_name == "sqlite" else parsed.tsquery()
                 session.execute(raw_sql, {"m": match}).all()
 

@@ -212,7 +212,7 @@ def test_after_merge_steps_run_in_the_listed_order_each_receiving_what_the_one_b
     land(cast.editor, {"catalog/services/kiwi.yaml": SERVICE}, entry="Added the kiwi service")
 
     assert [module for module, _ in seen] == ["calcifer.catalog.service", "calcifer.docs.index_sync",
-                                              "calcifer.search.service"]
+                                              "calcifer.search.index_sync"]
     catalog_step, docs_step, search_step = (change for _, change in seen)
     # What changed on main, path by path with its blob id: the service file and the changelog.
     assert catalog_step.paths is not None and catalog_step.paths["catalog/services/kiwi.yaml"]

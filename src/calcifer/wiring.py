@@ -32,7 +32,7 @@ from calcifer.instance import prepare as prepare_instance
 from calcifer.monitoring import checks, incidents, maintenance, runner
 from calcifer.monitoring import hooks as monitoring_hooks
 from calcifer.notify import service as notify_service
-from calcifer.search import service as search_service
+from calcifer.search import index_sync as search_index
 from calcifer.work import reviews
 from calcifer.work import service as work_service
 
@@ -56,11 +56,11 @@ MERGE_EXTRA_FILES: tuple[work_service.MergeExtraFiles, ...] = (
 AFTER_MERGE_STEPS: tuple[work_service.AfterMergeStep, ...] = (
     catalog_service.sync_after_merge,        # the catalog index; hands its changed rows on
     docs_index.sync_after_merge,             # docs index and links (needs the catalog's services)
-    search_service.refresh_after_merge,      # search rows of docs, CHANGES.md and the changed catalog rows
+    search_index.refresh_after_merge,        # search rows of docs, CHANGES.md and the changed catalog rows
 )
 # After a work item was created, edited, committed to, merged or cancelled.
 WORK_ITEM_CHANGED: tuple[work_service.WorkItemChangedHook, ...] = (
-    search_service.index_work_item,          # its search row
+    search_index.index_work_item,            # its search row
     maintenance.work_item_changed,           # its maintenance window opens/closes with it
 )
 # Files of a NEW managed repository's first commit.

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from calcifer.catalog import index as catalog_index
-from calcifer.search import service
+from calcifer.search import index_sync
+from calcifer.search import rows as search_rows
 from calcifer.search.models import SearchDocument
 from calcifer.web.context import AppContext
 from tests.conftest import Cast
@@ -25,7 +26,7 @@ def rows(ctx: AppContext) -> list[tuple[Any, ...]]:
 
 def forced(ctx: AppContext) -> list[tuple[Any, ...]]:
     with ctx.session_factory() as session:
-        service.refresh(session=session, repo_path=ctx.repo_path, force=True)
+        index_sync.refresh(session=session, repo_path=ctx.repo_path, force=True)
     return rows(ctx)
 
 
@@ -41,16 +42,16 @@ def test_merges_update_changelog_and_catalog_rows_as_a_full_rebuild_would(
     assert rows(ctx) == forced(ctx)
 
     built: list[str] = []
-    for name in ("_service_row", "_endpoint_row"):
-        original = getattr(service, name)
+    for name in ("service_row", "endpoint_row"):
+        original = getattr(search_rows, name)
 
         def spy(item: Any, version: str = "", _original: Any = original) -> Any:
             built.append(item.slug)
             return _original(item, version)
-        monkeypatch.setattr(service, name, spy)
+        monkeypatch.setattr(search_rows, name, spy)
     full_parses: list[int] = []
-    original_rows = service._changelog_rows
-    monkeypatch.setattr(service, "_changelog_rows", lambda text: full_parses.append(1) or original_rows(text))
+    original_rows = search_rows.changelog_rows
+    monkeypatch.setattr(search_rows, "changelog_rows", lambda text: full_parses.append(1) or original_rows(text))
 
     land(cast.editor, {"catalog/services/plum.yaml": SVC.format(name="Plum", slug="plum", text="stones"),
                        "catalog/endpoints/kiwi-web.yaml": None}, entry="Added plum, removed the kiwi check",

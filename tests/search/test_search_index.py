@@ -10,7 +10,8 @@ from sqlalchemy import delete, text, update
 
 from calcifer.app import prepare
 from calcifer.config import Settings
-from calcifer.search import service
+from calcifer.search import index_sync, service
+from calcifer.search import rows as search_rows
 from calcifer.search.models import SearchDocument, SearchState
 from calcifer.web.context import AppContext
 from tests.conftest import Cast
@@ -34,13 +35,13 @@ def _commit_on_main(repo_path: Path, files: dict[str, bytes]) -> None:
 def test_a_merge_reads_only_the_docs_whose_blob_changed(cast: Cast, monkeypatch: pytest.MonkeyPatch) -> None:
     land(cast.editor, {f"docs/d{n}.md": f"# D{n}\n\nunchanged {n}\n" for n in range(5)})
     read: list[str] = []
-    original = service._doc_row
+    original = search_rows.doc_row
 
-    def counting(path: str, data: bytes, blob_id: str) -> service.Row:
+    def counting(path: str, data: bytes, blob_id: str) -> search_rows.Row:
         read.append(path)
         return original(path, data, blob_id)
 
-    monkeypatch.setattr(service, "_doc_row", counting)
+    monkeypatch.setattr(search_rows, "doc_row", counting)
     land(cast.editor, {"docs/d3.md": "# D3\n\nchanged to gecko\n"}, title="Edit d3", entry="Edited d3")
     assert [p for p in read if not p.startswith(WORK_LOG)] == ["docs/d3.md"]
     assert keys(cast.viewer, "gecko") == [("doc", "docs/d3.md")]
@@ -48,9 +49,9 @@ def test_a_merge_reads_only_the_docs_whose_blob_changed(cast: Cast, monkeypatch:
 
 def test_a_refresh_without_changes_does_nothing(ctx: AppContext) -> None:
     with ctx.session_factory() as session:
-        result = service.refresh(session=session, repo_path=ctx.repo_path)
+        result = index_sync.refresh(session=session, repo_path=ctx.repo_path)
         assert result.skipped and result.upserted == 0 and result.removed == 0
-        assert service.get_state(session=session) is not None
+        assert index_sync.get_state(session=session) is not None
 
 
 def test_the_index_is_brought_up_to_date_at_start(settings: Settings, ctx: AppContext) -> None:
@@ -73,7 +74,7 @@ def test_a_lost_index_is_rebuilt_by_a_forced_refresh(ctx: AppContext, cast: Cast
         session.execute(delete(SearchDocument))
         session.commit()
         assert service.search(session=session, text_query="kiwi").items == []
-        result = service.refresh(session=session, repo_path=ctx.repo_path, force=True)
+        result = index_sync.refresh(session=session, repo_path=ctx.repo_path, force=True)
         assert result.upserted >= 3 and not result.skipped
     assert {("doc", "docs/kiwi.md"), ("work_item", "2")} <= set(keys(cast.viewer, "kiwi"))
 
@@ -81,23 +82,23 @@ def test_a_lost_index_is_rebuilt_by_a_forced_refresh(ctx: AppContext, cast: Cast
 def test_a_failed_refresh_leaves_the_index_as_it_was(ctx: AppContext, monkeypatch: pytest.MonkeyPatch) -> None:
     _commit_on_main(ctx.repo_path, {"docs/a.md": b"# A\n\nalpaca\n", "docs/b.md": b"# B\n\nbison\n"})
 
-    def broken(path: str, data: bytes, blob_id: str) -> service.Row:
+    def broken(path: str, data: bytes, blob_id: str) -> search_rows.Row:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(service, "_doc_row", broken)
+    monkeypatch.setattr(search_rows, "doc_row", broken)
     with ctx.session_factory() as session:
         before = session.get(SearchState, 1)
         assert before is not None
         commit_before = before.main_commit
         with pytest.raises(RuntimeError):
-            service.refresh(session=session, repo_path=ctx.repo_path)
+            index_sync.refresh(session=session, repo_path=ctx.repo_path)
     with ctx.session_factory() as session:
         state = session.get(SearchState, 1)
         assert state is not None and state.main_commit == commit_before
         assert service.search(session=session, text_query="alpaca").items == []
     monkeypatch.undo()
     with ctx.session_factory() as session:
-        service.refresh(session=session, repo_path=ctx.repo_path)
+        index_sync.refresh(session=session, repo_path=ctx.repo_path)
         assert [h.key for h in service.search(session=session, text_query="alpaca").items] == ["docs/a.md"]
 
 
@@ -132,14 +133,14 @@ def test_versions_make_unchanged_rows_skip_rewrites(ctx: AppContext, cast: Cast)
     with ctx.session_factory() as session:
         session.execute(update(SearchState).values(catalog_commit="stale"))
         session.commit()
-        result = service.refresh(session=session, repo_path=ctx.repo_path)
+        result = index_sync.refresh(session=session, repo_path=ctx.repo_path)
         assert result.upserted == 0 and result.removed == 0
 
 
 def test_renames_deletes_and_symlinks_follow_main(ctx: AppContext) -> None:
     _commit_on_main(ctx.repo_path, {"docs/old/name.md": b"# Quail\n\nnotes\n", "docs/keep.md": b"# Keep\n\nquail\n"})
     with ctx.session_factory() as session:
-        service.refresh(session=session, repo_path=ctx.repo_path)
+        index_sync.refresh(session=session, repo_path=ctx.repo_path)
         assert sorted(h.key for h in service.search(session=session, text_query="quail").items) == [
             "docs/keep.md", "docs/old/name.md"]
     repo = pygit2.Repository(str(ctx.repo_path))
@@ -154,7 +155,7 @@ def test_renames_deletes_and_symlinks_follow_main(ctx: AppContext) -> None:
     signature = pygit2.Signature("Outside", "outside@example.com")
     repo.create_commit("refs/heads/main", signature, signature, "Move", index.write_tree(repo), [parent.id])
     with ctx.session_factory() as session:
-        service.refresh(session=session, repo_path=ctx.repo_path)
+        index_sync.refresh(session=session, repo_path=ctx.repo_path)
         assert [h.key for h in service.search(session=session, text_query="quail").items] == ["docs/new/name.md"]
         assert service.search(session=session, text_query="keep").items == []
 
@@ -162,12 +163,12 @@ def test_renames_deletes_and_symlinks_follow_main(ctx: AppContext) -> None:
 def test_a_lost_base_commit_falls_back_to_comparing_every_blob(ctx: AppContext) -> None:
     _commit_on_main(ctx.repo_path, {"docs/a.md": b"# A\n\nemu\n"})
     with ctx.session_factory() as session:
-        service.refresh(session=session, repo_path=ctx.repo_path)
+        index_sync.refresh(session=session, repo_path=ctx.repo_path)
         session.execute(update(SearchState).values(main_commit="0" * 40))
         session.commit()
     _commit_on_main(ctx.repo_path, {"docs/a.md": b"# A\n\nyak\n"})
     with ctx.session_factory() as session:
-        result = service.refresh(session=session, repo_path=ctx.repo_path)
+        result = index_sync.refresh(session=session, repo_path=ctx.repo_path)
         assert result.upserted == 1
         assert [h.key for h in service.search(session=session, text_query="yak").items] == ["docs/a.md"]
         assert service.search(session=session, text_query="emu").items == []
@@ -176,7 +177,7 @@ def test_a_lost_base_commit_falls_back_to_comparing_every_blob(ctx: AppContext) 
 def test_binary_junk_and_nul_bytes_in_a_doc_are_indexed_as_text(ctx: AppContext) -> None:
     _commit_on_main(ctx.repo_path, {"docs/junk.md": b"# Junk \x00 title\n\nokapi\x00zebra \xff\xfe caf\xc3\xa9\n"})
     with ctx.session_factory() as session:
-        service.refresh(session=session, repo_path=ctx.repo_path)
+        index_sync.refresh(session=session, repo_path=ctx.repo_path)
         hits = service.search(session=session, text_query="okapi").items
         assert [h.key for h in hits] == ["docs/junk.md"]
         assert "\x00" not in str(hits[0].snippet)

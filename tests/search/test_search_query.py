@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from calcifer.errors import Invalid
 from calcifer.search import query as q
-from calcifer.search.service import doc_title, plain_text
+from calcifer.search.plaintext import doc_title, plain_text
 
 
 def test_words_are_anded_quotes_make_phrases_and_the_last_word_is_a_prefix() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from calcifer.search import service
+from calcifer.search import engines
 from tests.conftest import Cast
 from tests.search.helpers import WORK_LOG, keys, land, search
 from tests.work.helpers import make_work_item
@@ -36,8 +36,8 @@ def test_front_matter_title_counts_as_the_title(cast: Cast) -> None:
 
 def test_words_in_very_many_rows_still_rank_title_matches_first(cast: Cast, monkeypatch: pytest.MonkeyPatch) -> None:
     # Past RANK_ALL matches the engines rank title matches, then a sample of body matches: shrink it.
-    monkeypatch.setattr(service, "RANK_ALL", 3)
-    monkeypatch.setattr(service, "RANK_ALL_PG", 3)
+    monkeypatch.setattr(engines, "RANK_ALL", 3)
+    monkeypatch.setattr(engines, "RANK_ALL_PG", 3)
     files = {f"docs/b{n}.md": f"# Body {n}\n\nThe ferret cage number {n}.\n" for n in range(8)}
     files |= {"docs/t1.md": "# Ferret care\n\nFood.\n", "docs/t2.md": "# Ferret toys\n\nBalls.\n"}
     land(cast.editor, files)

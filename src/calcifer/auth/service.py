@@ -56,6 +56,10 @@ def has_users(*, session: Session) -> bool:
     return session.scalar(select(func.count(User.id))) != 0
 
 
+def count_active_users(*, session: Session) -> int:
+    return int(session.scalar(select(func.count(User.id)).where(User.is_active.is_(True))) or 0)
+
+
 def get_user(*, session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:

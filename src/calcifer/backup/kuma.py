@@ -455,12 +455,10 @@ def plan(*, data: dict[str, Any], taken: set[str]) -> KumaReport:
 
 
 def _existing_slugs(session: Session, repo_path: Path) -> set[str]:
-    from sqlalchemy import select
-
-    from calcifer.catalog.models import CatalogEndpoint
-
-    slugs = set(session.scalars(select(CatalogEndpoint.slug)))
     from calcifer import gitrepo as git
+    from calcifer.catalog import queries as catalog_queries
+
+    slugs = catalog_queries.endpoint_slugs(session=session)
 
     for path in git.list_files_at(repo_path=repo_path, prefix="catalog/endpoints/"):
         slugs.add(Path(path).stem)

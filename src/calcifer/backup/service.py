@@ -512,7 +512,6 @@ def restore(*, archive_path: Path, settings: Settings, force: bool = False,
     from calcifer import gitrepo as git
     from calcifer.instance import prepare
     from calcifer.work import service as work_service
-    from calcifer.work.models import WorkItem
 
     def say(message: str) -> None:
         if progress is not None:
@@ -581,21 +580,13 @@ def restore(*, archive_path: Path, settings: Settings, force: bool = False,
             schema_to = current_revision(ctx.engine)
             recreated: list[int] = []
             with ctx.session_factory() as session:
-                table = sa.Table("work_items", WorkItem.metadata)  # the mapped table, as a Table
-                for item_id, path in session.execute(select(table.c.id, table.c.worktree_path)).all():
-                    if not path:
-                        continue
-                    # The archive's paths are another installation's (or forged): re-derived under this
-                    # worktrees folder before any worktree is made; a name that cannot be one refuses all.
-                    try:
-                        confined = str(git.confine_worktree(worktrees_dir=settings.worktrees_dir, path=path))
-                    except Invalid as exc:
-                        raise Invalid(f"Refused: work item #{item_id} of the archive: {exc.message}; nothing "
-                                      "was restored.") from exc
-                    if confined != path:
-                        # A Core update, with updated_at kept: the item itself did not change.
-                        session.execute(sa.update(table).where(table.c.id == item_id).values(
-                            worktree_path=confined, updated_at=table.c.updated_at))
+                # The archive's paths are another installation's (or forged): re-derived under this
+                # worktrees folder before any worktree is made; a name that cannot be one refuses all.
+                try:
+                    work_service.confine_worktree_paths(session=session, worktrees_dir=settings.worktrees_dir,
+                                                        origin="the archive")
+                except Invalid as exc:
+                    raise Invalid(f"Refused: {exc.message}; nothing was restored.") from exc
                 run_id = manifest.extra.get("run_id")
                 if isinstance(run_id, int) and not isinstance(run_id, bool) and 0 < run_id <= jsonsafe.INT_MAX:
                     run = session.get(BackupRun, run_id)
@@ -646,7 +637,7 @@ def restore(*, archive_path: Path, settings: Settings, force: bool = False,
 
 
 def _rebuild_search(session: Session, repo_path: Path) -> None:
-    from calcifer.search import service as search
+    from calcifer.search import index_sync as search
 
     try:
         search.refresh(session=session, repo_path=repo_path, force=True)
@@ -660,13 +651,12 @@ def import_export_file(*, ctx: AppContext, path: Path) -> export.ImportResult:
     document = export.load_document(path)
     result = export.import_document(engine=ctx.engine, document=document, worktrees_dir=ctx.settings.worktrees_dir)
     from calcifer import gitrepo as git
-    from calcifer.work.choices import OPEN_STATUSES
-    from calcifer.work.models import WorkItem
+    from calcifer.work import queries as work_queries
 
     with ctx.session_factory() as session:
         branches = set(git.list_branches(repo_path=ctx.repo_path))
-        missing = [item for item in session.scalars(select(WorkItem).where(WorkItem.status.in_(OPEN_STATUSES)))
-                   .unique() if item.branch and item.branch not in branches]
+        missing = [item for item in work_queries.open_branches(session=session)
+                   if item.branch and item.branch not in branches]
         if missing:
             result.warnings.append(
                 "These open work items have no branch in this instance's repository; the next start "

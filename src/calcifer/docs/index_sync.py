@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import String, Table, cast, delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from calcifer import gitrepo as git
 from calcifer.catalog import index as catalog_index
-from calcifer.catalog.models import CatalogService
+from calcifer.catalog import queries as catalog_queries
 from calcifer.db import utcnow
 from calcifer.docs.models import DocLink, DocPage, DocsState
 from calcifer.docs.render import (
@@ -158,10 +158,9 @@ def service_link_target(url: str) -> str | None:
 def _service_links(session: Session) -> list[tuple[str, str]]:
     # Only services whose spec mentions a doc page are read (the catalog's links are URLs with a scheme,
     # so a link to a doc always holds "/docs/view/"): a catalog of thousands costs one indexed scan.
-    mentions = cast(CatalogService.spec, String).like("%/docs/view/%")
     pairs: list[tuple[str, str]] = []
-    for slug, spec in session.execute(select(CatalogService.slug, CatalogService.spec).where(mentions)):
-        links = spec.get("links") if isinstance(spec, dict) else None
+    for slug, spec in catalog_queries.specs_mentioning(session=session, fragment="/docs/view/"):
+        links = spec.get("links")
         for link in links if isinstance(links, list) else []:
             target = service_link_target(link.get("url", "")) if isinstance(link, dict) else None
             if target is not None and _fits(f"service:{slug}"):

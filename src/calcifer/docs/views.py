@@ -123,6 +123,11 @@ def list_folders(*, session: Session, repo_path: Path, prefix: str | None = None
             for child in sorted(counts)[:limit]]
 
 
+def has_docs(*, session: Session) -> bool:
+    """Whether the index holds any doc (templates aside)."""
+    return bool(session.scalar(select(select(DocPage.path).where(DocPage.is_template.is_(False)).exists())))
+
+
 def count_docs(*, session: Session, templates: bool = False) -> int:
     """How many docs (or templates) the index holds."""
     query = select(func.count()).select_from(DocPage).where(DocPage.is_template == templates)

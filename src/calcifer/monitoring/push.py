@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from calcifer.catalog.models import CatalogEndpoint
+from calcifer.catalog import queries as catalog_queries
+from calcifer.catalog.choices import EndpointType
 from calcifer.db import utcnow
 from calcifer.errors import Invalid, NotFound
 from calcifer.monitoring.checks.base import PushSeen
@@ -51,8 +52,7 @@ def _unknown() -> NotFound:
 def _slug_for(session: Session, secret_key: str, token: str) -> str:
     if not _TOKEN.match(token):
         raise _unknown()
-    slugs = session.scalars(select(CatalogEndpoint.slug).where(CatalogEndpoint.type == "push",
-                                                               CatalogEndpoint.enabled.is_(True))).all()
+    slugs = sorted(catalog_queries.endpoint_slugs(session=session, endpoint_type=EndpointType.PUSH.value, enabled=True))
     found = None
     for slug in slugs:
         # Compare every one (constant time each, no early exit) so timing does not single one out.

@@ -1,15 +1,15 @@
 """The search index: one row per searchable thing (doc, service, endpoint, work item, changelog entry).
 
 Everything here is derived (from main's files, the catalog index and work items) and rebuilt by
-``service.refresh``. The full-text index itself depends on the engine and is made by migration 0004:
+``index_sync.refresh``. The full-text index itself depends on the engine and is made by migration 0004:
 
 - SQLite: ``search_fts``, an FTS5 table over ``title`` and ``body`` with ``search_documents`` as its
   external content, kept in step by triggers on ``search_documents``;
 - PostgreSQL: tsvector columns on ``search_documents``, ``tsv`` (title weighted A, body B) and
-  ``title_tsv`` (the title alone), each with a GIN index. They are not mapped here: only ``service``
+  ``title_tsv`` (the title alone), each with a GIN index. They are not mapped here: only ``engines``
   writes them, in SQL, with the row.
 
-On SQLite a row's id also tells its kind (``choices.SearchKind.code``), see ``service._SQLite``.
+On SQLite a row's id also tells its kind (``choices.SearchKind.code``), see ``engines._SQLite``.
 """
 
 from __future__ import annotations

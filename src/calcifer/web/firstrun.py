@@ -1,20 +1,15 @@
 """The dashboard's getting-started list: what an empty instance still needs, each step ticking itself
-once the thing it asks for exists (read from the catalog, docs and users tables in one query)."""
+once the thing it asks for exists (asked of the catalog, docs and auth slices: three small queries)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from calcifer.auth.models import User
-from calcifer.catalog.choices import ServiceKind
-from calcifer.catalog.models import CatalogEndpoint, CatalogService
-from calcifer.docs.models import DocPage
-
-# Catalog entries of these kinds are machines other services run on (a service's ``host:`` names one).
-HOST_KINDS = (ServiceKind.VM.value, ServiceKind.LXC.value, ServiceKind.BARE_METAL.value)
+from calcifer.auth import service as auth_service
+from calcifer.catalog import queries as catalog_queries
+from calcifer.docs import views as docs_views
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,14 +26,11 @@ class Step:
 
 def checklist(*, session: Session) -> list[Step]:
     """The getting-started steps in the order a new instance takes them, each with whether it is done.
-    One query: a handful of EXISTS/COUNT sub-selects, so the dashboard's cost does not grow with it."""
-    has_host = select(CatalogService.id).where(CatalogService.kind.in_(HOST_KINDS)).exists()
-    has_service = select(CatalogService.id).where(CatalogService.kind.not_in(HOST_KINDS)).exists()
-    has_endpoint = select(CatalogEndpoint.slug).exists()
-    has_doc = select(DocPage.path).where(DocPage.is_template.is_(False)).exists()
-    users = select(func.count()).select_from(User).where(User.is_active.is_(True)).scalar_subquery()
-    host, service, endpoint, doc, active_users = session.execute(
-        select(has_host, has_service, has_endpoint, has_doc, users)).one()
+    Each answer is an EXISTS or a COUNT, so the dashboard's cost does not grow with the instance."""
+    catalog = catalog_queries.inventory(session=session)
+    host, service, endpoint = catalog.has_host, catalog.has_service, catalog.has_endpoint
+    doc = docs_views.has_docs(session=session)
+    active_users = auth_service.count_active_users(session=session)
     return [
         Step("host", "Add a host", "The machine your services run on: a catalog entry of kind vm, lxc or bare_metal.",
              "/catalog/edit/service", "Add a host", bool(host)),

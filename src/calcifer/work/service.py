@@ -846,6 +846,25 @@ def run_standard_change(
 
 # -- reconciliation ------------------------------------------------------------------------------------------------
 
+def confine_worktree_paths(*, session: Session, worktrees_dir: Path, origin: str) -> None:
+    """Re-derive every work item's worktree path under ``worktrees_dir`` (``gitrepo.confine_worktree``):
+    the paths of a restored database are another installation's, or forged. Does not commit; the items'
+    ``updated_at`` is kept (the items themselves did not change). Raises Invalid naming the first item
+    whose path cannot be a worktree (as "work item #N of ``origin``"), before any row is changed."""
+    rows = session.execute(select(WorkItem.id, WorkItem.worktree_path).where(WorkItem.worktree_path != "")).all()
+    changed: list[tuple[int, str]] = []
+    for item_id, path in rows:
+        try:
+            confined = str(git.confine_worktree(worktrees_dir=worktrees_dir, path=path))
+        except Invalid as exc:
+            raise Invalid(f"work item #{item_id} of {origin}: {exc.message}") from exc
+        if confined != path:
+            changed.append((item_id, confined))
+    for item_id, confined in changed:  # a Core update: the ORM's onupdate would touch updated_at
+        session.execute(update(WorkItem).where(WorkItem.id == item_id).values(
+            worktree_path=confined, updated_at=WorkItem.updated_at).execution_options(synchronize_session=False))
+
+
 def reconcile(*, session: Session, repo_path: Path, worktrees_dir: Path) -> list[str]:
     """Make work items agree with the branches and worktrees that really exist; return what was repaired.
 

@@ -21,7 +21,7 @@ depends_on = None
 
 # unicode61 without diacritics folding, like PostgreSQL's 'simple' configuration: both engines match
 # the same words. Prefix indexes of 2 and 3 characters keep the as-you-type prefix queries quick.
-# On SQLite a row's id carries its kind (search.service gives ids by kind), so the kind filter and
+# On SQLite a row's id carries its kind (search.engines gives ids by kind), so the kind filter and
 # the counts by kind read FTS5's rowids alone, never a search_documents row per match.
 FTS_CREATE = (
     "CREATE VIRTUAL TABLE search_fts USING fts5(title, body, content='search_documents', "

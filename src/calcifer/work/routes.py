@@ -14,10 +14,19 @@ from calcifer.auth import service as auth_service
 from calcifer.auth.choices import Role
 from calcifer.auth.models import User
 from calcifer.changelog.choices import ChangeType
-from calcifer.deps import CtxDep, CurrentUser, RequireAdmin, RequireEditor, SessionDep, SettingsDep
+from calcifer.deps import (
+    CtxDep,
+    CurrentUser,
+    CursorQuery,
+    LimitQuery,
+    RequireAdmin,
+    RequireEditor,
+    SessionDep,
+    SettingsDep,
+)
 from calcifer.errors import Conflict, Invalid, NotFound
 from calcifer.instance import AppContext
-from calcifer.listing import id_cursor, next_id_cursor
+from calcifer.listing import DEFAULT_LIMIT, id_cursor, keyset_page, next_id_cursor
 from calcifer.web.security import flash
 from calcifer.web.templating import render, render_fragment
 from calcifer.work import checklists, reviews, service
@@ -156,9 +165,13 @@ def api_checklist_remove(session: SessionDep, user: RequireEditor, item_id: int,
 
 
 @api.get("/work-items/{item_id}/changes", response_model=ChangesPublic)
-def api_changes(session: SessionDep, user: CurrentUser, item_id: int) -> dict[str, Any]:
-    return {"items": [{"path": c.path, "status": c.status, "binary": c.binary, "diff": c.diff}
-                      for c in service.changes(session=session, item_id=item_id)]}
+def api_changes(session: SessionDep, user: CurrentUser, item_id: int, limit: LimitQuery = DEFAULT_LIMIT,
+                cursor: CursorQuery = None) -> dict[str, Any]:
+    """The worktree's uncommitted changes, by path, each with its diff."""
+    page, next_cursor = keyset_page(service.changes(session=session, item_id=item_id), key=lambda c: (c.path,),
+                                    types=(str,), cursor=cursor, limit=limit)
+    return {"items": [{"path": c.path, "status": c.status, "binary": c.binary, "diff": c.diff} for c in page],
+            "next_cursor": next_cursor}
 
 
 @api.get("/work-items/{item_id}/files/{path:path}", response_model=FileContent)
@@ -197,9 +210,15 @@ def api_commit(session: SessionDep, user: RequireEditor, item_id: int, data: Com
 
 
 @api.get("/work-items/{item_id}/commits", response_model=CommitListPublic)
-def api_commits(session: SessionDep, user: CurrentUser, item_id: int, workspace: WorkspaceDep) -> dict[str, Any]:
-    return {"items": [_commit_public(c) for c in service.commits(session=session, item_id=item_id,
-                                                                  workspace=workspace)]}
+def api_commits(session: SessionDep, user: CurrentUser, item_id: int, workspace: WorkspaceDep,
+                limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None) -> dict[str, Any]:
+    """The branch's commits that main lacks, newest first."""
+    found = service.commits(session=session, item_id=item_id, workspace=workspace, limit=service.MAX_BRANCH_COMMITS)
+    # Keyed by place counted from the oldest: new commits arrive on top, so an older one keeps its key
+    # (commit times have whole seconds and may tie or run backwards).
+    numbered = [(len(found) - n, c) for n, c in enumerate(found)]
+    page, next_cursor = keyset_page(numbered, key=lambda row: (-row[0],), types=(int,), cursor=cursor, limit=limit)
+    return {"items": [_commit_public(c) for _, c in page], "next_cursor": next_cursor}
 
 
 @api.get("/work-items/{item_id}/branch", response_model=BranchPublic)
@@ -236,10 +255,14 @@ def api_update_from_main(session: SessionDep, user: RequireEditor, item_id: int,
 
 
 @api.get("/checklist-templates", response_model=ChecklistTemplateListPublic)
-def api_templates(session: SessionDep, user: CurrentUser, settings: SettingsDep) -> dict[str, Any]:
+def api_templates(session: SessionDep, user: CurrentUser, settings: SettingsDep, limit: LimitQuery = DEFAULT_LIMIT,
+                  cursor: CursorQuery = None) -> dict[str, Any]:
+    """The checklist every category and action starts with (customised or the built-in one)."""
+    # Keyed by position, so the pages keep the order the settings page shows.
+    rows = list(enumerate(checklists.all_templates(session=session, categories=settings.work_categories)))
+    page, next_cursor = keyset_page(rows, key=lambda row: (row[0],), types=(int,), cursor=cursor, limit=limit)
     return {"items": [{"category": c, "action": a, "items": items, "customised": custom}
-                      for c, a, items, custom in checklists.all_templates(
-                          session=session, categories=settings.work_categories)]}
+                      for _, (c, a, items, custom) in page], "next_cursor": next_cursor}
 
 
 @api.put("/checklist-templates/{category}/{action}", response_model=ChecklistTemplateSaved)

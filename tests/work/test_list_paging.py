@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import html
+import re
+
+import pytest
+
+from calcifer.work import routes as work_routes
 from tests.conftest import Cast
 from tests.paging import assert_bad_cursor_refused, walk_pages
 from tests.work.helpers import make_work_item, write_and_commit
@@ -58,3 +64,25 @@ def test_checklist_templates_page_in_the_order_of_the_settings(cast: Cast) -> No
     assert walked == [(t["category"], t["action"]) for t in whole["items"]]
     assert len(set(walked)) == len(walked)
     assert_bad_cursor_refused(cast.viewer, path)
+
+
+def test_the_work_item_page_shows_older_commits_a_page_at_a_time(cast: Cast, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(work_routes, "COMMITS_PAGE", 2)
+    item = make_work_item(cast.editor)
+    for n in range(3):
+        write_and_commit(cast.editor, item, f"notes/{n}.md", "x\n", entry=None if n else "Notes",
+                         message=f"Note number {n}")
+    first = _commits_section(cast.viewer.get(f"/work/{item['id']}").text)
+    assert "Note number 2" in first and "Note number 1" in first and "Note number 0" not in first
+    older = re.search(r'<a class="next" href="([^"]+)" rel="next">Older commits', first)
+    assert older is not None, first
+    second = _commits_section(cast.viewer.get(html.unescape(older.group(1))).text)
+    assert "Note number 0" in second and "Note number 1" not in second
+    assert 'rel="next">Older commits' not in second
+    assert f'href="/work/{item["id"]}#commits" rel="prev">&larr; Newest commits' in second
+    refused = cast.viewer.get(f"/work/{item['id']}", params={"commits": "not a cursor"})
+    assert refused.status_code == 422 and "start again without it." in refused.text
+
+
+def _commits_section(page: str) -> str:
+    return page.split('id="commits"', 1)[1].split("</section>", 1)[0]

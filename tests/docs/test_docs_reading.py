@@ -8,6 +8,7 @@ committed to main directly with pygit2.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 from pathlib import Path
 from typing import Any
@@ -470,3 +471,16 @@ def test_dashboard_links_the_changelog(cast: Cast) -> None:
     page = cast.viewer.get("/").text
     latest = page.split("<h2>Latest changes</h2>")[1][:200]
     assert re.search(r'<a href="/changelog">', latest)
+
+
+def test_the_changelog_page_shows_older_entries_through_its_next_link(cast: Cast) -> None:
+    land(cast.editor, {"CHANGES.md": "# Changelog\n\n## 2024-01-01\n\n### Added\n\n"
+                       + "".join(f"- Entry number {n}\n" for n in range(104))})
+    first = cast.viewer.get("/changelog").text
+    assert first.count('<li data-work-item="') == 100
+    link = re.search(r'<a class="next" href="([^"]+)" rel="next">', first)
+    assert link is not None
+    second = cast.viewer.get(html.unescape(link.group(1))).text
+    shown = re.findall(r"Entry number (\d+)", first + second)
+    assert sorted(map(int, shown)) == list(range(104)) and len(shown) == 104
+    assert 'rel="next"' not in second

@@ -265,7 +265,7 @@ def api_update_from_main(session: SessionDep, user: RequireEditor, item_id: int,
 def api_templates(session: SessionDep, user: CurrentUser, settings: SettingsDep, limit: LimitQuery = DEFAULT_LIMIT,
                   cursor: CursorQuery = None) -> dict[str, Any]:
     """The checklist every category and action starts with (customised or the built-in one)."""
-    # Keyed by position, so the pages keep the order the settings page shows.
+    # Keyed by position, so the pages keep the configured order of categories, then actions.
     rows = list(enumerate(checklists.all_templates(session=session, categories=settings.work_categories)))
     page, next_cursor = keyset_page(rows, key=lambda row: (row[0],), types=(int,), cursor=cursor, limit=limit)
     return {"items": [{"category": c, "action": a, "items": items, "customised": custom}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from calcifer.auth import service as auth_service
@@ -15,6 +15,7 @@ from calcifer.config import Settings
 from calcifer.db import unstorable
 from calcifer.errors import Invalid, NotAuthenticated, NotFound, PermissionDenied
 from calcifer.instance import AppContext
+from calcifer.listing import MAX_LIMIT
 from calcifer.web.security import CSRF_FIELD, CSRF_HEADER, csrf_valid
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -135,3 +136,6 @@ RequireViewer = Annotated[User, Depends(require_role(Role.VIEWER))]
 RequireEditor = Annotated[User, Depends(require_role(Role.EDITOR))]
 RequireAdmin = Annotated[User, Depends(require_role(Role.ADMIN))]
 RemoteAddr = Annotated[str, Depends(remote_addr)]
+# Paging of the lists that follow the shared conventions (default page calcifer.listing.DEFAULT_LIMIT).
+LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many items a page holds at most.")]
+CursorQuery = Annotated[str | None, Query(description="next_cursor of the previous page")]

@@ -6,9 +6,12 @@ import base64
 import binascii
 import json
 import re
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from calcifer.errors import Invalid
+
+T = TypeVar("T")
 
 
 def encode_cursor(values: list[Any]) -> str:
@@ -56,3 +59,36 @@ def id_cursor(cursor: str | None) -> int | None:
 def next_id_cursor(ids: list[int], limit: int) -> str | None:
     """The cursor of the page after one whose rows had ``ids`` (None when that page was the last)."""
     return encode_cursor([ids[-1]]) if ids and len(ids) >= limit else None
+
+
+# The page size of a list that does not say otherwise, and the most one page may hold.
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+def keyset_page(rows: Iterable[T], *, key: Callable[[T], tuple[Any, ...]], types: tuple[type, ...],
+                cursor: str | None, limit: int) -> tuple[list[T], str | None]:
+    """One page of a list built in memory (files, git objects, settings), in ascending ``key`` order.
+
+    ``key`` names one row (it must be unique, so ends in a tie-breaker) and holds values of ``types``
+    (str or int). The page holds the ``limit`` rows after the key ``cursor`` carries, so rows that
+    came or went between two requests neither repeat nor push others out. Returns the rows and the
+    next cursor (None on the last page); raises Invalid for a cursor this list did not give out.
+    """
+    after = _key_cursor(cursor, types) if cursor else None
+    ordered = sorted(rows, key=key)
+    if after is not None:
+        ordered = [row for row in ordered if key(row) > after]
+    page = ordered[:limit]
+    more = len(ordered) > limit
+    return page, encode_cursor(list(key(page[-1]))) if page and more else None
+
+
+def _key_cursor(cursor: str, types: tuple[type, ...]) -> tuple[Any, ...]:
+    values = decode_cursor(cursor, len(types))
+    for value, kind in zip(values, types, strict=True):
+        # bool is an int to isinstance; a cursor never carries one
+        too_big = isinstance(value, int) and abs(value) > MAX_CURSOR_INT
+        if not isinstance(value, kind) or isinstance(value, bool) or too_big:
+            raise Invalid("The cursor is not one this list gave out; start again without it.", code="bad_cursor")
+    return tuple(values)

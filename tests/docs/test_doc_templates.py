@@ -13,6 +13,7 @@ from calcifer.docs import doc_templates
 from calcifer.web.context import AppContext
 from tests.catalog.helpers import error_of, land_files, service_spec
 from tests.conftest import Cast
+from tests.paging import assert_bad_cursor_refused, walk_pages
 from tests.work.helpers import git, make_work_item
 
 SIX = ["container-service", "vm", "network-device", "runbook", "post-mortem", "decision-record"]
@@ -59,6 +60,15 @@ def test_the_templates_api_lists_names_titles_and_placeholders(cast: Cast) -> No
     assert one["text"].startswith("---\ntemplate_title: Runbook")
     assert error_of(cast.viewer.get("/api/v1/templates/nope"), 404)
     assert error_of(cast.viewer.get("/api/v1/templates/..evil"), 422)
+
+
+def test_the_templates_page_by_name_each_once(cast: Cast) -> None:
+    whole = [t["name"] for t in cast.viewer.get("/api/v1/templates", params={"limit": 500}).json()["items"]]
+    pages = walk_pages(cast.viewer, "/api/v1/templates", limit=3)
+    assert len(pages) == -(-len(whole) // 3) > 2
+    names = [t["name"] for page in pages for t in page]
+    assert names == whole == sorted(set(whole)) and set(SIX) <= set(names)
+    assert_bad_cursor_refused(cast.viewer, "/api/v1/templates")
 
 
 def test_a_repository_without_templates_falls_back_to_the_shipped_ones_and_says_so(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ committed to main directly with pygit2.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from calcifer.docs import views as docs_views
 from calcifer.docs.models import DocsState
 from calcifer.web.context import AppContext
 from tests.conftest import Cast
+from tests.paging import assert_bad_cursor_refused, walk_pages
 from tests.work.helpers import finish_documentation, git, make_work_item
 
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
@@ -441,14 +443,44 @@ def test_changelog_filters_by_date_type_and_service(cast: Cast, ctx: AppContext)
 def test_changelog_pages(cast: Cast) -> None:
     land(cast.editor, {"CHANGES.md": "# Changelog\n\n## 2024-01-01\n\n### Added\n\n"
                        + "".join(f"- Entry {n}\n" for n in range(7))})
-    first = cast.viewer.get("/api/v1/changelog/entries", params={"limit": 5}).json()
-    assert len(first["items"]) == 5 and first["next_cursor"] == "5"
+    for path in ("/api/v1/changelog/entries", "/api/v1/changelog"):
+        whole = cast.viewer.get(path, params={"limit": 500}).json()["items"]
+        pages = walk_pages(cast.viewer, path, limit=5)
+        assert [len(page) for page in pages] == [5, 3]
+        assert [e["text"] for page in pages for e in page] == [e["text"] for e in whole]
+        assert_bad_cursor_refused(cast.viewer, path)
+    # A bare offset, what the entries gave out before their cursors were opaque, is still read.
     rest = cast.viewer.get("/api/v1/changelog/entries", params={"limit": 5, "cursor": "5"}).json()
     assert len(rest["items"]) == 3 and rest["next_cursor"] is None
-    error_of(cast.viewer.get("/api/v1/changelog/entries", params={"cursor": "abc"}), 422)
+
+
+def test_an_entry_merged_between_two_changelog_pages_repeats_nothing(cast: Cast) -> None:
+    land(cast.editor, {"CHANGES.md": "# Changelog\n\n## 2024-01-01\n\n### Added\n\n"
+                       + "".join(f"- Entry {n}\n" for n in range(7))})
+    for path in ("/api/v1/changelog/entries", "/api/v1/changelog"):
+        first = cast.viewer.get(path, params={"limit": 4}).json()
+        land(cast.editor, {f"docs/{path.rsplit('/', 1)[-1]}.md": "# New\n"}, title="Another doc",
+             entry=f"A newer entry for {path}")
+        rest = cast.viewer.get(path, params={"limit": 500, "cursor": first["next_cursor"]}).json()
+        texts = [e["text"] for e in first["items"] + rest["items"]]
+        assert len(texts) == len(set(texts)) and not any("newer entry" in e["text"] for e in rest["items"]), texts
+        assert [t for t in texts if t.startswith("Entry ")] == [f"Entry {n}" for n in range(7)]
 
 
 def test_dashboard_links_the_changelog(cast: Cast) -> None:
     page = cast.viewer.get("/").text
     latest = page.split("<h2>Latest changes</h2>")[1][:200]
     assert re.search(r'<a href="/changelog">', latest)
+
+
+def test_the_changelog_page_shows_older_entries_through_its_next_link(cast: Cast) -> None:
+    land(cast.editor, {"CHANGES.md": "# Changelog\n\n## 2024-01-01\n\n### Added\n\n"
+                       + "".join(f"- Entry number {n}\n" for n in range(104))})
+    first = cast.viewer.get("/changelog").text
+    assert first.count('<li data-work-item="') == 100
+    link = re.search(r'<a class="next" href="([^"]+)" rel="next">', first)
+    assert link is not None
+    second = cast.viewer.get(html.unescape(link.group(1))).text
+    shown = re.findall(r"Entry number (\d+)", first + second)
+    assert sorted(map(int, shown)) == list(range(104)) and len(shown) == 104
+    assert 'rel="next"' not in second

@@ -7,6 +7,7 @@ import pytest
 from calcifer.auth.choices import Role
 from calcifer.web.context import AppContext
 from tests.conftest import Cast, make_token, make_user
+from tests.paging import walk_pages
 from tests.work.helpers import make_work_item
 
 # Operations whose success answer is not a JSON object with named fields, and why.
@@ -70,22 +71,6 @@ def test_validation_messages_are_sentences_without_pydantic_prefixes(cast: Cast)
     assert no_path.json()["error"]["details"] == [{"field": "path", "message": "Field required."}]
 
 
-def _pages(client, path: str, limit: int) -> list[list[object]]:  # type: ignore[no-untyped-def]
-    pages, cursor = [], None
-    while True:
-        params: dict[str, object] = {"limit": limit} | ({"cursor": cursor} if cursor else {})
-        response = client.get(path, params=params)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        assert set(body) >= {"items", "next_cursor"}, body
-        pages.append(body["items"])
-        cursor = body["next_cursor"]
-        if cursor is None:
-            return pages
-        assert isinstance(cursor, str)
-        assert len(pages) < 20, "the cursor never ran out"
-
-
 def test_maintenance_windows_page_by_cursor(cast: Cast) -> None:
     ids = []
     for n in range(5):
@@ -94,7 +79,7 @@ def test_maintenance_windows_page_by_cursor(cast: Cast) -> None:
             "ends_at": "2030-01-01T01:00:00Z"})
         assert created.status_code == 201, created.text
         ids.append(created.json()["id"])
-    pages = _pages(cast.viewer, "/api/v1/maintenance-windows", 2)
+    pages = walk_pages(cast.viewer, "/api/v1/maintenance-windows", limit=2)
     assert [len(page) for page in pages] == [2, 2, 1]
     assert [w["id"] for page in pages for w in page] == ids[::-1]
 
@@ -102,17 +87,17 @@ def test_maintenance_windows_page_by_cursor(cast: Cast) -> None:
 def test_tokens_audit_users_and_the_changelog_page_by_cursor(ctx: AppContext, cast: Cast) -> None:
     for n in range(3):
         make_token(ctx, "eddie", name=f"script {n}")
-    token_pages = _pages(cast.editor, "/api/v1/tokens", 2)
+    token_pages = walk_pages(cast.editor, "/api/v1/tokens", limit=2)
     assert [t["name"] for page in token_pages for t in page] == ["script 2", "script 1", "script 0", "tests"]
     for name in ("ursula", "umberto"):
         make_user(ctx, name, Role.VIEWER)
-    user_pages = _pages(cast.admin, "/api/v1/users", 2)
+    user_pages = walk_pages(cast.admin, "/api/v1/users", limit=2)
     assert len(user_pages) == 3
     assert [u["username"] for page in user_pages for u in page] == ["alice", "eddie", "vera", "ursula", "umberto"]
-    audit_pages = _pages(cast.admin, "/api/v1/audit", 3)
+    audit_pages = walk_pages(cast.admin, "/api/v1/audit", limit=3)
     everything = cast.admin.get("/api/v1/audit", params={"limit": 500}).json()["items"]
     assert [e["id"] for page in audit_pages for e in page] == [e["id"] for e in everything]
-    assert _pages(cast.viewer, "/api/v1/changelog", 5) == [[]]
+    assert walk_pages(cast.viewer, "/api/v1/changelog", limit=5) == [[]]
 
 
 def test_a_bare_id_from_before_the_opaque_cursors_still_pages(cast: Cast) -> None:

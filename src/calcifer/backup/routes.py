@@ -16,9 +16,10 @@ from calcifer.backup import (
 from calcifer.backup.choices import Trigger
 from calcifer.backup.models import BackupRun
 from calcifer.backup.schemas import BackupListPublic, BackupRunPublic, SchedulePublic, ScheduleUpdate
-from calcifer.deps import CtxDep, RequireAdmin, SessionDep
+from calcifer.deps import CtxDep, CursorQuery, LimitQuery, RequireAdmin, SessionDep
 from calcifer.errors import Conflict, DomainError, Invalid
 from calcifer.instance import AppContext
+from calcifer.listing import DEFAULT_LIMIT, keyset_page
 from calcifer.web.security import flash
 from calcifer.web.templating import render, render_fragment
 
@@ -118,15 +119,19 @@ def backups_download(ctx: CtxDep, admin: RequireAdmin, name: str) -> Response:
 # -- API -----------------------------------------------------------------------------------------------------
 
 @api.get("/backups", response_model=BackupListPublic)
-def backups_list(ctx: CtxDep, session: SessionDep, admin: RequireAdmin) -> dict[str, Any]:
+def backups_list(ctx: CtxDep, session: SessionDep, admin: RequireAdmin, limit: LimitQuery = DEFAULT_LIMIT,
+                 cursor: CursorQuery = None) -> dict[str, Any]:
     import datetime as dt
 
     cron = service.schedule(session=session)
     upcoming = service.next_run(cron, dt.datetime.now(dt.UTC))
+    page, next_cursor = keyset_page(service.list_backups(directory=ctx.settings.resolved_backup_dir),
+                                    key=lambda f: (-int(f.created_at.timestamp() * 1_000_000), f.name),
+                                    types=(int, str), cursor=cursor, limit=limit)
     return {
         "items": [{"name": f.name, "size_bytes": f.size, "created_at": f.created_at.isoformat(),
-                   "download_url": f"/api/v1/backups/files/{f.name}"}
-                  for f in service.list_backups(directory=ctx.settings.resolved_backup_dir)],
+                   "download_url": f"/api/v1/backups/files/{f.name}"} for f in page],
+        "next_cursor": next_cursor,
         "schedule": cron, "keep": service.retention(session=session),
         "next_run": upcoming.isoformat() if upcoming else None,
         "current_run": _run_json(service.current_run(session=session)),

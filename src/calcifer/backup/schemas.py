@@ -30,6 +30,7 @@ class BackupRunPublic(BaseModel):
 
 class BackupListPublic(BaseModel):
     items: list[BackupFilePublic] = Field(description="The backup files kept (at most `keep`), newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
     schedule: str = Field(description="A cron expression in UTC.")
     keep: int
     next_run: dt.datetime | None

@@ -9,8 +9,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from calcifer.catalog import discovery
 from calcifer.catalog.schemas import AcceptedPublic, AcceptRequest, DiscoveryPublic
-from calcifer.deps import CurrentUser, RequireEditor, SessionDep, SettingsDep
+from calcifer.deps import CurrentUser, CursorQuery, LimitQuery, RequireEditor, SessionDep, SettingsDep
 from calcifer.errors import DomainError, Invalid
+from calcifer.listing import DEFAULT_LIMIT, keyset_page
 from calcifer.prefs import service as prefs
 from calcifer.prefs.choices import Pref
 from calcifer.web.security import flash
@@ -25,11 +26,34 @@ api = APIRouter(prefix="/api/v1", tags=["catalog"])
 # =============================== JSON API ===============================
 
 @api.get("/catalog/discovery", response_model=DiscoveryPublic)
-def api_discovery(session: SessionDep, user: CurrentUser, settings: SettingsDep,
-                  workspace: WorkspaceDep) -> dict[str, Any]:
-    """Compose services on main and in `compose_dirs`, compared with the catalog: new, drifted, missing."""
-    return discovery.scan(session=session, repo_path=workspace.repo_path,
-                          compose_dirs=settings.compose_dirs).as_dict()
+def api_discovery(session: SessionDep, user: CurrentUser, settings: SettingsDep, workspace: WorkspaceDep,
+                  limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None) -> dict[str, Any]:
+    """Compose services on main and in `compose_dirs`, compared with the catalog: new, drifted, missing.
+
+    A page holds at most `limit` entries of the five lists together, in the order new, drifted, missing,
+    unchanged (each by slug), problems (by file); `counts` are the totals of the whole scan.
+    """
+    found = discovery.scan(session=session, repo_path=workspace.repo_path, compose_dirs=settings.compose_dirs)
+    return _page_of(found, cursor=cursor, limit=limit)
+
+
+_GROUPS = ("new", "drifted", "missing", "unchanged", "problems")
+
+
+def _page_of(found: discovery.Discovery, *, cursor: str | None, limit: int) -> dict[str, Any]:
+    whole = found.as_dict()
+    rows: list[tuple[tuple[int, str, int], str, Any]] = []
+    for rank, group in enumerate(_GROUPS[:3]):
+        rows += [((rank, entry["slug"], 0), group, entry) for entry in whole[group]]
+    rows += [((3, slug, 0), "unchanged", slug) for slug in whole["unchanged"]]
+    seen: dict[str, int] = {}
+    for problem in whole["problems"]:  # a file's problems keep the order the scan found them in
+        seen[problem["file"]] = seen.get(problem["file"], -1) + 1
+        rows.append(((4, problem["file"], seen[problem["file"]]), "problems", problem))
+    page, next_cursor = keyset_page(rows, key=lambda row: row[0], types=(int, str, int), cursor=cursor,
+                                    limit=limit)
+    return {**whole, **{group: [entry for _, g, entry in page if g == group] for group in _GROUPS},
+            "next_cursor": next_cursor}
 
 
 @api.post("/catalog/discovery/accept", status_code=201, response_model=AcceptedPublic)

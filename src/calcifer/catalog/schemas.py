@@ -558,12 +558,13 @@ class DiscoveryProblemPublic(BaseModel):
 class DiscoveryPublic(BaseModel):
     commit: str
     scanned: ScannedPublic
-    counts: dict[str, int]
+    counts: dict[str, int] = Field(description="Each list's total over the whole scan, not only this page.")
     new: list[ProposalPublic]
     drifted: list[ProposalPublic]
     missing: list[MissingPublic]
     unchanged: list[str]
     problems: list[DiscoveryProblemPublic]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
 
 
 class AcceptedPublic(BaseModel):

@@ -17,7 +17,7 @@ from calcifer.changelog.schemas import ChangelogListPublic, ChangelogRowListPubl
 from calcifer.deps import CtxDep, CurrentUser, SessionDep
 from calcifer.docs import history as docs_history
 from calcifer.errors import Invalid
-from calcifer.listing import decode_cursor, encode_cursor
+from calcifer.listing import decode_cursor, keyset_page
 from calcifer.web.templating import render
 from calcifer.work import service as work_service
 
@@ -35,15 +35,17 @@ def api_changelog(
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> dict[str, Any]:
     """main's CHANGES.md entries, newest first, a page at a time."""
-    offset = decode_cursor(cursor, 1)[0] if cursor else 0
-    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= 1_000_000:
-        raise Invalid("The cursor is not one this list gave out; start again without it.", code="bad_cursor")
-    entries = work_service.main_changelog_entries(repo_path=ctx.repo_path, limit=offset + limit + 1)
-    page = entries[offset:offset + limit]
+    entries = work_service.main_changelog_entries(repo_path=ctx.repo_path, limit=1_000_000)
+    # Numbered from the oldest: merges add entries on top, so an older entry keeps its number.
+    numbered = [(len(entries) - n, e) for n, e in enumerate(entries)]
+    legacy = decode_cursor(cursor, 1)[0] if cursor else None
+    if isinstance(legacy, int) and not isinstance(legacy, bool) and 0 <= legacy <= 1_000_000:
+        numbered, cursor = numbered[legacy:], None  # an offset, what this list gave out before
+    page, next_cursor = keyset_page(numbered, key=lambda row: (-row[0],), types=(int,), cursor=cursor, limit=limit)
     return {"items": [{"section": e.section, "date": e.date.isoformat() if e.date else None,
                        "type": e.type.value if e.type else None, "text": e.text,
-                       "work_item_id": e.work_item_id} for e in page],
-            "next_cursor": encode_cursor([offset + limit]) if len(entries) > offset + limit else None}
+                       "work_item_id": e.work_item_id} for _, e in page],
+            "next_cursor": next_cursor}
 
 
 @api.get("/changelog/entries", response_model=ChangelogRowListPublic)

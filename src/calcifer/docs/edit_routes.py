@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from calcifer.catalog import index as catalog_index
 from calcifer.changelog.choices import ChangeType
-from calcifer.deps import CtxDep, CurrentUser, RequireEditor, SessionDep, SettingsDep
+from calcifer.deps import CtxDep, CurrentUser, CursorQuery, LimitQuery, RequireEditor, SessionDep, SettingsDep
 from calcifer.docs import doc_templates, editing, worklog
 from calcifer.docs.schemas import (
     DocChangePublic,
@@ -28,6 +28,7 @@ from calcifer.docs.schemas import (
     WorkDocPublic,
 )
 from calcifer.errors import DomainError, Invalid
+from calcifer.listing import DEFAULT_LIMIT, keyset_page
 from calcifer.prefs import service as prefs
 from calcifer.prefs.choices import Pref
 from calcifer.web.security import flash
@@ -107,11 +108,13 @@ def api_doc_from_template(session: SessionDep, user: RequireEditor, workspace: W
 
 
 @api.get("/templates", response_model=TemplateListPublic)
-def api_templates(user: CurrentUser, ctx: CtxDep) -> dict[str, Any]:
-    """Doc templates: main's docs/_templates/, or Calcifer's built-in ones when main has none."""
+def api_templates(user: CurrentUser, ctx: CtxDep, limit: LimitQuery = DEFAULT_LIMIT,
+                  cursor: CursorQuery = None) -> dict[str, Any]:
+    """Doc templates by name: main's docs/_templates/, or Calcifer's built-in ones when main has none."""
     found = doc_templates.list_templates(repo_path=ctx.repo_path)
-    return {"items": [_template_public(t) for t in found.items], "source": found.source, "message": found.message,
-            "known_placeholders": sorted(doc_templates.KNOWN_PLACEHOLDERS)}
+    page, next_cursor = keyset_page(found.items, key=lambda t: (t.name,), types=(str,), cursor=cursor, limit=limit)
+    return {"items": [_template_public(t) for t in page], "next_cursor": next_cursor, "source": found.source,
+            "message": found.message, "known_placeholders": sorted(doc_templates.KNOWN_PLACEHOLDERS)}
 
 
 @api.get("/templates/{name}", response_model=TemplatePublic)

@@ -36,6 +36,7 @@ from calcifer.docs.service import (
 )
 from calcifer.errors import Invalid, NotFound
 from calcifer.gitrepo import Commit, CommitInfo, Repository, commit_info, text_patch
+from calcifer.listing import keyset_page
 from calcifer.work import service as work_service
 
 # ==================================================================================================
@@ -316,18 +317,15 @@ def changelog_entries(*, session: Session, repo_path: Path, filters: ChangelogFi
     "service <slug>" or links /services/<slug>. Raises Invalid for a bad cursor.
     """
     limit = max(1, min(int(limit), MAX_CHANGELOG_LIMIT))
-    offset = 0
-    if cursor:
-        if not cursor.isdigit() or len(cursor) > 9:
-            raise Invalid("The cursor is not one this list gave out; start again without it.", code="bad_cursor")
-        offset = int(cursor)
     service_items: set[int] = set()
     if filters.service:
         service_items = {item.id for item in work_service.list_work_items(
             session=session, filters=work_service.WorkFilter(service=filters.service), limit=10_000)}
     needle = filters.text.casefold() if filters.text else None
-    matched: list[changelog.Entry] = []
-    for entry in _main_entries(repo_path):
+    everything = _main_entries(repo_path)
+    # Each entry numbered from the oldest: merges add entries on top, so an older one keeps its number.
+    matched: list[tuple[int, changelog.Entry]] = []
+    for place, entry in enumerate(everything):
         date = entry.date
         if filters.date_from and (date is None or date < filters.date_from):
             continue
@@ -340,8 +338,12 @@ def changelog_entries(*, session: Session, repo_path: Path, filters: ChangelogFi
             continue
         if needle and needle not in entry.text.casefold():
             continue
-        matched.append(entry)
-    page = matched[offset:offset + limit]
+        matched.append((len(everything) - place, entry))
+    if cursor and cursor.isdigit() and len(cursor) <= 9:  # an offset, what this list gave out before
+        matched, cursor = matched[int(cursor):], None
+    numbered, next_cursor = keyset_page(matched, key=lambda row: (-row[0],), types=(int,), cursor=cursor,
+                                        limit=limit)
+    page = [entry for _, entry in numbered]
     items = work_service.get_work_items(session=session,
                                         ids={e.work_item_id for e in page if e.work_item_id is not None})
     rows = []
@@ -353,5 +355,4 @@ def changelog_entries(*, session: Session, repo_path: Path, filters: ChangelogFi
             work_item_title=item.title if item is not None else None,
             service=item.service if item is not None else None,
             commit=item.merge_commit if item is not None else None))
-    next_cursor = str(offset + limit) if len(matched) > offset + limit else None
     return rows, next_cursor

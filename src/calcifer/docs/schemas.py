@@ -125,7 +125,8 @@ class TemplatePublic(BaseModel):
 
 
 class TemplateListPublic(BaseModel):
-    items: list[TemplatePublic]
+    items: list[TemplatePublic] = Field(description="By name.")
+    next_cursor: str | None = Field(description=NEXT_CURSOR)
     source: str
     message: str
     known_placeholders: list[str]

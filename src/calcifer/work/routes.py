@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -14,10 +15,19 @@ from calcifer.auth import service as auth_service
 from calcifer.auth.choices import Role
 from calcifer.auth.models import User
 from calcifer.changelog.choices import ChangeType
-from calcifer.deps import CtxDep, CurrentUser, RequireAdmin, RequireEditor, SessionDep, SettingsDep
+from calcifer.deps import (
+    CtxDep,
+    CurrentUser,
+    CursorQuery,
+    LimitQuery,
+    RequireAdmin,
+    RequireEditor,
+    SessionDep,
+    SettingsDep,
+)
 from calcifer.errors import Conflict, Invalid, NotFound
 from calcifer.instance import AppContext
-from calcifer.listing import id_cursor, next_id_cursor
+from calcifer.listing import DEFAULT_LIMIT, id_cursor, keyset_page, next_id_cursor
 from calcifer.web.security import flash
 from calcifer.web.templating import render, render_fragment
 from calcifer.work import checklists, reviews, service
@@ -156,9 +166,13 @@ def api_checklist_remove(session: SessionDep, user: RequireEditor, item_id: int,
 
 
 @api.get("/work-items/{item_id}/changes", response_model=ChangesPublic)
-def api_changes(session: SessionDep, user: CurrentUser, item_id: int) -> dict[str, Any]:
-    return {"items": [{"path": c.path, "status": c.status, "binary": c.binary, "diff": c.diff}
-                      for c in service.changes(session=session, item_id=item_id)]}
+def api_changes(session: SessionDep, user: CurrentUser, item_id: int, limit: LimitQuery = DEFAULT_LIMIT,
+                cursor: CursorQuery = None) -> dict[str, Any]:
+    """The worktree's uncommitted changes, by path, each with its diff."""
+    page, next_cursor = keyset_page(service.changes(session=session, item_id=item_id), key=lambda c: (c.path,),
+                                    types=(str,), cursor=cursor, limit=limit)
+    return {"items": [{"path": c.path, "status": c.status, "binary": c.binary, "diff": c.diff} for c in page],
+            "next_cursor": next_cursor}
 
 
 @api.get("/work-items/{item_id}/files/{path:path}", response_model=FileContent)
@@ -197,9 +211,21 @@ def api_commit(session: SessionDep, user: RequireEditor, item_id: int, data: Com
 
 
 @api.get("/work-items/{item_id}/commits", response_model=CommitListPublic)
-def api_commits(session: SessionDep, user: CurrentUser, item_id: int, workspace: WorkspaceDep) -> dict[str, Any]:
-    return {"items": [_commit_public(c) for c in service.commits(session=session, item_id=item_id,
-                                                                  workspace=workspace)]}
+def api_commits(session: SessionDep, user: CurrentUser, item_id: int, workspace: WorkspaceDep,
+                limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None) -> dict[str, Any]:
+    """The branch's commits that main lacks, newest first."""
+    page, next_cursor = _commit_page(session, item_id, workspace, cursor=cursor, limit=limit)
+    return {"items": [_commit_public(c) for c in page], "next_cursor": next_cursor}
+
+
+def _commit_page(session: SessionDep, item_id: int, workspace: service.Workspace, *, cursor: str | None,
+                 limit: int) -> tuple[list[git.CommitInfo], str | None]:
+    found = service.commits(session=session, item_id=item_id, workspace=workspace, limit=service.MAX_BRANCH_COMMITS)
+    # Keyed by place counted from the oldest: new commits arrive on top, so an older one keeps its key
+    # (commit times have whole seconds and may tie or run backwards).
+    numbered = [(len(found) - n, c) for n, c in enumerate(found)]
+    page, next_cursor = keyset_page(numbered, key=lambda row: (-row[0],), types=(int,), cursor=cursor, limit=limit)
+    return [c for _, c in page], next_cursor
 
 
 @api.get("/work-items/{item_id}/branch", response_model=BranchPublic)
@@ -236,10 +262,14 @@ def api_update_from_main(session: SessionDep, user: RequireEditor, item_id: int,
 
 
 @api.get("/checklist-templates", response_model=ChecklistTemplateListPublic)
-def api_templates(session: SessionDep, user: CurrentUser, settings: SettingsDep) -> dict[str, Any]:
+def api_templates(session: SessionDep, user: CurrentUser, settings: SettingsDep, limit: LimitQuery = DEFAULT_LIMIT,
+                  cursor: CursorQuery = None) -> dict[str, Any]:
+    """The checklist every category and action starts with (customised or the built-in one)."""
+    # Keyed by position, so the pages keep the configured order of categories, then actions.
+    rows = list(enumerate(checklists.all_templates(session=session, categories=settings.work_categories)))
+    page, next_cursor = keyset_page(rows, key=lambda row: (row[0],), types=(int,), cursor=cursor, limit=limit)
     return {"items": [{"category": c, "action": a, "items": items, "customised": custom}
-                      for c, a, items, custom in checklists.all_templates(
-                          session=session, categories=settings.work_categories)]}
+                      for _, (c, a, items, custom) in page], "next_cursor": next_cursor}
 
 
 @api.put("/checklist-templates/{category}/{action}", response_model=ChecklistTemplateSaved)
@@ -306,15 +336,22 @@ def create_page(
     return RedirectResponse(f"/work/{item.id}", status_code=303)
 
 
-def _detail_context(session: SessionDep, item: WorkItem, workspace: service.Workspace) -> dict[str, Any]:
+COMMITS_PAGE = 50  # commits the detail page shows at once; "Older commits" shows the next ones
+
+
+def _detail_context(session: SessionDep, item: WorkItem, workspace: service.Workspace,
+                    commits_cursor: str | None = None) -> dict[str, Any]:
     is_open = item.status in (WorkStatus.PLANNING.value, WorkStatus.IN_PROGRESS.value)
+    commits, commits_next = _commit_page(session, item.id, workspace, cursor=commits_cursor, limit=COMMITS_PAGE)
     status = service.branch_status(workspace=workspace, item=item)
     worktree_ok = is_open and Path(item.worktree_path).is_dir()
     changes = service.changes(session=session, item_id=item.id) if worktree_ok else []
     report = service.merge_report(session=session, item=item, workspace=workspace) if is_open else None
     return {
         "item": item, "is_open": is_open, "branch": status, "changes": changes,
-        "commits": service.commits(session=session, item_id=item.id, workspace=workspace),
+        "commits": commits,
+        "commits_next_url": f"/work/{item.id}?{urlencode({'commits': commits_next})}#commits" if commits_next else None,
+        "commits_first_url": f"/work/{item.id}#commits" if commits_cursor else None,
         "problems": report.problems if report else [],
         "merge_warnings": report.warnings if report else [], "main_problems": report.on_main if report else [],
         "conflicts": git.worktree_conflicts(worktree_path=Path(item.worktree_path)) if worktree_ok else [],
@@ -328,9 +365,10 @@ def _detail_context(session: SessionDep, item: WorkItem, workspace: service.Work
 
 @pages.get("/work/{item_id}", response_class=HTMLResponse)
 def detail_page(request: Request, session: SessionDep, user: CurrentUser, item_id: int,
-                workspace: WorkspaceDep) -> Response:
+                workspace: WorkspaceDep, commits: str | None = None) -> Response:
     item = service.get_work_item(session=session, item_id=item_id)
-    return render(request, "work/detail.html", _detail_context(session, item, workspace), nav="work")
+    return render(request, "work/detail.html", _detail_context(session, item, workspace, commits or None),
+                  nav="work")
 
 
 @pages.post("/work/{item_id}/edit")

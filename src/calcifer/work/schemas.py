@@ -162,7 +162,8 @@ class FileChangePublic(BaseModel):
 
 
 class ChangesPublic(BaseModel):
-    items: list[FileChangePublic]
+    items: list[FileChangePublic] = Field(description="Uncommitted changes, by path.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
 
 
 class CommitPublic(BaseModel):
@@ -176,7 +177,8 @@ class CommitPublic(BaseModel):
 
 
 class CommitListPublic(BaseModel):
-    items: list[CommitPublic]
+    items: list[CommitPublic] = Field(description="Commits main lacks, newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
 
 
 class CommitCreatedPublic(BaseModel):
@@ -204,7 +206,9 @@ class ChecklistTemplatePublic(BaseModel):
 
 
 class ChecklistTemplateListPublic(BaseModel):
-    items: list[ChecklistTemplatePublic]
+    items: list[ChecklistTemplatePublic] = Field(
+        description="Every category and action, categories in the configured order, then actions.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
 
 
 class ChecklistTemplateSaved(BaseModel):

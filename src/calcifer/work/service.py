@@ -563,11 +563,16 @@ def _changelog_edited(worktree: Path, files: list[str] | None) -> bool:
     return False
 
 
-def commits(*, session: Session, item_id: int, workspace: Workspace) -> list[git.CommitInfo]:
+# The most commits of one branch anything lists (the API pages through them).
+MAX_BRANCH_COMMITS = 10_000
+
+
+def commits(*, session: Session, item_id: int, workspace: Workspace, limit: int = 200) -> list[git.CommitInfo]:
+    """The branch's commits that main lacks, newest first, at most ``limit``. Raises NotFound."""
     item = get_work_item(session=session, item_id=item_id)
     if not git.branch_exists(repo_path=workspace.repo_path, branch=item.branch):
         return []
-    return git.commits_ahead(repo_path=workspace.repo_path, branch=item.branch)
+    return git.commits_ahead(repo_path=workspace.repo_path, branch=item.branch, limit=limit)
 
 
 def branch_status(*, workspace: Workspace, item: WorkItem) -> git.BranchStatus | None:

@@ -43,7 +43,8 @@ def api_accept(session: SessionDep, user: RequireEditor, settings: SettingsDep, 
                data: AcceptRequest) -> dict[str, Any]:
     """Write the selected services in one commit on a work item (422 lists every slug or field at fault)."""
     result = discovery.accept(session=session, actor=user, workspace=workspace,
-                              compose_dirs=_compose_dirs(session, settings), slugs=data.slugs, work_item_id=data.work_item_id, title=data.title,
+                              compose_dirs=_compose_dirs(session, settings), slugs=data.slugs,
+                              work_item_id=data.work_item_id, title=data.title,
                               categories=settings.work_categories, apply_now=data.apply_now)
     return result.as_dict()
 

@@ -30,7 +30,7 @@ def _key(name: str) -> Pref:
 
 def _page(request: Request, session: SessionDep, settings: Settings, *, folders_text: str | None = None,
           error: str = "", details: Any = None, status_code: int = 200) -> Response:
-    chosen = service.get(session=session, key=Pref.COMPOSE_DIRS)
+    chosen = service.chosen_compose_dirs(session=session)
     return render(request, "prefs/preferences.html", {
         "prefs": [(key, value, DESCRIPTIONS[key]) for key, value in service.all_prefs(session=session).items()
                   if key is not Pref.COMPOSE_DIRS],

@@ -96,10 +96,14 @@ def check_folders(value: object) -> list[str]:
     return folders
 
 
+def chosen_compose_dirs(*, session: Session) -> list[str] | None:
+    """The folders admins set under Settings, or None while the server's setting applies."""
+    chosen = get(session=session, key=Pref.COMPOSE_DIRS)
+    return [str(folder) for folder in chosen] if isinstance(chosen, list) else None
+
+
 def compose_dirs(*, session: Session, fallback: Sequence[Path]) -> list[Path]:
     """The folders compose discovery scans now: the admins' choice under Settings, else ``fallback`` (the
     server's CALCIFER_COMPOSE_DIRS). Read at every scan, so a change needs no restart."""
-    chosen = get(session=session, key=Pref.COMPOSE_DIRS)
-    if chosen is None:
-        return list(fallback)
-    return [Path(folder) for folder in chosen]  # type: ignore[attr-defined]
+    chosen = chosen_compose_dirs(session=session)
+    return list(fallback) if chosen is None else [Path(folder) for folder in chosen]

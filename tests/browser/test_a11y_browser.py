@@ -73,7 +73,8 @@ def main_pages(ids: dict[str, str]) -> list[str]:
     return ["/", "/work", f"/work/{ids['item']}", "/services", "/services/shop", "/endpoints",
             "/monitoring/endpoints/shop-db", "/monitoring", "/incidents", f"/incidents/{ids['incident']}",
             "/docs", f"/docs/view/{DOC}", f"/docs/new?item={ids['item']}", "/search?q=shop", "/changelog",
-            "/settings", "/settings/users", "/settings/tokens", "/settings/audit"]
+            "/settings", "/settings/users", "/settings/tokens", "/settings/audit", "/settings/preferences",
+            "/work/standard"]
 
 
 def violations(page: Any) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -23,6 +24,11 @@ pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["catalog"])
 
 
+def _compose_dirs(session: SessionDep, settings: SettingsDep) -> list[Path]:
+    # Read at every scan: admins change the folders under Settings without a restart.
+    return prefs.compose_dirs(session=session, fallback=settings.compose_dirs)
+
+
 # =============================== JSON API ===============================
 
 @api.get("/catalog/discovery", response_model=DiscoveryPublic)
@@ -33,7 +39,7 @@ def api_discovery(session: SessionDep, user: CurrentUser, settings: SettingsDep,
     A page holds at most `limit` entries of the five lists together, in the order new, drifted, missing,
     unchanged (each by slug), problems (by file); `counts` are the totals of the whole scan.
     """
-    found = discovery.scan(session=session, repo_path=workspace.repo_path, compose_dirs=settings.compose_dirs)
+    found = discovery.scan(session=session, repo_path=workspace.repo_path, compose_dirs=_compose_dirs(session, settings))
     return _page_of(found, cursor=cursor, limit=limit)
 
 
@@ -60,8 +66,9 @@ def _page_of(found: discovery.Discovery, *, cursor: str | None, limit: int) -> d
 def api_accept(session: SessionDep, user: RequireEditor, settings: SettingsDep, workspace: WorkspaceDep,
                data: AcceptRequest) -> dict[str, Any]:
     """Write the selected services in one commit on a work item (422 lists every slug or field at fault)."""
-    result = discovery.accept(session=session, actor=user, workspace=workspace, compose_dirs=settings.compose_dirs,
-                              slugs=data.slugs, work_item_id=data.work_item_id, title=data.title,
+    result = discovery.accept(session=session, actor=user, workspace=workspace,
+                              compose_dirs=_compose_dirs(session, settings), slugs=data.slugs,
+                              work_item_id=data.work_item_id, title=data.title,
                               categories=settings.work_categories, apply_now=data.apply_now)
     return result.as_dict()
 
@@ -71,7 +78,8 @@ def api_accept(session: SessionDep, user: RequireEditor, settings: SettingsDep, 
 def _page(request: Request, session: SessionDep, settings: SettingsDep, workspace: WorkspaceDep, *,
           selected: list[str] | None = None, error: str = "", details: Any = None, target: str = "new",
           title: str = "", status_code: int = 200) -> Response:
-    found = discovery.scan(session=session, repo_path=workspace.repo_path, compose_dirs=settings.compose_dirs)
+    found = discovery.scan(session=session, repo_path=workspace.repo_path,
+                           compose_dirs=_compose_dirs(session, settings))
     return render(request, "catalog/discovery.html", {
         "d": found, "counts": found.counts(), "selected": set(selected or []), "error": error,
         "details": details if isinstance(details, list) else [], "target": target, "title": title,
@@ -97,7 +105,8 @@ def discovery_submit(
         if target not in ("new", "standard") and not target.isdigit():
             raise Invalid("Choose where the change goes: a new work item, an open one, or apply now.")
         result = discovery.accept(
-            session=session, actor=user, workspace=workspace, compose_dirs=settings.compose_dirs, slugs=chosen,
+            session=session, actor=user, workspace=workspace, compose_dirs=_compose_dirs(session, settings),
+            slugs=chosen,
             work_item_id=int(target) if target.isdigit() else None, title=title,
             categories=settings.work_categories, apply_now=target == "standard")
     except DomainError as exc:

@@ -315,7 +315,7 @@ def _template_spec(kind: str, slug: str) -> str:
 
 @pages.get("/catalog/edit/{kind}", response_class=HTMLResponse)
 def edit_page(request: Request, session: SessionDep, user: RequireEditor, ctx: CtxDep, kind: str,
-              slug: str = "") -> Response:
+              slug: str = "", target: str = "") -> Response:
     if kind not in ("service", "endpoint"):
         raise Invalid("Edit a service or an endpoint.")
     reader = index.read_service_text if kind == "service" else index.read_endpoint_text
@@ -323,7 +323,8 @@ def edit_page(request: Request, session: SessionDep, user: RequireEditor, ctx: C
     if text is None and slug and kind == "endpoint":
         text = dump_yaml(index.get_endpoint(session=session, slug=slug).spec)
     return render(request, "catalog/edit.html",
-                  _edit_context(session, kind, slug, text or _template_spec(kind, slug)), nav="services")
+                  _edit_context(session, kind, slug, text or _template_spec(kind, slug),
+                                target="standard" if target == "standard" else "new"), nav="services")
 
 
 @pages.post("/catalog/edit/{kind}", response_class=HTMLResponse)

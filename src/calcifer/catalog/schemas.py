@@ -34,6 +34,7 @@ from calcifer.catalog.choices import (
 from calcifer.errors import Invalid
 from calcifer.monitoring import checks
 from calcifer.monitoring.checks import EndpointTypeRules, OptionValidator
+from calcifer.monitoring.checks.address import HOST_PORT_EXAMPLE, IPV6_EXAMPLE, is_bare_ipv6, split_host_port
 from calcifer.urls import WEB_URL_PATTERN, url_problem
 
 MAX_ACCEPT = 500  # services accepted from one discovery scan
@@ -204,7 +205,8 @@ class EndpointSpec(_Spec):
                                  "(left out when listed inside the service's file).")
     type: EndpointTypeName
     target: str | None = Field(default=None, max_length=2048,
-                               description="Host name or address; a URL for http endpoints.")
+                               description="Host name or address; a URL for http endpoints. Types that need "
+                               "a port also take host:port (db.internal:5432, [2001:db8::1]:5432).")
     port: int | None = Field(default=None, ge=1, le=65535)
     interval: int = Field(default=60, ge=1, le=86_400, description="Seconds between checks.")
     timeout: float = Field(default=10, gt=0, le=300, description="Seconds before a check gives up.")
@@ -235,8 +237,8 @@ class EndpointSpec(_Spec):
         target_problem = url_problem(self.target) if rules.target_is_url and self.target else None
         if target_problem:
             errors.append((("target",), f"an {kind} endpoint's target: {target_problem}"))
-        if rules.needs_port and self.port is None:
-            errors.append((("port",), f"a {kind} endpoint needs a port"))
+        if rules.needs_port and not rules.target_is_url:
+            errors += self._take_port_from_target(kind)
         validator = option_validator(kind)
         if validator is not None:
             try:
@@ -248,6 +250,30 @@ class EndpointSpec(_Spec):
         if errors:
             raise _spec_error("Endpoint", errors)
         return self
+
+
+    def _take_port_from_target(self, kind: str) -> list[tuple[tuple[str | int, ...], str]]:
+        # `target: db.internal:5432` is how people write a TCP address: the index, the checks and the
+        # pages see the host in `target` and the port in `port`, as if written apart.
+        if self.target:
+            try:
+                host, port = split_host_port(self.target)
+            except ValueError as exc:
+                return [(("target",), f"a {kind} endpoint's target: {exc}")]
+            if port is not None and self.port is not None and port != self.port:
+                return [(("port",), f"the target says port {port} and port says {self.port}: give the port "
+                                    f"once, e.g. target: {host if ':' not in host else f'[{host}]'}:{port}")]
+            self.target = host
+            if port is not None:
+                self.port = port
+        if self.port is not None:
+            return []
+        if self.target and is_bare_ipv6(self.target):
+            how = (f"write the IPv6 address in brackets followed by the port (e.g. {IPV6_EXAMPLE}) or set "
+                   "port: 5432")
+        else:
+            how = f"write the target as host:port (e.g. {HOST_PORT_EXAMPLE}) or set port: 5432"
+        return [(("port",), f"a {kind} endpoint needs a port: {how}")]
 
 
 class ServiceSpec(_Spec):

@@ -178,11 +178,13 @@ def edit_page(request: Request, session: SessionDep, user: RequireEditor, ctx: C
 @pages.get("/docs/new", response_class=HTMLResponse)
 def new_page(request: Request, session: SessionDep, user: RequireEditor, ctx: CtxDep,
              path: str = "", template: str = "", service: str = "", title: str = "",
-             item: Annotated[int | None, Query()] = None) -> Response:
-    """Without a path: choose path, template and service. With one: the editor, filled from the template."""
+             item: Annotated[int | None, Query()] = None, target: str = "") -> Response:
+    """Without a path: choose path, template and service. With one: the editor, filled from the template.
+    ``target=standard`` (from the standard-change chooser) opens the editor set to apply it at once."""
+    standard = target == "standard" and item is None
     found = doc_templates.list_templates(repo_path=ctx.repo_path)
     chooser = {"templates": found, "values": {"path": path, "template": template, "service": service,
-                                              "title": title, "item": item},
+                                              "title": title, "item": item, "standard": standard},
                "services": catalog_index.list_services(session=session, limit=500)[0],
                "known_placeholders": doc_templates.KNOWN_PLACEHOLDERS}
     if not path:
@@ -198,7 +200,8 @@ def new_page(request: Request, session: SessionDep, user: RequireEditor, ctx: Ct
                       status_code=exc.status_code, nav="docs")
     return render(request, "docs/edit.html",
                   _edit_context(session, mode="new", path=path, content=filled.text, source="new",
-                                target=str(item) if item is not None else "new", unfilled=filled.unfilled,
+                                target=str(item) if item is not None else ("standard" if standard else "new"),
+                                unfilled=filled.unfilled,
                                 template=template), nav="docs")
 
 

@@ -278,9 +278,10 @@ def monitoring_rows(request: Request, session: SessionDep, user: CurrentUser,
 
 
 def _detail_context(request: Request, session: Session, settings: Settings, user: Any, slug: str,
-                    range_key: str) -> dict[str, Any]:
-    range_key = service.check_range(range_key)
+                    range_key: str | None) -> dict[str, Any]:
     row = service.get_row(session=session, slug=slug)
+    range_key = (service.check_range(range_key) if range_key
+                 else service.fitting_range(session=session, endpoint_id=row.state_id))
     state = service.get_state(session=session, slug=slug)
     ids = [row.state_id] if row.state_id is not None else []
     figures = service.uptime_windows(session=session, endpoint_ids=ids, windows=list(service.UPTIME_WINDOWS))
@@ -309,7 +310,7 @@ def _detail_context(request: Request, session: Session, settings: Settings, user
 
 @pages.get("/monitoring/endpoints/{slug}", response_class=HTMLResponse)
 def endpoint_page(request: Request, session: SessionDep, user: CurrentUser, settings: SettingsDep, slug: str,
-                  range: str = "24h") -> Response:
+                  range: str | None = None) -> Response:
     context = _detail_context(request, session, settings, user, slug, range)
     return render(request, "monitoring/endpoint.html", context, nav="monitoring")
 

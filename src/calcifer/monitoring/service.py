@@ -493,6 +493,30 @@ def check_range(value: str | None) -> str:
     return key
 
 
+def fitting_range(*, session: Session, endpoint_id: int | None, now: dt.datetime | None = None) -> str:
+    """The smallest chart range that shows all of an endpoint's history (the largest when it is older):
+    an endpoint checked for twenty minutes opens on its last hour, not on a nearly empty month. An endpoint
+    never checked gets the smallest. Two indexed MIN lookups."""
+    smallest, largest = next(iter(CHART_RANGES)), list(CHART_RANGES)[-1]
+    if endpoint_id is None:
+        return smallest
+    now = now or utcnow()
+    first_ms = session.scalar(select(func.min(MonitorResult.checked_at_ms))
+                              .where(MonitorResult.endpoint_id == endpoint_id))
+    first_hour = session.scalar(select(func.min(MonitorHourly.hour)).where(MonitorHourly.endpoint_id == endpoint_id))
+    first_raw = dt.datetime.fromtimestamp(first_ms / 1000, dt.UTC) if first_ms is not None else None
+    # Raw results are exact but kept only for days; an hourly row older than their first hour means the
+    # history goes back further than they do.
+    if first_raw is not None and (first_hour is None or first_hour >= floor_hour(first_raw)):
+        oldest = first_raw
+    elif first_hour is not None:
+        oldest = first_hour
+    else:
+        return smallest
+    age = now - oldest
+    return next((key for key, span in CHART_RANGES.items() if span >= age), largest)
+
+
 def response_times(*, session: Session, endpoint_id: int | None, range_key: str = "24h",
                    now: dt.datetime | None = None) -> Series:
     """Latency over a range: raw results averaged into at most ``CHART_BUCKETS`` points for ranges up to

@@ -10,6 +10,7 @@ class Pref(StrEnum):
     MERGES_NEED_APPROVAL = "merges_need_approval"
     BACKUP_SCHEDULE = "backup_schedule"
     BACKUP_KEEP = "backup_keep"
+    COMPOSE_DIRS = "compose_dirs"
 
 
 DEFAULTS: dict[Pref, object] = {
@@ -17,6 +18,8 @@ DEFAULTS: dict[Pref, object] = {
     Pref.MERGES_NEED_APPROVAL: False,
     Pref.BACKUP_SCHEDULE: "0 3 * * *",
     Pref.BACKUP_KEEP: 14,
+    # None: the server's setting (CALCIFER_COMPOSE_DIRS) applies.
+    Pref.COMPOSE_DIRS: None,
 }
 
 DESCRIPTIONS: dict[Pref, str] = {
@@ -31,4 +34,8 @@ DESCRIPTIONS: dict[Pref, str] = {
                           "03:00). Change it under Settings → Backups.",
     Pref.BACKUP_KEEP: "How many backup archives the backup folder keeps; older ones are deleted after each "
                       "backup (default 14). Change it under Settings → Backups.",
+    Pref.COMPOSE_DIRS: "Folders on this server that compose discovery (Services → Discover from compose) scans "
+                       "for Compose files, besides main of the managed repository: one absolute path a line; "
+                       "each must exist and be readable by Calcifer. Services found there record the absolute "
+                       "path of their compose file. Until set here, the server's CALCIFER_COMPOSE_DIRS applies.",
 }

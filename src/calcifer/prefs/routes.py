@@ -7,11 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from calcifer.deps import CurrentUser, RequireAdmin, SessionDep
-from calcifer.errors import NotFound
+from calcifer.config import Settings
+from calcifer.deps import CurrentUser, RequireAdmin, SessionDep, SettingsDep
+from calcifer.errors import Invalid, NotFound
 from calcifer.prefs import service
 from calcifer.prefs.choices import DESCRIPTIONS, Pref
 from calcifer.prefs.schemas import PreferenceSaved, PreferencesPublic, PreferenceUpdate
+from calcifer.prefs.service import MAX_FOLDERS, MAX_PATH
 from calcifer.web.security import flash
 from calcifer.web.templating import render
 
@@ -26,11 +28,36 @@ def _key(name: str) -> Pref:
         raise NotFound(f"No preference named {name!r}.") from exc
 
 
-@pages.get("/settings/preferences", response_class=HTMLResponse)
-def prefs_page(request: Request, session: SessionDep, admin: RequireAdmin) -> Response:
+def _page(request: Request, session: SessionDep, settings: Settings, *, folders_text: str | None = None,
+          error: str = "", details: Any = None, status_code: int = 200) -> Response:
+    chosen = service.chosen_compose_dirs(session=session)
     return render(request, "prefs/preferences.html", {
-        "prefs": [(key, value, DESCRIPTIONS[key]) for key, value in service.all_prefs(session=session).items()],
-    }, nav="settings")
+        "prefs": [(key, value, DESCRIPTIONS[key]) for key, value in service.all_prefs(session=session).items()
+                  if key is not Pref.COMPOSE_DIRS],
+        "compose": {"description": DESCRIPTIONS[Pref.COMPOSE_DIRS], "chosen": chosen,
+                    "server": [str(path) for path in settings.compose_dirs],
+                    "text": folders_text if folders_text is not None else "\n".join(chosen or []),
+                    "error": error, "details": details if isinstance(details, list) else []},
+    }, status_code=status_code, nav="settings")
+
+
+@pages.get("/settings/preferences", response_class=HTMLResponse)
+def prefs_page(request: Request, session: SessionDep, admin: RequireAdmin, settings: SettingsDep) -> Response:
+    return _page(request, session, settings)
+
+
+@pages.post("/settings/preferences/compose-dirs", response_class=HTMLResponse)
+def compose_dirs_save(request: Request, session: SessionDep, admin: RequireAdmin, settings: SettingsDep,
+                      folders: Annotated[str, Form(max_length=MAX_FOLDERS * (MAX_PATH + 1))] = "",
+                      reset: Annotated[str, Form()] = "") -> Response:
+    try:
+        service.set_pref(session=session, actor=admin, key=Pref.COMPOSE_DIRS, value=None if reset else folders)
+    except Invalid as exc:
+        return _page(request, session, settings, folders_text=folders, error=exc.message, details=exc.details,
+                     status_code=exc.status_code)
+    flash(request, "success", "Compose discovery scans the server's CALCIFER_COMPOSE_DIRS again." if reset
+          else "Compose folders saved: the next discovery scan reads them.")
+    return RedirectResponse("/settings/preferences#compose-dirs", status_code=303)
 
 
 @pages.post("/settings/preferences")

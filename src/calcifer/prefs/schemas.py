@@ -17,8 +17,10 @@ class PreferencesPublic(BaseModel):
 class PreferenceUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    value: bool | int | str = Field(description="true or false for switches; text or a whole number for the "
-                                                 "backup schedule and retention.")
+    value: bool | int | str | list[str] | None = Field(
+        description="true or false for switches; text or a whole number for the backup schedule and retention; "
+                    "for compose_dirs a list of folder paths (or text with one a line), null for the server's "
+                    "CALCIFER_COMPOSE_DIRS.")
 
 
 class PreferenceSaved(BaseModel):
@@ -28,3 +30,5 @@ class PreferenceSaved(BaseModel):
     merges_need_approval: bool | None = None
     backup_schedule: str | None = None
     backup_keep: int | None = None
+    compose_dirs: list[str] | None = Field(default=None, description="The folders now set (null: the server's "
+                                                                     "CALCIFER_COMPOSE_DIRS applies).")

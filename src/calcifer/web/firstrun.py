@@ -36,7 +36,7 @@ def checklist(*, session: Session) -> list[Step]:
              "/catalog/edit/service", "Add a host", bool(host)),
         Step("service", "Add a service",
              "Write one by hand, or discover them from docker compose files: Calcifer reads the compose files "
-             "on main and those in the folders of the compose_dirs setting (Settings).",
+             "on main and those in the folders of the compose_dirs setting (Settings → Preferences).",
              "/catalog/discovery", "Discover from compose files", bool(service)),
         Step("endpoint", "Add an endpoint", "A URL or port monitoring checks, so the dashboard can say when "
              "it is down.", "/catalog/edit/endpoint", "Add an endpoint", bool(endpoint)),

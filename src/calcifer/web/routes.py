@@ -15,6 +15,8 @@ from calcifer.deps import CtxDep, CurrentUser, SessionDep
 from calcifer.monitoring import incidents as monitoring_incidents
 from calcifer.monitoring import queries as monitoring_queries
 from calcifer.monitoring import service as monitoring_service
+from calcifer.prefs import service as prefs
+from calcifer.prefs.choices import Pref
 from calcifer.web import firstrun
 from calcifer.web.api import HealthPublic
 from calcifer.web.templating import render
@@ -51,10 +53,11 @@ def dashboard(request: Request, session: SessionDep, user: CurrentUser, ctx: Ctx
         "steps": steps, "steps_left": sum(not s.done for s in steps),
         "in_progress": work_service.recent(session=session, statuses=OPEN_STATUSES, limit=10),
         "completed": work_service.recent(session=session, statuses=(WorkStatus.COMPLETE.value,), limit=10),
-        "entries": work_service.main_changelog_entries(repo_path=ctx.repo_path, limit=15),
+        "changes": work_service.latest_changes(session=session, repo_path=ctx.repo_path, limit=15),
         "monitoring": monitoring_service.count_by_status(session=session),
         "attention": monitoring_queries.endpoints_needing_attention(session=session, limit=DASHBOARD_ROWS),
         "incidents": monitoring_incidents.open_incidents(session=session, limit=DASHBOARD_ROWS),
+        "standard_enabled": prefs.get_bool(session=session, key=Pref.STANDARD_CHANGES_ENABLED),
     }, nav="dashboard")
 
 

@@ -14,6 +14,7 @@ from calcifer import gitrepo as git
 from calcifer.auth import service as auth_service
 from calcifer.auth.choices import Role
 from calcifer.auth.models import User
+from calcifer.catalog import index as catalog_index
 from calcifer.changelog.choices import ChangeType
 from calcifer.deps import (
     CtxDep,
@@ -28,6 +29,8 @@ from calcifer.deps import (
 from calcifer.errors import Conflict, Invalid, NotFound
 from calcifer.instance import AppContext
 from calcifer.listing import DEFAULT_LIMIT, id_cursor, keyset_page, next_id_cursor
+from calcifer.prefs import service as prefs
+from calcifer.prefs.choices import Pref
 from calcifer.web.security import flash
 from calcifer.web.templating import render, render_fragment
 from calcifer.work import checklists, reviews, service
@@ -299,6 +302,7 @@ def list_page(
         "statuses": [s.value for s in WorkStatus],
         "users": auth_service.list_users(session=session, limit=500),
         "next_cursor": items[-1].id if len(items) == 50 else None,
+        "standard_enabled": prefs.get_bool(session=session, key=Pref.STANDARD_CHANGES_ENABLED),
     }, nav="work")
 
 
@@ -309,6 +313,32 @@ def new_page(request: Request, session: SessionDep, user: RequireEditor, setting
         "categories": settings.work_categories, "actions": [a.value for a in WorkAction], "errors": "",
         "values": {"service": service_slug or ""}, "users": auth_service.list_users(session=session, limit=500),
     }, nav="work")
+
+
+@pages.get("/work/standard", response_class=HTMLResponse)
+def standard_page(
+    request: Request, session: SessionDep, user: RequireEditor,
+    service_slug: Annotated[str, Query(alias="service", max_length=63)] = "",
+    endpoint: Annotated[str, Query(max_length=63)] = "",
+) -> Response:
+    """Where a standard change starts: choose what to change, then the catalog's or the docs' own form
+    opens with "apply now (standard change)" chosen. A chosen service or endpoint must exist."""
+    error = ""
+    kind, slug = ("service", service_slug.strip()) if service_slug.strip() else ("endpoint", endpoint.strip())
+    if slug:
+        try:
+            (catalog_index.get_service if kind == "service" else catalog_index.get_endpoint)(session=session, slug=slug)
+        except NotFound as exc:
+            error = f"{exc.message} Pick one from the list."
+        else:
+            return RedirectResponse(f"/catalog/edit/{kind}?{urlencode({'slug': slug, 'target': 'standard'})}",
+                                    status_code=303)
+    return render(request, "work/standard.html", {
+        "enabled": prefs.get_bool(session=session, key=Pref.STANDARD_CHANGES_ENABLED), "error": error,
+        "values": {"service": service_slug, "endpoint": endpoint},
+        "services": catalog_index.list_services(session=session, limit=catalog_index.MAX_LIMIT)[0],
+        "endpoints": catalog_index.list_endpoints(session=session, limit=catalog_index.MAX_LIMIT)[0],
+    }, status_code=404 if error else 200, nav="work")
 
 
 @pages.post("/work", response_class=HTMLResponse)

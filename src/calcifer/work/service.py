@@ -953,3 +953,44 @@ def recent_repairs(*, session: Session, limit: int = 20) -> list[RepairReport]:
 def main_changelog_entries(*, repo_path: Path, limit: int) -> list[changelog.Entry]:
     text = git.read_file_at(repo_path=repo_path, path=CHANGELOG_PATH)
     return changelog.latest_entries(text.decode() if text else "", limit=limit)
+
+
+@dataclass(frozen=True)
+class LatestChange:
+    entry: changelog.Entry
+    merged_at: dt.datetime | None  # when its work item merged; None: no work item of Calcifer's wrote it
+
+
+def latest_changes(*, session: Session, repo_path: Path, limit: int) -> list[LatestChange]:
+    """Main's newest ``limit`` changelog entries by when they reached main, newest first.
+
+    An entry is dated by the day its commit was written, and sits in its heading's block in the order
+    written: a work item committed last week and merged today is under last week's date. So an entry
+    of a work item takes the item's merge time; one without (written by hand) its section's date at
+    midnight UTC, and undated sections (Unreleased) count as newest. Ties keep the file's order.
+    Reads only the ``limit`` most recently merged work items and the items of at most ``limit`` others.
+    """
+    if limit <= 0:
+        return []
+    entries = main_changelog_entries(repo_path=repo_path, limit=1_000_000)
+    merged_at = {item.id: item.completed_at for item in
+                 recent(session=session, statuses=(WorkStatus.COMPLETE.value,), limit=limit)}
+    # Entries of older merges rank below every entry of those items; only hand-written ones may not.
+    window = [entry for entry in entries if entry.work_item_id in merged_at]
+    others = [entry for entry in entries if entry.work_item_id not in merged_at][:limit]
+    for item_id, item in get_work_items(session=session, ids={entry.work_item_id for entry in others
+                                                              if entry.work_item_id is not None}).items():
+        if item.status == WorkStatus.COMPLETE.value:
+            merged_at[item_id] = item.completed_at
+
+    def when(entry: changelog.Entry) -> dt.datetime:
+        at = merged_at.get(entry.work_item_id) if entry.work_item_id is not None else None
+        if at is not None:
+            return at
+        day = entry.date
+        return (dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) if day is not None
+                else dt.datetime.max.replace(tzinfo=dt.UTC))
+
+    ordered = sorted(window + others, key=when, reverse=True)[:limit]
+    return [LatestChange(entry=entry, merged_at=merged_at.get(entry.work_item_id)
+                         if entry.work_item_id is not None else None) for entry in ordered]

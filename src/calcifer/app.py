@@ -13,7 +13,7 @@ from calcifer.audit import routes as audit_routes
 from calcifer.auth import account as account_routes
 from calcifer.auth import routes as auth_routes
 from calcifer.backup import routes as backup_routes
-from calcifer.catalog import discovery_routes
+from calcifer.catalog import discovery_routes, edit_routes
 from calcifer.catalog import routes as catalog_routes
 from calcifer.changelog import routes as changelog_routes
 from calcifer.config import Settings
@@ -45,7 +45,8 @@ __all__ = ["ROUTERS", "create_app", "prepare"]
 # Every slice's routers, in mounting order (tests enumerate their routes from here).
 ROUTERS = (web_routes.pages, web_routes.api, auth_routes.pages, auth_routes.api, account_routes.pages,
            audit_routes.pages, audit_routes.api, prefs_routes.pages, prefs_routes.api, work_routes.pages,
-           work_routes.api, catalog_routes.pages, catalog_routes.api, catalog_routes.schema_api, discovery_routes.pages,
+           work_routes.api, catalog_routes.pages, catalog_routes.api, catalog_routes.schema_api,
+           edit_routes.pages, edit_routes.api, discovery_routes.pages,
            discovery_routes.api, docs_routes.pages, docs_routes.api, changelog_routes.pages, changelog_routes.api,
            docs_edit_routes.pages, docs_edit_routes.api, history_routes.pages, history_routes.api,
            search_routes.pages, search_routes.api,

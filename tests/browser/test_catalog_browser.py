@@ -62,7 +62,7 @@ def create_work_item(page: Any, server: LiveServer, title: str) -> int:
 
 def save_spec(page: Any, server: LiveServer, spec: str, item_id: int) -> None:
     """Type a service spec into the editor, send it to work item `item_id`, land on the work item."""
-    page.goto(server("/catalog/edit/service"))
+    page.goto(server("/catalog/edit/service?mode=yaml"))  # the YAML tab
     assert page.locator("h1").inner_text() == "New service"
     assert "kind: container" in page.input_value("#spec-text")  # a template to start from
     page.fill("#spec-text", "")
@@ -218,7 +218,7 @@ def test_an_invalid_spec_shows_every_error_and_commits_nothing(page: Any, live_s
     make_user(ctx, "eddie", Role.EDITOR)
     login(page, live_server, "eddie")
     item_id = create_work_item(page, live_server, "Try a spaceship")
-    page.goto(live_server("/catalog/edit/service"))
+    page.goto(live_server("/catalog/edit/service?mode=yaml"))
     spec = "name: Enterprise\nslug: enterprise\nkind: spaceship\nports:\n  - number: 70000\nwarp: 9\n"
     page.fill("#spec-text", spec)
     page.select_option("#target", str(item_id))
@@ -238,7 +238,7 @@ def test_an_invalid_spec_shows_every_error_and_commits_nothing(page: Any, live_s
     assert git(ctx.repo_path, "rev-list", "--count", "main").strip() == "1"
 
     # broken YAML says which line
-    page.goto(live_server("/catalog/edit/service"))
+    page.goto(live_server("/catalog/edit/service?mode=yaml"))
     page.fill("#spec-text", "name: Broken\nslug: broken\nkind: [vm\n")
     with page.expect_navigation():
         page.click("#catalog-edit button[name=operation][value=save]")

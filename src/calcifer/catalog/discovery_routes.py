@@ -39,7 +39,8 @@ def api_discovery(session: SessionDep, user: CurrentUser, settings: SettingsDep,
     A page holds at most `limit` entries of the five lists together, in the order new, drifted, missing,
     unchanged (each by slug), problems (by file); `counts` are the totals of the whole scan.
     """
-    found = discovery.scan(session=session, repo_path=workspace.repo_path, compose_dirs=_compose_dirs(session, settings))
+    found = discovery.scan(session=session, repo_path=workspace.repo_path,
+                           compose_dirs=_compose_dirs(session, settings))
     return _page_of(found, cursor=cursor, limit=limit)
 
 

@@ -1,16 +1,22 @@
-"""Validating a branch's catalog exactly as a sync of main would, for the merge check.
+"""Validating a branch's catalog exactly as a sync of main would, for the merge check; and one document
+the editor is about to write, by the same build, so the form's live checks and the merge check agree.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from calcifer.catalog import index_sync
+from calcifer.catalog.choices import ENDPOINTS_DIR, SERVICES_DIR, ProblemCode
 from calcifer.catalog.index_build import _build, _catalog_files
 from calcifer.catalog.index_parse import Finding, _File, _Memo
 from calcifer.catalog.index_sync import _catalog_tree_id
-from calcifer.gitrepo import open_repo, resolve_commit
+from calcifer.catalog.schemas import SLUG_PATTERN
+from calcifer.catalog.yamlio import apply_spec, load_plain
+from calcifer.errors import Invalid
+from calcifer.gitrepo import MAIN, Oid, Repository, blob_hash, open_repo, resolve_commit
 
 # -- validating a branch ------------------------------------------------------------------------------
 
@@ -94,3 +100,78 @@ def branch_findings(*, repo_path: Path, base: str, tip: str) -> BranchFindings:
         _branch_findings.pop(next(iter(_branch_findings)))
     _branch_findings[key] = found
     return found
+
+
+# -- validating one document before it is written ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DocumentFindings:
+    """What the merge check would say about one service or endpoint file written on top of main.
+
+    ``own``: the findings of the document itself (their lines are the document's). ``elsewhere``: the
+    findings it would cause in other files (a duplicate slug reported where the other one lives, a
+    renamed service that leaves another's dependency unknown)."""
+
+    own: list[Finding]
+    elsewhere: list[Finding]
+
+
+def _document_file(repo: Repository, path: str, text: str) -> _File:
+    data = text.encode("utf-8")
+    file = _File(repo, path, Oid(hex=blob_hash(data)))
+    file._data = data  # never written to git: the content is at hand, its id only keys the memo
+    return file
+
+
+def _without_nested(repo: Repository, file: _File, slug: str) -> _File:
+    """``file`` (a service file) with endpoint ``slug`` left out of its ``endpoints:`` list."""
+    document = load_plain(file.text)
+    document["endpoints"] = [e for e in document.get("endpoints") or []
+                             if not (isinstance(e, dict) and e.get("slug") == slug)]
+    if not document["endpoints"]:
+        del document["endpoints"]
+    return _document_file(repo, file.path, apply_spec(file.text, document))
+
+
+def _slug_of(text: str) -> str | None:
+    try:
+        data = load_plain(text)
+    except Invalid:
+        return None
+    slug = data.get("slug") if isinstance(data, dict) else None
+    return slug if isinstance(slug, str) and re.fullmatch(SLUG_PATTERN, slug) else None
+
+
+def document_findings(*, repo_path: Path, kind: str, text: str, original_slug: str | None,
+                      new: bool) -> DocumentFindings:
+    """Validate ``text`` as the ``kind`` ("service" or "endpoint") file the editor would write, in main's
+    catalog, exactly as a sync of main (and so the merge check) would read it.
+
+    The document replaces the file of ``original_slug`` (default: its own slug) unless ``new``; a new
+    document whose slug is taken is reported as the merge check would report a second file with that
+    slug. Nothing is written to git."""
+    repo = open_repo(repo_path)
+    main = resolve_commit(repo, MAIN)
+    services, endpoints = (list(files) for files in _catalog_files(repo, main))
+    own_files, folder = (services, SERVICES_DIR) if kind == "service" else (endpoints, ENDPOINTS_DIR)
+    slug = _slug_of(text) or original_slug or "new"
+    replaced = None if new else (original_slug or slug)
+    own_files[:] = [f for f in own_files if f.stem != replaced]
+    path = f"{folder}/{slug}.yaml"
+    base = _build(repo, main, {}, _scratch_memo())
+    if kind == "endpoint" and replaced is not None:
+        nested = base.endpoints.get(replaced)
+        if nested is not None and nested.nested:  # edited here, it moves out of its service's list
+            services[:] = [_without_nested(repo, f, replaced) if f.path == nested.file.path else f
+                           for f in services]
+    taken = any(f.path.rpartition(".")[0] == path.rpartition(".")[0] for f in own_files)
+    if taken:
+        # A second file with the same slug: main's file (named after the slug) keeps it, as in a sync.
+        path = f"{folder}/{slug}.new.yaml"
+    own_files.append(_document_file(repo, path, text))
+    found = _build(repo, main, {}, _scratch_memo(), files=(services, endpoints)).findings
+    before = {_finding_key(f) for f in base.findings}
+    own = [f for f in found if f.file == path and not (taken and f.code == ProblemCode.SLUG_MISMATCH.value)]
+    elsewhere = [f for f in found if f.file != path and _finding_key(f) not in before]
+    return DocumentFindings(own, elsewhere)

@@ -1,11 +1,12 @@
-"""Catalog pages and JSON API: services, endpoints, problems, graph, schema, changes, standard changes."""
+"""Catalog pages and JSON API: services, endpoints, problems, graph, schema, changes, standard changes
+(editing pages and the validation API are in edit_routes)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Form, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from calcifer.catalog import graph, index, service
@@ -30,19 +31,13 @@ from calcifer.catalog.schemas import (
     known_endpoint_type,
     service_json_schema,
 )
-from calcifer.catalog.yamlio import dump_yaml, load_plain
 from calcifer.deps import CtxDep, CurrentUser, RequireEditor, SessionDep, SettingsDep
-from calcifer.errors import DomainError, Invalid
 from calcifer.monitoring import queries as monitoring
-from calcifer.prefs import service as prefs
-from calcifer.prefs.choices import Pref
 from calcifer.web.security import flash
 from calcifer.web.templating import render
-from calcifer.work import service as work_service
-from calcifer.work.choices import WorkAction
 from calcifer.work.routes import WorkspaceDep
 from calcifer.work.routes import public as work_public
-from calcifer.work.schemas import WorkItemCreate, WorkItemPublic
+from calcifer.work.schemas import WorkItemPublic
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["catalog"])
@@ -292,95 +287,3 @@ def graph_page(request: Request, user: CurrentUser, center: str | None = None, t
                host: str | None = None, depth: int = 2) -> Response:
     return render(request, "catalog/graph.html", {"center": center or "", "tag": tag or "", "host": host or "",
                                                    "depth": depth}, nav="services")
-
-
-# -- editing (a YAML form, written through a work item or a standard change) ------------------------------------
-
-def _edit_context(session: SessionDep, kind: str, slug: str, text: str, error: str = "",
-                  details: Any = None, target: str = "new", summary: str = "") -> dict[str, Any]:
-    return {"kind": kind, "slug": slug, "text": text, "error": error, "details": details or [],
-            "target": target, "summary": summary,
-            "items": work_service.open_work_items(session=session),
-            "standard_enabled": prefs.get_bool(session=session, key=Pref.STANDARD_CHANGES_ENABLED)}
-
-
-def _template_spec(kind: str, slug: str) -> str:
-    if kind == "service":
-        return (f"name: {slug or 'My service'}\nslug: {slug or 'my-service'}\nkind: container\n"
-                "description: What it does and who uses it.\nhost: \nstatus: active\nports:\n"
-                "  - number: 80\n    protocol: tcp\n    purpose: web\ntags: []\ndepends_on: []\n")
-    return (f"name: {slug or 'My endpoint'}\nslug: {slug or 'my-endpoint'}\nservice: \ntype: http\n"
-            "target: https://example.internal/health\ninterval: 60\ntimeout: 10\n")
-
-
-@pages.get("/catalog/edit/{kind}", response_class=HTMLResponse)
-def edit_page(request: Request, session: SessionDep, user: RequireEditor, ctx: CtxDep, kind: str,
-              slug: str = "", target: str = "") -> Response:
-    if kind not in ("service", "endpoint"):
-        raise Invalid("Edit a service or an endpoint.")
-    reader = index.read_service_text if kind == "service" else index.read_endpoint_text
-    text = (reader(repo_path=ctx.repo_path, slug=slug) if slug else None)
-    if text is None and slug and kind == "endpoint":
-        text = dump_yaml(index.get_endpoint(session=session, slug=slug).spec)
-    return render(request, "catalog/edit.html",
-                  _edit_context(session, kind, slug, text or _template_spec(kind, slug),
-                                target="standard" if target == "standard" else "new"), nav="services")
-
-
-@pages.post("/catalog/edit/{kind}", response_class=HTMLResponse)
-def edit_submit(
-    request: Request, session: SessionDep, user: RequireEditor, settings: SettingsDep, workspace: WorkspaceDep,
-    kind: str, text: Annotated[str, Form()] = "", target: Annotated[str, Form()] = "new",
-    summary: Annotated[str, Form()] = "", operation: Annotated[str, Form()] = "save",
-    original_slug: Annotated[str, Form()] = "",
-) -> Response:
-    if kind not in ("service", "endpoint"):
-        raise Invalid("Edit a service or an endpoint.")
-    text = text.replace("\r\n", "\n")
-    try:
-        spec = load_plain(text) if operation != "delete" else {}
-        if operation != "delete" and not isinstance(spec, dict):
-            raise Invalid("The YAML must be a mapping of fields (name: ..., slug: ...).")
-        slug = str((spec or {}).get("slug") or original_slug or "").strip()
-        if not slug:
-            raise Invalid("Give the spec a slug (lowercase letters, digits and dashes).")
-        if operation != "delete":  # validate before any work item is started: nothing half-done
-            (service.validate_service if kind == "service" else service.validate_endpoint)(slug=slug, spec=spec)
-        if target == "standard":
-            exists = bool(original_slug)
-            op = "delete" if operation == "delete" else ("update" if exists else "create")
-            item = service.apply_standard_change(session=session, actor=user, operation=op, kind=kind, slug=slug,
-                                                 spec=spec, summary=summary, workspace=workspace,
-                                                 categories=settings.work_categories)
-            flash(request, "success", f"Standard change applied: work item #{item.id} merged as "
-                                      f"{(item.merge_commit or '')[:10]}.")
-            return RedirectResponse(f"/{'services' if kind == 'service' else 'endpoints'}/{slug}"
-                                    if op != "delete" else f"/work/{item.id}", status_code=303)
-        if target == "new":
-            action = WorkAction.REMOVE if operation == "delete" else (
-                WorkAction.CHANGE if original_slug else WorkAction.NEW)
-            title = summary.strip() or f"{action.value.capitalize()} {kind} {slug}"
-            new_item = work_service.create_work_item(
-                session=session, actor=user, workspace=workspace, categories=settings.work_categories,
-                data=WorkItemCreate(title=title[:200], category="service" if "service" in settings.work_categories
-                                    else settings.work_categories[0], action=action,
-                                    service=slug if kind == "service" else None))
-            item_id = new_item.id
-        else:
-            item_id = int(target)
-        if operation == "delete":
-            remover = service.delete_service if kind == "service" else service.delete_endpoint
-            remover(session=session, actor=user, item_id=item_id, slug=slug, workspace=workspace)
-        else:
-            writer = service.put_service if kind == "service" else service.put_endpoint
-            writer(session=session, actor=user, item_id=item_id, slug=slug, spec=spec, workspace=workspace,
-                   text=text if text.endswith("\n") else text + "\n")
-    except (DomainError, ValueError) as exc:
-        message = exc.message if isinstance(exc, DomainError) else "Choose a work item."
-        details = exc.details if isinstance(exc, DomainError) else None
-        return render(request, "catalog/edit.html",
-                      _edit_context(session, kind, original_slug, text, message,
-                                    details if isinstance(details, list) else None, target, summary),
-                      status_code=getattr(exc, "status_code", 422), nav="services")
-    flash(request, "success", f"Committed to work item #{item_id}; it goes live when the work item merges.")
-    return RedirectResponse(f"/work/{item_id}", status_code=303)

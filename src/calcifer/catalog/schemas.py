@@ -51,6 +51,11 @@ def option_validator(kind: str) -> OptionValidator | None:
     return checks.option_validator(kind)
 
 
+def options_schema(kind: str) -> dict[str, Any] | None:
+    """The JSON Schema of endpoint type ``kind``'s options, asked of the check-type registry (None: unknown)."""
+    return checks.options_schema(kind)
+
+
 def endpoint_types() -> dict[str, EndpointTypeRules]:
     """Every endpoint type a catalog file may use (the check-type registry owns them)."""
     return checks.endpoint_types()
@@ -627,6 +632,38 @@ class CatalogWrite(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     spec: dict[str, Any] = Field(description="The whole service or endpoint, as its YAML file holds it.")
+
+
+class ValidateRequest(BaseModel):
+    """A document to validate as the editor would write it: YAML ``text`` or a ``spec``, one of the two."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(default=None, max_length=1_000_000, description="The file as YAML.")
+    spec: dict[str, Any] | None = Field(default=None, description="The file as a mapping.")
+    original_slug: str | None = Field(default=None, max_length=63,
+                                      description="Slug of the file being edited (default: the document's "
+                                                  "own slug); the document replaces that file.")
+    new: bool = Field(default=False, description="A new file: its slug must not be taken already.")
+
+
+class DocumentProblemPublic(BaseModel):
+    code: str = Field(description="The merge check's problem code, e.g. schema, unknown_dependency, cycle.")
+    message: str
+    field: str | None = Field(description="Dotted path of the field, e.g. ports.0.number; null: the whole "
+                                          "document (or another file, named in the message).")
+    severity: str = Field(description="error: the file would not load (the merge is refused); warning: "
+                                      "it loads but looks wrong")
+    line: int | None = Field(default=None, description="Line in the YAML text (1-based); null for another file.")
+
+
+class ValidationPublic(BaseModel):
+    ok: bool = Field(description="True when there is no error (warnings may remain).")
+    problems: list[DocumentProblemPublic] = Field(description="Errors first, then warnings.")
+
+
+class EditCheckPublic(ValidationPublic):
+    text: str = Field(description="The YAML the edit page's fields stand for (what its YAML tab shows).")
 
 
 class AcceptRequest(BaseModel):

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from calcifer import gitrepo as git
 from calcifer.auth.models import User
 from calcifer.catalog import findings, index, index_parse
-from calcifer.catalog.choices import ServiceStatus, Severity
+from calcifer.catalog.choices import ProblemCode, ServiceStatus, Severity
 from calcifer.catalog.schemas import EndpointSpec, ServiceSpec, spec_document, spec_errors
-from calcifer.catalog.yamlio import apply_spec, load_plain
+from calcifer.catalog.yamlio import apply_spec, dump_yaml, load_plain
 from calcifer.changelog.choices import ChangeType
 from calcifer.errors import Conflict, Invalid, NotFound, Problem
 from calcifer.events import MainMoved
@@ -63,6 +63,56 @@ def catalog_merge_problems(*, session: Session, item: WorkItem, workspace: work.
     found = findings.branch_findings(repo_path=workspace.repo_path, base=base, tip=tip)
     return ([_problem(f, on_main=False) for f in found.caused]
             + [_problem(f, on_main=True) for f in found.existing])
+
+
+@dataclass(frozen=True)
+class DocumentProblem:
+    """One thing the merge check would say about a document, placed for the editor: ``field`` is a
+    dotted path into the document (None: the document as a whole), ``line`` a line of its text."""
+
+    code: str
+    message: str
+    field: str | None
+    severity: str
+    line: int | None
+
+
+# Warnings name no field of their own; this is the field a person fixes them in.
+_FIELD_OF: dict[str, str] = {ProblemCode.UNKNOWN_HOST: "host", ProblemCode.UNKNOWN_DEPENDENCY: "depends_on",
+             ProblemCode.UNKNOWN_SERVICE: "service", ProblemCode.CYCLE: "depends_on",
+             ProblemCode.DUPLICATE_SLUG: "slug", ProblemCode.SLUG_MISMATCH: "slug",
+             ProblemCode.DUPLICATE_TARGET: "target"}
+
+
+def _placed(finding: index_parse.Finding, *, own: bool) -> DocumentProblem:
+    field_path = finding.field or _FIELD_OF.get(finding.code)
+    message = finding.message
+    if finding.field and message.startswith(f"{finding.field}: "):
+        message = message[len(finding.field) + 2:]  # said next to the field, the path is noise
+    if not own:
+        message = f"{finding.file} (line {finding.line}): {message}"
+    if not own and finding.code != ProblemCode.DUPLICATE_SLUG:
+        field_path = None
+    return DocumentProblem(finding.code, message, field_path,
+                           finding.severity, finding.line if own else None)
+
+
+def validate_document(*, repo_path: Path, kind: str, text: str | None = None, spec: dict[str, Any] | None = None,
+                      original_slug: str | None = None, new: bool = False) -> list[DocumentProblem]:
+    """What the merge check would say if the editor wrote this ``kind`` document (YAML ``text`` or a
+    ``spec``) over main: errors (it would not load) and warnings (unknown host, service or dependency,
+    cycles...) against main's catalog, errors first. Raises Invalid for a kind other than service or
+    endpoint, or when neither or both of ``text`` and ``spec`` are given."""
+    if kind not in ("service", "endpoint"):
+        raise Invalid("Validate a service or an endpoint.", code="bad_kind")
+    if (text is None) == (spec is None):
+        raise Invalid('Send the document as "text" (YAML) or as "spec" (a mapping), one of the two.',
+                      details=[{"path": "text", "message": "give text or spec"}])
+    found = findings.document_findings(repo_path=repo_path, kind=kind,
+                                       text=text if text is not None else dump_yaml(spec),
+                                       original_slug=original_slug or None, new=new)
+    problems = [_placed(f, own=True) for f in found.own] + [_placed(f, own=False) for f in found.elsewhere]
+    return sorted(problems, key=lambda p: (p.severity != Severity.ERROR.value, p.line or 0))
 
 
 def _problem(finding: index_parse.Finding, *, on_main: bool) -> Problem:

@@ -99,3 +99,10 @@ def option_validator(kind: str) -> OptionValidator | None:
     """The validator of an endpoint's ``options`` for type ``kind`` (None: no such check type)."""
     check = get(kind)
     return _options_validator(check) if check is not None else None
+
+
+def options_schema(kind: str) -> dict[str, Any] | None:
+    """The JSON Schema of type ``kind``'s ``options:`` (its Options model), which the endpoint form is
+    generated from; None for a type nobody registered."""
+    check = get(kind)
+    return check.Options.model_json_schema() if check is not None else None

@@ -26,7 +26,10 @@ one work item goes through its life on each side:
                       (Both commit the named file and CHANGES.md. Until 2026-11-26 Calcifer's side passed
                       files=None, i.e. `git add -A`, a status of all 10,000 files the CLI does not do.)
     check   Calcifer: work.merge_problems (checklist/notes rules, branch status with an in-memory
-                      merge, changelog entries of the branch, worktree conflicts and changes)
+                      merge, changelog entries of the branch, worktree conflicts and changes, and since
+                      2026-12-07 the catalog of the branch validated as a sync of main would read it, with
+                      the docs' front matter: each round's commit adds a service file, so this runs every
+                      round; the CLI side validates nothing)
             git CLI:  git status --porcelain, git rev-list --left-right --count main...BRANCH,
                       git merge-tree --write-tree main BRANCH
     merge   Calcifer: work.merge_and_complete (claim, the full check again, in-memory merge, merge

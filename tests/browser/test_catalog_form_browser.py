@@ -106,8 +106,12 @@ def test_add_endpoint_prefills_the_service_and_the_options_follow_the_type(page:
     page.select_option("#f-type", "tcp")
     assert page.locator("#options-tcp").is_visible() and not page.locator("#options-http").is_visible()
     assert page.locator("#f-opt-tcp-expect_banner").is_visible()
-    # a tcp check needs a port: said next to it, before saving
+    # a URL is no tcp target, and a tcp check needs a port: each said next to its field, before saving
+    page.locator("#f-target-error").wait_for(state="visible")
+    assert "port" in page.locator("#f-target-error").inner_text()
+    page.fill("#f-target", "grafana.internal")
     page.locator("#f-port-error").wait_for(state="visible")
+    page.locator("#f-target-error").wait_for(state="hidden")
     assert "needs a port" in page.locator("#f-port-error").inner_text()
     page.select_option("#f-type", "icmp")
     assert page.locator("#options-icmp").is_visible() and page.locator("#f-opt-icmp-packets").is_visible()

@@ -37,7 +37,9 @@ def test_a_standard_change_starts_from_the_work_list(page: Any, live_server: Liv
     with page.expect_navigation():
         page.click("a#standard-new-service")
     assert page.locator("#target").input_value() == "standard"
-    page.fill("#spec-text", "name: Gitea\nslug: gitea\nkind: container\ndescription: Git hosting.\n")
+    page.fill("#f-name", "Gitea")
+    page.fill("#f-slug", "gitea")
+    page.fill("#f-description", "Git hosting.")
     page.fill("#f-summary", "Add Gitea")
     with page.expect_navigation():
         page.click("#catalog-edit button[value=save]")
@@ -51,7 +53,7 @@ def test_a_standard_change_starts_from_the_work_list(page: Any, live_server: Liv
         page.click("#standard-edit-service button[type=submit]")
     assert page.url.startswith(live_server("/catalog/edit/service?")), page.url
     assert page.locator("#target").input_value() == "standard"
-    assert "slug: gitea" in page.locator("#spec-text").input_value()
+    assert page.input_value("#f-slug") == "gitea" and page.input_value("#f-name") == "Gitea"
     console.assert_clean()
 
 

@@ -54,9 +54,19 @@ def onto_main(client: TestClient, files: dict[str, str | None], title: str, entr
 
 
 def scan(client: TestClient) -> dict[str, Any]:
-    response = client.get(DISCOVERY)
-    assert response.status_code == 200, response.text
-    return response.json()
+    """The whole scan: every page of the discovery list, the five lists joined."""
+    found: dict[str, Any] = {}
+    cursor = None
+    while True:
+        response = client.get(DISCOVERY, params={"limit": 500, **({"cursor": cursor} if cursor else {})})
+        assert response.status_code == 200, response.text
+        page = response.json()
+        for group in ("new", "drifted", "missing", "unchanged", "problems"):
+            page[group] = found.get(group, []) + page[group]
+        found = page
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return found
 
 
 def by_slug(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -4,9 +4,10 @@ never an exception; parsed files are remembered by blob id.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -19,9 +20,6 @@ from calcifer.catalog.schemas import EndpointSpec, ServiceSpec, spec_errors
 from calcifer.catalog.yamlio import PlainLoader, line_of, load_yaml
 from calcifer.errors import Invalid
 from calcifer.gitrepo import Blob, Oid, Repository, Tree
-
-if TYPE_CHECKING:  # the memo holds the sync's row snapshot; only its type is needed here
-    from calcifer.catalog.index_sync import _Known
 
 MAX_ERRORS_PER_FILE = 20
 MAX_FILE_BYTES = 1_000_000
@@ -98,6 +96,17 @@ def _folder_files(repo: Repository, tree: Tree, folder: str) -> list[_File]:
 
 
 # -- per-file parsing ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Known:
+    """The index as a sync leaves it (kept in the memo, filled by ``index_sync``), by slug: (file, blob
+    id, commit id, updated at) of every service and endpoint (a light read: no specs), and every problem."""
+
+    services: dict[str, tuple[str, str, str, dt.datetime]]
+    endpoints: dict[str, tuple[str, str, str, dt.datetime]]
+    problems: list[tuple[Any, ...]]
+    changed: tuple[frozenset[str], frozenset[str]] | None = None  # slugs rewritten or removed to get here
 
 
 class _Memo:

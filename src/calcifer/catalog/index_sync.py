@@ -18,7 +18,7 @@ from calcifer.catalog.choices import (
     Severity,
 )
 from calcifer.catalog.index_build import _build, _Catalog, _catalog_files
-from calcifer.catalog.index_parse import _Memo
+from calcifer.catalog.index_parse import _Known, _Memo
 from calcifer.catalog.models import (
     CatalogEdge,
     CatalogEndpoint,
@@ -137,17 +137,6 @@ def _rows(catalog: _Catalog, previous: _Previous, commit: str) -> dict[Any, list
                  "message": f.message[:4000], "slug": f.slug} for f in catalog.findings]
     return {CatalogService: services, CatalogTag: tags, CatalogEdge: edges, CatalogEndpoint: endpoints,
             CatalogProblem: problems}
-
-
-@dataclass
-class _Known:
-    """The index as it is, by slug: (file, blob id, commit id, updated at) of every service and endpoint
-    (a light read: no specs), and every problem."""
-
-    services: dict[str, tuple[str, str, str, dt.datetime]]
-    endpoints: dict[str, tuple[str, str, str, dt.datetime]]
-    problems: list[tuple[Any, ...]]
-    changed: tuple[frozenset[str], frozenset[str]] | None = None  # slugs rewritten or removed to get here
 
 
 _PROBLEM_COLUMNS = ("file", "line", "severity", "code", "message", "slug")

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint install dev chromium bench clean
+.PHONY: run test lint install dev servers bench clean
 
 # pip's own progress (one line per package) shows that a first install, ~2 minutes, is not a hang.
 PIP_INSTALL := $(BIN)/pip install --progress-bar on --disable-pip-version-check
@@ -27,18 +27,22 @@ $(DEVSTAMP): pyproject.toml $(STAMP)
 
 install: $(STAMP)
 
-dev: $(DEVSTAMP) chromium
+dev: $(DEVSTAMP) servers
 
 run: $(STAMP)
 	$(BIN)/calcifer serve
 
-# Debian's Chromium drives the browser tests; `playwright install` cannot download browsers here.
-chromium:
-	@if [ ! -x /usr/bin/chromium ]; then \
+# Debian packages the tests need (Chromium for the browser tests, the servers some tests start), listed one
+# file per feature in tests/servers/debian/; `playwright install` cannot download browsers here.
+SERVER_PACKAGES = $(shell cat tests/servers/debian/*.txt | sed 's/#.*//' | tr -s ' \n' ' ')
+servers:
+	@missing=$$(for p in $(SERVER_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    echo "== Installing Debian packages for the tests: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  else \
-	    echo "Chromium is missing: run 'sudo apt-get install -y chromium' (browser tests need /usr/bin/chromium)"; exit 1; \
+	    echo "Missing Debian packages for the tests: run 'sudo apt-get install -y $$missing'"; exit 1; \
 	  fi; \
 	fi
 

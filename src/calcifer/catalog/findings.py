@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from calcifer.catalog import index_sync
+from calcifer.catalog import index_delta, index_sync
 from calcifer.catalog.choices import ENDPOINTS_DIR, SERVICES_DIR, ProblemCode
 from calcifer.catalog.index_build import _build, _catalog_files
 from calcifer.catalog.index_parse import Finding, _File, _Memo
@@ -41,6 +41,10 @@ _branch_findings: dict[tuple[str, str], BranchFindings] = {}
 def _finding_key(finding: Finding) -> tuple[str, str, str]:
     # Lines move when a file is edited above a problem; the problem is the same one.
     return (finding.file, finding.code, finding.message)
+
+
+def _reading_order(finding: Finding) -> tuple[str, int, str, str]:
+    return (finding.file, finding.line, finding.code, finding.message)
 
 
 def _changed_catalog_files(base: tuple[list[_File], list[_File]], tip: tuple[list[_File], list[_File]]
@@ -86,15 +90,23 @@ def branch_findings(*, repo_path: Path, base: str, tip: str) -> BranchFindings:
     if known is not None:  # trees are content-addressed: the same pair always gives the same findings
         return known
     memo = _scratch_memo()  # one for both builds: the tip reuses what the base derived for unchanged folders
-    base_files, tip_files = _catalog_files(repo, base_commit, memo), _catalog_files(repo, tip_commit, memo)
     built = index_sync._memo.built
-    at_base = (built[1] if built is not None and built[0] == base_tree else
-               _build(repo, base_commit, {}, memo, base_files).findings)
-    at_tip = _build(repo, tip_commit, {}, memo, tip_files).findings
+    derived = None
+    if built is not None and built[0] == base_tree:
+        at_base = built[1].findings
+        derived = index_delta.derive(repo=repo, base=built[1], base_tree=base_commit.tree,
+                                     tip_tree=tip_commit.tree, memo=memo)
+    if derived is not None:
+        at_tip, touched = derived.catalog.findings, derived.changed_paths
+    else:
+        base_files, tip_files = _catalog_files(repo, base_commit, memo), _catalog_files(repo, tip_commit, memo)
+        if built is None or built[0] != base_tree:
+            at_base = _build(repo, base_commit, {}, memo, base_files).findings
+        at_tip = _build(repo, tip_commit, {}, memo, tip_files).findings
+        touched = _changed_catalog_files(base_files, tip_files)
     before = {_finding_key(f) for f in at_base}
-    touched = _changed_catalog_files(base_files, tip_files)
-    caused = [f for f in at_tip if _finding_key(f) not in before]
-    existing = [f for f in at_tip if _finding_key(f) in before and f.file in touched]
+    caused = sorted((f for f in at_tip if _finding_key(f) not in before), key=_reading_order)
+    existing = sorted((f for f in at_tip if _finding_key(f) in before and f.file in touched), key=_reading_order)
     found = BranchFindings(caused, existing)
     if len(_branch_findings) >= BRANCH_FINDINGS_KEPT:
         _branch_findings.pop(next(iter(_branch_findings)))

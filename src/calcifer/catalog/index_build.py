@@ -4,7 +4,7 @@ cycles and duplicate targets become findings next to what loads.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,15 +120,26 @@ def _load_endpoints(catalog: _Catalog, files: list[_File], loader: PlainLoader,
         claimed = _claim_order(parsed)
         catalog.findings += parse_findings
         catalog.memo.loaded_endpoints = (files, parse_findings, claimed)
-    candidates: list[_Endpoint] = [_Endpoint(spec, spec.service, file, 1, False) for file, spec in claimed]
-    for slug in sorted(catalog.services, key=lambda s: catalog.services[s].file.path):
-        service = catalog.services[slug]
+    candidates = [_Endpoint(spec, spec.service, file, 1, False) for file, spec in claimed]
+    candidates += _nested_candidates(catalog, sorted(catalog.services.items(), key=lambda s: s[1].file.path))
+    _claim_endpoints(catalog, candidates)
+
+
+def _nested_candidates(catalog: _Catalog, services: list[tuple[str, _Service]]) -> list[_Endpoint]:
+    """The endpoints listed inside these service files, in this order, each with its line."""
+    candidates = []
+    for slug, service in services:
         if not service.spec.endpoints:
             continue
         lines = catalog.memo.nested(service.file)
         fallback = catalog.memo.key_line(service.file, "endpoints")
         candidates += [_Endpoint(spec, slug, service.file, lines.get(spec.slug, fallback), True)
                        for spec in service.spec.endpoints]
+    return candidates
+
+
+def _claim_endpoints(catalog: _Catalog, candidates: list[_Endpoint]) -> None:
+    """Each candidate takes its slug unless an earlier one has it (then: a duplicate-slug error)."""
     for endpoint in candidates:
         slug = endpoint.spec.slug
         first = catalog.endpoints.get(slug)
@@ -167,9 +178,12 @@ def _last_valid(catalog: _Catalog, model: type[BaseModel], file: _File, loader: 
     return spec, earlier
 
 
-def _check_references(catalog: _Catalog) -> None:
+def _check_references(catalog: _Catalog, services_to_check: Iterable[tuple[str, _Service]] | None = None,
+                      endpoints_to_check: Iterable[tuple[str, _Endpoint]] | None = None) -> None:
+    """Hosts, dependencies and services named but not in the catalog; of every service and endpoint,
+    or of those given (the rest are known to be unchanged)."""
     services = catalog.services
-    for slug, service in services.items():
+    for slug, service in services.items() if services_to_check is None else services_to_check:
         spec = service.spec
         if spec.host is not None and spec.host not in services:
             catalog.warn(service.file.path, catalog.memo.key_line(service.file, "host"),
@@ -180,7 +194,7 @@ def _check_references(catalog: _Catalog) -> None:
                 catalog.warn(service.file.path, catalog.memo.key_line(service.file, "depends_on"),
                              ProblemCode.UNKNOWN_DEPENDENCY,
                              f"depends_on names {needed!r}, which is not a service in the catalog", slug)
-    for slug, endpoint in catalog.endpoints.items():
+    for slug, endpoint in catalog.endpoints.items() if endpoints_to_check is None else endpoints_to_check:
         if not endpoint.nested and endpoint.service is not None and endpoint.service not in services:
             catalog.warn(endpoint.file.path, catalog.memo.key_line(endpoint.file, "service"),
                          ProblemCode.UNKNOWN_SERVICE,

@@ -131,9 +131,10 @@ class _Memo:
         self.cycles: tuple[dict[str, list[str]], list[list[str]]] | None = previous.cycles if previous else None
         self.targets: tuple[list[Any], list[tuple[str, str]]] | None = previous.targets if previous else None
         self.target_keys: dict[tuple[Oid, str], Any] = previous.target_keys if previous else {}
-        # The findings of the catalog tree this memo last built whole (its tree id with them): the merge
-        # check's "where the branch left main" is usually the tree the last sync indexed.
-        self.built: tuple[str | None, list[Finding]] | None = None
+        # The catalog tree this memo last built whole, with that build (an ``index_build._Catalog``, typed
+        # Any as index_build imports this module): the merge check's "where the branch left main" is
+        # usually the tree the last sync indexed, and a branch's catalog is derived from it.
+        self.built: tuple[str | None, Any] | None = None
 
     def spec(self, model: type[BaseModel], blob_id: Oid) -> Any:
         return self.specs.get((model.__name__, blob_id))

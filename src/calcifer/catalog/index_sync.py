@@ -376,7 +376,7 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
             result = _result(state, skipped=False)
             session.commit()
             memo.known = (state.synced_at, now_known)  # read back: the stamp as the database keeps it
-            memo.built = (_catalog_tree_id(repo, commit), list(catalog.findings))
+            memo.built = (_catalog_tree_id(repo, commit), catalog)  # not changed after this
             _memo = memo.detach(files)
             return replace(result, changes=RowChanges(moved_from, commit_id, *now_known.changed)
                            if now_known.changed is not None else None)

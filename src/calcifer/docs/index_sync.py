@@ -400,6 +400,15 @@ def sync_index(*, session: Session, repo_path: Path, force: bool = False) -> Syn
     raise NotFound("main kept moving while the docs were indexed; try again")
 
 
+def _docs_tree(repo: Repository, commit_id: str) -> Tree | None:
+    try:
+        entry = resolve_commit(repo, commit_id).tree[DOCS_DIR]
+    except KeyError:
+        return None
+    tree = repo.get(entry.id)
+    return tree if isinstance(tree, Tree) else None
+
+
 def front_matter_problems(*, session: Session, item: WorkItem, workspace: work_service.Workspace) -> list[Problem]:
     """The docs' part of the merge check: every doc the branch adds or changes must have front matter that
     reads (else its title and fields would silently vanish on main). Each problem names file and line."""
@@ -410,11 +419,15 @@ def front_matter_problems(*, session: Session, item: WorkItem, workspace: work_s
     if tip is None or base is None or tip == base:
         return []
     repo = _repo(workspace.repo_path)
-    base_tree, tip_tree = resolve_commit(repo, base).tree, resolve_commit(repo, tip).tree
+    base_docs, tip_docs = _docs_tree(repo, base), _docs_tree(repo, tip)
+    if tip_docs is None or (base_docs is not None and base_docs.id == tip_docs.id):
+        return []  # no docs folder, or not one doc changed: nothing to read (a diff of the whole tree is not)
+    deltas = base_docs.diff_to_tree(tip_docs).deltas if base_docs is not None else tip_docs.diff_to_tree(
+        swap=True).deltas
     problems: list[Problem] = []
-    for delta in base_tree.diff_to_tree(tip_tree).deltas:
-        path = delta.new_file.path
-        if not path.startswith(DOCS_DIR + "/") or not path.endswith(".md") or delta.status_char() == "D":
+    for delta in deltas:
+        path = f"{DOCS_DIR}/{delta.new_file.path}"
+        if not path.endswith(".md") or delta.status_char() == "D":
             continue
         blob = repo.get(delta.new_file.id)
         if not isinstance(blob, Blob) or blob.size > MAX_DOC_BYTES:

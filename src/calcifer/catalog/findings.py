@@ -43,6 +43,18 @@ def _finding_key(finding: Finding) -> tuple[str, str, str]:
     return (finding.file, finding.code, finding.message)
 
 
+_keys_of: tuple[list[Finding], set[tuple[str, str, str]]] | None = None
+
+
+def _finding_keys(findings: list[Finding]) -> set[tuple[str, str, str]]:
+    """The keys of main's findings, kept while main's build is the same list (every check of every branch
+    compares against it)."""
+    global _keys_of
+    if _keys_of is None or _keys_of[0] is not findings:
+        _keys_of = (findings, {_finding_key(f) for f in findings})
+    return _keys_of[1]
+
+
 def _reading_order(finding: Finding) -> tuple[str, int, str, str]:
     return (finding.file, finding.line, finding.code, finding.message)
 
@@ -104,7 +116,7 @@ def branch_findings(*, repo_path: Path, base: str, tip: str) -> BranchFindings:
             at_base = _build(repo, base_commit, {}, memo, base_files).findings
         at_tip = _build(repo, tip_commit, {}, memo, tip_files).findings
         touched = _changed_catalog_files(base_files, tip_files)
-    before = {_finding_key(f) for f in at_base}
+    before = _finding_keys(at_base)
     caused = sorted((f for f in at_tip if _finding_key(f) not in before), key=_reading_order)
     existing = sorted((f for f in at_tip if _finding_key(f) in before and f.file in touched), key=_reading_order)
     found = BranchFindings(caused, existing)

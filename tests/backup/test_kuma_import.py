@@ -10,12 +10,12 @@ import yaml
 
 from calcifer.auth import service as auth_service
 from calcifer.backup import kuma
-from calcifer.errors import Invalid
+from calcifer.errors import Conflict, Invalid
 from calcifer.web.context import AppContext
 from calcifer.work import service as work_service
 from tests.backup.helpers import SAMPLES
 from tests.conftest import Cast
-from tests.work.helpers import git
+from tests.work.helpers import finish_documentation, git
 
 SAMPLE = SAMPLES / "uptime-kuma-backup.json"
 
@@ -42,7 +42,8 @@ def test_every_mappable_monitor_becomes_an_endpoint_with_the_right_options(ctx: 
     specs = {e.slug: on_branch(ctx, branch, e.slug) for e in report.endpoints}
     assert specs["grafana"] == {"name": "Grafana", "slug": "grafana", "type": "http",
                                 "target": "https://grafana.example.org/api/health", "interval": 30,
-                                "retries": 2, "options": {"accepted_status": ["200-299", 301]}}
+                                "retries": 2, "options": {"accepted_status": ["200-299", 301]},
+                                "kuma": {"monitor": 1}}
     assert specs["home-assistant-login-page"]["options"] == {"keyword": "Home Assistant"}
     assert specs["home-assistant-login-page"]["interval"] == 120
     assert specs["nextcloud-maintenance-banner"]["options"] == {"keyword_absent": '"maintenance":true',
@@ -146,3 +147,77 @@ def test_imported_channels_stay_disabled_until_the_work_item_is_merged(ctx: AppC
     assert not any(channels.values()), channels
     item = cast.editor.get(f"/api/v1/work-items/{report.work_item_id}").json()
     assert "created disabled" in item["description"] and "Ops Discord (Uptime Kuma)" in item["description"]
+
+
+def _merge(cast: Cast, item_id: int) -> None:
+    item = cast.editor.get(f"/api/v1/work-items/{item_id}").json()
+    finish_documentation(cast.editor, item)
+    response = cast.editor.post(f"/api/v1/work-items/{item_id}/merge")
+    assert response.status_code == 200, response.text
+
+
+def _import(ctx: AppContext, data: dict[str, Any]) -> kuma.KumaReport:
+    with ctx.session_factory() as session:
+        actor = auth_service.get_user_by_username(session=session, username="eddie")
+        return kuma.import_kuma(session=session, actor=actor, data=data, categories=ctx.settings.work_categories,
+                                workspace=work_service.Workspace(repo_path=ctx.repo_path,
+                                                                 worktrees_dir=ctx.settings.worktrees_dir))
+
+
+def test_a_monitor_without_a_timeout_gets_kumas_own_default_and_the_report_says_so() -> None:
+    monitor = {"id": 7, "name": "Old Kuma", "type": "http", "url": "https://old.example.org", "interval": 60}
+    spec, notes, _ = kuma.map_monitor(monitor, "old-kuma")
+    assert spec is not None and spec["timeout"] == 48  # 0.8 × 60 s, as Kuma checks it, not Calcifer's 10 s
+    assert any("timeout not in the backup: 48 s" in note for note in notes)
+    spec, notes, _ = kuma.map_monitor(monitor | {"interval": 3600}, "old-kuma")
+    assert spec is not None and spec["timeout"] == 300
+    assert any("at most 300 s" in note for note in notes)
+
+
+def test_importing_the_same_backup_again_updates_instead_of_adding_duplicates(ctx: AppContext, cast: Cast) -> None:
+    data = kuma.read_backup(SAMPLE)
+    first = _import(ctx, data)
+    _merge(cast, first.work_item_id or 0)
+    main_files = set(git(ctx.repo_path, "ls-tree", "-r", "--name-only", "main").split())
+
+    again = _import(ctx, data)
+    assert again.work_item_id is None and again.endpoints == []  # nothing changed: nothing written
+    assert sorted(e.slug for e in again.unchanged) == sorted(e.slug for e in first.endpoints)
+    assert set(again.channels_existing) == set(first.channels_created) and again.channels_created == []
+
+    changed = json.loads(json.dumps(data))
+    grafana = next(m for m in changed["monitorList"] if m["name"] == "Grafana" and m["type"] == "http")
+    grafana["interval"] = 45
+    third = _import(ctx, changed)
+    assert [(e.slug, e.updates) for e in third.endpoints] == [("grafana", "catalog/endpoints/grafana.yaml")]
+    assert on_branch(ctx, third.branch, "grafana")["interval"] == 45
+    assert "Updated endpoints from Uptime Kuma: grafana" in git(ctx.repo_path, "show", f"{third.branch}:CHANGES.md")
+    _merge(cast, third.work_item_id or 0)
+    after = set(git(ctx.repo_path, "ls-tree", "-r", "--name-only", "main").split())
+    assert not any(path.endswith("-2.yaml") and path not in main_files for path in after)
+    every_monitor = {m["id"] for m in data["monitorList"]}
+    ended = [e.kuma_id for e in [*third.endpoints, *third.unchanged]] + [s.kuma_id for s in third.skipped]
+    assert sorted(ended) == sorted(every_monitor)  # each monitor in exactly one list
+
+
+def test_a_second_import_while_the_first_is_open_is_refused(ctx: AppContext, cast: Cast) -> None:
+    first = _import(ctx, kuma.read_backup(SAMPLE))
+    with pytest.raises(Conflict, match=f"still open as work item #{first.work_item_id}"):
+        _import(ctx, kuma.read_backup(SAMPLE))
+
+
+def test_a_channel_that_cannot_be_created_is_listed_once_as_not_created(ctx: AppContext, cast: Cast) -> None:
+    data = kuma.read_backup(SAMPLE)
+    with ctx.session_factory() as session:  # a channel by the imported name exists, made by a person
+        actor = auth_service.get_user_by_username(session=session, username="eddie")
+        from calcifer.notify import service as notify_service
+        notify_service.create_channel(session=session, actor=actor, name="Telegram (Uptime Kuma)",
+                                      url="json://hook.lan/mine")
+    data["notificationList"].append({"id": 99, "name": "Bad bot", "config": json.dumps(
+        {"type": "telegram", "telegramBotToken": "x", "telegramChatID": "1"})})  # apprise refuses the URL
+    report = _import(ctx, data)
+    created, existing = set(report.channels_created), set(report.channels_existing)
+    skipped = {s.name for s in report.channels_skipped}
+    assert {c.name for c in report.channels} == created
+    assert not (created & existing) and not (created & skipped) and not (existing & skipped)
+    assert "Telegram" in existing and "Bad bot" in skipped

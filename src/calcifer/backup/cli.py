@@ -150,6 +150,7 @@ def import_kuma_command(
     from calcifer.auth import service as auth_service
     from calcifer.auth.choices import Role
     from calcifer.backup import kuma
+    from calcifer.catalog import queries as catalog_queries
     from calcifer.errors import DomainError
     from calcifer.work import service as work_service
 
@@ -161,7 +162,8 @@ def import_kuma_command(
             if not auth_service.has_role(actor, Role.EDITOR):
                 _fail(f"{user} is a {actor.role}; importing needs the editor role.")
             if dry_run:
-                report = kuma.plan(data=data, taken=kuma._existing_slugs(session, ctx.repo_path))
+                report = kuma.plan(data=data, taken=kuma._existing_slugs(session, ctx.repo_path),
+                                   linked=catalog_queries.endpoints_from_kuma(session=session))
             else:
                 report = kuma.import_kuma(
                     session=session, actor=actor, data=data, categories=ctx.settings.work_categories,
@@ -176,9 +178,15 @@ def import_kuma_command(
     console.print(f"{'Would import' if dry_run else 'Imported'} {len(report.endpoints)} endpoint(s):")
     for e in report.endpoints:
         extra = f"  tags: {', '.join(e.tags)}" if e.tags else ""
-        console.print(f"  {e.slug}  ({e.kuma_type} → {e.spec['type']}){extra}")
+        updated = "  (updates the endpoint an earlier import made)" if e.updates else ""
+        console.print(f"  {e.slug}  ({e.kuma_type} → {e.spec['type']}){extra}{updated}")
         for note in e.notes:
-            console.print(f"      not carried over: {note}")
+            console.print(f"      changed or not carried over: {note}")
+    if report.unchanged:
+        console.print(f"Imported before, unchanged ({len(report.unchanged)}): "
+                      + ", ".join(e.slug for e in report.unchanged))
+        if not report.endpoints and not dry_run:
+            console.print("Nothing to write: no work item was created.")
     if report.skipped:
         console.print(f"Not imported ({len(report.skipped)} monitor(s)):")
         for s in report.skipped:
@@ -186,6 +194,9 @@ def import_kuma_command(
     if report.channels_created:
         console.print("Notification channels created, disabled until you enable them after the merge "
                       "(Settings → Notifications): " + ", ".join(report.channels_created))
+    if report.channels_existing:
+        console.print("Notification channels an earlier import created, left as they are: "
+                      + ", ".join(report.channels_existing))
     pending = [c for c in report.channels if c.name not in report.channels_created]
     if pending:
         console.print("Notifications mapped to apprise URLs (create the channels under Settings → "

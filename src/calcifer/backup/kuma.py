@@ -22,11 +22,13 @@ from sqlalchemy.orm import Session
 from calcifer.auth.models import User
 from calcifer.backup import jsonsafe
 from calcifer.catalog import index
+from calcifer.catalog import queries as catalog_queries
 from calcifer.catalog.schemas import EndpointSpec, spec_document, spec_errors
 from calcifer.catalog.yamlio import apply_spec
 from calcifer.changelog.choices import ChangeType
-from calcifer.errors import Invalid
+from calcifer.errors import Conflict, Invalid
 from calcifer.notify import service as notify
+from calcifer.work import queries as work_queries
 from calcifer.work import service as work
 from calcifer.work.choices import WorkAction
 from calcifer.work.models import WorkItem
@@ -35,6 +37,7 @@ from calcifer.work.schemas import WorkItemCreate
 WORK_ITEM_TITLE = "Import from Uptime Kuma"
 MAX_FILE_BYTES = 50 * 1024 * 1024
 ENTRY_MAX = 300
+KUMA_TIMEOUT_SHARE = 0.8  # Kuma's timeout when none is set: this share of the interval
 HTTP_TYPES = {"http", "keyword", "json-query"}
 MAPPED_TYPES = HTTP_TYPES | {"port", "ping", "dns", "push"}
 _SIMPLE_PATH = re.compile(r"^(\$\.)?[A-Za-z_][A-Za-z0-9_]*(\[\d+\])*(\.[A-Za-z_][A-Za-z0-9_]*(\[\d+\])*)*$")
@@ -50,6 +53,7 @@ class MappedEndpoint:
     tags: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # settings that were not carried over
     notification_ids: list[str] = field(default_factory=list)
+    updates: str | None = None  # the file of the endpoint an earlier import made (None: a new endpoint)
 
     @property
     def slug(self) -> str:
@@ -80,6 +84,8 @@ class KumaReport:
     channels: list[MappedChannel] = field(default_factory=list)
     channels_skipped: list[Skipped] = field(default_factory=list)
     channels_created: list[str] = field(default_factory=list)
+    channels_existing: list[str] = field(default_factory=list)  # made by an earlier import: left as they are
+    unchanged: list[MappedEndpoint] = field(default_factory=list)  # imported before, nothing new to write
     work_item_id: int | None = None
     branch: str = ""
 
@@ -87,11 +93,14 @@ class KumaReport:
         return {
             "kuma_version": self.kuma_version, "work_item_id": self.work_item_id, "branch": self.branch,
             "endpoints": [{"slug": e.slug, "name": e.kuma_name, "kuma_type": e.kuma_type, "type": e.spec["type"],
-                           "tags": e.tags, "not_carried_over": e.notes} for e in self.endpoints],
+                           "action": "updated" if e.updates else "added", "tags": e.tags,
+                           "not_carried_over": e.notes} for e in self.endpoints],
+            "unchanged": [{"slug": e.slug, "name": e.kuma_name} for e in self.unchanged],
             "skipped_monitors": [vars(s) for s in self.skipped],
             "notification_channels": [{"name": c.name, "kind": c.kind, "url": mask_url(c.url)}
                                       for c in self.channels],
             "channels_created": self.channels_created,
+            "channels_existing": self.channels_existing,
             "skipped_notifications": [vars(s) for s in self.channels_skipped],
         }
 
@@ -237,6 +246,13 @@ def map_monitor(monitor: dict[str, Any], slug: str) -> tuple[dict[str, Any] | No
         spec["timeout"] = timeout
         if changed:
             notes.append(f"timeout {monitor.get('timeout')!r} clamped to {timeout}")
+    elif kind != "push":
+        # Kuma left the field out (before 1.21 it had none): its checks then give up after 0.8 × interval,
+        # not after Calcifer's default of 10 s.
+        timeout = max(1, min(300, round(interval * KUMA_TIMEOUT_SHARE)))
+        spec["timeout"] = timeout
+        notes.append(f"timeout not in the backup: {timeout} s, Kuma's own default of 0.8 × the interval"
+                     + (" (at most 300 s)" if interval * KUMA_TIMEOUT_SHARE > 300 else ""))
     if monitor.get("active") in (False, 0):
         spec["enabled"] = False
     if retries and monitor.get("retryInterval") and monitor.get("retryInterval") != monitor.get("interval"):
@@ -425,38 +441,64 @@ def _notifications(data: dict[str, Any], report: KumaReport) -> None:
 
 # -- the whole import -------------------------------------------------------------------------------------------
 
-def plan(*, data: dict[str, Any], taken: set[str]) -> KumaReport:
-    """Map a Kuma backup without writing anything: what would be imported and what not (and why)."""
+def _kuma_id(monitor: dict[str, Any]) -> int | None:
+    value = monitor.get("id")
+    return value if isinstance(value, int) and not isinstance(value, bool) and 1 <= value < 2**31 else None
+
+
+def _same_endpoint(spec: dict[str, Any], earlier: dict[str, Any]) -> bool:
+    return EndpointSpec.model_validate(spec).model_dump(mode="json") == EndpointSpec.model_validate(
+        earlier).model_dump(mode="json")
+
+
+def plan(*, data: dict[str, Any], taken: set[str],
+         linked: dict[int, tuple[str, dict[str, Any]]] | None = None) -> KumaReport:
+    """Map a Kuma backup without writing anything: what would be imported and what not (and why).
+
+    ``linked``: the endpoints earlier imports made, by Kuma monitor id (``kuma: {monitor: id}`` in their
+    files): such a monitor updates its endpoint (keeping what was added by hand, e.g. ``service``) or, when
+    nothing changed, is listed as unchanged. Every monitor ends in exactly one list."""
     report = KumaReport(kuma_version=str(data.get("version") or ""))
     taken = set(taken)
+    linked = linked or {}
     for monitor in _list(data.get("monitorList")):
         if not isinstance(monitor, dict):
             continue
         name = str(monitor.get("name") or "")
         kind = str(monitor.get("type") or "")
-        slug = unique_slug(slugify(name or f"kuma-{monitor.get('id')}"), taken)
+        kuma_id = _kuma_id(monitor)
+        earlier = linked.get(kuma_id) if kuma_id is not None else None
+        slug = earlier[0] if earlier else unique_slug(slugify(name or f"kuma-{monitor.get('id')}"), taken)
         spec, notes, reason = map_monitor(monitor, slug)
         if spec is not None:
+            if kuma_id is not None:
+                spec["kuma"] = {"monitor": kuma_id}
+            if earlier:  # what a person added by hand stays, what Kuma says wins
+                spec = {k: v for k, v in earlier[1].items() if v is not None and k not in spec} | spec
             problem = _validate(spec)
             if problem:
                 spec, reason = None, f"not a valid endpoint: {problem}"
         if spec is None:
-            taken.discard(slug)
+            if not earlier:
+                taken.discard(slug)
             report.skipped.append(Skipped(monitor.get("id"), name, kind, reason or "not mappable"))
             continue
         ids = monitor.get("notificationIDList") or {}
         notification_ids = ([str(k) for k, v in ids.items() if v] if isinstance(ids, dict)
                             else [str(i) for i in _list(ids)])
-        report.endpoints.append(MappedEndpoint(kuma_id=monitor.get("id"), kuma_name=name, kuma_type=kind,
-                                               spec=spec, tags=_tags(monitor), notes=notes,
-                                               notification_ids=notification_ids))
+        mapped = MappedEndpoint(kuma_id=monitor.get("id"), kuma_name=name, kuma_type=kind, spec=spec,
+                                tags=_tags(monitor), notes=notes, notification_ids=notification_ids,
+                                updates=index.endpoint_file(slug) if earlier else None)
+        if earlier and _same_endpoint(spec, earlier[1]):
+            report.unchanged.append(mapped)
+        else:
+            report.endpoints.append(mapped)
     _notifications(data, report)
     return report
 
 
 def _existing_slugs(session: Session, repo_path: Path) -> set[str]:
     from calcifer import gitrepo as git
-    from calcifer.catalog import queries as catalog_queries
 
     slugs = catalog_queries.endpoint_slugs(session=session)
 
@@ -475,8 +517,10 @@ def _description(report: KumaReport) -> str:
     lines.append("| endpoint | Kuma monitor | Kuma type | tags | not carried over |")
     lines.append("|---|---|---|---|---|")
     for e in report.endpoints:
-        lines.append(f"| {e.slug} | {e.kuma_name.replace('|', '/')} | {e.kuma_type} | {', '.join(e.tags)} | "
-                     f"{'; '.join(e.notes).replace('|', '/')} |")
+        lines.append(f"| {e.slug}{' (updated)' if e.updates else ''} | {e.kuma_name.replace('|', '/')} | "
+                     f"{e.kuma_type} | {', '.join(e.tags)} | {'; '.join(e.notes).replace('|', '/')} |")
+    if report.unchanged:
+        lines += ["", "Imported before and unchanged: " + ", ".join(e.slug for e in report.unchanged)]
     if report.skipped:
         lines += ["", "Not imported:", ""]
         lines += [f"- {s.name} ({s.kind}): {s.reason}" for s in report.skipped]
@@ -503,29 +547,49 @@ def _entry_batches(slugs: list[str]) -> list[list[str]]:
 
 
 def _create_channels(session: Session, actor: User, report: KumaReport) -> None:
+    """Create each mapped channel; each ends in exactly one of ``channels_created``, ``channels_existing``
+    (an earlier import made it) and ``channels_skipped`` (taken out of ``channels``)."""
+    created = []
     for channel in report.channels:
-        endpoints = [e.slug for e in report.endpoints if channel.kuma_id in e.notification_ids]
+        endpoints = [e.slug for e in [*report.endpoints, *report.unchanged] if channel.kuma_id in e.notification_ids]
         try:
             # Disabled: the endpoints they watch exist only on the work item's branch until it merges,
             # and nobody has yet reviewed where these imported URLs send alerts.
             notify.create_channel(session=session, actor=actor, name=f"{channel.name} (Uptime Kuma)"[:100],
                                   url=channel.url, endpoints=endpoints, enabled=False)
+        except Conflict:
+            session.rollback()
+            report.channels_existing.append(channel.name)
         except Exception as exc:  # noqa: BLE001 - reported, the endpoints import still stands
             session.rollback()
             report.channels_skipped.append(Skipped(channel.kuma_id, channel.name, channel.kind,
                                                    f"could not create the channel: {getattr(exc, 'message', exc)}"))
         else:
             report.channels_created.append(channel.name)
+            created.append(channel)
+    report.channels = created
 
 
 def import_kuma(*, session: Session, actor: User, data: dict[str, Any], workspace: work.Workspace,
                 categories: list[str]) -> KumaReport:
     """Write every mappable monitor as a catalog endpoint file on a new work item's branch ("Import from
     Uptime Kuma"), committed with CHANGES.md entries naming the endpoints; create notification channels
-    where an apprise mapping exists. Returns the
-    report of what was imported and what was not. Raises Invalid when nothing can be imported."""
-    report = plan(data=data, taken=_existing_slugs(session, workspace.repo_path))
+    where an apprise mapping exists. A monitor an earlier (merged) import brought in updates its endpoint
+    instead of adding a second one. Returns the report of what was imported and what was not.
+
+    Raises Conflict while an earlier import's work item is still open (its endpoints are not on main yet),
+    Invalid when nothing can be imported."""
+    open_import = work_queries.open_item_titled(session=session, title=WORK_ITEM_TITLE)
+    if open_import is not None:
+        raise Conflict(f"An Uptime Kuma import is still open as work item #{open_import}: merge or cancel it "
+                       "first; importing again then updates the endpoints it made instead of adding new ones.",
+                       code="import_open")
+    report = plan(data=data, taken=_existing_slugs(session, workspace.repo_path),
+                  linked=catalog_queries.endpoints_from_kuma(session=session))
     if not report.endpoints:
+        if report.unchanged:  # everything was imported before, as it is now: nothing to write
+            _create_channels(session, actor, report)
+            return report
         raise Invalid("Nothing in this Uptime Kuma backup maps to a Calcifer endpoint: "
                       + "; ".join(f"{s.name} ({s.kind}): {s.reason}" for s in report.skipped[:10]))
     category = "integration" if "integration" in categories else categories[0]
@@ -535,23 +599,30 @@ def import_kuma(*, session: Session, actor: User, data: dict[str, Any], workspac
                             description=_description(report)))
     report.work_item_id = item.id
     report.branch = item.branch
-    by_slug = {e.slug: e for e in report.endpoints}
     try:
-        for batch in _entry_batches(list(by_slug)):
-            files = []
-            for slug in batch:
-                model = EndpointSpec.model_validate(by_slug[slug].spec)
-                text = apply_spec(None, spec_document(model))
-                path = index.endpoint_file(slug)
-                work.write_file(session=session, actor=actor, item_id=item.id, path=path, content=text)
-                files.append(path)
-            work.commit(session=session, actor=actor, item_id=item.id, workspace=workspace,
-                        message=f"Import {len(batch)} endpoint(s) from Uptime Kuma",
-                        files=files, entry_type=ChangeType.ADDED,
-                        entry_text="Imported endpoints from Uptime Kuma: " + ", ".join(batch))
+        for change_type, verb, done, mapped in (
+                (ChangeType.ADDED, "Import", "Imported", [e for e in report.endpoints if not e.updates]),
+                (ChangeType.CHANGED, "Update", "Updated", [e for e in report.endpoints if e.updates])):
+            by_slug = {e.slug: e for e in mapped}
+            for batch in _entry_batches(list(by_slug)):
+                files = [_write_endpoint(session, actor, item, by_slug[slug]) for slug in batch]
+                work.commit(session=session, actor=actor, item_id=item.id, workspace=workspace,
+                            message=f"{verb} {len(batch)} endpoint(s) from Uptime Kuma",
+                            files=files, entry_type=change_type,
+                            entry_text=f"{done} endpoints from Uptime Kuma: " + ", ".join(batch))
     except Exception:
         session.rollback()
         work.cancel(session=session, actor=actor, item_id=item.id, workspace=workspace, confirm=True)
         raise
     _create_channels(session, actor, report)
     return report
+
+
+def _write_endpoint(session: Session, actor: User, item: WorkItem, endpoint: MappedEndpoint) -> str:
+    """Write one endpoint's file on the work item (an updated one keeps its comments and key order)."""
+    path = endpoint.updates or index.endpoint_file(endpoint.slug)
+    current = Path(item.worktree_path) / path
+    earlier = current.read_text(encoding="utf-8") if endpoint.updates and current.is_file() else None
+    text = apply_spec(earlier, spec_document(EndpointSpec.model_validate(endpoint.spec)))
+    work.write_file(session=session, actor=actor, item_id=item.id, path=path, content=text)
+    return path

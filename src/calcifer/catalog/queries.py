@@ -123,6 +123,18 @@ def specs_mentioning(*, session: Session, fragment: str) -> list[tuple[str, dict
             for slug, spec in session.execute(select(CatalogService.slug, CatalogService.spec).where(mentions))]
 
 
+def endpoints_from_kuma(*, session: Session) -> dict[int, tuple[str, dict[str, Any]]]:
+    """``{Kuma monitor id: (slug, spec)}`` of the indexed endpoints whose file names an Uptime Kuma monitor
+    (``kuma: {monitor: ...}``, written by the Kuma import): what a second import updates."""
+    linked = cast(CatalogEndpoint.spec, String).contains('"kuma"', autoescape=True)
+    found: dict[int, tuple[str, dict[str, Any]]] = {}
+    for slug, spec in session.execute(select(CatalogEndpoint.slug, CatalogEndpoint.spec).where(linked)):
+        link = spec.get("kuma") if isinstance(spec, dict) else None
+        if isinstance(link, dict) and isinstance(link.get("monitor"), int):
+            found[link["monitor"]] = (str(slug), spec)
+    return found
+
+
 def inventory(*, session: Session) -> Inventory:
     """What the catalog holds yet, in one query of three EXISTS."""
     has_host = select(CatalogService.id).where(CatalogService.kind.in_(HOST_KINDS)).exists()

@@ -199,6 +199,13 @@ class LinkSpec(_Spec):
     url: Url
 
 
+class KumaLink(_Spec):
+    """The Uptime Kuma monitor an endpoint was imported from: a re-import updates this endpoint."""
+
+    monitor: int = Field(ge=1, le=2**31 - 1, description="The monitor's id in Uptime Kuma.")
+    url: Url | None = Field(default=None, description="Uptime Kuma's address (https://kuma.example.org).")
+
+
 class EndpointSpec(_Spec):
     """One monitored endpoint: how to reach it and how often to check it."""
 
@@ -219,6 +226,7 @@ class EndpointSpec(_Spec):
                          description="Failed checks retried before the endpoint counts as down.")
     options: dict[str, Any] = Field(default_factory=dict, description="Settings of the check type.")
     enabled: bool = True
+    kuma: KumaLink | None = Field(default=None, description="The Uptime Kuma monitor this endpoint came from.")
 
     @field_validator("target")
     @classmethod

@@ -73,3 +73,9 @@ def open_branches(*, session: Session) -> list[OpenBranch]:
     rows = session.execute(select(WorkItem.id, WorkItem.branch).where(WorkItem.status.in_(OPEN_STATUSES))
                            .order_by(WorkItem.id))
     return [OpenBranch(int(item_id), branch or "") for item_id, branch in rows]
+
+
+def open_item_titled(*, session: Session, title: str) -> int | None:
+    """The id of the oldest open work item with exactly this title (an import's own item), or None."""
+    return session.scalar(select(WorkItem.id).where(WorkItem.status.in_(OPEN_STATUSES), WorkItem.title == title)
+                          .order_by(WorkItem.id).limit(1))

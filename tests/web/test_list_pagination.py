@@ -13,6 +13,8 @@ UNPAGED: dict[str, tuple[set[str], str]] = {
     "/api/v1/catalog/graph": ({"nodes", "edges"}, "a graph answered whole, capped by its own `limit`"),
     # One commit's files, capped at history.service.MAX_FILES with `files_left_out` saying how many were not.
     "/api/v1/commits/{commit_id}": ({"files"}, "one commit's files, capped with files_left_out"),
+    # A comparison: commits capped at 250 and files at 300, commits_total and files_total count them all.
+    "/api/v1/compare": ({"commits", "files"}, "one comparison, capped, with the totals"),
     "/api/v1/docs/{path}": ({"toc", "links", "backlinks"}, "parts of one doc"),
     "/api/v1/incidents/{incident_id}": ({"affected_services", "related_work", "notes", "timeline"},
                                         "parts of one incident; its timeline is capped by the service"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ._repo import MAIN, bare_repo, commit_info, main_oid, open_repo, resolve_commit
 from .changes import commit_worktree, worktree_changes, worktree_conflicts, worktree_state
+from .compare import Comparison, compare, resolve_ref
 from .history import (
     commits_ahead,
     file_history,
@@ -82,6 +83,7 @@ __all__ = [
     "Blob",
     "BranchStatus",
     "Commit",
+    "Comparison",
     "DeltaStatus",
     "Diff",
     "CommitInfo",
@@ -122,6 +124,8 @@ __all__ = [
     "main_head",
     "main_oid",
     "merge_base",
+    "compare",
+    "resolve_ref",
     "merge_into_main",
     "merges_touching",
     "open_repo",

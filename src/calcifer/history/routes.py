@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from calcifer import gitrepo
 from calcifer.deps import CtxDep, CurrentUser, SessionDep
+from calcifer.errors import Invalid
+from calcifer.history import compare as compare_service
 from calcifer.history import service
-from calcifer.history.schemas import CommitDetailPublic, CommitListPublic
-from calcifer.web.templating import render
+from calcifer.history.schemas import CommitDetailPublic, CommitListPublic, ComparePublic
+from calcifer.web.templating import render, render_fragment
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["history"])
@@ -65,3 +68,63 @@ def history_page(request: Request, session: SessionDep, user: CurrentUser, ctx: 
 def commit_page(request: Request, session: SessionDep, user: CurrentUser, ctx: CtxDep, commit_id: str) -> Response:
     detail = service.commit_detail(session=session, repo_path=ctx.repo_path, commit_id=commit_id)
     return render(request, "history/commit.html", {"detail": detail}, nav="history")
+
+
+@api.get("/compare", response_model=ComparePublic)
+def api_compare(
+    session: SessionDep, user: CurrentUser, ctx: CtxDep,
+    base: Annotated[str, Query(description="a branch, tag or commit id")],
+    head: Annotated[str, Query(description="a branch, tag or commit id")],
+) -> dict[str, Any]:
+    """What ``head`` changed since it left ``base`` (``base...head``): its commits, and each changed file
+    with a unified diff (renames detected, binary files named)."""
+    result = compare_service.compare(session=session, repo_path=ctx.repo_path, base=base, head=head,
+                                     inline_lines=0, texts=True)
+    return {"base": base, "head": head, "base_commit": result.base_id, "head_commit": result.head_id,
+            "merge_base": result.merge_base,
+            "commits": [{"id": c.commit.id, "short_id": c.commit.short_id, "summary": c.commit.summary,
+                         "author": c.commit.author_name, "time": c.commit.time, "work_item_id": c.work_item_id,
+                         "work_item_title": c.work_item_title} for c in result.commits],
+            "commits_total": result.commits_total, "files": [asdict(f) for f in result.texts],
+            "files_total": result.files_total}
+
+
+def _split_spec(spec: str) -> tuple[str, str]:
+    base, dots, head = spec.partition("...")
+    if not dots or not base or not head:
+        raise Invalid("Compare two refs as /compare/BASE...HEAD (three dots), e.g. /compare/main...my-branch.",
+                      code="bad_compare")
+    return base, head
+
+
+def _view_mode(view: str | None) -> str:
+    return "split" if view == "split" else "unified"
+
+
+@pages.get("/compare", response_class=HTMLResponse)
+def compare_form(request: Request, user: CurrentUser, ctx: CtxDep, base: str | None = None,
+                 head: str | None = None) -> Response:
+    if base and head:
+        return RedirectResponse(f"/compare/{quote(base, safe='/')}...{quote(head, safe='/')}", status_code=303)
+    branches = gitrepo.list_branches(repo_path=ctx.repo_path)
+    return render(request, "history/compare_form.html", {"branches": branches, "base": base or "main",
+                                                          "head": head or ""}, nav="history")
+
+
+@pages.get("/compare-file", response_class=HTMLResponse)
+def compare_file_fragment(request: Request, user: CurrentUser, ctx: CtxDep, base: str, head: str, path: str,
+                          view: str | None = None) -> Response:
+    """One file of a comparison, drawn whole: what the compare page loads on demand (htmx)."""
+    file = compare_service.compare_file(repo_path=ctx.repo_path, base=base, head=head, path=path)
+    return render_fragment(request, "history/_compare_file.html", {"file": file, "mode": _view_mode(view)})
+
+
+@pages.get("/compare/{spec:path}", response_class=HTMLResponse)
+def compare_page(request: Request, session: SessionDep, user: CurrentUser, ctx: CtxDep, spec: str,
+                 view: str | None = None) -> Response:
+    base, head = _split_spec(spec)
+    result = compare_service.compare(session=session, repo_path=ctx.repo_path, base=base, head=head)
+    mode = _view_mode(view)
+    return render(request, "history/compare.html", {"result": result, "mode": mode,
+                                                     "other_mode": "unified" if mode == "split" else "split"},
+                  nav="history")

@@ -44,3 +44,31 @@ class CommitDetailPublic(BaseModel):
     files: list[FileDiffPublic]
     truncated: bool
     files_left_out: int
+
+
+class ComparedCommitPublic(BaseModel):
+    id: str
+    short_id: str
+    summary: str
+    author: str
+    time: dt.datetime
+    work_item_id: int | None
+    work_item_title: str | None
+
+
+class ComparedFilePublic(FileDiffPublic):
+    pass
+
+
+class ComparePublic(BaseModel):
+    base: str
+    head: str
+    base_commit: str
+    head_commit: str
+    merge_base: str | None = Field(description="Where head left base; null when they share no history.")
+    commits: list[ComparedCommitPublic] = Field(description="Head's commits that base lacks, newest first "
+                                                "(at most 250; commits_total counts them all).")
+    commits_total: int
+    files: list[ComparedFilePublic] = Field(description="Files changed from merge_base to head, renames "
+                                            "detected (at most 300; files_total counts them all).")
+    files_total: int

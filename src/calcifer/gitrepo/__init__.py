@@ -47,6 +47,25 @@ from .paths import (
     safe_path,
     write_worktree_file,
 )
+from .remote import (
+    MAX_REMOTE_BLOB_BYTES,
+    FetchResult,
+    Integration,
+    RemoteAuth,
+    RemoteError,
+    advance_main,
+    changed_paths,
+    check_remote_url,
+    generate_ssh_key,
+    prepare_integration,
+    public_url,
+    read_blob,
+    remote_main,
+    trust_ca_file,
+    unpushed_count,
+)
+from .remote import fetch as fetch_remote
+from .remote import push as push_remote
 from .service import (
     INITIAL_FILES,
     adopt_repository,
@@ -73,6 +92,23 @@ from .worktrees import (
 )
 
 __all__ = [
+    "MAX_REMOTE_BLOB_BYTES",
+    "FetchResult",
+    "Integration",
+    "RemoteAuth",
+    "RemoteError",
+    "advance_main",
+    "changed_paths",
+    "read_blob",
+    "check_remote_url",
+    "generate_ssh_key",
+    "prepare_integration",
+    "public_url",
+    "remote_main",
+    "trust_ca_file",
+    "unpushed_count",
+    "fetch_remote",
+    "push_remote",
     "BLOB_MODES",
     "INITIAL_FILES",
     "LINK_MODE",

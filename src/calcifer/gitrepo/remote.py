@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pygit2
-from pygit2.enums import CredentialType, FileMode
+from pygit2.enums import CredentialType, FetchPrune, FileMode
 
 from calcifer.errors import Invalid
 
@@ -163,10 +163,15 @@ class _Callbacks(pygit2.RemoteCallbacks):
             self.rejected[refname] = message
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters shown escaped (a remote's message or ref name is not trusted)."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
+
+
 def _failure(exc: Exception) -> RemoteError:
     if isinstance(exc, RemoteError):
         return exc
-    text = str(exc).strip() or type(exc).__name__
+    text = _printable(str(exc).strip() or type(exc).__name__)[:2000]
     if "authentication" in text.lower() or "401" in text or "403" in text:
         text = f"the remote refused the credentials ({text})"
     return RemoteError(text)
@@ -193,10 +198,10 @@ def push(*, repo_path: Path, url: str, auth: RemoteAuth, branches: list[str] | N
     except (pygit2.GitError, OSError, RemoteError, ValueError) as exc:
         raise _failure(exc) from exc
     if MAIN_REF in callbacks.rejected:
-        raise RemoteError(f"the remote refused main: {callbacks.rejected[MAIN_REF]}")
+        raise RemoteError(f"the remote refused main: {_printable(callbacks.rejected[MAIN_REF])}")
     repo.references.create(REMOTE_MAIN_REF, pygit2.Oid(hex=main), force=True)
     if callbacks.rejected:
-        names = ", ".join(f"{ref} ({why})" for ref, why in sorted(callbacks.rejected.items()))
+        names = ", ".join(f"{_printable(ref)} ({_printable(why)})" for ref, why in sorted(callbacks.rejected.items()))
         raise RemoteError(f"main was pushed; the remote refused {names}")
     return main
 
@@ -221,15 +226,15 @@ def fetch(*, repo_path: Path, url: str, auth: RemoteAuth) -> FetchResult:
     remote = _anonymous(repo, url)
     callbacks = _Callbacks(auth)
     try:
-        remote.fetch([f"+{MAIN_REF}:{REMOTE_MAIN_REF}"], callbacks=callbacks, prune=False,
+        remote.fetch([f"+{MAIN_REF}:{REMOTE_MAIN_REF}"], callbacks=callbacks, prune=FetchPrune.NO_PRUNE,
                      message="fetch the remote's main")
         heads = remote.list_heads(connect=False)
     except (pygit2.GitError, OSError, RemoteError, ValueError, KeyError) as exc:
         if "couldn't find remote ref" in str(exc).lower():
             return FetchResult(main=None)
         raise _failure(exc) from exc
-    refused = sorted({repr(head.name) for head in heads if head.name != "HEAD" and _unsafe_ref(head.name)})
-    advertised = {head.name for head in heads}
+    advertised = {head.name or "" for head in heads}
+    refused = sorted({_printable(name) for name in advertised if name != "HEAD" and _unsafe_ref(name)})
     if MAIN_REF not in advertised:
         return FetchResult(main=None, refused_refs=refused)
     target = ref_target(repo, REMOTE_MAIN_REF)

@@ -138,6 +138,22 @@ def set_remote(*, session: Session, actor: User, secret_key: str, data: RemoteUp
     return config
 
 
+def keep_adopted_remote(*, session: Session, source: str) -> str | None:
+    """After ``calcifer init --from URL``: keep that URL as the remote (no credentials; an admin adds
+    them under Settings → Repository). A plain local path is not kept. Returns the URL kept, or None."""
+    if get_config(session=session) is not None or "://" not in source and "@" not in source:
+        return None
+    try:
+        url = git.check_remote_url(source)
+    except Invalid:
+        return None
+    session.add(RemoteConfig(id=1, url=url))
+    audit_service.record(session=session, actor=None, action="remote.set", object_type="remote", object_id=1,
+                         summary=f"remote kept from calcifer init --from {git.public_url(url)}")
+    session.commit()
+    return url
+
+
 def delete_remote(*, session: Session, actor: User) -> None:
     config = require_config(session=session)
     audit_service.record(session=session, actor=actor, action="remote.delete", object_type="remote", object_id=1,

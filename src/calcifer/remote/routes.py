@@ -27,6 +27,7 @@ from calcifer.remote.schemas import (
     RemoteUpdate,
     WebhookAnswer,
 )
+from calcifer.web.api import ErrorBody
 from calcifer.web.security import flash
 from calcifer.web.templating import render, render_fragment
 from calcifer.work.service import Workspace
@@ -187,7 +188,8 @@ def fetch(ctx: CtxDep, session: SessionDep, editor: RequireEditor) -> dict[str, 
 
 
 @api.post("/webhook", response_model=WebhookAnswer,
-          responses={401: {"description": "No valid `X-Hub-Signature-256` of the body with the shared secret."}})
+          responses={401: {"model": ErrorBody,
+                           "description": "No valid `X-Hub-Signature-256` of the body with the shared secret."}})
 async def webhook(request: Request, ctx: CtxDep) -> dict[str, Any]:
     """Public: the forge calls this on a push. Verified by `X-Hub-Signature-256: sha256=HMAC(secret, body)`
     (or `X-Gitea-Signature`); then fetches and integrates like `POST /fetch`."""

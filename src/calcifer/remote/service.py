@@ -47,6 +47,8 @@ CALCIFER_AUTHOR = git.Author(name="Calcifer", email="calcifer@calcifer.invalid")
 PUSH_RETRY_FIRST = dt.timedelta(seconds=15)
 PUSH_RETRY_MAX = dt.timedelta(minutes=30)
 MAX_INTEGRATION_ATTEMPTS = 3
+# The most files (in conflict, or refused) the state lists for the last fetch.
+MAX_FETCH_FILES = 200
 
 
 class IntegrationRule(Protocol):
@@ -193,7 +195,7 @@ def state(*, session: Session, repo_path: Path) -> dict[str, Any] | None:
         "unpushed_commits": unpushed, "last_fetch_at": config.last_fetch_at,
         "last_fetch_outcome": config.last_fetch_outcome or None,
         "last_fetch_error": config.last_fetch_error or None,
-        "last_fetch_files": [line for line in config.last_fetch_files.splitlines() if line],
+        "last_fetch_files": [line for line in config.last_fetch_files.splitlines() if line][:MAX_FETCH_FILES],
     }
 
 

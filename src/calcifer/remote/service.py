@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from calcifer import gitrepo as git
@@ -350,18 +350,18 @@ def _fetch_locked(session: Session, config: RemoteConfig, repo_path: Path, secre
 
 
 def _record_outside(session: Session, commits: list[git.CommitInfo], main_commit: str) -> list[str]:
-    known = set(session.scalars(select(OutsideChange.sha).where(
-        OutsideChange.sha.in_([c.id for c in commits[:1000]]))))
-    recorded: list[str] = []
-    for info in commits:
-        if info.id in known:
-            continue
-        session.add(OutsideChange(sha=info.id, summary=info.summary[:500], author_name=info.author_name[:200],
-                                  author_email=info.author_email[:320], committed_at=info.time,
-                                  main_commit=main_commit))
-        recorded.append(info.id)
+    known: set[str] = set()
+    for start in range(0, len(commits), 500):
+        known.update(session.scalars(select(OutsideChange.sha).where(
+            OutsideChange.sha.in_([c.id for c in commits[start:start + 500]]))))
+    now = utcnow()
+    rows = [{"sha": info.id, "summary": info.summary[:500], "author_name": info.author_name[:200],
+             "author_email": info.author_email[:320], "committed_at": info.time, "found_at": now,
+             "main_commit": main_commit} for info in commits if info.id not in known]
+    if rows:  # one executemany, not an ORM object per commit
+        session.execute(insert(OutsideChange), rows)
     session.commit()
-    return recorded
+    return [row["sha"] for row in rows]
 
 
 # -- webhook ------------------------------------------------------------------------------------------

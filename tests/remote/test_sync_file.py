@@ -189,9 +189,39 @@ def test_secrets_are_never_shown_back_and_an_ssh_key_shows_its_public_half(
 
 def test_bad_remote_urls_are_refused_with_a_sentence(cast: Cast) -> None:
     for url in ("--upload-pack=touch /tmp/x", "ext::sh -c touch% /tmp/x", "http://plain.example.org/r.git",
-                "https://user:pw@example.org/r.git", "file://relative/path", "https://exa mple.org/r"):
+                "https://user:pw@example.org/r.git", "file://relative/path", "https://exa mple.org/r",
+                "a@-oProxyCommand:x", "ssh://-oProxyCommand=touch/y", "git@host:-upload"):
         response = cast.admin.put("/api/v1/repository/remote", json={"url": url})
         assert response.status_code in (400, 422), url
         assert response.json()["error"]["message"]
     assert cast.editor.put("/api/v1/repository/remote", json={"url": "file:///srv/x.git"}).status_code == 403
     assert cast.admin.get("/api/v1/repository/remote").status_code == 404
+
+
+def test_the_background_round_fetches_on_schedule_and_waits_out_a_failed_pushs_backoff(
+        cast: Cast, ctx: AppContext, tmp_path: Path) -> None:
+    import datetime as dt
+
+    from calcifer.remote import service as remote_service
+    from calcifer.remote import sync as remote_sync
+
+    later = tmp_path / "later" / "infra.git"
+    connect(cast, later.as_uri())
+    remote_sync.run_once(ctx, fetch=False, wanted=True)  # the remote is not there yet: the push fails
+    with ctx.session_factory() as session:
+        config = remote_service.require_config(session=session)
+        assert config.push_failures == 1 and config.next_push_at is not None
+        waiting_until = config.next_push_at
+        assert not remote_service.push_due(session=session, repo_path=ctx.repo_path, wanted=True)
+        assert remote_service.push_due(session=session, repo_path=ctx.repo_path, wanted=False,
+                                       now=waiting_until + dt.timedelta(seconds=1))
+    bare_remote(later)
+    with ctx.session_factory() as session:  # the backoff is over
+        remote_service.require_config(session=session).next_push_at = dt.datetime.now(dt.UTC)
+        session.commit()
+    remote_sync.run_once(ctx, fetch=False, wanted=False)
+    assert remote_main(later) == main_of(ctx)
+    outside = laptop(later, tmp_path).commit({"scheduled.txt": "s\n"}, "Picked up by the schedule")
+    remote_sync.run_once(ctx, fetch=True, wanted=False)
+    assert main_of(ctx) == outside
+    assert cast.admin.get("/api/v1/repository/remote").json()["last_fetch_outcome"] == "fast_forward"

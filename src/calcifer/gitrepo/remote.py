@@ -33,7 +33,8 @@ MAX_REMOTE_BLOB_BYTES = 50 * 1024 * 1024
 # At most this many outside commits are listed for one integration (older ones still merge).
 MAX_OUTSIDE_COMMITS = 5_000
 REMOTE_SCHEMES = ("https", "ssh", "git", "file")
-_SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9._-]+@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>[^/\\:][^\\]*)$")
+_SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9_][A-Za-z0-9._-]*@)?(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*):"
+                       r"(?P<path>[^/\\:-][^\\]*)$")
 
 
 class RemoteError(Exception):
@@ -102,8 +103,8 @@ def check_remote_url(url: str) -> str:
     if scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
             raise Invalid("A file:// URL names an absolute path on this machine (file:///srv/git/infra.git).")
-    elif not parts.hostname:
-        raise Invalid(f"The remote URL {url!r} names no host.")
+    elif not parts.hostname or parts.hostname.startswith("-") or (parts.username or "").startswith("-"):
+        raise Invalid(f"The remote URL {url!r} names no host (or one starting with '-').")
     return url
 
 

@@ -356,9 +356,10 @@ def _record_outside(session: Session, commits: list[git.CommitInfo], main_commit
             OutsideChange.sha.in_([c.id for c in commits[start:start + 500]]))))
     now = utcnow()
     fresh = [info for info in commits if info.id not in known]
-    rows: list[dict[str, object]] = [{"sha": info.id, "summary": info.summary[:500], "author_name": info.author_name[:200],
-             "author_email": info.author_email[:320], "committed_at": info.time, "found_at": now,
-             "main_commit": main_commit} for info in fresh]
+    rows: list[dict[str, object]] = [
+        {"sha": info.id, "summary": info.summary[:500], "author_name": info.author_name[:200],
+         "author_email": info.author_email[:320], "committed_at": info.time, "found_at": now,
+         "main_commit": main_commit} for info in fresh]
     if rows:  # one executemany, not an ORM object per commit
         session.execute(insert(OutsideChange), rows)
     session.commit()

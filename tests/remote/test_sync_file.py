@@ -225,3 +225,18 @@ def test_the_background_round_fetches_on_schedule_and_waits_out_a_failed_pushs_b
     remote_sync.run_once(ctx, fetch=True, wanted=False)
     assert main_of(ctx) == outside
     assert cast.admin.get("/api/v1/repository/remote").json()["last_fetch_outcome"] == "fast_forward"
+
+
+def test_main_and_work_pushes_the_open_work_items_branches_too(cast: Cast, ctx: AppContext, remote: Path) -> None:
+    from tests.work.helpers import make_work_item, write_and_commit
+
+    item = make_work_item(cast.editor, title="Work in the open")
+    write_and_commit(cast.editor, item, "open.txt", "o\n", entry="Open work")
+    connect(cast, remote.as_uri())
+    assert cast.admin.post("/api/v1/repository/push").json()["error"] is None
+    branches = git(remote, "for-each-ref", "--format=%(refname)", "refs/heads/")
+    assert branches.split() == ["refs/heads/main"]  # main only by default
+    connect(cast, remote.as_uri(), push_scope="main_and_work")
+    assert cast.admin.post("/api/v1/repository/push").json()["error"] is None
+    assert git(remote, "rev-parse", f"refs/heads/{item['branch']}").strip() == \
+        git(ctx.repo_path, "rev-parse", f"refs/heads/{item['branch']}").strip()

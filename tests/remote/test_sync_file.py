@@ -240,3 +240,22 @@ def test_main_and_work_pushes_the_open_work_items_branches_too(cast: Cast, ctx: 
     assert cast.admin.post("/api/v1/repository/push").json()["error"] is None
     assert git(remote, "rev-parse", f"refs/heads/{item['branch']}").strip() == \
         git(ctx.repo_path, "rev-parse", f"refs/heads/{item['branch']}").strip()
+
+
+def test_a_work_branch_merged_on_the_forge_is_not_an_outside_change_but_the_forges_merge_is(
+        cast: Cast, ctx: AppContext, remote: Path, tmp_path: Path) -> None:
+    from tests.remote.servers import run_git
+    from tests.work.helpers import make_work_item, write_and_commit
+
+    item = make_work_item(cast.editor, title="Reviewed on the forge")
+    branch_commit = write_and_commit(cast.editor, item, "reviewed.txt", "r\n", entry="Reviewed change")
+    connect(cast, remote.as_uri(), push_scope="main_and_work")
+    assert cast.admin.post("/api/v1/repository/push").json()["error"] is None
+    person = laptop(remote, tmp_path)
+    run_git("fetch", "-q", "origin", item["branch"], cwd=person.path)
+    run_git("merge", "-q", "--no-ff", "-m", "Merge pull request #7", "FETCH_HEAD", cwd=person.path)
+    run_git("push", "-q", "origin", "HEAD:main", cwd=person.path)
+    response = cast.editor.post("/api/v1/repository/fetch")
+    assert response.status_code == 200, response.text
+    recorded = response.json()["outside_changes"]
+    assert len(recorded) == 1 and branch_commit not in recorded

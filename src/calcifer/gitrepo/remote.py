@@ -294,6 +294,11 @@ def hostile_paths(repo: pygit2.Repository, base: pygit2.Commit | None, tip: pygi
 def _outside(repo: pygit2.Repository, main: pygit2.Oid, remote: pygit2.Oid) -> list[CommitInfo]:
     walker = repo.walk(remote, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE)
     walker.hide(main)
+    for name in repo.references:  # commits of Calcifer's own work branches (pushed, merged on the forge)
+        if name.startswith("refs/heads/") and name != MAIN_REF:
+            target = ref_target(repo, name)
+            if target is not None:
+                walker.hide(target)
     found: list[CommitInfo] = []
     for commit in walker:
         found.append(commit_info(commit))

@@ -54,9 +54,11 @@ from .remote import (
     RemoteAuth,
     RemoteError,
     advance_main,
+    branch_problems,
     changed_paths,
     check_remote_url,
     generate_ssh_key,
+    point_worktree_at,
     prepare_integration,
     public_url,
     read_blob,
@@ -65,6 +67,7 @@ from .remote import (
     unpushed_count,
 )
 from .remote import fetch as fetch_remote
+from .remote import fetch_branch as fetch_remote_branch
 from .remote import push as push_remote
 from .service import (
     INITIAL_FILES,
@@ -98,6 +101,9 @@ __all__ = [
     "RemoteAuth",
     "RemoteError",
     "advance_main",
+    "branch_problems",
+    "fetch_remote_branch",
+    "point_worktree_at",
     "changed_paths",
     "read_blob",
     "check_remote_url",

@@ -18,11 +18,22 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pygit2
-from pygit2.enums import CredentialType, FetchPrune, FileMode
+from pygit2.enums import CredentialType, FetchPrune, FileMode, ResetMode
 
 from calcifer.errors import Invalid
 
-from ._repo import MAIN_REF, bare_repo, commit_info, main_oid, ref_target, repo_lock, signature
+from ._repo import (
+    MAIN_REF,
+    bare_repo,
+    commit_info,
+    forget_worktree,
+    main_oid,
+    open_worktree,
+    ref_target,
+    repo_lock,
+    signature,
+    validate_branch_name,
+)
 from .merge import _merge_in_memory
 from .models import Author, CommitInfo, FileMerger
 
@@ -390,3 +401,48 @@ def read_blob(*, repo_path: Path, blob_id: str, max_bytes: int) -> bytes | None:
         return None
     blob = repo[oid]
     return blob.data if isinstance(blob, pygit2.Blob) else None
+
+
+# -- a branch someone pushed, made a work item's ------------------------------------------------------
+
+REMOTE_BRANCHES = "refs/calcifer/remote/heads/"
+
+
+def fetch_branch(*, repo_path: Path, url: str, auth: RemoteAuth, branch: str) -> str:
+    """Fetch the remote's ``branch`` (a plain branch name) into ``refs/calcifer/remote/heads/``; returns its
+    tip. Raises Invalid for a bad name, RemoteError when the remote has no such branch or fails."""
+    validate_branch_name(branch)
+    repo = bare_repo(repo_path)
+    local = REMOTE_BRANCHES + branch
+    try:
+        _anonymous(repo, url).fetch([f"+refs/heads/{branch}:{local}"], callbacks=_Callbacks(auth),
+                                    prune=FetchPrune.NO_PRUNE, message=f"fetch the remote's {branch}")
+    except (pygit2.GitError, OSError, RemoteError, ValueError, KeyError) as exc:
+        if "couldn't find remote ref" in str(exc).lower():
+            raise RemoteError(f"the remote has no branch {branch}") from exc
+        raise _failure(exc) from exc
+    target = ref_target(repo, local)
+    if target is None:
+        raise RemoteError(f"the remote has no branch {branch}")
+    return str(target)
+
+
+def branch_problems(*, repo_path: Path, commit: str) -> list[str]:
+    """Why the fetched ``commit`` cannot become a work item's branch: nothing main lacks, or hostile content
+    (as ``hostile_paths``) where it differs from its merge base with main. Empty when it can."""
+    repo = bare_repo(repo_path)
+    main, tip = main_oid(repo), pygit2.Oid(hex=commit)
+    if tip == main or repo.descendant_of(main, tip):
+        return ["the branch has no commits that main lacks"]
+    base_id = repo.merge_base(main, tip)
+    base = repo[base_id].peel(pygit2.Commit) if base_id is not None else None
+    return hostile_paths(repo, base, repo[tip].peel(pygit2.Commit))
+
+
+def point_worktree_at(*, worktree_path: Path, commit: str) -> None:
+    """Move the worktree's branch (new, without commits of its own) to ``commit`` and check it out."""
+    repo = open_worktree(worktree_path)
+    try:
+        repo.reset(pygit2.Oid(hex=commit), ResetMode.HARD)
+    finally:
+        forget_worktree(worktree_path)

@@ -19,6 +19,8 @@ from calcifer.remote.choices import FetchOutcome
 from calcifer.remote.models import OutsideChange
 from calcifer.remote.schemas import (
     AdoptRequest,
+    BranchWorkItemCreate,
+    BranchWorkItemPublic,
     FetchReportPublic,
     OutsideChangeList,
     OutsideChangePublic,
@@ -30,6 +32,8 @@ from calcifer.remote.schemas import (
 from calcifer.web.api import ErrorBody
 from calcifer.web.security import flash
 from calcifer.web.templating import render, render_fragment
+from calcifer.work import service as work_service
+from calcifer.work.schemas import WorkItemCreate
 from calcifer.work.service import Workspace
 
 pages = APIRouter(include_in_schema=False)
@@ -232,3 +236,16 @@ def outside_change_adopt_api(ctx: CtxDep, session: SessionDep, editor: RequireEd
     service.adopt(session=session, actor=editor, sha=sha, workspace=_workspace(ctx),
                   categories=ctx.settings.work_categories, entry_text=body.entry_text, notes=body.notes)
     return _change_json(service.get_outside_change(session=session, sha=sha))
+
+
+@api.post("/branches/work-item", status_code=201, response_model=BranchWorkItemPublic)
+def branch_work_item(ctx: CtxDep, session: SessionDep, editor: RequireEditor,
+                     body: BranchWorkItemCreate) -> dict[str, Any]:
+    """Create a work item from a branch someone pushed to the remote: its branch starts at that branch's
+    tip (fetched, checked like outside changes). 409 `remote_branch_refused` / `remote_failed`."""
+    data = WorkItemCreate.model_validate(body.model_dump(exclude={"branch"}))
+    item_id = service.work_item_from_branch(session=session, actor=editor, secret_key=ctx.secret_key,
+                                            workspace=_workspace(ctx), categories=ctx.settings.work_categories,
+                                            data=data, branch=body.branch)
+    item = work_service.get_work_item(session=session, item_id=item_id)
+    return {"work_item_id": item_id, "branch": item.branch}

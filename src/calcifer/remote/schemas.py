@@ -7,6 +7,7 @@ import datetime as dt
 from pydantic import BaseModel, ConfigDict, Field
 
 from calcifer.remote.choices import AuthKind, FetchOutcome, PushScope
+from calcifer.work.schemas import WorkItemCreate
 
 URL_MAX = 1000
 USERNAME_MAX = 200
@@ -89,6 +90,17 @@ class AdoptRequest(BaseModel):
                                    "the commit's summary).")
     notes: str | None = Field(default=None, max_length=20_000, description="The work item's notes (default: "
                               "what the commit is and who made it).")
+
+
+class BranchWorkItemCreate(WorkItemCreate):
+    """A work item whose branch is a branch someone pushed to the remote."""
+
+    branch: str = Field(max_length=200, description="The remote's branch name, e.g. laptop/fix-dns.")
+
+
+class BranchWorkItemPublic(BaseModel):
+    work_item_id: int
+    branch: str = Field(description="The work item's own branch, now at the remote branch's tip.")
 
 
 class WebhookAnswer(BaseModel):

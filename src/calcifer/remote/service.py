@@ -448,3 +448,36 @@ def adopt(*, session: Session, actor: User, sha: str, workspace: work_service.Wo
                          after={"work_item": item.id})
     session.commit()
     return int(item.id)
+
+
+# -- a branch someone pushed becomes a work item's -------------------------------------------------------
+
+def work_item_from_branch(*, session: Session, actor: User, secret_key: str, workspace: work_service.Workspace,
+                          categories: list[str], data: WorkItemCreate, branch: str) -> int:
+    """Create a work item whose branch is the remote's ``branch`` (pushed from a laptop, say): the work
+    item is created as usual, then its new branch moved to the fetched tip. The branch must have commits
+    main lacks and nothing hostile; everything else (changelog entry, notes, checklist, the merge check)
+    applies as to any work item. Returns the work item's id."""
+    config = require_config(session=session)
+    try:
+        tip = git.fetch_remote_branch(repo_path=workspace.repo_path, url=config.url,
+                                      auth=auth_of(config, secret_key), branch=branch)
+    except git.RemoteError as exc:
+        raise Conflict(f"Could not fetch {branch}: {exc.message}", code="remote_failed") from exc
+    problems = git.branch_problems(repo_path=workspace.repo_path, commit=tip)
+    if problems:
+        raise Conflict(f"The remote's {branch} cannot become a work item's branch: " + "; ".join(problems[:20]),
+                       code="remote_branch_refused",
+                       problems=[Problem("remote_branch_refused", line) for line in problems])
+    item = work_service.create_work_item(session=session, actor=actor, data=data, workspace=workspace,
+                                         categories=categories)
+    try:
+        git.point_worktree_at(worktree_path=work_service.worktree_of(item), commit=tip)
+    except Exception:
+        work_service.cancel(session=session, actor=actor, item_id=item.id, workspace=workspace, confirm=True)
+        raise
+    audit_service.record(session=session, actor=actor, action="remote.branch_work_item", object_type="work_item",
+                         object_id=item.id, summary=f"#{item.id} took over the remote's branch {branch} "
+                         f"at {tip[:10]}", after={"branch": branch, "commit": tip})
+    session.commit()
+    return int(item.id)

@@ -136,6 +136,7 @@ def test_importing_every_module_registers_nothing_until_wiring_runs() -> None:
         from calcifer import background, wiring
         from calcifer.catalog import service as catalog
         from calcifer.monitoring import checks, hooks
+        from calcifer.remote import service as remote
         from calcifer.work import service as work
         def names(items):
             if isinstance(items, dict):
@@ -145,7 +146,8 @@ def test_importing_every_module_registers_nothing_until_wiring_runs() -> None:
                  "after-merge steps": work.AFTER_MERGE_STEPS, "work-item hooks": work.WORK_ITEM_CHANGED_HOOKS,
                  "initial files": work.INITIAL_FILE_PROVIDERS, "catalog added": catalog.ADDED_HOOKS,
                  "status subscribers": hooks.STATUS_CHANGE_HOOKS, "maintenance": hooks.MAINTENANCE_PROVIDERS,
-                 "background services": background.SERVICES, "check types": checks.REGISTRY}
+                 "background services": background.SERVICES, "check types": checks.REGISTRY,
+                 "integration rules": remote.INTEGRATION_RULES}
         before = {name: names(items) for name, items in lists.items()}
         wiring.wire()
         after = {name: names(items) for name, items in lists.items()}
@@ -161,10 +163,10 @@ def test_importing_every_module_registers_nothing_until_wiring_runs() -> None:
     after = found["after"]
     assert after["after-merge steps"] == [step.__qualname__ for step in wiring.AFTER_MERGE_STEPS]
     assert after["status subscribers"] == ["record_incidents", "queue_status_notifications"]
-    assert after["background services"] == ["monitoring-scheduler", "backups", "notifier"]
+    assert after["background services"] == ["monitoring-scheduler", "backups", "notifier", "remote-sync"]
     assert {"http", "tcp", "icmp", "dns", "push"} <= set(after["check types"])
     assert all(after[name] for name in ("merge rules", "merge files", "work-item hooks", "initial files",
-                                        "catalog added", "maintenance"))
+                                        "catalog added", "maintenance", "integration rules"))
 
 
 def test_a_plugin_entry_point_joins_the_built_in_lists_and_a_broken_one_is_left_out(
@@ -212,8 +214,8 @@ def test_after_merge_steps_run_in_the_listed_order_each_receiving_what_the_one_b
     land(cast.editor, {"catalog/services/kiwi.yaml": SERVICE}, entry="Added the kiwi service")
 
     assert [module for module, _ in seen] == ["calcifer.catalog.service", "calcifer.docs.index_sync",
-                                              "calcifer.search.index_sync"]
-    catalog_step, docs_step, search_step = (change for _, change in seen)
+                                              "calcifer.search.index_sync", "calcifer.remote.service"]
+    catalog_step, docs_step, search_step, _push_step = (change for _, change in seen)
     # What changed on main, path by path with its blob id: the service file and the changelog.
     assert catalog_step.paths is not None and catalog_step.paths["catalog/services/kiwi.yaml"]
     assert "CHANGES.md" in catalog_step.paths and catalog_step.catalog is None

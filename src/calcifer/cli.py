@@ -76,7 +76,14 @@ def init(
         except DomainError as exc:
             _fail(exc.message)
         console.print(f"Adopted {from_} as {settings.resolved_repo_path}")
-    _context(reconcile=True)
+    ctx = _context(reconcile=True)
+    if from_:
+        from calcifer.remote import service as remote_service
+
+        with ctx.session_factory() as session:
+            kept = remote_service.keep_adopted_remote(session=session, source=from_)
+        if kept:
+            console.print(f"Kept {kept} as the remote (credentials: Settings → Repository)")
     console.print(f"Data directory ready: {settings.resolved_data_dir}")
 
 

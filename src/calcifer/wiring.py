@@ -32,6 +32,9 @@ from calcifer.instance import prepare as prepare_instance
 from calcifer.monitoring import checks, incidents, maintenance, runner
 from calcifer.monitoring import hooks as monitoring_hooks
 from calcifer.notify import service as notify_service
+from calcifer.remote import rules as remote_rules
+from calcifer.remote import service as remote_service
+from calcifer.remote import sync as remote_sync
 from calcifer.search import index_sync as search_index
 from calcifer.work import reviews
 from calcifer.work import service as work_service
@@ -57,6 +60,7 @@ AFTER_MERGE_STEPS: tuple[work_service.AfterMergeStep, ...] = (
     catalog_service.sync_after_merge,        # the catalog index; hands its changed rows on
     docs_index.sync_after_merge,             # docs index and links (needs the catalog's services)
     search_index.refresh_after_merge,        # search rows of docs, CHANGES.md and the changed catalog rows
+    remote_service.push_after_merge,         # asks the remote sync to push (a flag: never waits on the network)
 )
 # After a work item was created, edited, committed to, merged or cancelled.
 WORK_ITEM_CHANGED: tuple[work_service.WorkItemChangedHook, ...] = (
@@ -86,12 +90,21 @@ MAINTENANCE_PROVIDERS: tuple[monitoring_hooks.MaintenanceProvider, ...] = (
     maintenance.slugs_in_maintenance,        # maintenance windows (by hand or a work item's)
 )
 
+# -- remote sync ----------------------------------------------------------------------------------------
+
+# Validation outside commits must pass before they are integrated into main (the merge check's, by commit).
+INTEGRATION_RULES: tuple[remote_service.IntegrationRule, ...] = (
+    remote_rules.catalog_problems,           # catalog files load as main's index reads them
+    remote_rules.docs_problems,              # docs' front matter reads
+)
+
 # -- background services (started in this order by the web app's lifespan, stopped in reverse) -------
 
 BACKGROUND_SERVICES: tuple[tuple[str, background.Start], ...] = (
     ("monitoring-scheduler", runner.start),  # off with CALCIFER_MONITOR_IN_WEB=false (`calcifer worker`)
     ("backups", backup_scheduler.start),
     ("notifier", notify_service.start_in_web),
+    ("remote-sync", remote_sync.start),      # push after merges (backoff), scheduled fetch
 )
 
 
@@ -111,6 +124,8 @@ class Wiring:
         default_factory=lambda: list(STATUS_CHANGE_SUBSCRIBERS))
     maintenance_providers: list[monitoring_hooks.MaintenanceProvider] = field(
         default_factory=lambda: list(MAINTENANCE_PROVIDERS))
+    integration_rules: list[remote_service.IntegrationRule] = field(
+        default_factory=lambda: list(INTEGRATION_RULES))
     background_services: dict[str, background.Start] = field(default_factory=lambda: dict(BACKGROUND_SERVICES))
 
 
@@ -140,6 +155,7 @@ def install(wiring: Wiring) -> None:
     catalog_service.ADDED_HOOKS[:] = wiring.catalog_added
     monitoring_hooks.STATUS_CHANGE_HOOKS[:] = wiring.status_change_subscribers
     monitoring_hooks.MAINTENANCE_PROVIDERS[:] = wiring.maintenance_providers
+    remote_service.INTEGRATION_RULES[:] = wiring.integration_rules
     background.SERVICES.clear()
     background.SERVICES.update(wiring.background_services)
     checks.load()

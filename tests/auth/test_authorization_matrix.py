@@ -48,6 +48,8 @@ FRAMEWORK_ROUTES = {"/api/openapi.json": Role.VIEWER}
 # An admin may open these to everyone with a setting; off by default, they need a login like any page.
 LOGIN_UNLESS_SETTING = {path: Role.VIEWER for path in PUBLIC_BY_SETTING}
 PUBLIC = "public"
+# Public routes that authenticate the caller themselves (a signature of the body): without one, a 401.
+SIGNED_PUBLIC = {"/api/v1/repository/webhook"}
 MISSING_INT = "999999"
 MISSING_NAME = "zz-matrix-none"
 
@@ -159,6 +161,8 @@ def _problem(endpoint: Endpoint, role: Role | None, status: int, response: Any) 
     """What is wrong with `response` to `role` (None: anonymous) on `endpoint`, or None."""
     if endpoint.needs == PUBLIC:
         location = response.headers.get("location", "")
+        if endpoint.path in SIGNED_PUBLIC:
+            return None if status == 401 else "a signed public route: expected 401 without a signature"
         if status in (401, 403) or location.startswith("/login?next="):
             return "a public route refused"
         return None

@@ -66,6 +66,9 @@ def seed(server: LiveServer) -> dict[str, str]:
                                                           "action": "change"})
         assert created.status_code == 201, created.text
         item_id = created.json()["id"]
+        # A remote that cannot be reached: Settings → Repository shows its sync state and the push error.
+        assert client.put("/api/v1/repository/remote",
+                          json={"url": "file:///nonexistent/calcifer-a11y.git"}).status_code == 200
     return {"item": str(item_id), "incident": str(incident_id)}
 
 
@@ -74,7 +77,7 @@ def main_pages(ids: dict[str, str]) -> list[str]:
             "/monitoring/endpoints/shop-db", "/monitoring", "/incidents", f"/incidents/{ids['incident']}",
             "/docs", f"/docs/view/{DOC}", f"/docs/new?item={ids['item']}", "/search?q=shop", "/changelog",
             "/settings", "/settings/users", "/settings/tokens", "/settings/audit", "/settings/preferences",
-            "/work/standard"]
+            "/work/standard", "/settings/repository", "/repository/outside-changes"]
 
 
 def violations(page: Any) -> list[str]:

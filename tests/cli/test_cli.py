@@ -71,6 +71,33 @@ def test_init_from_adopts_an_existing_repository(env: dict[str, str], tmp_path: 
     assert shown.stdout == "hello\n"
 
 
+def test_init_from_a_url_keeps_it_as_the_remote(env: dict[str, str], tmp_path: Path) -> None:
+    source = tmp_path / "forge.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(source)], check=True)
+    work = tmp_path / "work"
+    subprocess.run(["git", "clone", "-q", str(source), str(work)], check=True, capture_output=True)
+    (work / "README.md").write_text("hello\n")
+    git = ["git", "-C", str(work), "-c", "user.name=a", "-c", "user.email=a@b"]
+    subprocess.run([*git, "add", "README.md"], check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], check=True)
+    subprocess.run([*git, "push", "-q", "origin", "HEAD:main"], check=True)
+    done = calcifer(env, "init", "--from", source.as_uri())
+    assert done.returncode == 0, done.stderr
+    assert "as the remote" in done.stdout
+    from calcifer.config import Settings
+    from calcifer.instance import prepare
+    from calcifer.remote import service as remote_service
+
+    settings = Settings(_env_file=None, data_dir=Path(env["CALCIFER_DATA_DIR"]),  # type: ignore[call-arg]
+                        database_url=env.get("CALCIFER_DATABASE_URL") or None,
+                        database_schema=env.get("CALCIFER_DATABASE_SCHEMA") or None)
+    ctx = prepare(settings, reconcile=False)
+    with ctx.session_factory() as session:
+        state = remote_service.state(session=session, repo_path=ctx.repo_path)
+    ctx.engine.dispose()
+    assert state is not None and state["url"] == source.as_uri()
+
+
 def test_init_from_refuses_option_like_sources(env: dict[str, str]) -> None:
     done = calcifer(env, "init", "--from", "--upload-pack=touch /tmp/pwned")
     assert done.returncode != 0

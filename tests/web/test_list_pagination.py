@@ -18,6 +18,7 @@ UNPAGED: dict[str, tuple[set[str], str]] = {
     "/api/v1/docs/{path}": ({"toc", "links", "backlinks"}, "parts of one doc"),
     "/api/v1/incidents/{incident_id}": ({"affected_services", "related_work", "notes", "timeline"},
                                         "parts of one incident; its timeline is capped by the service"),
+    "/api/v1/repository/remote": ({"last_fetch_files"}, "the last fetch's files, capped at MAX_FETCH_FILES"),
     "/api/v1/maintenance-windows/{window_id}": ({"services", "endpoints"}, "the scope of one window"),
     "/api/v1/monitoring/endpoints/{slug}/series": ({"points"}, "a chart: a fixed number of buckets per range"),
     "/api/v1/monitoring/endpoints/{slug}/uptime": ({"days"}, "one entry per day asked for, at most 366"),

@@ -48,6 +48,28 @@ from .paths import (
     safe_path,
     write_worktree_file,
 )
+from .remote import (
+    MAX_REMOTE_BLOB_BYTES,
+    FetchResult,
+    Integration,
+    RemoteAuth,
+    RemoteError,
+    advance_main,
+    branch_problems,
+    changed_paths,
+    check_remote_url,
+    generate_ssh_key,
+    point_worktree_at,
+    prepare_integration,
+    public_url,
+    read_blob,
+    remote_main,
+    trust_ca_file,
+    unpushed_count,
+)
+from .remote import fetch as fetch_remote
+from .remote import fetch_branch as fetch_remote_branch
+from .remote import push as push_remote
 from .service import (
     INITIAL_FILES,
     adopt_repository,
@@ -74,6 +96,26 @@ from .worktrees import (
 )
 
 __all__ = [
+    "MAX_REMOTE_BLOB_BYTES",
+    "FetchResult",
+    "Integration",
+    "RemoteAuth",
+    "RemoteError",
+    "advance_main",
+    "branch_problems",
+    "fetch_remote_branch",
+    "point_worktree_at",
+    "changed_paths",
+    "read_blob",
+    "check_remote_url",
+    "generate_ssh_key",
+    "prepare_integration",
+    "public_url",
+    "remote_main",
+    "trust_ca_file",
+    "unpushed_count",
+    "fetch_remote",
+    "push_remote",
     "BLOB_MODES",
     "INITIAL_FILES",
     "LINK_MODE",

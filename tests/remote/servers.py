@@ -12,6 +12,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -104,8 +105,20 @@ def git_daemon(base: Path) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+_CERT: tuple[Path, Path] | None = None
+
+
 def self_signed_cert(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 that is its own CA (trusted by pointing libgit2 at it)."""
+    """A certificate for 127.0.0.1 that is its own CA (trusted by pointing libgit2 at it), one per test
+    process: libgit2's trust store is process-wide and only grows, and OpenSSL finds a trusted certificate
+    by its subject, so a second certificate with the same name and another key would be refused."""
+    global _CERT
+    if _CERT is None:
+        _CERT = _make_cert(Path(tempfile.mkdtemp(prefix="calcifer-forge-cert-")))
+    return _CERT
+
+
+def _make_cert(folder: Path) -> tuple[Path, Path]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec

@@ -20,7 +20,7 @@ from calcifer.web.security import CSRF_FIELD, CSRF_HEADER, csrf_valid
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Called by scripts, authenticated by a secret in the path, never by a cookie: nothing to forge.
-CSRF_EXEMPT_PREFIXES = ("/api/v1/push/",)
+CSRF_EXEMPT_PREFIXES = ("/api/v1/push/", "/api/v1/probes/results", "/api/v1/probes/heartbeat")
 
 
 def get_ctx(request: Request) -> AppContext:

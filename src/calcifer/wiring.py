@@ -29,7 +29,7 @@ from calcifer.docs import doc_templates, worklog
 from calcifer.docs import index_sync as docs_index
 from calcifer.instance import AppContext
 from calcifer.instance import prepare as prepare_instance
-from calcifer.monitoring import checks, incidents, maintenance, runner
+from calcifer.monitoring import checks, incidents, maintenance, probes, runner
 from calcifer.monitoring import hooks as monitoring_hooks
 from calcifer.notify import service as notify_service
 from calcifer.search import index_sync as search_index
@@ -90,6 +90,7 @@ MAINTENANCE_PROVIDERS: tuple[monitoring_hooks.MaintenanceProvider, ...] = (
 
 BACKGROUND_SERVICES: tuple[tuple[str, background.Start], ...] = (
     ("monitoring-scheduler", runner.start),  # off with CALCIFER_MONITOR_IN_WEB=false (`calcifer worker`)
+    ("probe-watch", probes.start_watch),     # remote probes not heard from: offline (one event each)
     ("backups", backup_scheduler.start),
     ("notifier", notify_service.start_in_web),
 )

@@ -37,7 +37,9 @@ log = logging.getLogger("calcifer.request")
 # Routes anyone may reach without logging in. `/setup` answers 404 once a user exists.
 PUBLIC_PATHS = frozenset({"/login", "/setup", "/healthz", "/favicon.ico",
                           # JSON Schemas of catalog files, so editors and CI validate without a token.
-                          "/api/v1/schema/service", "/api/v1/schema/endpoint"})
+                          "/api/v1/schema/service", "/api/v1/schema/endpoint",
+                          # Remote probes: each route authenticates the probe's own token (monitoring.probes).
+                          "/api/v1/probes/assignments", "/api/v1/probes/results", "/api/v1/probes/heartbeat"})
 # Push heartbeats are called by cron jobs and scripts; the secret token in the path authenticates them.
 PUBLIC_PREFIXES = ("/static/", "/api/v1/push/")
 # Paths an admin may open to everyone with a setting (the setting's name on `Settings`).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Header, Query, Request
+from fastapi import APIRouter, Depends, Form, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from calcifer.deps import CtxDep, RequireAdmin, RequireViewer, SessionDep
@@ -65,16 +65,23 @@ def _beat(body: ProbeStatusIn) -> probes.Heartbeat:
 AuthHeader = Annotated[str | None, Header(description="Probe <token>")]
 
 
+def current_probe(session: SessionDep, authorization: AuthHeader = None) -> MonitorProbe:
+    """The probe whose token the request carries (a dependency: refused before the body is looked at)."""
+    return probes.authenticate(session, _probe_token(authorization))
+
+
+ProbeDep = Annotated[MonitorProbe, Depends(current_probe)]
+
+
 # -- probe-facing -------------------------------------------------------------------------------------
 
 
 @probe_api.get("/probes/assignments", response_model=AssignmentsPublic,
                responses={304: {"description": "The schedule is unchanged (If-None-Match)."}})
-def get_assignments(session: SessionDep, authorization: AuthHeader = None,
+def get_assignments(session: SessionDep, probe: ProbeDep,
                     if_none_match: Annotated[str | None, Header()] = None) -> Any:
     """The endpoints this probe checks (those whose `locations` include its location). Send the ETag back as
     `If-None-Match`: an unchanged schedule answers 304 with no body."""
-    probe = probes.authenticate(session, _probe_token(authorization))
     probes.seen(session, probe, probes.Heartbeat())
     session.commit()
     etag, items = probes.assignments(session, probe)
@@ -86,11 +93,10 @@ def get_assignments(session: SessionDep, authorization: AuthHeader = None,
 
 
 @probe_api.post("/probes/results", response_model=IngestPublic)
-def post_results(batch: ProbeBatchIn, session: SessionDep, authorization: AuthHeader = None) -> dict[str, int]:
+def post_results(batch: ProbeBatchIn, session: SessionDep, probe: ProbeDep) -> dict[str, int]:
     """A batch of this probe's results (at most 5,000). Results whose sequence number is stored already are
     acknowledged and skipped (`duplicates`); a result for an endpoint not assigned to this probe, or naming
     another location, refuses the whole batch (nothing stored)."""
-    probe = probes.authenticate(session, _probe_token(authorization))
     outcome = probes.ingest(session, probe, results=[r.model_dump() for r in batch.results], location=batch.location,
                             beat=_beat(batch))
     return {"accepted": outcome.accepted, "stored": outcome.stored, "duplicates": outcome.duplicates,
@@ -98,9 +104,8 @@ def post_results(batch: ProbeBatchIn, session: SessionDep, authorization: AuthHe
 
 
 @probe_api.post("/probes/heartbeat", response_model=ProbeAckPublic)
-def post_heartbeat(body: ProbeStatusIn, session: SessionDep, authorization: AuthHeader = None) -> dict[str, bool]:
+def post_heartbeat(body: ProbeStatusIn, session: SessionDep, probe: ProbeDep) -> dict[str, bool]:
     """The probe is alive (and how it is doing) even when it has no result to send."""
-    probe = probes.authenticate(session, _probe_token(authorization))
     probes.seen(session, probe, _beat(body))
     session.commit()
     return {"ok": True}

@@ -163,11 +163,11 @@ def recent_events(session: Session, *, limit: int = 20) -> list[tuple[ProbeEvent
 def authenticate(session: Session, raw: str | None) -> MonitorProbe:
     """The probe whose token ``raw`` is; NotAuthenticated for none, an unknown or a revoked token."""
     if not raw:
-        raise NotAuthenticated("Send the probe's token as 'Authorization: Probe <token>'.", code="probe_token_missing")
+        raise NotAuthenticated("Send the probe's token as 'Authorization: Probe <token>'.")
     probe = session.execute(select(MonitorProbe).where(MonitorProbe.token_hash == hash_token(raw))).scalar_one_or_none()
     if probe is None:
         raise NotAuthenticated("The probe token is invalid or revoked: rotate it under Settings → Probes and "
-                               "start the probe with the new one.", code="probe_token_invalid")
+                               "start the probe with the new one.")
     return probe
 
 

@@ -42,7 +42,7 @@ def test_results_land_with_the_probes_location_and_a_replayed_batch_is_stored_on
     assert replay.status_code == 200 and replay.json() == {"accepted": 2, "stored": 0, "duplicates": 2, "changes": 0}
     assert stored(ctx) == 2 and stored(ctx, location="fra-vps") == 2
     with ctx.session_factory() as session:
-        probe = session.execute(select(MonitorProbe)).scalars().first()
+        probe = session.execute(select(MonitorProbe).where(MonitorProbe.name == "fra-1")).scalar_one()
         assert probe is not None and probe.online and probe.version == "1.2.3" and probe.queue_length == 7
         state = session.execute(select(LocationState)).scalar_one()
         assert (state.location, state.status) == ("fra-vps", "up")
@@ -57,9 +57,9 @@ def test_bad_uploads_are_refused_and_nothing_is_stored(cast: Cast, ctx: AppConte
     cases = [
         # another probe's token: home-1 cannot report for fra-vps
         ("other probe", headers(home), {"location": "fra-vps", "results": [result(1, "web")]}, 403, "wrong_location"),
-        ("revoked token", headers(revoked), {"results": [result(1, "web")]}, 401, "probe_token_invalid"),
-        ("no token", {}, {"results": [result(1, "web")]}, 401, "probe_token_missing"),
-        ("a user's token", {"Authorization": "Bearer nope"}, {"results": [result(1, "web")]}, 401, "probe_token_missing"),
+        ("revoked token", headers(revoked), {"results": [result(1, "web")]}, 401, "not_authenticated"),
+        ("no token", {}, {"results": [result(1, "web")]}, 401, "not_authenticated"),
+        ("a user's token", {"Authorization": "Bearer nope"}, {"results": [result(1, "web")]}, 401, "not_authenticated"),
         ("forged location", headers(fra), {"location": "home", "results": [result(1, "home-only")]}, 403,
          "wrong_location"),
         ("forged location in a result", headers(fra), {"results": [result(1, "web", location="home")]}, 403,

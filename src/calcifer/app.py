@@ -52,7 +52,8 @@ ROUTERS = (web_routes.pages, web_routes.api, auth_routes.pages, auth_routes.api,
            search_routes.pages, search_routes.api,
            review_routes.pages, review_routes.api, monitoring_routes.pages, monitoring_routes.api,
            status_routes.pages, status_routes.api, push_routes.pages, push_routes.api, incident_routes.pages,
-           incident_routes.api, probe_routes.probe_api, probe_routes.api, probe_routes.pages, notify_routes.pages, notify_routes.api, backup_routes.pages, backup_routes.api)
+           incident_routes.api, probe_routes.probe_api, probe_routes.api, probe_routes.pages,
+           notify_routes.pages, notify_routes.api, backup_routes.pages, backup_routes.api)
 
 
 def create_app(settings: Settings | None = None, *, ctx: AppContext | None = None) -> FastAPI:

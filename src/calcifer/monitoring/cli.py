@@ -59,7 +59,8 @@ def register_probe(app: typer.Typer) -> None:
     @app.command()
     def probe(
         server: Annotated[str, typer.Option(help="The Calcifer server's URL, e.g. https://calcifer.example.org")],
-        token: Annotated[str, typer.Option(help="The probe's token (Settings → Probes).", envvar="CALCIFER_PROBE_TOKEN")],
+        token: Annotated[str, typer.Option(help="The probe's token (Settings → Probes).",
+                                           envvar="CALCIFER_PROBE_TOKEN")],
         data_dir: Annotated[Path, typer.Option(help="Where results wait while the server is unreachable.")] =
             Path("calcifer-probe"),
         ca_file: Annotated[str | None, typer.Option(help="PEM file of a private CA that signed the server's "

@@ -169,7 +169,7 @@ def current_plan(session: Session) -> Plan:
     """Every enabled endpoint checked from a location other than ``local`` alone; rebuilt when the catalog
     index changes (one cheap query otherwise). Creates state rows for new slugs."""
     signature = _signature(session)
-    key = str(session.get_bind().url)
+    key = str(session.get_bind().engine.url)
     with _cache_lock:
         cached = _cache.get(key)
     if cached is not None and cached.signature == signature:
@@ -337,7 +337,8 @@ def record(session: Session, records: Sequence[LocationRecord], *, plan: Plan,
                      latency_ms=r.latency_ms, message=r.message[:STATE_MESSAGE_MAX], probe_id=r.probe_id,
                      changed=True)
     table = _table(LocationState)
-    inserts, updates = [], []
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     for state in fresh.values():
         if not state.pop("changed"):
             continue

@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import CursorResult, Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -105,7 +105,8 @@ def create_probe(session: Session, *, name: str, location: str, description: str
     return probe, token
 
 
-def list_probes(session: Session, *, limit: int = 50, cursor: str | None = None) -> tuple[list[MonitorProbe], str | None]:
+def list_probes(session: Session, *, limit: int = 50,
+                cursor: str | None = None) -> tuple[list[MonitorProbe], str | None]:
     query = select(MonitorProbe).order_by(MonitorProbe.name).limit(limit + 1)
     if cursor:
         after = decode_cursor(cursor, 1)[0]
@@ -292,8 +293,8 @@ def sweep_offline(session: Session, *, offline_after: float, now: dt.datetime | 
         return []
     for row in stale:
         # only the sweep that flips the flag writes the event (two sweepers: one event)
-        flipped = session.execute(update(table).where(table.c.id == row.id, table.c.online.is_(True)).values(
-            online=False)).rowcount
+        flipped = cast(CursorResult[Any], session.execute(update(table).where(
+            table.c.id == row.id, table.c.online.is_(True)).values(online=False))).rowcount
         if flipped:
             session.execute(insert(_table(ProbeEvent)).values(
                 probe_id=row.id, at=now, kind="offline",

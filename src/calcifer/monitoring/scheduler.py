@@ -33,7 +33,7 @@ import math
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,7 +172,7 @@ _ENDPOINT_COLUMNS = (CatalogEndpoint.slug, CatalogEndpoint.service, CatalogEndpo
                      CatalogEndpoint.retries, CatalogEndpoint.enabled, CatalogEndpoint.options, CatalogEndpoint.spec)
 
 
-def checked_here(rows: list[Any], location: str = locations.LOCAL) -> list[Any]:
+def checked_here(rows: Sequence[Any], location: str = locations.LOCAL) -> list[Any]:
     """The catalog rows of endpoints whose ``locations`` include ``location`` (the server's own
     scheduler: ``local``); the others are checked by remote probes only."""
     return [row for row in rows if location in locations.locations_of(row.spec)]

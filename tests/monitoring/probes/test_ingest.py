@@ -91,7 +91,8 @@ def test_a_probe_reporting_down_moves_the_verdict_and_names_the_locations(cast: 
         state = session.execute(select(MonitorState).where(MonitorState.slug == "web")).scalar_one()
         assert state.status == "down" and "down from fra-vps" in state.message
     detail = cast.viewer.get("/api/v1/monitoring/endpoints/web/locations").json()
-    assert [(row["location"], row["status"], row["counts"]) for row in detail["locations"]] == [("fra-vps", "down", True)]
+    rows = [(row["location"], row["status"], row["counts"]) for row in detail["locations"]]
+    assert rows == [("fra-vps", "down", True)]
 
 
 def test_a_backlog_result_older_than_the_state_does_not_move_it(cast: Cast, ctx: AppContext) -> None:
@@ -100,7 +101,8 @@ def test_a_backlog_result_older_than_the_state_does_not_move_it(cast: Cast, ctx:
     add_endpoint(ctx, "web", ["fra-vps"])
     fra = add_probe(ctx, "fra-1", "fra-vps")
     now = time.time()
-    cast.outsider.post("/api/v1/probes/results", headers=headers(fra), json={"results": [result(10, "web", "up", checked_at=now)]})
+    cast.outsider.post("/api/v1/probes/results", headers=headers(fra),
+                       json={"results": [result(10, "web", "up", checked_at=now)]})
     cast.outsider.post("/api/v1/probes/results", headers=headers(fra),
                        json={"results": [result(3, "web", "down", checked_at=now - 1800)]})
     assert stored(ctx) == 2

@@ -109,3 +109,12 @@ def test_a_backlog_result_older_than_the_state_does_not_move_it(cast: Cast, ctx:
     with ctx.session_factory() as session:
         assert session.execute(select(LocationState.status)).scalar_one() == "up"
         assert session.execute(select(MonitorState.status).where(MonitorState.slug == "web")).scalar_one() == "up"
+
+
+def test_metrics_carry_a_location_label(cast: Cast, ctx: AppContext) -> None:
+    add_endpoint(ctx, "web", ["local", "fra-vps"])
+    fra = add_probe(ctx, "fra-1", "fra-vps")
+    cast.outsider.post("/api/v1/probes/results", headers=headers(fra), json={"results": [result(1, "web", "down")]})
+    text = cast.viewer.get("/metrics").text
+    assert 'calcifer_endpoint_location_up{endpoint="web",location="fra-vps",service=""} 0.0' in text
+    assert 'calcifer_probe_online{location="fra-vps",probe="fra-1"} 1.0' in text

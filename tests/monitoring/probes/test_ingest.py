@@ -118,3 +118,15 @@ def test_metrics_carry_a_location_label(cast: Cast, ctx: AppContext) -> None:
     text = cast.viewer.get("/metrics").text
     assert 'calcifer_endpoint_location_up{endpoint="web",location="fra-vps",service=""} 0.0' in text
     assert 'calcifer_probe_online{location="fra-vps",probe="fra-1"} 1.0' in text
+
+
+def test_the_endpoint_page_has_a_row_per_location_and_the_list_says_how_many_agree(cast: Cast, ctx: AppContext) -> None:
+    add_endpoint(ctx, "web", ["fra-vps", "home"])
+    fra, home = add_probe(ctx, "fra-1", "fra-vps"), add_probe(ctx, "home-1", "home")
+    cast.outsider.post("/api/v1/probes/results", headers=headers(fra), json={"results": [result(1, "web", "up")]})
+    cast.outsider.post("/api/v1/probes/results", headers=headers(home), json={"results": [result(1, "web", "down")]})
+    page = cast.viewer.get("/monitoring/endpoints/web")
+    assert page.status_code == 200, page.text
+    assert 'id="endpoint-locations"' in page.text and "fra-vps" in page.text and "home" in page.text
+    listing = cast.viewer.get("/monitoring").text
+    assert "1/2 locations agree" in listing

@@ -23,17 +23,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from calcifer.catalog.models import CatalogEndpoint, CatalogState
-from calcifer.monitoring import hooks, states
+from calcifer.monitoring import hooks, states, store
 from calcifer.monitoring.choices import EventKind, ResultCode, Status
 from calcifer.monitoring.models.checks import MonitorEvent, MonitorState
 from calcifer.monitoring.models.probes import (
@@ -42,6 +44,8 @@ from calcifer.monitoring.models.probes import (
     LocationState,
     MonitorProbe,
 )
+
+log = logging.getLogger("calcifer.monitoring")
 
 LOCAL = "local"
 DEFAULT_LOCATIONS: tuple[str, ...] = (LOCAL,)
@@ -285,9 +289,12 @@ def _write_hours(session: Session, records: Sequence[LocationRecord]) -> None:
         "latency_max": greatest(func.coalesce(old.latency_max, new.latency_max),
                                 func.coalesce(new.latency_max, old.latency_max)),
     })
-    session.execute(stmt, [{"endpoint_id": k[0], "location": k[1], "hour": _utc(k[2]), "checks": a[0],
-                            "failures": a[1], "degraded": a[2], "latency_n": a[3], "latency_sum": a[4],
-                            "latency_min": a[5], "latency_max": a[6]} for k, a in hours.items()])
+    # plain driver values straight to the driver, as the local writer does (store._executemany_compiled)
+    to_db = store._time_to_db(session.get_bind().dialect)
+    store._executemany_compiled(session, stmt, [
+        {"endpoint_id": k[0], "location": k[1], "hour": to_db(k[2]), "checks": a[0], "failures": a[1],
+         "degraded": a[2], "latency_n": a[3], "latency_sum": a[4], "latency_min": a[5], "latency_max": a[6]}
+        for k, a in hours.items()])
 
 
 def _load_location_states(session: Session, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Any]:
@@ -348,25 +355,36 @@ def record(session: Session, records: Sequence[LocationRecord], *, plan: Plan,
     if inserts:
         session.execute(insert(table), inserts)
     if updates:
-        from sqlalchemy import bindparam
-        session.execute(update(table).where(and_(table.c.endpoint_id == bindparam("b_endpoint"),
-                                                 table.c.location == bindparam("b_location"))).values(
+        to_db = store._time_to_db(session.get_bind().dialect)
+        stamp = to_db(now.timestamp())
+        store._executemany_compiled(session, update(table).where(and_(
+            table.c.endpoint_id == bindparam("b_endpoint"), table.c.location == bindparam("b_location"))).values(
             status=bindparam("b_status"), consecutive_failures=bindparam("b_failures"),
             last_checked_at=bindparam("b_checked"), latency_ms=bindparam("b_latency"),
             message=bindparam("b_message"), probe_id=bindparam("b_probe"), updated_at=bindparam("b_now")),
             [{"b_endpoint": s["endpoint_id"], "b_location": s["location"], "b_status": s["status"],
-              "b_failures": s["consecutive_failures"], "b_checked": s["last_checked_at"],
+              "b_failures": s["consecutive_failures"], "b_checked": to_db(s["last_checked_at"].timestamp()),
               "b_latency": s["latency_ms"], "b_message": s["message"], "b_probe": s["probe_id"],
-              "b_now": now} for s in updates])
-    return apply_verdicts(session, {r.endpoint_id for r in records}, plan=plan, now=now)
+              "b_now": stamp} for s in updates])
+    # what every location of the touched endpoints sees now: read above, moved by this batch
+    views: dict[int, list[Any]] = {}
+    for key, row in current.items():
+        state = fresh.get(key)
+        views.setdefault(key[0], []).append(SimpleNamespace(
+            location=key[1], status=state["status"], last_checked_at=state["last_checked_at"],
+            latency_ms=state["latency_ms"]) if state is not None else row)
+    for key, state in fresh.items():
+        if key not in current:
+            views.setdefault(key[0], []).append(SimpleNamespace(
+                location=key[1], status=state["status"], last_checked_at=state["last_checked_at"],
+                latency_ms=state["latency_ms"]))
+    return apply_verdicts(session, {r.endpoint_id for r in records}, plan=plan, now=now, views=views)
 
 
 def states_next(previous: Status, failures: int, r: LocationRecord, retries: int) -> tuple[Status, int]:
-    from calcifer.monitoring.store import next_status
-
     if previous in (Status.PAUSED,):
         previous = Status.UNKNOWN
-    return next_status(previous=previous, failures=failures, paused=False, code=r.code, permanent=r.permanent,
+    return store.next_status(previous=previous, failures=failures, paused=False, code=r.code, permanent=r.permanent,
                        retries=retries)
 
 
@@ -403,24 +421,28 @@ def counting(rows: Iterable[Any], *, interval: float, online: set[str], now: dt.
     return seen
 
 
-def apply_verdicts(session: Session, endpoint_ids: Iterable[int], *, plan: Plan,
-                   now: dt.datetime | None = None) -> list[hooks.StatusChange]:
+def apply_verdicts(session: Session, endpoint_ids: Iterable[int], *, plan: Plan, now: dt.datetime | None = None,
+                   views: dict[int, list[Any]] | None = None) -> list[hooks.StatusChange]:
     """Bring the ``monitor_states`` rows of ``endpoint_ids`` in line with their locations' verdict (events
-    and hooks for each change); not committed."""
+    and hooks for each change; one executemany for the rows that moved); not committed."""
     now = now or dt.datetime.now(dt.UTC)
     ids = sorted(eid for eid in set(endpoint_ids) if eid in plan.by_id)
     if not ids:
         return []
     online = online_locations(session)
-    views = location_views(session, ids)
+    if views is None:
+        views = location_views(session, ids)
     table = _table(MonitorState)
     rows = {}
     for start in range(0, len(ids), CHUNK):
-        for row in session.execute(select(table.c.id, table.c.status, table.c.paused, table.c.last_checked_at)
-                                   .where(table.c.id.in_(ids[start:start + CHUNK]))):
+        for row in session.execute(select(
+                table.c.id, table.c.status, table.c.paused, table.c.last_checked_at, table.c.latency_ms,
+                table.c.status_since, table.c.message, table.c.consecutive_failures)
+                .where(table.c.id.in_(ids[start:start + CHUNK]))):
             rows[row.id] = row
     changes: list[hooks.StatusChange] = []
     events: list[dict[str, Any]] = []
+    params: list[dict[str, Any]] = []
     for eid in ids:
         planned = plan.by_id[eid]
         state = rows.get(eid)
@@ -429,24 +451,41 @@ def apply_verdicts(session: Session, endpoint_ids: Iterable[int], *, plan: Plan,
         located = views.get(eid, [])
         seen = counting(located, interval=planned.interval, online=online, now=now, locations=planned.locations)
         newest = max((r.last_checked_at for r in located if r.last_checked_at is not None), default=None)
-        latest = [r for r in located if r.last_checked_at == newest]
-        values: dict[str, Any] = {"updated_at": now}
+        value = {"b_id": eid, "b_status": state.status, "b_since": state.status_since,
+                 "b_checked": state.last_checked_at, "b_latency": state.latency_ms, "b_message": state.message,
+                 "b_failures": state.consecutive_failures, "b_now": now}
+        moved = False
         if newest is not None and (state.last_checked_at is None or newest > state.last_checked_at):
-            values.update(last_checked_at=newest, latency_ms=latest[0].latency_ms if latest else None)
+            latest = next(r for r in located if r.last_checked_at == newest)
+            value.update(b_checked=newest, b_latency=latest.latency_ms)
+            moved = True
         result = verdict(planned.rule, list(seen.values()))
-        old = Status(state.status)
-        if result is not None and not state.paused and result is not old:
+        if result is not None and not state.paused:
             message = f"{describe(seen)} (rule: {planned.rule})"[:STATE_MESSAGE_MAX]
-            values.update(status=result.value, status_since=now, message=message,
-                          consecutive_failures=0 if result is not Status.DOWN else 1)
-            events.append({"endpoint_id": eid, "at": now, "kind": EventKind.STATUS_CHANGE.value,
-                           "old_status": old.value, "new_status": result.value, "message": message,
-                           "in_maintenance": False})
-            changes.append(hooks.StatusChange(endpoint_id=eid, slug=planned.slug, service=planned.service,
-                                              old=old, new=result, at=now, message=message))
-        elif result is not None and not state.paused:
-            values["message"] = f"{describe(seen)} (rule: {planned.rule})"[:STATE_MESSAGE_MAX]
-        session.execute(update(table).where(table.c.id == eid).values(**values))
+            old = Status(state.status)
+            if result is not old:
+                value.update(b_status=result.value, b_since=now, b_failures=1 if result is Status.DOWN else 0)
+                events.append({"endpoint_id": eid, "at": now, "kind": EventKind.STATUS_CHANGE.value,
+                               "old_status": old.value, "new_status": result.value, "message": message,
+                               "in_maintenance": False})
+                changes.append(hooks.StatusChange(endpoint_id=eid, slug=planned.slug, service=planned.service,
+                                                  old=old, new=result, at=now, message=message))
+                moved = True
+            if message != state.message:
+                value["b_message"] = message
+                moved = True
+        if moved:
+            params.append(value)
+    if params:
+        to_db = store._time_to_db(session.get_bind().dialect)
+        for value in params:
+            for key in ("b_since", "b_checked", "b_now"):
+                if value[key] is not None:
+                    value[key] = to_db(value[key].timestamp())
+        store._executemany_compiled(session, update(table).where(table.c.id == bindparam("b_id")).values(
+            status=bindparam("b_status"), status_since=bindparam("b_since"), last_checked_at=bindparam("b_checked"),
+            latency_ms=bindparam("b_latency"), message=bindparam("b_message"),
+            consecutive_failures=bindparam("b_failures"), updated_at=bindparam("b_now")), params)
     if events:
         session.execute(insert(_table(MonitorEvent)), events)
     if changes and hooks.STATUS_CHANGE_HOOKS:
@@ -454,9 +493,7 @@ def apply_verdicts(session: Session, endpoint_ids: Iterable[int], *, plan: Plan,
             with session.begin_nested():
                 hooks.status_changed(session=session, changes=changes)
         except Exception:
-            import logging
-
-            logging.getLogger("calcifer.monitoring").exception("a status-change hook failed (verdicts)")
+            log.exception("a status-change hook failed; %d verdict change(s) recorded without it", len(changes))
     return changes
 
 

@@ -151,7 +151,7 @@ def _results(slugs: list[str], seq0: int, at: float) -> list[dict[str, Any]]:
             for i, slug in enumerate(slugs)]
 
 
-def bench_ingest(n: int, base: Path, database_url: str | None) -> dict[str, Any]:
+def bench_ingest(n: int, base: Path, database_url: str | None, rounds: int) -> dict[str, Any]:
     data_dir = base / "ingest"
     ctx = instance(data_dir, database_url)
     server = ServerProcess(data_dir, database_url)
@@ -160,25 +160,33 @@ def bench_ingest(n: int, base: Path, database_url: str | None) -> dict[str, Any]
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
-    start_at = time.time() - INTERVAL
 
-    def probe(location: str) -> None:
+    def probe(location: str, intervals: range, measured: bool) -> None:
         with httpx.Client(base_url=server.url, timeout=120,
                           headers={"Authorization": f"Probe {tokens[location]}"}) as client:
-            for start in range(0, n, BATCH):
-                body = {"location": location, "results": _results(slugs[start:start + BATCH], start + 1, start_at)}
-                began = time.perf_counter()
-                response = client.post("/api/v1/probes/results", json=body)
-                took = time.perf_counter() - began
-                with lock:
-                    latencies.append(took)
-                    if response.status_code != 200 or response.json()["stored"] != len(body["results"]):
-                        errors.append(response.text[:200])
+            for k in intervals:
+                for start in range(0, n, BATCH):
+                    body = {"location": location, "results": _results(
+                        slugs[start:start + BATCH], k * n + start + 1, start_at + k * INTERVAL)}
+                    began = time.perf_counter()
+                    response = client.post("/api/v1/probes/results", json=body)
+                    took = time.perf_counter() - began
+                    with lock:
+                        if measured:
+                            latencies.append(took)
+                        if response.status_code != 200 or response.json()["stored"] != len(body["results"]):
+                            errors.append(response.text[:200])
 
+    start_at = time.time() - (1 + rounds) * INTERVAL
     try:
-        # warm-up: one upload per probe of results that are then counted too (first requests build caches)
+        # warm-up: one interval of results per probe, not counted (the first uploads build the plan, caches)
+        warm = [threading.Thread(target=probe, args=(loc, range(0, 1), False)) for loc in PROBES]
+        for thread in warm:
+            thread.start()
+        for thread in warm:
+            thread.join()
         cpu0, wall0 = server.cpu(), time.perf_counter()
-        threads = [threading.Thread(target=probe, args=(loc,)) for loc in PROBES]
+        threads = [threading.Thread(target=probe, args=(loc, range(1, 1 + rounds), True)) for loc in PROBES]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -191,8 +199,8 @@ def bench_ingest(n: int, base: Path, database_url: str | None) -> dict[str, Any]
 
     from calcifer.monitoring.models.probes import LocationResult
     with ctx.session_factory() as session:
-        stored = int(session.execute(select(func.count()).select_from(LocationResult)).scalar_one())
-    total = n * len(PROBES)
+        stored = int(session.execute(select(func.count()).select_from(LocationResult)).scalar_one()) - n * len(PROBES)
+    total = n * len(PROBES) * rounds
 
     # baseline: the local scheduler's writer, the same number of results in batches of 1,000
     from calcifer.monitoring import states
@@ -314,14 +322,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"probes bench ({'quick' if args.quick else 'full'}): ingest of 3 probes x {n:,} endpoints; "
               f"backlog of {minutes:g} min at 1,000 endpoints; load {load_at_start}", flush=True)
-        ingest = bench_ingest(n, base, args.database_url)
+        ingest = bench_ingest(n, base, args.database_url, rounds=3 if args.quick else 1)
         backlog = bench_backlog(minutes, base, args.database_url)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     load_at_end = machine_load()
     cpu_ratio = ratio(ingest["ingest_cpu_ms_per_1000"], ingest["writer_cpu_ms_per_1000"])
     print()
-    print(f"Ingest: {ingest['results']:,} results (3 probes x {n:,}), uploads of {BATCH:,}; stored "
+    print(f"Ingest: {ingest['results']:,} results (3 probes x {n:,} endpoints, after one uncounted interval), "
+          f"uploads of {BATCH:,}; stored "
           f"{ingest['stored']:,}, errors {ingest['errors']}")
     print_table(["path", "results/s", "CPU ms / 1,000 results", "upload p50 ms", "upload p99 ms"], [
         ["probe ingest (HTTP, server process)", f"{ingest['ingest_results_per_s']:,.0f}",

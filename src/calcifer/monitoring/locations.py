@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -575,3 +575,23 @@ def record_located(session: Session, batch: Sequence[Any]) -> list[hooks.StatusC
     return record(session, [LocationRecord(
         endpoint_id=r.endpoint_id, location=r.location, checked_at=r.checked_at, code=r.code,
         latency_ms=r.latency_ms, message=r.message, permanent=r.permanent) for r in batch], plan=plan)
+
+
+# -- retention ------------------------------------------------------------------------------------------
+
+
+def prune(session: Session, *, raw_cutoff_ms: int, aggregate_cutoff: dt.datetime) -> int:
+    """Delete per-location raw results older than ``raw_cutoff_ms`` and hourly rows older than
+    ``aggregate_cutoff``: a range of each (endpoint, location) index, every pair in one executemany (late
+    backlogs make ids no guide to age). Not committed; returns the rows deleted."""
+    pairs = session.execute(select(_table(LocationState).c.endpoint_id, _table(LocationState).c.location)).all()
+    if not pairs:
+        return 0
+    results, hourly = _table(LocationResult), _table(LocationHourly)
+    removed = store._rowcount(session.execute(delete(results).where(
+        results.c.endpoint_id == bindparam("b_endpoint"), results.c.location == bindparam("b_location"),
+        results.c.checked_at_ms < raw_cutoff_ms), [{"b_endpoint": e, "b_location": loc} for e, loc in pairs]))
+    removed += store._rowcount(session.execute(delete(hourly).where(
+        hourly.c.endpoint_id == bindparam("b_endpoint"), hourly.c.location == bindparam("b_location"),
+        hourly.c.hour < aggregate_cutoff), [{"b_endpoint": e, "b_location": loc} for e, loc in pairs]))
+    return removed

@@ -49,3 +49,24 @@ def test_local_results_of_a_multi_location_endpoint_are_the_local_locations(ctx:
     assert located == [(ids["both"], "local")] and plain == [ids["plain"]]
     # only local reported so far: one of one sees it down
     assert states == {"both": "down", "plain": "up"} and "down from local" in message
+
+
+def test_retention_prunes_old_per_location_results(ctx: AppContext) -> None:
+    from calcifer.monitoring import locations
+    from calcifer.monitoring.retention import prune
+
+    add_endpoint(ctx, "both", ["local", "fra-vps"])
+    with ctx.session_factory() as session:
+        plan = locations.current_plan(session)
+        eid = plan.endpoints["both"].endpoint_id
+        old = time.time() - 3 * 24 * 3600
+        locations.record(session, [
+            locations.LocationRecord(endpoint_id=eid, location="fra-vps", checked_at=old, code=ResultCode.UP,
+                                     latency_ms=1.0, probe_id=1, seq=1),
+            locations.LocationRecord(endpoint_id=eid, location="fra-vps", checked_at=time.time(), code=ResultCode.UP,
+                                     latency_ms=1.0, probe_id=1, seq=2)], plan=plan)
+        session.commit()
+    outcome = prune(ctx.session_factory, settings=ctx.settings)
+    with ctx.session_factory() as session:
+        left = session.execute(select(LocationResult.seq)).scalars().all()
+    assert left == [2] and outcome.results >= 1

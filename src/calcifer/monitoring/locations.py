@@ -173,7 +173,8 @@ def current_plan(session: Session) -> Plan:
     """Every enabled endpoint checked from a location other than ``local`` alone; rebuilt when the catalog
     index changes (one cheap query otherwise). Creates state rows for new slugs."""
     signature = _signature(session)
-    key = str(session.get_bind().engine.url)
+    engine = session.get_bind().engine
+    key = f"{id(engine)}:{engine.url}"  # one plan per database (tests hold several)
     with _cache_lock:
         cached = _cache.get(key)
     if cached is not None and cached.signature == signature:

@@ -125,6 +125,9 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("calcifer.monitoring.scheduler", "catalog"):
         "the scheduler loads the catalog index's endpoint columns it checks, and its generation "
         "(CatalogState), in one query per reload",
+    ("calcifer.monitoring.locations", "catalog"):
+        "what each location checks and its verdict rule come from the catalog index's endpoint columns and "
+        "spec (locations, verdict), in one query per catalog generation (the scheduler's own read)",
     ("calcifer.work.service", "auth"):
         "the work list filters by the assignee's username in its one query (a join on users, which "
         "work_items.assignee_id references)",

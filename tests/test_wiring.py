@@ -163,7 +163,8 @@ def test_importing_every_module_registers_nothing_until_wiring_runs() -> None:
     after = found["after"]
     assert after["after-merge steps"] == [step.__qualname__ for step in wiring.AFTER_MERGE_STEPS]
     assert after["status subscribers"] == ["record_incidents", "queue_status_notifications"]
-    assert after["background services"] == ["monitoring-scheduler", "backups", "notifier", "remote-sync"]
+    assert after["background services"] == ["monitoring-scheduler", "probe-watch", "backups", "notifier",
+                                             "remote-sync"]
     assert {"http", "tcp", "icmp", "dns", "push"} <= set(after["check types"])
     assert all(after[name] for name in ("merge rules", "merge files", "work-item hooks", "initial files",
                                         "catalog added", "maintenance", "integration rules"))

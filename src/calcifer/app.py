@@ -22,7 +22,7 @@ from calcifer.docs import edit_routes as docs_edit_routes
 from calcifer.docs import routes as docs_routes
 from calcifer.history import routes as history_routes
 from calcifer.instance import AppContext
-from calcifer.monitoring import incident_routes, push_routes, status_routes
+from calcifer.monitoring import incident_routes, probe_routes, push_routes, status_routes
 from calcifer.monitoring import routes as monitoring_routes
 from calcifer.notify import routes as notify_routes
 from calcifer.prefs import routes as prefs_routes
@@ -53,7 +53,8 @@ ROUTERS = (web_routes.pages, web_routes.api, auth_routes.pages, auth_routes.api,
            search_routes.pages, search_routes.api,
            review_routes.pages, review_routes.api, monitoring_routes.pages, monitoring_routes.api,
            status_routes.pages, status_routes.api, push_routes.pages, push_routes.api, incident_routes.pages,
-           incident_routes.api, notify_routes.pages, notify_routes.api, backup_routes.pages, backup_routes.api,
+           incident_routes.api, probe_routes.probe_api, probe_routes.api, probe_routes.pages,
+           notify_routes.pages, notify_routes.api, backup_routes.pages, backup_routes.api,
            remote_routes.pages, remote_routes.api)
 
 

@@ -297,6 +297,7 @@ def _register_slice_commands() -> None:
     from calcifer.monitoring import cli as monitoring_cli
 
     monitoring_cli.register(app)
+    monitoring_cli.register_probe(app)
     backup_cli.register(app)
 
 

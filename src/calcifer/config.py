@@ -62,6 +62,9 @@ class Settings(BaseSettings):
                                                   "aggregates (uptime, latency) are kept.")
     monitor_cert_warn_days: int = Field(default=14, ge=0, description="An HTTPS endpoint whose certificate "
                                         "expires within this many days is degraded.")
+    probe_offline_seconds: float = Field(default=90, ge=1, description="A remote probe not heard from for "
+                                         "this long is shown offline (one \"probe offline\" event); its "
+                                         "location stops counting in verdicts.")
     metrics_public: bool = Field(default=False, description="Serve /metrics without a token (by default "
                                  "any valid API token, sent as a bearer, may scrape it).")
     status_page_public: bool = Field(default=False, description="Serve the status page (/status) to "

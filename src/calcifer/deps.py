@@ -20,8 +20,10 @@ from calcifer.web.security import CSRF_FIELD, CSRF_HEADER, csrf_valid
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Called by scripts, authenticated by a secret in the path, never by a cookie: nothing to forge.
-# Push heartbeats (a secret in the path) and the forge's webhook (a signature of the body) authenticate themselves.
-CSRF_EXEMPT_PREFIXES = ("/api/v1/push/", "/api/v1/repository/webhook")
+# Push heartbeats (a secret in the path), the forge's webhook (a signature of the body) and remote probes
+# (their own token) authenticate themselves.
+CSRF_EXEMPT_PREFIXES = ("/api/v1/push/", "/api/v1/repository/webhook", "/api/v1/probes/results",
+                        "/api/v1/probes/heartbeat")
 
 
 def get_ctx(request: Request) -> AppContext:

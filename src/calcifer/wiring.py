@@ -29,7 +29,7 @@ from calcifer.docs import doc_templates, worklog
 from calcifer.docs import index_sync as docs_index
 from calcifer.instance import AppContext
 from calcifer.instance import prepare as prepare_instance
-from calcifer.monitoring import checks, incidents, maintenance, runner
+from calcifer.monitoring import checks, incidents, maintenance, probes, runner
 from calcifer.monitoring import hooks as monitoring_hooks
 from calcifer.notify import service as notify_service
 from calcifer.remote import rules as remote_rules
@@ -102,6 +102,7 @@ INTEGRATION_RULES: tuple[remote_service.IntegrationRule, ...] = (
 
 BACKGROUND_SERVICES: tuple[tuple[str, background.Start], ...] = (
     ("monitoring-scheduler", runner.start),  # off with CALCIFER_MONITOR_IN_WEB=false (`calcifer worker`)
+    ("probe-watch", probes.start_watch),     # remote probes not heard from: offline (one event each)
     ("backups", backup_scheduler.start),
     ("notifier", notify_service.start_in_web),
     ("remote-sync", remote_sync.start),      # push after merges (backoff), scheduled fetch

@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from calcifer import deps
 from calcifer.app import ROUTERS
 from calcifer.auth.choices import Role
+from calcifer.monitoring.probe_routes import PROBE_PATHS
 from calcifer.web.context import AppContext
 from calcifer.web.middleware import PUBLIC_BY_SETTING
 from calcifer.web.security import CSRF_HEADER
@@ -50,6 +51,8 @@ LOGIN_UNLESS_SETTING = {path: Role.VIEWER for path in PUBLIC_BY_SETTING}
 PUBLIC = "public"
 # Public routes that authenticate the caller themselves (a signature of the body): without one, a 401.
 SIGNED_PUBLIC = {"/api/v1/repository/webhook"}
+# Called by remote probes with their own token (`Authorization: Probe <token>`): no user identity opens them.
+PROBE = "probe token"
 MISSING_INT = "999999"
 MISSING_NAME = "zz-matrix-none"
 
@@ -103,7 +106,9 @@ def classify(routes: Iterable[BaseRoute]) -> list[Endpoint]:
         if not isinstance(route, APIRoute | Route) or isinstance(route, Mount):
             continue  # included-router wrappers (their routes come from ROUTERS) and /static
         needs: Role | str | None
-        if _public(route.path):
+        if route.path in PROBE_PATHS:
+            needs = PROBE
+        elif _public(route.path):
             needs = PUBLIC
         elif isinstance(route, APIRoute) and (roles := _roles_in(route.dependant)):
             needs = max(roles, key=lambda role: role.rank)
@@ -159,6 +164,8 @@ def _order(endpoint: Endpoint) -> tuple[int, str, str]:
 
 def _problem(endpoint: Endpoint, role: Role | None, status: int, response: Any) -> str | None:
     """What is wrong with `response` to `role` (None: anonymous) on `endpoint`, or None."""
+    if endpoint.needs == PROBE:
+        return None if status == 401 else "a probe route answered without a probe token: expected 401"
     if endpoint.needs == PUBLIC:
         location = response.headers.get("location", "")
         if endpoint.path in SIGNED_PUBLIC:

@@ -21,6 +21,7 @@ from tests.browser.conftest import DESKTOP, Console, LiveServer, login
 from tests.browser.test_docs_browser import land
 from tests.conftest import make_token, make_user
 from tests.monitoring.factories import make_monitored, make_service, now
+from tests.monitoring.probes.helpers import add_endpoint, add_probe, result
 
 pytestmark = pytest.mark.browser
 
@@ -58,6 +59,12 @@ def seed(server: LiveServer) -> dict[str, str]:
         session.add(incident)
         session.commit()
         incident_id = incident.id
+    # an endpoint checked from two locations, one of them a remote probe (Settings → Probes, its location rows)
+    add_endpoint(server.ctx, "shop-edge", ["local", "fra-vps"])
+    probe_token = add_probe(server.ctx, "fra-1", "fra-vps")
+    with httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Probe {probe_token}"}) as probe:
+        sent = probe.post("/api/v1/probes/results", json={"results": [result(1, "shop-edge", "down")]})
+        assert sent.status_code == 200, sent.text
     with httpx.Client(base_url=server.url, timeout=30,
                       headers={"Authorization": f"Bearer {make_token(server.ctx, 'ada')}"}) as client:
         land(client, {DOC: "# Restart the shop\n\n1. Stop it.\n2. Start it.\n"}, title="Shop runbook",
@@ -77,7 +84,8 @@ def main_pages(ids: dict[str, str]) -> list[str]:
             "/monitoring/endpoints/shop-db", "/monitoring", "/incidents", f"/incidents/{ids['incident']}",
             "/docs", f"/docs/view/{DOC}", f"/docs/new?item={ids['item']}", "/search?q=shop", "/changelog",
             "/settings", "/settings/users", "/settings/tokens", "/settings/audit", "/settings/preferences",
-            "/work/standard", "/settings/repository", "/repository/outside-changes"]
+            "/work/standard", "/settings/repository", "/repository/outside-changes", "/settings/probes",
+            "/monitoring/endpoints/shop-edge"]
 
 
 def violations(page: Any) -> list[str]:

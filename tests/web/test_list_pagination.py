@@ -21,6 +21,8 @@ UNPAGED: dict[str, tuple[set[str], str]] = {
     "/api/v1/repository/remote": ({"last_fetch_files"}, "the last fetch's files, capped at MAX_FETCH_FILES"),
     "/api/v1/maintenance-windows/{window_id}": ({"services", "endpoints"}, "the scope of one window"),
     "/api/v1/monitoring/endpoints/{slug}/series": ({"points"}, "a chart: a fixed number of buckets per range"),
+    "/api/v1/monitoring/endpoints/{slug}/locations": ({"locations"}, "a row per location its file names, at most 20"),
+    "/api/v1/probes/assignments": ({"endpoints"}, "a probe's whole schedule under one ETag (304 when unchanged)"),
     "/api/v1/monitoring/endpoints/{slug}/uptime": ({"days"}, "one entry per day asked for, at most 366"),
     "/api/v1/notification-channels/{channel_id}": ({"services", "tags", "endpoints", "events"},
                                                    "the filters of one channel"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -227,6 +227,12 @@ class EndpointSpec(_Spec):
     options: dict[str, Any] = Field(default_factory=dict, description="Settings of the check type.")
     enabled: bool = True
     kuma: KumaLink | None = Field(default=None, description="The Uptime Kuma monitor this endpoint came from.")
+    locations: list[Slug] = Field(default_factory=lambda: ["local"], min_length=1, max_length=20,
+                                  description="Where it is checked from: `local` (the server's own scheduler) "
+                                  "and/or the locations of remote probes (e.g. [local, fra-vps]).")
+    verdict: Literal["half", "any", "all", "majority"] = Field(
+        default="half", description="With several locations: down when at least half (`half`), any one (`any`), "
+        "every one (`all`) or more than half (`majority`) of the locations that reported recently see it down.")
 
     @field_validator("target")
     @classmethod
@@ -260,6 +266,8 @@ class EndpointSpec(_Spec):
                 errors += [(("options", *err["loc"]), _message(err)) for err in exc.errors()]
             except ValueError as exc:
                 errors.append((("options",), str(exc)))
+        for index, value in _duplicates(list(self.locations)):
+            errors.append((("locations", index), f"location {value!r} is listed twice"))
         if errors:
             raise _spec_error("Endpoint", errors)
         return self

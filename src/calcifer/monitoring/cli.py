@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 
@@ -49,3 +52,50 @@ def register(app: typer.Typer) -> None:
             loop.close()
             ctx.engine.dispose()
         typer.echo("Calcifer worker stopped", err=True)
+
+
+def register_probe(app: typer.Typer) -> None:
+    """Add ``calcifer probe`` (remote probe: no database, only outgoing requests)."""
+    @app.command()
+    def probe(
+        server: Annotated[str, typer.Option(help="The Calcifer server's URL, e.g. https://calcifer.example.org")],
+        token: Annotated[str, typer.Option(help="The probe's token (Settings → Probes).",
+                                           envvar="CALCIFER_PROBE_TOKEN")],
+        data_dir: Annotated[Path, typer.Option(help="Where results wait while the server is unreachable.")] =
+            Path("calcifer-probe"),
+        ca_file: Annotated[str | None, typer.Option(help="PEM file of a private CA that signed the server's "
+                                                         "certificate.")] = None,
+        batch_seconds: Annotated[float, typer.Option(help="Seconds between uploads.")] = 1.0,
+        poll_seconds: Annotated[float, typer.Option(help="Seconds between assignment checks (conditional).")] = 30.0,
+        heartbeat_seconds: Annotated[float, typer.Option(help="Seconds between heartbeats.")] = 10.0,
+        buffer_mb: Annotated[int, typer.Option(help="Largest on-disk buffer (MB); oldest dropped first.")] = 100,
+        buffer_hours: Annotated[float, typer.Option(help="Oldest buffered result kept (hours).")] = 24.0,
+    ) -> None:
+        """Run a remote probe until SIGTERM or Ctrl-C: fetch assignments, check, upload results in batches."""
+        import asyncio
+        import logging
+        import signal
+
+        from calcifer.monitoring import checks
+        from calcifer.monitoring.probe_agent import run
+        from calcifer.monitoring.runner import new_loop
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        checks.load()  # the same check registry as the server
+        typer.echo(f"Calcifer probe: server {server}, data {data_dir}; stop with Ctrl-C or SIGTERM", err=True)
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
+            await run(server=server, token=token, data_dir=data_dir, ca_file=ca_file, stop=stop,
+                      batch_seconds=batch_seconds, poll_seconds=poll_seconds, heartbeat_seconds=heartbeat_seconds,
+                      max_bytes=buffer_mb * 1024 * 1024, max_age=buffer_hours * 3600)
+
+        loop = new_loop()
+        try:
+            loop.run_until_complete(main())
+        finally:
+            loop.close()
+        typer.echo("Calcifer probe stopped", err=True)

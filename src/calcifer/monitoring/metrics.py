@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from calcifer import __version__
-from calcifer.monitoring import service
+from calcifer.monitoring import location_metrics, service
 from calcifer.monitoring.choices import Status
 from calcifer.monitoring.models import SchedulerStatus
 
@@ -112,6 +112,7 @@ class MonitoringCollector(Collector):
             per_status.add_metric([name], count)
         yield per_status
 
+        yield from location_metrics.families(self.session)  # per location, and remote probes
         yield from self._scheduler()
 
     def _scheduler(self) -> Iterator[Any]:

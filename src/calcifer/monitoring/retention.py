@@ -13,6 +13,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from calcifer.config import Settings
+from calcifer.monitoring import locations
 from calcifer.monitoring.models.checks import (
     MonitorEvent,
     MonitorHourly,
@@ -107,6 +108,9 @@ def prune(session_factory: sessionmaker[Session], *, settings: Settings, now: fl
 
         outcome.hourly += step(hourly_chunk)
         position += per_tx
+    if time.monotonic() < deadline:  # endpoints checked from several locations (locations.py)
+        outcome.results += step(lambda session: locations.prune(session, raw_cutoff_ms=raw_cutoff_ms,
+                                                                aggregate_cutoff=agg_cutoff))
     outcome.done = time.monotonic() < deadline
     return outcome
 

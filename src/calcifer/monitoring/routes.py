@@ -25,7 +25,7 @@ from calcifer.config import Settings
 from calcifer.deps import CtxDep, CurrentUser, RemoteAddr, RequireAdmin, RequireEditor, SessionDep, SettingsDep
 from calcifer.errors import Conflict, Invalid
 from calcifer.instance import AppContext
-from calcifer.monitoring import charts, checks, push, service
+from calcifer.monitoring import charts, checks, locations, push, service
 from calcifer.monitoring.choices import ResultCode, Status
 from calcifer.monitoring.schemas import (
     EndpointDetailPublic,
@@ -250,7 +250,8 @@ def _list_context(session: Session, *, service_slug: str | None, tag: str | None
     rows_url = "/monitoring/rows?" + urlencode({**filters, **position})
     return {"page": page, "rows": page.rows, "filters": filters, "next_url": next_url, "prev_url": prev_url,
             "rows_url": rows_url, "now": service.utcnow(), "poll_seconds": POLL_SECONDS,
-            "statuses": service.STATUS_ORDER}
+            "statuses": service.STATUS_ORDER,
+            "agreement": locations.agreement(session, [r.slug for r in page.rows])}  # multi-location rows
 
 
 @pages.get("/monitoring", response_class=HTMLResponse)
@@ -305,6 +306,7 @@ def _detail_context(request: Request, session: Session, settings: Settings, user
         "push_url": _push_url(request, row) if has_role(user, Role.EDITOR) else None,
         "incidents": _open_incidents(session, slug=slug), "poll_seconds": POLL_SECONDS,
         "warn_days": settings.monitor_cert_warn_days,
+        "locations": locations.location_status(session, slug=slug),  # a row per location (several only)
     }
 
 

@@ -33,7 +33,7 @@ import math
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 from calcifer.catalog.models import CatalogEndpoint, CatalogState
 from calcifer.errors import NotFound
 from calcifer.instance import AppContext
-from calcifer.monitoring import checks, hooks, states, store
+from calcifer.monitoring import checks, hooks, locations, states, store
 from calcifer.monitoring.checks.base import CheckContext, CheckType, Outcome, PushSeen, Target
 from calcifer.monitoring.choices import ResultCode, Status
 from calcifer.monitoring.lock import SchedulerLock, make_lock
@@ -140,11 +140,12 @@ class Job:
     running: bool = False
     active: bool = True
     timed_out: bool = False       # set by the deadline sweeper when it cancels the running check
+    location: str | None = None   # "local" for an endpoint checked from several locations (locations.py)
 
 
 def _fingerprint(row: Any) -> str:
     return json.dumps([row.service, row.type, row.target, row.port, row.interval, row.timeout, row.retries,
-                       row.options], sort_keys=True, default=str)
+                       row.options, locations.locations_of(row.spec)], sort_keys=True, default=str)
 
 
 def _build_job(row: Any, endpoint_id: int, fingerprint: str) -> Job:
@@ -163,12 +164,18 @@ def _build_job(row: Any, endpoint_id: int, fingerprint: str) -> Job:
                options=options, target=Target(slug=row.slug, target=row.target, port=row.port, timeout=timeout,
                                               interval=int(row.interval)),
                interval=float(row.interval), timeout=timeout, retries=int(row.retries), fingerprint=fingerprint,
-               problem=problem)
+               problem=problem, location=locations.LOCAL if locations.multi_location(row.spec) else None)
 
 
 _ENDPOINT_COLUMNS = (CatalogEndpoint.slug, CatalogEndpoint.service, CatalogEndpoint.type, CatalogEndpoint.target,
                      CatalogEndpoint.port, CatalogEndpoint.interval, CatalogEndpoint.timeout,
-                     CatalogEndpoint.retries, CatalogEndpoint.enabled, CatalogEndpoint.options)
+                     CatalogEndpoint.retries, CatalogEndpoint.enabled, CatalogEndpoint.options, CatalogEndpoint.spec)
+
+
+def checked_here(rows: Sequence[Any], location: str = locations.LOCAL) -> list[Any]:
+    """The catalog rows of endpoints whose ``locations`` include ``location`` (the server's own
+    scheduler: ``local``); the others are checked by remote probes only."""
+    return [row for row in rows if location in locations.locations_of(row.spec)]
 
 
 def catalog_signature(session: Session) -> tuple[Any, ...]:
@@ -193,7 +200,7 @@ def plan_changes(session: Session, *, current: dict[str, str], signature: tuple[
     the scheduled endpoints): jobs to add (new or changed) and slugs to remove (gone, disabled, paused,
     changed). Creates state rows for new slugs and marks stopped ones paused."""
     signature = signature or catalog_signature(session)
-    rows = session.execute(select(*_ENDPOINT_COLUMNS)).all()
+    rows = checked_here(session.execute(select(*_ENDPOINT_COLUMNS)).all())
     ids = states.ensure_states(session, [row.slug for row in rows])
     paused = states.paused_ids(session)
     plan = Plan(signature=signature, paused=paused)
@@ -268,7 +275,7 @@ def to_record(job: Job, outcome: Outcome, latency: float, *, checked_at: float, 
     record = store.ResultRecord(
         endpoint_id=job.endpoint_id, slug=job.slug, service=job.service, retries=job.retries,
         checked_at=checked_at, code=code, latency_ms=latency, message=outcome.message or "",
-        permanent=outcome.permanent, in_maintenance=in_maintenance, next_due_at=next_due_at)
+        permanent=outcome.permanent, in_maintenance=in_maintenance, next_due_at=next_due_at, location=job.location)
     if outcome.cert is not None:
         record.cert = outcome.cert.as_json()
         record.cert_days_left = round(outcome.cert.days_left(dt.datetime.fromtimestamp(checked_at, dt.UTC)), 3)
@@ -758,7 +765,10 @@ def _prepare_now(app: AppContext, slug: str) -> tuple[Job, bool, PushSeen | None
 
 def _record_now(app: AppContext, record: store.ResultRecord) -> MonitorState:
     with app.session_factory() as session:
-        store.write_batch(session, [record])
+        if record.location is not None:
+            locations.record_located(session, [record])
+        else:
+            store.write_batch(session, [record])
         session.commit()
         state = session.get(MonitorState, record.endpoint_id, populate_existing=True)
         assert state is not None

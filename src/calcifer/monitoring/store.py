@@ -109,6 +109,9 @@ class ResultRecord:
     cert: dict[str, Any] | None = None  # CertInfo.as_json()
     cert_days_left: float | None = None
     cert_expires_at: float | None = None
+    # Set for an endpoint checked from several locations (``locations.py``): the result is recorded as
+    # that location's, and the endpoint's status is the locations' verdict.
+    location: str | None = None
 
 
 # Records cross the pipe to the writer process as plain tuples: pickling a slots dataclass runs its

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from calcifer.config import Settings
+from calcifer.monitoring.locations import record_located, split_located
 from calcifer.monitoring.retention import PruneResult, prune
 from calcifer.monitoring.states import StatusSnapshot, write_status
 from calcifer.monitoring.store import Pending, ResultRecord, _record_fields, _Samples, log, write_batch
@@ -110,13 +111,16 @@ class ResultWriter:
     def _write(self, batch: list[ResultRecord], *, force: bool) -> None:
         started = time.perf_counter()
         write_now = force or self._pending_due()
+        batch, located = split_located(batch)
         for attempt in range(3):
             try:
                 with self.session_factory() as session:
                     changes = write_batch(session, batch, samples=self._samples, pending=self._pending,
                                           write_pending_now=write_now)
+                    if located:
+                        changes += record_located(session, located)
                     session.commit()
-                self.stats.written += len(batch)
+                self.stats.written += len(batch) + len(located)
                 self.stats.batches += 1 if batch else 0
                 self.stats.changes += len(changes)
                 if write_now:

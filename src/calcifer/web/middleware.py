@@ -39,7 +39,9 @@ PUBLIC_PATHS = frozenset({"/login", "/setup", "/healthz", "/favicon.ico",
                           # JSON Schemas of catalog files, so editors and CI validate without a token.
                           "/api/v1/schema/service", "/api/v1/schema/endpoint",
                           # The forge's push webhook: refused unless signed with the shared secret.
-                          "/api/v1/repository/webhook"})
+                          "/api/v1/repository/webhook",
+                          # Remote probes: each route authenticates the probe's own token (monitoring.probes).
+                          "/api/v1/probes/assignments", "/api/v1/probes/results", "/api/v1/probes/heartbeat"})
 # Push heartbeats are called by cron jobs and scripts; the secret token in the path authenticates them.
 PUBLIC_PREFIXES = ("/static/", "/api/v1/push/")
 # Paths an admin may open to everyone with a setting (the setting's name on `Settings`).

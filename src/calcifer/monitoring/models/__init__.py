@@ -11,6 +11,8 @@ from calcifer.monitoring.models.checks import (
     SchedulerStatus,
 )
 from calcifer.monitoring.models.incidents import Incident, IncidentEvent, MaintenanceWindow
+from calcifer.monitoring.models.probes import LocationHourly, LocationResult, LocationState, MonitorProbe, ProbeEvent
 
-__all__ = ["Incident", "IncidentEvent", "MaintenanceWindow", "MonitorEvent", "MonitorHourly", "MonitorResult",
+__all__ = ["Incident", "IncidentEvent", "LocationHourly", "LocationResult", "LocationState", "MaintenanceWindow",
+           "MonitorProbe", "ProbeEvent", "MonitorEvent", "MonitorHourly", "MonitorResult",
            "MonitorState", "PushHeartbeat", "SchedulerStatus"]

@@ -66,7 +66,7 @@ def history_page(request: Request, session: SessionDep, user: CurrentUser, ctx: 
 
 @pages.get("/history/{commit_id}", response_class=HTMLResponse)
 def commit_page(request: Request, session: SessionDep, user: CurrentUser, ctx: CtxDep, commit_id: str) -> Response:
-    detail = service.commit_detail(session=session, repo_path=ctx.repo_path, commit_id=commit_id)
+    detail = service.commit_detail(session=session, repo_path=ctx.repo_path, commit_id=commit_id, views=True)
     return render(request, "history/commit.html", {"detail": detail}, nav="history")
 
 

@@ -10,7 +10,7 @@ A commit's diff is taken against its first parent: for a merge, what it brought 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -30,6 +30,7 @@ from calcifer.gitrepo import (
     commit_info,
     main_oid,
 )
+from calcifer.history.diffview import MAX_LINES, FileView, file_view
 from calcifer.listing import decode_cursor, encode_cursor
 from calcifer.work import service as work_service
 
@@ -79,6 +80,7 @@ class CommitDetail:
     files: list[FileDiff]
     truncated: bool  # some file's diff was cut, or files beyond MAX_FILES were left out
     files_left_out: int
+    views: list[FileView] = field(default_factory=list)  # the files drawn for the page (asked for)
 
 
 _STATUS = {
@@ -206,7 +208,7 @@ def _file_diff(patch: Patch, budget: int) -> FileDiff:
                     deletions=deletions, diff=data.decode("utf-8", errors="replace"), truncated=truncated)
 
 
-def commit_detail(*, session: Session, repo_path: Path, commit_id: str) -> CommitDetail:
+def commit_detail(*, session: Session, repo_path: Path, commit_id: str, views: bool = False) -> CommitDetail:
     """One commit (7 to 40 hex digits), its work item and every file it changed against its first
     parent, each with a unified diff. Binary files are named without a diff; a file's diff is cut at
     64 KiB and the whole commit's at 1 MiB, and the cut files say so (``truncated``).
@@ -219,6 +221,7 @@ def commit_detail(*, session: Session, repo_path: Path, commit_id: str) -> Commi
     diff = _diff(repo, commit)
     budget = MAX_TOTAL_DIFF_BYTES
     files: list[FileDiff] = []
+    drawn: list[FileView] = []
     # Only the files shown get a patch made: a commit that adds thousands of files costs their deltas only.
     for index in range(min(len(diff), MAX_FILES)):
         patch = diff[index]
@@ -227,6 +230,8 @@ def commit_detail(*, session: Session, repo_path: Path, commit_id: str) -> Commi
         file = _file_diff(patch, budget)
         budget -= len(file.diff.encode("utf-8", errors="replace"))
         files.append(file)
+        if views:
+            drawn.append(file_view(patch, max_lines=max(0, file.diff.count("\n")) if file.truncated else MAX_LINES))
     left_out = len(diff) - len(files)
     truncated = left_out > 0 or any(f.truncated for f in files)
-    return CommitDetail(entry=entry, files=files, truncated=truncated, files_left_out=left_out)
+    return CommitDetail(entry=entry, files=files, truncated=truncated, files_left_out=left_out, views=drawn)

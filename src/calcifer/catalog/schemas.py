@@ -226,6 +226,7 @@ class EndpointSpec(_Spec):
                          description="Failed checks retried before the endpoint counts as down.")
     options: dict[str, Any] = Field(default_factory=dict, description="Settings of the check type.")
     enabled: bool = True
+    tags: list[Tag] = Field(default_factory=list, description="Free labels (e.g. `production`, `team:ops`).")
     kuma: KumaLink | None = Field(default=None, description="The Uptime Kuma monitor this endpoint came from.")
 
     @field_validator("target")

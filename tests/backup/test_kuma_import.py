@@ -197,7 +197,8 @@ def test_importing_the_same_backup_again_updates_instead_of_adding_duplicates(ct
     after = set(git(ctx.repo_path, "ls-tree", "-r", "--name-only", "main").split())
     assert not any(path.endswith("-2.yaml") and path not in main_files for path in after)
     every_monitor = {m["id"] for m in data["monitorList"]}
-    ended = [e.kuma_id for e in [*third.endpoints, *third.unchanged]] + [s.kuma_id for s in third.skipped]
+    ended = ([e.kuma_id for e in [*third.endpoints, *third.unchanged]] + [s.kuma_id for s in third.skipped]
+             + [g.kuma_id for g in third.groups])  # a group became a service
     assert sorted(ended) == sorted(every_monitor)  # each monitor in exactly one list
 
 

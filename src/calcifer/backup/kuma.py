@@ -548,6 +548,16 @@ def _minutes_between(start: Any, end: Any) -> int | None:
     return minutes + 24 * 60 if minutes < 0 else minutes
 
 
+def _days(value: Any) -> list[Any]:
+    """weekdays / days_of_month: a list, or the JSON text of one as the maintenance table stores it."""
+    if isinstance(value, str):
+        try:
+            value = jsonsafe.loads(value, what="days")
+        except Invalid:
+            return []
+    return _list(value)
+
+
 def _kuma_cron(window: dict[str, Any], strategy: str) -> str:
     """The cron expression Kuma generates for a recurring strategy (maintenance.js generateCron), when the
     row does not hold it yet (Kuma writes it when it first runs the window)."""
@@ -558,10 +568,10 @@ def _kuma_cron(window: dict[str, Any], strategy: str) -> str:
     if strategy == "recurring-interval":
         return f"{minute} {hour} * * *"
     if strategy == "recurring-weekday":
-        days = sorted(int(d) for d in _list(window.get("weekdays")) if str(d).isdigit())
+        days = sorted(int(d) for d in _days(window.get("weekdays")) if str(d).isdigit())
         return f"{minute} {hour} * * {','.join(map(str, days))}" if days else ""
     days_of_month = []
-    for day in _list(window.get("days_of_month")):
+    for day in _days(window.get("days_of_month")):
         text = "L" if day == "lastDay1" else str(day)
         if text not in days_of_month:
             days_of_month.append(text)

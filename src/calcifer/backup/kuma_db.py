@@ -97,13 +97,13 @@ def _read(conn: sqlite3.Connection, name: str) -> dict[str, Any]:
         monitor_list.append(monitor)
     for link in monitor_tags:
         tag = tags.get(link.get("tag_id"))
-        monitor = by_id.get(link.get("monitor_id"))
-        if tag is not None and monitor is not None:
-            monitor["tags"].append({"tag_id": tag["id"], "name": tag.get("name"), "value": link.get("value") or ""})
+        tagged = by_id.get(link.get("monitor_id"))
+        if tag is not None and tagged is not None:
+            tagged["tags"].append({"tag_id": tag["id"], "name": tag.get("name"), "value": link.get("value") or ""})
     for link in monitor_notifications:
-        monitor = by_id.get(link.get("monitor_id"))
-        if monitor is not None:
-            monitor["notificationIDList"][str(link.get("notification_id"))] = True
+        notified = by_id.get(link.get("monitor_id"))
+        if notified is not None:
+            notified["notificationIDList"][str(link.get("notification_id"))] = True
     windows = []
     for row in maintenances:
         window = {**row, "monitorIDList": [m["monitor_id"] for m in monitor_maintenances

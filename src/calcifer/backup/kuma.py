@@ -831,7 +831,7 @@ CHANNELS_DISABLED_NOTE = ("Notification channels, created disabled: after this w
 
 
 def _description(report: KumaReport) -> str:
-    lines = [f"Imported from an Uptime Kuma {report.kuma_version or '1.x'} backup by `calcifer import-kuma`.",
+    lines = [f"Imported from Uptime Kuma {report.kuma_version or '1.x'} by `calcifer import-kuma`.",
              "Review each endpoint, then merge.", ""]
     lines.append("| endpoint | Kuma monitor | Kuma type | tags | not carried over |")
     lines.append("|---|---|---|---|---|")

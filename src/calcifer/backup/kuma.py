@@ -974,11 +974,12 @@ def import_kuma(*, session: Session, actor: User, data: dict[str, Any], workspac
 def _create_windows(session: Session, actor: User, report: KumaReport) -> None:
     """Create each planned maintenance window through the monitoring slice. A window covering endpoints or
     services that exist only on this import's work item waits for the merge (listed as not imported, with
-    what to do); one an earlier import made (same title, not ended) is left as it is."""
+    what to do); one an earlier import made (same title, even if ended since) is left as it is."""
     from calcifer.monitoring import maintenance
     from calcifer.monitoring.schemas import WindowCreate
 
-    existing = {w.title for w in maintenance.list_windows(session=session, include_ended=False, limit=500)}
+    # include the ended ones: a window someone ended by hand is not brought back by the next import
+    existing = {w.title for w in maintenance.list_windows(session=session, include_ended=True, limit=500)}
     on_main = catalog_queries.endpoint_slugs(session=session)
     services = _existing_services_indexed(session)
     planned, report.maintenance = report.maintenance, []

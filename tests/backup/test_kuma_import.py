@@ -43,7 +43,7 @@ def test_every_mappable_monitor_becomes_an_endpoint_with_the_right_options(ctx: 
     assert specs["grafana"] == {"name": "Grafana", "slug": "grafana", "type": "http",
                                 "target": "https://grafana.example.org/api/health", "interval": 30,
                                 "retries": 2, "options": {"accepted_status": ["200-299", 301]},
-                                "kuma": {"monitor": 1}}
+                                "tags": ["production", "team:ops"], "kuma": {"monitor": 1}}
     assert specs["home-assistant-login-page"]["options"] == {"keyword": "Home Assistant"}
     assert specs["home-assistant-login-page"]["interval"] == 120
     assert specs["nextcloud-maintenance-banner"]["options"] == {"keyword_absent": '"maintenance":true',
@@ -69,10 +69,11 @@ def test_every_mappable_monitor_becomes_an_endpoint_with_the_right_options(ctx: 
 def test_unmappable_monitors_and_notifications_are_reported_not_dropped(ctx: AppContext, cast: Cast) -> None:
     report = run_import(ctx)
     skipped = {s.name: s.reason for s in report.skipped}
-    assert set(skipped) == {"Jellyfin container", "Zigbee bridge", "Media", "Valheim server", "Status flipped",
+    assert set(skipped) == {"Jellyfin container", "Zigbee bridge", "Valheim server", "Status flipped",
                             "Queue depth"}
     assert "docker" in skipped["Jellyfin container"] and "mqtt" in skipped["Zigbee bridge"]
-    assert "group" in skipped["Media"] and "steam" in skipped["Valheim server"]
+    assert "steam" in skipped["Valheim server"]
+    assert [(g.name, g.slug, g.existing) for g in report.groups] == [("Media", "media", False)]  # a service
     assert "upside-down" in skipped["Status flipped"] and "JSONata" in skipped["Queue depth"]
     assert [(s.name, s.kind) for s in report.channels_skipped] == [("Mail", "smtp")]
     assert {c.name for c in report.channels} == {"Ops Discord", "ntfy alerts", "Team Slack", "Gotify phone",
@@ -196,7 +197,8 @@ def test_importing_the_same_backup_again_updates_instead_of_adding_duplicates(ct
     after = set(git(ctx.repo_path, "ls-tree", "-r", "--name-only", "main").split())
     assert not any(path.endswith("-2.yaml") and path not in main_files for path in after)
     every_monitor = {m["id"] for m in data["monitorList"]}
-    ended = [e.kuma_id for e in [*third.endpoints, *third.unchanged]] + [s.kuma_id for s in third.skipped]
+    ended = ([e.kuma_id for e in [*third.endpoints, *third.unchanged]] + [s.kuma_id for s in third.skipped]
+             + [g.kuma_id for g in third.groups])  # a group became a service
     assert sorted(ended) == sorted(every_monitor)  # each monitor in exactly one list
 
 

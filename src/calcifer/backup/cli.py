@@ -142,7 +142,8 @@ def import_command(
 
 
 def import_kuma_command(
-    backup_file: Annotated[Path, typer.Argument(help="The JSON backup file Uptime Kuma 1.x exports.")],
+    backup_file: Annotated[Path, typer.Argument(help="The JSON backup file Uptime Kuma 1.x exports, or Uptime "
+                                                 "Kuma 2.x's data directory (or its kuma.db).")],
     user: Annotated[str, typer.Option(help="Username acting (an editor or admin).")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be imported.")] = False,
 ) -> None:
@@ -150,20 +151,18 @@ def import_kuma_command(
     from calcifer.auth import service as auth_service
     from calcifer.auth.choices import Role
     from calcifer.backup import kuma
-    from calcifer.catalog import queries as catalog_queries
     from calcifer.errors import DomainError
     from calcifer.work import service as work_service
 
     ctx = _context()
     try:
-        data = kuma.read_backup(backup_file)
+        data = kuma.read_source(backup_file)
         with ctx.session_factory() as session:
             actor = auth_service.get_user_by_username(session=session, username=user)
             if not auth_service.has_role(actor, Role.EDITOR):
                 _fail(f"{user} is a {actor.role}; importing needs the editor role.")
             if dry_run:
-                report = kuma.plan(data=data, taken=kuma._existing_slugs(session, ctx.repo_path),
-                                   linked=catalog_queries.endpoints_from_kuma(session=session))
+                report = kuma.plan_for(session=session, repo_path=ctx.repo_path, data=data)
             else:
                 report = kuma.import_kuma(
                     session=session, actor=actor, data=data, categories=ctx.settings.work_categories,
@@ -207,6 +206,19 @@ def import_kuma_command(
         console.print(f"Notifications not mapped ({len(report.channels_skipped)}):")
         for s in report.channels_skipped:
             console.print(f"  {s.name} ({s.kind}): {s.reason}")
+    for g in report.groups:
+        console.print(f"Group {g.name} → service {g.slug}"
+                      + (" (already in the catalog)" if g.existing else " (new, on the work item)"))
+    for t in report.tags:
+        console.print(f"Tag {t.name} → {', '.join(t.tags)} on {', '.join(t.endpoints)}")
+    for s in report.tags_skipped:
+        console.print(f"Tag {s.name} not imported: {s.reason}")
+    for w in report.maintenance:
+        state = ("created" if w.title in report.maintenance_created else "already there"
+                 if w.title in report.maintenance_existing else "would be created")
+        console.print(f"Maintenance window {w.title} ({state}): {kuma.window_text(w)}")
+    for s in report.maintenance_skipped:
+        console.print(f"Maintenance window {s.name} not imported: {s.reason}")
 
 
 def register(app: typer.Typer) -> None:

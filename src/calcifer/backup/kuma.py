@@ -1,20 +1,25 @@
-"""Import from Uptime Kuma 1.x: its JSON backup file (Settings → Backup → Export in Kuma 1.x) becomes
-catalog endpoints written into one work item, ready to review and merge.
+"""Import from Uptime Kuma: a 1.x JSON backup file (Settings → Backup → Export in Kuma 1.x) or a 2.x data
+directory (its SQLite ``kuma.db``, read by ``kuma_db``) becomes catalog endpoints and services written into
+one work item, ready to review and merge.
 
 Mapped monitor types: ``http``, ``keyword``, ``json-query`` (→ http), ``port`` (→ tcp), ``ping``
-(→ icmp), ``dns`` and ``push``. Everything else (docker, mqtt, group, steam, databases, ...) and every
-setting without an equivalent is listed in the report, never silently dropped. Kuma tags have no field
-on endpoints: they are listed in the report and in the work item's description (see docs/backup.md).
+(→ icmp), ``dns`` and ``push``; ``group`` monitors become catalog services (their children's endpoints
+name them). Kuma tags become endpoint tags (``name`` or ``name:value``); maintenance windows become
+Calcifer maintenance windows; notifications become disabled notification channels. Everything else
+(docker, mqtt, steam, databases, ...) and every setting without an equivalent is listed in the report,
+never silently dropped (see docs/backup.md).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -23,7 +28,7 @@ from calcifer.auth.models import User
 from calcifer.backup import jsonsafe
 from calcifer.catalog import index
 from calcifer.catalog import queries as catalog_queries
-from calcifer.catalog.schemas import EndpointSpec, spec_document, spec_errors
+from calcifer.catalog.schemas import TAG_PATTERN, EndpointSpec, ServiceSpec, spec_document, spec_errors
 from calcifer.catalog.yamlio import apply_spec
 from calcifer.changelog.choices import ChangeType
 from calcifer.errors import Conflict, Invalid
@@ -77,6 +82,30 @@ class MappedChannel:
 
 
 @dataclass
+class MappedGroup:
+    kuma_id: Any
+    name: str
+    slug: str
+    spec: dict[str, Any]
+    existing: bool  # a service of that slug is in the catalog already: used, not written
+
+
+@dataclass
+class MappedTag:
+    name: str
+    tags: list[str]  # the endpoint (and service) tags it became
+    endpoints: list[str]
+
+
+@dataclass
+class PlannedWindow:
+    kuma_id: Any
+    title: str
+    data: dict[str, Any]  # the fields of monitoring.schemas.WindowCreate
+    note: str = ""
+
+
+@dataclass
 class KumaReport:
     kuma_version: str = ""
     endpoints: list[MappedEndpoint] = field(default_factory=list)
@@ -86,6 +115,13 @@ class KumaReport:
     channels_created: list[str] = field(default_factory=list)
     channels_existing: list[str] = field(default_factory=list)  # made by an earlier import: left as they are
     unchanged: list[MappedEndpoint] = field(default_factory=list)  # imported before, nothing new to write
+    groups: list[MappedGroup] = field(default_factory=list)
+    tags: list[MappedTag] = field(default_factory=list)
+    tags_skipped: list[Skipped] = field(default_factory=list)
+    maintenance: list[PlannedWindow] = field(default_factory=list)  # mapped (created by import_kuma)
+    maintenance_skipped: list[Skipped] = field(default_factory=list)
+    maintenance_created: list[str] = field(default_factory=list)
+    maintenance_existing: list[str] = field(default_factory=list)  # an earlier import made them
     work_item_id: int | None = None
     branch: str = ""
 
@@ -102,6 +138,17 @@ class KumaReport:
             "channels_created": self.channels_created,
             "channels_existing": self.channels_existing,
             "skipped_notifications": [vars(s) for s in self.channels_skipped],
+            "groups": [{"name": g.name, "service": g.slug, "action": "existing" if g.existing else "added"}
+                       for g in self.groups],
+            "tags": [vars(t) for t in self.tags],
+            "skipped_tags": [vars(s) for s in self.tags_skipped],
+            "maintenance": [{"title": w.title, "kind": w.data["kind"], "cron": w.data.get("cron"),
+                             "endpoints": w.data.get("endpoints", []), "services": w.data.get("services", []),
+                             "note": w.note,
+                             "action": ("created" if w.title in self.maintenance_created else "existing"
+                                        if w.title in self.maintenance_existing else "planned")}
+                            for w in self.maintenance],
+            "skipped_maintenance": [vars(s) for s in self.maintenance_skipped],
         }
 
 
@@ -125,6 +172,17 @@ def read_backup(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("monitorList"), list):
         raise Invalid(f"{path.name} is not an Uptime Kuma 1.x backup: it has no monitorList.")
     return data
+
+
+def read_source(path: Path) -> dict[str, Any]:
+    """A Kuma 2.x data directory or kuma.db (recognised by its SQLite header), else a 1.x JSON backup."""
+    from calcifer.backup import kuma_db
+
+    if not path.exists():
+        raise Invalid(f"{path} does not exist: give a Kuma 1.x JSON backup, or Uptime Kuma 2.x's data directory "
+                      "or its kuma.db.")
+    db = kuma_db.locate(path)
+    return kuma_db.read_db(db) if db is not None else read_backup(path)
 
 
 # -- slugs ---------------------------------------------------------------------------------------------------------
@@ -214,14 +272,36 @@ def _expected(value: Any) -> Any:
     return parsed if isinstance(parsed, bool | int | float) else value
 
 
-def _tags(monitor: dict[str, Any]) -> list[str]:
+def tag_text(name: str, value: str = "") -> str | None:
+    """Kuma's tag (any text) as a Calcifer tag ``name`` or ``name:value`` (letters, digits, ``_ . : / + -``,
+    at most 63), runs of anything else becoming ``-``; None when nothing usable is left."""
+    def clean(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9_.:/+-]+", "-", _ascii(text)).strip("-_.:/+")
+
+    text = clean(name)
+    if text and clean(value):
+        text = f"{text}:{clean(value)}"
+    text = text[:63]
+    return text if text and re.fullmatch(TAG_PATTERN, text) else None
+
+
+def _kuma_tags(monitor: dict[str, Any]) -> list[tuple[str, str]]:
+    """(name, value) of each tag on a monitor."""
     tags = []
     for tag in _list(monitor.get("tags")):
         if isinstance(tag, dict) and tag.get("name"):
-            value = str(tag.get("value") or "").strip()
-            tags.append(f"{tag['name']}:{value}" if value else str(tag["name"]))
+            tags.append((str(tag["name"]), str(tag.get("value") or "").strip()))
         elif isinstance(tag, str):
-            tags.append(tag)
+            tags.append((tag, ""))
+    return tags
+
+
+def _tags(monitor: dict[str, Any]) -> list[str]:
+    tags: list[str] = []
+    for name, value in _kuma_tags(monitor):
+        text = tag_text(name, value)
+        if text is not None and text not in tags:
+            tags.append(text)
     return tags
 
 
@@ -439,6 +519,215 @@ def _notifications(data: dict[str, Any], report: KumaReport) -> None:
             report.channels.append(MappedChannel(kuma_id=str(entry.get("id")), name=name, kind=kind, url=url))
 
 
+# -- maintenance windows --------------------------------------------------------------------------------------
+
+_UTC_NAMES = {"", "UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z"}
+RECURRING_STRATEGIES = {"cron", "recurring-interval", "recurring-weekday", "recurring-day-of-month"}
+
+
+def _when(value: Any, zone: dt.tzinfo) -> dt.datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(str(value).strip().replace(" ", "T", 1))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(dt.UTC)
+
+
+def _minutes_between(start: Any, end: Any) -> int | None:
+    """Kuma's calcDuration: end_time - start_time (HH:MM), plus a day when negative, in minutes."""
+    try:
+        h1, m1 = (int(x) for x in str(start).split(":")[:2])
+        h2, m2 = (int(x) for x in str(end).split(":")[:2])
+    except ValueError:
+        return None
+    minutes = (h2 * 60 + m2) - (h1 * 60 + m1)
+    return minutes + 24 * 60 if minutes < 0 else minutes
+
+
+def _days(value: Any) -> list[Any]:
+    """weekdays / days_of_month: a list, or the JSON text of one as the maintenance table stores it."""
+    if isinstance(value, str):
+        try:
+            value = jsonsafe.loads(value, what="days")
+        except Invalid:
+            return []
+    return _list(value)
+
+
+def _kuma_cron(window: dict[str, Any], strategy: str) -> str:
+    """The cron expression Kuma generates for a recurring strategy (maintenance.js generateCron), when the
+    row does not hold it yet (Kuma writes it when it first runs the window)."""
+    try:
+        hour, minute = (int(x) for x in str(window.get("start_time") or "").split(":")[:2])
+    except ValueError:
+        return ""
+    if strategy == "recurring-interval":
+        return f"{minute} {hour} * * *"
+    if strategy == "recurring-weekday":
+        days = sorted(int(d) for d in _days(window.get("weekdays")) if str(d).isdigit())
+        return f"{minute} {hour} * * {','.join(map(str, days))}" if days else ""
+    days_of_month = []
+    for day in _days(window.get("days_of_month")):
+        text = "L" if day == "lastDay1" else str(day)
+        if text not in days_of_month:
+            days_of_month.append(text)
+    return f"{minute} {hour} {','.join(days_of_month)} * *" if days_of_month else ""
+
+
+def map_maintenance(window: dict[str, Any], *, now: dt.datetime) -> tuple[dict[str, Any] | None, str]:
+    """(WindowCreate fields without the scope, a note) or (None, why it cannot be mapped)."""
+    from calcifer.cron import cron_problem
+    from calcifer.monitoring.schemas import MAX_DURATION_MINUTES
+
+    strategy = str(window.get("strategy") or "single")
+    if window.get("active") in (False, 0):
+        return None, "paused (inactive) in Kuma"
+    if strategy == "manual":
+        return None, ("manual strategy: Kuma starts and stops it by hand; Calcifer's windows have a schedule "
+                      "(start a one-off window under Maintenance when needed)")
+    zone_name = str(window.get("timezone") or "").strip()
+    note = ""
+    zone: dt.tzinfo = dt.UTC
+    if zone_name == "SAME_AS_SERVER":
+        note = "Kuma used its server's time zone: times taken as UTC"
+    elif zone_name not in _UTC_NAMES:
+        try:
+            zone = ZoneInfo(zone_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            return None, f"unknown time zone {zone_name[:60]!r}"
+    start, end = _when(window.get("start_date"), zone), _when(window.get("end_date"), zone)
+    if strategy == "single":
+        if start is None or end is None or end <= start:
+            return None, "a single window without a valid start and end date"
+        if end <= now:
+            return None, f"ended on {end:%Y-%m-%d %H:%M} UTC (in the past)"
+        return {"kind": "one_off", "starts_at": start, "ends_at": end}, note
+    if strategy not in RECURRING_STRATEGIES:
+        return None, f"strategy {strategy[:40]!r} is not one Calcifer knows"
+    if zone is not dt.UTC:
+        return None, (f"its times are in {zone_name}: Calcifer's recurring windows are UTC cron expressions, "
+                      "which cannot follow that zone's clock changes")
+    if strategy == "recurring-interval" and str(window.get("interval_day") or "1") != "1":
+        return None, f"every {window.get('interval_day')} days has no cron equivalent"
+    cron = " ".join(str(window.get("cron") or "").split()) or (
+        "" if strategy == "cron" else _kuma_cron(window, strategy))
+    if not cron:
+        return None, "no schedule (cron, weekdays or days of the month) in Kuma"
+    problem = cron_problem(cron)
+    if problem is not None:
+        return None, f"cron {cron!r}: {problem}"
+    seconds = window.get("duration")
+    minutes = (-(-int(seconds) // 60) if isinstance(seconds, int | float) and seconds > 0
+               else _minutes_between(window.get("start_time"), window.get("end_time")))
+    if not minutes or minutes < 1:
+        return None, "no duration"
+    if minutes > MAX_DURATION_MINUTES:
+        return None, f"lasts {minutes} minutes, longer than Calcifer's {MAX_DURATION_MINUTES}"
+    if end is not None and end <= now:
+        return None, f"its date range ended on {end:%Y-%m-%d} (in the past)"
+    return {"kind": "recurring", "cron": cron, "duration_minutes": minutes, "starts_at": start, "ends_at": end}, note
+
+
+def window_title(title: str) -> str:
+    return " ".join(f"{title} (Uptime Kuma)".split())[:200]
+
+
+def _maintenance(data: dict[str, Any], report: KumaReport, *, now: dt.datetime) -> None:
+    by_monitor = {e.kuma_id: e.slug for e in [*report.endpoints, *report.unchanged]}
+    by_group = {g.kuma_id: g.slug for g in report.groups}
+    for window in _list(data.get("maintenanceList")):
+        if not isinstance(window, dict):
+            continue
+        title = str(window.get("title") or f"maintenance {window.get('id')}")
+        fields, reason = map_maintenance(window, now=now)
+        if fields is None:
+            report.maintenance_skipped.append(Skipped(window.get("id"), title, str(window.get("strategy")), reason))
+            continue
+        ids = _list(window.get("monitorIDList"))
+        fields["endpoints"] = sorted({by_monitor[i] for i in ids if i in by_monitor})
+        fields["services"] = sorted({by_group[i] for i in ids if i in by_group})
+        if not fields["endpoints"] and not fields["services"]:
+            report.maintenance_skipped.append(Skipped(
+                window.get("id"), title, str(window.get("strategy")),
+                "none of its monitors became an endpoint or service" if ids else "it names no monitor"))
+            continue
+        fields["title"] = window_title(title)
+        fields["description"] = str(window.get("description") or "")[:5000]
+        report.maintenance.append(PlannedWindow(window.get("id"), fields["title"], fields, reason))
+
+
+# -- groups and tags ------------------------------------------------------------------------------------------
+
+def _groups(monitors: list[dict[str, Any]], services: set[str], report: KumaReport) -> dict[Any, str]:
+    """Each ``group`` monitor as a catalog service (an existing service of its slug is used as it is);
+    returns {group's Kuma id: service slug}."""
+    taken = set(services)
+    slugs: dict[Any, str] = {}
+    for monitor in monitors:
+        if str(monitor.get("type") or "") != "group":
+            continue
+        name = (str(monitor.get("name") or "").strip() or f"Kuma group {monitor.get('id')}")[:200]
+        base = slugify(name)
+        existing = base in services
+        slug = base if existing else unique_slug(base, taken)
+        spec: dict[str, Any] = {"name": name, "slug": slug, "kind": "other",
+                                "description": f"Monitor group {name!r} in Uptime Kuma."}
+        tags = _tags(monitor)
+        if tags:
+            spec["tags"] = tags
+        if str(monitor.get("description") or "").strip():
+            spec["description"] = str(monitor["description"]).strip()[:10_000]
+        slugs[monitor.get("id")] = slug
+        report.groups.append(MappedGroup(monitor.get("id"), name, slug, spec, existing))
+    return slugs
+
+
+def _group_of(monitor: dict[str, Any], by_id: dict[Any, dict[str, Any]], groups: dict[Any, str]) -> str | None:
+    """The service of the nearest group above a monitor (Kuma groups nest)."""
+    seen: set[Any] = set()
+    parent = monitor.get("parent")
+    while parent is not None and parent not in seen:
+        if parent in groups:
+            return groups[parent]
+        seen.add(parent)
+        parent = (by_id.get(parent) or {}).get("parent")
+    return None
+
+
+def _tag_summary(data: dict[str, Any], monitors: list[dict[str, Any]], report: KumaReport) -> None:
+    """Each Kuma tag once: the tags it became and on which endpoints/services, or why it did not come."""
+    names: list[str] = [str(t.get("name")) for t in _list(data.get("tagList")) if isinstance(t, dict)
+                        and t.get("name")]
+    carried: dict[str, tuple[list[str], list[str]]] = {}
+    slug_of = {e.kuma_id: e.slug for e in [*report.endpoints, *report.unchanged]}
+    slug_of |= {g.kuma_id: g.slug for g in report.groups}
+    for monitor in monitors:
+        for name, value in _kuma_tags(monitor):
+            if name not in names:
+                names.append(name)
+            tags, where = carried.setdefault(name, ([], []))
+            text = tag_text(name, value)
+            slug = slug_of.get(monitor.get("id"))
+            if text is not None and slug is not None:
+                if text not in tags:
+                    tags.append(text)
+                if slug not in where:
+                    where.append(slug)
+    for name in names:
+        tags, where = carried.get(name, ([], []))
+        if where:
+            report.tags.append(MappedTag(name, tags, where))
+        elif tag_text(name) is None:
+            report.tags_skipped.append(Skipped(None, name, "tag", "no letters or digits left to make a tag of"))
+        else:
+            report.tags_skipped.append(Skipped(None, name, "tag", "no imported monitor carries it"
+                                               if name in carried else "on no monitor"))
+
+
 # -- the whole import -------------------------------------------------------------------------------------------
 
 def _kuma_id(monitor: dict[str, Any]) -> int | None:
@@ -452,17 +741,23 @@ def _same_endpoint(spec: dict[str, Any], earlier: dict[str, Any]) -> bool:
 
 
 def plan(*, data: dict[str, Any], taken: set[str],
-         linked: dict[int, tuple[str, dict[str, Any]]] | None = None) -> KumaReport:
-    """Map a Kuma backup without writing anything: what would be imported and what not (and why).
+         linked: dict[int, tuple[str, dict[str, Any]]] | None = None, services: set[str] | None = None,
+         now: dt.datetime | None = None) -> KumaReport:
+    """Map a Kuma backup (or a kuma.db read as one) without writing anything: what would be imported and
+    what not (and why).
 
     ``linked``: the endpoints earlier imports made, by Kuma monitor id (``kuma: {monitor: id}`` in their
-    files): such a monitor updates its endpoint (keeping what was added by hand, e.g. ``service``) or, when
-    nothing changed, is listed as unchanged. Every monitor ends in exactly one list."""
+    files): such a monitor updates its endpoint (keeping what was added by hand) or, when nothing changed,
+    is listed as unchanged. ``services``: the catalog's service slugs (a group whose slug is taken uses that
+    service). Every monitor, group, tag, maintenance window and notification ends in exactly one list."""
     report = KumaReport(kuma_version=str(data.get("version") or ""))
     taken = set(taken)
     linked = linked or {}
-    for monitor in _list(data.get("monitorList")):
-        if not isinstance(monitor, dict):
+    monitors = [m for m in _list(data.get("monitorList")) if isinstance(m, dict)]
+    by_id = {m.get("id"): m for m in monitors if m.get("id") is not None}
+    groups = _groups(monitors, services or set(), report)
+    for monitor in monitors:
+        if str(monitor.get("type") or "") == "group":
             continue
         name = str(monitor.get("name") or "")
         kind = str(monitor.get("type") or "")
@@ -473,6 +768,11 @@ def plan(*, data: dict[str, Any], taken: set[str],
         if spec is not None:
             if kuma_id is not None:
                 spec["kuma"] = {"monitor": kuma_id}
+            group = _group_of(monitor, by_id, groups)
+            if group is not None:
+                spec["service"] = group
+            if _tags(monitor):
+                spec["tags"] = _tags(monitor)
             if earlier:  # what a person added by hand stays, what Kuma says wins
                 spec = {k: v for k, v in earlier[1].items() if v is not None and k not in spec} | spec
             problem = _validate(spec)
@@ -493,6 +793,8 @@ def plan(*, data: dict[str, Any], taken: set[str],
             report.unchanged.append(mapped)
         else:
             report.endpoints.append(mapped)
+    _tag_summary(data, monitors, report)
+    _maintenance(data, report, now=now or dt.datetime.now(dt.UTC))
     _notifications(data, report)
     return report
 
@@ -507,12 +809,29 @@ def _existing_slugs(session: Session, repo_path: Path) -> set[str]:
     return slugs
 
 
+def _existing_services(session: Session, repo_path: Path) -> set[str]:
+    from calcifer import gitrepo as git
+    from calcifer.catalog import index as catalog_index
+
+    slugs = set(catalog_index.all_slugs(session=session))
+    for path in git.list_files_at(repo_path=repo_path, prefix="catalog/services/"):
+        slugs.add(Path(path).stem)
+    return slugs
+
+
+def plan_for(*, session: Session, repo_path: Path, data: dict[str, Any]) -> KumaReport:
+    """``plan`` against this instance's catalog (what a dry run shows)."""
+    return plan(data=data, taken=_existing_slugs(session, repo_path),
+                linked=catalog_queries.endpoints_from_kuma(session=session),
+                services=_existing_services(session, repo_path))
+
+
 CHANNELS_DISABLED_NOTE = ("Notification channels, created disabled: after this work item is merged, review and "
                           "enable them under Settings → Notifications.")
 
 
 def _description(report: KumaReport) -> str:
-    lines = [f"Imported from an Uptime Kuma {report.kuma_version or '1.x'} backup by `calcifer import-kuma`.",
+    lines = [f"Imported from Uptime Kuma {report.kuma_version or '1.x'} by `calcifer import-kuma`.",
              "Review each endpoint, then merge.", ""]
     lines.append("| endpoint | Kuma monitor | Kuma type | tags | not carried over |")
     lines.append("|---|---|---|---|---|")
@@ -530,7 +849,27 @@ def _description(report: KumaReport) -> str:
     if report.channels_skipped:
         lines += ["", "Notifications without an apprise mapping:", ""]
         lines += [f"- {s.name} ({s.kind}): {s.reason}" for s in report.channels_skipped]
+    if report.groups:
+        lines += ["", "Monitor groups → services:", ""]
+        lines += [f"- {g.name} → {g.slug}" + (" (already in the catalog)" if g.existing else " (new service)")
+                  for g in report.groups]
+    if report.tags or report.tags_skipped:
+        lines += ["", "Tags:", ""]
+        lines += [f"- {t.name} → {', '.join(t.tags)} on {', '.join(t.endpoints)}" for t in report.tags]
+        lines += [f"- {s.name}: not imported, {s.reason}" for s in report.tags_skipped]
+    if report.maintenance or report.maintenance_skipped:
+        lines += ["", "Maintenance windows (created once the endpoints they cover are in the catalog):", ""]
+        lines += [f"- {w.title}: {window_text(w)}" for w in report.maintenance]
+        lines += [f"- {s.name} ({s.kind}): not imported, {s.reason}" for s in report.maintenance_skipped]
     return "\n".join(lines)[:20_000]
+
+
+def window_text(window: PlannedWindow) -> str:
+    data = window.data
+    when = (f"every `{data['cron']}` (UTC) for {data['duration_minutes']} min" if data["kind"] == "recurring"
+            else f"{data['starts_at']:%Y-%m-%d %H:%M} to {data['ends_at']:%Y-%m-%d %H:%M} UTC")
+    scope = ", ".join([*data.get("services", []), *data.get("endpoints", [])])
+    return f"{when}, covering {scope}" + (f" ({window.note})" if window.note else "")
 
 
 def _entry_batches(slugs: list[str]) -> list[list[str]]:
@@ -584,11 +923,12 @@ def import_kuma(*, session: Session, actor: User, data: dict[str, Any], workspac
         raise Conflict(f"An Uptime Kuma import is still open as work item #{open_import}: merge or cancel it "
                        "first; importing again then updates the endpoints it made instead of adding new ones.",
                        code="import_open")
-    report = plan(data=data, taken=_existing_slugs(session, workspace.repo_path),
-                  linked=catalog_queries.endpoints_from_kuma(session=session))
-    if not report.endpoints:
+    report = plan_for(session=session, repo_path=workspace.repo_path, data=data)
+    new_services = [g for g in report.groups if not g.existing]
+    if not report.endpoints and not new_services:
         if report.unchanged:  # everything was imported before, as it is now: nothing to write
             _create_channels(session, actor, report)
+            _create_windows(session, actor, report)
             return report
         raise Invalid("Nothing in this Uptime Kuma backup maps to a Calcifer endpoint: "
                       + "; ".join(f"{s.name} ({s.kind}): {s.reason}" for s in report.skipped[:10]))
@@ -600,6 +940,18 @@ def import_kuma(*, session: Session, actor: User, data: dict[str, Any], workspac
     report.work_item_id = item.id
     report.branch = item.branch
     try:
+        if new_services:
+            files = []
+            for group in new_services:
+                path = index.service_file(group.slug)
+                work.write_file(session=session, actor=actor, item_id=item.id, path=path,
+                                content=apply_spec(None, spec_document(ServiceSpec.model_validate(group.spec))))
+                files.append(path)
+            work.commit(session=session, actor=actor, item_id=item.id, workspace=workspace,
+                        message=f"Import {len(files)} service(s) from Uptime Kuma monitor groups", files=files,
+                        entry_type=ChangeType.ADDED,
+                        entry_text=("Imported services from Uptime Kuma groups: "
+                                    + ", ".join(g.slug for g in new_services))[:ENTRY_MAX])
         for change_type, verb, done, mapped in (
                 (ChangeType.ADDED, "Import", "Imported", [e for e in report.endpoints if not e.updates]),
                 (ChangeType.CHANGED, "Update", "Updated", [e for e in report.endpoints if e.updates])):
@@ -615,7 +967,49 @@ def import_kuma(*, session: Session, actor: User, data: dict[str, Any], workspac
         work.cancel(session=session, actor=actor, item_id=item.id, workspace=workspace, confirm=True)
         raise
     _create_channels(session, actor, report)
+    _create_windows(session, actor, report)
     return report
+
+
+def _create_windows(session: Session, actor: User, report: KumaReport) -> None:
+    """Create each planned maintenance window through the monitoring slice. A window covering endpoints or
+    services that exist only on this import's work item waits for the merge (listed as not imported, with
+    what to do); one an earlier import made (same title, even if ended since) is left as it is."""
+    from calcifer.monitoring import maintenance
+    from calcifer.monitoring.schemas import WindowCreate
+
+    # include the ended ones: a window someone ended by hand is not brought back by the next import
+    existing = {w.title for w in maintenance.list_windows(session=session, include_ended=True, limit=500)}
+    on_main = catalog_queries.endpoint_slugs(session=session)
+    services = _existing_services_indexed(session)
+    planned, report.maintenance = report.maintenance, []
+    for window in planned:
+        if window.title in existing:
+            report.maintenance_existing.append(window.title)
+            report.maintenance.append(window)
+            continue
+        missing = sorted({*(set(window.data["endpoints"]) - on_main), *(set(window.data["services"]) - services)})
+        if missing:
+            where = f"work item #{report.work_item_id}" if report.work_item_id else "the import's work item"
+            report.maintenance_skipped.append(Skipped(
+                window.kuma_id, window.title, window.data["kind"],
+                f"it covers {', '.join(missing[:5])}, which exist only on {where} until it is merged: run "
+                "calcifer import-kuma again after the merge to create it"))
+            continue
+        try:
+            maintenance.create_window(session=session, actor=actor, data=WindowCreate.model_validate(window.data))
+        except Invalid as exc:
+            session.rollback()
+            report.maintenance_skipped.append(Skipped(window.kuma_id, window.title, window.data["kind"], exc.message))
+            continue
+        report.maintenance_created.append(window.title)
+        report.maintenance.append(window)
+
+
+def _existing_services_indexed(session: Session) -> set[str]:
+    from calcifer.catalog import index as catalog_index
+
+    return set(catalog_index.all_slugs(session=session))
 
 
 def _write_endpoint(session: Session, actor: User, item: WorkItem, endpoint: MappedEndpoint) -> str:

@@ -226,6 +226,7 @@ class EndpointSpec(_Spec):
                          description="Failed checks retried before the endpoint counts as down.")
     options: dict[str, Any] = Field(default_factory=dict, description="Settings of the check type.")
     enabled: bool = True
+    tags: list[Tag] = Field(default_factory=list, description="Free labels (e.g. `production`, `team:ops`).")
     kuma: KumaLink | None = Field(default=None, description="The Uptime Kuma monitor this endpoint came from.")
     locations: list[Slug] = Field(default_factory=lambda: ["local"], min_length=1, max_length=20,
                                   description="Where it is checked from: `local` (the server's own scheduler) "

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pygit2
 import pytest
 
 from calcifer.auth.choices import Role
@@ -65,6 +66,7 @@ def seed(server: LiveServer) -> dict[str, str]:
     with httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Probe {probe_token}"}) as probe:
         sent = probe.post("/api/v1/probes/results", json={"results": [result(1, "shop-edge", "down")]})
         assert sent.status_code == 200, sent.text
+    before = str(pygit2.Repository(str(server.ctx.repo_path)).references["refs/heads/main"].target)
     with httpx.Client(base_url=server.url, timeout=30,
                       headers={"Authorization": f"Bearer {make_token(server.ctx, 'ada')}"}) as client:
         land(client, {DOC: "# Restart the shop\n\n1. Stop it.\n2. Start it.\n"}, title="Shop runbook",
@@ -76,7 +78,7 @@ def seed(server: LiveServer) -> dict[str, str]:
         # A remote that cannot be reached: Settings → Repository shows its sync state and the push error.
         assert client.put("/api/v1/repository/remote",
                           json={"url": "file:///nonexistent/calcifer-a11y.git"}).status_code == 200
-    return {"item": str(item_id), "incident": str(incident_id)}
+    return {"item": str(item_id), "incident": str(incident_id), "before": before}
 
 
 def main_pages(ids: dict[str, str]) -> list[str]:
@@ -85,7 +87,8 @@ def main_pages(ids: dict[str, str]) -> list[str]:
             "/docs", f"/docs/view/{DOC}", f"/docs/new?item={ids['item']}", "/search?q=shop", "/changelog",
             "/settings", "/settings/users", "/settings/tokens", "/settings/audit", "/settings/preferences",
             "/work/standard", "/settings/repository", "/repository/outside-changes", "/settings/probes",
-            "/monitoring/endpoints/shop-edge"]
+            "/monitoring/endpoints/shop-edge", "/compare", f"/compare/{ids['before']}...main",
+            f"/compare/{ids['before']}...main?view=split"]
 
 
 def violations(page: Any) -> list[str]:

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 from calcifer.catalog.models import CatalogEndpoint, CatalogState
 from calcifer.errors import NotFound
 from calcifer.instance import AppContext
-from calcifer.monitoring import checks, hooks, states, store
+from calcifer.monitoring import checks, hooks, leases, states, store
 from calcifer.monitoring.checks.base import CheckContext, CheckType, Outcome, PushSeen, Target
 from calcifer.monitoring.choices import ResultCode, Status
 from calcifer.monitoring.lock import SchedulerLock, make_lock
@@ -84,7 +84,7 @@ def next_slot(slug: str, interval: float, after: float) -> float:
     return math.ceil((after - offset) / interval) * interval + offset
 
 
-def first_due(job: Job, now: float) -> float:
+def first_due(job: Job, now: float, *, spread: float = OVERDUE_SPREAD) -> float:
     """When a (re)started scheduler first checks ``job`` (wall clock): at its phase slot, but never more
     than one interval after its last check; one whose check fell due while no scheduler ran (a restart,
     a takeover) is checked within a few seconds, spread by phase."""
@@ -93,7 +93,7 @@ def first_due(job: Job, now: float) -> float:
         return slot
     latest = job.last_checked + job.interval
     if latest <= now:
-        return now + phase(job.slug) * min(job.interval, OVERDUE_SPREAD)
+        return now + phase(job.slug) * min(job.interval, spread)
     return min(slot, latest)
 
 
@@ -188,10 +188,12 @@ class Plan:
     paused: set[int] = field(default_factory=set)
 
 
-def plan_changes(session: Session, *, current: dict[str, str], signature: tuple[Any, ...] | None = None) -> Plan:
+def plan_changes(session: Session, *, current: dict[str, str], signature: tuple[Any, ...] | None = None,
+                 share: leases.WorkerLeases | None = None) -> Plan:
     """Compare the catalog (enabled endpoints) and the pause flags with ``current`` (slug → fingerprint of
     the scheduled endpoints): jobs to add (new or changed) and slugs to remove (gone, disabled, paused,
-    changed). Creates state rows for new slugs and marks stopped ones paused."""
+    changed). Creates state rows for new slugs and marks stopped ones paused. With ``share`` (workers
+    sharing the endpoints on PostgreSQL), only the endpoints in this worker's buckets are planned."""
     signature = signature or catalog_signature(session)
     rows = session.execute(select(*_ENDPOINT_COLUMNS)).all()
     ids = states.ensure_states(session, [row.slug for row in rows])
@@ -200,8 +202,11 @@ def plan_changes(session: Session, *, current: dict[str, str], signature: tuple[
     wanted: dict[str, tuple[Any, str]] = {}
     stopped: dict[int, tuple[str, str | None]] = {}
     running: dict[int, tuple[str, str | None]] = {}
+    owned = share.owned_endpoint_ids(ids.values()) if share is not None else None
     for row in rows:
         eid = ids[row.slug]
+        if owned is not None and eid not in owned:
+            continue  # another worker's share
         if not row.enabled or eid in paused:
             stopped[eid] = (row.slug, row.service)
             continue
@@ -213,7 +218,12 @@ def plan_changes(session: Session, *, current: dict[str, str], signature: tuple[
     for slug, (row, fingerprint) in wanted.items():
         if current.get(slug) != fingerprint:
             plan.add.append(_build_job(row, ids[slug], fingerprint))
-    if not current and plan.add:  # a (re)start: when was each endpoint checked last?
+    if share is not None:  # a start or a bucket taken over: when was each endpoint checked last?
+        arrived = [job for job in plan.add if job.slug not in current]
+        last_seen = leases.last_checks(session, [job.endpoint_id for job in arrived])
+        for job in arrived:
+            job.last_checked = last_seen.get(job.endpoint_id)
+    elif not current and plan.add:  # a (re)start: when was each endpoint checked last?
         last = states.last_checked(session)
         for job in plan.add:
             stored = last.get(job.endpoint_id)
@@ -285,8 +295,10 @@ class Scheduler:
     def __init__(self, *, app: AppContext, concurrency: int | None = None, poll_seconds: float = 2.0,
                  maintenance_seconds: float = 5.0, push_seconds: float = 2.0, status_seconds: float = 3.0,
                  batch_seconds: float = 0.5, lock: SchedulerLock | None = None,
-                 http_session: Any = None, writer: str = "process", tune_interpreter: bool = False) -> None:
+                 http_session: Any = None, writer: str = "process", tune_interpreter: bool = False,
+                 share: leases.WorkerLeases | None = None) -> None:
         self.app = app
+        self.share = share
         self.tune_interpreter = tune_interpreter
         self.settings = app.settings
         self.limit = concurrency or self.settings.monitor_concurrency
@@ -357,6 +369,16 @@ class Scheduler:
             return values[min(len(values), max(1, math.ceil(pct * len(values)))) - 1] * 1000
 
         return round(pick(0.50), 3), round(pick(0.99), 3)
+
+    def in_flight_endpoint_ids(self) -> set[int]:
+        """Endpoints with a check started or about to start (a worker frees a bucket only when idle)."""
+        return ({job.endpoint_id for _deadline, job in self._running.values()}
+                | {job.endpoint_id for job, _due in self._ready})
+
+    def results_put_and_written(self) -> tuple[int, int]:
+        """Results handed to the writer, and results it wrote (or dropped): equal when all are stored."""
+        stats = self.writer.stats
+        return self.checks_total, stats.written + stats.dropped
 
     def queue_length(self) -> int:
         """Endpoints due now but not started (waiting for a concurrency slot)."""
@@ -523,6 +545,8 @@ class Scheduler:
             self._fingerprints[job.slug] = job.fingerprint
             if initial:
                 wall_due = first_due(job, now_wall)
+            elif self.share is not None and job.last_checked is not None:  # taken over from another worker
+                wall_due = first_due(job, now_wall, spread=min(NEW_ENDPOINT_SPREAD, job.interval / 4))
             else:
                 wall_due = now_wall + phase(job.slug) * min(job.interval, NEW_ENDPOINT_SPREAD)
             self._push_job(job, now_loop + (wall_due - now_wall))
@@ -546,7 +570,7 @@ class Scheduler:
             if not force and signature == self._signature and paused == self._paused:
                 return None
             # safe to read from this thread: only ``_apply`` changes it, after this returns
-            return plan_changes(session, current=self._fingerprints, signature=signature)
+            return plan_changes(session, current=self._fingerprints, signature=signature, share=self.share)
 
     async def refresh(self, *, force: bool = False, initial: bool = False) -> None:
         """Bring the schedule in line with the catalog index and pause flags (DB work in a thread)."""
@@ -645,6 +669,8 @@ class Scheduler:
                        asyncio.create_task(self._every(2.0, self._refresh_figures, "figures"))]
             if self.lock is not None:
                 helpers.append(asyncio.create_task(self._watch_lock(stop)))
+            if self.share is not None:
+                helpers.append(asyncio.create_task(leases.keep(self.share, self, stop)))
             await stop.wait()
         finally:
             for helper in helpers:
@@ -688,9 +714,12 @@ async def serve(app: AppContext, stop: asyncio.Event, *, lock_poll_seconds: floa
                 on_scheduler: Callable[[Scheduler], None] | None = None, **options: Any) -> None:
     """Wait for the scheduler lock, run the scheduler while holding it, give it up when stopped.
 
-    When the lock is lost (the PostgreSQL connection broke), the scheduler stops and this waits for the
-    lock again. Returns when ``stop`` is set.
+    When the lock is lost, the scheduler stops and this waits for the lock again. Returns when ``stop``
+    is set. On PostgreSQL there is no single lock: every scheduler shares the endpoints (``serve_shared``).
     """
+    if app.engine.dialect.name == "postgresql":
+        await serve_shared(app, stop, on_scheduler=on_scheduler, **options)
+        return
     lock = make_lock(settings=app.settings, engine=app.engine)
     waiting_logged = False
     try:
@@ -702,7 +731,8 @@ async def serve(app: AppContext, stop: asyncio.Event, *, lock_poll_seconds: floa
                 got = False
             if not got:
                 if not waiting_logged:
-                    log.info("another process runs the scheduler; waiting to take over")
+                    log.info("another process runs the scheduler; waiting to take over (on SQLite one "
+                             "scheduler runs at a time; PostgreSQL lets several workers share the endpoints)")
                     waiting_logged = True
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(lock_poll_seconds):
@@ -726,6 +756,31 @@ async def serve(app: AppContext, stop: asyncio.Event, *, lock_poll_seconds: floa
                 await asyncio.to_thread(lock.release)
     finally:
         await asyncio.to_thread(lock.release)
+
+
+async def serve_shared(app: AppContext, stop: asyncio.Event, *,
+                       on_scheduler: Callable[[Scheduler], None] | None = None, **options: Any) -> None:
+    """PostgreSQL: run a scheduler that checks this worker's share of the endpoints (``leases``), until
+    ``stop``; then free the share so the other workers take it over at once."""
+    share = leases.WorkerLeases(app.engine, lease_seconds=app.settings.monitor_worker_lease_seconds)
+    try:
+        while not stop.is_set():  # the first renewal (register, claim a share) before the first plan
+            try:
+                await asyncio.to_thread(share.renew)
+                break
+            except Exception:
+                log.exception("registering this worker failed; trying again")
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(share.renew_seconds):
+                        await stop.wait()
+        if stop.is_set():
+            return
+        scheduler = Scheduler(app=app, share=share, **options)
+        if on_scheduler is not None:
+            on_scheduler(scheduler)
+        await scheduler.run(stop)
+    finally:
+        await asyncio.to_thread(share.leave)
 
 
 # -- check now ----------------------------------------------------------------------------------------

@@ -79,7 +79,9 @@ class WorkerLeases:
         self.releasing: dict[int, tuple[float, int | None]] = {}
         self.valid_until = 0.0                    # monotonic: stop checking everything after this
         self.workers = 0                          # live workers at the last renewal
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()     # guards the fields above
+        self._db = threading.Lock()       # one database round at a time: ``leave`` never races a renewal
+        self._left = False
         self._seeded = False
 
     def owned_endpoint_ids(self, endpoint_ids: Iterable[int]) -> set[int]:
@@ -92,6 +94,12 @@ class WorkerLeases:
         the endpoint ids with a check in flight) and whose results are written (``written``, the writer's
         count, has reached ``put``, the results queued, as of when they were idle), give up or claim
         buckets to hold this worker's share. True when the buckets this process checks changed."""
+        with self._db:
+            if self._left:
+                return False
+            return self._renew(busy=busy, put=put, written=written)
+
+    def _renew(self, *, busy: Iterable[int], put: int, written: int) -> bool:
         started = time.monotonic()
         busy_buckets = {eid % self.buckets for eid in busy}
         me = {"me": self.id, "lease": self.lease}
@@ -175,7 +183,8 @@ class WorkerLeases:
             self.owned = frozenset()
             self.releasing = {}
         try:
-            with self.engine.begin() as conn:
+            with self._db, self.engine.begin() as conn:
+                self._left = True
                 conn.execute(text("UPDATE monitor_buckets SET worker_id = NULL, expires_at = now() "
                                   "WHERE worker_id = :me"), {"me": self.id})
                 conn.execute(text("DELETE FROM monitor_workers WHERE id = :me"), {"me": self.id})

@@ -7,11 +7,16 @@
 # a rootfs made with `debootstrap` from Debian's packages works as well (tests/deploy/test_image.py).
 ARG BASE=docker.io/library/debian:bookworm-slim
 
+# The build stage compiles what has no wheel (ruamel.yaml.clibz) into a virtual environment.
 FROM ${BASE} AS build
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
+ && apt-get install -y --no-install-recommends python3 python3-venv python3-dev gcc libc6-dev ca-certificates \
  && rm -rf /var/lib/apt/lists/*
+# Behind a TLS-intercepting proxy, mount its CA bundle and name it (the build machine's own bundle, e.g.
+# `-v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/build-ca.crt:ro --build-arg
+# PIP_CERT=/etc/ssl/certs/build-ca.crt` with podman/buildah); unset otherwise.
+ARG PIP_CERT
 COPY pyproject.toml README.md /src/
 COPY src /src/src
 RUN python3 -m venv /opt/calcifer \

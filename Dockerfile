@@ -5,11 +5,12 @@
 #
 # BASE is any Debian 12 (bookworm) or newer image or rootfs: the default is Debian's official image;
 # a rootfs made with `debootstrap` from Debian's packages works as well (tests/deploy/test_image.py).
+# podman/buildah: build with `--format docker`, or the OCI format drops the HEALTHCHECK.
 ARG BASE=docker.io/library/debian:bookworm-slim
 
 # The build stage compiles what has no wheel (ruamel.yaml.clibz) into a virtual environment.
 FROM ${BASE} AS build
-ENV DEBIAN_FRONTEND=noninteractive
+ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv python3-dev gcc libc6-dev ca-certificates \
  && rm -rf /var/lib/apt/lists/*
@@ -23,7 +24,7 @@ RUN python3 -m venv /opt/calcifer \
  && /opt/calcifer/bin/pip install --no-cache-dir --disable-pip-version-check /src
 
 FROM ${BASE}
-ENV DEBIAN_FRONTEND=noninteractive
+ARG DEBIAN_FRONTEND=noninteractive
 # git: backups bundle the managed repository with the git program; tini reaps the writer process.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 ca-certificates git tini \

@@ -56,18 +56,21 @@ def test_the_image_builds_from_a_debootstrap_rootfs_and_serves_healthz(tmp_path:
                               env=env, timeout=600, check=False)
     tar.wait(60)
     assert imported.returncode == 0, imported.stderr
-    build = ["buildah", "bud", "--isolation", "chroot", "--network", "host", "--build-arg", f"BASE={base}",
+    build = ["buildah", "bud", "--format", "docker", "--isolation", "chroot", "--network", "host",
+             "--build-arg", f"BASE={base}",
              "-t", "localhost/calcifer:test"]
     if os.environ.get("PIP_CERT"):  # a TLS-intercepting proxy on the build machine: hand its CA to pip
         build += ["-v", f"{os.environ['PIP_CERT']}:/etc/ssl/certs/build-ca.crt:ro",
                   "--build-arg", "PIP_CERT=/etc/ssl/certs/build-ca.crt"]
     run(*build, str(ROOT), env=env)
 
-    config = json.loads(run("podman", "image", "inspect", "localhost/calcifer:test", env=env))[0]["Config"]
+    image = json.loads(run("podman", "image", "inspect", "localhost/calcifer:test", env=env))[0]
+    config = image["Config"]
     assert config["User"] == "calcifer"
     assert "/var/lib/calcifer" in config["Volumes"]
-    assert any("/healthz" in part for part in config["Healthcheck"]["Test"])
     assert config["Entrypoint"][-1] == "calcifer" and config["Cmd"] == ["serve"]
+    healthcheck = image["HealthCheck"]["Test"]
+    assert healthcheck[0] == "CMD" and any("/healthz" in part for part in healthcheck)
 
     container = run("buildah", "from", "localhost/calcifer:test", env=env).strip()
     port = free_port()
@@ -86,6 +89,9 @@ def test_the_image_builds_from_a_debootstrap_rootfs_and_serves_healthz(tmp_path:
                 time.sleep(0.5)
         assert body is not None, server.communicate(timeout=30)[0][-3000:] if server.poll() is not None else "no answer"
         assert body.get("status") == "ok", body
+        # the image's own HEALTHCHECK command, run in the container, succeeds too
+        run("buildah", "run", "--isolation", "chroot", "--network", "host", "--user", "calcifer", "--env",
+            f"CALCIFER_PORT={port}", container, "--", *healthcheck[1:], env=env, timeout=120)
     finally:
         if server.poll() is None:
             server.terminate()

@@ -69,7 +69,7 @@ def test_the_image_builds_from_a_debootstrap_rootfs_and_serves_healthz(tmp_path:
     assert config["User"] == "calcifer"
     assert "/var/lib/calcifer" in config["Volumes"]
     assert config["Entrypoint"][-1] == "calcifer" and config["Cmd"] == ["serve"]
-    healthcheck = image["HealthCheck"]["Test"]
+    healthcheck = image["Healthcheck"]["Test"]  # podman: top level, for docker-format images
     assert healthcheck[0] == "CMD" and any("/healthz" in part for part in healthcheck)
 
     container = run("buildah", "from", "localhost/calcifer:test", env=env).strip()

@@ -14,7 +14,7 @@ from calcifer.web.context import AppContext
 from tests.conftest import TEST_DATABASE_URL
 from tests.monitoring.scheduler_helpers import wait_until
 
-pytestmark = pytest.mark.skipif(
+pg_only = pytest.mark.skipif(
     not (TEST_DATABASE_URL or "").startswith("postgresql"),
     reason="worker leases exist only on PostgreSQL: set CALCIFER_TEST_DATABASE_URL to a PostgreSQL server "
            "(CI's PostgreSQL pass does); on SQLite one scheduler runs at a time")
@@ -33,6 +33,7 @@ def settle(*workers: WorkerLeases, rounds: int = 6) -> None:
             worker.renew()
 
 
+@pg_only
 def test_a_second_worker_gets_half_only_after_the_first_let_go(ctx: AppContext) -> None:
     first = WorkerLeases(ctx.engine, lease_seconds=30, flush_seconds=0)
     second = WorkerLeases(ctx.engine, lease_seconds=30, flush_seconds=0)
@@ -49,6 +50,7 @@ def test_a_second_worker_gets_half_only_after_the_first_let_go(ctx: AppContext) 
     assert first.owned.isdisjoint(second.owned)
 
 
+@pg_only
 def test_a_bucket_with_a_check_in_flight_or_unwritten_results_is_not_let_go(ctx: AppContext) -> None:
     first = WorkerLeases(ctx.engine, lease_seconds=30, flush_seconds=0)
     second = WorkerLeases(ctx.engine, lease_seconds=30, flush_seconds=0)
@@ -70,6 +72,7 @@ def test_a_bucket_with_a_check_in_flight_or_unwritten_results_is_not_let_go(ctx:
     assert len(second.owned) == BUCKETS // 2
 
 
+@pg_only
 def test_a_dead_workers_buckets_are_claimed_after_its_lease_and_it_fences_itself(ctx: AppContext) -> None:
     dead = WorkerLeases(ctx.engine, lease_seconds=1.0)
     dead.renew()
@@ -83,6 +86,7 @@ def test_a_dead_workers_buckets_are_claimed_after_its_lease_and_it_fences_itself
     assert dead.fence() and dead.owned == frozenset()
 
 
+@pg_only
 def test_a_worker_that_leaves_hands_its_buckets_over_at_once(ctx: AppContext) -> None:
     leaving = WorkerLeases(ctx.engine, lease_seconds=600)
     staying = WorkerLeases(ctx.engine, lease_seconds=600)

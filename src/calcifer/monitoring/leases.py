@@ -17,10 +17,11 @@ SQLite exactly one scheduler runs (``calcifer.monitoring.lock``) and this module
   of the lease, measured on its monotonic clock from *before* that renewal began. The database lets
   another worker claim a bucket only after the full lease counted from the renewal's transaction, which
   started later: the old holder has always stopped first.
-- A claimed bucket's endpoints are scheduled from their last stored result (``last_checks``): those
-  whose check fell due meanwhile are checked within ``min(2 s, interval / 4)``, the others at their
-  next slot. A slot is neither checked twice nor skipped, and a dead worker's endpoints are checked
-  again after at most lease + lease / 3 + 2 s (within one interval when that is shorter).
+- A claimed bucket's endpoints are scheduled from their last stored result (``last_checks``): one
+  interval after it (the previous holder's cadence, ``scheduler.continue_cadence``), or, when that has
+  passed, within ``min(2 s, interval / 4)``. A slot is neither checked twice nor skipped, and a dead
+  worker's endpoints are checked again after at most lease + lease / 3 + 2 s (within one interval when
+  that is shorter).
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ def next_slot(slug: str, interval: float, after: float) -> float:
     return math.ceil((after - offset) / interval) * interval + offset
 
 
-def first_due(job: Job, now: float, *, spread: float = OVERDUE_SPREAD) -> float:
+def first_due(job: Job, now: float) -> float:
     """When a (re)started scheduler first checks ``job`` (wall clock): at its phase slot, but never more
     than one interval after its last check; one whose check fell due while no scheduler ran (a restart,
     a takeover) is checked within a few seconds, spread by phase."""
@@ -93,8 +93,20 @@ def first_due(job: Job, now: float, *, spread: float = OVERDUE_SPREAD) -> float:
         return slot
     latest = job.last_checked + job.interval
     if latest <= now:
-        return now + phase(job.slug) * min(job.interval, spread)
+        return now + phase(job.slug) * min(job.interval, OVERDUE_SPREAD)
     return min(slot, latest)
+
+
+def continue_cadence(job: Job, now: float) -> float:
+    """When a worker that takes ``job`` over (a bucket from another worker, ``job.last_checked`` set)
+    first checks it: one interval after its last check, whoever made it — never sooner, so the slot is
+    not checked twice even when that schedule had drifted off the phase — or, when that time has passed
+    (the holder died), within ``min(2 s, interval / 4)``, spread by phase."""
+    assert job.last_checked is not None
+    following = job.last_checked + job.interval
+    if following > now:
+        return following
+    return now + phase(job.slug) * min(NEW_ENDPOINT_SPREAD, job.interval / 4)
 
 
 # -- HTTP client shared by every check of a scheduler -------------------------------------------------
@@ -134,7 +146,7 @@ class Job:
     retries: int
     fingerprint: str
     problem: str | None = None    # why it cannot be checked (unknown type, invalid options)
-    last_checked: float | None = None  # last_checked_at in the database when loaded (epoch seconds)
+    last_checked: float | None = None  # last check (epoch seconds): from the database when loaded, then each start
     due: float = 0.0              # loop time of the next scheduled start
     gen: int = 0
     running: bool = False
@@ -347,6 +359,10 @@ class Scheduler:
         self._push: dict[str, PushSeen] = {}
         self._signature: tuple[Any, ...] | None = None
         self._paused: set[int] = set()
+        # Shared workers: endpoint id -> last check of the jobs this scheduler dropped (a bucket given up,
+        # or all of them when fenced). Taken back, they continue from there even before those results
+        # are written.
+        self._dropped: dict[int, float] = {}
         self._http_session = http_session
         self._own_http = http_session is None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -504,6 +520,7 @@ class Scheduler:
         started = loop.time()
         self.lags.append((started, started - due))
         wall = time.time()
+        job.last_checked = wall
         try:
             try:
                 outcome, latency = await run_check(job, self.ctx, loop, timed=False)
@@ -535,6 +552,8 @@ class Scheduler:
             if job is not None:
                 job.active = False
                 job.gen += 1
+                if self.share is not None and job.last_checked is not None:
+                    self._dropped[job.endpoint_id] = job.last_checked
         now_wall, now_loop = time.time(), loop.time()
         for job in plan.add:
             old = self.jobs.get(job.slug)
@@ -543,10 +562,10 @@ class Scheduler:
                 old.gen += 1
             self.jobs[job.slug] = job
             self._fingerprints[job.slug] = job.fingerprint
-            if initial:
+            if self.share is not None and job.last_checked is not None:
+                wall_due = continue_cadence(job, now_wall)  # taken over from another worker (or restarted)
+            elif initial:
                 wall_due = first_due(job, now_wall)
-            elif self.share is not None and job.last_checked is not None:  # taken over from another worker
-                wall_due = first_due(job, now_wall, spread=min(NEW_ENDPOINT_SPREAD, job.interval / 4))
             else:
                 wall_due = now_wall + phase(job.slug) * min(job.interval, NEW_ENDPOINT_SPREAD)
             self._push_job(job, now_loop + (wall_due - now_wall))
@@ -570,7 +589,12 @@ class Scheduler:
             if not force and signature == self._signature and paused == self._paused:
                 return None
             # safe to read from this thread: only ``_apply`` changes it, after this returns
-            return plan_changes(session, current=self._fingerprints, signature=signature, share=self.share)
+            plan = plan_changes(session, current=self._fingerprints, signature=signature, share=self.share)
+        for job in plan.add:
+            mine = self._dropped.pop(job.endpoint_id, None) if self._dropped else None
+            if mine is not None and (job.last_checked is None or mine > job.last_checked):
+                job.last_checked = mine
+        return plan
 
     async def refresh(self, *, force: bool = False, initial: bool = False) -> None:
         """Bring the schedule in line with the catalog index and pause flags (DB work in a thread)."""

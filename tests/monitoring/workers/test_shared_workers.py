@@ -157,7 +157,10 @@ def test_three_workers_share_the_endpoints_survive_a_kill_and_rebalance_on_join(
             return None if any(at is None for at in after.values()) else {k: v for k, v in after.items() if v}
 
         again = wait_until(first_checks_after_kill, timeout=4 * INTERVAL, what="the killed worker's endpoints checked")
-        late = {eid: round(at - killed_at, 2) for eid, at in again.items() if at - killed_at > INTERVAL}
+        # An endpoint the killed worker checked just before the kill is next due exactly one interval after
+        # that check (the survivors continue its cadence): its start lag (milliseconds) may land it a hair
+        # after kill + interval. Half a second is that margin; a missed slot would be a whole interval late.
+        late = {eid: round(at - killed_at, 2) for eid, at in again.items() if at - killed_at > INTERVAL + 0.5}
         assert late == {}, f"checked again later than one interval ({INTERVAL} s) after the kill: {late}"
         survivors = [w.pid for w in workers[1:]]
         wait_until(lambda: balanced(ctx, survivors), timeout=10 * LEASE, what="two workers holding 32 buckets each")

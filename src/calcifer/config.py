@@ -56,6 +56,11 @@ class Settings(BaseSettings):
                                  "app (one process among workers takes the lock). Set false when "
                                  "`calcifer worker` runs it instead.")
     monitor_concurrency: int = Field(default=500, ge=1, description="Checks in flight at once, at most.")
+    monitor_worker_lease_seconds: float = Field(default=15.0, ge=0.5, le=600, description="PostgreSQL: how "
+                                                "long a scheduler's lease on its share of the endpoints "
+                                                "lasts without renewal (renewed every third of it). A "
+                                                "worker that dies is replaced after at most this plus a "
+                                                "third; keep it well under the shortest interval.")
     monitor_raw_retention_hours: int = Field(default=48, ge=1, description="How long every single check "
                                              "result is kept.")
     monitor_aggregate_retention_days: int = Field(default=365, ge=1, description="How long the hourly "

@@ -15,8 +15,10 @@ def register(app: typer.Typer) -> None:
     def worker() -> None:
         """Run the monitoring scheduler without the web app, until SIGTERM or Ctrl-C.
 
-        Only one scheduler runs at a time: a second worker (or web app) waits and takes over when the
-        first stops. Set CALCIFER_MONITOR_IN_WEB=false on the web app when a worker runs the checks.
+        On PostgreSQL, several workers (on one or several machines) share the endpoints: each holds a
+        lease on a share, rebalanced when a worker joins, stops or dies. On SQLite one scheduler runs at a
+        time: a second worker (or web app) waits and takes over when the first stops. Set
+        CALCIFER_MONITOR_IN_WEB=false on the web app when workers run the checks.
         """
         import asyncio
         import signal
@@ -33,7 +35,9 @@ def register(app: typer.Typer) -> None:
         from calcifer.notify.service import start_notifier
 
         stop_notifier = start_notifier(ctx)  # alerts are sent where the scheduler runs
-        typer.echo(f"Calcifer worker: monitoring scheduler (data: {settings.resolved_data_dir}); "
+        how = ("sharing the endpoints with the other workers (PostgreSQL)" if ctx.engine.dialect.name == "postgresql"
+               else "the only scheduler (SQLite: a second worker waits until this one stops)")
+        typer.echo(f"Calcifer worker: monitoring scheduler, {how} (data: {settings.resolved_data_dir}); "
                    "stop with Ctrl-C or SIGTERM", err=True)
 
         async def main() -> None:

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 from calcifer.catalog.models import CatalogEndpoint, CatalogState
 from calcifer.errors import NotFound
 from calcifer.instance import AppContext
-from calcifer.monitoring import checks, hooks, locations, states, store
+from calcifer.monitoring import checks, hooks, leases, locations, states, store
 from calcifer.monitoring.checks.base import CheckContext, CheckType, Outcome, PushSeen, Target
 from calcifer.monitoring.choices import ResultCode, Status
 from calcifer.monitoring.lock import SchedulerLock, make_lock
@@ -97,6 +97,18 @@ def first_due(job: Job, now: float) -> float:
     return min(slot, latest)
 
 
+def continue_cadence(job: Job, now: float) -> float:
+    """When a worker that takes ``job`` over (a bucket from another worker, ``job.last_checked`` set)
+    first checks it: one interval after its last check, whoever made it — never sooner, so the slot is
+    not checked twice even when that schedule had drifted off the phase — or, when that time has passed
+    (the holder died), within ``min(2 s, interval / 4)``, spread by phase."""
+    assert job.last_checked is not None
+    following = job.last_checked + job.interval
+    if following > now:
+        return following
+    return now + phase(job.slug) * min(NEW_ENDPOINT_SPREAD, job.interval / 4)
+
+
 # -- HTTP client shared by every check of a scheduler -------------------------------------------------
 
 
@@ -134,7 +146,7 @@ class Job:
     retries: int
     fingerprint: str
     problem: str | None = None    # why it cannot be checked (unknown type, invalid options)
-    last_checked: float | None = None  # last_checked_at in the database when loaded (epoch seconds)
+    last_checked: float | None = None  # last check (epoch seconds): from the database when loaded, then each start
     due: float = 0.0              # loop time of the next scheduled start
     gen: int = 0
     running: bool = False
@@ -195,10 +207,12 @@ class Plan:
     paused: set[int] = field(default_factory=set)
 
 
-def plan_changes(session: Session, *, current: dict[str, str], signature: tuple[Any, ...] | None = None) -> Plan:
+def plan_changes(session: Session, *, current: dict[str, str], signature: tuple[Any, ...] | None = None,
+                 share: leases.WorkerLeases | None = None) -> Plan:
     """Compare the catalog (enabled endpoints) and the pause flags with ``current`` (slug → fingerprint of
     the scheduled endpoints): jobs to add (new or changed) and slugs to remove (gone, disabled, paused,
-    changed). Creates state rows for new slugs and marks stopped ones paused."""
+    changed). Creates state rows for new slugs and marks stopped ones paused. With ``share`` (workers
+    sharing the endpoints on PostgreSQL), only the endpoints in this worker's buckets are planned."""
     signature = signature or catalog_signature(session)
     rows = checked_here(session.execute(select(*_ENDPOINT_COLUMNS)).all())
     ids = states.ensure_states(session, [row.slug for row in rows])
@@ -207,8 +221,11 @@ def plan_changes(session: Session, *, current: dict[str, str], signature: tuple[
     wanted: dict[str, tuple[Any, str]] = {}
     stopped: dict[int, tuple[str, str | None]] = {}
     running: dict[int, tuple[str, str | None]] = {}
+    owned = share.owned_endpoint_ids(ids.values()) if share is not None else None
     for row in rows:
         eid = ids[row.slug]
+        if owned is not None and eid not in owned:
+            continue  # another worker's share
         if not row.enabled or eid in paused:
             stopped[eid] = (row.slug, row.service)
             continue
@@ -220,7 +237,12 @@ def plan_changes(session: Session, *, current: dict[str, str], signature: tuple[
     for slug, (row, fingerprint) in wanted.items():
         if current.get(slug) != fingerprint:
             plan.add.append(_build_job(row, ids[slug], fingerprint))
-    if not current and plan.add:  # a (re)start: when was each endpoint checked last?
+    if share is not None:  # a start or a bucket taken over: when was each endpoint checked last?
+        arrived = [job for job in plan.add if job.slug not in current]
+        last_seen = leases.last_checks(session, [job.endpoint_id for job in arrived])
+        for job in arrived:
+            job.last_checked = last_seen.get(job.endpoint_id)
+    elif not current and plan.add:  # a (re)start: when was each endpoint checked last?
         last = states.last_checked(session)
         for job in plan.add:
             stored = last.get(job.endpoint_id)
@@ -292,8 +314,10 @@ class Scheduler:
     def __init__(self, *, app: AppContext, concurrency: int | None = None, poll_seconds: float = 2.0,
                  maintenance_seconds: float = 5.0, push_seconds: float = 2.0, status_seconds: float = 3.0,
                  batch_seconds: float = 0.5, lock: SchedulerLock | None = None,
-                 http_session: Any = None, writer: str = "process", tune_interpreter: bool = False) -> None:
+                 http_session: Any = None, writer: str = "process", tune_interpreter: bool = False,
+                 share: leases.WorkerLeases | None = None) -> None:
         self.app = app
+        self.share = share
         self.tune_interpreter = tune_interpreter
         self.settings = app.settings
         self.limit = concurrency or self.settings.monitor_concurrency
@@ -342,6 +366,10 @@ class Scheduler:
         self._push: dict[str, PushSeen] = {}
         self._signature: tuple[Any, ...] | None = None
         self._paused: set[int] = set()
+        # Shared workers: endpoint id -> last check of the jobs this scheduler dropped (a bucket given up,
+        # or all of them when fenced). Taken back, they continue from there even before those results
+        # are written.
+        self._dropped: dict[int, float] = {}
         self._http_session = http_session
         self._own_http = http_session is None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -364,6 +392,16 @@ class Scheduler:
             return values[min(len(values), max(1, math.ceil(pct * len(values)))) - 1] * 1000
 
         return round(pick(0.50), 3), round(pick(0.99), 3)
+
+    def in_flight_endpoint_ids(self) -> set[int]:
+        """Endpoints with a check started or about to start (a worker frees a bucket only when idle)."""
+        return ({job.endpoint_id for _deadline, job in self._running.values()}
+                | {job.endpoint_id for job, _due in self._ready})
+
+    def results_put_and_written(self) -> tuple[int, int]:
+        """Results handed to the writer, and results it wrote (or dropped): equal when all are stored."""
+        stats = self.writer.stats
+        return self.checks_total, stats.written + stats.dropped
 
     def queue_length(self) -> int:
         """Endpoints due now but not started (waiting for a concurrency slot)."""
@@ -489,6 +527,7 @@ class Scheduler:
         started = loop.time()
         self.lags.append((started, started - due))
         wall = time.time()
+        job.last_checked = wall
         try:
             try:
                 outcome, latency = await run_check(job, self.ctx, loop, timed=False)
@@ -520,6 +559,8 @@ class Scheduler:
             if job is not None:
                 job.active = False
                 job.gen += 1
+                if self.share is not None and job.last_checked is not None:
+                    self._dropped[job.endpoint_id] = job.last_checked
         now_wall, now_loop = time.time(), loop.time()
         for job in plan.add:
             old = self.jobs.get(job.slug)
@@ -528,7 +569,9 @@ class Scheduler:
                 old.gen += 1
             self.jobs[job.slug] = job
             self._fingerprints[job.slug] = job.fingerprint
-            if initial:
+            if self.share is not None and job.last_checked is not None:
+                wall_due = continue_cadence(job, now_wall)  # taken over from another worker (or restarted)
+            elif initial:
                 wall_due = first_due(job, now_wall)
             else:
                 wall_due = now_wall + phase(job.slug) * min(job.interval, NEW_ENDPOINT_SPREAD)
@@ -553,7 +596,12 @@ class Scheduler:
             if not force and signature == self._signature and paused == self._paused:
                 return None
             # safe to read from this thread: only ``_apply`` changes it, after this returns
-            return plan_changes(session, current=self._fingerprints, signature=signature)
+            plan = plan_changes(session, current=self._fingerprints, signature=signature, share=self.share)
+        for job in plan.add:
+            mine = self._dropped.pop(job.endpoint_id, None) if self._dropped else None
+            if mine is not None and (job.last_checked is None or mine > job.last_checked):
+                job.last_checked = mine
+        return plan
 
     async def refresh(self, *, force: bool = False, initial: bool = False) -> None:
         """Bring the schedule in line with the catalog index and pause flags (DB work in a thread)."""
@@ -652,6 +700,8 @@ class Scheduler:
                        asyncio.create_task(self._every(2.0, self._refresh_figures, "figures"))]
             if self.lock is not None:
                 helpers.append(asyncio.create_task(self._watch_lock(stop)))
+            if self.share is not None:
+                helpers.append(asyncio.create_task(leases.keep(self.share, self, stop)))
             await stop.wait()
         finally:
             for helper in helpers:
@@ -695,9 +745,12 @@ async def serve(app: AppContext, stop: asyncio.Event, *, lock_poll_seconds: floa
                 on_scheduler: Callable[[Scheduler], None] | None = None, **options: Any) -> None:
     """Wait for the scheduler lock, run the scheduler while holding it, give it up when stopped.
 
-    When the lock is lost (the PostgreSQL connection broke), the scheduler stops and this waits for the
-    lock again. Returns when ``stop`` is set.
+    When the lock is lost, the scheduler stops and this waits for the lock again. Returns when ``stop``
+    is set. On PostgreSQL there is no single lock: every scheduler shares the endpoints (``serve_shared``).
     """
+    if app.engine.dialect.name == "postgresql":
+        await serve_shared(app, stop, on_scheduler=on_scheduler, **options)
+        return
     lock = make_lock(settings=app.settings, engine=app.engine)
     waiting_logged = False
     try:
@@ -709,7 +762,8 @@ async def serve(app: AppContext, stop: asyncio.Event, *, lock_poll_seconds: floa
                 got = False
             if not got:
                 if not waiting_logged:
-                    log.info("another process runs the scheduler; waiting to take over")
+                    log.info("another process runs the scheduler; waiting to take over (on SQLite one "
+                             "scheduler runs at a time; PostgreSQL lets several workers share the endpoints)")
                     waiting_logged = True
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(lock_poll_seconds):
@@ -733,6 +787,31 @@ async def serve(app: AppContext, stop: asyncio.Event, *, lock_poll_seconds: floa
                 await asyncio.to_thread(lock.release)
     finally:
         await asyncio.to_thread(lock.release)
+
+
+async def serve_shared(app: AppContext, stop: asyncio.Event, *,
+                       on_scheduler: Callable[[Scheduler], None] | None = None, **options: Any) -> None:
+    """PostgreSQL: run a scheduler that checks this worker's share of the endpoints (``leases``), until
+    ``stop``; then free the share so the other workers take it over at once."""
+    share = leases.WorkerLeases(app.engine, lease_seconds=app.settings.monitor_worker_lease_seconds)
+    try:
+        while not stop.is_set():  # the first renewal (register, claim a share) before the first plan
+            try:
+                await asyncio.to_thread(share.renew)
+                break
+            except Exception:
+                log.exception("registering this worker failed; trying again")
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(share.renew_seconds):
+                        await stop.wait()
+        if stop.is_set():
+            return
+        scheduler = Scheduler(app=app, share=share, **options)
+        if on_scheduler is not None:
+            on_scheduler(scheduler)
+        await scheduler.run(stop)
+    finally:
+        await asyncio.to_thread(share.leave)
 
 
 # -- check now ----------------------------------------------------------------------------------------

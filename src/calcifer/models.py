@@ -7,7 +7,9 @@ import calcifer.catalog.models  # noqa: F401 - registers the catalog_* tables
 import calcifer.docs.models  # noqa: F401
 import calcifer.monitoring.models  # noqa: F401 - monitor_* tables, incidents, maintenance_windows
 import calcifer.notify.models  # noqa: F401 - notify_* tables
+import calcifer.outbox.models  # noqa: F401 - domain_events (the outbox)
 import calcifer.search.models  # noqa: F401
+import calcifer.webhooks.models  # noqa: F401 - webhooks, webhook_deliveries
 from calcifer.audit.models import AuditEntry
 from calcifer.auth.models import ApiToken, LoginSession, LoginThrottle, User
 from calcifer.db import Base

@@ -87,9 +87,9 @@ def test_status_changes_and_incidents_arrive_from_the_result_writers_transaction
         add_service(session, "db")
         endpoint_id = add_endpoint(session, "db-tcp", service="db")
         session.commit()
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     with receiver() as hook, deliverer(ctx):
         add_webhook(cast.admin, hook.url, ["endpoint.status_changed", "incident.opened", "incident.resolved"])
+        now = dt.datetime.now(dt.UTC)  # a webhook hears what happens after it was created
         fire(ctx, change(endpoint_id, "db-tcp", Status.UP, Status.DOWN, now, service="db", message="refused"))
         fire(ctx, change(endpoint_id, "db-tcp", Status.DOWN, Status.UP, now + dt.timedelta(minutes=3), service="db"))
         got = hook.wait_for(lambda seen: len(seen) >= 4)

@@ -244,8 +244,9 @@ def body(*, event: str, event_id: int | None, occurred_at: dt.datetime, webhook_
 # -- fan-out ---------------------------------------------------------------------------------------------------
 
 def matches(webhook: Webhook, event: outbox.OutboxEvent, tags: set[str]) -> bool:
-    """Whether ``webhook`` hears ``event``: it subscribes to the name and every filter it sets matches."""
-    if event.name not in webhook.events:
+    """Whether ``webhook`` hears ``event``: it subscribes to the name, every filter it sets matches, and
+    the event happened after the webhook was created (a new webhook is not sent the backlog)."""
+    if event.name not in webhook.events or event.occurred_at < webhook.created_at:
         return False
     if webhook.services and event.service not in webhook.services:
         return False

@@ -125,9 +125,9 @@ def test_backup_finished_and_failed_arrive(ctx: AppContext, cast: Cast, tmp_path
 
 
 def test_the_schema_names_every_event_a_webhook_can_subscribe_to() -> None:
-    from tests.webhooks.helpers import SCHEMA_PATH
-
     import json
+
+    from tests.webhooks.helpers import SCHEMA_PATH
 
     schema = json.loads(SCHEMA_PATH.read_text())
     assert set(ALL_EVENTS) | {"webhook.test"} == set(schema["properties"]["event"]["enum"])

@@ -66,7 +66,10 @@ def seed(server: LiveServer) -> dict[str, str]:
                                                           "action": "change"})
         assert created.status_code == 201, created.text
         item_id = created.json()["id"]
-    return {"item": str(item_id), "incident": str(incident_id)}
+        hook = client.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "secret": "s3cret",
+                                                     "events": ["work_item.merged"], "name": "Chat"})
+        assert hook.status_code == 201, hook.text
+    return {"item": str(item_id), "incident": str(incident_id), "webhook": str(hook.json()["id"])}
 
 
 def main_pages(ids: dict[str, str]) -> list[str]:
@@ -74,7 +77,7 @@ def main_pages(ids: dict[str, str]) -> list[str]:
             "/monitoring/endpoints/shop-db", "/monitoring", "/incidents", f"/incidents/{ids['incident']}",
             "/docs", f"/docs/view/{DOC}", f"/docs/new?item={ids['item']}", "/search?q=shop", "/changelog",
             "/settings", "/settings/users", "/settings/tokens", "/settings/audit", "/settings/preferences",
-            "/work/standard"]
+            "/work/standard", "/settings/webhooks", f"/settings/webhooks/{ids['webhook']}"]
 
 
 def violations(page: Any) -> list[str]:

@@ -31,13 +31,22 @@ PRUNE_EVERY_S = 3600.0
 KEEP = dt.timedelta(days=30)
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+        return None
+    return uvloop.new_event_loop
+
+
 class Deliverer:
     """``backoff``/``backoff_cap`` (seconds) shape the retries: backoff, 2×, 4×... up to the cap, for 24 h."""
 
-    def __init__(self, ctx: AppContext, *, poll: float = 0.2, per_webhook: int = 8, timeout: float = 10.0,
-                 backoff: float = 10.0, backoff_cap: float = 3600.0, batch: int = 500) -> None:
+    def __init__(self, ctx: AppContext, *, poll: float = 0.2, pace: float = 0.1, per_webhook: int = 16,
+                 timeout: float = 10.0, backoff: float = 10.0, backoff_cap: float = 3600.0, batch: int = 500) -> None:
         self.ctx = ctx
         self.poll = poll
+        self.pace = min(pace, poll)
         self.per_webhook = per_webhook
         self.timeout = timeout
         self.backoff = backoff
@@ -49,6 +58,11 @@ class Deliverer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._in_flight: dict[int, int] = defaultdict(int)
+        # A webhook whose last attempt failed is paused (in memory) for the back-off that failure earned,
+        # then probed with one delivery at a time until one succeeds: a dead receiver costs one attempt
+        # per back-off, not one per queued delivery.
+        self._failures: dict[int, int] = defaultdict(int)
+        self._paused_until: dict[int, float] = {}
         self._outcomes: list[service.Outcome] = []
         self._outcomes_lock = threading.Lock()  # appended in the loop's thread, taken in a worker thread
         self._next_prune = 0.0
@@ -67,7 +81,8 @@ class Deliverer:
 
     def _run(self) -> None:
         try:
-            asyncio.run(self._main())
+            with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+                runner.run(self._main())
         except Exception:  # noqa: BLE001 - logged; what was not sent is still in the database
             log.exception("the webhook deliverer stopped")
 
@@ -88,9 +103,12 @@ class Deliverer:
                     task = asyncio.create_task(self._send(http, job))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
-                if not jobs:
+                # Rounds are paced so that finished sends are recorded, and due ones claimed, in batches
+                # (each round is a few statements: fewer rounds leave the database to the requests).
+                await asyncio.sleep(self.pace)
+                if not jobs and not self._outcomes:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.poll)
+                        await asyncio.wait_for(self._wake.wait(), self.poll - self.pace)
             # Stopping: give sends in flight a moment, then record what they did. Anything unfinished
             # stays claimed and is due again when its lease runs out (sent again: at least once).
             if tasks:
@@ -105,33 +123,57 @@ class Deliverer:
                                            body=job.body, timeout=self.timeout)
             with self._outcomes_lock:
                 self._outcomes.append(service.Outcome(job=job, attempt=attempt, at=utcnow()))
+            if attempt.ok:
+                self._failures.pop(job.webhook_id, None)
+                self._paused_until.pop(job.webhook_id, None)
+            else:
+                self._failures[job.webhook_id] += 1
+                wait = service.backoff(self._failures[job.webhook_id], base=self.backoff, cap=self.backoff_cap)
+                self._paused_until[job.webhook_id] = time.monotonic() + wait.total_seconds()
         finally:
             self._in_flight[job.webhook_id] -= 1
             if self._wake is not None:
                 self._wake.set()
 
     def _free_slots(self, webhook_id: int) -> int:
-        return self.per_webhook - self._in_flight.get(webhook_id, 0)
+        in_flight = self._in_flight.get(webhook_id, 0)
+        if self._failures.get(webhook_id):
+            if time.monotonic() < self._paused_until.get(webhook_id, 0.0):
+                return 0
+            return 1 - in_flight  # probing: one at a time until the receiver answers again
+        return self.per_webhook - in_flight
 
-    def _record(self) -> None:
+    def _take_outcomes(self) -> list[service.Outcome]:
         with self._outcomes_lock:
             outcomes, self._outcomes = self._outcomes, []
+        return outcomes
+
+    def _record(self) -> None:
+        outcomes = self._take_outcomes()
         if outcomes:
             with self.ctx.session_factory() as session:
                 service.record_outcomes(session=session, outcomes=outcomes, base=self.backoff, cap=self.backoff_cap)
 
     def _database_round(self) -> list[service.Job]:
-        """Record finished attempts, fan out new events, claim what is due (all committed)."""
-        self._record()
+        """Record finished attempts, fan out new events and claim what is due, in one transaction."""
         with self.ctx.session_factory() as session:
-            while service.fan_out(session=session, limit=self.batch) >= self.batch:
-                pass
             clock = time.monotonic()
             if clock >= self._next_prune:
                 self._next_prune = clock + PRUNE_EVERY_S
+                service.expire(session=session)
                 service.prune(session=session, delivered_before=utcnow() - KEEP)
-            return service.claim_due(session=session, secret_key=self.ctx.secret_key, free_slots=self._free_slots,
-                                     lease=self.lease)
+            outcomes = self._take_outcomes()
+            try:
+                service.record_outcomes(session=session, outcomes=outcomes, base=self.backoff, cap=self.backoff_cap,
+                                        commit=False)
+                while service.fan_out(session=session, limit=self.batch, commit=False) >= self.batch:
+                    session.commit()
+                return service.claim_due(session=session, secret_key=self.ctx.secret_key,
+                                         free_slots=self._free_slots, lease=self.lease)  # commits
+            except BaseException:
+                with self._outcomes_lock:  # not written: recorded with the next round
+                    self._outcomes[:0] = outcomes
+                raise
 
 
 def start(ctx: AppContext) -> Callable[[], None]:

@@ -279,9 +279,10 @@ def _delivery_row(webhook_id: int, *, key: str, kind: DeliveryKind, event: str, 
             "last_error": "", "created_at": now, "last_attempt_at": None, "delivered_at": None}
 
 
-def fan_out(*, session: Session, limit: int = 500) -> int:
+def fan_out(*, session: Session, limit: int = 500, commit: bool = True) -> int:
     """Turn up to ``limit`` undispatched outbox events into deliveries for the webhooks that match; marks
-    them dispatched in the same transaction (committed). Returns how many events were taken."""
+    them dispatched in the same transaction (committed unless ``commit`` is False). Returns how many
+    events were taken."""
     events = outbox.pending_events(session=session, limit=limit)
     if not events:
         return 0
@@ -306,7 +307,8 @@ def fan_out(*, session: Session, limit: int = 500) -> int:
     for start in range(0, len(rows), 200):
         _insert_ignoring_duplicates(session, rows[start:start + 200])
     outbox.mark_dispatched(session=session, ids=[e.id for e in events])
-    session.commit()
+    if commit:
+        session.commit()
     return len(events)
 
 
@@ -353,7 +355,7 @@ def claim_due(*, session: Session, secret_key: str, free_slots: Callable[[int], 
             WebhookDelivery.next_attempt_at <= now).order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
             .limit(free))
     if not ids:
-        session.rollback()
+        session.commit()  # what the caller wrote before in this transaction (outcomes, fan-out)
         return []
     token = uuid.uuid4().hex
     session.execute(update(WebhookDelivery).where(
@@ -388,9 +390,10 @@ def backoff(attempts: int, *, base: float, cap: float) -> dt.timedelta:
     return dt.timedelta(seconds=min(cap, base * (2 ** max(0, attempts - 1))))
 
 
-def record_outcomes(*, session: Session, outcomes: list[Outcome], base: float, cap: float) -> None:
+def record_outcomes(*, session: Session, outcomes: list[Outcome], base: float, cap: float,
+                    commit: bool = True) -> None:
     """Write what each attempt did: delivered, pending again after a back-off, or failed once the next
-    attempt would fall past ``give_up_at``. Committed."""
+    attempt would fall past ``give_up_at``. Committed unless ``commit`` is False."""
     if not outcomes:
         return
     rows = []
@@ -410,7 +413,20 @@ def record_outcomes(*, session: Session, outcomes: list[Outcome], base: float, c
                 values.update(status=DeliveryStatus.PENDING.value, next_attempt_at=retry_at)
         rows.append(values)
     session.execute(update(WebhookDelivery), rows)
+    if commit:
+        session.commit()
+
+
+def expire(*, session: Session, now: dt.datetime | None = None) -> int:
+    """Mark failed the deliveries still pending past their 24 hours (a receiver that never came back, or
+    a webhook disabled all that time). Returns how many (commits)."""
+    result = session.execute(update(WebhookDelivery).where(
+        WebhookDelivery.status == DeliveryStatus.PENDING.value, WebhookDelivery.give_up_at < (now or utcnow()))
+        .values(status=DeliveryStatus.FAILED.value,
+                last_error="not delivered within 24 hours: the receiver did not answer in time")
+        .execution_options(synchronize_session=False))
     session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def prune(*, session: Session, delivered_before: dt.datetime) -> int:

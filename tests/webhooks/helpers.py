@@ -152,3 +152,14 @@ def add_webhook(admin: TestClient, url: str, events: list[str], *, secret: str =
     response = admin.post("/api/v1/webhooks", json={"url": url, "events": events, "secret": secret, **extra})
     assert response.status_code == 201, response.text
     return dict(response.json())
+
+
+def wait_for_deliveries(admin: TestClient, webhook_id: int, done: Callable[[list[dict[str, Any]]], bool],
+                        timeout: float = 30.0) -> list[dict[str, Any]]:
+    """The webhook's delivery log once ``done`` holds for it (the deliverer records outcomes in batches)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        items = list(admin.get(f"/api/v1/webhooks/{webhook_id}/deliveries").json()["items"])
+        if done(items) or time.monotonic() > deadline:
+            return items
+        time.sleep(0.05)

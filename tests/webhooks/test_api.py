@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from calcifer.web.context import AppContext
 from tests.conftest import Cast, browser_login
-from tests.webhooks.helpers import SECRET, add_webhook, assert_valid, deliverer, receiver
+from tests.webhooks.helpers import SECRET, add_webhook, assert_valid, deliverer, receiver, wait_for_deliveries
 
 
 def test_an_admin_creates_reads_changes_and_deletes_a_webhook(cast: Cast) -> None:
@@ -126,7 +126,8 @@ def test_redeliver_sends_the_same_body_again_under_a_new_delivery_id(ctx: AppCon
         created = add_webhook(cast.admin, hook.url, ["work_item.created"])
         make_work_item(cast.editor, title="Replace the UPS")
         first = hook.wait_for(lambda seen: len(seen) == 1)[0]
-        original = cast.admin.get(f"/api/v1/webhooks/{created['id']}/deliveries").json()["items"][0]
+        original = wait_for_deliveries(cast.admin, created["id"],
+                                       lambda items: items[0]["status"] == "delivered")[0]
         assert original["status"] == "delivered" and original["delivery"] == first.delivery
         again = cast.admin.post(f"/api/v1/webhooks/{created['id']}/deliveries/{original['id']}/redeliver")
         assert again.status_code == 202 and again.json()["kind"] == "redelivery"

@@ -17,7 +17,7 @@ from calcifer.webhooks.models import WebhookDelivery
 from tests.catalog.helpers import make_work_item
 from tests.conftest import Cast
 from tests.notify.helpers import add_endpoint, add_service
-from tests.webhooks.helpers import add_webhook, assert_valid, deliverer, receiver
+from tests.webhooks.helpers import add_webhook, assert_valid, deliverer, receiver, wait_for_deliveries
 
 
 def wait_until_fanned_out(ctx: AppContext) -> None:
@@ -84,11 +84,9 @@ def test_a_restart_in_the_middle_of_retries_loses_nothing(ctx: AppContext, cast:
         item = make_work_item(cast.editor, title="During the outage")
         with deliverer(ctx, backoff=0.3):
             cast.editor.patch(f"/api/v1/work-items/{item['id']}", json={"title": "During the long outage"})
-            deadline_check = [d for d in _deliveries(cast, created["id"])]
-            while not (len(deadline_check) == 2 and all(int(d["attempts"]) >= 2 for d in deadline_check)):  # type: ignore[call-overload]
-                hook.arrived.wait(1)
-                hook.arrived.clear()
-                deadline_check = _deliveries(cast, created["id"])
+            tried = wait_for_deliveries(cast.admin, created["id"], lambda items: len(items) == 2 and all(
+                d["attempts"] >= 2 and d["status"] == "pending" for d in items))
+            assert [d["attempts"] >= 2 for d in tried] == [True, True], tried
         # The deliverer stopped (a restart) with both deliveries waiting for a retry.
         assert {d["status"] for d in _deliveries(cast, created["id"])} == {"pending"}
         assert hook.received == []

@@ -162,9 +162,10 @@ def test_importing_every_module_registers_nothing_until_wiring_runs() -> None:
     assert {name: items for name, items in found["before"].items() if items} == {}
     after = found["after"]
     assert after["after-merge steps"] == [step.__qualname__ for step in wiring.AFTER_MERGE_STEPS]
-    assert after["status subscribers"] == ["record_incidents", "queue_status_notifications"]
+    assert after["status subscribers"] == ["record_incidents", "queue_status_notifications",
+                                           "record_status_changes"]
     assert after["background services"] == ["monitoring-scheduler", "probe-watch", "backups", "notifier",
-                                             "remote-sync"]
+                                             "webhooks", "remote-sync"]
     assert {"http", "tcp", "icmp", "dns", "push"} <= set(after["check types"])
     assert all(after[name] for name in ("merge rules", "merge files", "work-item hooks", "initial files",
                                         "catalog added", "maintenance", "integration rules"))
@@ -215,8 +216,9 @@ def test_after_merge_steps_run_in_the_listed_order_each_receiving_what_the_one_b
     land(cast.editor, {"catalog/services/kiwi.yaml": SERVICE}, entry="Added the kiwi service")
 
     assert [module for module, _ in seen] == ["calcifer.catalog.service", "calcifer.docs.index_sync",
-                                              "calcifer.search.index_sync", "calcifer.remote.service"]
-    catalog_step, docs_step, search_step, _push_step = (change for _, change in seen)
+                                              "calcifer.search.index_sync", "calcifer.outbox.service",
+                                              "calcifer.remote.service"]
+    catalog_step, docs_step, search_step, _outbox_step, _push_step = (change for _, change in seen)
     # What changed on main, path by path with its blob id: the service file and the changelog.
     assert catalog_step.paths is not None and catalog_step.paths["catalog/services/kiwi.yaml"]
     assert "CHANGES.md" in catalog_step.paths and catalog_step.catalog is None

@@ -35,6 +35,7 @@ from calcifer.web import routes as web_routes
 from calcifer.web.api import ERROR_RESPONSES
 from calcifer.web.apidocs import install as install_api_docs
 from calcifer.web.templating import STATIC_DIR
+from calcifer.webhooks import routes as webhook_routes
 from calcifer.wiring import prepare, wire
 from calcifer.work import review_routes
 from calcifer.work import routes as work_routes
@@ -55,7 +56,7 @@ ROUTERS = (web_routes.pages, web_routes.api, auth_routes.pages, auth_routes.api,
            status_routes.pages, status_routes.api, push_routes.pages, push_routes.api, incident_routes.pages,
            incident_routes.api, probe_routes.probe_api, probe_routes.api, probe_routes.pages,
            notify_routes.pages, notify_routes.api, backup_routes.pages, backup_routes.api,
-           remote_routes.pages, remote_routes.api)
+           remote_routes.pages, remote_routes.api, webhook_routes.pages, webhook_routes.api)
 
 
 def create_app(settings: Settings | None = None, *, ctx: AppContext | None = None) -> FastAPI:

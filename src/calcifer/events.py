@@ -25,6 +25,12 @@ class CatalogChanged:
     to_commit: str
     services: frozenset[str]
     endpoints: frozenset[str]
+    # Of ``services``/``endpoints``: the slugs new at ``to_commit`` and those gone from it (the rest
+    # changed). Filled by the incremental sync only; a full rebuild leaves them empty.
+    added_services: frozenset[str] = frozenset()
+    removed_services: frozenset[str] = frozenset()
+    added_endpoints: frozenset[str] = frozenset()
+    removed_endpoints: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +66,30 @@ class EndpointStatusChanged:
     message: str = ""
     in_maintenance: bool = False
     cert_days_left: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentChanged:
+    """An incident opened (``resolved`` False) or was resolved, in the transaction that recorded it."""
+
+    incident_id: int
+    endpoint: str
+    service: str | None
+    resolved: bool
+    started_at: dt.datetime
+    ended_at: dt.datetime | None = None
+    message: str = ""
+    in_maintenance: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BackupFinished:
+    """A recorded backup run ended (``ok`` False: it failed, ``error`` says why)."""
+
+    run_id: int
+    ok: bool
+    trigger: str
+    at: dt.datetime
+    file_name: str | None = None
+    size_bytes: int | None = None
+    error: str = ""

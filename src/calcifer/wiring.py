@@ -23,6 +23,8 @@ from importlib.metadata import entry_points
 
 from calcifer import background
 from calcifer.backup import scheduler as backup_scheduler
+from calcifer.backup import service as backup_service
+from calcifer.catalog import index_sync as catalog_index_sync
 from calcifer.catalog import service as catalog_service
 from calcifer.config import Settings
 from calcifer.docs import doc_templates, worklog
@@ -35,7 +37,9 @@ from calcifer.notify import service as notify_service
 from calcifer.remote import rules as remote_rules
 from calcifer.remote import service as remote_service
 from calcifer.remote import sync as remote_sync
+from calcifer.outbox import service as outbox
 from calcifer.search import index_sync as search_index
+from calcifer.webhooks import deliverer as webhook_deliverer
 from calcifer.work import reviews
 from calcifer.work import service as work_service
 
@@ -60,12 +64,17 @@ AFTER_MERGE_STEPS: tuple[work_service.AfterMergeStep, ...] = (
     catalog_service.sync_after_merge,        # the catalog index; hands its changed rows on
     docs_index.sync_after_merge,             # docs index and links (needs the catalog's services)
     search_index.refresh_after_merge,        # search rows of docs, CHANGES.md and the changed catalog rows
+    outbox.record_doc_changes,               # doc.changed events (commits its own transaction)
     remote_service.push_after_merge,         # asks the remote sync to push (a flag: never waits on the network)
 )
 # After a work item was created, edited, committed to, merged or cancelled.
 WORK_ITEM_CHANGED: tuple[work_service.WorkItemChangedHook, ...] = (
     search_index.index_work_item,            # its search row
     maintenance.work_item_changed,           # its maintenance window opens/closes with it
+)
+# Inside the transaction of a work item's change (created, updated, merged, cancelled), before it commits.
+WORK_ITEM_EVENT_HOOKS: tuple[work_service.WorkItemEventHook, ...] = (
+    outbox.record_work_item,                 # work_item.* events in the domain-event outbox
 )
 # Files of a NEW managed repository's first commit.
 INITIAL_FILES: tuple[work_service.InitialFiles, ...] = (
@@ -79,12 +88,22 @@ CATALOG_ADDED: tuple[catalog_service.AddedHook, ...] = (
     doc_templates.generate_catalog_doc,      # its doc page from the template for its kind
 )
 
+# An incremental catalog sync changed rows: called in its transaction, before it commits.
+CATALOG_CHANGED_HOOKS: tuple[catalog_index_sync.CatalogChangedHook, ...] = (
+    outbox.record_catalog_changes,           # service.* / endpoint.* added, changed, removed
+)
+
 # -- monitoring: event subscribers and providers --------------------------------------------------------
 
 # Subscribers of ``events.EndpointStatusChanged``, in the result writer's transaction.
 STATUS_CHANGE_SUBSCRIBERS: tuple[monitoring_hooks.StatusChangeHook, ...] = (
     incidents.record_incidents,              # open/close incidents
     notify_service.queue_status_notifications,  # the notification outbox
+    outbox.record_status_changes,            # endpoint.status_changed events
+)
+# Incidents opened or resolved, in the same transaction.
+INCIDENT_HOOKS: tuple[monitoring_hooks.IncidentHook, ...] = (
+    outbox.record_incidents,                 # incident.opened / incident.resolved events
 )
 MAINTENANCE_PROVIDERS: tuple[monitoring_hooks.MaintenanceProvider, ...] = (
     maintenance.slugs_in_maintenance,        # maintenance windows (by hand or a work item's)
@@ -98,6 +117,13 @@ INTEGRATION_RULES: tuple[remote_service.IntegrationRule, ...] = (
     remote_rules.docs_problems,              # docs' front matter reads
 )
 
+# -- backups --------------------------------------------------------------------------------------------
+
+# A recorded backup run ended, in the transaction that records it.
+BACKUP_FINISHED_HOOKS: tuple[backup_service.FinishedHook, ...] = (
+    outbox.record_backup,                    # backup.finished / backup.failed events
+)
+
 # -- background services (started in this order by the web app's lifespan, stopped in reverse) -------
 
 BACKGROUND_SERVICES: tuple[tuple[str, background.Start], ...] = (
@@ -105,6 +131,7 @@ BACKGROUND_SERVICES: tuple[tuple[str, background.Start], ...] = (
     ("probe-watch", probes.start_watch),     # remote probes not heard from: offline (one event each)
     ("backups", backup_scheduler.start),
     ("notifier", notify_service.start_in_web),
+    ("webhooks", webhook_deliverer.start),  # the outbox's events to webhooks (in every web process)
     ("remote-sync", remote_sync.start),      # push after merges (backoff), scheduled fetch
 )
 
@@ -119,8 +146,14 @@ class Wiring:
     after_merge_steps: list[work_service.AfterMergeStep] = field(default_factory=lambda: list(AFTER_MERGE_STEPS))
     work_item_changed: list[work_service.WorkItemChangedHook] = field(
         default_factory=lambda: list(WORK_ITEM_CHANGED))
+    work_item_events: list[work_service.WorkItemEventHook] = field(
+        default_factory=lambda: list(WORK_ITEM_EVENT_HOOKS))
     initial_files: list[work_service.InitialFiles] = field(default_factory=lambda: list(INITIAL_FILES))
     catalog_added: list[catalog_service.AddedHook] = field(default_factory=lambda: list(CATALOG_ADDED))
+    catalog_changed: list[catalog_index_sync.CatalogChangedHook] = field(
+        default_factory=lambda: list(CATALOG_CHANGED_HOOKS))
+    incident_subscribers: list[monitoring_hooks.IncidentHook] = field(default_factory=lambda: list(INCIDENT_HOOKS))
+    backup_finished: list[backup_service.FinishedHook] = field(default_factory=lambda: list(BACKUP_FINISHED_HOOKS))
     status_change_subscribers: list[monitoring_hooks.StatusChangeHook] = field(
         default_factory=lambda: list(STATUS_CHANGE_SUBSCRIBERS))
     maintenance_providers: list[monitoring_hooks.MaintenanceProvider] = field(
@@ -152,7 +185,11 @@ def install(wiring: Wiring) -> None:
     work_service.MERGE_EXTRA_FILES[:] = wiring.merge_extra_files
     work_service.AFTER_MERGE_STEPS[:] = wiring.after_merge_steps
     work_service.WORK_ITEM_CHANGED_HOOKS[:] = wiring.work_item_changed
+    work_service.WORK_ITEM_EVENT_HOOKS[:] = wiring.work_item_events
     work_service.INITIAL_FILE_PROVIDERS[:] = wiring.initial_files
+    catalog_index_sync.CATALOG_CHANGED_HOOKS[:] = wiring.catalog_changed
+    monitoring_hooks.INCIDENT_HOOKS[:] = wiring.incident_subscribers
+    backup_service.FINISHED_HOOKS[:] = wiring.backup_finished
     catalog_service.ADDED_HOOKS[:] = wiring.catalog_added
     monitoring_hooks.STATUS_CHANGE_HOOKS[:] = wiring.status_change_subscribers
     monitoring_hooks.MAINTENANCE_PROVIDERS[:] = wiring.maintenance_providers

@@ -78,7 +78,11 @@ def seed(server: LiveServer) -> dict[str, str]:
         # A remote that cannot be reached: Settings → Repository shows its sync state and the push error.
         assert client.put("/api/v1/repository/remote",
                           json={"url": "file:///nonexistent/calcifer-a11y.git"}).status_code == 200
-    return {"item": str(item_id), "incident": str(incident_id), "before": before}
+        hook = client.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "secret": "s3cret",
+                                                     "events": ["work_item.merged"], "name": "Chat"})
+        assert hook.status_code == 201, hook.text
+    return {"item": str(item_id), "incident": str(incident_id), "before": before,
+            "webhook": str(hook.json()["id"])}
 
 
 def main_pages(ids: dict[str, str]) -> list[str]:
@@ -88,7 +92,8 @@ def main_pages(ids: dict[str, str]) -> list[str]:
             "/settings", "/settings/users", "/settings/tokens", "/settings/audit", "/settings/preferences",
             "/work/standard", "/settings/repository", "/repository/outside-changes", "/settings/probes",
             "/monitoring/endpoints/shop-edge", "/compare", f"/compare/{ids['before']}...main",
-            f"/compare/{ids['before']}...main?view=split"]
+            f"/compare/{ids['before']}...main?view=split", "/settings/webhooks",
+            f"/settings/webhooks/{ids['webhook']}"]
 
 
 def violations(page: Any) -> list[str]:

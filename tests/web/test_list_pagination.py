@@ -31,6 +31,8 @@ UNPAGED: dict[str, tuple[set[str], str]] = {
     # Who is affected when a service goes down is one answer; half of it would mislead.
     "/api/v1/services/{slug}/impact": ({"direct", "transitive"}, "a service's dependents, answered whole"),
     "/api/v1/templates/{name}": ({"placeholders"}, "the placeholders of one template"),
+    "/api/v1/webhooks/{webhook_id}": ({"events", "services", "tags", "categories"},
+                                      "the events and filters of one webhook (at most 200 each)"),
     "/api/v1/work-items/{item_id}": ({"checklist"}, "one work item's checklist"),
     # A precondition failure lists every unmet rule at once (docs/api.md), so these are never paged.
     "/api/v1/work-items/{item_id}/branch": ({"conflicts"}, "every conflicted file at once"),

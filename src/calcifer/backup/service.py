@@ -21,7 +21,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import sqlalchemy as sa
 from croniter import croniter
@@ -38,6 +38,7 @@ from calcifer.config import Settings
 from calcifer.cron import cron_problem
 from calcifer.db import current_revision, ensure_schema, make_engine, upgrade_database, utcnow
 from calcifer.errors import Conflict, Invalid, NotFound
+from calcifer.events import BackupFinished
 from calcifer.instance import AppContext
 from calcifer.prefs import service as prefs
 from calcifer.prefs.choices import Pref
@@ -58,6 +59,17 @@ Progress = Callable[[str, float], None]  # (stage, overall percent 0-100)
 # Called at every progress step of every backup, after the run's own reporting. Tests use this seam to
 # pause a backup process midway and kill it.
 PROGRESS_HOOKS: list[Progress] = []
+
+
+
+class FinishedHook(Protocol):
+    """Called when a recorded backup run ends (succeeded or failed), in the transaction that records
+    it (the domain-event outbox). Adds rows only: no commit, no network. Filled by ``calcifer.wiring``."""
+
+    def __call__(self, *, session: Session, event: BackupFinished) -> None: ...
+
+
+FINISHED_HOOKS: list[FinishedHook] = []
 
 # Overall percent at which each stage starts.
 _STAGE_SPAN = {Stage.PREPARING: (0, 2), Stage.DATABASE: (2, 30), Stage.REPOSITORY: (30, 40),
@@ -238,7 +250,15 @@ def _finish(ctx: AppContext, run_id: int | None, **values: Any) -> None:
     if run_id is None:
         return
     with ctx.session_factory() as session:
-        session.execute(sa.update(BackupRun).where(BackupRun.id == run_id).values(finished_at=utcnow(), **values))
+        now = utcnow()
+        session.execute(sa.update(BackupRun).where(BackupRun.id == run_id).values(finished_at=now, **values))
+        if FINISHED_HOOKS:
+            trigger = session.scalar(sa.select(BackupRun.trigger).where(BackupRun.id == run_id)) or ""
+            event = BackupFinished(run_id=run_id, ok=values.get("status") == RunStatus.SUCCEEDED.value,
+                                   trigger=trigger, at=now, file_name=values.get("file_name"),
+                                   size_bytes=values.get("size_bytes"), error=str(values.get("error") or ""))
+            for hook in list(FINISHED_HOOKS):
+                hook(session=session, event=event)
         session.commit()
 
 

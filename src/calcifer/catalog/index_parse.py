@@ -107,6 +107,7 @@ class _Known:
     endpoints: dict[str, tuple[str, str, str, dt.datetime]]
     problems: list[tuple[Any, ...]]
     changed: tuple[frozenset[str], frozenset[str]] | None = None  # slugs rewritten or removed to get here
+    added: tuple[frozenset[str], frozenset[str]] | None = None  # of those, the slugs that are new
 
 
 class _Memo:

@@ -8,7 +8,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
@@ -198,6 +198,28 @@ def _known_after(known: _Known | None, rows: dict[Any, list[dict[str, Any]]], ca
 RowChanges = CatalogChanged
 
 
+class CatalogChangedHook(Protocol):
+    """Called by an incremental sync that changed rows, in its transaction before it commits (the
+    domain-event outbox records services and endpoints added, changed, removed). Adds rows only: no
+    commit, no network. Filled by ``calcifer.wiring``; a full rebuild or the first sync calls nothing."""
+
+    def __call__(self, *, session: Session, change: CatalogChanged) -> None: ...
+
+
+CATALOG_CHANGED_HOOKS: list[CatalogChangedHook] = []
+
+
+def _row_changes(moved_from: str | None, commit_id: str, known: _Known) -> CatalogChanged | None:
+    if known.changed is None:
+        return None
+    services, endpoints = known.changed
+    added = known.added or (frozenset(), frozenset())
+    return RowChanges(moved_from, commit_id, services, endpoints, added_services=added[0],
+                      removed_services=frozenset(s for s in services if s not in known.services),
+                      added_endpoints=added[1],
+                      removed_endpoints=frozenset(e for e in endpoints if e not in known.endpoints))
+
+
 def _write_changes(session: Session, catalog: _Catalog, known: _Known, commit: str) -> _Known:
     """Bring the index from ``known`` to ``catalog``: only rows whose file or content changed are
     rewritten (a row is a function of its file's path and blob), problems only when they changed.
@@ -211,6 +233,8 @@ def _write_changes(session: Session, catalog: _Catalog, known: _Known, commit: s
         before = known.endpoints.get(slug)
         if before is None or before[:2] != (endpoint.file.path, str(endpoint.file.blob_id)):
             changed.endpoints[slug] = endpoint
+    added = (frozenset(slug for slug in changed.services if slug not in known.services),
+             frozenset(slug for slug in changed.endpoints if slug not in known.endpoints))
     gone_services = [slug for slug in known.services if slug not in catalog.services or slug in changed.services]
     gone_endpoints = [slug for slug in known.endpoints
                       if slug not in catalog.endpoints or slug in changed.endpoints]
@@ -246,6 +270,7 @@ def _write_changes(session: Session, catalog: _Catalog, known: _Known, commit: s
     known.problems = new_problems
     known.changed = (frozenset(gone_services) | frozenset(changed.services),
                      frozenset(gone_endpoints) | frozenset(changed.endpoints))
+    known.added = added
     return known
 
 
@@ -374,12 +399,15 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
             state.errors = errors
             state.warnings = len(catalog.findings) - errors
             result = _result(state, skipped=False)
+            changes = _row_changes(moved_from, commit_id, now_known)
+            if changes is not None and not force and moved_from and (changes.services or changes.endpoints):
+                for hook in list(CATALOG_CHANGED_HOOKS):
+                    hook(session=session, change=changes)
             session.commit()
             memo.known = (state.synced_at, now_known)  # read back: the stamp as the database keeps it
             memo.built = (_catalog_tree_id(repo, commit), catalog)  # not changed after this
             _memo = memo.detach(files)
-            return replace(result, changes=RowChanges(moved_from, commit_id, *now_known.changed)
-                           if now_known.changed is not None else None)
+            return replace(result, changes=changes)
         except BaseException:
             session.rollback()
             if memo.previous is not None:

@@ -3,6 +3,8 @@
 
 - ``STATUS_CHANGE_HOOKS``: called by the result writer, in the transaction that records the changes
   (incidents open/close, notifications are queued). A hook must be quick: no network.
+- ``INCIDENT_HOOKS``: called when incidents opened or were resolved, in the same transaction (the
+  domain-event outbox). Adds rows only: no commit, no network.
 - ``MAINTENANCE_PROVIDERS``: which endpoint slugs are in maintenance at a moment; results are flagged
   and alerts held for them.
 """
@@ -14,7 +16,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from calcifer.events import EndpointStatusChanged
+from calcifer.events import EndpointStatusChanged, IncidentChanged
 
 # The record a status-change hook receives (the typed event of ``calcifer.events``).
 StatusChange = EndpointStatusChanged
@@ -24,17 +26,28 @@ class StatusChangeHook(Protocol):
     def __call__(self, *, session: Session, changes: list[EndpointStatusChanged]) -> None: ...
 
 
+class IncidentHook(Protocol):
+    def __call__(self, *, session: Session, changes: list[IncidentChanged]) -> None: ...
+
+
 class MaintenanceProvider(Protocol):
     def __call__(self, *, session: Session, now: dt.datetime) -> set[str]: ...
 
 
 STATUS_CHANGE_HOOKS: list[StatusChangeHook] = []
 MAINTENANCE_PROVIDERS: list[MaintenanceProvider] = []
+INCIDENT_HOOKS: list[IncidentHook] = []
 
 
 def status_changed(*, session: Session, changes: list[EndpointStatusChanged]) -> None:
     if changes:
         for hook in STATUS_CHANGE_HOOKS:
+            hook(session=session, changes=changes)
+
+
+def incidents_changed(*, session: Session, changes: list[IncidentChanged]) -> None:
+    if changes:
+        for hook in INCIDENT_HOOKS:
             hook(session=session, changes=changes)
 
 

@@ -25,6 +25,8 @@ from calcifer.catalog import graph
 from calcifer.changelog.choices import ChangeType
 from calcifer.db import utcnow
 from calcifer.errors import Conflict, DomainError, Invalid, NotFound
+from calcifer.events import IncidentChanged
+from calcifer.monitoring import hooks
 from calcifer.monitoring.choices import EventKind, IncidentEventKind, IncidentStatus, Status
 from calcifer.monitoring.hooks import StatusChange
 from calcifer.monitoring.models import Incident, IncidentEvent, MonitorEvent
@@ -80,17 +82,33 @@ def record_incidents(session: Session, changes: list[StatusChange]) -> None:
     Adds rows only (flushed, not committed): it runs in the result writer's transaction.
     """
     batch = _Batch(session, [c.endpoint_id for c in changes])
+    opened: list[Incident] = []
+    resolved: list[Incident] = []
     for change in changes:
         if change.new == Status.DOWN and change.old != Status.DOWN:
-            open_incident(session=session, change=change, batch=batch)
+            was_open = batch.open_for(session, change.endpoint_id)
+            started = open_incident(session=session, change=change, batch=batch)
+            if was_open is None:
+                opened.append(started)
         elif change.new in (Status.UP, Status.DEGRADED):
-            close_incident(session=session, change=change, batch=batch)
+            closed = close_incident(session=session, change=change, batch=batch)
+            if closed is not None:
+                resolved.append(closed)
         elif change.new in (Status.PAUSED, Status.UNKNOWN):
             incident = batch.open_for(session, change.endpoint_id)
             if incident is not None and not _seen(incident, change):
                 incident.events.append(IncidentEvent(at=change.at, kind=IncidentEventKind.STATUS.value,
                                                      text=f"{change.old} → {change.new}"))
     session.flush()
+    if opened or resolved:
+        hooks.incidents_changed(session=session, changes=[_incident_changed(i) for i in (*opened, *resolved)])
+
+
+def _incident_changed(incident: Incident) -> IncidentChanged:
+    return IncidentChanged(incident_id=incident.id, endpoint=incident.endpoint_slug, service=incident.service,
+                           resolved=incident.status == IncidentStatus.RESOLVED.value,
+                           started_at=incident.started_at, ended_at=incident.ended_at, message=incident.message,
+                           in_maintenance=incident.in_maintenance)
 
 
 def _open_for(session: Session, endpoint_id: int) -> Incident | None:

@@ -43,6 +43,15 @@ class MergeProblem(StrEnum):
     BRANCH_MISSING = "branch_missing"
 
 
+class WorkItemChange(StrEnum):
+    """What happened to a work item, as the work-item event hooks (``service.WORK_ITEM_EVENT_HOOKS``) hear it."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    MERGED = "merged"
+    CANCELLED = "cancelled"
+
+
 class WorkStatusFilter(StrEnum):
     """What the work-item lists filter by: a status, or ``open`` (planning or in progress)."""
 

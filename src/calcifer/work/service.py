@@ -33,7 +33,7 @@ from calcifer.gitrepo import MAIN, GitError, bare_repo, blob_hash, changed_blob_
 from calcifer.prefs import service as prefs
 from calcifer.prefs.choices import Pref
 from calcifer.work import checklists
-from calcifer.work.choices import OPEN_STATUSES, STANDARD_CATEGORY, MergeProblem, WorkStatus
+from calcifer.work.choices import OPEN_STATUSES, STANDARD_CATEGORY, MergeProblem, WorkItemChange, WorkStatus
 from calcifer.work.models import ChecklistItem, RepairReport, WorkItem
 from calcifer.work.schemas import NOTES_MAX, WorkItemCreate, WorkItemUpdate
 
@@ -62,6 +62,14 @@ class WorkItemChangedHook(Protocol):
     def __call__(self, *, session: Session, item: WorkItem) -> None: ...
 
 
+class WorkItemEventHook(Protocol):
+    """Called inside the transaction of a work item's change (``change``: created, updated, merged,
+    cancelled), just before it commits, so what it adds commits or rolls back with the change (the
+    domain-event outbox). Adds rows only: no commit, no network; an error fails the change."""
+
+    def __call__(self, *, session: Session, item: WorkItem, change: WorkItemChange) -> None: ...
+
+
 class MergeRule(Protocol):
     """An extra merge rule: returns its unmet rules as Problems, listed with the built-in ones."""
 
@@ -83,6 +91,7 @@ class InitialFiles(Protocol):
 
 AFTER_MERGE_STEPS: list[AfterMergeStep] = []
 WORK_ITEM_CHANGED_HOOKS: list[WorkItemChangedHook] = []
+WORK_ITEM_EVENT_HOOKS: list[WorkItemEventHook] = []
 MERGE_RULES: list[MergeRule] = []
 MERGE_EXTRA_FILES: list[MergeExtraFiles] = []
 INITIAL_FILE_PROVIDERS: list[InitialFiles] = []
@@ -95,6 +104,12 @@ def notify_work_item_changed(*, session: Session, item: WorkItem) -> None:
         except Exception:  # noqa: BLE001 - an index update must not fail the user's change
             session.rollback()
             log.exception("work-item hook %s failed", getattr(hook, "__name__", hook))
+
+
+def _record_event(session: Session, item: WorkItem, change: WorkItemChange) -> None:
+    session.flush()
+    for hook in list(WORK_ITEM_EVENT_HOOKS):
+        hook(session=session, item=item, change=change)
 
 
 def main_moved(*, repo_path: Path, before: str | None) -> MainMoved:
@@ -303,6 +318,7 @@ def create_work_item(
                          object_id=item.id, summary=f"created #{item.id} {item.title}",
                          after=snapshot(item))
     try:
+        _record_event(session, item, WorkItemChange.CREATED)
         session.commit()
     except Exception:
         session.rollback()
@@ -342,6 +358,7 @@ def update_work_item(*, session: Session, actor: User, item_id: int, data: WorkI
     audit_service.record(session=session, actor=actor, action="work_item.update", object_type="work_item",
                          object_id=item.id, summary=f"updated #{item.id}", before=before,
                          after=snapshot(item))
+    _record_event(session, item, WorkItemChange.UPDATED)
     session.commit()
     notify_work_item_changed(session=session, item=item)
     return item
@@ -732,6 +749,7 @@ def merge_and_complete(*, session: Session, actor: User, item_id: int, workspace
         audit_service.record(session=session, actor=actor, action="work_item.merge", object_type="work_item",
                              object_id=item.id, summary=f"merged and completed #{item.id} as "
                              f"{(merge_commit or '?')[:10]}", before=before, after=snapshot(item))
+        _record_event(session, item, WorkItemChange.MERGED)
         session.commit()
     except BaseException:
         _release_claim(session, item_id)
@@ -803,6 +821,7 @@ def cancel(*, session: Session, actor: User, item_id: int, workspace: Workspace,
                          object_id=item.id, summary=f"cancelled #{item.id}"
                          + (f", commits kept at {item.archive_tag}" if item.archive_tag else ""),
                          before=before, after=snapshot(item))
+    _record_event(session, item, WorkItemChange.CANCELLED)
     session.commit()
     _cleanup_branch(workspace, item)
     notify_work_item_changed(session=session, item=item)

@@ -8,8 +8,8 @@ import calcifer.docs.models  # noqa: F401
 import calcifer.monitoring.models  # noqa: F401 - monitor_* tables, incidents, maintenance_windows
 import calcifer.monitoring.models.workers  # noqa: F401 - monitor_workers, monitor_buckets (worker leases)
 import calcifer.notify.models  # noqa: F401 - notify_* tables
-import calcifer.remote.models  # noqa: F401 - remote_config, remote_outside_changes
 import calcifer.outbox.models  # noqa: F401 - domain_events (the outbox)
+import calcifer.remote.models  # noqa: F401 - remote_config, remote_outside_changes
 import calcifer.search.models  # noqa: F401
 import calcifer.webhooks.models  # noqa: F401 - webhooks, webhook_deliveries
 from calcifer.audit.models import AuditEntry

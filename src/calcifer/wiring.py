@@ -34,10 +34,10 @@ from calcifer.instance import prepare as prepare_instance
 from calcifer.monitoring import checks, incidents, maintenance, probes, runner
 from calcifer.monitoring import hooks as monitoring_hooks
 from calcifer.notify import service as notify_service
+from calcifer.outbox import service as outbox
 from calcifer.remote import rules as remote_rules
 from calcifer.remote import service as remote_service
 from calcifer.remote import sync as remote_sync
-from calcifer.outbox import service as outbox
 from calcifer.search import index_sync as search_index
 from calcifer.webhooks import deliverer as webhook_deliverer
 from calcifer.work import reviews

@@ -159,6 +159,12 @@ def user_unlock(username: Annotated[str, typer.Argument(help="The user whose fai
 def token_create(
     user: Annotated[str, typer.Option(help="Username the token acts as.")],
     name: Annotated[str, typer.Option(help="What the token is for.")],
+    scope: Annotated[list[str] | None, typer.Option(
+        help="read, write or admin (each includes those before it); repeatable. Default: all the user's "
+             "role allows.")] = None,
+    expires: Annotated[str | None, typer.Option(
+        help="When the token stops working: a duration (30d, 12h, 90m) or a time (2027-01-31 or "
+             "2027-01-31T18:00:00Z). Default: never.")] = None,
 ) -> None:
     """Create an API token; it is printed once, alone on the last line."""
     from calcifer.auth import service
@@ -167,13 +173,15 @@ def token_create(
     ctx = _context()
     with ctx.session_factory() as session:
         try:
+            expires_at = service.parse_expiry(expires) if expires else None
             owner = service.get_user_by_username(session=session, username=user)
             token, raw = service.create_token(session=session, actor=owner, owner=owner, name=name,
-                                              actor_name=CLI_ACTOR)
+                                              actor_name=CLI_ACTOR, scopes=scope or None, expires_at=expires_at)
         except DomainError as exc:
             _fail(exc.message)
             return
-    err.print(f"Token {token.name!r} for {owner.username} (shown once; store it now):")
+    until = f", expires {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else ""
+    err.print(f"Token {token.name!r} for {owner.username}, scopes {token.scopes}{until} (shown once; store it now):")
     sys.stdout.write(raw + "\n")
 
 

@@ -9,7 +9,7 @@ import calcifer.monitoring.models  # noqa: F401 - monitor_* tables, incidents, m
 import calcifer.notify.models  # noqa: F401 - notify_* tables
 import calcifer.search.models  # noqa: F401
 from calcifer.audit.models import AuditEntry
-from calcifer.auth.models import ApiToken, LoginSession, LoginThrottle, User
+from calcifer.auth.models import ApiToken, LoginSession, LoginThrottle, RecoveryCode, TotpFactor, User
 from calcifer.db import Base
 from calcifer.prefs.models import Preference
 from calcifer.work.models import ChecklistItem, ChecklistTemplate, RepairReport, WorkItem
@@ -17,4 +17,5 @@ from calcifer.work.models import ChecklistItem, ChecklistTemplate, RepairReport,
 metadata = Base.metadata
 
 __all__ = ["ApiToken", "AuditEntry", "ChecklistItem", "ChecklistTemplate",
-           "LoginSession", "LoginThrottle", "Preference", "RepairReport", "User", "WorkItem", "metadata"]
+           "LoginSession", "LoginThrottle", "Preference", "RecoveryCode", "RepairReport", "TotpFactor", "User",
+           "WorkItem", "metadata"]

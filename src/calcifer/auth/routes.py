@@ -11,7 +11,11 @@ from pydantic import ValidationError
 
 from calcifer.auth import service
 from calcifer.auth.choices import Role
+from calcifer.auth.models import LoginSession, User
 from calcifer.auth.schemas import (
+    SessionListPublic,
+    SessionPublic,
+    SessionsEnded,
     TokenCreate,
     TokenCreated,
     TokenListPublic,
@@ -21,7 +25,8 @@ from calcifer.auth.schemas import (
     UserPublic,
     UserUpdate,
 )
-from calcifer.deps import CurrentUser, RemoteAddr, RequireAdmin, SessionDep, SettingsDep
+from calcifer.db import utcnow
+from calcifer.deps import CurrentUser, RemoteAddr, RequireAdmin, SessionDep, SettingsDep, TokenScopes
 from calcifer.errors import Conflict, DomainError, Invalid, NotFound, TooManyRequests
 from calcifer.listing import id_cursor, next_id_cursor
 from calcifer.web.security import SESSION_COOKIE, delete_cookie, flash, get_cookie, set_cookie
@@ -125,7 +130,9 @@ def _start_browser_session(request: Request, response: Response, *, session: Ses
     user = service.get_user(session=session, user_id=user_id)
     # A new session on every login: a session cookie planted before it (fixation) ends here.
     raw = service.start_session(session=session, user=user, hours=hours,
-                                replaces=get_cookie(request, SESSION_COOKIE))
+                                replaces=get_cookie(request, SESSION_COOKIE),
+                                remote_addr=request.client.host if request.client else "",
+                                user_agent=request.headers.get("user-agent", ""))
     set_cookie(request, response, SESSION_COOKIE, raw, max_age=hours * 3600)
 
 
@@ -200,28 +207,36 @@ def users_delete(request: Request, session: SessionDep, admin: RequireAdmin, use
 
 # -- tokens (pages) ------------------------------------------------------------------------------------------
 
-@pages.get("/settings/tokens", response_class=HTMLResponse)
-def tokens_page(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+def _tokens_page(request: Request, session: SessionDep, user: User, *, status_code: int = 200,
+                 **extra: object) -> Response:
     is_admin = service.has_role(user, Role.ADMIN)
     tokens = service.list_tokens(session=session, actor=user, all_users=is_admin)
     users = service.list_users(session=session, limit=500) if is_admin else []
-    return render(request, "auth/tokens.html", {"tokens": tokens, "users": users, "new_token": None},
-                  nav="settings")
+    return render(request, "auth/tokens.html", {"tokens": tokens, "users": users, "new_token": None,
+                                               "now": utcnow(), "error": "", **extra},
+                  status_code=status_code, nav="settings")
+
+
+@pages.get("/settings/tokens", response_class=HTMLResponse)
+def tokens_page(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    return _tokens_page(request, session, user)
 
 
 @pages.post("/settings/tokens", response_class=HTMLResponse)
 def tokens_create(
-    request: Request, session: SessionDep, user: CurrentUser,
+    request: Request, session: SessionDep, user: CurrentUser, scopes: TokenScopes,
     name: Annotated[str, Form()] = "", username: Annotated[str, Form()] = "",
+    scope: Annotated[str, Form()] = "", expires: Annotated[str, Form()] = "",
 ) -> Response:
-    owner = service.get_user_by_username(session=session, username=username) if username else user
-    token, raw = service.create_token(session=session, actor=user, owner=owner, name=name)
-    is_admin = service.has_role(user, Role.ADMIN)
-    tokens = service.list_tokens(session=session, actor=user, all_users=is_admin)
-    users = service.list_users(session=session, limit=500) if is_admin else []
-    response = render(request, "auth/tokens.html",
-                      {"tokens": tokens, "users": users, "new_token": raw, "new_token_name": token.name},
-                      nav="settings")
+    try:
+        owner = service.get_user_by_username(session=session, username=username) if username else user
+        token, raw = service.create_token(session=session, actor=user, owner=owner, name=name,
+                                          scopes=[scope] if scope else None, actor_scopes=scopes,
+                                          expires_at=service.parse_expiry(expires) if expires else None)
+    except Invalid as exc:
+        session.rollback()
+        return _tokens_page(request, session, user, status_code=exc.status_code, error=exc.message)
+    response = _tokens_page(request, session, user, new_token=raw, new_token_name=token.name)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -285,9 +300,12 @@ def api_list_tokens(
 
 
 @api.post("/tokens", response_model=TokenCreated, status_code=201)
-def api_create_token(session: SessionDep, user: CurrentUser, data: TokenCreate) -> TokenCreated:
+def api_create_token(session: SessionDep, user: CurrentUser, scopes: TokenScopes, data: TokenCreate) -> TokenCreated:
+    """`scopes`: any of read, write, admin (default: all the owner's role allows; asking for more is a 422);
+    `expires_at`: when it stops working (a time in the past is a 422)."""
     owner = service.get_user_by_username(session=session, username=data.username) if data.username else user
-    token, raw = service.create_token(session=session, actor=user, owner=owner, name=data.name)
+    token, raw = service.create_token(session=session, actor=user, owner=owner, name=data.name, scopes=data.scopes,
+                                      expires_at=data.expires_at, actor_scopes=scopes)
     return TokenCreated.model_validate({**service.token_public(token), "token": raw})
 
 
@@ -295,3 +313,39 @@ def api_create_token(session: SessionDep, user: CurrentUser, data: TokenCreate) 
 def api_revoke_token(session: SessionDep, user: CurrentUser, token_id: int) -> Response:
     service.revoke_token(session=session, actor=user, token_id=token_id)
     return Response(status_code=204)
+
+
+# -- sessions (JSON API) -----------------------------------------------------------------------------------------
+
+def _session_public(row: LoginSession, current_hash: str | None) -> SessionPublic:
+    public = SessionPublic.model_validate(row)
+    public.current = row.token_hash == current_hash
+    return public
+
+
+@api.get("/me/sessions", response_model=SessionListPublic)
+def api_my_sessions(
+    request: Request, session: SessionDep, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> SessionListPublic:
+    """Your unexpired browser sessions, newest first (`current`: the one this request came with)."""
+    rows = service.own_sessions(session=session, user=user, limit=limit, before_id=id_cursor(cursor))
+    current = getattr(request.state, "session_hash", None)
+    return SessionListPublic(items=[_session_public(row, current) for row in rows],
+                             next_cursor=next_id_cursor([row.id for row in rows], limit))
+
+
+@api.delete("/me/sessions/{session_id}", status_code=204)
+def api_end_my_session(session: SessionDep, user: CurrentUser, addr: RemoteAddr, session_id: int) -> Response:
+    """End one of your sessions (that browser is logged out at its next request)."""
+    service.end_own_session(session=session, user=user, session_id=session_id, remote_addr=addr)
+    return Response(status_code=204)
+
+
+@api.post("/users/{user_id}/sessions/revoke", response_model=SessionsEnded)
+def api_end_user_sessions(session: SessionDep, admin: RequireAdmin, user_id: int,
+                          tokens: Annotated[bool, Query(description="Revoke the user's API tokens too.")] = False,
+                          ) -> SessionsEnded:
+    """End every browser session of a user at once (admins); with `tokens=true` also revoke their API tokens."""
+    ended, revoked = service.end_user_sessions(session=session, actor=admin, user_id=user_id, revoke_tokens=tokens)
+    return SessionsEnded(ended=ended, tokens_revoked=revoked)

@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from fastapi import FastAPI
@@ -22,6 +23,7 @@ from calcifer.auth import service as auth_service
 from calcifer.auth.models import User
 from calcifer.config import Settings
 from calcifer.instance import AppContext
+from calcifer.web import ratelimit as rate_limits
 from calcifer.web.security import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -58,14 +60,22 @@ def wants_json(request: Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
-def _resolve_user(ctx: AppContext, bearer: str | None, cookie: str | None) -> tuple[User | None, str | None]:
+@dataclass(frozen=True)
+class _Who:
+    user: User | None = None
+    method: str | None = None  # "token" or "session"
+    token: auth_service.TokenAuth | None = None
+
+
+def _resolve_user(ctx: AppContext, bearer: str | None, cookie: str | None) -> _Who:
     with ctx.session_factory() as session:
         if bearer is not None:
-            return auth_service.user_for_token(session=session, raw=bearer), "token"
+            found = auth_service.resolve_token(session=session, raw=bearer)
+            return _Who(found.user, "token", found)
         if cookie:
             user = auth_service.user_for_session(session=session, raw=cookie)
-            return user, "session" if user else None
-    return None, None
+            return _Who(user, "session" if user else None)
+    return _Who()
 
 
 def _bearer(request: Request) -> str | None:
@@ -76,7 +86,15 @@ def _bearer(request: Request) -> str | None:
     return None
 
 
-def _unauthenticated(request: Request, bearer_given: bool) -> Response:
+def _unauthenticated(request: Request, bearer_given: bool, token: auth_service.TokenAuth | None = None) -> Response:
+    # An expired token is refused wherever it is sent: a script gets a 401 that says why.
+    if token is not None and token.expired_at is not None:
+        when = token.expired_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        return JSONResponse({"error": {"code": "token_expired",
+                                       "message": f"The API token {token.name!r} expired at {when}; create a "
+                                                  "new one (Settings → API tokens, or calcifer token create).",
+                                       "details": {"expired_at": token.expired_at.isoformat()}}},
+                            status_code=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     # Prometheus (and curl) scrape /metrics: a 401 tells them what is wrong; a login page would not.
     if wants_json(request) or request.url.path == "/metrics":
         message = ("The API token is invalid or revoked." if bearer_given
@@ -99,13 +117,21 @@ def install(app: FastAPI) -> None:
         ctx: AppContext = request.app.state.ctx
         bearer = _bearer(request)
         session_cookie = get_cookie(request, SESSION_COOKIE)
-        user, method = await run_in_threadpool(_resolve_user, ctx, bearer, session_cookie)
+        who = await run_in_threadpool(_resolve_user, ctx, bearer, session_cookie)
+        user, method = who.user, who.method
         request.state.user = user
         request.state.auth_method = method
+        # What the token may do (None: a browser session, bounded by the role alone); see deps.
+        request.state.token_scopes = who.token.scopes if who.token is not None and user is not None else None
         # The CSRF token of a logged-in browser is bound to its session (web.security).
         request.state.session_hash = auth_service.sha256(session_cookie) if method == "session" and \
             session_cookie else None
-        if user is None and not is_public(request.url.path, ctx.settings):
+        if user is None and who.token is not None and who.token.expired_at is not None \
+                and not is_public(request.url.path, ctx.settings):
+            response = _unauthenticated(request, True, who.token)
+        elif (limited := rate_limits.check(request, ctx.settings, user=user, token=bearer)) is not None:
+            response = limited
+        elif user is None and not is_public(request.url.path, ctx.settings):
             response = _unauthenticated(request, bearer is not None)
         else:
             response = await call_next(request)

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
                                                 "from one address, whatever the usernames, before a wait.")
     login_window_minutes: int = Field(default=15, ge=1, description="How long failed logins are "
                                       "remembered, and the longest wait they impose.")
-    api_rate_limit: str = Field(default="1200/minute", description="Requests to /api/v1 allowed per API "
+    api_rate_limit: str = Field(default="6000/minute", description="Requests to /api/v1 allowed per API "
                                 "token, or per address without one (e.g. 600/minute, 20/second); over it "
                                 "the answer is 429 with Retry-After. Counted in memory, per process.")
     push_rate_limit: str = Field(default="120/minute", description="Requests allowed per address to each "

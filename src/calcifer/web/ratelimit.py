@@ -46,23 +46,14 @@ class RateLimits:
     limiter: MovingWindowRateLimiter
 
 
-_by_settings: dict[int, RateLimits] = {}
-
-
-def _limits(settings: Settings) -> RateLimits:
-    # One set of counters per Settings object, i.e. per app (tests build many apps in one process).
-    found = _by_settings.get(id(settings))
-    if found is None or found.api != parse_limit(settings.api_rate_limit) \
-            or found.push != parse_limit(settings.push_rate_limit):
+def _limits(request: Request, settings: Settings) -> RateLimits:
+    # The counters belong to the app (tests build many apps in one process), made at its first request.
+    found: RateLimits | None = getattr(request.app.state, "rate_limits", None)
+    if found is None:
         found = RateLimits(api=parse_limit(settings.api_rate_limit), push=parse_limit(settings.push_rate_limit),
                            limiter=MovingWindowRateLimiter(MemoryStorage()))
-        _by_settings[id(settings)] = found
+        request.app.state.rate_limits = found
     return found
-
-
-def reset(settings: Settings) -> None:
-    """Forget every counter of the app with ``settings`` (tests; a restart does the same)."""
-    _by_settings.pop(id(settings), None)
 
 
 def _address(request: Request) -> str:
@@ -79,7 +70,7 @@ def check(request: Request, settings: Settings, *, user: User | None, token: str
         key = f"token:{sha256(token)[:32]}" if token and user is not None else f"addr:{_address(request)}"
     else:
         return None
-    limits = _limits(settings)
+    limits = _limits(request, settings)
     item = limits.api if kind == "api" else limits.push
     if limits.limiter.hit(item, kind, key):
         return None

@@ -9,17 +9,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from calcifer.auth import service
 from calcifer.auth.models import User
+from calcifer.db import utcnow
 from calcifer.deps import CurrentUser, RemoteAddr, SessionDep
 from calcifer.errors import Invalid
-from calcifer.web.security import SESSION_COOKIE, flash
+from calcifer.web.security import SESSION_COOKIE, flash, get_cookie
 from calcifer.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
 
 
 def _context(request: Request, session: SessionDep, user: User) -> dict[str, Any]:
-    current = service.sha256(request.cookies.get(SESSION_COOKIE) or "")
-    return {"sessions": service.own_sessions(session=session, user=user), "current_hash": current,
+    current = service.sha256(get_cookie(request, SESSION_COOKIE) or "")
+    sessions = service.own_sessions(session=session, user=user)
+    return {"sessions": sessions, "current_hash": current,
+            "current_in_list": any(s.token_hash == current for s in sessions), "now": utcnow(),
             "tokens": service.list_tokens(session=session, actor=user), "errors": {}}
 
 
@@ -45,4 +48,20 @@ def change_password(
         return render(request, "auth/account.html", context, status_code=exc.status_code, nav="settings")
     flash(request, "success", f"Password changed. {ended} other session(s) ended: log in there again."
           if ended else "Password changed.")
+    return RedirectResponse("/account", status_code=303)
+
+
+@pages.post("/account/sessions/{session_id}/revoke")
+def end_session(request: Request, session: SessionDep, user: CurrentUser, addr: RemoteAddr,
+                session_id: int) -> Response:
+    service.end_own_session(session=session, user=user, session_id=session_id, remote_addr=addr)
+    flash(request, "success", "Session ended: that browser is logged out.")
+    return RedirectResponse("/account", status_code=303)
+
+
+@pages.post("/account/sessions/revoke-others")
+def end_other_sessions(request: Request, session: SessionDep, user: CurrentUser, addr: RemoteAddr) -> Response:
+    ended = service.end_other_sessions(session=session, user=user, keep_session=get_cookie(request, SESSION_COOKIE),
+                                       remote_addr=addr)
+    flash(request, "success", f"{ended} other session(s) ended.")
     return RedirectResponse("/account", status_code=303)

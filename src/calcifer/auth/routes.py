@@ -195,6 +195,13 @@ def users_update(
     return RedirectResponse("/settings/users", status_code=303)
 
 
+@pages.post("/settings/users/{user_id}/sessions/revoke")
+def users_end_sessions(request: Request, session: SessionDep, admin: RequireAdmin, user_id: int) -> Response:
+    ended, _ = service.end_user_sessions(session=session, actor=admin, user_id=user_id)
+    flash(request, "success", f"{ended} session(s) ended.")
+    return RedirectResponse("/settings/users", status_code=303)
+
+
 @pages.post("/settings/users/{user_id}/delete")
 def users_delete(request: Request, session: SessionDep, admin: RequireAdmin, user_id: int) -> Response:
     try:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from calcifer.auth import service
+from calcifer.auth import service, totp
 from calcifer.auth.choices import Role
 from calcifer.auth.models import LoginSession, User
 from calcifer.auth.schemas import (
@@ -27,12 +27,13 @@ from calcifer.auth.schemas import (
 )
 from calcifer.db import utcnow
 from calcifer.deps import CurrentUser, RemoteAddr, RequireAdmin, SessionDep, SettingsDep, TokenScopes
-from calcifer.errors import Conflict, DomainError, Invalid, NotFound, TooManyRequests
+from calcifer.errors import Conflict, DomainError, Invalid, NotAuthenticated, NotFound, TooManyRequests
 from calcifer.listing import id_cursor, next_id_cursor
 from calcifer.web.security import SESSION_COOKIE, delete_cookie, flash, get_cookie, set_cookie
 from calcifer.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
+PENDING_COOKIE = "calcifer_pending_login"
 api = APIRouter(prefix="/api/v1", tags=["users and tokens"])
 
 
@@ -100,17 +101,68 @@ def login_submit(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     try:
-        limits = service.ThrottleLimits(per_user_and_address=settings.login_max_failures,
-                                        per_address=settings.login_max_failures_per_address,
-                                        window_minutes=settings.login_window_minutes)
-        user = service.authenticate(session=session, username=username, password=password, limits=limits,
-                                    remote_addr=addr)
+        user = service.authenticate(session=session, username=username, password=password,
+                                    limits=_limits(settings), remote_addr=addr)
     except (Invalid, TooManyRequests) as exc:
         return render(request, "auth/login.html",
                       {"next": _safe_next(next), "error": exc.message, "username": username[:64]},
                       status_code=exc.status_code)
-    response = RedirectResponse(_safe_next(next), status_code=303)
-    _start_browser_session(request, response, session=session, user_id=user.id, hours=settings.session_hours)
+    if totp.is_enabled(session=session, user_id=user.id):
+        # The password was right; the session starts only after the code (a sealed, short-lived cookie
+        # remembers who passed the first step).
+        response = RedirectResponse("/login/code", status_code=303)
+        set_cookie(request, response, PENDING_COOKIE,
+                   totp.pending_login(secret_key=settings.secret_key, user=user, next_url=_safe_next(next)),
+                   max_age=totp.PENDING_MINUTES * 60)
+        return response
+    return _logged_in(request, session=session, settings=settings, user_id=user.id, next_url=_safe_next(next))
+
+
+def _logged_in(request: Request, *, session: SessionDep, settings: SettingsDep, user_id: int,
+               next_url: str) -> Response:
+    user = service.get_user(session=session, user_id=user_id)
+    if totp.enrolment_due(session=session, user=user):
+        flash(request, "warning", f"Your role ({user.role}) must log in with a second factor: set it up now.")
+        next_url = "/account/two-factor"
+    response = RedirectResponse(next_url, status_code=303)
+    _start_browser_session(request, response, session=session, user_id=user_id, hours=settings.session_hours)
+    return response
+
+
+def _limits(settings: SettingsDep) -> service.ThrottleLimits:
+    return service.ThrottleLimits(per_user_and_address=settings.login_max_failures,
+                                  per_address=settings.login_max_failures_per_address,
+                                  window_minutes=settings.login_window_minutes)
+
+
+@pages.get("/login/code", response_class=HTMLResponse)
+def login_code_form(request: Request, settings: SettingsDep) -> Response:
+    try:
+        totp.read_pending(secret_key=settings.secret_key, value=get_cookie(request, PENDING_COOKIE))
+    except NotAuthenticated as exc:
+        flash(request, "info", exc.message)
+        return RedirectResponse("/login", status_code=303)
+    return render(request, "auth/login_code.html", {"error": ""})
+
+
+@pages.post("/login/code", response_class=HTMLResponse)
+def login_code_submit(request: Request, session: SessionDep, settings: SettingsDep, addr: RemoteAddr,
+                      code: Annotated[str, Form(max_length=64)] = "") -> Response:
+    try:
+        pending = totp.read_pending(secret_key=settings.secret_key, value=get_cookie(request, PENDING_COOKIE))
+    except NotAuthenticated as exc:
+        flash(request, "info", exc.message)
+        return RedirectResponse("/login", status_code=303)
+    try:
+        user = totp.verify_login_code(session=session, pending=pending, code=code, secret_key=settings.secret_key,
+                                      limits=_limits(settings), remote_addr=addr)
+    except (Invalid, TooManyRequests) as exc:
+        return render(request, "auth/login_code.html", {"error": exc.message}, status_code=exc.status_code)
+    except NotAuthenticated as exc:
+        flash(request, "info", exc.message)
+        return RedirectResponse("/login", status_code=303)
+    response = _logged_in(request, session=session, settings=settings, user_id=user.id, next_url=pending.next_url)
+    delete_cookie(request, response, PENDING_COOKIE)
     return response
 
 
@@ -143,7 +195,9 @@ def _users_page(request: Request, session: SessionDep, *, errors: dict[str, str]
                 status_code: int = 200) -> Response:
     users = service.list_users(session=session, limit=500)
     return render(request, "auth/users.html", {"users": users, "roles": list(Role), "errors": errors or {},
-                                               "values": values or {}, "refusal": refusal},
+                                               "values": values or {}, "refusal": refusal,
+                                               "totp_roles": totp.required_roles(session=session),
+                                               "totp_users": totp.enabled_user_ids(session=session)},
                   status_code=status_code, nav="settings")
 
 
@@ -200,6 +254,24 @@ def users_end_sessions(request: Request, session: SessionDep, admin: RequireAdmi
     ended, _ = service.end_user_sessions(session=session, actor=admin, user_id=user_id)
     flash(request, "success", f"{ended} session(s) ended.")
     return RedirectResponse("/settings/users", status_code=303)
+
+
+@pages.post("/settings/users/{user_id}/two-factor/reset")
+def users_reset_two_factor(request: Request, session: SessionDep, admin: RequireAdmin, user_id: int,
+                           addr: RemoteAddr) -> Response:
+    totp.disable(session=session, actor=admin, user_id=user_id, remote_addr=addr)
+    flash(request, "success", "Two-factor login turned off for that user: they set it up again at their next login "
+                              "if their role requires it.")
+    return RedirectResponse("/settings/users", status_code=303)
+
+
+@pages.post("/settings/two-factor-roles")
+def users_two_factor_roles(request: Request, session: SessionDep, admin: RequireAdmin,
+                           roles: Annotated[list[str] | None, Form()] = None) -> Response:
+    chosen = totp.set_required_roles(session=session, actor=admin, roles=roles or [])
+    flash(request, "success", "Two-factor login is now required for: "
+          + (", ".join(role.value for role in chosen) or "nobody") + ".")
+    return RedirectResponse("/settings/users#two-factor-roles", status_code=303)
 
 
 @pages.post("/settings/users/{user_id}/delete")

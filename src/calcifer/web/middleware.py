@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from calcifer.auth import service as auth_service
+from calcifer.auth import totp
 from calcifer.auth.models import User
 from calcifer.config import Settings
 from calcifer.instance import AppContext
@@ -37,7 +38,7 @@ from calcifer.web.security import (
 log = logging.getLogger("calcifer.request")
 
 # Routes anyone may reach without logging in. `/setup` answers 404 once a user exists.
-PUBLIC_PATHS = frozenset({"/login", "/setup", "/healthz", "/favicon.ico",
+PUBLIC_PATHS = frozenset({"/login", "/login/code", "/setup", "/healthz", "/favicon.ico",
                           # JSON Schemas of catalog files, so editors and CI validate without a token.
                           "/api/v1/schema/service", "/api/v1/schema/endpoint"})
 # Push heartbeats are called by cron jobs and scripts; the secret token in the path authenticates them.
@@ -65,6 +66,7 @@ class _Who:
     user: User | None = None
     method: str | None = None  # "token" or "session"
     token: auth_service.TokenAuth | None = None
+    enrol_two_factor: bool = False  # a browser session whose role requires a second factor not set up yet
 
 
 def _resolve_user(ctx: AppContext, bearer: str | None, cookie: str | None) -> _Who:
@@ -74,7 +76,9 @@ def _resolve_user(ctx: AppContext, bearer: str | None, cookie: str | None) -> _W
             return _Who(found.user, "token", found)
         if cookie:
             user = auth_service.user_for_session(session=session, raw=cookie)
-            return _Who(user, "session" if user else None)
+            if user is None:
+                return _Who()
+            return _Who(user, "session", enrol_two_factor=totp.enrolment_due(session=session, user=user))
     return _Who()
 
 
@@ -108,6 +112,20 @@ def _unauthenticated(request: Request, bearer_given: bool, token: auth_service.T
     return RedirectResponse(location, status_code=303)
 
 
+# What a user who must still set up two-factor login may reach with a browser session.
+ENROLMENT_PATHS = ("/account/two-factor", "/logout", "/static/", "/login", "/favicon.ico")
+
+
+def _enrol_first(request: Request) -> Response:
+    if wants_json(request):
+        return JSONResponse({"error": {"code": "two_factor_required",
+                                       "message": "Your role must log in with a second factor: set it up at "
+                                                  "/account/two-factor first.", "details": None}}, status_code=403)
+    if request.headers.get("hx-request"):
+        return Response(status_code=200, headers={"HX-Redirect": "/account/two-factor"})
+    return RedirectResponse("/account/two-factor", status_code=303)
+
+
 def install(app: FastAPI) -> None:
     @app.middleware("http")
     async def calcifer_request(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -133,6 +151,8 @@ def install(app: FastAPI) -> None:
             response = limited
         elif user is None and not is_public(request.url.path, ctx.settings):
             response = _unauthenticated(request, bearer is not None)
+        elif who.enrol_two_factor and not request.url.path.startswith(ENROLMENT_PATHS):
+            response = _enrol_first(request)
         else:
             response = await call_next(request)
         if not bearer and not has_presession(request):

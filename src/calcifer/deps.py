@@ -53,7 +53,7 @@ def _check_scope(request: Request, role: Role) -> None:
     # Every route depends on current_user (the authorization matrix checks it), so a token's scope is
     # checked here once for all of them, from the method and the role the route declares.
     scopes = token_scopes(request)
-    needed = roles.needed_scope(request.method, role)
+    needed = roles.needed_scope(request.method, role, getattr(request.scope.get("route"), "path", ""))
     if not roles.scope_allows(scopes, needed):
         held = ", ".join(scopes or ()) or "none"
         what = "an admin route" if needed is Scope.ADMIN else f"a change ({request.method})"

@@ -156,9 +156,13 @@ def _session_client(app: FastAPI, username: str) -> TestClient:
 
 
 def _order(endpoint: Endpoint) -> tuple[int, str, str]:
-    # Reads first, then changes; logging out last, since it ends the session the later requests use.
-    return (2 if endpoint.path == "/logout" else 0 if endpoint.method == "GET" else 1, endpoint.path,
+    # Reads first, then changes; logging out and ending one's other sessions last, since they end the
+    # sessions the later requests use (a token's "other sessions" are all of its user's).
+    return (2 if endpoint.path in SESSION_ENDERS else 0 if endpoint.method == "GET" else 1, endpoint.path,
             endpoint.method)
+
+
+SESSION_ENDERS = {"/logout", "/account/sessions/revoke-others"}
 
 
 def _says(response: Any, code: str, phrase: str) -> bool:
@@ -188,7 +192,7 @@ def _problem(endpoint: Endpoint, role: Role | None, status: int, response: Any,
         return None if status == 303 and location.startswith("/login?next=") else "anonymous: expected login"
     if not role.allows(endpoint.needs):
         return None if status == 403 else f"{role.value} is below {endpoint.needs.value}: expected 403"
-    if scopes is not None and needed_scope(endpoint.method, endpoint.needs).value not in scopes:
+    if scopes is not None and needed_scope(endpoint.method, endpoint.needs, endpoint.path).value not in scopes:
         return None if status == 403 and _says(response, "insufficient_scope", "needs the") else \
             f"a token of scopes {scopes}: expected 403 insufficient_scope"
     if status in (401, 403):

@@ -40,7 +40,10 @@ def enrol(app: Any, username: str) -> tuple[TestClient, str, list[str]]:
     browser = _browser(app, username)
     page = browser.get("/account/two-factor")
     assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
-    assert 'src="data:image/svg+xml' in page.text
+    assert 'src="/account/two-factor/qr.svg"' in page.text
+    qr = browser.get("/account/two-factor/qr.svg")
+    assert qr.status_code == 200 and qr.headers["content-type"] == "image/svg+xml"
+    assert qr.text.startswith("<svg") and "<script" not in qr.text
     secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page.text)
     assert secret is not None
     wrong = _form(browser, "/account/two-factor/confirm", code="000000" if _code(secret[1]) != "000000" else "111111")

@@ -11,7 +11,7 @@ from calcifer.auth import service, totp
 from calcifer.auth.models import User
 from calcifer.db import utcnow
 from calcifer.deps import CurrentUser, RemoteAddr, SessionDep, SettingsDep
-from calcifer.errors import Conflict, Invalid
+from calcifer.errors import Conflict, Invalid, NotFound
 from calcifer.web.security import SESSION_COOKIE, flash, get_cookie
 from calcifer.web.templating import render
 
@@ -90,6 +90,15 @@ def two_factor_page(request: Request, session: SessionDep, settings: SettingsDep
                       nav="settings")
     response.headers["Cache-Control"] = "no-store"  # the secret is on it
     return response
+
+
+@pages.get("/account/two-factor/qr.svg")
+def two_factor_qr(session: SessionDep, settings: SettingsDep, user: CurrentUser) -> Response:
+    """The QR code of the set-up waiting for its code (404 when there is none)."""
+    enrolment = totp.pending_enrolment(session=session, user=user, secret_key=settings.secret_key)
+    if enrolment is None:
+        raise NotFound("There is no two-factor set-up waiting for a code.")
+    return Response(enrolment.qr_svg(), media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
 
 @pages.post("/account/two-factor/confirm", response_class=HTMLResponse)

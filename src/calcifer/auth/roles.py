@@ -46,12 +46,19 @@ def scope_allows(scopes: Collection[str] | None, needed: Scope) -> bool:
     return needed.value in scopes
 
 
-def needed_scope(method: str, role: Role | str) -> Scope:
+# POST routes that only compute an answer from the body and change nothing (a preview, a validation):
+# a read token may call them. Each is listed here by (method, path as declared), on purpose by hand.
+READ_ONLY_ROUTES = frozenset({("POST", "/api/v1/docs/preview"), ("POST", "/api/v1/catalog/validate/{kind}")})
+
+
+def needed_scope(method: str, role: Role | str, path: str = "") -> Scope:
     """The scope a request needs: admin for a route that needs the admin role, write for any other
-    change (every method but GET, HEAD and OPTIONS), read otherwise."""
+    change (every method but GET, HEAD and OPTIONS, unless the route is in READ_ONLY_ROUTES), read
+    otherwise. ``path`` is the route's path as declared (``/api/v1/work-items/{item_id}``)."""
     if Role(role) is Role.ADMIN:
         return Scope.ADMIN
-    return Scope.READ if method.upper() in SAFE_METHODS else Scope.WRITE
+    method = method.upper()
+    return Scope.READ if method in SAFE_METHODS or (method, path) in READ_ONLY_ROUTES else Scope.WRITE
 
 
 def scopes_for_role(role: str) -> list[Scope]:

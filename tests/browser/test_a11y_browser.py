@@ -74,7 +74,7 @@ def main_pages(ids: dict[str, str]) -> list[str]:
             "/monitoring/endpoints/shop-db", "/monitoring", "/incidents", f"/incidents/{ids['incident']}",
             "/docs", f"/docs/view/{DOC}", f"/docs/new?item={ids['item']}", "/search?q=shop", "/changelog",
             "/settings", "/settings/users", "/settings/tokens", "/settings/audit", "/settings/preferences",
-            "/work/standard", "/account", "/account/two-factor"]
+            "/account", "/account/two-factor", "/work/standard"]
 
 
 def violations(page: Any) -> list[str]:

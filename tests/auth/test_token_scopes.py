@@ -47,6 +47,12 @@ def test_a_token_never_makes_a_stronger_one(app, cast: Cast) -> None:  # type: i
     assert made.status_code == 201 and made.json()["scopes"] == ["read", "write"]
     for_other = _token(write_only, username="vera")
     assert for_other.status_code == 403
+    # Nor does it see or revoke other users' tokens, as its admin user could.
+    listed = write_only.get("/api/v1/tokens?all=true").json()["items"]
+    assert {t["username"] for t in listed} == {"alice"}
+    vera_token = next(t for t in cast.admin.get("/api/v1/tokens?all=true").json()["items"] if t["username"] == "vera")
+    assert write_only.delete(f"/api/v1/tokens/{vera_token['id']}").status_code == 404
+    assert cast.viewer.get("/api/v1/me").status_code == 200
 
 
 def test_a_read_token_cannot_change_anything_and_says_why(app, cast: Cast) -> None:  # type: ignore[no-untyped-def]

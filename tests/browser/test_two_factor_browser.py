@@ -67,7 +67,8 @@ def test_two_factor_pages_in_dark_and_on_a_phone(new_context: Any, live_server: 
     make_user(live_server.ctx, "eddie", Role.EDITOR)
     for name, viewport, scheme in (("dark", None, "dark"), ("375", PHONE, "light")):
         context = new_context(viewport) if viewport else new_context()
-        context.add_init_script(f"if (location.protocol === 'http:') localStorage.setItem('calcifer-theme', '{scheme}')")
+        context.add_init_script("if (location.protocol === 'http:') "
+                                f"localStorage.setItem('calcifer-theme', '{scheme}')")
         page = context.new_page()
         login(page, live_server, "eddie")
         page.goto(live_server("/account/two-factor"))

@@ -368,12 +368,13 @@ def api_delete_user(session: SessionDep, admin: RequireAdmin, user_id: int) -> R
 
 @api.get("/tokens", response_model=TokenListPublic)
 def api_list_tokens(
-    session: SessionDep, user: CurrentUser, all: bool = False, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    session: SessionDep, user: CurrentUser, scopes: TokenScopes, all: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> TokenListPublic:
     """Newest first; `all=true` lists every user's tokens (admins only)."""
     tokens = service.list_tokens(session=session, actor=user, all_users=all, limit=limit,
-                                 before_id=id_cursor(cursor))
+                                 before_id=id_cursor(cursor), actor_scopes=scopes)
     return TokenListPublic(items=[TokenPublic.model_validate(service.token_public(t)) for t in tokens],
                            next_cursor=next_id_cursor([t.id for t in tokens], limit))
 
@@ -389,8 +390,8 @@ def api_create_token(session: SessionDep, user: CurrentUser, scopes: TokenScopes
 
 
 @api.delete("/tokens/{token_id}", status_code=204)
-def api_revoke_token(session: SessionDep, user: CurrentUser, token_id: int) -> Response:
-    service.revoke_token(session=session, actor=user, token_id=token_id)
+def api_revoke_token(session: SessionDep, user: CurrentUser, scopes: TokenScopes, token_id: int) -> Response:
+    service.revoke_token(session=session, actor=user, token_id=token_id, actor_scopes=scopes)
     return Response(status_code=204)
 
 

@@ -484,19 +484,21 @@ def user_for_token(*, session: Session, raw: str) -> User | None:
 
 
 def list_tokens(*, session: Session, actor: User, all_users: bool = False, limit: int = 500,
-                before_id: int | None = None) -> list[ApiToken]:
-    """Newest first, keyset-paginated by id (pass the last id seen as ``before_id``)."""
+                before_id: int | None = None, actor_scopes: Collection[str] | None = None) -> list[ApiToken]:
+    """Newest first, keyset-paginated by id (pass the last id seen as ``before_id``). Everyone's tokens only
+    for an admin (through a token: one with the admin scope)."""
     query = select(ApiToken).order_by(ApiToken.id.desc()).limit(max(1, min(limit, 500)))
     if before_id is not None:
         query = query.where(ApiToken.id < before_id)
-    if not (all_users and has_role(actor, Role.ADMIN)):
+    if not (all_users and has_role(actor, Role.ADMIN, scopes=actor_scopes)):
         query = query.where(ApiToken.user_id == actor.id)
     return list(session.scalars(query))
 
 
-def revoke_token(*, session: Session, actor: User, token_id: int) -> ApiToken:
+def revoke_token(*, session: Session, actor: User, token_id: int,
+                 actor_scopes: Collection[str] | None = None) -> ApiToken:
     token = session.get(ApiToken, token_id)
-    if token is None or (token.user_id != actor.id and not has_role(actor, Role.ADMIN)):
+    if token is None or (token.user_id != actor.id and not has_role(actor, Role.ADMIN, scopes=actor_scopes)):
         raise NotFound(f"No token with id {token_id}.")
     if token.revoked_at is None:
         token.revoked_at = utcnow()

@@ -155,6 +155,25 @@ def user_unlock(username: Annotated[str, typer.Argument(help="The user whose fai
     console.print(f"Unlocked {username} ({cleared} throttle record{'' if cleared == 1 else 's'} cleared)")
 
 
+@user_app.command("reset-two-factor")
+def user_reset_two_factor(username: Annotated[str, typer.Argument(help="The user whose second factor to remove.")],
+                          ) -> None:
+    """Turn off a user's two-factor login (a lost phone and lost recovery codes); they log in with the password
+    alone, and set it up again at once if their role requires it."""
+    from calcifer.auth import service, totp
+    from calcifer.errors import DomainError
+
+    ctx = _context()
+    with ctx.session_factory() as session:
+        try:
+            user = service.get_user_by_username(session=session, username=username)
+            totp.disable(session=session, actor=None, user_id=user.id, actor_name=CLI_ACTOR)
+        except DomainError as exc:
+            _fail(exc.message)
+            return
+    console.print(f"Two-factor login of {username} is off")
+
+
 @token_app.command("create")
 def token_create(
     user: Annotated[str, typer.Option(help="Username the token acts as.")],

@@ -62,7 +62,7 @@ def _check_scope(request: Request, role: Role) -> None:
 
 
 _ROLE_ATTRIBUTE = "calcifer_role"
-_declared: dict[int, Role] = {}
+_DECLARED_ATTRIBUTE = "calcifer_declared_role"
 
 
 def _roles_declared(dependant: Dependant) -> list[Role]:
@@ -82,10 +82,10 @@ def declared_role(request: Request) -> Role:
     dependant = getattr(route, "dependant", None)
     if dependant is None:
         return Role.VIEWER
-    role = _declared.get(id(dependant))
-    if role is None:
+    role = getattr(route, _DECLARED_ATTRIBUTE, None)
+    if not isinstance(role, Role):  # worked out once per route object, kept on it
         role = max(_roles_declared(dependant), key=lambda r: r.rank, default=Role.VIEWER)
-        _declared[id(dependant)] = role
+        setattr(route, _DECLARED_ATTRIBUTE, role)
     return role
 
 

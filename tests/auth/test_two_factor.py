@@ -174,3 +174,21 @@ def test_turning_it_off_and_an_admin_reset(app: Any, ctx: AppContext) -> None:
     eddie_id = 2
     assert _form(admin, f"/settings/users/{eddie_id}/two-factor/reset").status_code == 303
     assert _password_step(app, "eddie")[1].headers["location"] == "/work"
+
+
+def test_the_command_line_resets_a_lost_second_factor(app: Any, ctx: AppContext, tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    make_user(ctx, "alice", Role.ADMIN)
+    enrol(app, "alice")
+    settings = ctx.settings
+    env = {**os.environ, "CALCIFER_DATA_DIR": str(settings.data_dir)}
+    if settings.database_schema:
+        env["CALCIFER_DATABASE_URL"] = str(settings.database_url)
+        env["CALCIFER_DATABASE_SCHEMA"] = settings.database_schema
+    done = subprocess.run([sys.executable, "-m", "calcifer.cli", "user", "reset-two-factor", "alice"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert _password_step(app, "alice")[1].headers["location"] == "/work"  # the password alone again

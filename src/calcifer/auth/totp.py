@@ -202,17 +202,22 @@ def recovery_codes_left(*, session: Session, user_id: int) -> int:
                                                                   RecoveryCode.used_at.is_(None)))))
 
 
-def disable(*, session: Session, actor: User, user_id: int, remote_addr: str = "") -> None:
-    """Turn the factor off (the user on their account page, or an admin for a user who lost the device)."""
+def disable(*, session: Session, actor: User | None, user_id: int, remote_addr: str = "",
+            actor_name: str | None = None) -> None:
+    """Turn the factor off: the user on their account page, an admin for a user who lost the device, or
+    the command line (``actor`` None, ``actor_name`` "cli") for the admin who lost theirs."""
     user = get_user(session=session, user_id=user_id)
-    if actor.id == user.id and is_required(session=session, user=user):
+    if actor is not None and actor.id == user.id and is_required(session=session, user=user):
         raise Conflict(f"Your role ({user.role}) must use two-factor login; set up a new device instead, or ask "
                        "an admin to reset it.", code="totp_required")
-    if actor.id != user.id and not has_role(actor, Role.ADMIN):
+    if actor is None and actor_name is None:
+        raise ValueError("disable needs an actor or an actor name")
+    if actor is not None and actor.id != user.id and not has_role(actor, Role.ADMIN):
         raise NotFound(f"No user with id {user_id}.")
     session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     session.execute(delete(TotpFactor).where(TotpFactor.user_id == user.id))
-    audit_service.record(session=session, actor=actor, action="totp.disable", object_type="user", object_id=user.id,
+    audit_service.record(session=session, actor=actor, actor_name=actor_name, action="totp.disable",
+                         object_type="user", object_id=user.id,
                          summary=f"turned off two-factor login of {user.username}", remote_addr=remote_addr)
     session.commit()
 

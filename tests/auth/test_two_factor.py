@@ -192,3 +192,16 @@ def test_the_command_line_resets_a_lost_second_factor(app: Any, ctx: AppContext,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert _password_step(app, "alice")[1].headers["location"] == "/work"  # the password alone again
+
+
+def test_an_export_without_secrets_leaves_the_second_factor_out(app: Any, ctx: AppContext) -> None:
+    from calcifer.backup import export
+
+    make_user(ctx, "eddie", Role.EDITOR)
+    enrol(app, "eddie")
+    with ctx.session_factory() as session:
+        sealed = session.scalars(select(TotpFactor.secret_sealed)).one()
+        hashes = list(session.scalars(select(RecoveryCode.code_hash)))
+    plain = export.export_text(engine=ctx.engine)
+    assert sealed not in plain and not any(h in plain for h in hashes)
+    assert sealed in export.export_text(engine=ctx.engine, include_secrets=True)

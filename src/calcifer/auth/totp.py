@@ -131,7 +131,10 @@ def pending_enrolment(*, session: Session, user: User, secret_key: str) -> Enrol
     row = factor(session=session, user_id=user.id)
     if row is None or row.confirmed_at is not None:
         return None
-    return _enrolment(user, _secret(row, secret_key))
+    try:
+        return _enrolment(user, _secret(row, secret_key))
+    except SealError:  # sealed by another instance's key: the page starts a new set-up
+        return None
 
 
 def _accept_code(session: Session, row: TotpFactor, secret_key: str, code: str) -> bool:
@@ -139,7 +142,10 @@ def _accept_code(session: Session, row: TotpFactor, secret_key: str, code: str) 
     code = "".join(code.split())
     if not (code.isdigit() and len(code) == 6):
         return False
-    totp = pyotp.TOTP(_secret(row, secret_key))
+    try:
+        totp = pyotp.TOTP(_secret(row, secret_key))
+    except SealError:  # restored from an instance with another key: only a recovery code (or a reset) helps
+        return False
     now = time.time()
     step_now = int(now // totp.interval)
     for step in (step_now, step_now - 1, step_now + 1):

@@ -39,7 +39,8 @@ VOLATILE_FIELDS = ("exported_at", "calcifer_version", "engine")
 EXCLUDED_TABLES = frozenset({"search_documents", "search_state", "backup_runs"})
 
 # Tables exported only with --include-secrets (their rows are credentials).
-SECRET_TABLES = frozenset({"login_sessions"})
+# The second factors' sealed secrets and recovery code hashes are credentials too.
+SECRET_TABLES = frozenset({"login_sessions", "totp_factors", "recovery_codes"})
 
 REDACTED = "!redacted"
 

@@ -453,7 +453,7 @@ def _import(*, engine: Engine, document: Document | dict[str, Any], worktrees_di
             missing = sorted({key for row in rows for key in row} - set(types))
             if missing:
                 raise Invalid(f"Table {name} of the export has columns this database does not: "
-                              + ", ".join(missing) + ".")
+                              + ", ".join(map(repr, missing)) + ".")
             decoded = [{key: _decode(value, types[key], f"Table {name}, column {key}") for key, value in row.items()}
                        for row in rows]
             if name == WORKTREE_COLUMN[0]:

@@ -162,10 +162,35 @@ def user_unlock(username: Annotated[str, typer.Argument(help="The user whose fai
     console.print(f"Unlocked {username} ({cleared} throttle record{'' if cleared == 1 else 's'} cleared)")
 
 
+@user_app.command("reset-two-factor")
+def user_reset_two_factor(username: Annotated[str, typer.Argument(help="The user whose second factor to remove.")],
+                          ) -> None:
+    """Turn off a user's two-factor login (a lost phone and lost recovery codes); they log in with the password
+    alone, and set it up again at once if their role requires it."""
+    from calcifer.auth import service, totp
+    from calcifer.errors import DomainError
+
+    ctx = _context()
+    with ctx.session_factory() as session:
+        try:
+            user = service.get_user_by_username(session=session, username=username)
+            totp.disable(session=session, actor=None, user_id=user.id, actor_name=CLI_ACTOR)
+        except DomainError as exc:
+            _fail(exc.message)
+            return
+    console.print(f"Two-factor login of {username} is off")
+
+
 @token_app.command("create")
 def token_create(
     user: Annotated[str, typer.Option(help="Username the token acts as.")],
     name: Annotated[str, typer.Option(help="What the token is for.")],
+    scope: Annotated[list[str] | None, typer.Option(
+        help="read, write or admin (each includes those before it); repeatable. Default: all the user's "
+             "role allows.")] = None,
+    expires: Annotated[str | None, typer.Option(
+        help="When the token stops working: a duration (30d, 12h, 90m) or a time (2027-01-31 or "
+             "2027-01-31T18:00:00Z). Default: never.")] = None,
 ) -> None:
     """Create an API token; it is printed once, alone on the last line."""
     from calcifer.auth import service
@@ -174,13 +199,15 @@ def token_create(
     ctx = _context()
     with ctx.session_factory() as session:
         try:
+            expires_at = service.parse_expiry(expires) if expires else None
             owner = service.get_user_by_username(session=session, username=user)
             token, raw = service.create_token(session=session, actor=owner, owner=owner, name=name,
-                                              actor_name=CLI_ACTOR)
+                                              actor_name=CLI_ACTOR, scopes=scope or None, expires_at=expires_at)
         except DomainError as exc:
             _fail(exc.message)
             return
-    err.print(f"Token {token.name!r} for {owner.username} (shown once; store it now):")
+    until = f", expires {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else ""
+    err.print(f"Token {token.name!r} for {owner.username}, scopes {token.scopes}{until} (shown once; store it now):")
     sys.stdout.write(raw + "\n")
 
 

@@ -8,7 +8,7 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_CATEGORIES = ["platform", "service", "network", "integration", "documentation"]
@@ -48,6 +48,11 @@ class Settings(BaseSettings):
                                                 "from one address, whatever the usernames, before a wait.")
     login_window_minutes: int = Field(default=15, ge=1, description="How long failed logins are "
                                       "remembered, and the longest wait they impose.")
+    api_rate_limit: str = Field(default="6000/minute", description="Requests to /api/v1 allowed per API "
+                                "token, or per address without one (e.g. 600/minute, 20/second); over it "
+                                "the answer is 429 with Retry-After. Counted in memory, per process.")
+    push_rate_limit: str = Field(default="120/minute", description="Requests allowed per address to each "
+                                 "push heartbeat URL (/api/v1/push/...) and probe endpoint (/healthz, /metrics).")
     compose_dirs: list[Path] = Field(default_factory=list, description="Extra folders that compose "
                                      "discovery scans for Compose files, besides main of the managed "
                                      "repository (JSON list in the env var).")
@@ -77,6 +82,17 @@ class Settings(BaseSettings):
     # Backups
     backup_dir: Path | None = Field(default=None, description="Where backups are written; default "
                                     "`<data dir>/backups`.")
+
+    @field_validator("api_rate_limit", "push_rate_limit")
+    @classmethod
+    def _rate_limit_ok(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a rate limit: write e.g. 600/minute or 10/second") from exc
+        return value
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.dependencies.models import Dependant
 from sqlalchemy.orm import Session
 
+from calcifer.auth import roles
 from calcifer.auth import service as auth_service
-from calcifer.auth.choices import Role
+from calcifer.auth.choices import Role, Scope
 from calcifer.auth.models import User
 from calcifer.config import Settings
 from calcifer.db import unstorable
@@ -44,18 +46,76 @@ def get_settings(request: Request) -> Settings:
     return get_ctx(request).settings
 
 
+def token_scopes(request: Request) -> tuple[str, ...] | None:
+    """The scopes of the API token this request came with; None for a browser session."""
+    scopes: tuple[str, ...] | None = getattr(request.state, "token_scopes", None)
+    return scopes
+
+
+def _check_scope(request: Request, role: Role) -> None:
+    # Every route depends on current_user (the authorization matrix checks it), so a token's scope is
+    # checked here once for all of them, from the method and the role the route declares.
+    scopes = token_scopes(request)
+    needed = roles.needed_scope(request.method, role, getattr(request.scope.get("route"), "path", ""))
+    if not roles.scope_allows(scopes, needed):
+        held = ", ".join(scopes or ()) or "none"
+        what = "an admin route" if needed is Scope.ADMIN else f"a change ({request.method})"
+        raise PermissionDenied(f"This API token has the scopes {held}; {what} needs the {needed.value} scope. "
+                               f"Create a token with the {needed.value} scope.", code="insufficient_scope")
+
+
+_ROLE_ATTRIBUTE = "calcifer_role"
+_DECLARED_ATTRIBUTE = "calcifer_declared_role"
+
+
+def _roles_declared(dependant: Dependant) -> list[Role]:
+    found: list[Role] = []
+    for sub in dependant.dependencies:
+        role = getattr(sub.call, _ROLE_ATTRIBUTE, None)
+        if isinstance(role, Role):
+            found.append(role)
+        found.extend(_roles_declared(sub))
+    return found
+
+
+def declared_role(request: Request) -> Role:
+    """The strongest role the matched route declares (RequireViewer/Editor/Admin); viewer for a route
+    that only needs a logged-in user."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return Role.VIEWER
+    role = getattr(route, _DECLARED_ATTRIBUTE, None)
+    if not isinstance(role, Role):  # worked out once per route object, kept on it
+        role = max(_roles_declared(dependant), key=lambda r: r.rank, default=Role.VIEWER)
+        setattr(route, _DECLARED_ATTRIBUTE, role)
+    return role
+
+
+def _check_role(user: User, role: Role) -> None:
+    if not auth_service.has_role(user, role):
+        raise PermissionDenied(f"This needs the {role.value} role; you are {user.role}.")
+
+
 def current_user(request: Request) -> User:
+    """The logged-in user, once the route's declared role and, for an API token, its scope allow the
+    request: the one place every route's access is decided (the role first, then the scope)."""
     user: User | None = getattr(request.state, "user", None)
     if user is None:
         raise NotAuthenticated("Log in first.")
+    role = declared_role(request)
+    _check_role(user, role)
+    _check_scope(request, role)
     return user
 
 
 def require_role(role: Role):  # type: ignore[no-untyped-def]
-    def checker(user: Annotated[User, Depends(current_user)]) -> User:
-        if not auth_service.has_role(user, role):
-            raise PermissionDenied(f"This needs the {role.value} role; you are {user.role}.")
+    def checker(request: Request, user: Annotated[User, Depends(current_user)]) -> User:
+        _check_role(user, role)  # already checked by current_user when routing found the route
+        _check_scope(request, role)
         return user
+
+    setattr(checker, _ROLE_ATTRIBUTE, role)
 
     return checker
 
@@ -139,6 +199,7 @@ RequireViewer = Annotated[User, Depends(require_role(Role.VIEWER))]
 RequireEditor = Annotated[User, Depends(require_role(Role.EDITOR))]
 RequireAdmin = Annotated[User, Depends(require_role(Role.ADMIN))]
 RemoteAddr = Annotated[str, Depends(remote_addr)]
+TokenScopes = Annotated[tuple[str, ...] | None, Depends(token_scopes)]
 # Paging of the lists that follow the shared conventions (default page calcifer.listing.DEFAULT_LIMIT).
 LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many items a page holds at most.")]
 CursorQuery = Annotated[str | None, Query(description="next_cursor of the previous page")]

@@ -13,7 +13,7 @@ import calcifer.remote.models  # noqa: F401 - remote_config, remote_outside_chan
 import calcifer.search.models  # noqa: F401
 import calcifer.webhooks.models  # noqa: F401 - webhooks, webhook_deliveries
 from calcifer.audit.models import AuditEntry
-from calcifer.auth.models import ApiToken, LoginSession, LoginThrottle, User
+from calcifer.auth.models import ApiToken, LoginSession, LoginThrottle, RecoveryCode, TotpFactor, User
 from calcifer.db import Base
 from calcifer.prefs.models import Preference
 from calcifer.work.models import ChecklistItem, ChecklistTemplate, RepairReport, WorkItem
@@ -21,4 +21,5 @@ from calcifer.work.models import ChecklistItem, ChecklistTemplate, RepairReport,
 metadata = Base.metadata
 
 __all__ = ["ApiToken", "AuditEntry", "ChecklistItem", "ChecklistTemplate",
-           "LoginSession", "LoginThrottle", "Preference", "RepairReport", "User", "WorkItem", "metadata"]
+           "LoginSession", "LoginThrottle", "Preference", "RecoveryCode", "RepairReport", "TotpFactor", "User",
+           "WorkItem", "metadata"]

@@ -3,12 +3,15 @@
 The role a route needs is read from its dependencies (RequireViewer / RequireEditor / RequireAdmin, or
 CurrentUser for any logged-in user). Then, with a session cookie and with a bearer token: anonymous gets a
 401 (API) or the login page (pages) unless the route is public; a role below the needed one gets a 403; the
-needed role and those above get neither. Path parameters carry values that name nothing (a 404 or 422 is
+needed role and those above get neither. Tokens narrowed by scope (read, write) get a 403 saying so on every
+change (any method but GET) and every admin route their scope does not cover; an expired token gets a 401
+saying it expired on every route that is not public. Path parameters carry values that name nothing (a 404 or 422 is
 fine for an allowed role), so no request changes what a later one sees.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import typing
 from collections.abc import Callable, Iterable
@@ -23,12 +26,15 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from calcifer import deps
 from calcifer.app import ROUTERS
+from calcifer.auth import service as auth_service
 from calcifer.auth.choices import Role
+from calcifer.auth.roles import needed_scope
+from calcifer.db import utcnow
 from calcifer.monitoring.probe_routes import PROBE_PATHS
 from calcifer.web.context import AppContext
 from calcifer.web.middleware import PUBLIC_BY_SETTING
 from calcifer.web.security import CSRF_HEADER
-from tests.conftest import Cast, browser_login, csrf_token
+from tests.conftest import Cast, api_client, browser_login, csrf_token
 from tests.web.test_route_protection import ALLOW_LIST, PUBLIC_PREFIXES
 
 
@@ -157,15 +163,31 @@ def _session_client(app: FastAPI, username: str) -> TestClient:
 
 
 def _order(endpoint: Endpoint) -> tuple[int, str, str]:
-    # Reads first, then changes; logging out last, since it ends the session the later requests use.
-    return (2 if endpoint.path == "/logout" else 0 if endpoint.method == "GET" else 1, endpoint.path,
+    # Reads first, then changes; logging out and ending one's other sessions last, since they end the
+    # sessions the later requests use (a token's "other sessions" are all of its user's).
+    return (2 if endpoint.path in SESSION_ENDERS else 0 if endpoint.method == "GET" else 1, endpoint.path,
             endpoint.method)
 
 
-def _problem(endpoint: Endpoint, role: Role | None, status: int, response: Any) -> str | None:
-    """What is wrong with `response` to `role` (None: anonymous) on `endpoint`, or None."""
+SESSION_ENDERS = {"/logout", "/account/sessions/revoke-others"}
+
+
+def _says(response: Any, code: str, phrase: str) -> bool:
+    """The error answer carries `code` (JSON) or, as a page, a message with `phrase`."""
+    if response.headers.get("content-type", "").startswith("application/json"):
+        return bool(response.json()["error"]["code"] == code)
+    return phrase in response.text
+
+
+def _problem(endpoint: Endpoint, role: Role | None, status: int, response: Any,
+             scopes: tuple[str, ...] | None = None, expired: bool = False) -> str | None:
+    """What is wrong with `response` to `role` (None: anonymous) on `endpoint` with a token of `scopes`
+    (None: all the role allows, or a session), or None."""
     if endpoint.needs == PROBE:
         return None if status == 401 else "a probe route answered without a probe token: expected 401"
+    if expired and endpoint.needs != PUBLIC:
+        return None if status == 401 and _says(response, "token_expired", "expired at") else \
+            "expired token: expected 401 token_expired"
     if endpoint.needs == PUBLIC:
         location = response.headers.get("location", "")
         if endpoint.path in SIGNED_PUBLIC:
@@ -181,6 +203,9 @@ def _problem(endpoint: Endpoint, role: Role | None, status: int, response: Any) 
         return None if status == 303 and location.startswith("/login?next=") else "anonymous: expected login"
     if not role.allows(endpoint.needs):
         return None if status == 403 else f"{role.value} is below {endpoint.needs.value}: expected 403"
+    if scopes is not None and needed_scope(endpoint.method, endpoint.needs, endpoint.path).value not in scopes:
+        return None if status == 403 and _says(response, "insufficient_scope", "needs the") else \
+            f"a token of scopes {scopes}: expected 403 insufficient_scope"
     if status in (401, 403):
         return f"{role.value} may use it (needs {endpoint.needs.value}): expected no 401/403"
     return None
@@ -190,20 +215,36 @@ def test_every_route_answers_each_identity_as_its_role_requires(app, ctx: AppCon
     anonymous = TestClient(app, follow_redirects=False)
     # Public forms (login, setup) check CSRF like any other: an anonymous browser has its token too.
     anonymous.headers[CSRF_HEADER] = csrf_token(anonymous)
-    identities: list[tuple[str, Role | None, TestClient]] = [
-        ("anonymous", None, anonymous),
-        ("viewer token", Role.VIEWER, cast.viewer), ("editor token", Role.EDITOR, cast.editor),
-        ("admin token", Role.ADMIN, cast.admin),
-        ("viewer session", Role.VIEWER, _session_client(app, "vera")),
-        ("editor session", Role.EDITOR, _session_client(app, "eddie")),
-        ("admin session", Role.ADMIN, _session_client(app, "alice")),
+    def scoped(username: str, scopes: list[str] | None, expires: dt.datetime | None = None) -> TestClient:
+        with ctx.session_factory() as session:
+            owner = auth_service.get_user_by_username(session=session, username=username)
+            token, raw = auth_service.create_token(session=session, actor=owner, owner=owner, name="matrix",
+                                                   scopes=scopes)
+            if expires is not None:  # made valid, then past its expiry (creation refuses a past one)
+                token.expires_at = expires
+                session.commit()
+        return api_client(app, raw)
+
+    read, write = ("read",), ("read", "write")
+    identities: list[tuple[str, Role | None, TestClient, tuple[str, ...] | None, bool]] = [
+        ("anonymous", None, anonymous, None, False),
+        ("viewer token", Role.VIEWER, cast.viewer, read, False),
+        ("editor token", Role.EDITOR, cast.editor, write, False),
+        ("admin token", Role.ADMIN, cast.admin, None, False),
+        ("admin read token", Role.ADMIN, scoped("alice", ["read"]), read, False),
+        ("admin write token", Role.ADMIN, scoped("alice", ["write"]), write, False),
+        ("editor read token", Role.EDITOR, scoped("eddie", ["read"]), read, False),
+        ("expired admin token", Role.ADMIN, scoped("alice", None, utcnow() - dt.timedelta(seconds=1)), None, True),
+        ("viewer session", Role.VIEWER, _session_client(app, "vera"), None, False),
+        ("editor session", Role.EDITOR, _session_client(app, "eddie"), None, False),
+        ("admin session", Role.ADMIN, _session_client(app, "alice"), None, False),
     ]
     endpoints = sorted(_app_endpoints(app), key=_order)
     failures: list[str] = []
     for endpoint in endpoints:
-        for name, role, client in identities:
+        for name, role, client, scopes, expired in identities:
             response = client.request(endpoint.method, endpoint.url)
-            problem = _problem(endpoint, role, response.status_code, response)
+            problem = _problem(endpoint, role, response.status_code, response, scopes, expired)
             if problem is not None:
                 failures.append(f"{endpoint} as {name}: {problem}, got {response.status_code}")
     assert failures == [], "\n".join(failures)

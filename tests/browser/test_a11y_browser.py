@@ -90,6 +90,7 @@ def main_pages(ids: dict[str, str]) -> list[str]:
             "/monitoring/endpoints/shop-db", "/monitoring", "/incidents", f"/incidents/{ids['incident']}",
             "/docs", f"/docs/view/{DOC}", f"/docs/new?item={ids['item']}", "/search?q=shop", "/changelog",
             "/settings", "/settings/users", "/settings/tokens", "/settings/audit", "/settings/preferences",
+            "/account", "/account/two-factor",
             "/work/standard", "/settings/repository", "/repository/outside-changes", "/settings/probes",
             "/monitoring/endpoints/shop-edge", "/compare", f"/compare/{ids['before']}...main",
             f"/compare/{ids['before']}...main?view=split", "/settings/webhooks",

@@ -9,9 +9,13 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from calcifer.auth import service
+from calcifer.auth import service, totp
 from calcifer.auth.choices import Role
+from calcifer.auth.models import LoginSession, User
 from calcifer.auth.schemas import (
+    SessionListPublic,
+    SessionPublic,
+    SessionsEnded,
     TokenCreate,
     TokenCreated,
     TokenListPublic,
@@ -21,13 +25,15 @@ from calcifer.auth.schemas import (
     UserPublic,
     UserUpdate,
 )
-from calcifer.deps import CurrentUser, RemoteAddr, RequireAdmin, SessionDep, SettingsDep
-from calcifer.errors import Conflict, DomainError, Invalid, NotFound, TooManyRequests
+from calcifer.db import utcnow
+from calcifer.deps import CurrentUser, RemoteAddr, RequireAdmin, SessionDep, SettingsDep, TokenScopes
+from calcifer.errors import Conflict, DomainError, Invalid, NotAuthenticated, NotFound, TooManyRequests
 from calcifer.listing import id_cursor, next_id_cursor
 from calcifer.web.security import SESSION_COOKIE, delete_cookie, flash, get_cookie, set_cookie
 from calcifer.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
+PENDING_COOKIE = "calcifer_pending_login"
 api = APIRouter(prefix="/api/v1", tags=["users and tokens"])
 
 
@@ -95,17 +101,68 @@ def login_submit(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     try:
-        limits = service.ThrottleLimits(per_user_and_address=settings.login_max_failures,
-                                        per_address=settings.login_max_failures_per_address,
-                                        window_minutes=settings.login_window_minutes)
-        user = service.authenticate(session=session, username=username, password=password, limits=limits,
-                                    remote_addr=addr)
+        user = service.authenticate(session=session, username=username, password=password,
+                                    limits=_limits(settings), remote_addr=addr)
     except (Invalid, TooManyRequests) as exc:
         return render(request, "auth/login.html",
                       {"next": _safe_next(next), "error": exc.message, "username": username[:64]},
                       status_code=exc.status_code)
-    response = RedirectResponse(_safe_next(next), status_code=303)
-    _start_browser_session(request, response, session=session, user_id=user.id, hours=settings.session_hours)
+    if totp.is_enabled(session=session, user_id=user.id):
+        # The password was right; the session starts only after the code (a sealed, short-lived cookie
+        # remembers who passed the first step).
+        response = RedirectResponse("/login/code", status_code=303)
+        set_cookie(request, response, PENDING_COOKIE,
+                   totp.pending_login(secret_key=settings.secret_key, user=user, next_url=_safe_next(next)),
+                   max_age=totp.PENDING_MINUTES * 60)
+        return response
+    return _logged_in(request, session=session, settings=settings, user_id=user.id, next_url=_safe_next(next))
+
+
+def _logged_in(request: Request, *, session: SessionDep, settings: SettingsDep, user_id: int,
+               next_url: str) -> Response:
+    user = service.get_user(session=session, user_id=user_id)
+    if totp.enrolment_due(session=session, user=user):
+        flash(request, "warning", f"Your role ({user.role}) must log in with a second factor: set it up now.")
+        next_url = "/account/two-factor"
+    response = RedirectResponse(next_url, status_code=303)
+    _start_browser_session(request, response, session=session, user_id=user_id, hours=settings.session_hours)
+    return response
+
+
+def _limits(settings: SettingsDep) -> service.ThrottleLimits:
+    return service.ThrottleLimits(per_user_and_address=settings.login_max_failures,
+                                  per_address=settings.login_max_failures_per_address,
+                                  window_minutes=settings.login_window_minutes)
+
+
+@pages.get("/login/code", response_class=HTMLResponse)
+def login_code_form(request: Request, settings: SettingsDep) -> Response:
+    try:
+        totp.read_pending(secret_key=settings.secret_key, value=get_cookie(request, PENDING_COOKIE))
+    except NotAuthenticated as exc:
+        flash(request, "info", exc.message)
+        return RedirectResponse("/login", status_code=303)
+    return render(request, "auth/login_code.html", {"error": ""})
+
+
+@pages.post("/login/code", response_class=HTMLResponse)
+def login_code_submit(request: Request, session: SessionDep, settings: SettingsDep, addr: RemoteAddr,
+                      code: Annotated[str, Form(max_length=64)] = "") -> Response:
+    try:
+        pending = totp.read_pending(secret_key=settings.secret_key, value=get_cookie(request, PENDING_COOKIE))
+    except NotAuthenticated as exc:
+        flash(request, "info", exc.message)
+        return RedirectResponse("/login", status_code=303)
+    try:
+        user = totp.verify_login_code(session=session, pending=pending, code=code, secret_key=settings.secret_key,
+                                      limits=_limits(settings), remote_addr=addr)
+    except (Invalid, TooManyRequests) as exc:
+        return render(request, "auth/login_code.html", {"error": exc.message}, status_code=exc.status_code)
+    except NotAuthenticated as exc:
+        flash(request, "info", exc.message)
+        return RedirectResponse("/login", status_code=303)
+    response = _logged_in(request, session=session, settings=settings, user_id=user.id, next_url=pending.next_url)
+    delete_cookie(request, response, PENDING_COOKIE)
     return response
 
 
@@ -125,7 +182,9 @@ def _start_browser_session(request: Request, response: Response, *, session: Ses
     user = service.get_user(session=session, user_id=user_id)
     # A new session on every login: a session cookie planted before it (fixation) ends here.
     raw = service.start_session(session=session, user=user, hours=hours,
-                                replaces=get_cookie(request, SESSION_COOKIE))
+                                replaces=get_cookie(request, SESSION_COOKIE),
+                                remote_addr=request.client.host if request.client else "",
+                                user_agent=request.headers.get("user-agent", ""))
     set_cookie(request, response, SESSION_COOKIE, raw, max_age=hours * 3600)
 
 
@@ -136,7 +195,9 @@ def _users_page(request: Request, session: SessionDep, *, errors: dict[str, str]
                 status_code: int = 200) -> Response:
     users = service.list_users(session=session, limit=500)
     return render(request, "auth/users.html", {"users": users, "roles": list(Role), "errors": errors or {},
-                                               "values": values or {}, "refusal": refusal},
+                                               "values": values or {}, "refusal": refusal,
+                                               "totp_roles": totp.required_roles(session=session),
+                                               "totp_users": totp.enabled_user_ids(session=session)},
                   status_code=status_code, nav="settings")
 
 
@@ -188,6 +249,31 @@ def users_update(
     return RedirectResponse("/settings/users", status_code=303)
 
 
+@pages.post("/settings/users/{user_id}/sessions/revoke")
+def users_end_sessions(request: Request, session: SessionDep, admin: RequireAdmin, user_id: int) -> Response:
+    ended, _ = service.end_user_sessions(session=session, actor=admin, user_id=user_id)
+    flash(request, "success", f"{ended} session(s) ended.")
+    return RedirectResponse("/settings/users", status_code=303)
+
+
+@pages.post("/settings/users/{user_id}/two-factor/reset")
+def users_reset_two_factor(request: Request, session: SessionDep, admin: RequireAdmin, user_id: int,
+                           addr: RemoteAddr) -> Response:
+    totp.disable(session=session, actor=admin, user_id=user_id, remote_addr=addr)
+    flash(request, "success", "Two-factor login turned off for that user: they set it up again at their next login "
+                              "if their role requires it.")
+    return RedirectResponse("/settings/users", status_code=303)
+
+
+@pages.post("/settings/two-factor-roles")
+def users_two_factor_roles(request: Request, session: SessionDep, admin: RequireAdmin,
+                           roles: Annotated[list[str] | None, Form()] = None) -> Response:
+    chosen = totp.set_required_roles(session=session, actor=admin, roles=roles or [])
+    flash(request, "success", "Two-factor login is now required for: "
+          + (", ".join(role.value for role in chosen) or "nobody") + ".")
+    return RedirectResponse("/settings/users#two-factor-roles", status_code=303)
+
+
 @pages.post("/settings/users/{user_id}/delete")
 def users_delete(request: Request, session: SessionDep, admin: RequireAdmin, user_id: int) -> Response:
     try:
@@ -200,28 +286,36 @@ def users_delete(request: Request, session: SessionDep, admin: RequireAdmin, use
 
 # -- tokens (pages) ------------------------------------------------------------------------------------------
 
-@pages.get("/settings/tokens", response_class=HTMLResponse)
-def tokens_page(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+def _tokens_page(request: Request, session: SessionDep, user: User, *, status_code: int = 200,
+                 **extra: object) -> Response:
     is_admin = service.has_role(user, Role.ADMIN)
     tokens = service.list_tokens(session=session, actor=user, all_users=is_admin)
     users = service.list_users(session=session, limit=500) if is_admin else []
-    return render(request, "auth/tokens.html", {"tokens": tokens, "users": users, "new_token": None},
-                  nav="settings")
+    return render(request, "auth/tokens.html", {"tokens": tokens, "users": users, "new_token": None,
+                                               "now": utcnow(), "error": "", **extra},
+                  status_code=status_code, nav="settings")
+
+
+@pages.get("/settings/tokens", response_class=HTMLResponse)
+def tokens_page(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    return _tokens_page(request, session, user)
 
 
 @pages.post("/settings/tokens", response_class=HTMLResponse)
 def tokens_create(
-    request: Request, session: SessionDep, user: CurrentUser,
+    request: Request, session: SessionDep, user: CurrentUser, scopes: TokenScopes,
     name: Annotated[str, Form()] = "", username: Annotated[str, Form()] = "",
+    scope: Annotated[str, Form()] = "", expires: Annotated[str, Form()] = "",
 ) -> Response:
-    owner = service.get_user_by_username(session=session, username=username) if username else user
-    token, raw = service.create_token(session=session, actor=user, owner=owner, name=name)
-    is_admin = service.has_role(user, Role.ADMIN)
-    tokens = service.list_tokens(session=session, actor=user, all_users=is_admin)
-    users = service.list_users(session=session, limit=500) if is_admin else []
-    response = render(request, "auth/tokens.html",
-                      {"tokens": tokens, "users": users, "new_token": raw, "new_token_name": token.name},
-                      nav="settings")
+    try:
+        owner = service.get_user_by_username(session=session, username=username) if username else user
+        token, raw = service.create_token(session=session, actor=user, owner=owner, name=name,
+                                          scopes=[scope] if scope else None, actor_scopes=scopes,
+                                          expires_at=service.parse_expiry(expires) if expires else None)
+    except Invalid as exc:
+        session.rollback()
+        return _tokens_page(request, session, user, status_code=exc.status_code, error=exc.message)
+    response = _tokens_page(request, session, user, new_token=raw, new_token_name=token.name)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -274,24 +368,64 @@ def api_delete_user(session: SessionDep, admin: RequireAdmin, user_id: int) -> R
 
 @api.get("/tokens", response_model=TokenListPublic)
 def api_list_tokens(
-    session: SessionDep, user: CurrentUser, all: bool = False, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    session: SessionDep, user: CurrentUser, scopes: TokenScopes, all: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> TokenListPublic:
     """Newest first; `all=true` lists every user's tokens (admins only)."""
     tokens = service.list_tokens(session=session, actor=user, all_users=all, limit=limit,
-                                 before_id=id_cursor(cursor))
+                                 before_id=id_cursor(cursor), actor_scopes=scopes)
     return TokenListPublic(items=[TokenPublic.model_validate(service.token_public(t)) for t in tokens],
                            next_cursor=next_id_cursor([t.id for t in tokens], limit))
 
 
 @api.post("/tokens", response_model=TokenCreated, status_code=201)
-def api_create_token(session: SessionDep, user: CurrentUser, data: TokenCreate) -> TokenCreated:
+def api_create_token(session: SessionDep, user: CurrentUser, scopes: TokenScopes, data: TokenCreate) -> TokenCreated:
+    """`scopes`: any of read, write, admin (default: all the owner's role allows; asking for more is a 422);
+    `expires_at`: when it stops working (a time in the past is a 422)."""
     owner = service.get_user_by_username(session=session, username=data.username) if data.username else user
-    token, raw = service.create_token(session=session, actor=user, owner=owner, name=data.name)
+    token, raw = service.create_token(session=session, actor=user, owner=owner, name=data.name, scopes=data.scopes,
+                                      expires_at=data.expires_at, actor_scopes=scopes)
     return TokenCreated.model_validate({**service.token_public(token), "token": raw})
 
 
 @api.delete("/tokens/{token_id}", status_code=204)
-def api_revoke_token(session: SessionDep, user: CurrentUser, token_id: int) -> Response:
-    service.revoke_token(session=session, actor=user, token_id=token_id)
+def api_revoke_token(session: SessionDep, user: CurrentUser, scopes: TokenScopes, token_id: int) -> Response:
+    service.revoke_token(session=session, actor=user, token_id=token_id, actor_scopes=scopes)
     return Response(status_code=204)
+
+
+# -- sessions (JSON API) -----------------------------------------------------------------------------------------
+
+def _session_public(row: LoginSession, current_hash: str | None) -> SessionPublic:
+    public = SessionPublic.model_validate(row)
+    public.current = row.token_hash == current_hash
+    return public
+
+
+@api.get("/me/sessions", response_model=SessionListPublic)
+def api_my_sessions(
+    request: Request, session: SessionDep, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> SessionListPublic:
+    """Your unexpired browser sessions, newest first (`current`: the one this request came with)."""
+    rows = service.own_sessions(session=session, user=user, limit=limit, before_id=id_cursor(cursor))
+    current = getattr(request.state, "session_hash", None)
+    return SessionListPublic(items=[_session_public(row, current) for row in rows],
+                             next_cursor=next_id_cursor([row.id for row in rows], limit))
+
+
+@api.delete("/me/sessions/{session_id}", status_code=204)
+def api_end_my_session(session: SessionDep, user: CurrentUser, addr: RemoteAddr, session_id: int) -> Response:
+    """End one of your sessions (that browser is logged out at its next request)."""
+    service.end_own_session(session=session, user=user, session_id=session_id, remote_addr=addr)
+    return Response(status_code=204)
+
+
+@api.post("/users/{user_id}/sessions/revoke", response_model=SessionsEnded)
+def api_end_user_sessions(session: SessionDep, admin: RequireAdmin, user_id: int,
+                          tokens: Annotated[bool, Query(description="Revoke the user's API tokens too.")] = False,
+                          ) -> SessionsEnded:
+    """End every browser session of a user at once (admins); with `tokens=true` also revoke their API tokens."""
+    ended, revoked = service.end_user_sessions(session=session, actor=admin, user_id=user_id, revoke_tokens=tokens)
+    return SessionsEnded(ended=ended, tokens_revoked=revoked)

@@ -72,6 +72,10 @@ class TokenCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     username: str | None = Field(default=None, description="Admins may create tokens for others.")
+    scopes: list[str] | None = Field(default=None, description="Any of read, write, admin (each includes those "
+                                     "before it); default: all the owner's role allows.")
+    expires_at: dt.datetime | None = Field(default=None, description="When the token stops working (ISO 8601; "
+                                           "UTC unless it says otherwise); default never.")
 
 
 class TokenPublic(BaseModel):
@@ -84,6 +88,8 @@ class TokenPublic(BaseModel):
     created_at: dt.datetime
     last_used_at: dt.datetime | None
     revoked_at: dt.datetime | None
+    scopes: list[str] = Field(description="read, write, admin: what the token may do, within its user's role.")
+    expires_at: dt.datetime | None = Field(description="When the token stops working; null: never.")
 
 
 class TokenCreated(TokenPublic):
@@ -98,3 +104,27 @@ class UserListPublic(BaseModel):
 class TokenListPublic(BaseModel):
     items: list[TokenPublic]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+
+class SessionPublic(BaseModel):
+    """A browser session (never its cookie)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    last_seen_at: dt.datetime | None
+    remote_addr: str
+    user_agent: str
+    current: bool = Field(default=False, description="The session this request came with.")
+
+
+class SessionListPublic(BaseModel):
+    items: list[SessionPublic]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+
+class SessionsEnded(BaseModel):
+    ended: int = Field(description="How many sessions ended.")
+    tokens_revoked: int = Field(default=0, description="How many API tokens were revoked with them.")

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import math
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -15,9 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from calcifer.audit import service as audit_service
-from calcifer.auth.choices import Role
+from calcifer.auth.choices import Role, Scope
 from calcifer.auth.models import ApiToken, LoginSession, LoginThrottle, User
-from calcifer.auth.roles import has_role
+from calcifer.auth.roles import expand_scopes, has_role, scope_allows, scopes_for_role
 from calcifer.auth.schemas import UserCreate, UserUpdate
 from calcifer.db import utcnow
 from calcifer.errors import Conflict, Invalid, NotFound, PermissionDenied, Problem, TooManyRequests
@@ -130,9 +131,11 @@ def update_user(*, session: Session, actor: User, user_id: int, data: UserUpdate
         user.email = data.email
     if data.is_active is not None:
         user.is_active = data.is_active
-        if not data.is_active:
-            session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
     revoked = 0
+    if data.is_active is False:
+        # A disabled user is out at once: every session ends and every token is revoked (re-enabling
+        # does not bring them back).
+        revoked = _end_credentials(session, user_id=user.id)
     if data.password is not None:
         user.password_hash = hash_password(data.password)
         revoked = _end_credentials(session, user_id=user.id)
@@ -151,7 +154,8 @@ def _end_credentials(session: Session, *, user_id: int) -> int:
     A reset means the password may have leaked; a token made with it is as suspect as a session.
     Returns how many tokens were revoked.
     """
-    session.execute(delete(LoginSession).where(LoginSession.user_id == user_id))
+    session.execute(delete(LoginSession).where(LoginSession.user_id == user_id)
+                    .execution_options(synchronize_session=False))
     result = session.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
                              .values(revoked_at=utcnow()).execution_options(synchronize_session=False))
     return int(result.rowcount)  # type: ignore[attr-defined]
@@ -318,26 +322,36 @@ def unlock_user(*, session: Session, username: str) -> int:
     return int(cleared)
 
 
-def start_session(*, session: Session, user: User, hours: int, replaces: str | None = None) -> str:
+def start_session(*, session: Session, user: User, hours: int, replaces: str | None = None,
+                  remote_addr: str = "", user_agent: str = "") -> str:
     """Create a login session and return the cookie value (only its hash is stored).
 
-    `replaces` is the session cookie the browser sent, if any: that session ends.
+    `replaces` is the session cookie the browser sent, if any: that session ends. The address and
+    user agent are kept to show the person which session is which.
     """
     if replaces:
         session.execute(delete(LoginSession).where(LoginSession.token_hash == sha256(replaces)))
     raw = secrets.token_urlsafe(32)
-    session.add(LoginSession(token_hash=sha256(raw), user_id=user.id,
-                             expires_at=utcnow() + dt.timedelta(hours=hours)))
+    now = utcnow()
+    session.add(LoginSession(token_hash=sha256(raw), user_id=user.id, expires_at=now + dt.timedelta(hours=hours),
+                             last_seen_at=now, remote_addr=remote_addr[:64], user_agent=user_agent[:300]))
     session.commit()
     return raw
 
 
 def user_for_session(*, session: Session, raw: str) -> User | None:
     row = session.scalar(select(LoginSession).where(LoginSession.token_hash == sha256(raw)))
-    if row is None or row.expires_at < utcnow():
+    now = utcnow()
+    if row is None or row.expires_at < now:
         return None
     user = session.get(User, row.user_id)
-    return user if user is not None and user.is_active else None
+    if user is None or not user.is_active:
+        return None
+    # Last seen at most once a minute: a page load makes several requests.
+    if row.last_seen_at is None or now - row.last_seen_at > dt.timedelta(minutes=1):
+        row.last_seen_at = now
+        session.commit()
+    return user
 
 
 def end_session(*, session: Session, raw: str) -> None:
@@ -347,57 +361,144 @@ def end_session(*, session: Session, raw: str) -> None:
 
 # -- API tokens -----------------------------------------------------------------------------------
 
-def create_token(*, session: Session, actor: User, owner: User, name: str,
-                 actor_name: str | None = None) -> tuple[ApiToken, str]:
+_DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_expiry(text: str) -> dt.datetime:
+    """A token expiry from the command line: a duration from now (``30d``, ``12h``, ``90m``, ``2w``) or an
+    ISO 8601 date or time (UTC unless it says otherwise). Raises Invalid saying what to write."""
+    value = text.strip()
+    unit = _DURATION_UNITS.get(value[-1:].lower())
+    if unit and value[:-1].isdigit():
+        return utcnow() + dt.timedelta(**{unit: int(value[:-1])})
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid(f"{text!r} is not an expiry: give a duration such as 30d, 12h or 90m, or a time such as "
+                      "2027-01-31 or 2027-01-31T18:00:00Z.", details=[Problem("expires", "unreadable").as_dict()]
+                      ) from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class TokenAuth:
+    """What a bearer token resolved to: its user and scopes, or why it does not authenticate."""
+
+    user: User | None
+    scopes: tuple[str, ...] = ()
+    expired_at: dt.datetime | None = None  # set when the token is known but past its expiry
+    name: str = ""
+
+
+def _check_scopes(*, owner: User, scopes: list[str] | None, actor_scopes: Collection[str] | None) -> list[Scope]:
+    """The scopes a new token of ``owner`` gets: ``scopes`` with those each includes, or by default all
+    the owner's role allows (and the creating token holds). Raises Invalid naming what is too much."""
+    allowed = [s for s in scopes_for_role(owner.role) if scope_allows(actor_scopes, s)]
+    if scopes is None:
+        return allowed
+    unknown = [s for s in scopes if s not in {known.value for known in Scope}]
+    if unknown:
+        raise Invalid(f"Unknown scope {', '.join(map(repr, unknown))}: use read, write or admin.",
+                      details=[Problem("scopes", f"unknown scope {s!r}").as_dict() for s in unknown],
+                      code="unknown_scope")
+    if not scopes:
+        raise Invalid("Give the token at least one scope: read, write or admin.",
+                      details=[Problem("scopes", "empty").as_dict()])
+    wanted = expand_scopes(scopes)
+    too_much = [s for s in wanted if s not in allowed]
+    if too_much:
+        names = ", ".join(s.value for s in too_much)
+        why = (f"{owner.username}'s role ({owner.role}) allows only "
+               f"{', '.join(s.value for s in scopes_for_role(owner.role)) or 'nothing'}")
+        if actor_scopes is not None:
+            why += f", and the token you are using has {', '.join(sorted(actor_scopes)) or 'no scope'}"
+        raise Invalid(f"A token cannot have the scope {names}: {why}.",
+                      details=[Problem("scopes", f"{s.value} is more than allowed").as_dict() for s in too_much],
+                      code="scope_not_allowed")
+    return wanted
+
+
+def create_token(*, session: Session, actor: User, owner: User, name: str, actor_name: str | None = None,
+                 scopes: list[str] | None = None, expires_at: dt.datetime | None = None,
+                 actor_scopes: Collection[str] | None = None) -> tuple[ApiToken, str]:
     """Create a token for `owner`; returns (row, raw token). Only admins create tokens for others.
-    With ``actor_name`` (the command line) the audit names it, not ``actor``."""
-    if owner.id != actor.id and not has_role(actor, Role.ADMIN):
-        raise PermissionDenied("Only admins can create tokens for other users.")
+    With ``actor_name`` (the command line) the audit names it, not ``actor``.
+
+    ``scopes`` default to all the owner's role allows; ``actor_scopes`` are those of the token the
+    request came with (None for a browser session or the command line): a token never makes a
+    stronger one. ``expires_at`` must lie in the future."""
+    if owner.id != actor.id and not has_role(actor, Role.ADMIN, scopes=actor_scopes):
+        raise PermissionDenied("Only admins (with a token of admin scope) can create tokens for other users.")
     name = name.strip()
     if not name or len(name) > 100:
         raise Invalid("Give the token a name of 1 to 100 characters.",
                       details=[Problem("name", "1 to 100 characters").as_dict()])
+    granted = _check_scopes(owner=owner, scopes=scopes, actor_scopes=actor_scopes)
+    if not granted:
+        raise Invalid(f"{owner.username}'s role ({owner.role}) allows no token scope.", code="scope_not_allowed")
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=dt.UTC)
+        if expires_at <= utcnow():
+            raise Invalid(f"The expiry {expires_at:%Y-%m-%d %H:%M} UTC is in the past; give a future time or none.",
+                          details=[Problem("expires_at", "in the past").as_dict()], code="expiry_in_past")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(user_id=owner.id, name=name, prefix=raw[:10], token_hash=sha256(raw))
+    token = ApiToken(user_id=owner.id, name=name, prefix=raw[:10], token_hash=sha256(raw),
+                     scopes=",".join(s.value for s in granted), expires_at=expires_at)
     session.add(token)
     session.flush()
     audit_service.record(session=session, actor=None if actor_name else actor, actor_name=actor_name,
                          action="token.create", object_type="api_token",
                          object_id=token.id, summary=f"created token {name!r} for {owner.username}",
-                         after={"name": name, "user": owner.username, "prefix": token.prefix})
+                         after={"name": name, "user": owner.username, "prefix": token.prefix,
+                                "scopes": token.scopes, "expires_at": expires_at.isoformat() if expires_at else None})
     session.commit()
     return token, raw
 
 
-def user_for_token(*, session: Session, raw: str) -> User | None:
+def token_scopes(token: ApiToken) -> list[str]:
+    return [s for s in token.scopes.split(",") if s]
+
+
+def resolve_token(*, session: Session, raw: str) -> TokenAuth:
+    """The user and scopes of a bearer token; no user when it is unknown, revoked, expired or its user
+    is disabled (``expired_at`` says when an otherwise valid token expired)."""
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == sha256(raw)))
     if token is None or token.revoked_at is not None:
-        return None
+        return TokenAuth(user=None)
     user = session.get(User, token.user_id)
     if user is None or not user.is_active:
-        return None
+        return TokenAuth(user=None)
     now = utcnow()
+    if token.expires_at is not None and token.expires_at <= now:
+        return TokenAuth(user=None, expired_at=token.expires_at, name=token.name)
     # Write last-use at most once a minute: tokens drive scripts that call in a loop.
     if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=1):
         token.last_used_at = now
         session.commit()
-    return user
+    return TokenAuth(user=user, scopes=tuple(token_scopes(token)), name=token.name)
+
+
+def user_for_token(*, session: Session, raw: str) -> User | None:
+    return resolve_token(session=session, raw=raw).user
 
 
 def list_tokens(*, session: Session, actor: User, all_users: bool = False, limit: int = 500,
-                before_id: int | None = None) -> list[ApiToken]:
-    """Newest first, keyset-paginated by id (pass the last id seen as ``before_id``)."""
+                before_id: int | None = None, actor_scopes: Collection[str] | None = None) -> list[ApiToken]:
+    """Newest first, keyset-paginated by id (pass the last id seen as ``before_id``). Everyone's tokens only
+    for an admin (through a token: one with the admin scope)."""
     query = select(ApiToken).order_by(ApiToken.id.desc()).limit(max(1, min(limit, 500)))
     if before_id is not None:
         query = query.where(ApiToken.id < before_id)
-    if not (all_users and has_role(actor, Role.ADMIN)):
+    if not (all_users and has_role(actor, Role.ADMIN, scopes=actor_scopes)):
         query = query.where(ApiToken.user_id == actor.id)
     return list(session.scalars(query))
 
 
-def revoke_token(*, session: Session, actor: User, token_id: int) -> ApiToken:
+def revoke_token(*, session: Session, actor: User, token_id: int,
+                 actor_scopes: Collection[str] | None = None) -> ApiToken:
     token = session.get(ApiToken, token_id)
-    if token is None or (token.user_id != actor.id and not has_role(actor, Role.ADMIN)):
+    if token is None or (token.user_id != actor.id and not has_role(actor, Role.ADMIN, scopes=actor_scopes)):
         raise NotFound(f"No token with id {token_id}.")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
@@ -411,17 +512,63 @@ def revoke_token(*, session: Session, actor: User, token_id: int) -> ApiToken:
 def token_public(token: ApiToken) -> dict[str, object]:
     return {"id": token.id, "name": token.name, "prefix": token.prefix, "username": token.user.username,
             "created_at": token.created_at, "last_used_at": token.last_used_at,
-            "revoked_at": token.revoked_at}
+            "revoked_at": token.revoked_at, "scopes": token_scopes(token), "expires_at": token.expires_at}
 
 
 # -- one's own account (the account page) ------------------------------------------------------------
 # Kept apart from the admin's user functions above: here the actor is always the account's owner.
 
-def own_sessions(*, session: Session, user: User) -> list[LoginSession]:
-    """The user's unexpired browser sessions, newest first."""
-    return list(session.scalars(select(LoginSession).where(LoginSession.user_id == user.id,
-                                                           LoginSession.expires_at >= utcnow())
-                                .order_by(LoginSession.created_at.desc(), LoginSession.id.desc())))
+def own_sessions(*, session: Session, user: User, limit: int = 500,
+                 before_id: int | None = None) -> list[LoginSession]:
+    """The user's unexpired browser sessions, newest first (keyset-paginated by id: pass the last id
+    seen as ``before_id``)."""
+    query = (select(LoginSession).where(LoginSession.user_id == user.id, LoginSession.expires_at >= utcnow())
+             .order_by(LoginSession.id.desc()).limit(max(1, min(limit, 500))))
+    if before_id is not None:
+        query = query.where(LoginSession.id < before_id)
+    return list(session.scalars(query))
+
+
+def end_own_session(*, session: Session, user: User, session_id: int, remote_addr: str = "") -> None:
+    """End one of the user's own browser sessions; NotFound when it is not theirs (or gone)."""
+    row = session.get(LoginSession, session_id)
+    if row is None or row.user_id != user.id:
+        raise NotFound(f"You have no session with id {session_id}.")
+    session.delete(row)
+    audit_service.record(session=session, actor=user, action="session.revoke", object_type="user",
+                         object_id=user.id, summary=f"ended own session {session_id}", remote_addr=remote_addr)
+    session.commit()
+
+
+def end_other_sessions(*, session: Session, user: User, keep_session: str | None, remote_addr: str = "") -> int:
+    """End every browser session of the user but the one whose cookie is ``keep_session``; returns how many."""
+    query = delete(LoginSession).where(LoginSession.user_id == user.id)
+    if keep_session:
+        query = query.where(LoginSession.token_hash != sha256(keep_session))
+    ended = int(session.execute(query.execution_options(synchronize_session=False)).rowcount)  # type: ignore[attr-defined]
+    audit_service.record(session=session, actor=user, action="session.revoke_others", object_type="user",
+                         object_id=user.id, summary=f"ended {ended} other session(s)", remote_addr=remote_addr)
+    session.commit()
+    return ended
+
+
+def end_user_sessions(*, session: Session, actor: User, user_id: int, revoke_tokens: bool = False) -> tuple[int, int]:
+    """An admin ends every browser session of a user (and with ``revoke_tokens`` revokes their API tokens).
+    Returns (sessions ended, tokens revoked)."""
+    user = get_user(session=session, user_id=user_id)
+    if revoke_tokens:
+        ended = session.scalar(select(func.count(LoginSession.id)).where(LoginSession.user_id == user.id)) or 0
+        revoked = _end_credentials(session, user_id=user.id)
+    else:
+        ended = int(session.execute(delete(LoginSession).where(LoginSession.user_id == user.id)
+                                    .execution_options(synchronize_session=False)).rowcount)  # type: ignore[attr-defined]
+        revoked = 0
+    audit_service.record(session=session, actor=actor, action="session.revoke_all", object_type="user",
+                         object_id=user.id, summary=f"ended {ended} session(s) of {user.username}"
+                         + (f" and revoked {revoked} token(s)" if revoked else ""),
+                         after={"sessions_ended": ended, "tokens_revoked": revoked})
+    session.commit()
+    return int(ended), revoked
 
 
 def change_own_password(*, session: Session, user: User, current_password: str, new_password: str,

@@ -39,7 +39,8 @@ VOLATILE_FIELDS = ("exported_at", "calcifer_version", "engine")
 EXCLUDED_TABLES = frozenset({"search_documents", "search_state", "backup_runs"})
 
 # Tables exported only with --include-secrets (their rows are credentials).
-SECRET_TABLES = frozenset({"login_sessions"})
+# The second factors' sealed secrets and recovery code hashes are credentials too.
+SECRET_TABLES = frozenset({"login_sessions", "totp_factors", "recovery_codes"})
 
 REDACTED = "!redacted"
 
@@ -452,7 +453,7 @@ def _import(*, engine: Engine, document: Document | dict[str, Any], worktrees_di
             missing = sorted({key for row in rows for key in row} - set(types))
             if missing:
                 raise Invalid(f"Table {name} of the export has columns this database does not: "
-                              + ", ".join(missing) + ".")
+                              + ", ".join(map(repr, missing)) + ".")
             decoded = [{key: _decode(value, types[key], f"Table {name}, column {key}") for key, value in row.items()}
                        for row in rows]
             if name == WORKTREE_COLUMN[0]:

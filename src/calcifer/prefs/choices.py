@@ -11,6 +11,7 @@ class Pref(StrEnum):
     BACKUP_SCHEDULE = "backup_schedule"
     BACKUP_KEEP = "backup_keep"
     COMPOSE_DIRS = "compose_dirs"
+    TOTP_REQUIRED_ROLES = "totp_required_roles"
 
 
 DEFAULTS: dict[Pref, object] = {
@@ -20,9 +21,14 @@ DEFAULTS: dict[Pref, object] = {
     Pref.BACKUP_KEEP: 14,
     # None: the server's setting (CALCIFER_COMPOSE_DIRS) applies.
     Pref.COMPOSE_DIRS: None,
+    # Comma-separated role names; "" : nobody must use two-factor login.
+    Pref.TOTP_REQUIRED_ROLES: "",
 }
 
 DESCRIPTIONS: dict[Pref, str] = {
+    Pref.TOTP_REQUIRED_ROLES: "Roles whose users must log in with a second factor (a TOTP app), comma-separated, "
+                              "e.g. admin or admin,editor; empty: nobody must. Such a user is sent to set it up "
+                              "right after logging in. Change it under Settings → Users.",
     Pref.STANDARD_CHANGES_ENABLED: "Allow standard changes: pre-approved, low-risk catalog changes applied in one "
                                    "step (a work item is still created, committed, merged and completed).",
     Pref.MERGES_NEED_APPROVAL: "Merges need an approving review: merge-and-complete is refused until an editor "

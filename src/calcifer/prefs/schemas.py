@@ -12,6 +12,8 @@ class PreferencesPublic(BaseModel):
     merges_need_approval: bool
     backup_schedule: str = Field(description="A cron expression in UTC.")
     backup_keep: int
+    totp_required_roles: str = Field(default="", description="Roles that must use two-factor login, "
+                                     "comma-separated (e.g. admin,editor); empty: none.")
 
 
 class PreferenceUpdate(BaseModel):
@@ -30,5 +32,6 @@ class PreferenceSaved(BaseModel):
     merges_need_approval: bool | None = None
     backup_schedule: str | None = None
     backup_keep: int | None = None
+    totp_required_roles: str | None = None
     compose_dirs: list[str] | None = Field(default=None, description="The folders now set (null: the server's "
                                                                      "CALCIFER_COMPOSE_DIRS applies).")

@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from fastapi import FastAPI
@@ -19,9 +20,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from calcifer.auth import service as auth_service
+from calcifer.auth import totp
 from calcifer.auth.models import User
 from calcifer.config import Settings
 from calcifer.instance import AppContext
+from calcifer.web import ratelimit as rate_limits
 from calcifer.web.security import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -35,7 +38,7 @@ from calcifer.web.security import (
 log = logging.getLogger("calcifer.request")
 
 # Routes anyone may reach without logging in. `/setup` answers 404 once a user exists.
-PUBLIC_PATHS = frozenset({"/login", "/setup", "/healthz", "/favicon.ico",
+PUBLIC_PATHS = frozenset({"/login", "/login/code", "/setup", "/healthz", "/favicon.ico",
                           # JSON Schemas of catalog files, so editors and CI validate without a token.
                           "/api/v1/schema/service", "/api/v1/schema/endpoint",
                           # The forge's push webhook: refused unless signed with the shared secret.
@@ -62,14 +65,25 @@ def wants_json(request: Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
-def _resolve_user(ctx: AppContext, bearer: str | None, cookie: str | None) -> tuple[User | None, str | None]:
+@dataclass(frozen=True)
+class _Who:
+    user: User | None = None
+    method: str | None = None  # "token" or "session"
+    token: auth_service.TokenAuth | None = None
+    enrol_two_factor: bool = False  # a browser session whose role requires a second factor not set up yet
+
+
+def _resolve_user(ctx: AppContext, bearer: str | None, cookie: str | None) -> _Who:
     with ctx.session_factory() as session:
         if bearer is not None:
-            return auth_service.user_for_token(session=session, raw=bearer), "token"
+            found = auth_service.resolve_token(session=session, raw=bearer)
+            return _Who(found.user, "token", found)
         if cookie:
             user = auth_service.user_for_session(session=session, raw=cookie)
-            return user, "session" if user else None
-    return None, None
+            if user is None:
+                return _Who()
+            return _Who(user, "session", enrol_two_factor=totp.enrolment_due(session=session, user=user))
+    return _Who()
 
 
 def _bearer(request: Request) -> str | None:
@@ -80,7 +94,15 @@ def _bearer(request: Request) -> str | None:
     return None
 
 
-def _unauthenticated(request: Request, bearer_given: bool) -> Response:
+def _unauthenticated(request: Request, bearer_given: bool, token: auth_service.TokenAuth | None = None) -> Response:
+    # An expired token is refused wherever it is sent: a script gets a 401 that says why.
+    if token is not None and token.expired_at is not None:
+        when = token.expired_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        return JSONResponse({"error": {"code": "token_expired",
+                                       "message": f"The API token {token.name!r} expired at {when}; create a "
+                                                  "new one (Settings → API tokens, or calcifer token create).",
+                                       "details": {"expired_at": token.expired_at.isoformat()}}},
+                            status_code=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     # Prometheus (and curl) scrape /metrics: a 401 tells them what is wrong; a login page would not.
     if wants_json(request) or request.url.path == "/metrics":
         message = ("The API token is invalid or revoked." if bearer_given
@@ -94,6 +116,20 @@ def _unauthenticated(request: Request, bearer_given: bool) -> Response:
     return RedirectResponse(location, status_code=303)
 
 
+# What a user who must still set up two-factor login may reach with a browser session.
+ENROLMENT_PATHS = ("/account/two-factor", "/logout", "/static/", "/login", "/favicon.ico")
+
+
+def _enrol_first(request: Request) -> Response:
+    if wants_json(request):
+        return JSONResponse({"error": {"code": "two_factor_required",
+                                       "message": "Your role must log in with a second factor: set it up at "
+                                                  "/account/two-factor first.", "details": None}}, status_code=403)
+    if request.headers.get("hx-request"):
+        return Response(status_code=200, headers={"HX-Redirect": "/account/two-factor"})
+    return RedirectResponse("/account/two-factor", status_code=303)
+
+
 def install(app: FastAPI) -> None:
     @app.middleware("http")
     async def calcifer_request(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -103,14 +139,24 @@ def install(app: FastAPI) -> None:
         ctx: AppContext = request.app.state.ctx
         bearer = _bearer(request)
         session_cookie = get_cookie(request, SESSION_COOKIE)
-        user, method = await run_in_threadpool(_resolve_user, ctx, bearer, session_cookie)
+        who = await run_in_threadpool(_resolve_user, ctx, bearer, session_cookie)
+        user, method = who.user, who.method
         request.state.user = user
         request.state.auth_method = method
+        # What the token may do (None: a browser session, bounded by the role alone); see deps.
+        request.state.token_scopes = who.token.scopes if who.token is not None and user is not None else None
         # The CSRF token of a logged-in browser is bound to its session (web.security).
         request.state.session_hash = auth_service.sha256(session_cookie) if method == "session" and \
             session_cookie else None
-        if user is None and not is_public(request.url.path, ctx.settings):
+        if user is None and who.token is not None and who.token.expired_at is not None \
+                and not is_public(request.url.path, ctx.settings):
+            response = _unauthenticated(request, True, who.token)
+        elif (limited := rate_limits.check(request, ctx.settings, user=user, token=bearer)) is not None:
+            response = limited
+        elif user is None and not is_public(request.url.path, ctx.settings):
             response = _unauthenticated(request, bearer is not None)
+        elif who.enrol_two_factor and not request.url.path.startswith(ENROLMENT_PATHS):
+            response = _enrol_first(request)
         else:
             response = await call_next(request)
         if not bearer and not has_presession(request):

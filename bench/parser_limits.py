@@ -1,7 +1,7 @@
 """Parser limits: what the new limits cost on the normal path, with and without them, as ratios.
 
-    PYTHONPATH=src .venv/bin/python bench/limits.py            # 5,000 services / 10,000 endpoints, 200 requests
-    PYTHONPATH=src .venv/bin/python bench/limits.py --quick    # 1,000 services / 2,000 endpoints, 60 requests
+    PYTHONPATH=src .venv/bin/python bench/parser_limits.py            # 5,000 services / 10,000 endpoints, 200 requests
+    PYTHONPATH=src .venv/bin/python bench/parser_limits.py --quick    # 1,000 services / 2,000 endpoints, 60 requests
 
 Three workloads, each timed with the limits on and off in alternating rounds (neither side always
 gets the warmer caches); the figure is the median, the ratio is on / off (the ratio of the fastest

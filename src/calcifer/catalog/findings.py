@@ -51,7 +51,7 @@ def _finding_keys(findings: list[Finding]) -> set[tuple[str, str, str]]:
     compares against it)."""
     global _keys_of
     if _keys_of is None or _keys_of[0] is not findings:
-        _keys_of = (findings, {_finding_key(f) for f in findings})
+        _keys_of = (findings, {(f.file, f.code, f.message) for f in findings})  # _finding_key, inlined
     return _keys_of[1]
 
 

@@ -57,7 +57,12 @@ class _BaseFacts:
 
 _facts: dict[int, tuple[_Catalog, _BaseFacts]] = {}
 
+# Plain strings: an enum member's .value is a descriptor call, and this loop runs over every finding.
 _UNKNOWN_CODES = (ProblemCode.UNKNOWN_HOST.value, ProblemCode.UNKNOWN_DEPENDENCY.value)
+_DUPLICATE_SLUG = ProblemCode.DUPLICATE_SLUG.value
+_UNKNOWN_SERVICE = ProblemCode.UNKNOWN_SERVICE.value
+_CYCLE = ProblemCode.CYCLE.value
+_STALE = ProblemCode.STALE.value
 
 
 def _base_facts(base: _Catalog) -> _BaseFacts:
@@ -68,19 +73,19 @@ def _base_facts(base: _Catalog) -> _BaseFacts:
     services = base.services
     for finding in base.findings:
         code = finding.code
-        if code == ProblemCode.DUPLICATE_SLUG.value and finding.slug:
+        if code == _DUPLICATE_SLUG and finding.slug:
             facts.disputed.add(finding.slug)
         elif code in _UNKNOWN_CODES and finding.slug in services:
             # Every name a service gives that is not a service has a finding: the names come from its spec.
             spec = services[finding.slug].spec
             facts.unknown_names.update(n for n in [*spec.depends_on, spec.host] if n and n not in services)
-        elif code == ProblemCode.UNKNOWN_SERVICE.value and finding.slug in base.endpoints:
+        elif code == _UNKNOWN_SERVICE and finding.slug in base.endpoints:
             name = base.endpoints[finding.slug].service
             if name:
                 facts.unknown_names.add(name)
-        elif code == ProblemCode.CYCLE.value:
+        elif code == _CYCLE:
             facts.files_with_cycles.add(finding.file)
-        elif code == ProblemCode.STALE.value:
+        elif code == _STALE:
             facts.stale = True
     _facts.clear()  # one base at a time: main's last build
     _facts[id(base)] = (base, facts)

@@ -44,9 +44,9 @@ def test_history_lists_main_and_shows_a_commit_with_its_diffs(page: Any, new_con
     assert {"CHANGES.md", "catalog/services/grafana.yaml", "docs/runbooks/grafana.md"} <= \
         set(files.locator("summary .mono").all_inner_texts())
     runbook = files.filter(has_text="docs/runbooks/grafana.md")
-    assert runbook.locator("pre.diff .diff-add", has_text="Restart the container.").count() == 1
+    assert runbook.locator(".diff-table tr.diff-add", has_text="Restart the container.").count() == 1
     runbook.locator("summary").click()  # collapses
-    assert runbook.locator("pre.diff").is_hidden()
+    assert runbook.locator(".diff-table").is_hidden()
     runbook.locator("summary").click()
     shot(page, "history-commit-light")
     page.emulate_media(color_scheme="dark")

@@ -2,10 +2,10 @@
 
 The JSON API (``/api/v1/...``) is limited by ``CALCIFER_API_RATE_LIMIT``: per API token for a request
 that came with a valid one, else per client address (browser sessions, anonymous callers and unknown
-tokens alike). Push heartbeats (``/api/v1/push/...``) and the probe endpoints (``/healthz``,
-``/metrics``) are called by scripts and monitors: they count separately, per address and path, under
-``CALCIFER_PUSH_RATE_LIMIT``. A request over its limit is answered 429 with ``Retry-After`` (seconds)
-and the house error body, before any route runs.
+tokens alike). Push heartbeats (``/api/v1/push/...``) and ``/metrics`` are called by scripts and
+monitors: they count separately, per address and path, under ``CALCIFER_PUSH_RATE_LIMIT``. A request
+over its limit is answered 429 with ``Retry-After`` (seconds) and the house error body, before any route
+runs.
 
 The counters live in memory: right for one process. With several worker processes each counts on its
 own (a client gets up to workers × the limit); ``limits`` also supports Redis or Memcached storage.
@@ -28,7 +28,9 @@ from calcifer.auth.service import sha256
 from calcifer.config import Settings
 
 PUSH_PREFIX = "/api/v1/push/"
-PROBE_PATHS = frozenset({"/healthz", "/metrics"})
+# /healthz is never limited: orchestrators and load balancers poll it, and refusing it would get a healthy
+# instance restarted.
+PROBE_PATHS = frozenset({"/metrics"})
 
 
 def parse_limit(text: str) -> RateLimitItem:

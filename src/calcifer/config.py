@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     # Backups
     backup_dir: Path | None = Field(default=None, description="Where backups are written; default "
                                     "`<data dir>/backups`.")
+    remote_ca_file: Path | None = Field(default=None, description="PEM file of a private CA that signed an "
+                                        "HTTPS remote's certificate; trusted besides the system's CAs.")
 
     @field_validator("api_rate_limit", "push_rate_limit")
     @classmethod

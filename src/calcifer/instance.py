@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from calcifer import gitrepo
 from calcifer.config import Settings
 from calcifer.db import ensure_schema, make_engine, make_session_factory, upgrade_database
 from calcifer.work import service as work_service
@@ -46,6 +47,11 @@ def prepare(settings: Settings, *, reconcile: bool = True, wire: Callable[[], ob
     """
     data_dir = settings.resolved_data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.remote_ca_file is not None:
+        if not settings.remote_ca_file.is_file():
+            raise ValueError(f"CALCIFER_REMOTE_CA_FILE: {settings.remote_ca_file} is not a file; give the PEM "
+                             "file of the CA that signed the remote's certificate, or unset it.")
+        gitrepo.trust_ca_file(settings.remote_ca_file)
     settings.worktrees_dir.mkdir(parents=True, exist_ok=True)
     secret_key = settings.secret_key
     engine = make_engine(settings.resolved_database_url, schema=settings.database_schema)

@@ -109,13 +109,13 @@ def seal_pending(*, secret_key: str, pending: Pending) -> str:
         "iss": pending.issuer, "exp": int(time.time()) + PENDING_MINUTES * 60}))
 
 
-def _claims(*, metadata: dict[str, Any], client: OAuth2Client, token: dict[str, Any], config: OidcConfig,
+def _claims(*, metadata: dict[str, Any], token: dict[str, Any], config: OidcConfig,
             nonce: str) -> dict[str, Any]:
     if "id_token" not in token:
         raise Invalid("The provider answered without an ID token: an admin checks that the scopes include openid.",
                       code="oidc_no_id_token")
     try:
-        response = client.get(metadata["jwks_uri"], withhold_token=True)
+        response = httpx.get(metadata["jwks_uri"], timeout=TIMEOUT_SECONDS, follow_redirects=False)
         response.raise_for_status()
         keys = KeySet.import_key_set(response.json())
     except (httpx.HTTPError, ValueError, JoseError) as exc:
@@ -168,7 +168,7 @@ def finish(*, config: OidcConfig, client_secret: str, redirect_uri: str, pending
                           "Start signing in again.", code="oidc_code_refused") from exc
         except httpx.HTTPError as exc:
             raise Unavailable(f"The identity provider cannot be reached: {exc}.") from exc
-        return _claims(metadata=metadata, client=client, token=dict(token), config=config, nonce=pending.nonce)
+    return _claims(metadata=metadata, token=dict(token), config=config, nonce=pending.nonce)
 
 
 def groups_of(claims: dict[str, Any], claim: str) -> tuple[str, ...]:

@@ -14,8 +14,7 @@ from fastapi.testclient import TestClient
 from calcifer.auth import service as auth_service
 from calcifer.auth import sso
 from calcifer.auth.choices import AuthSource, ProviderKind, Role
-from calcifer.auth.schemas import LdapConfig
-from calcifer.auth.schemas import UserUpdate
+from calcifer.auth.schemas import LdapConfig, UserUpdate
 from calcifer.web.context import AppContext
 from tests.auth.ldap_server import ADMIN_DN, ADMIN_PASSWORD, BASE, Directory, running_slapd
 from tests.conftest import PASSWORD, csrf_token, make_user
@@ -161,3 +160,17 @@ def test_an_unreachable_directory_is_said_plainly(app, ctx: AppContext, ldap_on:
     response = _login(TestClient(app, follow_redirects=False), "lena", "lena-pass")
     assert response.status_code == 503
     assert "cannot be reached" in response.text
+
+
+def test_a_role_that_requires_two_factor_sends_a_directory_user_to_enrolment(app, ctx: AppContext,
+                                                                              ldap_on: Directory) -> None:
+    from calcifer.auth import totp
+
+    with ctx.session_factory() as session:
+        root = auth_service.get_user_by_username(session=session, username="root")
+        totp.set_required_roles(session=session, actor=root, roles=["admin"])
+    client = TestClient(app, follow_redirects=False)
+    response = _login(client, "lena", "lena-pass")  # an admin through her groups
+    assert response.status_code == 303 and response.headers["location"] == "/account/two-factor"
+    assert client.get("/").headers["location"] == "/account/two-factor"  # nothing else until it is set up
+    assert _login(TestClient(app, follow_redirects=False), "ed", "ed-pass").headers["location"] == "/"

@@ -69,7 +69,8 @@ def _find_dn(config: LdapConfig, username: str, service_password: str) -> tuple[
         connection.unbind()
 
 
-def check_password(*, config: LdapConfig, username: str, password: str, service_password: str = "") -> DirectoryUser | None:
+def check_password(*, config: LdapConfig, username: str, password: str,
+                   service_password: str = "") -> DirectoryUser | None:
     """The directory's user ``username`` when ``password`` binds as them, else None. Raises Unavailable
     when the server cannot be reached (or the service account is refused)."""
     if not password:  # an empty password is an anonymous bind in LDAP: it must never log anyone in
@@ -88,7 +89,8 @@ def check_password(*, config: LdapConfig, username: str, password: str, service_
             if not connection.bind():
                 return None
             if not attributes:
-                connection.search(dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["cn", "displayName", "mail"])
+                connection.search(dn, "(objectClass=*)", search_scope=ldap3.BASE,
+                                  attributes=["cn", "displayName", "mail"])
                 entries = [e for e in connection.response or [] if e.get("type") == "searchResEntry"]
                 attributes = dict(entries[0].get("attributes") or {}) if entries else {}
             groups: list[str] = []

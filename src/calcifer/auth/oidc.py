@@ -153,7 +153,8 @@ def finish(*, config: OidcConfig, client_secret: str, redirect_uri: str, pending
         raise Invalid("The single sign-on settings changed during the sign-in. Start signing in again.",
                       code="oidc_settings_changed")
     if params.get("iss") and params["iss"].rstrip("/") != config.issuer:  # RFC 9207: the answer names its issuer
-        raise Invalid("This sign-in answer comes from another issuer. Start signing in again.", code="oidc_issuer_mismatch")
+        raise Invalid("This sign-in answer comes from another issuer. Start signing in again.",
+                      code="oidc_issuer_mismatch")
     code = params.get("code", "")
     if not code:
         raise Invalid("The provider's answer has no code. Start signing in again.", code="oidc_no_code")

@@ -228,7 +228,8 @@ class LdapConfig(BaseModel):
     def _template_ok(cls, value: str) -> str:
         value = value.strip()
         if value and value.count("{username}") != 1:
-            raise ValueError("the bind DN template names {username} once, e.g. uid={username},ou=people,dc=example,dc=org")
+            raise ValueError("the bind DN template names {username} once, e.g. "
+                             "uid={username},ou=people,dc=example,dc=org")
         return value
 
     @field_validator("user_filter")
@@ -236,5 +237,6 @@ class LdapConfig(BaseModel):
     def _filter_ok(cls, value: str) -> str:
         value = value.strip() or "(uid={username})"
         if "{username}" not in value or not (value.startswith("(") and value.endswith(")")):
-            raise ValueError("the user filter is an LDAP filter in parentheses naming {username}, e.g. (uid={username})")
+            raise ValueError("the user filter is an LDAP filter in parentheses naming {username}, "
+                             "e.g. (uid={username})")
         return value

@@ -37,7 +37,6 @@ UNUSABLE_PASSWORD = "!external"
 _USERNAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 ConfigT = TypeVar("ConfigT", OidcConfig, LdapConfig)
-_SCHEMAS: dict[ProviderKind, type[BaseModel]] = {ProviderKind.OIDC: OidcConfig, ProviderKind.LDAP: LdapConfig}
 
 
 # -- settings ---------------------------------------------------------------------------------------------------
@@ -67,7 +66,8 @@ def _config(row: IdentityProvider | None, schema: type[ConfigT]) -> ConfigT:
 
 def provider_settings(*, session: Session, kind: ProviderKind) -> ProviderSettings:
     row = _row(session, kind)
-    return ProviderSettings(kind=kind, enabled=bool(row and row.enabled), config=_config(row, _SCHEMAS[kind]),
+    config: BaseModel = _config(row, OidcConfig) if kind is ProviderKind.OIDC else _config(row, LdapConfig)
+    return ProviderSettings(kind=kind, enabled=bool(row and row.enabled), config=config,
                             has_secret=bool(row and row.secret_sealed))
 
 

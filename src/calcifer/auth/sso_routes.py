@@ -151,8 +151,9 @@ def sso_save_oidc(
 def sso_save_ldap(
     request: Request, session: SessionDep, settings: SettingsDep, admin: RequireAdmin,
     server_uri: Annotated[str, Form(max_length=1000)] = "", start_tls: Annotated[str | None, Form()] = None,
-    bind_dn_template: Annotated[str, Form(max_length=1000)] = "", search_base: Annotated[str, Form(max_length=1000)] = "",
-    user_filter: Annotated[str, Form(max_length=1000)] = "", service_bind_dn: Annotated[str, Form(max_length=1000)] = "",
+    bind_dn_template: Annotated[str, Form(max_length=1000)] = "",
+    search_base: Annotated[str, Form(max_length=1000)] = "", user_filter: Annotated[str, Form(max_length=1000)] = "",
+    service_bind_dn: Annotated[str, Form(max_length=1000)] = "",
     service_bind_password: Annotated[str, Form(max_length=2000)] = "",
     group_base: Annotated[str, Form(max_length=1000)] = "", group_filter: Annotated[str, Form(max_length=1000)] = "",
     group_roles: Annotated[str, Form(max_length=20000)] = "", default_role: Annotated[str, Form()] = "viewer",

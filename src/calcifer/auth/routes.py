@@ -37,14 +37,14 @@ PENDING_COOKIE = "calcifer_pending_login"
 api = APIRouter(prefix="/api/v1", tags=["users and tokens"])
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     # Only same-site paths: never redirect to another host after login.
     if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
         return "/"
     return target
 
 
-def _form_errors(exc: ValidationError) -> dict[str, str]:
+def form_errors(exc: ValidationError) -> dict[str, str]:
     return {str(err["loc"][0]): str(err["msg"]).removeprefix("Value error, ") for err in exc.errors()}
 
 
@@ -70,7 +70,7 @@ def setup_submit(
     try:
         data = UserCreate(username=username, password=password, role=Role.ADMIN)
     except ValidationError as exc:
-        errors = _form_errors(exc)
+        errors = form_errors(exc)
     if password != password_again:
         errors.setdefault("password_again", "The two passwords differ.")
     if errors or data is None:
@@ -90,8 +90,8 @@ def login_form(request: Request, session: SessionDep, next: str | None = None) -
     if not service.has_users(session=session):
         return RedirectResponse("/setup", status_code=303)
     if getattr(request.state, "user", None) is not None:
-        return RedirectResponse(_safe_next(next), status_code=303)
-    return login_page(request, session, next_url=_safe_next(next))
+        return RedirectResponse(safe_next(next), status_code=303)
+    return login_page(request, session, next_url=safe_next(next))
 
 
 def login_page(request: Request, session: SessionDep, *, next_url: str, error: str = "", username: str = "",
@@ -112,16 +112,16 @@ def login_submit(
 ) -> Response:
     refusal = sso.password_login_refusal(session=session, username=username)
     if refusal is not None:
-        return login_page(request, session, next_url=_safe_next(next), error=refusal, username=username[:64],
+        return login_page(request, session, next_url=safe_next(next), error=refusal, username=username[:64],
                           status_code=403)
     try:
         user = service.authenticate(
             session=session, username=username, password=password, limits=_limits(settings), remote_addr=addr,
             directory=sso.directory_login(session=session, secret_key=settings.secret_key, remote_addr=addr))
     except (Invalid, TooManyRequests, Unavailable) as exc:
-        return login_page(request, session, next_url=_safe_next(next), error=exc.message, username=username[:64],
+        return login_page(request, session, next_url=safe_next(next), error=exc.message, username=username[:64],
                           status_code=exc.status_code)
-    return first_factor_passed(request, session=session, settings=settings, user=user, next_url=_safe_next(next))
+    return first_factor_passed(request, session=session, settings=settings, user=user, next_url=safe_next(next))
 
 
 def first_factor_passed(request: Request, *, session: SessionDep, settings: SettingsDep, user: User,
@@ -244,7 +244,7 @@ def users_create(
     try:
         data = UserCreate(username=username, password=password, role=role)  # type: ignore[arg-type]
     except ValidationError as exc:
-        return _users_page(request, session, errors=_form_errors(exc), values={"username": username, "role": role},
+        return _users_page(request, session, errors=form_errors(exc), values={"username": username, "role": role},
                            status_code=422)
     user = service.create_user(session=session, actor=admin, data=data)
     flash(request, "success", f"User {user.username} created with the {user.role} role.")
@@ -261,7 +261,7 @@ def users_update(
         data = UserUpdate(role=role or None,  # type: ignore[arg-type]
                           is_active=None if is_active is None else is_active == "true", password=password or None)
     except ValidationError as exc:
-        raise Invalid("; ".join(f"{k}: {v}" for k, v in _form_errors(exc).items())) from exc
+        raise Invalid("; ".join(f"{k}: {v}" for k, v in form_errors(exc).items())) from exc
     try:
         user = service.update_user(session=session, actor=admin, user_id=user_id, data=data)
     except Conflict as exc:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from calcifer.auth import oidc, sso
 from calcifer.auth.choices import AuthSource, ProviderKind, Role
-from calcifer.auth.routes import _form_errors, _safe_next, first_factor_passed, login_page
+from calcifer.auth.routes import first_factor_passed, form_errors, login_page, safe_next
 from calcifer.auth.schemas import LdapConfig, OidcConfig, group_roles_text, parse_group_roles
 from calcifer.deps import RemoteAddr, RequireAdmin, SessionDep, SettingsDep
 from calcifer.errors import Invalid, NotAuthenticated, NotFound, Unavailable
@@ -35,12 +35,12 @@ def oidc_start(request: Request, session: SessionDep, settings: SettingsDep, nex
     if config is None:
         raise NotFound("Single sign-on is not set up on this Calcifer.")
     try:
-        started = oidc.start(config=config, redirect_uri=redirect_uri(request), next_url=_safe_next(next),
+        started = oidc.start(config=config, redirect_uri=redirect_uri(request), next_url=safe_next(next),
                              client_secret=sso.provider_secret(session=session, kind=ProviderKind.OIDC,
                                                                secret_key=settings.secret_key),
                              secret_key=settings.secret_key)
     except (Invalid, Unavailable) as exc:
-        return login_page(request, session, next_url=_safe_next(next), error=exc.message,
+        return login_page(request, session, next_url=safe_next(next), error=exc.message,
                           status_code=exc.status_code)
     response = RedirectResponse(started.url, status_code=303)
     # SameSite=Lax (set_cookie): the provider's redirect back is a top-level GET, so the cookie comes along.
@@ -56,7 +56,7 @@ def oidc_callback(request: Request, session: SessionDep, settings: SettingsDep, 
     next_url = "/"
     try:
         pending = oidc.read_pending(secret_key=settings.secret_key, value=get_cookie(request, OIDC_COOKIE))
-        next_url = _safe_next(pending.next_url)
+        next_url = safe_next(pending.next_url)
         claims = oidc.finish(config=config, redirect_uri=redirect_uri(request), pending=pending,
                              params={key: value[:2000] for key, value in request.query_params.items()},
                              client_secret=sso.provider_secret(session=session, kind=ProviderKind.OIDC,
@@ -102,17 +102,20 @@ def sso_settings(request: Request, session: SessionDep, admin: RequireAdmin) -> 
 
 def _save(request: Request, session: SessionDep, settings: SettingsDep, admin: Any, kind: ProviderKind,
           schema: type[BaseModel], form: dict[str, Any], enabled: bool, secret: str) -> Response:
+    """Validate and store one provider's form; on a problem, the page again with each field's message and
+    what was typed (never the secret)."""
     errors: dict[str, str] = {}
     config = None
+    typed_group_roles = str(form.get("group_roles", ""))
     try:
-        form["group_roles"] = parse_group_roles(str(form.get("group_roles", "")))
+        form["group_roles"] = parse_group_roles(typed_group_roles)
     except ValueError as exc:
         errors["group_roles"] = str(exc)
         form["group_roles"] = {}
     try:
         config = schema(**form)
     except ValidationError as exc:
-        errors.update(_form_errors(exc))
+        errors.update(form_errors(exc))
     if config is not None and not errors:
         try:
             sso.save_provider(session=session, actor=admin, kind=kind, enabled=enabled, config=config,
@@ -122,7 +125,7 @@ def _save(request: Request, session: SessionDep, settings: SettingsDep, admin: A
             errors = {str(p["code"]): str(p["message"]) for p in exc.details or []} or {"form": exc.message}
     if errors:
         values = {kind.value: {**{k: v for k, v in form.items() if k != "group_roles"}, "enabled": enabled,
-                               "group_roles": request.state.raw_group_roles}}
+                               "group_roles": typed_group_roles}}
         return _settings_page(request, session, errors={kind.value: errors}, values=values, status_code=422)
     flash(request, "success", f"{kind.value.upper()} login settings saved" + (" and turned on." if enabled else "."))
     return RedirectResponse(f"/settings/sso#{kind.value}", status_code=303)
@@ -138,7 +141,6 @@ def sso_save_oidc(
     require_sso: Annotated[str | None, Form()] = None, break_glass_admin: Annotated[str, Form(max_length=200)] = "",
     enabled: Annotated[str | None, Form()] = None,
 ) -> Response:
-    request.state.raw_group_roles = group_roles
     form = {"name": name.strip() or "single sign-on", "issuer": issuer, "client_id": client_id.strip(),
             "scopes": scopes, "groups_claim": groups_claim.strip() or "groups", "group_roles": group_roles,
             "default_role": default_role, "require_sso": require_sso is not None,
@@ -159,7 +161,6 @@ def sso_save_ldap(
     group_roles: Annotated[str, Form(max_length=20000)] = "", default_role: Annotated[str, Form()] = "viewer",
     enabled: Annotated[str | None, Form()] = None,
 ) -> Response:
-    request.state.raw_group_roles = group_roles
     form = {"server_uri": server_uri, "start_tls": start_tls is not None, "bind_dn_template": bind_dn_template,
             "search_base": search_base.strip(), "user_filter": user_filter, "service_bind_dn": service_bind_dn.strip(),
             "group_base": group_base.strip(), "group_roles": group_roles, "default_role": default_role,

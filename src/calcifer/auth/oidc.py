@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import requests
 from authlib.common.security import generate_token
 from authlib.integrations.base_client import OAuthError
-from authlib.integrations.httpx_client import OAuth2Client
+from authlib.integrations.requests_client import OAuth2Session
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -42,10 +42,10 @@ def discover(issuer: str) -> dict[str, Any]:
     issuer (OpenID Connect Discovery 1.0, section 4.3)."""
     url = issuer.rstrip("/") + "/.well-known/openid-configuration"
     try:
-        response = httpx.get(url, timeout=TIMEOUT_SECONDS, follow_redirects=False)
+        response = requests.get(url, timeout=TIMEOUT_SECONDS, allow_redirects=False)
         response.raise_for_status()
         metadata: dict[str, Any] = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
+    except (requests.RequestException, ValueError) as exc:
         raise Unavailable(f"The identity provider's discovery document ({url}) cannot be read: {exc}.") from exc
     if str(metadata.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
         raise Invalid(f"The discovery document names the issuer {metadata.get('issuer')!r}, not {issuer!r}: an "
@@ -56,9 +56,9 @@ def discover(issuer: str) -> dict[str, Any]:
     return metadata
 
 
-def _client(config: OidcConfig, client_secret: str, redirect_uri: str) -> OAuth2Client:
-    return OAuth2Client(client_id=config.client_id, client_secret=client_secret, scope=config.scopes,
-                        redirect_uri=redirect_uri, code_challenge_method="S256", timeout=TIMEOUT_SECONDS)
+def _client(config: OidcConfig, client_secret: str, redirect_uri: str) -> OAuth2Session:
+    return OAuth2Session(client_id=config.client_id, client_secret=client_secret, scope=config.scopes,
+                         redirect_uri=redirect_uri, code_challenge_method="S256", default_timeout=TIMEOUT_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -115,10 +115,10 @@ def _claims(*, metadata: dict[str, Any], token: dict[str, Any], config: OidcConf
         raise Invalid("The provider answered without an ID token: an admin checks that the scopes include openid.",
                       code="oidc_no_id_token")
     try:
-        response = httpx.get(metadata["jwks_uri"], timeout=TIMEOUT_SECONDS, follow_redirects=False)
+        response = requests.get(metadata["jwks_uri"], timeout=TIMEOUT_SECONDS, allow_redirects=False)
         response.raise_for_status()
         keys = KeySet.import_key_set(response.json())
-    except (httpx.HTTPError, ValueError, JoseError) as exc:
+    except (requests.RequestException, ValueError, JoseError) as exc:
         raise Unavailable(f"The provider's signing keys ({metadata['jwks_uri']}) cannot be read: {exc}.") from exc
     algorithms = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
     try:
@@ -167,7 +167,7 @@ def finish(*, config: OidcConfig, client_secret: str, redirect_uri: str, pending
             raise Invalid(f"The identity provider refused the sign-in code ({exc.error}"
                           + (f": {exc.description}" if exc.description else "") + "); a code works once. "
                           "Start signing in again.", code="oidc_code_refused") from exc
-        except httpx.HTTPError as exc:
+        except requests.RequestException as exc:
             raise Unavailable(f"The identity provider cannot be reached: {exc}.") from exc
     return _claims(metadata=metadata, token=dict(token), config=config, nonce=pending.nonce)
 

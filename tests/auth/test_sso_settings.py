@@ -115,3 +115,12 @@ def _error(call):  # type: ignore[no-untyped-def]
     except ValueError as exc:
         return exc
     raise AssertionError("no error")
+
+
+def test_a_provider_that_cannot_be_reached_is_said_plainly_on_the_login_page(app, ctx: AppContext) -> None:
+    client = _admin(app, ctx)
+    assert client.post("/settings/sso/oidc", data={**OIDC, "issuer": "http://127.0.0.1:1"}).status_code == 303
+    response = TestClient(app, follow_redirects=False).get("/login/oidc?next=/work")
+    assert response.status_code == 503
+    assert "discovery document (http://127.0.0.1:1/.well-known/openid-configuration) cannot be read" in response.text
+    assert 'name="password"' in response.text  # the password form is still there

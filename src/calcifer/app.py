@@ -12,6 +12,7 @@ from calcifer import __version__, background
 from calcifer.audit import routes as audit_routes
 from calcifer.auth import account as account_routes
 from calcifer.auth import routes as auth_routes
+from calcifer.auth import sso_routes
 from calcifer.backup import routes as backup_routes
 from calcifer.catalog import discovery_routes, edit_routes
 from calcifer.catalog import routes as catalog_routes
@@ -45,7 +46,7 @@ log = logging.getLogger("calcifer")
 __all__ = ["ROUTERS", "create_app", "prepare"]
 
 # Every slice's routers, in mounting order (tests enumerate their routes from here).
-ROUTERS = (web_routes.pages, web_routes.api, auth_routes.pages, auth_routes.api, account_routes.pages,
+ROUTERS = (web_routes.pages, web_routes.api, auth_routes.pages, auth_routes.api, sso_routes.pages, account_routes.pages,
            audit_routes.pages, audit_routes.api, prefs_routes.pages, prefs_routes.api, work_routes.pages,
            work_routes.api, catalog_routes.pages, catalog_routes.api, catalog_routes.schema_api,
            edit_routes.pages, edit_routes.api, discovery_routes.pages,

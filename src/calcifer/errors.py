@@ -85,3 +85,11 @@ class PermissionDenied(DomainError):
 class TooManyRequests(DomainError):
     status_code = 429
     code = "too_many_attempts"
+
+
+class Unavailable(DomainError):
+    """Something Calcifer depends on (a directory, an identity provider) cannot be reached now; retrying
+    later may help."""
+
+    status_code = 503
+    code = "unavailable"

@@ -16,7 +16,10 @@ import httpx
 import pygit2
 import pytest
 
-from calcifer.auth.choices import Role
+from calcifer.auth import service as auth_service
+from calcifer.auth import sso
+from calcifer.auth.choices import ProviderKind, Role
+from calcifer.auth.schemas import OidcConfig
 from calcifer.monitoring.models import Incident, MonitorState
 from tests.browser.conftest import DESKTOP, Console, LiveServer, login
 from tests.browser.test_docs_browser import land
@@ -81,6 +84,12 @@ def seed(server: LiveServer) -> dict[str, str]:
         hook = client.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "secret": "s3cret",
                                                      "events": ["work_item.merged"], "name": "Chat"})
         assert hook.status_code == 201, hook.text
+    # OpenID Connect login on (its provider is never asked here): the login page shows "Sign in with ...".
+    with server.ctx.session_factory() as session:
+        sso.save_provider(session=session, actor=auth_service.get_user_by_username(session=session, username="ada"),
+                          kind=ProviderKind.OIDC, enabled=True, secret="a11y-secret",
+                          secret_key=server.settings.secret_key,
+                          config=OidcConfig(name="Example ID", issuer="http://127.0.0.1:9", client_id="calcifer"))
     return {"item": str(item_id), "incident": str(incident_id), "before": before,
             "webhook": str(hook.json()["id"])}
 
@@ -94,7 +103,7 @@ def main_pages(ids: dict[str, str]) -> list[str]:
             "/work/standard", "/settings/repository", "/repository/outside-changes", "/settings/probes",
             "/monitoring/endpoints/shop-edge", "/compare", f"/compare/{ids['before']}...main",
             f"/compare/{ids['before']}...main?view=split", "/settings/webhooks",
-            f"/settings/webhooks/{ids['webhook']}"]
+            f"/settings/webhooks/{ids['webhook']}", "/settings/sso"]
 
 
 def violations(page: Any) -> list[str]:

@@ -15,7 +15,9 @@ from tests.conftest import make_user
 # Public by design: the login and first-run pages, the health check and static files.
 # The catalog's JSON Schemas are public (editors validate files with them).
 # `/api/docs` and `/api/openapi.json` need a login (the API's shape is not for strangers).
-ALLOW_LIST = {"/login", "/login/code", "/setup", "/healthz", "/api/v1/schema/service", "/api/v1/schema/endpoint",
+# `/login/oidc/callback` is where the identity provider sends the browser back (checked by state and PKCE).
+ALLOW_LIST = {"/login", "/login/code", "/login/oidc", "/login/oidc/callback", "/setup", "/healthz",
+              "/api/v1/schema/service", "/api/v1/schema/endpoint",
               "/api/v1/repository/webhook"}  # signed by the forge (tests/remote/)
 # Push heartbeats authenticate with the secret token in their path (tested in tests/monitoring/).
 PUBLIC_PREFIXES = ("/api/v1/push/",)

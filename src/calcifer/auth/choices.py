@@ -28,3 +28,18 @@ class Scope(StrEnum):
     @property
     def rank(self) -> int:
         return list(Scope).index(self)
+
+
+class AuthSource(StrEnum):
+    """Where a user's password (or sign-in) is checked."""
+
+    LOCAL = "local"
+    LDAP = "ldap"
+    OIDC = "oidc"
+
+
+class ProviderKind(StrEnum):
+    """The ways to log in an admin can set up besides local passwords."""
+
+    OIDC = "oidc"
+    LDAP = "ldap"

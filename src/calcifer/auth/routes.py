@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from calcifer.auth import service, totp
+from calcifer.auth import service, sso, totp
 from calcifer.auth.choices import Role
 from calcifer.auth.models import LoginSession, User
 from calcifer.auth.schemas import (
@@ -27,7 +27,7 @@ from calcifer.auth.schemas import (
 )
 from calcifer.db import utcnow
 from calcifer.deps import CurrentUser, RemoteAddr, RequireAdmin, SessionDep, SettingsDep, TokenScopes
-from calcifer.errors import Conflict, DomainError, Invalid, NotAuthenticated, NotFound, TooManyRequests
+from calcifer.errors import Conflict, DomainError, Invalid, NotAuthenticated, NotFound, TooManyRequests, Unavailable
 from calcifer.listing import id_cursor, next_id_cursor
 from calcifer.web.security import SESSION_COOKIE, delete_cookie, flash, get_cookie, set_cookie
 from calcifer.web.templating import render
@@ -37,14 +37,14 @@ PENDING_COOKIE = "calcifer_pending_login"
 api = APIRouter(prefix="/api/v1", tags=["users and tokens"])
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     # Only same-site paths: never redirect to another host after login.
     if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
         return "/"
     return target
 
 
-def _form_errors(exc: ValidationError) -> dict[str, str]:
+def form_errors(exc: ValidationError) -> dict[str, str]:
     return {str(err["loc"][0]): str(err["msg"]).removeprefix("Value error, ") for err in exc.errors()}
 
 
@@ -70,7 +70,7 @@ def setup_submit(
     try:
         data = UserCreate(username=username, password=password, role=Role.ADMIN)
     except ValidationError as exc:
-        errors = _form_errors(exc)
+        errors = form_errors(exc)
     if password != password_again:
         errors.setdefault("password_again", "The two passwords differ.")
     if errors or data is None:
@@ -90,8 +90,18 @@ def login_form(request: Request, session: SessionDep, next: str | None = None) -
     if not service.has_users(session=session):
         return RedirectResponse("/setup", status_code=303)
     if getattr(request.state, "user", None) is not None:
-        return RedirectResponse(_safe_next(next), status_code=303)
-    return render(request, "auth/login.html", {"next": _safe_next(next), "error": "", "username": ""})
+        return RedirectResponse(safe_next(next), status_code=303)
+    return login_page(request, session, next_url=safe_next(next))
+
+
+def login_page(request: Request, session: SessionDep, *, next_url: str, error: str = "", username: str = "",
+               status_code: int = 200) -> Response:
+    """The login form, with "Sign in with <name>" when OpenID Connect login is on."""
+    config = sso.oidc_config(session=session)
+    return render(request, "auth/login.html", {"next": next_url, "error": error, "username": username,
+                                               "sso_name": config.name if config else "",
+                                               "sso_url": "/login/oidc?" + urlencode({"next": next_url})},
+                  status_code=status_code)
 
 
 @pages.post("/login", response_class=HTMLResponse)
@@ -100,22 +110,33 @@ def login_submit(
     username: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
+    refusal = sso.password_login_refusal(session=session, username=username)
+    if refusal is not None:
+        return login_page(request, session, next_url=safe_next(next), error=refusal, username=username[:64],
+                          status_code=403)
     try:
-        user = service.authenticate(session=session, username=username, password=password,
-                                    limits=_limits(settings), remote_addr=addr)
-    except (Invalid, TooManyRequests) as exc:
-        return render(request, "auth/login.html",
-                      {"next": _safe_next(next), "error": exc.message, "username": username[:64]},
-                      status_code=exc.status_code)
+        user = service.authenticate(
+            session=session, username=username, password=password, limits=_limits(settings), remote_addr=addr,
+            directory=sso.directory_login(session=session, secret_key=settings.secret_key, remote_addr=addr))
+    except (Invalid, TooManyRequests, Unavailable) as exc:
+        return login_page(request, session, next_url=safe_next(next), error=exc.message, username=username[:64],
+                          status_code=exc.status_code)
+    return first_factor_passed(request, session=session, settings=settings, user=user, next_url=safe_next(next))
+
+
+def first_factor_passed(request: Request, *, session: SessionDep, settings: SettingsDep, user: User,
+                        next_url: str) -> Response:
+    """After a password (local or LDAP) or the identity provider said who this is: the code step when the
+    user has a second factor, else the session (and the set-up page when their role requires one)."""
     if totp.is_enabled(session=session, user_id=user.id):
-        # The password was right; the session starts only after the code (a sealed, short-lived cookie
+        # The first step passed; the session starts only after the code (a sealed, short-lived cookie
         # remembers who passed the first step).
         response = RedirectResponse("/login/code", status_code=303)
         set_cookie(request, response, PENDING_COOKIE,
-                   totp.pending_login(secret_key=settings.secret_key, user=user, next_url=_safe_next(next)),
+                   totp.pending_login(secret_key=settings.secret_key, user=user, next_url=next_url),
                    max_age=totp.PENDING_MINUTES * 60)
         return response
-    return _logged_in(request, session=session, settings=settings, user_id=user.id, next_url=_safe_next(next))
+    return _logged_in(request, session=session, settings=settings, user_id=user.id, next_url=next_url)
 
 
 def _logged_in(request: Request, *, session: SessionDep, settings: SettingsDep, user_id: int,
@@ -223,7 +244,7 @@ def users_create(
     try:
         data = UserCreate(username=username, password=password, role=role)  # type: ignore[arg-type]
     except ValidationError as exc:
-        return _users_page(request, session, errors=_form_errors(exc), values={"username": username, "role": role},
+        return _users_page(request, session, errors=form_errors(exc), values={"username": username, "role": role},
                            status_code=422)
     user = service.create_user(session=session, actor=admin, data=data)
     flash(request, "success", f"User {user.username} created with the {user.role} role.")
@@ -240,7 +261,7 @@ def users_update(
         data = UserUpdate(role=role or None,  # type: ignore[arg-type]
                           is_active=None if is_active is None else is_active == "true", password=password or None)
     except ValidationError as exc:
-        raise Invalid("; ".join(f"{k}: {v}" for k, v in _form_errors(exc).items())) from exc
+        raise Invalid("; ".join(f"{k}: {v}" for k, v in form_errors(exc).items())) from exc
     try:
         user = service.update_user(session=session, actor=admin, user_id=user_id, data=data)
     except Conflict as exc:

@@ -128,3 +128,115 @@ class SessionListPublic(BaseModel):
 class SessionsEnded(BaseModel):
     ended: int = Field(description="How many sessions ended.")
     tokens_revoked: int = Field(default=0, description="How many API tokens were revoked with them.")
+
+
+# -- single sign-on settings (admin, Settings → Single sign-on) ----------------------------------------------
+
+def parse_group_roles(text: str) -> dict[str, Role]:
+    """``group = role`` lines (blank lines and ``#`` comments skipped) as a mapping; raises ValueError naming
+    each line that does not read."""
+    mapping: dict[str, Role] = {}
+    problems: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        group, sep, role = line.rpartition("=")
+        group, role = group.strip(), role.strip().lower()
+        if not sep or not group or role not in {r.value for r in Role}:
+            problems.append(f"line {number} ({line[:60]!r}): write group = viewer, editor or admin")
+            continue
+        mapping[group[:200]] = Role(role)
+    if problems:
+        raise ValueError("; ".join(problems))
+    if len(mapping) > 200:
+        raise ValueError("map at most 200 groups")
+    return mapping
+
+
+def group_roles_text(mapping: dict[str, str]) -> str:
+    return "\n".join(f"{group} = {role}" for group, role in mapping.items())
+
+
+class OidcConfig(BaseModel):
+    """OpenID Connect login: the provider, this client at it, and how its users become Calcifer users."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="single sign-on", min_length=1, max_length=60)  # "Sign in with <name>"
+    issuer: str = Field(default="", max_length=500)
+    client_id: str = Field(default="", max_length=200)
+    scopes: str = Field(default="openid profile email groups", max_length=300)
+    groups_claim: str = Field(default="groups", max_length=100)
+    group_roles: dict[str, Role] = Field(default_factory=dict)
+    default_role: Role = Role.VIEWER
+    # Everyone must sign in through the provider but this one local admin (when the provider is down).
+    require_sso: bool = False
+    break_glass_admin: str = Field(default="", max_length=64)
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_ok(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value):
+            raise ValueError("give the issuer URL, e.g. https://id.example.org/realms/main (http or https, "
+                             "no query)")
+        return value
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes_ok(cls, value: str) -> str:
+        scopes = value.split()
+        if "openid" not in scopes:
+            scopes.insert(0, "openid")
+        if any(not re.match(r"^[\x21\x23-\x5b\x5d-\x7e]+$", scope) for scope in scopes):
+            raise ValueError("scopes are words separated by spaces (no quotes or backslashes)")
+        return " ".join(scopes)
+
+
+class LdapConfig(BaseModel):
+    """LDAP bind login: how a username becomes a DN to bind as, and which groups give which role.
+
+    Either ``bind_dn_template`` (``uid={username},ou=people,dc=example,dc=org``: a direct bind) or
+    ``search_base`` (the user is searched for with ``user_filter``, as the service account when one is
+    given, then bound as).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    server_uri: str = Field(default="", max_length=300)
+    start_tls: bool = False
+    bind_dn_template: str = Field(default="", max_length=300)
+    search_base: str = Field(default="", max_length=300)
+    user_filter: str = Field(default="(uid={username})", max_length=300)
+    service_bind_dn: str = Field(default="", max_length=300)
+    group_base: str = Field(default="", max_length=300)
+    group_filter: str = Field(default="(|(member={dn})(uniqueMember={dn})(memberUid={username}))", max_length=300)
+    group_roles: dict[str, Role] = Field(default_factory=dict)
+    default_role: Role = Role.VIEWER
+
+    @field_validator("server_uri")
+    @classmethod
+    def _uri_ok(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.match(r"^ldaps?://[^\s/?#]+/?$", value):
+            raise ValueError("give the server as ldap://host[:port] or ldaps://host[:port]")
+        return value
+
+    @field_validator("bind_dn_template")
+    @classmethod
+    def _template_ok(cls, value: str) -> str:
+        value = value.strip()
+        if value and value.count("{username}") != 1:
+            raise ValueError("the bind DN template names {username} once, e.g. "
+                             "uid={username},ou=people,dc=example,dc=org")
+        return value
+
+    @field_validator("user_filter")
+    @classmethod
+    def _filter_ok(cls, value: str) -> str:
+        value = value.strip() or "(uid={username})"
+        if "{username}" not in value or not (value.startswith("(") and value.endswith(")")):
+            raise ValueError("the user filter is an LDAP filter in parentheses naming {username}, "
+                             "e.g. (uid={username})")
+        return value

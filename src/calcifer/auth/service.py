@@ -8,6 +8,7 @@ import math
 import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -16,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from calcifer.audit import service as audit_service
-from calcifer.auth.choices import Role, Scope
+from calcifer.auth.choices import AuthSource, Role, Scope
 from calcifer.auth.models import ApiToken, LoginSession, LoginThrottle, User
 from calcifer.auth.roles import expand_scopes, has_role, scope_allows, scopes_for_role
 from calcifer.auth.schemas import UserCreate, UserUpdate
@@ -256,13 +257,23 @@ def _throttled(session: Session, *, key: str, until: dt.datetime, remote_addr: s
                            "the wait (calcifer user unlock USERNAME).")
 
 
+class DirectoryLogin(Protocol):
+    """A directory that checks passwords itself (LDAP, ``auth.sso.directory_login``): the user it vouches
+    for (created or updated), or None when the password is wrong, the user unknown or disabled."""
+
+    def __call__(self, *, username: str, password: str) -> User | None: ...
+
+
 def authenticate(
     *, session: Session, username: str, password: str, limits: ThrottleLimits, remote_addr: str = "",
+    directory: DirectoryLogin | None = None,
 ) -> User:
     """Check a username and password. Raises TooManyRequests while throttled, Invalid when wrong.
 
     Throttling is per (username, address) and per address, never per account alone, so nobody can
-    lock a user out from everywhere: the real user's own address keeps its own allowance.
+    lock a user out from everywhere: the real user's own address keeps its own allowance. With a
+    ``directory``, users not known here and users marked ``ldap`` are checked by it instead (local users
+    never are, so a directory entry cannot take over a local account); its answer is throttled the same.
     """
     key = username.strip().lower()[:64]
     addr = remote_addr[:64]
@@ -276,7 +287,12 @@ def authenticate(
     if until is not None:
         raise _throttled(session, key=key, until=until, remote_addr=addr, why="for this user from this address")
     user = session.scalar(select(User).where(func.lower(User.username) == key))
-    ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    if directory is not None and (user is None or user.auth_source == AuthSource.LDAP.value):
+        session.rollback()
+        user = directory(username=key, password=password)
+        ok = user is not None
+    else:
+        ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
     user_id = user.id if user is not None and ok and user.is_active else None
     # The writes below start fresh transactions: on SQLite a write after a read in one transaction
     # fails at once when another login committed in between.

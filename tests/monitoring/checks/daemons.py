@@ -166,8 +166,10 @@ def mosquitto() -> Iterator[Broker]:
         subprocess.run([passwd, "-b", "-c", str(folder / "passwd"), MQTT_USER, MQTT_PASSWORD], check=True,
                        capture_output=True)
         (folder / "passwd").chmod(0o600)
+        # As root, mosquitto would switch to its own user, which cannot read this folder.
+        stay = "user root\n" if os.geteuid() == 0 else ""
         (folder / "mosquitto.conf").write_text(
-            "per_listener_settings true\npersistence false\n"
+            f"{stay}per_listener_settings true\npersistence false\n"
             f"listener {open_port} 127.0.0.1\nallow_anonymous true\n"
             f"listener {auth_port} 127.0.0.1\nallow_anonymous false\npassword_file {folder / 'passwd'}\n")
         with _run([program, "-c", str(folder / "mosquitto.conf")], folder, open_port,

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from calcifer.monitoring.checks import values
 from calcifer.monitoring.checks.base import CheckContext, CheckType, Outcome, Target
 from calcifer.monitoring.checks.credentials import MissingSecret, env_field, read_secret
+from calcifer.monitoring.checks.tcp import _reason as os_reason
 from calcifer.monitoring.choices import Status
 
 
@@ -53,7 +54,14 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, exceptions.TimeoutError):
         return "no answer within the timeout"
     if isinstance(exc, exceptions.ConnectionError):
-        return "connection refused" if "refused" in text.lower() else (text.splitlines()[0][:200] or "connection failed")
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, OSError):
+            cause = cause.__cause__ or cause.__context__
+        if isinstance(cause, OSError):
+            return os_reason(cause)
+        if "Error 111 " in text or "refused" in text.lower():
+            return "connection refused"
+        return text.splitlines()[0][:200] or "connection failed"
     return f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
 
 
@@ -78,7 +86,7 @@ class RedisCheck(CheckType):
             host=target.target, port=port, db=options.database, username=options.user, password=password,
             socket_connect_timeout=target.timeout, socket_timeout=target.timeout, ssl=options.tls,
             ssl_cert_reqs="required" if options.verify_tls else "none", ssl_check_hostname=options.verify_tls,
-            retry_on_timeout=False, retry=None, decode_responses=False, client_name="calcifer-monitor")
+            retry=None, decode_responses=False, client_name="calcifer-monitor")
         started = time.perf_counter()
         try:
             await client.ping()

@@ -7,6 +7,7 @@ The connection is read-only (``default_transaction_read_only``) and the query is
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any, ClassVar
 
@@ -111,7 +112,12 @@ class PostgresCheck(CheckType):
         where = f"{shown.get('host') or 'localhost'}:{shown.get('port') or 5432}"
         started = time.perf_counter()
         try:
-            connection = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+            # libpq's connect_timeout is whole seconds, at least 2: the endpoint's timeout bounds it too.
+            async with asyncio.timeout(target.timeout):
+                connection = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+        except TimeoutError:
+            return Outcome(Status.DOWN, f"cannot connect to PostgreSQL at {where}: no answer within the timeout "
+                           f"({target.timeout:g} s)")
         except psycopg.Error as exc:
             return Outcome(Status.DOWN, f"cannot connect to PostgreSQL at {where}: {_reason(exc)}")
         latency_ms = (time.perf_counter() - started) * 1000

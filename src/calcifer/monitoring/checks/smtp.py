@@ -96,62 +96,97 @@ class SmtpCheck(CheckType):
     async def check(self, target: Target, options: SmtpOptions, ctx: CheckContext) -> Outcome:
         if not target.target:
             return Outcome(Status.DOWN, "an smtp endpoint needs a target host", permanent=True)
-        port = target.port or (465 if options.tls == "implicit" else 25)
-        where = f"{target.target}:{port}"
+        talk = _Conversation(target, options)
+        try:
+            async with asyncio.timeout(target.timeout):
+                outcome = await talk.run()
+        except TimeoutError:
+            return Outcome(Status.DOWN, f"no {talk.waiting_for} within {target.timeout:g} s",
+                           latency_ms=talk.latency_ms, cert=talk.cert)
+        finally:
+            await talk.close()
+        return outcome if outcome is not None else _judge_cert(options, ctx, talk.cert, talk.latency_ms)
+
+
+class _Conversation:
+    """One SMTP session up to QUIT; ``waiting_for`` names what the check waits for (for a timeout's message)."""
+
+    def __init__(self, target: Target, options: SmtpOptions) -> None:
+        assert target.target is not None
+        self.host = target.target
+        self.options = options
+        self.port = target.port or (465 if options.tls == "implicit" else 25)
+        self.where = f"{self.host}:{self.port}"
+        self.waiting_for = "connection"
+        self.latency_ms: float | None = None
+        self.cert: CertInfo | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await self.writer.wait_closed()
+
+    def _down(self, message: str) -> Outcome:
+        return Outcome(Status.DOWN, message, latency_ms=self.latency_ms, cert=self.cert)
+
+    async def run(self) -> Outcome | None:
+        """A down Outcome, or None when the session went as expected (the certificate is judged next)."""
+        options, host = self.options, self.host
         context = ssl_context(options.verify_tls)
+        implicit = options.tls == "implicit"
         started = time.perf_counter()
         try:
-            reader, writer = await asyncio.open_connection(
-                target.target, port, ssl=context if options.tls == "implicit" else None,
-                server_hostname=target.target if options.tls == "implicit" else None)
+            reader, writer = await asyncio.open_connection(host, self.port, ssl=context if implicit else None,
+                                                           server_hostname=host if implicit else None)
         except ssl.SSLCertVerificationError as exc:
-            return Outcome(Status.DOWN, f"TLS certificate verification failed: {exc.verify_message}")
+            return self._down(f"TLS certificate verification failed: {exc.verify_message}")
         except ssl.SSLError as exc:
-            return Outcome(Status.DOWN, f"TLS error with {where}: {exc.reason or exc}")
+            return self._down(f"TLS error with {self.where}: {exc.reason or exc}")
         except OSError as exc:
-            return Outcome(Status.DOWN, f"cannot connect to {where}: {_reason(exc)}")
-        latency_ms: float | None = None
-        cert: CertInfo | None = _cert(writer)
+            return self._down(f"cannot connect to {self.where}: {_reason(exc)}")
+        self.writer = writer
+        self.cert = _cert(writer)
         try:
+            self.waiting_for = "greeting"
             code, lines = await _reply(reader)
-            latency_ms = (time.perf_counter() - started) * 1000
+            self.latency_ms = (time.perf_counter() - started) * 1000
             if code != 220:
-                return Outcome(Status.DOWN, f"expected the greeting 220, got {code}", latency_ms=latency_ms, cert=cert)
+                return self._down(f"expected the greeting 220, got {code}")
             if options.expect_banner is not None and not any(options.expect_banner in line for line in lines):
-                return Outcome(Status.DOWN, f"the greeting does not contain {options.expect_banner!r}",
-                               latency_ms=latency_ms, cert=cert)
+                return self._down(f"the greeting does not contain {options.expect_banner!r}")
+            self.waiting_for = "answer to EHLO"
             code, lines = await _command(reader, writer, f"EHLO {options.helo_name}")
             if code != 250:
-                return Outcome(Status.DOWN, f"EHLO was answered {code}, expected 250", latency_ms=latency_ms, cert=cert)
+                return self._down(f"EHLO was answered {code}, expected 250")
             if options.tls == "starttls":
                 if not any(line.upper().split(" ")[0] == "STARTTLS" for line in lines[1:]):
-                    return Outcome(Status.DOWN, "the server does not offer STARTTLS", latency_ms=latency_ms)
+                    return self._down("the server does not offer STARTTLS")
+                self.waiting_for = "answer to STARTTLS"
                 code, _ = await _command(reader, writer, "STARTTLS")
                 if code != 220:
-                    return Outcome(Status.DOWN, f"STARTTLS was answered {code}, expected 220", latency_ms=latency_ms)
+                    return self._down(f"STARTTLS was answered {code}, expected 220")
+                self.waiting_for = "TLS handshake"
                 try:
-                    await writer.start_tls(context, server_hostname=target.target)
+                    await writer.start_tls(context, server_hostname=host)
                 except ssl.SSLCertVerificationError as exc:
-                    return Outcome(Status.DOWN, f"TLS certificate verification failed: {exc.verify_message}",
-                                   latency_ms=latency_ms)
+                    return self._down(f"TLS certificate verification failed: {exc.verify_message}")
                 except ssl.SSLError as exc:
-                    return Outcome(Status.DOWN, f"STARTTLS handshake failed: {exc.reason or exc}", latency_ms=latency_ms)
-                cert = _cert(writer)
+                    return self._down(f"STARTTLS handshake failed: {exc.reason or exc}")
+                self.cert = _cert(writer)
+                self.waiting_for = "answer to EHLO after STARTTLS"
                 code, _ = await _command(reader, writer, f"EHLO {options.helo_name}")
                 if code != 250:
-                    return Outcome(Status.DOWN, f"EHLO after STARTTLS was answered {code}, expected 250",
-                                   latency_ms=latency_ms, cert=cert)
+                    return self._down(f"EHLO after STARTTLS was answered {code}, expected 250")
+            self.waiting_for = "answer to QUIT"
             with contextlib.suppress(OSError, _Bad, asyncio.IncompleteReadError):
                 await _command(reader, writer, "QUIT")
         except _Bad as bad:
-            return Outcome(Status.DOWN, f"SMTP {where}: {bad}", latency_ms=latency_ms, cert=cert)
+            return self._down(f"SMTP {self.where}: {bad}")
         except OSError as exc:
-            return Outcome(Status.DOWN, f"SMTP {where}: {_reason(exc)}", latency_ms=latency_ms, cert=cert)
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-        return _judge_cert(options, ctx, cert, latency_ms)
+            return self._down(f"SMTP {self.where}: {_reason(exc)}")
+        return None
 
 
 def _judge_cert(options: SmtpOptions, ctx: CheckContext, cert: CertInfo | None, latency_ms: float | None) -> Outcome:

@@ -69,7 +69,8 @@ async def test_a_server_without_the_health_service_is_down_saying_so(servers: tu
 async def test_a_closed_port_is_down_saying_connection_refused() -> None:
     port = free_port()
     outcome = await _check(port)
-    assert outcome.status is Status.DOWN and outcome.message == f"cannot connect to 127.0.0.1:{port}: connection refused"
+    assert outcome.status is Status.DOWN
+    assert outcome.message == f"cannot connect to 127.0.0.1:{port}: connection refused"
 
 
 @pytest.mark.parametrize(("options", "says"), [

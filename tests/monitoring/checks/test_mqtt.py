@@ -83,7 +83,8 @@ async def test_a_different_payload_is_down_naming_the_topic_not_the_payload(brok
     assert outcome.message == ("the payload on home/alarm/code is a different value, expected a value equal to "
                                "'disarmed' (1 message seen)")
     hot = await _check(broker.anonymous, timeout=1, topic="home/boiler/temp", operator="lt", expected=40)
-    assert hot.status is Status.DOWN and hot.message.startswith("the payload on home/boiler/temp is 61.5, expected below 40")
+    assert hot.status is Status.DOWN
+    assert hot.message.startswith("the payload on home/boiler/temp is 61.5, expected below 40")
 
 
 async def test_no_message_within_the_timeout_is_down(broker: daemons.Broker) -> None:

@@ -101,7 +101,8 @@ async def test_starttls_not_offered_is_down(plain: int) -> None:
 async def test_a_closed_port_is_down_saying_connection_refused() -> None:
     port = free_port()
     outcome = await _check(port)
-    assert outcome.status is Status.DOWN and outcome.message == f"cannot connect to 127.0.0.1:{port}: connection refused"
+    assert outcome.status is Status.DOWN
+    assert outcome.message == f"cannot connect to 127.0.0.1:{port}: connection refused"
 
 
 async def test_a_server_that_is_not_smtp_is_down() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -67,7 +67,8 @@ class GrpcCheck(CheckType):
             return Outcome(Status.DOWN, "a grpc endpoint needs a target host and a port", permanent=True)
         host = f"[{target.target}]" if ":" in target.target else target.target
         where = f"{host}:{target.port}"
-        channel_options = [("grpc.enable_retries", 0), ("grpc.max_receive_message_length", 64 * 1024)]
+        channel_options: list[tuple[str, Any]] = [("grpc.enable_retries", 0),
+                                                  ("grpc.max_receive_message_length", 64 * 1024)]
         if options.tls:
             root = None
             if not options.verify_tls:

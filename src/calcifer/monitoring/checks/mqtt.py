@@ -142,12 +142,14 @@ class MqttCheck(CheckType):
                     if options.expected is None:
                         return Outcome(Status.UP, f"a message arrived on {message.topic}", latency_ms=latency_ms)
                     payload = message.payload
-                    value: str | bytes | int | float = payload if payload is not None else ""
-                    if isinstance(value, bytes | bytearray):
+                    value: str | bytes | int | float = ""
+                    if isinstance(payload, bytes | bytearray):
                         try:
-                            value = bytes(value).decode()
+                            value = bytes(payload).decode()
                         except UnicodeDecodeError:
-                            value = bytes(value)
+                            value = bytes(payload)
+                    elif isinstance(payload, str | int | float):
+                        value = payload
                     problem = values.compare(f"the payload on {message.topic}", value, options.operator,
                                              options.expected) or ""
                     if not problem:

@@ -73,6 +73,8 @@ class RedisCheck(CheckType):
     async def check(self, target: Target, options: RedisOptions, ctx: CheckContext) -> Outcome:
         from redis import asyncio as aioredis
         from redis import exceptions
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
         if not target.target:
             return Outcome(Status.DOWN, "a redis endpoint needs a target host", permanent=True)
@@ -86,7 +88,7 @@ class RedisCheck(CheckType):
             host=target.target, port=port, db=options.database, username=options.user, password=password,
             socket_connect_timeout=target.timeout, socket_timeout=target.timeout, ssl=options.tls,
             ssl_cert_reqs="required" if options.verify_tls else "none", ssl_check_hostname=options.verify_tls,
-            retry=None, decode_responses=False, client_name="calcifer-monitor")
+            retry=Retry(NoBackoff(), 0), decode_responses=False, client_name="calcifer-monitor")
         started = time.perf_counter()
         try:
             await client.ping()
@@ -106,10 +108,12 @@ class RedisCheck(CheckType):
             return Outcome(Status.DOWN, f"key {options.key!r} does not exist", latency_ms=latency_ms)
         if options.expected is None:
             return Outcome(Status.UP, f"key {options.key!r} exists", latency_ms=latency_ms)
-        try:
-            text: str | bytes = value.decode()
-        except UnicodeDecodeError:
-            text = value
+        text: str | bytes = value
+        if isinstance(value, bytes):
+            try:
+                text = value.decode()
+            except UnicodeDecodeError:
+                pass
         problem = values.compare(f"key {options.key!r}", text, options.operator, options.expected)
         if problem:
             return Outcome(Status.DOWN, problem, latency_ms=latency_ms)

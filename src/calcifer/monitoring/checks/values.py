@@ -55,7 +55,9 @@ def compare(what: str, actual: Any, operator: str, expected: Any) -> str | None:
         if number is None or expected_number is None:
             return f"{what} is not a number (expected a number {wanted})"
         ok = number < expected_number if operator == "lt" else number > expected_number
-        return None if ok else f"{what} is {_num_text(number)}, expected {_WORDS[operator]} {_num_text(expected_number)}"
+        if ok:
+            return None
+        return f"{what} is {_num_text(number)}, expected {_WORDS[operator]} {_num_text(expected_number)}"
     if operator == "contains":
         return None if str(expected) in text else f"{what} does not contain {expected!r}"
     if number is not None and expected_number is not None:

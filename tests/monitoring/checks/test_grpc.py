@@ -14,7 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from calcifer.monitoring.checks.base import CheckContext, Outcome
 from calcifer.monitoring.checks.grpc import GrpcCheck, GrpcOptions
 from calcifer.monitoring.choices import Status
-from tests.monitoring.checks.servers import free_port, target
+from tests.monitoring.checks.servers import free_port, self_signed_tls, target
 
 pytestmark = pytest.mark.anyio
 CHECK = GrpcCheck()
@@ -80,3 +80,24 @@ async def test_a_closed_port_is_down_saying_connection_refused() -> None:
 def test_bad_options_are_refused_saying_what_to_fix(options: dict[str, Any], says: str) -> None:
     with pytest.raises(ValueError, match=says):
         GrpcOptions.model_validate(options)
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A health server behind TLS with a self-signed certificate for 127.0.0.1."""
+    folder = tmp_path_factory.mktemp("grpc-tls")
+    self_signed_tls(folder, days=90)
+    credentials = grpc.ssl_server_credentials([((folder / "key.pem").read_bytes(), (folder / "cert.pem").read_bytes())])
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
+    port = server.add_secure_port("127.0.0.1:0", credentials)
+    server.start()
+    yield port
+    server.stop(None)
+
+
+async def test_tls_with_an_unverified_self_signed_certificate(tls_server: int) -> None:
+    outcome = await _check(tls_server, tls=True, verify_tls=False)
+    assert outcome.status is Status.UP, outcome.message
+    verified = await _check(tls_server, tls=True)
+    assert verified.status is Status.DOWN and "TLS handshake" in verified.message, verified.message

@@ -79,11 +79,11 @@ def test_import_kuma_command(ctx: AppContext, cast: Cast) -> None:
     sample = str(SAMPLES / "uptime-kuma-backup.json")
     dry = calcifer(ctx.settings, "import-kuma", sample, "--user", "eddie", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "Would import 10 endpoint(s)" in dry.stdout and "Work item" not in dry.stdout
+    assert "Would import 11 endpoint(s)" in dry.stdout and "Work item" not in dry.stdout
     denied = calcifer(ctx.settings, "import-kuma", sample, "--user", "vera")
     assert denied.returncode == 1 and "editor role" in denied.stderr
     done = calcifer(ctx.settings, "import-kuma", sample, "--user", "eddie")
     assert done.returncode == 0, done.stderr
-    assert "Work item #1" in done.stdout and "Imported 10 endpoint(s)" in done.stdout
+    assert "Work item #1" in done.stdout and "Imported 11 endpoint(s)" in done.stdout
     assert "Jellyfin container (docker)" in done.stdout and "Mail (smtp)" in done.stdout
     assert "AbCdEf" not in done.stdout, "webhook tokens are never printed"

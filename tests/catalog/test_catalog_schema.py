@@ -117,7 +117,7 @@ def test_endpoint_defaults() -> None:
     ({"type": "tcp", "target": "db.lan"}, "port", "needs a port"),
     ({"type": "icmp"}, "target", "needs a target host"),
     ({"type": "icmp", "target": "a b"}, "target", "without spaces"),
-    ({"type": "smtp", "target": "x"}, "type", "'icmp'"),
+    ({"type": "gopher", "target": "x"}, "type", "'icmp'"),  # (smtp is a check type now)
     ({"type": "icmp", "target": "x", "interval": 0}, "interval", "greater than or equal to 1"),
     ({"type": "icmp", "target": "x", "timeout": 0}, "timeout", "greater than 0"),
     ({"type": "icmp", "target": "x", "options": [1]}, "options", "dictionary"),

@@ -37,4 +37,4 @@ def test_the_doc_shows_how_to_add_a_check_type() -> None:
     text = DOC.read_text()
     assert "## Adding a check type" in text
     assert '[project.entry-points."calcifer.checks"]' in text
-    assert "class RedisCheck(CheckType)" in text
+    assert "class MemcachedCheck(CheckType)" in text

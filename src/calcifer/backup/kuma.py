@@ -3,11 +3,14 @@ directory (its SQLite ``kuma.db``, read by ``kuma_db``) becomes catalog endpoint
 one work item, ready to review and merge.
 
 Mapped monitor types: ``http``, ``keyword``, ``json-query`` (→ http), ``port`` (→ tcp), ``ping``
-(→ icmp), ``dns`` and ``push``; ``group`` monitors become catalog services (their children's endpoints
-name them). Kuma tags become endpoint tags (``name`` or ``name:value``); maintenance windows become
-Calcifer maintenance windows; notifications become disabled notification channels. Everything else
-(docker, mqtt, steam, databases, ...) and every setting without an equivalent is listed in the report,
-never silently dropped (see docs/backup.md).
+(→ icmp), ``dns``, ``push``, ``postgres``, ``redis``, ``mqtt``, ``snmp``, ``smtp`` and ``grpc-keyword``
+(→ grpc, when it asks the standard health service); ``group`` monitors become catalog services (their
+children's endpoints name them). Kuma tags become endpoint tags (``name`` or ``name:value``); maintenance
+windows become Calcifer maintenance windows; notifications become disabled notification channels.
+Everything else (docker, steam, other databases, ...) and every setting without an equivalent is listed
+in the report, never silently dropped (see docs/backup.md). Credentials (database passwords, MQTT
+passwords, SNMP communities) are never written into git: each is listed, to be given by an environment
+variable named in the endpoint's options.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
@@ -44,7 +47,12 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 ENTRY_MAX = 300
 KUMA_TIMEOUT_SHARE = 0.8  # Kuma's timeout when none is set: this share of the interval
 HTTP_TYPES = {"http", "keyword", "json-query"}
-MAPPED_TYPES = HTTP_TYPES | {"port", "ping", "dns", "push"}
+SERVICE_TYPES = {"postgres", "redis", "mqtt", "snmp", "smtp", "grpc-keyword"}
+MAPPED_TYPES = HTTP_TYPES | {"port", "ping", "dns", "push"} | SERVICE_TYPES
+CREDENTIALS_NOTE = "credentials are never written into git"
+# Kuma's SNMP comparison (jsonPathOperator) → the snmp check's operator
+_SNMP_OPERATORS = {"==": "eq", "!=": "ne", "<": "lt", ">": "gt", "contains": "contains"}
+GRPC_HEALTH_SERVICE = "grpc.health.v1.Health"
 _SIMPLE_PATH = re.compile(r"^(\$\.)?[A-Za-z_][A-Za-z0-9_]*(\[\d+\])*(\.[A-Za-z_][A-Za-z0-9_]*(\[\d+\])*)*$")
 _STATUS = re.compile(r"^\d{3}(-\d{3})?$")
 
@@ -396,9 +404,214 @@ def map_monitor(monitor: dict[str, Any], slug: str) -> tuple[dict[str, Any] | No
     elif kind == "push":
         spec["type"] = "push"
         notes.append("push token: the pushing side must call Calcifer's push URL for this endpoint instead")
+    elif kind in SERVICE_TYPES:
+        reason = _map_service(kind, monitor, spec, options, notes)
+        if reason:
+            return None, notes, reason
     if options:
         spec["options"] = options
     return spec, notes, None
+
+
+def _host(monitor: dict[str, Any]) -> str:
+    return str(monitor.get("hostname") or "").strip()
+
+
+def _port(value: Any) -> int | None:
+    try:
+        port = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return port if 1 <= port <= 65535 else None
+
+
+def _secret_note(what: str, option: str) -> str:
+    return (f"{what} ({CREDENTIALS_NOTE}: put it in an environment variable of Calcifer and name it in "
+            f"options.{option})")
+
+
+def _map_service(kind: str, monitor: dict[str, Any], spec: dict[str, Any], options: dict[str, Any],
+                 notes: list[str]) -> str | None:
+    """Fill ``spec``/``options`` for Kuma's service monitors; the reason when one cannot be mapped."""
+    mapper = {"postgres": _map_postgres, "redis": _map_redis, "mqtt": _map_mqtt, "snmp": _map_snmp,
+              "smtp": _map_smtp, "grpc-keyword": _map_grpc}[kind]
+    return mapper(monitor, spec, options, notes)
+
+
+def _connection_url(monitor: dict[str, Any], schemes: tuple[str, ...]) -> Any:
+    text = str(monitor.get("databaseConnectionString") or "").strip()
+    parts = urlsplit(text)
+    if parts.scheme not in schemes or not parts.hostname:
+        return None
+    return parts
+
+
+def _map_postgres(monitor: dict[str, Any], spec: dict[str, Any], options: dict[str, Any],
+                  notes: list[str]) -> str | None:
+    parts = _connection_url(monitor, ("postgres", "postgresql"))
+    if parts is None:
+        return "PostgreSQL monitor without a postgres:// connection string"
+    try:
+        port = parts.port
+    except ValueError:
+        return "PostgreSQL monitor whose connection string has no valid port"
+    spec.update(type="postgres", target=parts.hostname)
+    if port:
+        spec["port"] = port
+    if parts.username:
+        options["user"] = unquote(parts.username)
+    database = unquote(parts.path.lstrip("/"))
+    if database:
+        options["database"] = database
+    if parts.query:  # sslmode and the like, without the password
+        options["dsn"] = f"postgresql://?{parts.query}"
+    if parts.password:
+        notes.append(_secret_note("the password", "password_env"))
+    query = str(monitor.get("databaseQuery") or "").strip()
+    if query:
+        options["query"] = query
+    return None
+
+
+def _map_redis(monitor: dict[str, Any], spec: dict[str, Any], options: dict[str, Any],
+               notes: list[str]) -> str | None:
+    parts = _connection_url(monitor, ("redis", "rediss"))
+    if parts is None:
+        return "Redis monitor without a redis:// connection string"
+    try:
+        port = parts.port
+    except ValueError:
+        return "Redis monitor whose connection string has no valid port"
+    spec.update(type="redis", target=parts.hostname)
+    if port:
+        spec["port"] = port
+    if parts.scheme == "rediss":
+        options["tls"] = True
+        if monitor.get("ignoreTls") in (True, 1):
+            options["verify_tls"] = False
+    database = parts.path.strip("/")
+    if database.isdigit() and int(database):
+        options["database"] = int(database)
+    if parts.password:
+        if parts.username and unquote(parts.username) != "default":
+            notes.append(f"ACL user {unquote(parts.username)!r} and its password: set options.user and "
+                         "options.password_env")
+        notes.append(_secret_note("the AUTH password", "password_env"))
+    return None
+
+
+def _map_mqtt(monitor: dict[str, Any], spec: dict[str, Any], options: dict[str, Any],
+              notes: list[str]) -> str | None:
+    host = _host(monitor)
+    scheme, found, rest = host.partition("://")
+    if found:
+        if scheme not in ("mqtt", "mqtts"):
+            return f"MQTT over {scheme}:// (websockets) has no equivalent: the mqtt check speaks MQTT over TCP"
+        host = rest
+        if scheme == "mqtts":
+            options["tls"] = True
+    spec.update(type="mqtt", target=host.split("/")[0])
+    if _port(monitor.get("port")) is not None:
+        spec["port"] = _port(monitor.get("port"))
+    if monitor.get("mqttUsername"):
+        options["username"] = str(monitor["mqttUsername"])
+    if monitor.get("mqttPassword"):
+        notes.append(_secret_note("the password", "password_env"))
+    topic = str(monitor.get("mqttTopic") or "").strip()
+    if topic:
+        options["topic"] = topic
+        check_type = str(monitor.get("mqttCheckType") or "keyword")
+        if check_type == "json-query":
+            return "MQTT monitor with a JSON query on the payload has no equivalent (payloads are compared as text)"
+        message = str(monitor.get("mqttSuccessMessage") or "")
+        if message:  # Kuma's keyword check: the payload contains the text
+            options["operator"] = "contains"
+            options["expected"] = message
+    return None
+
+
+def _map_snmp(monitor: dict[str, Any], spec: dict[str, Any], options: dict[str, Any],
+              notes: list[str]) -> str | None:
+    oid = str(monitor.get("snmpOid") or "").strip()
+    if not oid:
+        return "SNMP monitor without an OID"
+    spec.update(type="snmp", target=_host(monitor))
+    if _port(monitor.get("port")) not in (None, 161):
+        spec["port"] = _port(monitor.get("port"))
+    version = str(monitor.get("snmpVersion") or "2c")
+    if version != "2c":
+        options["version"] = version
+    community = str(monitor.get("radiusPassword") or "")  # where Kuma keeps the community
+    if community and community != "public":
+        notes.append(_secret_note("the community", "community_env"))
+    options["oid"] = oid
+    expected = monitor.get("expectedValue")
+    if expected not in (None, ""):
+        operator = str(monitor.get("jsonPathOperator") or "==")
+        value = _expected(expected)
+        value = value if isinstance(value, int | float) and not isinstance(value, bool) else str(expected)
+        if operator in _SNMP_OPERATORS:
+            options["operator"] = _SNMP_OPERATORS[operator]
+        elif operator in ("<=", ">=") and isinstance(value, int):
+            options["operator"] = "lt" if operator == "<=" else "gt"
+            value = value + 1 if operator == "<=" else value - 1
+            notes.append(f"comparison {operator} {expected} written as {options['operator']} {value}")
+        else:
+            return f"SNMP comparison {operator!r} with {expected!r} has no equivalent"
+        if options["operator"] == "eq":
+            del options["operator"]
+        options["expected"] = value
+    return None
+
+
+def _map_smtp(monitor: dict[str, Any], spec: dict[str, Any], options: dict[str, Any],
+              notes: list[str]) -> str | None:
+    spec.update(type="smtp", target=_host(monitor))
+    if _port(monitor.get("port")) is not None:
+        spec["port"] = _port(monitor.get("port"))
+    security = str(monitor.get("smtpSecurity") or "")
+    if security == "secure":
+        options["tls"] = "implicit"
+    elif security == "starttls":
+        options["tls"] = "starttls"
+    elif security != "nostarttls":
+        notes.append("Kuma upgraded to STARTTLS when the server offered it; the check stays plain unless "
+                     "options.tls is starttls")
+    if options.get("tls") and monitor.get("ignoreTls") in (True, 1):
+        options["verify_tls"] = False
+    return None
+
+
+def _map_grpc(monitor: dict[str, Any], spec: dict[str, Any], options: dict[str, Any],
+              notes: list[str]) -> str | None:
+    service = str(monitor.get("grpcServiceName") or "").strip()
+    method = str(monitor.get("grpcMethod") or "").strip()
+    if service.rsplit(".", 1)[-1] != "Health" or method.lower() != "check":
+        return (f"gRPC call {service or '?'}/{method or '?'}: the grpc check asks only the standard health "
+                f"service ({GRPC_HEALTH_SERVICE}/Check)")
+    url = str(monitor.get("grpcUrl") or "").strip()
+    url = url.partition("://")[2] if "://" in url else url
+    host, _, port_text = url.rpartition(":")
+    port = _port(port_text)
+    if not host or port is None:
+        return "gRPC monitor without host:port in grpcUrl"
+    spec.update(type="grpc", target=host.strip("[]"), port=port)
+    body = monitor.get("grpcBody")
+    try:
+        request = jsonsafe.loads(body, what="grpcBody") if isinstance(body, str) and body.strip() else {}
+    except Invalid:
+        request = {}
+    if isinstance(request, dict) and request.get("service"):
+        options["service"] = str(request["service"])
+    if monitor.get("grpcEnableTls") in (True, 1):
+        options["tls"] = True
+    keyword = str(monitor.get("keyword") or "")
+    if monitor.get("invertKeyword") in (True, 1) or (keyword and keyword.upper() not in ("SERVING", "1")):
+        notes.append(f"keyword {keyword!r}{' (inverted)' if monitor.get('invertKeyword') in (True, 1) else ''}: "
+                     "the grpc check is up when the status is SERVING")
+    if monitor.get("grpcMetadata") not in (None, "", "{}"):
+        notes.append("gRPC metadata (request headers)")
+    return None
 
 
 def _validate(spec: dict[str, Any]) -> str | None:

@@ -33,6 +33,8 @@ from calcifer.catalog.schemas import (
 )
 from calcifer.deps import CtxDep, CurrentUser, RequireEditor, SessionDep, SettingsDep
 from calcifer.monitoring import queries as monitoring
+from calcifer.plugins import panels
+from calcifer.plugins.choices import PanelPage
 from calcifer.web.security import flash
 from calcifer.web.templating import render
 from calcifer.work.routes import WorkspaceDep
@@ -258,6 +260,7 @@ def service_page(request: Request, session: SessionDep, user: CurrentUser, slug:
         "history": service.service_history(session=session, repo_path=ctx.repo_path, slug=slug),
         "yaml": index.read_service_text(repo_path=ctx.repo_path, slug=slug) or "",
         "stale_errors": index.stale_errors(session=session, file=row.file),
+        "plugin_panels": panels.render_panels(session=session, page=PanelPage.SERVICE, subject=slug),
     }, nav="services")
 
 

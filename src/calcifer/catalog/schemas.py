@@ -74,6 +74,10 @@ def _endpoint_type(value: str) -> str:
         pass
     known = endpoint_types()
     if value not in known:
+        disabled = checks.disabled_plugin(value)
+        if disabled:
+            raise ValueError(f"endpoint type {value!r} comes from the plugin {disabled!r}, which is disabled "
+                             "(Settings → Integrations): enable the plugin or change the endpoint's type")
         raise ValueError(f"unknown endpoint type {value!r}: use one of {', '.join(map(repr, known))} (or install the "
                          "check-type plugin that provides it)")
     return value

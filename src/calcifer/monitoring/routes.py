@@ -38,6 +38,8 @@ from calcifer.monitoring.schemas import (
     SummaryPublic,
     UptimeReportPublic,
 )
+from calcifer.plugins import panels
+from calcifer.plugins.choices import PanelPage
 from calcifer.web.security import flash
 from calcifer.web.templating import render, render_fragment
 
@@ -307,6 +309,7 @@ def _detail_context(request: Request, session: Session, settings: Settings, user
         "incidents": _open_incidents(session, slug=slug), "poll_seconds": POLL_SECONDS,
         "warn_days": settings.monitor_cert_warn_days,
         "locations": locations.location_status(session, slug=slug),  # a row per location (several only)
+        "plugin_panels": panels.render_panels(session=session, page=PanelPage.ENDPOINT, subject=slug),
     }
 
 

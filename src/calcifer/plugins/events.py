@@ -41,7 +41,7 @@ def _claim(session: Session, *, limit: int) -> list[outbox.OutboxEvent]:
                                                        PluginCursor.last_event_id == start)
                             .values(last_event_id=events[-1].id))
     session.commit()
-    return events if moved.rowcount == 1 else []  # another consumer took them
+    return events if moved.rowcount == 1 else []  # type: ignore[attr-defined]  # 0: another consumer took them
 
 
 def deliver(*, session_factory: sessionmaker[Session], limit: int = 200) -> int:

@@ -15,6 +15,7 @@ from calcifer import cli
 from calcifer.outbox import service as outbox
 from calcifer.outbox.choices import EventName
 from calcifer.plugins import events as plugin_events
+from calcifer.plugins import service as plugin_service
 from calcifer.web.context import AppContext
 from tests.catalog import commit_files, service_yaml
 from tests.conftest import Cast, browser_login, make_user
@@ -134,8 +135,9 @@ def test_the_panel_shows_on_service_pages_until_the_plugin_is_disabled(ctx: AppC
 
 
 def test_the_cli_command_runs_and_refuses_while_disabled(ctx: AppContext, cast: Cast, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(cli, "_context", lambda **_: __import__("calcifer.plugins.service", fromlist=["x"])
-                        .refresh_from(ctx.session_factory))
+    monkeypatch.setattr(cli, "_context", lambda **_: plugin_service.refresh_from(ctx.session_factory))
+    # The commands join a copy of the app's list: other tests see `calcifer` as it ships.
+    monkeypatch.setattr(cli.app, "registered_commands", list(cli.app.registered_commands))
     cli.add_plugin_commands(cli.app)
     runner = CliRunner()
     assert "Hello, Ada, from the example plugin." in runner.invoke(cli.app, ["example-hello", "Ada"]).output
@@ -157,3 +159,17 @@ def test_the_integrations_page_lists_plugins_and_toggles_them(ctx: AppContext, a
     assert response.status_code == 303
     assert "Enable<span" in browser.get("/settings/integrations").text
     browser.post(f"/settings/integrations/{NAME}", data={"enabled": "true", "csrf_token": token})
+
+
+def test_the_example_plugins_own_tests_pass() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.plugins.conftest import EXAMPLE
+
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                             str(EXAMPLE / "tests")], capture_output=True, text=True, cwd=EXAMPLE,
+                            env={**os.environ, "PYTHONPATH": src}, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr

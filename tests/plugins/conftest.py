@@ -1,7 +1,8 @@
 """The example plugin (examples/calcifer-example-plugin), really installed for these tests.
 
-It is built and installed with pip into a temporary folder (``pip install --no-deps --no-build-isolation
---target``: no network, nothing written to the shared venv), which is put on ``sys.path`` so
+It is built (from a copy of its folder) and installed with pip into a temporary folder (``pip install
+--no-deps --no-build-isolation --no-index --target``: no network, nothing written to the shared venv;
+setuptools and wheel come from the venv, wheel being in the dev extra), which is put on ``sys.path`` so
 ``importlib.metadata`` finds its dist-info and entry points exactly as for an installed package; the
 process is then wired again (``wiring.build``/``install``) and put back as it was afterwards.
 """
@@ -9,6 +10,7 @@ process is then wired again (``wiring.build``/``install``) and put back as it wa
 from __future__ import annotations
 
 import importlib
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -35,9 +37,12 @@ def _rewire() -> None:
 @pytest.fixture(scope="module")
 def example_plugin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     target = tmp_path_factory.mktemp("example-plugin")
+    # Built from a copy: setuptools writes build/ and *.egg-info beside the sources, and xdist workers
+    # build at the same time.
+    source = tmp_path_factory.mktemp("example-source") / EXAMPLE.name
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--no-index", "--target", str(target), str(EXAMPLE)], check=True,
-                   cwd=tmp_path_factory.mktemp("build"))
+                    "--no-index", "--target", str(target), str(source)], check=True, cwd=source)
     sys.path.insert(0, str(target))
     _rewire()
     yield target

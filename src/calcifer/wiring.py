@@ -18,10 +18,11 @@ processes that run nothing else; ``wire()`` loads them at start.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib.metadata import Distribution, entry_points
 
 from calcifer import background
@@ -256,12 +257,15 @@ def build() -> Wiring:
     for point in sorted(entry_points(group=PLUGIN_GROUP), key=lambda p: p.name):
         info = _plugin_info(infos, point.dist)
         wiring.current_plugin = info.name
+        before = {f.name: copy.copy(getattr(wiring, f.name)) for f in fields(wiring)}
         try:
             plugin: Plugin = point.load()
             plugin(wiring)
         except Exception as exc:  # a broken plugin must not take Calcifer down
             log.exception("plugin %s could not be wired", point.value)
             info.errors.append(f"{point.name}: {type(exc).__name__}: {exc}"[:300])
+            for name, value in before.items():  # nothing it added before it failed stays
+                setattr(wiring, name, value)
         finally:
             wiring.current_plugin = plugins.BUILTIN
     wiring.installed_plugins = _describe(wiring, infos)

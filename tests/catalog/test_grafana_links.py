@@ -68,7 +68,6 @@ def test_service_and_endpoint_pages_embed_allowed_panels_with_a_matching_policy(
     make_user(grafana_ctx, "vera", Role.VIEWER)
     browser = TestClient(app, follow_redirects=False)
     browser_login(browser, "vera")
-    browser.app.state.ctx  # noqa: B018 - the app is built
     from calcifer.catalog import index
     with grafana_ctx.session_factory() as session:
         index.sync_from_git(session=session, repo_path=grafana_ctx.repo_path, force=True)

@@ -15,8 +15,8 @@ from pydantic import BaseModel
 import calcifer
 from calcifer.app import ROUTERS
 
-SLICES = ("audit", "auth", "backup", "catalog", "changelog", "docs", "gitrepo", "monitoring", "notify", "prefs",
-          "search", "web", "work")
+SLICES = ("audit", "auth", "backup", "catalog", "changelog", "docs", "gitrepo", "monitoring", "notify", "plugins",
+          "prefs", "search", "web", "work")
 
 
 def _slice_modules() -> list[ModuleType]:

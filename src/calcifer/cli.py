@@ -331,7 +331,36 @@ def _register_slice_commands() -> None:
 _register_slice_commands()
 
 
+def add_plugin_commands(target: typer.Typer) -> None:
+    """Add the commands plugins registered (``Wiring.add_command``). Each checks, when it runs, that its
+    plugin is enabled (Settings → Integrations) and refuses to run otherwise."""
+    import functools
+
+    from calcifer.plugins import registry
+    from calcifer.wiring import wire
+
+    wire()
+    taken = {info.name for info in target.registered_commands if info.name} | {
+        info.name for info in target.registered_groups if info.name}
+    for command in registry.COMMANDS:
+        if command.name in taken:
+            err.print(f"[yellow]warning:[/yellow] plugin {command.plugin} adds a command {command.name!r}, which "
+                      "Calcifer has already; left out")
+            continue
+        taken.add(command.name)
+
+        def guarded(*args: object, _command: registry.Command = command, **kwargs: object) -> object:
+            _context()  # reads the toggles admins set (and migrates, like every command)
+            if not registry.enabled(_command.plugin):
+                _fail(f"the plugin {_command.plugin} is disabled (Settings → Integrations); enable it to use "
+                      f"`calcifer {_command.name}`")
+            return _command.callback(*args, **kwargs)
+
+        target.command(name=command.name, help=command.help or None)(functools.wraps(command.callback)(guarded))
+
+
 def main() -> None:
+    add_plugin_commands(app)
     app()
 
 

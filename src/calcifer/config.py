@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     secure_cookies: bool | None = Field(default=None, description="Force the Secure flag on cookies; "
                                         "default: set when the request came over https.")
     session_hours: int = Field(default=24 * 7, description="How long a login session lasts.")
+    grafana_origins: list[str] = Field(default_factory=list, description="Origins of the Grafana servers whose "
+                                       "dashboards pages may embed (a JSON list of https://host[:port]); "
+                                       "the pages' Content-Security-Policy frame-src allows exactly these.")
     work_categories: list[str] = Field(default_factory=lambda: list(DEFAULT_CATEGORIES),
                                        description="Work-item categories (JSON list in the env var).")
     login_max_failures: int = Field(default=5, ge=1, description="Failed logins allowed per "

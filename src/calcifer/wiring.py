@@ -7,7 +7,10 @@ does work: the web app (``calcifer.app``), every CLI command (``calcifer worker`
 the child processes they start (monitoring's result writer receives ``wire`` through its context).
 
 Plugins join the same lists: each ``calcifer.plugins`` entry point names a function that receives the
-``Wiring`` being built (built-ins already in it) and may append to, or reorder, any of its lists.
+``Wiring`` being built (built-ins already in it) and may append to, or reorder, any of its lists. The
+documented plugin interface (docs/plugins.md) is its ``add_*`` methods: channel types, event
+subscribers, page panels and CLI commands, each stamped with the plugin's distribution name so that
+Settings → Integrations can switch it off (the built-in apprise channel type registers the same way).
 Check types are the one exception: they are the ``calcifer.checks`` entry points (built-in ones are
 declared in pyproject.toml exactly like a plugin's), because the catalog validates endpoint files in
 processes that run nothing else; ``wire()`` loads them at start.
@@ -15,11 +18,12 @@ processes that run nothing else; ``wire()`` loads them at start.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from dataclasses import dataclass, field, fields
+from importlib.metadata import Distribution, entry_points
 
 from calcifer import background
 from calcifer.backup import scheduler as backup_scheduler
@@ -33,8 +37,14 @@ from calcifer.instance import AppContext
 from calcifer.instance import prepare as prepare_instance
 from calcifer.monitoring import checks, incidents, maintenance, probes, runner
 from calcifer.monitoring import hooks as monitoring_hooks
+from calcifer.notify import apprise_channel
+from calcifer.notify import channels as notify_channels
 from calcifer.notify import service as notify_service
 from calcifer.outbox import service as outbox
+from calcifer.plugins import events as plugin_events
+from calcifer.plugins import registry as plugins
+from calcifer.plugins import service as plugin_service
+from calcifer.plugins.choices import PanelPage
 from calcifer.remote import rules as remote_rules
 from calcifer.remote import service as remote_service
 from calcifer.remote import sync as remote_sync
@@ -133,6 +143,14 @@ BACKGROUND_SERVICES: tuple[tuple[str, background.Start], ...] = (
     ("notifier", notify_service.start_in_web),
     ("webhooks", webhook_deliverer.start),  # the outbox's events to webhooks (in every web process)
     ("remote-sync", remote_sync.start),      # push after merges (backoff), scheduled fetch
+    ("plugin-events", plugin_events.start),  # the outbox's events to plugins' event subscribers
+)
+
+# -- the plugin interface's built-ins --------------------------------------------------------------------
+
+# Notification channel types, picked by URL scheme; apprise takes every URL no other type claims.
+CHANNEL_TYPES: tuple[notify_channels.ChannelType, ...] = (
+    apprise_channel.AppriseChannel(),
 )
 
 
@@ -161,21 +179,96 @@ class Wiring:
     integration_rules: list[remote_service.IntegrationRule] = field(
         default_factory=lambda: list(INTEGRATION_RULES))
     background_services: dict[str, background.Start] = field(default_factory=lambda: dict(BACKGROUND_SERVICES))
+    channel_types: list[notify_channels.RegisteredChannelType] = field(default_factory=lambda: [
+        notify_channels.RegisteredChannelType(plugins.BUILTIN, channel) for channel in CHANNEL_TYPES])
+    event_subscribers: list[plugins.Subscriber] = field(default_factory=list)
+    panels: list[plugins.Panel] = field(default_factory=list)
+    commands: list[plugins.Command] = field(default_factory=list)
+    installed_plugins: list[plugins.PluginInfo] = field(default_factory=list)
+    # The distribution whose plugin function is running (what the add_* methods stamp).
+    current_plugin: str = plugins.BUILTIN
+
+    # -- the plugin interface (docs/plugins.md) --
+
+    def add_channel_type(self, channel: notify_channels.ChannelType) -> None:
+        """A notification channel type for the URLs with one of ``channel.schemes``."""
+        self.channel_types.append(notify_channels.RegisteredChannelType(self.current_plugin, channel))
+
+    def add_event_subscriber(self, name: str, handle: plugins.EventHandler, *, events: tuple[str, ...] = ()) -> None:
+        """Called with each domain event named in ``events`` (every one when empty), after it committed."""
+        self.event_subscribers.append(plugins.Subscriber(self.current_plugin, name, handle, tuple(events)))
+
+    def add_panel(self, *, page: str, name: str, title: str, template: str, data: plugins.PanelData) -> None:
+        """A card on every ``page`` ("service", "endpoint", "work_item"): ``template`` (Jinja source)
+        rendered with what ``data(session=..., subject=...)`` returns."""
+        if page not in set(PanelPage):
+            raise ValueError(f"panel {name!r}: page must be one of {', '.join(PanelPage)}")
+        self.panels.append(plugins.Panel(self.current_plugin, page, name, title, template, data))
+
+    def add_command(self, name: str, callback: Callable[..., object], *, help: str = "") -> None:
+        """A ``calcifer <name>`` command (a typer command function)."""
+        self.commands.append(plugins.Command(self.current_plugin, name, callback, help))
 
 
 Plugin = Callable[[Wiring], None]
 
 
+def _distribution_name(dist: Distribution | None) -> str:
+    return dist.name if dist is not None else plugins.BUILTIN
+
+
+def _plugin_info(infos: dict[str, plugins.PluginInfo], dist: Distribution | None) -> plugins.PluginInfo:
+    name = _distribution_name(dist)
+    if name not in infos:
+        infos[name] = plugins.PluginInfo(name=name, version=dist.version if dist is not None else "")
+    return infos[name]
+
+
+def _describe(wiring: Wiring, infos: dict[str, plugins.PluginInfo]) -> list[plugins.PluginInfo]:
+    """What each distribution provides, from its check-type entry points and what it registered."""
+    for point in sorted(entry_points(group=checks.ENTRY_POINT_GROUP), key=lambda p: p.name):
+        _plugin_info(infos, point.dist).provides.append(f"check type {point.name}")
+    for entry in wiring.channel_types:
+        infos.setdefault(entry.plugin, plugins.PluginInfo(entry.plugin, "")).provides.append(
+            f"channel type {entry.channel.kind}")
+    for sub in wiring.event_subscribers:
+        what = ", ".join(sub.events) or "every event"
+        infos.setdefault(sub.plugin, plugins.PluginInfo(sub.plugin, "")).provides.append(
+            f"event subscriber {sub.name} ({what})")
+    for panel in wiring.panels:
+        infos.setdefault(panel.plugin, plugins.PluginInfo(panel.plugin, "")).provides.append(
+            f"panel on {panel.page} pages: {panel.title}")
+    for command in wiring.commands:
+        infos.setdefault(command.plugin, plugins.PluginInfo(command.plugin, "")).provides.append(
+            f"command calcifer {command.name}")
+    if plugins.BUILTIN in infos and not infos[plugins.BUILTIN].version:
+        from calcifer import __version__
+        infos[plugins.BUILTIN].version = __version__
+    return list(infos.values())
+
+
 def build() -> Wiring:
     """The built-in lists, then each ``calcifer.plugins`` entry point applied in name order. A plugin
-    that fails to load or raises is logged and left out; the built-ins still run."""
+    that fails to load or raises is logged (and its error listed under Settings → Integrations) and
+    left out; the built-ins still run."""
     wiring = Wiring()
+    infos: dict[str, plugins.PluginInfo] = {}
+    _plugin_info(infos, None)
     for point in sorted(entry_points(group=PLUGIN_GROUP), key=lambda p: p.name):
+        info = _plugin_info(infos, point.dist)
+        wiring.current_plugin = info.name
+        before = {f.name: copy.copy(getattr(wiring, f.name)) for f in fields(wiring)}
         try:
             plugin: Plugin = point.load()
             plugin(wiring)
-        except Exception:  # a broken plugin must not take Calcifer down
+        except Exception as exc:  # a broken plugin must not take Calcifer down
             log.exception("plugin %s could not be wired", point.value)
+            info.errors.append(f"{point.name}: {type(exc).__name__}: {exc}"[:300])
+            for name, value in before.items():  # nothing it added before it failed stays
+                setattr(wiring, name, value)
+        finally:
+            wiring.current_plugin = plugins.BUILTIN
+    wiring.installed_plugins = _describe(wiring, infos)
     return wiring
 
 
@@ -196,6 +289,11 @@ def install(wiring: Wiring) -> None:
     remote_service.INTEGRATION_RULES[:] = wiring.integration_rules
     background.SERVICES.clear()
     background.SERVICES.update(wiring.background_services)
+    notify_channels.CHANNEL_TYPES[:] = wiring.channel_types
+    plugins.SUBSCRIBERS[:] = wiring.event_subscribers
+    plugins.PANELS[:] = wiring.panels
+    plugins.COMMANDS[:] = wiring.commands
+    plugins.INSTALLED[:] = wiring.installed_plugins
     checks.load()
 
 
@@ -216,4 +314,6 @@ def prepare(settings: Settings, *, reconcile: bool = True) -> AppContext:
     """Wire this process, then prepare the instance (``instance.prepare``); child processes it starts
     wire themselves the same way."""
     wire()
-    return prepare_instance(settings, reconcile=reconcile, wire=wire)
+    ctx = prepare_instance(settings, reconcile=reconcile, wire=wire)
+    plugin_service.refresh_from(ctx.session_factory)  # the plugins admins switched off
+    return ctx

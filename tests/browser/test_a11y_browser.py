@@ -102,7 +102,7 @@ def main_pages(ids: dict[str, str]) -> list[str]:
             "/account", "/account/two-factor",
             "/work/standard", "/settings/repository", "/repository/outside-changes", "/settings/probes",
             "/monitoring/endpoints/shop-edge", "/compare", f"/compare/{ids['before']}...main",
-            f"/compare/{ids['before']}...main?view=split", "/settings/webhooks",
+            f"/compare/{ids['before']}...main?view=split", "/settings/webhooks", "/settings/integrations",
             f"/settings/webhooks/{ids['webhook']}", "/settings/sso"]
 
 

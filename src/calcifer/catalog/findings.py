@@ -17,6 +17,7 @@ from calcifer.catalog.schemas import SLUG_PATTERN
 from calcifer.catalog.yamlio import apply_spec, load_plain
 from calcifer.errors import Invalid
 from calcifer.gitrepo import MAIN, Oid, Repository, blob_hash, open_repo, resolve_commit
+from calcifer.plugins import registry as plugins
 
 # -- validating a branch ------------------------------------------------------------------------------
 
@@ -97,9 +98,11 @@ def branch_findings(*, repo_path: Path, base: str, tip: str) -> BranchFindings:
     base_tree, tip_tree = _catalog_tree_id(repo, base_commit), _catalog_tree_id(repo, tip_commit)
     if base_tree == tip_tree:
         return BranchFindings([], [])
-    key = (str(repo_path), f"{base_tree}..{tip_tree}")
+    # Trees are content-addressed: the same pair always gives the same findings, as long as the same
+    # plugins are switched off (a disabled plugin's check types are refused).
+    key = (str(repo_path), f"{base_tree}..{tip_tree}|{','.join(sorted(plugins.DISABLED))}")
     known = _branch_findings.get(key)
-    if known is not None:  # trees are content-addressed: the same pair always gives the same findings
+    if known is not None:
         return known
     memo = _scratch_memo()  # one for both builds: the tip reuses what the base derived for unchanged folders
     built = index_sync._memo.built

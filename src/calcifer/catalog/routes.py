@@ -9,7 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from calcifer.catalog import graph, index, service
+from calcifer.catalog import grafana, graph, index, service
 from calcifer.catalog.choices import EndpointType, ServiceKind, ServiceStatus, Severity
 from calcifer.catalog.schemas import (
     CatalogChangePublic,
@@ -33,6 +33,9 @@ from calcifer.catalog.schemas import (
 )
 from calcifer.deps import CtxDep, CurrentUser, RequireEditor, SessionDep, SettingsDep
 from calcifer.monitoring import queries as monitoring
+from calcifer.plugins import panels
+from calcifer.plugins.choices import PanelPage
+from calcifer.web.headers import grafana_frames
 from calcifer.web.security import flash
 from calcifer.web.templating import render
 from calcifer.work.routes import WorkspaceDep
@@ -248,7 +251,8 @@ def service_page(request: Request, session: SessionDep, user: CurrentUser, slug:
                  workspace: WorkspaceDep) -> Response:
     row = index.get_service(session=session, slug=slug)
     endpoints, _ = index.list_endpoints(session=session, service=slug, limit=500)
-    return render(request, "catalog/service.html", {
+    dashboards = grafana.embeds(row.spec, ctx.settings.grafana_origins)
+    response = render(request, "catalog/service.html", {
         "svc": row, "endpoints": endpoints, "now": monitoring.utcnow(),
         "live": monitoring.live_status(session=session, slugs=[e.slug for e in endpoints]),
         "host_chain": graph.host_chain(session, slug),
@@ -258,7 +262,10 @@ def service_page(request: Request, session: SessionDep, user: CurrentUser, slug:
         "history": service.service_history(session=session, repo_path=ctx.repo_path, slug=slug),
         "yaml": index.read_service_text(repo_path=ctx.repo_path, slug=slug) or "",
         "stale_errors": index.stale_errors(session=session, file=row.file),
+        "plugin_panels": panels.render_panels(session=session, page=PanelPage.SERVICE, subject=slug),
+        "dashboards": dashboards,
     }, nav="services")
+    return grafana_frames(response, dashboards, ctx.settings.grafana_origins)
 
 
 @pages.get("/endpoints", response_class=HTMLResponse)

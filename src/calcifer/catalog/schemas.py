@@ -74,6 +74,10 @@ def _endpoint_type(value: str) -> str:
         pass
     known = endpoint_types()
     if value not in known:
+        disabled = checks.disabled_plugin(value)
+        if disabled:
+            raise ValueError(f"endpoint type {value!r} comes from the plugin {disabled!r}, which is disabled "
+                             "(Settings → Integrations): enable the plugin or change the endpoint's type")
         raise ValueError(f"unknown endpoint type {value!r}: use one of {', '.join(map(repr, known))} (or install the "
                          "check-type plugin that provides it)")
     return value
@@ -195,12 +199,31 @@ class DeploymentSpec(_Spec):
 
 
 class LinkSpec(_Spec):
+    """A link on the page; ``kind: grafana`` (a dashboard URL, .../d/UID/name) also embeds the dashboard's
+    ``panels`` (panel ids) as frames, with ``variables`` as its template variables (``var-NAME``)."""
+
     label: Name
     url: Url
+    kind: Literal["link", "grafana"] = "link"
+    panels: list[Annotated[int, Field(ge=1, le=1_000_000)]] = Field(
+        default_factory=list, max_length=20, description="Grafana panel ids to embed (kind grafana).")
+    variables: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")], Annotated[str, Field(max_length=200)]] = (
+        Field(default_factory=dict, max_length=20, description="Grafana template variables (kind grafana)."))
+
+    @model_validator(mode="after")
+    def _grafana(self) -> LinkSpec:
+        if self.kind == "grafana":
+            if "/d/" not in self.url:
+                raise ValueError("a grafana link's url is a dashboard URL, e.g. "
+                                 "https://grafana.example.org/d/abc123/hosts")
+        elif self.panels or self.variables:
+            raise ValueError("panels and variables belong to links of kind grafana: add kind: grafana")
+        return self
 
 
 class KumaLink(_Spec):
-    """The Uptime Kuma monitor an endpoint was imported from: a re-import updates this endpoint."""
+    """The Uptime Kuma monitor an endpoint was imported from (a re-import updates this endpoint); with
+    ``url``, the endpoint's page also shows the monitor's status in that Kuma (its public status badge)."""
 
     monitor: int = Field(ge=1, le=2**31 - 1, description="The monitor's id in Uptime Kuma.")
     url: Url | None = Field(default=None, description="Uptime Kuma's address (https://kuma.example.org).")
@@ -228,6 +251,7 @@ class EndpointSpec(_Spec):
     enabled: bool = True
     tags: list[Tag] = Field(default_factory=list, description="Free labels (e.g. `production`, `team:ops`).")
     kuma: KumaLink | None = Field(default=None, description="The Uptime Kuma monitor this endpoint came from.")
+    links: list[LinkSpec] = Field(default_factory=list, description="Links (and Grafana dashboards) on its page.")
     locations: list[Slug] = Field(default_factory=lambda: ["local"], min_length=1, max_length=20,
                                   description="Where it is checked from: `local` (the server's own scheduler) "
                                   "and/or the locations of remote probes (e.g. [local, fra-vps]).")

@@ -35,6 +35,11 @@ def register(app: typer.Typer) -> None:
         from calcifer.notify.service import start_notifier
 
         stop_notifier = start_notifier(ctx)  # alerts are sent where the scheduler runs
+        from calcifer.plugins.events import start as start_plugin_events
+
+        # Re-reads the plugin toggles every round (a plugin switched on again checks here too), and hands
+        # events to plugins' subscribers (at most once among all processes).
+        stop_plugin_events = start_plugin_events(ctx)
         how = ("sharing the endpoints with the other workers (PostgreSQL)" if ctx.engine.dialect.name == "postgresql"
                else "the only scheduler (SQLite: a second worker waits until this one stops)")
         typer.echo(f"Calcifer worker: monitoring scheduler, {how} (data: {settings.resolved_data_dir}); "
@@ -52,6 +57,7 @@ def register(app: typer.Typer) -> None:
         try:
             loop.run_until_complete(main())
         finally:
+            stop_plugin_events()
             stop_notifier()
             loop.close()
             ctx.engine.dispose()

@@ -19,13 +19,14 @@ from sqlalchemy.orm import Session
 
 from calcifer.auth.choices import Role
 from calcifer.auth.roles import has_role
+from calcifer.catalog import grafana
 from calcifer.catalog import index as catalog_index
 from calcifer.catalog.yamlio import dump_yaml
 from calcifer.config import Settings
 from calcifer.deps import CtxDep, CurrentUser, RemoteAddr, RequireAdmin, RequireEditor, SessionDep, SettingsDep
 from calcifer.errors import Conflict, Invalid
 from calcifer.instance import AppContext
-from calcifer.monitoring import charts, checks, locations, push, service
+from calcifer.monitoring import charts, checks, kuma_live, locations, push, service
 from calcifer.monitoring.choices import ResultCode, Status
 from calcifer.monitoring.schemas import (
     EndpointDetailPublic,
@@ -38,6 +39,9 @@ from calcifer.monitoring.schemas import (
     SummaryPublic,
     UptimeReportPublic,
 )
+from calcifer.plugins import panels
+from calcifer.plugins.choices import PanelPage
+from calcifer.web.headers import grafana_frames
 from calcifer.web.security import flash
 from calcifer.web.templating import render, render_fragment
 
@@ -307,14 +311,26 @@ def _detail_context(request: Request, session: Session, settings: Settings, user
         "incidents": _open_incidents(session, slug=slug), "poll_seconds": POLL_SECONDS,
         "warn_days": settings.monitor_cert_warn_days,
         "locations": locations.location_status(session, slug=slug),  # a row per location (several only)
+        "plugin_panels": panels.render_panels(session=session, page=PanelPage.ENDPOINT, subject=slug),
+        "dashboards": grafana.embeds(declared.spec, settings.grafana_origins),
+        "kuma": kuma_live.link(declared.spec),
     }
+
+
+@pages.get("/monitoring/endpoints/{slug}/kuma", response_class=HTMLResponse)
+def kuma_fragment(request: Request, session: SessionDep, user: CurrentUser, slug: str) -> Response:
+    """The endpoint's status in Uptime Kuma (its ``kuma:`` link), loaded by the page after it rendered."""
+    kuma = kuma_live.link(catalog_index.get_endpoint(session=session, slug=slug).spec)
+    return render_fragment(request, "monitoring/_kuma.html",
+                           {"kuma": kuma, "kuma_status": kuma_live.status(kuma) if kuma else None})
 
 
 @pages.get("/monitoring/endpoints/{slug}", response_class=HTMLResponse)
 def endpoint_page(request: Request, session: SessionDep, user: CurrentUser, settings: SettingsDep, slug: str,
                   range: str | None = None) -> Response:
     context = _detail_context(request, session, settings, user, slug, range)
-    return render(request, "monitoring/endpoint.html", context, nav="monitoring")
+    response = render(request, "monitoring/endpoint.html", context, nav="monitoring")
+    return grafana_frames(response, context["dashboards"], settings.grafana_origins)
 
 
 @pages.get("/monitoring/endpoints/{slug}/chart", response_class=HTMLResponse)

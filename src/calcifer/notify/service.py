@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import apprise
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,6 +38,7 @@ from calcifer.events import EndpointStatus as Status
 from calcifer.events import EndpointStatusChanged as StatusChange
 from calcifer.instance import AppContext
 from calcifer.monitoring import queries as monitoring
+from calcifer.notify import channels
 from calcifer.notify.choices import ALL_EVENTS, DeliveryKind, DeliveryStatus, NotifyEvent
 from calcifer.notify.models import Channel, Delivery
 from calcifer.notify.schemas import ChannelUpdate, clean_reminder
@@ -165,9 +165,15 @@ def validate_url(url: str) -> str:
     if len(url) > URL_MAX or any(ord(c) < 32 for c in url):
         raise Invalid(f"The URL must be one line of at most {URL_MAX} characters.",
                       details=[{"field": "url", "message": "too long or not one line"}])
-    if not apprise.Apprise().add(url):
-        raise Invalid(f"Apprise does not recognise this URL ({mask_url(url)}); check the service's URL format "
-                      "in apprise's documentation.", details=[{"field": "url", "message": "not an apprise URL"}])
+    resolved = channels.resolve(url)
+    if resolved.channel is None:
+        raise Invalid(f"This URL ({mask_url(url)}) cannot be used: {resolved.problem}.",
+                      details=[{"field": "url", "message": resolved.problem}])
+    problem = resolved.channel.check_url(url)
+    if problem:
+        raise Invalid(f"{problem} ({mask_url(url)}); check the service's URL format in the documentation of its "
+                      f"channel type ({resolved.channel.kind}).",
+                      details=[{"field": "url", "message": f"not a {resolved.channel.kind} URL"}])
     return url
 
 
@@ -335,35 +341,21 @@ class SendResult:
     error: str = ""
 
 
-# What apprise calls the message's type: JSON and webhook receivers read it as "type" to tell an outage
-# ("failure") from a recovery ("success") without parsing the title.
-NOTIFY_TYPES: dict[str, apprise.NotifyType] = {
-    DeliveryKind.DOWN.value: apprise.NotifyType.FAILURE,
-    DeliveryKind.REMINDER.value: apprise.NotifyType.FAILURE,
-    DeliveryKind.RECOVERY.value: apprise.NotifyType.SUCCESS,
-    DeliveryKind.DEGRADED.value: apprise.NotifyType.WARNING,
-    DeliveryKind.CERT_EXPIRY.value: apprise.NotifyType.WARNING,
-    DeliveryKind.TEST.value: apprise.NotifyType.INFO,
-}
-
-
 def send_now(url: str, *, title: str, body: str, kind: str = DeliveryKind.TEST.value,
              timeout: float = SEND_TIMEOUT_S) -> SendResult:
-    """Send one message with apprise, typed by the delivery `kind` (down: failure, recovery: success).
+    """Send one message through the channel type of its URL (apprise unless a plugin claims the
+    scheme), typed by the delivery `kind` (down: failure, recovery: success).
     Never raises; the error text is scrubbed of the URL's secrets."""
     token = id(object())
     with _active_lock:
         _active_urls[token] = url
     try:
-        sender = apprise.Apprise()
-        if not sender.add(url):
-            return SendResult(False, "apprise does not recognise the channel's URL")
-        result = sender.notify(title=title, body=body, notify_type=NOTIFY_TYPES.get(kind, apprise.NotifyType.INFO),
-                               timeout=timeout)
-        if result:
+        resolved = channels.resolve(url)
+        if resolved.channel is None:
+            return SendResult(False, scrub(resolved.problem, url)[:500])
+        ok, error = resolved.channel.send(url, title=title, body=body, kind=kind, timeout=timeout)
+        if ok:
             return SendResult(True)
-        messages = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR", "CRITICAL")]
-        error = "; ".join(dict.fromkeys(messages)) or "apprise reported a failure"
     except Exception as exc:  # noqa: BLE001 - any failure of a plugin is a failed delivery, never a crash
         error = f"{type(exc).__name__}: {exc}"
     finally:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from calcifer.catalog import queries as catalog_queries
@@ -166,6 +166,20 @@ def pending_events(*, session: Session, limit: int = 500) -> list[OutboxEvent]:
                                   DomainEvent.category, DomainEvent.data)
                            .where(DomainEvent.dispatched.is_(False)).order_by(DomainEvent.id).limit(limit))
     return [OutboxEvent(*row) for row in rows]
+
+
+def events_after(*, session: Session, after_id: int, limit: int = 500) -> list[OutboxEvent]:
+    """Events with an id above ``after_id``, oldest first, dispatched or not (plugin subscribers keep
+    their own position; webhooks' ``dispatched`` flag is theirs)."""
+    rows = session.execute(select(DomainEvent.id, DomainEvent.name, DomainEvent.occurred_at, DomainEvent.service,
+                                  DomainEvent.category, DomainEvent.data)
+                           .where(DomainEvent.id > after_id).order_by(DomainEvent.id).limit(limit))
+    return [OutboxEvent(*row) for row in rows]
+
+
+def last_event_id(*, session: Session) -> int:
+    """The id of the newest recorded event (0: none yet)."""
+    return int(session.scalar(select(func.max(DomainEvent.id))) or 0)
 
 
 def mark_dispatched(*, session: Session, ids: Sequence[int]) -> None:

@@ -7,12 +7,17 @@ element or style="" attribute. So text that reaches a page unescaped (a sanitise
 mistake) cannot run, and a link it adds cannot post a form to another site. The few things that need
 more say so here:
 - img-src data: — the favicon and Swagger UI's icons are data: images (an image cannot run script).
+- frame-src — pages embedding Grafana panels allow exactly the configured Grafana origins
+  (``policy_with_frames``, set by those pages; CALCIFER_GRAFANA_ORIGINS).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = "; ".join([
@@ -27,6 +32,22 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "frame-ancestors 'none'",
     "form-action 'self'",
 ])
+
+
+
+def policy_with_frames(origins: list[str]) -> str:
+    """The policy of a page that embeds frames from ``origins`` (Grafana panels): the same policy plus a
+    ``frame-src`` allowing exactly those origins."""
+    return CONTENT_SECURITY_POLICY + "; frame-src " + (" ".join(origins) if origins else "'none'")
+
+
+def grafana_frames(response: Response, dashboards: list[Any], origins: list[str]) -> Response:
+    """``response`` with a policy allowing frames from ``origins`` when it embeds a Grafana panel."""
+    if any(d.panels for d in dashboards):
+        allowed = sorted({o.strip().rstrip("/").lower() for o in origins if o.strip()})
+        response.headers["Content-Security-Policy"] = policy_with_frames(allowed)
+    return response
+
 
 SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ("Content-Security-Policy", CONTENT_SECURITY_POLICY),

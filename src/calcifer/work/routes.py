@@ -29,6 +29,8 @@ from calcifer.deps import (
 from calcifer.errors import Conflict, Invalid, NotFound
 from calcifer.instance import AppContext
 from calcifer.listing import DEFAULT_LIMIT, id_cursor, keyset_page, next_id_cursor
+from calcifer.plugins import panels
+from calcifer.plugins.choices import PanelPage
 from calcifer.prefs import service as prefs
 from calcifer.prefs.choices import Pref
 from calcifer.web.security import flash
@@ -390,6 +392,7 @@ def _detail_context(session: SessionDep, item: WorkItem, workspace: service.Work
         "users": auth_service.list_users(session=session, limit=500),
         "done_count": sum(1 for c in item.checklist if c.done),
         "reviews": reviews.panel(session=session, item=item, workspace=workspace),
+        "plugin_panels": panels.render_panels(session=session, page=PanelPage.WORK_ITEM, subject=str(item.id)),
     }
 
 

@@ -18,12 +18,15 @@ from typing import Any
 
 from calcifer.catalog.choices import EndpointType
 from calcifer.monitoring.checks.base import CheckType
+from calcifer.plugins import registry as plugins
 
 log = logging.getLogger("calcifer.monitoring")
 
 ENTRY_POINT_GROUP = "calcifer.checks"
 _KIND = re.compile(r"[a-z][a-z0-9-]{0,15}")
 REGISTRY: dict[str, CheckType] = {}
+# The distribution each kind came from (``calcifer`` for the built-ins): a disabled plugin's kinds are refused.
+OWNERS: dict[str, str] = {}
 _loaded = False
 
 # Validates an endpoint's ``options`` mapping: returns the cleaned mapping, or raises ValueError (a
@@ -53,13 +56,14 @@ def _options_validator(check_type: CheckType) -> OptionValidator:
     return validate
 
 
-def register(check_type: type[CheckType]) -> type[CheckType]:
-    """Add a check type. A later registration of a kind wins."""
+def register(check_type: type[CheckType], *, plugin: str = plugins.BUILTIN) -> type[CheckType]:
+    """Add a check type (``plugin``: the distribution it came from). A later registration of a kind wins."""
     if not _KIND.fullmatch(getattr(check_type, "kind", "")):
         # The catalog index stores the type in 16 characters.
         raise ValueError(f"check type {check_type.__name__}: kind must be 1-16 lowercase letters, digits or "
                          "dashes, starting with a letter")
     REGISTRY[check_type.kind] = check_type()
+    OWNERS[check_type.kind] = plugin
     return check_type
 
 
@@ -70,14 +74,23 @@ def load() -> dict[str, CheckType]:
         _loaded = True  # set first: validating a catalog file while loading must not recurse
         for point in entry_points(group=ENTRY_POINT_GROUP):
             try:
-                register(point.load())
+                register(point.load(), plugin=point.dist.name if point.dist is not None else plugins.BUILTIN)
             except Exception:  # a broken plugin must not take monitoring down
                 log.exception("check type plugin %s could not be loaded", point.value)
     return REGISTRY
 
 
 def get(kind: str) -> CheckType | None:
-    return load().get(kind)
+    """The check type of ``kind``; None when nobody registered it or its plugin is disabled."""
+    check = load().get(kind)
+    return check if check is not None and plugins.enabled(OWNERS.get(kind, plugins.BUILTIN)) else None
+
+
+def disabled_plugin(kind: str) -> str | None:
+    """The disabled plugin that provides ``kind``, or None (enabled, built-in or unknown)."""
+    load()
+    owner = OWNERS.get(kind)
+    return owner if owner is not None and not plugins.enabled(owner) else None
 
 
 def endpoint_types() -> dict[str, EndpointTypeRules]:
@@ -85,7 +98,7 @@ def endpoint_types() -> dict[str, EndpointTypeRules]:
     plugins' (registry loaded)."""
     plugins = {kind: EndpointTypeRules(needs_target=check.needs_target, needs_port=check.needs_port,
                                        target_is_url=check.target_is_url)
-               for kind, check in load().items() if kind not in _BUILTIN_TYPE_RULES}
+               for kind, check in load().items() if kind not in _BUILTIN_TYPE_RULES and get(kind) is not None}
     return _BUILTIN_TYPE_RULES | plugins
 
 

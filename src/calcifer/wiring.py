@@ -35,6 +35,7 @@ from calcifer.monitoring import checks, incidents, maintenance, probes, runner
 from calcifer.monitoring import hooks as monitoring_hooks
 from calcifer.notify import service as notify_service
 from calcifer.outbox import service as outbox
+from calcifer.pulls import service as pulls_service
 from calcifer.remote import rules as remote_rules
 from calcifer.remote import service as remote_service
 from calcifer.remote import sync as remote_sync
@@ -116,6 +117,14 @@ INTEGRATION_RULES: tuple[remote_service.IntegrationRule, ...] = (
     remote_rules.catalog_problems,           # catalog files load as main's index reads them
     remote_rules.docs_problems,              # docs' front matter reads
 )
+# Commits a fetch brings that Calcifer caused itself: not recorded as outside changes.
+OWN_COMMITS: tuple[remote_service.OwnCommits, ...] = (
+    pulls_service.own_commits,               # the forge's merge commits of work items' pull requests
+)
+# After each fetch that read the remote's main, in this order.
+AFTER_FETCH: tuple[remote_service.AfterFetch, ...] = (
+    pulls_service.complete_merged,           # work items whose pull requests the forge merged are completed
+)
 
 # -- backups --------------------------------------------------------------------------------------------
 
@@ -160,6 +169,8 @@ class Wiring:
         default_factory=lambda: list(MAINTENANCE_PROVIDERS))
     integration_rules: list[remote_service.IntegrationRule] = field(
         default_factory=lambda: list(INTEGRATION_RULES))
+    own_commits: list[remote_service.OwnCommits] = field(default_factory=lambda: list(OWN_COMMITS))
+    after_fetch: list[remote_service.AfterFetch] = field(default_factory=lambda: list(AFTER_FETCH))
     background_services: dict[str, background.Start] = field(default_factory=lambda: dict(BACKGROUND_SERVICES))
 
 
@@ -194,6 +205,8 @@ def install(wiring: Wiring) -> None:
     monitoring_hooks.STATUS_CHANGE_HOOKS[:] = wiring.status_change_subscribers
     monitoring_hooks.MAINTENANCE_PROVIDERS[:] = wiring.maintenance_providers
     remote_service.INTEGRATION_RULES[:] = wiring.integration_rules
+    remote_service.OWN_COMMITS[:] = wiring.own_commits
+    remote_service.AFTER_FETCH[:] = wiring.after_fetch
     background.SERVICES.clear()
     background.SERVICES.update(wiring.background_services)
     checks.load()

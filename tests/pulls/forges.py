@@ -97,8 +97,8 @@ class FakeForge:
             create_keys = ("source_branch", "target_branch", "title", "description")
         else:
             prefix = "/api/v1" if self.kind == "gitea" else ""
-            match = re.fullmatch(re.escape(prefix) + r"/repos/([^/]+)/([^/]+)(/(?:pulls|issues)(?:/(\d+)(/comments)?)?)?",
-                                 path)
+            shape = r"/repos/([^/]+)/([^/]+)(/(?:pulls|issues)(?:/(\d+)(/comments)?)?)?"
+            match = re.fullmatch(re.escape(prefix) + shape, path)
             if not match or f"{match.group(1)}/{match.group(2)}" != self.repository:
                 return 404, {"message": "Not Found"}
             rest, number, notes = match.group(3), match.group(4), match.group(5)

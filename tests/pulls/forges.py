@@ -55,6 +55,10 @@ class FakeForge:
         """The forge records the merge (the git side is done by the test with git)."""
         self.pulls[number]["merged"] = merge_commit
 
+    def close(self, number: int) -> None:
+        """Closed on the forge without a merge."""
+        self.pulls[number]["closed"] = True
+
     def authorised(self, headers: dict[str, str]) -> bool:
         if self.kind == "github":
             return headers.get("authorization") == f"Bearer {TOKEN}"
@@ -66,16 +70,17 @@ class FakeForge:
 
     def _pull_json(self, number: int) -> dict[str, Any]:
         pull = self.pulls[number]
-        merged = pull.get("merged")
+        merged, closed = pull.get("merged"), pull.get("closed")
         if self.kind == "gitlab":
             return {"id": 1000 + number, "iid": number, "project_id": 7, "title": pull["title"],
-                    "description": pull["body"], "state": "merged" if merged else "opened",
+                    "description": pull["body"],
+                    "state": "merged" if merged else ("closed" if closed else "opened"),
                     "source_branch": pull["head"], "target_branch": pull["base"], "sha": pull["sha"],
                     "merge_commit_sha": merged or None, "squash_commit_sha": None,
                     "web_url": f"https://gitlab.example.org/{self.repository}/-/merge_requests/{number}"}
         host = "github.com" if self.kind == "github" else "gitea.example.org"
         return {"id": 2000 + number, "number": number, "title": pull["title"], "body": pull["body"],
-                "state": "closed" if merged else "open", "merged": bool(merged),
+                "state": "closed" if merged or closed else "open", "merged": bool(merged),
                 "merged_at": "2026-12-07T12:00:00Z" if merged else None, "merge_commit_sha": merged or None,
                 "html_url": f"https://{host}/{self.repository}/pull/{number}",
                 "head": {"ref": pull["head"], "sha": pull["sha"], "label": pull["head"]},
@@ -111,7 +116,7 @@ class FakeForge:
             if not all(isinstance(v, str) for v in values):
                 return 422, {"message": "Validation Failed"}
             head, base, title, text = values
-            if any(p["head"] == head and not p.get("merged") for p in self.pulls.values()):
+            if any(p["head"] == head and not p.get("merged") and not p.get("closed") for p in self.pulls.values()):
                 return (409 if self.kind == "gitlab" else 422), {
                     "message": ["Another open merge request already exists for this source branch: !1"]
                     if self.kind == "gitlab" else "A pull request already exists"}

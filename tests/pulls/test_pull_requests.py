@@ -189,6 +189,11 @@ def test_an_unreachable_forge_is_a_clear_error_and_nothing_is_half_done(
     page = cast.editor.post(f"/work/{item['id']}/pull-request", follow_redirects=True)
     assert "could not be reached" in page.text
     assert cast.editor.post(f"/api/v1/work-items/{item['id']}/merge").status_code == 200
+    # Setting the forge while it is away is refused too, and the stored settings stay.
+    again = cast.admin.put("/api/v1/repository/forge", json={
+        "kind": "gitea", "api_url": gitea.api_url, "repository": "infra/other", "token": forges.TOKEN})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "forge_unreachable"
+    assert cast.admin.get("/api/v1/repository/forge").json()["repository"] == gitea.repository
 
 
 def test_without_a_forge_there_is_no_pull_request_button_and_the_api_says_what_to_set(
@@ -198,3 +203,23 @@ def test_without_a_forge_there_is_no_pull_request_button_and_the_api_says_what_t
     response = cast.editor.post(f"/api/v1/work-items/{item['id']}/pull-request")
     assert response.status_code == 404 and response.json()["error"]["code"] in ("no_remote", "no_forge")
     assert cast.viewer.post(f"/api/v1/work-items/{item['id']}/pull-request").status_code == 403
+
+
+def test_a_pull_request_closed_on_the_forge_shows_closed_and_a_new_one_can_be_opened(
+        cast: Cast, ctx: AppContext, remote: Path, gitea: forges.FakeForge) -> None:
+    connect(cast, remote, gitea)
+    empty = make_work_item(cast.editor, title="Nothing yet")
+    refused = cast.editor.post(f"/api/v1/work-items/{empty['id']}/pull-request")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "no_commits"
+    item = ready_item(cast.editor, "Add mimir", "mimir.txt", "mimir\n", "Added Mimir")
+    first = cast.editor.post(f"/api/v1/work-items/{item['id']}/pull-request").json()
+    again = cast.editor.post(f"/api/v1/work-items/{item['id']}/pull-request").json()
+    assert again["number"] == first["number"]  # still open: the branch is pushed again, no second one
+    gitea.close(first["number"])
+    assert cast.viewer.get(f"/api/v1/work-items/{item['id']}/pull-request").json()["state"] == "closed"
+    panel = cast.editor.get(f"/work/{item['id']}/pull-request/panel").text
+    assert 'data-state="closed"' in panel and "Open pull request" in panel
+    second = cast.editor.post(f"/api/v1/work-items/{item['id']}/pull-request")
+    assert second.status_code == 200 and second.json()["number"] == first["number"] + 1
+    assert second.json()["state"] == "open"
+    assert cast.viewer.get(f"/api/v1/work-items/{item['id']}").json()["status"] != "complete"

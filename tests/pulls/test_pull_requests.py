@@ -127,6 +127,10 @@ def test_unmet_rules_after_the_forge_merged_are_posted_once_and_the_work_item_st
     assert len(comments) == 1
     assert "checklist item(s) not done" in comments[0] and "notes are empty" in comments[0]
     assert cast.viewer.get("/api/v1/repository/outside-changes").json()["items"] == []
+    panel = cast.editor.get(f"/work/{item['id']}/pull-request/panel").text
+    assert 'data-state="merged"' in panel and "Open pull request" not in panel
+    again = cast.editor.post(f"/api/v1/work-items/{item['id']}/pull-request")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_merged"
 
     assert cast.editor.post("/api/v1/repository/fetch").status_code == 200  # the same problems: no new comment
     assert len(gitea.comments[pr["number"]]) == 1

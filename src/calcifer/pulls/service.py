@@ -179,13 +179,17 @@ def open_pull_request(*, session: Session, actor: User, item_id: int, workspace:
     if item.status not in OPEN_STATUSES:
         raise Conflict(f"Work item #{item.id} is {item.status}: only an open work item gets a pull request.",
                        code="not_open", problems=[Problem("not_open", f"The work item is {item.status}.")])
+    existing = get_pull_request(session=session, item_id=item.id)
+    if existing is not None and existing.state == PullState.MERGED.value:
+        raise Conflict(f"Pull request {existing.number} was merged on the forge: the next fetch completes work item "
+                       f"#{item.id} once its rules are met.", code="already_merged",
+                       problems=[Problem("already_merged", "Merged on the forge already.")])
     status = work_service.branch_status(workspace=workspace, item=item)
     if status is None or status.merged or status.ahead == 0:
         raise Conflict(f"Work item #{item.id}'s branch has no commits main lacks: commit a change first.",
                        code="no_commits", problems=[Problem("no_commits", "The branch has no commits to propose.")])
     remote = remote_service.require_config(session=session)
     forge = _forge(session, secret_key)
-    existing = get_pull_request(session=session, item_id=item.id)
     try:
         if existing is None or existing.state != PullState.OPEN.value:
             forge.check()

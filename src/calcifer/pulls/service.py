@@ -40,6 +40,8 @@ log = logging.getLogger("calcifer.pulls")
 
 TOKEN_PURPOSE = "forge-token"
 BASE_BRANCH = "main"
+# The Conflict code of merge-and-complete when rules are unmet (work.service.merge_and_complete).
+MERGE_REFUSED = "merge_refused"
 MAX_BODY_CHARS = 60_000  # GitHub's limit on a pull request body is 65,536
 _OWNER_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _GITLAB_PROJECT = re.compile(r"^(?:[0-9]+|[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+)$")
@@ -321,6 +323,8 @@ def _complete(session: Session, workspace: work_service.Workspace, secret_key: s
         work_service.merge_and_complete(session=session, actor=actor, item_id=item.id, workspace=workspace)
     except Conflict as exc:
         session.rollback()
+        if exc.code != MERGE_REFUSED:  # completed or being completed by a concurrent fetch: not a rule unmet
+            return
         problems = exc.problems or [Problem(exc.code, exc.message)]
         key = _problems_key(problems)
         if key == row.comment_key:

@@ -28,6 +28,7 @@ from calcifer.monitoring import routes as monitoring_routes
 from calcifer.notify import routes as notify_routes
 from calcifer.plugins import routes as plugin_routes
 from calcifer.prefs import routes as prefs_routes
+from calcifer.pulls import routes as pull_routes
 from calcifer.remote import routes as remote_routes
 from calcifer.search import routes as search_routes
 from calcifer.web import errors as web_errors
@@ -58,8 +59,8 @@ ROUTERS = (web_routes.pages, web_routes.api, auth_routes.pages, auth_routes.api,
            status_routes.pages, status_routes.api, push_routes.pages, push_routes.api, incident_routes.pages,
            incident_routes.api, probe_routes.probe_api, probe_routes.api, probe_routes.pages,
            notify_routes.pages, notify_routes.api, backup_routes.pages, backup_routes.api,
-           remote_routes.pages, remote_routes.api, webhook_routes.pages, webhook_routes.api,
-           plugin_routes.pages, plugin_routes.api)
+           remote_routes.pages, remote_routes.api, pull_routes.pages, pull_routes.api, webhook_routes.pages,
+           webhook_routes.api, plugin_routes.pages, plugin_routes.api)
 
 
 def create_app(settings: Settings | None = None, *, ctx: AppContext | None = None) -> FastAPI:

@@ -10,6 +10,7 @@ import calcifer.monitoring.models.workers  # noqa: F401 - monitor_workers, monit
 import calcifer.notify.models  # noqa: F401 - notify_* tables
 import calcifer.outbox.models  # noqa: F401 - domain_events (the outbox)
 import calcifer.plugins.models  # noqa: F401 - plugin_states, plugin_cursors
+import calcifer.pulls.models  # noqa: F401 - forge_config, pull_requests
 import calcifer.remote.models  # noqa: F401 - remote_config, remote_outside_changes
 import calcifer.search.models  # noqa: F401
 import calcifer.webhooks.models  # noqa: F401 - webhooks, webhook_deliveries

@@ -45,6 +45,7 @@ from calcifer.plugins import events as plugin_events
 from calcifer.plugins import registry as plugins
 from calcifer.plugins import service as plugin_service
 from calcifer.plugins.choices import PanelPage
+from calcifer.pulls import service as pulls_service
 from calcifer.remote import rules as remote_rules
 from calcifer.remote import service as remote_service
 from calcifer.remote import sync as remote_sync
@@ -126,6 +127,14 @@ INTEGRATION_RULES: tuple[remote_service.IntegrationRule, ...] = (
     remote_rules.catalog_problems,           # catalog files load as main's index reads them
     remote_rules.docs_problems,              # docs' front matter reads
 )
+# Commits a fetch brings that Calcifer caused itself: not recorded as outside changes.
+OWN_COMMITS: tuple[remote_service.OwnCommits, ...] = (
+    pulls_service.own_commits,               # the forge's merge commits of work items' pull requests
+)
+# After each fetch that read the remote's main, in this order.
+AFTER_FETCH: tuple[remote_service.AfterFetch, ...] = (
+    pulls_service.complete_merged,           # work items whose pull requests the forge merged are completed
+)
 
 # -- backups --------------------------------------------------------------------------------------------
 
@@ -178,6 +187,8 @@ class Wiring:
         default_factory=lambda: list(MAINTENANCE_PROVIDERS))
     integration_rules: list[remote_service.IntegrationRule] = field(
         default_factory=lambda: list(INTEGRATION_RULES))
+    own_commits: list[remote_service.OwnCommits] = field(default_factory=lambda: list(OWN_COMMITS))
+    after_fetch: list[remote_service.AfterFetch] = field(default_factory=lambda: list(AFTER_FETCH))
     background_services: dict[str, background.Start] = field(default_factory=lambda: dict(BACKGROUND_SERVICES))
     channel_types: list[notify_channels.RegisteredChannelType] = field(default_factory=lambda: [
         notify_channels.RegisteredChannelType(plugins.BUILTIN, channel) for channel in CHANNEL_TYPES])
@@ -287,6 +298,8 @@ def install(wiring: Wiring) -> None:
     monitoring_hooks.STATUS_CHANGE_HOOKS[:] = wiring.status_change_subscribers
     monitoring_hooks.MAINTENANCE_PROVIDERS[:] = wiring.maintenance_providers
     remote_service.INTEGRATION_RULES[:] = wiring.integration_rules
+    remote_service.OWN_COMMITS[:] = wiring.own_commits
+    remote_service.AFTER_FETCH[:] = wiring.after_fetch
     background.SERVICES.clear()
     background.SERVICES.update(wiring.background_services)
     notify_channels.CHANNEL_TYPES[:] = wiring.channel_types

@@ -70,6 +70,7 @@ from .remote import (
 from .remote import fetch as fetch_remote
 from .remote import fetch_branch as fetch_remote_branch
 from .remote import push as push_remote
+from .remote import push_branch as push_remote_branch
 from .service import (
     INITIAL_FILES,
     adopt_repository,
@@ -116,6 +117,7 @@ __all__ = [
     "unpushed_count",
     "fetch_remote",
     "push_remote",
+    "push_remote_branch",
     "BLOB_MODES",
     "INITIAL_FILES",
     "LINK_MODE",

@@ -218,6 +218,27 @@ def push(*, repo_path: Path, url: str, auth: RemoteAuth, branches: list[str] | N
     return main
 
 
+def push_branch(*, repo_path: Path, url: str, auth: RemoteAuth, branch: str) -> str:
+    """Push one work branch (not main) to ``url``, never forced: a remote branch of that name with commits
+    this one lacks is refused and reported. Returns the tip pushed. Raises RemoteError with the remote's
+    message, Invalid for a name that is not a branch's."""
+    validate_branch_name(branch)
+    repo = bare_repo(repo_path)
+    ref = f"refs/heads/{branch}"
+    tip = ref_target(repo, ref)
+    if tip is None or ref == MAIN_REF:
+        raise RemoteError(f"there is no work branch {branch} to push")
+    callbacks = _Callbacks(auth)
+    try:
+        _anonymous(repo, url).push([f"{ref}:{ref}"], callbacks=callbacks)
+    except (pygit2.GitError, OSError, RemoteError, ValueError) as exc:
+        raise _failure(exc) from exc
+    if callbacks.rejected:
+        names = ", ".join(f"{_printable(r)} ({_printable(why)})" for r, why in sorted(callbacks.rejected.items()))
+        raise RemoteError(f"the remote refused {names}")
+    return str(tip)
+
+
 def _unsafe_ref(name: str) -> bool:
     return (any(ord(ch) < 0x20 or ch == "\x7f" for ch in name) or not name.startswith("refs/")
             or not _valid_ref(name))

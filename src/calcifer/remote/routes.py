@@ -120,7 +120,8 @@ def repository_push(request: Request, ctx: CtxDep, session: SessionDep, admin: R
 
 @pages.post("/settings/repository/fetch")
 def repository_fetch(request: Request, ctx: CtxDep, session: SessionDep, admin: RequireAdmin) -> Response:
-    report = service.fetch_now(session=session, repo_path=ctx.repo_path, secret_key=ctx.secret_key)
+    report = service.fetch_now(session=session, repo_path=ctx.repo_path, secret_key=ctx.secret_key,
+                               worktrees_dir=ctx.settings.worktrees_dir)
     flash(request, "error" if report.outcome in REFUSED else "success", report.message)
     return RedirectResponse("/settings/repository", status_code=303)
 
@@ -186,7 +187,8 @@ def push(ctx: CtxDep, session: SessionDep, admin: RequireAdmin) -> dict[str, Any
 def fetch(ctx: CtxDep, session: SessionDep, editor: RequireEditor) -> dict[str, Any]:
     """Fetch the remote's main and integrate its outside commits. 409 when they cannot land (files in
     conflict, refused content, validation problems, remote unreachable): main is then untouched."""
-    report = service.fetch_now(session=session, repo_path=ctx.repo_path, secret_key=ctx.secret_key)
+    report = service.fetch_now(session=session, repo_path=ctx.repo_path, secret_key=ctx.secret_key,
+                               worktrees_dir=ctx.settings.worktrees_dir)
     _refuse(report)
     return _report_json(report)
 
@@ -207,7 +209,8 @@ def _webhook_fetch(ctx: AppContext, body: bytes, headers: dict[str, str]) -> dic
         if not service.verify_webhook(session=session, secret_key=ctx.secret_key, body=body, headers=headers):
             raise NotAuthenticated("The webhook's signature is missing or wrong: sign the body with the "
                                    "shared secret set under Settings → Repository.", code="bad_signature")
-        report = service.fetch_now(session=session, repo_path=ctx.repo_path, secret_key=ctx.secret_key)
+        report = service.fetch_now(session=session, repo_path=ctx.repo_path, secret_key=ctx.secret_key,
+                                   worktrees_dir=ctx.settings.worktrees_dir)
     return {"outcome": report.outcome, "message": report.message}
 
 

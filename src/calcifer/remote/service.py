@@ -58,8 +58,24 @@ class IntegrationRule(Protocol):
     def __call__(self, *, session: Session, repo_path: Path, base: str, tip: str) -> list[Problem]: ...
 
 
+class OwnCommits(Protocol):
+    """Which of the commits a fetch brings Calcifer made happen itself (e.g. the forge's merge commit of a
+    work item's pull request): those are not recorded as outside changes. Returns their ids."""
+
+    def __call__(self, *, session: Session, commits: list[git.CommitInfo]) -> set[str]: ...
+
+
+class AfterFetch(Protocol):
+    """Called after every fetch that reached the remote's main (main moved or not), outside the sync lock:
+    e.g. completing the work items whose pull requests the forge merged. Errors are logged, never raised."""
+
+    def __call__(self, *, session: Session, workspace: work_service.Workspace, secret_key: str) -> None: ...
+
+
 # Filled by ``calcifer.wiring`` (empty until it runs).
 INTEGRATION_RULES: list[IntegrationRule] = []
+OWN_COMMITS: list[OwnCommits] = []
+AFTER_FETCH: list[AfterFetch] = []
 
 # Set when a push is wanted (after a merge); the background service waits on it.
 push_wanted = threading.Event()
@@ -284,12 +300,28 @@ def _validation_problems(session: Session, repo_path: Path, base: str, tip: str)
     return problems
 
 
-def fetch_now(*, session: Session, repo_path: Path, secret_key: str) -> FetchReport:
+def fetch_now(*, session: Session, repo_path: Path, secret_key: str,
+              worktrees_dir: Path | None = None) -> FetchReport:
     """Fetch the remote's main and integrate what it has that main lacks; record and return the outcome.
-    Main moves only on ``fast_forward``/``merged``; then the after-merge steps run (re-index, push)."""
+    Main moves only on ``fast_forward``/``merged``; then the after-merge steps run (re-index, push).
+    With ``worktrees_dir`` (the work items' workspace), the ``AFTER_FETCH`` hooks run once the remote's
+    main was read (e.g. work items whose pull requests the forge merged are completed)."""
     config = require_config(session=session)
     with _sync_lock:
-        return _fetch_locked(session, config, repo_path, secret_key)
+        report = _fetch_locked(session, config, repo_path, secret_key)
+    if worktrees_dir is not None and report.outcome in REACHED_MAIN:
+        workspace = work_service.Workspace(repo_path=repo_path, worktrees_dir=worktrees_dir)
+        for hook in AFTER_FETCH:
+            try:
+                hook(session=session, workspace=workspace, secret_key=secret_key)
+            except Exception:  # noqa: BLE001 - a hook's failure never turns a good fetch into an error
+                session.rollback()
+                log.exception("after-fetch step %s failed", getattr(hook, "__name__", hook))
+    return report
+
+
+# Outcomes after which the remote's main is known and main holds all of it.
+REACHED_MAIN = (FetchOutcome.UP_TO_DATE, FetchOutcome.FAST_FORWARD, FetchOutcome.MERGED)
 
 
 def _fetch_locked(session: Session, config: RemoteConfig, repo_path: Path, secret_key: str) -> FetchReport:
@@ -335,7 +367,10 @@ def _fetch_locked(session: Session, config: RemoteConfig, repo_path: Path, secre
         return _record_fetch(session, config, FetchReport(
             FetchOutcome.FAILED, "main kept changing while integrating; the next fetch tries again.",
             git.main_head(repo_path=repo_path)))
-    recorded = _record_outside(session, plan.outside, plan.commit)
+    own: set[str] = set()
+    for hook in OWN_COMMITS:
+        own |= hook(session=session, commits=plan.outside)
+    recorded = _record_outside(session, [c for c in plan.outside if c.id not in own], plan.commit)
     outcome = FetchOutcome.FAST_FORWARD if plan.kind == "fast_forward" else FetchOutcome.MERGED
     report = _record_fetch(session, config, FetchReport(
         outcome, f"{len(plan.outside)} outside commit(s) integrated "

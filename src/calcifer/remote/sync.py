@@ -31,7 +31,8 @@ def run_once(ctx: AppContext, *, fetch: bool, wanted: bool) -> None:
         if service.push_due(session=session, repo_path=ctx.repo_path, wanted=wanted):
             service.push_now(session=session, repo_path=ctx.repo_path, secret_key=ctx.secret_key)
         if fetch:
-            service.fetch_now(session=session, repo_path=ctx.repo_path, secret_key=ctx.secret_key)
+            service.fetch_now(session=session, repo_path=ctx.repo_path, secret_key=ctx.secret_key,
+                              worktrees_dir=ctx.settings.worktrees_dir)
 
 
 def start(ctx: AppContext) -> Callable[[], None]:

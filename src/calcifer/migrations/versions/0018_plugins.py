@@ -1,7 +1,7 @@
 """plugins: toggles (plugin_states) and the plugin event consumer's position (plugin_cursors)
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0017
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from alembic import op
 import calcifer.db
 
 revision = '0018'
-down_revision = '0015'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 

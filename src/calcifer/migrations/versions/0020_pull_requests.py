@@ -1,7 +1,7 @@
 """pull requests: the forge's settings and each work item's pull request
 
 Revision ID: 0020
-Revises: 0015
+Revises: 0018
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from alembic import op
 import calcifer.db
 
 revision = '0020'
-down_revision = '0015'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 

@@ -129,4 +129,4 @@ def test_the_endpoint_page_has_a_row_per_location_and_the_list_says_how_many_agr
     assert page.status_code == 200, page.text
     assert 'id="endpoint-locations"' in page.text and "fra-vps" in page.text and "home" in page.text
     listing = cast.viewer.get("/monitoring").text
-    assert "1/2 locations agree" in listing
+    assert "1/2 down" in listing

@@ -306,7 +306,7 @@ def _write_hours(session: Session, records: Sequence[LocationRecord]) -> None:
                                 func.coalesce(new.latency_max, old.latency_max)),
     })
     # plain driver values straight to the driver, as the local writer does (store._executemany_compiled)
-    to_db = store._time_to_db(session.get_bind().dialect)
+    to_db = _db_time(session)
     store._executemany_compiled(session, stmt, [
         {"endpoint_id": k[0], "location": k[1], "hour": to_db(k[2]), "checks": a[0], "failures": a[1],
          "degraded": a[2], "latency_n": a[3], "latency_sum": a[4], "latency_min": a[5], "latency_max": a[6]}
@@ -314,11 +314,13 @@ def _write_hours(session: Session, records: Sequence[LocationRecord]) -> None:
 
 
 class View(NamedTuple):
-    """What one location sees of one endpoint: a ``monitor_location_states`` row, its time in epoch seconds."""
+    """What one location sees of one endpoint: a ``monitor_location_states`` row. ``last_checked`` is the
+    driver's value (SQLite: fixed-width text, PostgreSQL: a datetime): compared as it is, never parsed
+    (thousands a batch); ``_db_time`` makes the values to compare it with."""
 
     location: str
     status: str
-    last_checked: float | None
+    last_checked: Any
     latency_ms: float | None
     message: str
 
@@ -328,22 +330,18 @@ _STATE_COLUMNS = ("endpoint_id, location, status, consecutive_failures, last_che
 _STATUSES = {status.value: status for status in Status}
 
 
-def _epoch_from_db(dialect: Any) -> Callable[[Any], float | None]:
-    """A ``UTCDateTime`` column's raw driver value → epoch seconds (SQLite's text is read by
-    ``fromisoformat``: the type's own result processor costs several µs a value)."""
-    if dialect.name == "sqlite":
-        def from_text(value: Any) -> float | None:
-            if value is None:
-                return None
-            parsed = dt.datetime.fromisoformat(value)
-            return (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)).timestamp()
-        return from_text
-    process = store._time_from_db(dialect)
+def _db_time(session: Session) -> Callable[[float], Any]:
+    """Epoch seconds → the driver's value of a time column, memoized (a batch asks for the same few
+    thresholds and hours again and again)."""
+    to_db = store._time_to_db(session.get_bind().dialect)
+    memo: dict[float, Any] = {}
 
-    def from_driver(value: Any) -> float | None:
-        parsed = process(value)
-        return None if parsed is None else parsed.timestamp()
-    return from_driver
+    def convert(seconds: float) -> Any:
+        value = memo.get(seconds)
+        if value is None:
+            value = memo[seconds] = to_db(seconds)
+        return value
+    return convert
 
 
 def _in_list(session: Session, count: int) -> str:
@@ -361,9 +359,8 @@ def _fetch(session: Session, sql: str, params: tuple[Any, ...]) -> list[Any]:
 
 
 def _load_location_states(session: Session, endpoint_ids: Sequence[int]) -> dict[tuple[int, str], list[Any]]:
-    """(endpoint id, location) → [status, consecutive failures, last check (epoch), latency, message, probe
-    id] of every location of ``endpoint_ids``: plain driver values, one query per ``IN_CHUNK`` endpoints."""
-    to_epoch = _epoch_from_db(session.get_bind().dialect)
+    """(endpoint id, location) → [status, consecutive failures, last check, latency, message, probe id] of
+    every location of ``endpoint_ids``: plain driver values, one query per ``IN_CHUNK`` endpoints."""
     found: dict[tuple[int, str], list[Any]] = {}
     ids = sorted(set(endpoint_ids))
     for start in range(0, len(ids), IN_CHUNK):
@@ -372,7 +369,7 @@ def _load_location_states(session: Session, endpoint_ids: Sequence[int]) -> dict
                           "SELECT endpoint_id, location, status, consecutive_failures, last_checked_at, latency_ms, "
                           f"message, probe_id FROM monitor_location_states WHERE endpoint_id IN "
                           f"({_in_list(session, len(chunk))})", tuple(chunk)):
-            found[(row[0], row[1])] = [row[2], row[3], to_epoch(row[4]), row[5], row[6] or "", row[7]]
+            found[(row[0], row[1])] = [row[2], row[3], row[4], row[5], row[6] or "", row[7]]
     return found
 
 
@@ -399,20 +396,21 @@ def record(session: Session, records: Sequence[LocationRecord], *, plan: Plan,
     current = _load_location_states(session, [r.endpoint_id for r in records])
     moved: dict[tuple[int, str], list[Any]] = {}
     by_id = plan.by_id
+    to_db = store._time_to_db(session.get_bind().dialect)
     for r in sorted(records, key=lambda item: item.checked_at):
         key = (r.endpoint_id, r.location)
         state = current.get(key)
+        at = to_db(r.checked_at)
         if state is None:
             state = current[key] = [Status.UNKNOWN.value, 0, None, None, "", None]
-        elif state[2] is not None and r.checked_at < state[2]:
+        elif state[2] is not None and at < state[2]:
             continue  # an older result (backlog) than the state already holds
         planned = by_id.get(r.endpoint_id)
         status, failures = states_next(_STATUSES.get(state[0], Status.UNKNOWN), state[1], r,
                                        planned.retries if planned is not None else 0)
-        state[:] = [status.value, failures, r.checked_at, r.latency_ms, r.message[:STATE_MESSAGE_MAX], r.probe_id]
+        state[:] = [status.value, failures, at, r.latency_ms, r.message[:STATE_MESSAGE_MAX], r.probe_id]
         moved[key] = state
     if moved:
-        to_db = store._time_to_db(session.get_bind().dialect)
         stamp = to_db(now.timestamp())
         mark = _placeholder(session)
         session.connection().exec_driver_sql(
@@ -421,7 +419,7 @@ def record(session: Session, records: Sequence[LocationRecord], *, plan: Plan,
             "consecutive_failures = excluded.consecutive_failures, last_checked_at = excluded.last_checked_at, "
             "latency_ms = excluded.latency_ms, message = excluded.message, probe_id = excluded.probe_id, "
             "updated_at = excluded.updated_at",
-            [(eid, location, s[0], s[1], to_db(s[2]), s[3], s[4], s[5], stamp) for (eid, location), s in moved.items()])
+            [(eid, location, s[0], s[1], s[2], s[3], s[4], s[5], stamp) for (eid, location), s in moved.items()])
     return apply_verdicts(session, {r.endpoint_id for r in records}, plan=plan, now=now, views=_views(current))
 
 
@@ -445,11 +443,9 @@ def location_views(session: Session, endpoint_ids: Iterable[int]) -> dict[int, l
     return _views(_load_location_states(session, list(endpoint_ids)))
 
 
-def counting(views: Iterable[View], *, interval: float, online: set[str], now: dt.datetime,
-             locations: Sequence[str]) -> dict[str, View]:
-    """The locations that count, with what each sees: named in the file, reported within
-    ``REPORT_INTERVALS`` intervals, and (for a probe's) online."""
-    since = now.timestamp() - REPORT_INTERVALS * interval
+def counting(views: Iterable[View], *, since: Any, online: set[str], locations: Sequence[str]) -> dict[str, View]:
+    """The locations that count, with what each sees: named in the file, reported at or after ``since`` (a
+    driver value: ``_since``) and, for a probe's, online."""
     seen: dict[str, View] = {}
     for view in views:
         if view.location not in locations or view.location not in online:
@@ -460,8 +456,17 @@ def counting(views: Iterable[View], *, interval: float, online: set[str], now: d
     return seen
 
 
+def _since(db_time: Callable[[float], Any], now: dt.datetime, interval: float) -> Any:
+    """The oldest last check that still counts, as a driver value: ``REPORT_INTERVALS`` intervals ago."""
+    return db_time(now.timestamp() - REPORT_INTERVALS * interval)
+
+
 def _seen_statuses(seen: dict[str, View]) -> list[Status]:
     return [_STATUSES[view.status] for view in seen.values()]
+
+
+def _checked(view: View) -> Any:
+    return view.last_checked
 
 
 def apply_verdicts(session: Session, endpoint_ids: Iterable[int], *, plan: Plan, now: dt.datetime | None = None,
@@ -476,9 +481,7 @@ def apply_verdicts(session: Session, endpoint_ids: Iterable[int], *, plan: Plan,
     online = online_locations(session)
     if views is None:
         views = location_views(session, ids)
-    dialect = session.get_bind().dialect
-    to_epoch = _epoch_from_db(dialect)
-    to_db = store._time_to_db(dialect)
+    db_time = _db_time(session)
     rows: dict[int, Any] = {}
     for start in range(0, len(ids), IN_CHUNK):
         chunk = ids[start:start + IN_CHUNK]
@@ -486,7 +489,7 @@ def apply_verdicts(session: Session, endpoint_ids: Iterable[int], *, plan: Plan,
                           f"consecutive_failures FROM monitor_states WHERE id IN ({_in_list(session, len(chunk))})",
                           tuple(chunk)):
             rows[row[0]] = row
-    stamp = to_db(now.timestamp())
+    stamp = db_time(now.timestamp())
     changes: list[hooks.StatusChange] = []
     events: list[dict[str, Any]] = []
     params: list[tuple[Any, ...]] = []
@@ -498,13 +501,12 @@ def apply_verdicts(session: Session, endpoint_ids: Iterable[int], *, plan: Plan,
             continue
         _, status, paused, checked_raw, latency, since, old_message, failures = state
         located = views.get(eid, [])
-        seen = counting(located, interval=planned.interval, online=online, now=now, locations=planned.locations)
-        newest = max(located, key=lambda v: v.last_checked or 0.0, default=None)
+        seen = counting(located, since=_since(db_time, now, planned.interval), online=online,
+                        locations=planned.locations)
+        newest = max((v for v in located if v.last_checked is not None), key=_checked, default=None)
         moved = False
-        checked = to_epoch(checked_raw)
-        if newest is not None and newest.last_checked is not None and (
-                checked is None or newest.last_checked > checked):
-            checked_raw, latency = to_db(newest.last_checked), newest.latency_ms
+        if newest is not None and (checked_raw is None or newest.last_checked > checked_raw):
+            checked_raw, latency = newest.last_checked, newest.latency_ms
             moved = True
         message = old_message
         result = verdict(planned.rule, _seen_statuses(seen))
@@ -552,7 +554,9 @@ def location_status(session: Session, *, slug: str) -> list[dict[str, Any]]:
     online = online_locations(session)
     views = {view.location: view
              for view in location_views(session, [planned.endpoint_id]).get(planned.endpoint_id, [])}
-    seen = counting(views.values(), interval=planned.interval, online=online, now=now, locations=planned.locations)
+    seen = counting(views.values(), since=_since(_db_time(session), now, planned.interval), online=online,
+                    locations=planned.locations)
+    from_db = store._time_from_db(session.get_bind().dialect)
     hourly = _table(LocationHourly)
     since = now - dt.timedelta(hours=24)
     uptime = {loc: (checks, failures) for loc, checks, failures in session.execute(
@@ -574,8 +578,7 @@ def location_status(session: Session, *, slug: str) -> list[dict[str, Any]]:
             "status": view.status if view is not None else Status.UNKNOWN.value,
             "counts": location in seen,
             "online": location in online,
-            "last_checked_at": _utc(view.last_checked) if view is not None and view.last_checked is not None
-            else None,
+            "last_checked_at": from_db(view.last_checked) if view is not None else None,
             "latency_ms": view.latency_ms if view is not None else None,
             "message": view.message if view is not None else "",
             "uptime_24h": (1 - (failures or 0) / checks) if checks else None,
@@ -604,12 +607,13 @@ def agreement(session: Session, slugs: Sequence[str]) -> dict[str, Agreement]:
     if not wanted:
         return {}
     now = dt.datetime.now(dt.UTC)
+    db_time = _db_time(session)
     online = online_locations(session)
     views = location_views(session, [p.endpoint_id for p in wanted])
     found = {}
     for planned in wanted:
-        seen = _seen_statuses(counting(views.get(planned.endpoint_id, []), interval=planned.interval,
-                                       online=online, now=now, locations=planned.locations))
+        seen = _seen_statuses(counting(views.get(planned.endpoint_id, []), since=_since(db_time, now, planned.interval),
+                                       online=online, locations=planned.locations))
         worst = next((status for status in (Status.DOWN, Status.DEGRADED, Status.UP) if status in seen),
                      Status.UNKNOWN)
         found[planned.slug] = Agreement(sum(1 for status in seen if status is worst), len(seen), worst.value)

@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +70,34 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+RUN = uuid.uuid4().hex[:8]
+SCHEMAS: list[str] = []
+
+
+def _schema(data_dir: Path) -> str:
+    """On PostgreSQL each instance (ingest, writers, backlog) works in a schema of its own, dropped at the end."""
+    name = f"bench_probes_{data_dir.name.replace('-', '_')}_{RUN}"
+    if name not in SCHEMAS:
+        SCHEMAS.append(name)
+    return name
+
+
+def _drop_schemas(database_url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        for name in SCHEMAS:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+    engine.dispose()
+
+
 def _env(data_dir: Path, database_url: str | None) -> dict[str, str]:
     env = {**os.environ, "CALCIFER_DATA_DIR": str(data_dir), "CALCIFER_MONITOR_IN_WEB": "false",
            "CALCIFER_LOG_LEVEL": "WARNING", "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     if database_url:
         env["CALCIFER_DATABASE_URL"] = database_url
+        env["CALCIFER_DATABASE_SCHEMA"] = _schema(data_dir)
     return env
 
 
@@ -84,6 +108,7 @@ def instance(data_dir: Path, database_url: str | None) -> Any:
     values: dict[str, Any] = {"data_dir": data_dir, "monitor_in_web": False}
     if database_url:
         values["database_url"] = database_url
+        values["database_schema"] = _schema(data_dir)
     return prepare_instance(Settings(_env_file=None, **values), reconcile=False)  # type: ignore[call-arg]
 
 
@@ -246,7 +271,7 @@ def bench_ingest(n: int, base: Path, database_url: str | None, rounds: int) -> d
 
 
 def _other_schema(database_url: str | None) -> str | None:
-    return database_url  # PostgreSQL: the same database (different tables are touched); SQLite: own file
+    return database_url  # PostgreSQL: a schema of its own (``_schema``); SQLite: a file of its own
 
 
 def bench_backlog(minutes: float, base: Path, database_url: str | None, endpoints: int = 1000) -> dict[str, Any]:
@@ -331,8 +356,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.disable(logging.WARNING)
     load_at_start = machine_load()
     base = Path(tempfile.mkdtemp(prefix="calcifer-bench-probes-"))
-    if args.database_url:
-        print("note: PostgreSQL runs share one database; use a fresh one per run", file=sys.stderr)
     try:
         print(f"probes bench ({'quick' if args.quick else 'full'}): ingest of 3 probes x {n:,} endpoints; "
               f"backlog of {minutes:g} min at 1,000 endpoints; load {load_at_start}", flush=True)
@@ -340,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         backlog = bench_backlog(minutes, base, args.database_url)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+        if args.database_url:
+            _drop_schemas(args.database_url)
     load_at_end = machine_load()
     cpu_ratio = ratio(ingest["ingest_cpu_ms_per_1000"], ingest["writer_cpu_ms_per_1000"])
     paced_ratio = ratio(ingest["ingest_cpu_ms_per_1000"], ingest["paced_writer_cpu_ms_per_1000"])

@@ -263,14 +263,26 @@ def stored_sequences(session: Session, probe_id: int, seqs: Collection[int]) -> 
     return {row[0] for row in found} & set(seqs)
 
 
+_RESULT_COLUMNS = "endpoint_id, location, probe_id, seq, checked_at_ms, status, latency_ms, message"
+
+
 def _insert_results(session: Session, records: Sequence[LocationRecord]) -> None:
-    mark = _placeholder(session)
-    session.connection().exec_driver_sql(
-        "INSERT INTO monitor_location_results (endpoint_id, location, probe_id, seq, checked_at_ms, status, "
-        f"latency_ms, message) VALUES ({', '.join([mark] * 8)})",
-        [(r.endpoint_id, r.location, r.probe_id, r.seq, int(r.checked_at * 1000), int(r.code),
-          None if r.latency_ms is None else round(r.latency_ms, 2),
-          (r.message[:MESSAGE_MAX] or None) if r.code is not ResultCode.UP else None) for r in records])
+    """Append the raw results (plain driver values); on PostgreSQL with psycopg through COPY, as the local
+    writer does (``store._insert_results``)."""
+    rows = [(r.endpoint_id, r.location, r.probe_id, r.seq, int(r.checked_at * 1000), int(r.code),
+             None if r.latency_ms is None else round(r.latency_ms, 2),
+             (r.message[:MESSAGE_MAX] or None) if r.code is not ResultCode.UP else None) for r in records]
+    connection = session.connection()
+    driver = connection.connection.driver_connection if connection.dialect.name == "postgresql" else None
+    if driver is not None and hasattr(driver, "cursor"):
+        with driver.cursor() as cursor:
+            if hasattr(cursor, "copy"):  # psycopg 3
+                with cursor.copy(f"COPY monitor_location_results ({_RESULT_COLUMNS}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                return
+    connection.exec_driver_sql(f"INSERT INTO monitor_location_results ({_RESULT_COLUMNS}) VALUES "
+                               f"({', '.join([_placeholder(session)] * 8)})", rows)
 
 
 def _write_hours(session: Session, records: Sequence[LocationRecord]) -> None:

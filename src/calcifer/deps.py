@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -139,6 +140,19 @@ async def verify_csrf(request: Request) -> None:
                                "try again.", code="csrf_failed")
 
 
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _surely_storable(body: bytes) -> bool:
+    """True when the JSON text ``body`` cannot hold an unstorable value: it is ASCII (a lone surrogate
+    could only be a ``\\uD800``-``\\uDFFF`` escape), has no such escape and no run of 19 digits (an
+    integer of fewer digits fits in 64 bits). Scans in C, about 0.1 ms for 100 kB; a body that fails
+    them (rarely, and never wrongly) is walked value by value."""
+    return (body.isascii() and _SURROGATE_ESCAPE.search(body) is None
+            and body.translate(_DIGITS_AS_ZERO).find(b"0" * 19) < 0)
+
+
 def _unstorable_fields(body: object) -> list[dict[str, str]]:
     # Iterative, so a deeply nested body cannot exhaust the stack (a RecursionError would be a 500).
     found: list[dict[str, str]] = []
@@ -164,6 +178,8 @@ async def reject_unstorable_json(request: Request) -> None:
     which guards every statement as well, for path, query and form values)."""
     content_type = request.headers.get("content-type", "")
     if request.method not in UNSAFE_METHODS or "json" not in content_type:
+        return
+    if _surely_storable(await request.body()):
         return
     try:
         body = await request.json()

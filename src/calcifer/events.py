@@ -93,3 +93,15 @@ class BackupFinished:
     file_name: str | None = None
     size_bytes: int | None = None
     error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeStatusChanged:
+    """A remote probe went offline (not heard from for the configured time) or came back online."""
+
+    name: str
+    location: str
+    online: bool
+    at: dt.datetime
+    last_seen_at: dt.datetime | None = None
+    message: str = ""

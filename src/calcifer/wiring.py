@@ -116,6 +116,10 @@ STATUS_CHANGE_SUBSCRIBERS: tuple[monitoring_hooks.StatusChangeHook, ...] = (
 INCIDENT_HOOKS: tuple[monitoring_hooks.IncidentHook, ...] = (
     outbox.record_incidents,                 # incident.opened / incident.resolved events
 )
+# A remote probe went offline or came back, in the transaction that records it.
+PROBE_HOOKS: tuple[monitoring_hooks.ProbeHook, ...] = (
+    outbox.record_probe_changes,             # probe.offline / probe.online events
+)
 MAINTENANCE_PROVIDERS: tuple[monitoring_hooks.MaintenanceProvider, ...] = (
     maintenance.slugs_in_maintenance,        # maintenance windows (by hand or a work item's)
 )
@@ -180,6 +184,7 @@ class Wiring:
     catalog_changed: list[catalog_index_sync.CatalogChangedHook] = field(
         default_factory=lambda: list(CATALOG_CHANGED_HOOKS))
     incident_subscribers: list[monitoring_hooks.IncidentHook] = field(default_factory=lambda: list(INCIDENT_HOOKS))
+    probe_subscribers: list[monitoring_hooks.ProbeHook] = field(default_factory=lambda: list(PROBE_HOOKS))
     backup_finished: list[backup_service.FinishedHook] = field(default_factory=lambda: list(BACKUP_FINISHED_HOOKS))
     status_change_subscribers: list[monitoring_hooks.StatusChangeHook] = field(
         default_factory=lambda: list(STATUS_CHANGE_SUBSCRIBERS))
@@ -293,6 +298,7 @@ def install(wiring: Wiring) -> None:
     work_service.INITIAL_FILE_PROVIDERS[:] = wiring.initial_files
     catalog_index_sync.CATALOG_CHANGED_HOOKS[:] = wiring.catalog_changed
     monitoring_hooks.INCIDENT_HOOKS[:] = wiring.incident_subscribers
+    monitoring_hooks.PROBE_HOOKS[:] = wiring.probe_subscribers
     backup_service.FINISHED_HOOKS[:] = wiring.backup_finished
     catalog_service.ADDED_HOOKS[:] = wiring.catalog_added
     monitoring_hooks.STATUS_CHANGE_HOOKS[:] = wiring.status_change_subscribers

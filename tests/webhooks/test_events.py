@@ -132,3 +132,27 @@ def test_the_schema_names_every_event_a_webhook_can_subscribe_to() -> None:
 
     schema = json.loads(SCHEMA_PATH.read_text())
     assert set(ALL_EVENTS) | {"webhook.test"} == set(schema["properties"]["event"]["enum"])
+
+
+def test_a_probe_going_offline_and_coming_back_arrives_once_each(ctx: AppContext, cast: Cast) -> None:
+    from calcifer.monitoring import probes
+
+    with ctx.session_factory() as session:
+        probe, _ = probes.create_probe(session, name="fra-1", location="fra-vps")
+        probes.seen(session, probe, probes.Heartbeat())  # its first call: online (before the webhook)
+        session.commit()
+    with receiver() as hook, deliverer(ctx):
+        add_webhook(cast.admin, hook.url, ["probe.offline", "probe.online"])
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+        with ctx.session_factory() as session:
+            assert probes.sweep_offline(session, offline_after=60, now=later) == ["fra-1"]
+            assert probes.sweep_offline(session, offline_after=60, now=later) == []  # still silent: no second event
+            probe = probes.get_probe(session, name="fra-1")
+            probes.seen(session, probe, probes.Heartbeat(), now=later + dt.timedelta(minutes=1))
+            session.commit()
+        got = hook.wait_for(lambda seen: len(seen) >= 2)
+    bodies = sorted((assert_valid(r) for r in got), key=lambda b: b["event_id"])
+    assert [b["event"] for b in bodies] == ["probe.offline", "probe.online"]
+    offline = bodies[0]["data"]["probe"]
+    assert (offline["name"], offline["location"], offline["online"]) == ("fra-1", "fra-vps", False)
+    assert "not heard from since" in offline["message"] and offline["last_seen_at"]

@@ -124,3 +124,36 @@ def latency_chart(series: Series, *, interval_seconds: int = 0) -> Chart:
     chart.x_ticks = [Tick(round(fraction * 100, 1), _time_label(series.start + span * fraction, span))
                      for fraction in (0.0, 0.25, 0.5, 0.75, 1.0)]
     return chart
+
+
+SPARK_WIDTH = 120
+SPARK_HEIGHT = 24
+
+
+@dataclass(frozen=True, slots=True)
+class Sparkline:
+    """A small latency line (one location's last hour on the endpoint page): ``points`` for an SVG
+    polyline in a ``width`` x ``height`` box, and what it spans for its label."""
+
+    points: str
+    low_ms: float
+    high_ms: float
+    count: int
+    width: int = SPARK_WIDTH
+    height: int = SPARK_HEIGHT
+
+    @property
+    def label(self) -> str:
+        return f"{self.count} checks, {_ms(round(self.low_ms, 1))} to {_ms(round(self.high_ms, 1))}"
+
+
+def sparkline(values: list[float], *, width: int = SPARK_WIDTH, height: int = SPARK_HEIGHT) -> Sparkline | None:
+    """Latencies, oldest first, as a line scaled from 0 to their maximum (None for fewer than two)."""
+    if len(values) < 2:
+        return None
+    top = max(max(values), 1.0)
+    step = width / (len(values) - 1)
+    points = " ".join(f"{round(i * step, 1)},{round(height - 1 - v / top * (height - 2), 1)}"
+                      for i, v in enumerate(values))
+    return Sparkline(points=points, low_ms=min(values), high_ms=max(values), count=len(values), width=width,
+                     height=height)

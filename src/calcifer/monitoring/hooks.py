@@ -5,6 +5,8 @@
   (incidents open/close, notifications are queued). A hook must be quick: no network.
 - ``INCIDENT_HOOKS``: called when incidents opened or were resolved, in the same transaction (the
   domain-event outbox). Adds rows only: no commit, no network.
+- ``PROBE_HOOKS``: called when a remote probe went offline or came back, in the transaction that
+  records it (the domain-event outbox). Adds rows only: no commit, no network.
 - ``MAINTENANCE_PROVIDERS``: which endpoint slugs are in maintenance at a moment; results are flagged
   and alerts held for them.
 """
@@ -16,7 +18,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from calcifer.events import EndpointStatusChanged, IncidentChanged
+from calcifer.events import EndpointStatusChanged, IncidentChanged, ProbeStatusChanged
 
 # The record a status-change hook receives (the typed event of ``calcifer.events``).
 StatusChange = EndpointStatusChanged
@@ -30,6 +32,10 @@ class IncidentHook(Protocol):
     def __call__(self, *, session: Session, changes: list[IncidentChanged]) -> None: ...
 
 
+class ProbeHook(Protocol):
+    def __call__(self, *, session: Session, changes: list[ProbeStatusChanged]) -> None: ...
+
+
 class MaintenanceProvider(Protocol):
     def __call__(self, *, session: Session, now: dt.datetime) -> set[str]: ...
 
@@ -37,6 +43,7 @@ class MaintenanceProvider(Protocol):
 STATUS_CHANGE_HOOKS: list[StatusChangeHook] = []
 MAINTENANCE_PROVIDERS: list[MaintenanceProvider] = []
 INCIDENT_HOOKS: list[IncidentHook] = []
+PROBE_HOOKS: list[ProbeHook] = []
 
 
 def status_changed(*, session: Session, changes: list[EndpointStatusChanged]) -> None:
@@ -48,6 +55,12 @@ def status_changed(*, session: Session, changes: list[EndpointStatusChanged]) ->
 def incidents_changed(*, session: Session, changes: list[IncidentChanged]) -> None:
     if changes:
         for hook in INCIDENT_HOOKS:
+            hook(session=session, changes=changes)
+
+
+def probes_changed(*, session: Session, changes: list[ProbeStatusChanged]) -> None:
+    if changes:
+        for hook in PROBE_HOOKS:
             hook(session=session, changes=changes)
 
 

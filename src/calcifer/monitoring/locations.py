@@ -25,19 +25,18 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from calcifer.catalog.models import CatalogEndpoint, CatalogState
 from calcifer.monitoring import hooks, states, store
 from calcifer.monitoring.choices import EventKind, ResultCode, Status
-from calcifer.monitoring.models.checks import MonitorEvent, MonitorState
+from calcifer.monitoring.models.checks import MonitorEvent
 from calcifer.monitoring.models.probes import (
     LocationHourly,
     LocationResult,
@@ -54,6 +53,8 @@ RULES = ("half", "any", "all", "majority")
 REPORT_INTERVALS = 2
 HOUR = 3600
 CHUNK = 900
+IN_CHUNK = 5000           # ids in one IN list (a whole batch of results: one query)
+SPARK_POINTS = 60
 MESSAGE_MAX = 300
 STATE_MESSAGE_MAX = 500
 
@@ -114,13 +115,19 @@ def verdict(rule: str, seen: Sequence[Status]) -> Status | None:
     return Status.UP
 
 
-def describe(seen: dict[str, Status]) -> str:
-    """"down from fra-vps; up from home-2, local": which locations saw what."""
-    by_status: dict[Status, list[str]] = {}
-    for location, status in sorted(seen.items()):
-        by_status.setdefault(status, []).append(location)
-    order = (Status.DOWN, Status.DEGRADED, Status.UP, Status.UNKNOWN)
-    parts = [f"{status.value} from {', '.join(by_status[status])}" for status in order if status in by_status]
+def describe(seen: dict[str, View]) -> str:
+    """"down from fra-vps, home-2 (connection refused); up from local": which locations saw what, with
+    what the locations seeing it down or degraded were told."""
+    by_status: dict[str, dict[str, list[str]]] = {}
+    for location, view in sorted(seen.items()):
+        detail = view.message[:80] if view.status in (Status.DOWN.value, Status.DEGRADED.value) else ""
+        by_status.setdefault(view.status, {}).setdefault(detail, []).append(location)
+    parts = []
+    for status in (Status.DOWN, Status.DEGRADED, Status.UP, Status.UNKNOWN):
+        groups = by_status.get(status.value)
+        if groups:
+            parts.append(f"{status.value} from " + ", ".join(
+                ", ".join(places) + (f" ({detail})" if detail else "") for detail, places in groups.items()))
     return "; ".join(parts)
 
 
@@ -236,26 +243,46 @@ def _placeholder(session: Session) -> str:
     return "%s" if session.get_bind().dialect.paramstyle in ("format", "pyformat") else "?"
 
 
-def new_sequences(session: Session, probe_id: int, seqs: Sequence[int]) -> set[int]:
-    """The sequence numbers among ``seqs`` not stored yet for ``probe_id``."""
-    table = _table(LocationResult)
-    known: set[int] = set()
-    ordered = sorted(set(seqs))
-    for start in range(0, len(ordered), CHUNK):
-        chunk = ordered[start:start + CHUNK]
-        known.update(session.execute(select(table.c.seq).where(
-            table.c.probe_id == probe_id, table.c.seq >= chunk[0], table.c.seq <= chunk[-1])).scalars())
-    return set(ordered) - known
+def stored_sequences(session: Session, probe_id: int, seqs: Collection[int]) -> set[int]:
+    """The sequence numbers among ``seqs`` stored already for ``probe_id``: one indexed range read when they
+    lie close together (a probe numbers its results in order), else an IN list per ``IN_CHUNK``."""
+    if not seqs:
+        return set()
+    low, high = min(seqs), max(seqs)
+    mark = _placeholder(session)
+    if high - low < 4 * len(seqs):
+        found = _fetch(session, f"SELECT seq FROM monitor_location_results WHERE probe_id = {mark} AND seq >= {mark} "
+                       f"AND seq <= {mark}", (probe_id, low, high))
+    else:
+        ordered = sorted(seqs)
+        found = []
+        for start in range(0, len(ordered), IN_CHUNK):
+            chunk = ordered[start:start + IN_CHUNK]
+            found += _fetch(session, f"SELECT seq FROM monitor_location_results WHERE probe_id = {mark} AND seq IN "
+                            f"({_in_list(session, len(chunk))})", (probe_id, *chunk))
+    return {row[0] for row in found} & set(seqs)
+
+
+_RESULT_COLUMNS = "endpoint_id, location, probe_id, seq, checked_at_ms, status, latency_ms, message"
 
 
 def _insert_results(session: Session, records: Sequence[LocationRecord]) -> None:
-    mark = _placeholder(session)
-    session.connection().exec_driver_sql(
-        "INSERT INTO monitor_location_results (endpoint_id, location, probe_id, seq, checked_at_ms, status, "
-        f"latency_ms, message) VALUES ({', '.join([mark] * 8)})",
-        [(r.endpoint_id, r.location, r.probe_id, r.seq, int(r.checked_at * 1000), int(r.code),
-          None if r.latency_ms is None else round(r.latency_ms, 2),
-          (r.message[:MESSAGE_MAX] or None) if r.code is not ResultCode.UP else None) for r in records])
+    """Append the raw results (plain driver values); on PostgreSQL with psycopg through COPY, as the local
+    writer does (``store._insert_results``)."""
+    rows = [(r.endpoint_id, r.location, r.probe_id, r.seq, int(r.checked_at * 1000), int(r.code),
+             None if r.latency_ms is None else round(r.latency_ms, 2),
+             (r.message[:MESSAGE_MAX] or None) if r.code is not ResultCode.UP else None) for r in records]
+    connection = session.connection()
+    driver = connection.connection.driver_connection if connection.dialect.name == "postgresql" else None
+    if driver is not None and hasattr(driver, "cursor"):
+        with driver.cursor() as cursor:
+            if hasattr(cursor, "copy"):  # psycopg 3
+                with cursor.copy(f"COPY monitor_location_results ({_RESULT_COLUMNS}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                return
+    connection.exec_driver_sql(f"INSERT INTO monitor_location_results ({_RESULT_COLUMNS}) VALUES "
+                               f"({', '.join([_placeholder(session)] * 8)})", rows)
 
 
 def _write_hours(session: Session, records: Sequence[LocationRecord]) -> None:
@@ -291,95 +318,121 @@ def _write_hours(session: Session, records: Sequence[LocationRecord]) -> None:
                                 func.coalesce(new.latency_max, old.latency_max)),
     })
     # plain driver values straight to the driver, as the local writer does (store._executemany_compiled)
-    to_db = store._time_to_db(session.get_bind().dialect)
+    to_db = _db_time(session)
     store._executemany_compiled(session, stmt, [
         {"endpoint_id": k[0], "location": k[1], "hour": to_db(k[2]), "checks": a[0], "failures": a[1],
          "degraded": a[2], "latency_n": a[3], "latency_sum": a[4], "latency_min": a[5], "latency_max": a[6]}
         for k, a in hours.items()])
 
 
-def _load_location_states(session: Session, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Any]:
-    table = _table(LocationState)
-    ids = sorted({k[0] for k in keys})
-    found: dict[tuple[int, str], Any] = {}
-    for start in range(0, len(ids), CHUNK):
-        for row in session.execute(select(table).where(table.c.endpoint_id.in_(ids[start:start + CHUNK]))):
-            found[(row.endpoint_id, row.location)] = row
+class View(NamedTuple):
+    """What one location sees of one endpoint: a ``monitor_location_states`` row. ``last_checked`` is the
+    driver's value (SQLite: fixed-width text, PostgreSQL: a datetime): compared as it is, never parsed
+    (thousands a batch); ``_db_time`` makes the values to compare it with."""
+
+    location: str
+    status: str
+    last_checked: Any
+    latency_ms: float | None
+    message: str
+
+
+_STATE_COLUMNS = ("endpoint_id, location, status, consecutive_failures, last_checked_at, latency_ms, message, "
+                  "probe_id, updated_at")
+_STATUSES = {status.value: status for status in Status}
+
+
+def _db_time(session: Session) -> Callable[[float], Any]:
+    """Epoch seconds → the driver's value of a time column, memoized (a batch asks for the same few
+    thresholds and hours again and again)."""
+    to_db = store._time_to_db(session.get_bind().dialect)
+    memo: dict[float, Any] = {}
+
+    def convert(seconds: float) -> Any:
+        value = memo.get(seconds)
+        if value is None:
+            value = memo[seconds] = to_db(seconds)
+        return value
+    return convert
+
+
+def _in_list(session: Session, count: int) -> str:
+    return ", ".join([_placeholder(session)] * count)
+
+
+def _fetch(session: Session, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    """Rows of ``sql`` as the driver gives them (no SQLAlchemy row work: thousands of rows a batch)."""
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def _load_location_states(session: Session, endpoint_ids: Sequence[int]) -> dict[tuple[int, str], list[Any]]:
+    """(endpoint id, location) → [status, consecutive failures, last check, latency, message, probe id] of
+    every location of ``endpoint_ids``: plain driver values, one query per ``IN_CHUNK`` endpoints."""
+    found: dict[tuple[int, str], list[Any]] = {}
+    ids = sorted(set(endpoint_ids))
+    for start in range(0, len(ids), IN_CHUNK):
+        chunk = ids[start:start + IN_CHUNK]
+        for row in _fetch(session,
+                          "SELECT endpoint_id, location, status, consecutive_failures, last_checked_at, latency_ms, "
+                          f"message, probe_id FROM monitor_location_states WHERE endpoint_id IN "
+                          f"({_in_list(session, len(chunk))})", tuple(chunk)):
+            found[(row[0], row[1])] = [row[2], row[3], row[4], row[5], row[6] or "", row[7]]
     return found
+
+
+def _views(states: dict[tuple[int, str], list[Any]]) -> dict[int, list[View]]:
+    views: dict[int, list[View]] = {}
+    for (eid, location), s in states.items():
+        views.setdefault(eid, []).append(View(location, s[0], s[2], s[3], s[4]))
+    return views
 
 
 def record(session: Session, records: Sequence[LocationRecord], *, plan: Plan,
            now: dt.datetime | None = None) -> list[hooks.StatusChange]:
     """Store ``records`` (results, hourly counts, location states) and move the verdict of every endpoint
     they touch; in the session's transaction, not committed. A result older than its location's newest
-    one (a backlog uploaded late) is stored and counted but does not move the location's state."""
+    one (a backlog uploaded late) is stored and counted but does not move the location's state.
+
+    Batch-shaped: one insert of the results, one upsert of the hours and one of the states (executemany of
+    plain driver values), one read of the touched endpoints' location states, the verdict once per endpoint."""
     if not records:
         return []
     now = now or dt.datetime.now(dt.UTC)
     _insert_results(session, records)
     _write_hours(session, records)
-    keys = {(r.endpoint_id, r.location) for r in records}
-    current = _load_location_states(session, keys)
-    fresh: dict[tuple[int, str], dict[str, Any]] = {}
+    current = _load_location_states(session, [r.endpoint_id for r in records])
+    moved: dict[tuple[int, str], list[Any]] = {}
+    by_id = plan.by_id
+    to_db = store._time_to_db(session.get_bind().dialect)
     for r in sorted(records, key=lambda item: item.checked_at):
-        planned = plan.by_id.get(r.endpoint_id)
-        retries = planned.retries if planned is not None else 0
         key = (r.endpoint_id, r.location)
-        state = fresh.get(key)
+        state = current.get(key)
+        at = to_db(r.checked_at)
         if state is None:
-            row = current.get(key)
-            state = {"endpoint_id": r.endpoint_id, "location": r.location,
-                     "status": row.status if row is not None else Status.UNKNOWN.value,
-                     "consecutive_failures": row.consecutive_failures if row is not None else 0,
-                     "last_checked_at": row.last_checked_at if row is not None else None,
-                     "latency_ms": row.latency_ms if row is not None else None,
-                     "message": row.message if row is not None else "",
-                     "probe_id": row.probe_id if row is not None else None, "exists": row is not None,
-                     "changed": False}
-            fresh[key] = state
-        at = _utc(r.checked_at)
-        if state["last_checked_at"] is not None and at < state["last_checked_at"]:
+            state = current[key] = [Status.UNKNOWN.value, 0, None, None, "", None]
+        elif state[2] is not None and at < state[2]:
             continue  # an older result (backlog) than the state already holds
-        status, failures = states_next(Status(state["status"]), state["consecutive_failures"], r, retries)
-        state.update(status=status.value, consecutive_failures=failures, last_checked_at=at,
-                     latency_ms=r.latency_ms, message=r.message[:STATE_MESSAGE_MAX], probe_id=r.probe_id,
-                     changed=True)
-    table = _table(LocationState)
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    for state in fresh.values():
-        if not state.pop("changed"):
-            continue
-        exists = state.pop("exists")
-        state["updated_at"] = now
-        (updates if exists else inserts).append(state)
-    if inserts:
-        session.execute(insert(table), inserts)
-    if updates:
-        to_db = store._time_to_db(session.get_bind().dialect)
+        planned = by_id.get(r.endpoint_id)
+        status, failures = states_next(_STATUSES.get(state[0], Status.UNKNOWN), state[1], r,
+                                       planned.retries if planned is not None else 0)
+        state[:] = [status.value, failures, at, r.latency_ms, r.message[:STATE_MESSAGE_MAX], r.probe_id]
+        moved[key] = state
+    if moved:
         stamp = to_db(now.timestamp())
-        store._executemany_compiled(session, update(table).where(and_(
-            table.c.endpoint_id == bindparam("b_endpoint"), table.c.location == bindparam("b_location"))).values(
-            status=bindparam("b_status"), consecutive_failures=bindparam("b_failures"),
-            last_checked_at=bindparam("b_checked"), latency_ms=bindparam("b_latency"),
-            message=bindparam("b_message"), probe_id=bindparam("b_probe"), updated_at=bindparam("b_now")),
-            [{"b_endpoint": s["endpoint_id"], "b_location": s["location"], "b_status": s["status"],
-              "b_failures": s["consecutive_failures"], "b_checked": to_db(s["last_checked_at"].timestamp()),
-              "b_latency": s["latency_ms"], "b_message": s["message"], "b_probe": s["probe_id"],
-              "b_now": stamp} for s in updates])
-    # what every location of the touched endpoints sees now: read above, moved by this batch
-    views: dict[int, list[Any]] = {}
-    for key, row in current.items():
-        state = fresh.get(key)
-        views.setdefault(key[0], []).append(SimpleNamespace(
-            location=key[1], status=state["status"], last_checked_at=state["last_checked_at"],
-            latency_ms=state["latency_ms"]) if state is not None else row)
-    for key, state in fresh.items():
-        if key not in current:
-            views.setdefault(key[0], []).append(SimpleNamespace(
-                location=key[1], status=state["status"], last_checked_at=state["last_checked_at"],
-                latency_ms=state["latency_ms"]))
-    return apply_verdicts(session, {r.endpoint_id for r in records}, plan=plan, now=now, views=views)
+        mark = _placeholder(session)
+        session.connection().exec_driver_sql(
+            f"INSERT INTO monitor_location_states ({_STATE_COLUMNS}) VALUES ({', '.join([mark] * 9)}) "
+            "ON CONFLICT (endpoint_id, location) DO UPDATE SET status = excluded.status, "
+            "consecutive_failures = excluded.consecutive_failures, last_checked_at = excluded.last_checked_at, "
+            "latency_ms = excluded.latency_ms, message = excluded.message, probe_id = excluded.probe_id, "
+            "updated_at = excluded.updated_at",
+            [(eid, location, s[0], s[1], s[2], s[3], s[4], s[5], stamp) for (eid, location), s in moved.items()])
+    return apply_verdicts(session, {r.endpoint_id for r in records}, plan=plan, now=now, views=_views(current))
 
 
 def states_next(previous: Status, failures: int, r: LocationRecord, retries: int) -> tuple[Status, int]:
@@ -397,35 +450,42 @@ def online_locations(session: Session) -> set[str]:
     return found
 
 
-def location_views(session: Session, endpoint_ids: Iterable[int]) -> dict[int, list[Any]]:
-    """Every location state row of ``endpoint_ids``, by endpoint id."""
-    found: dict[int, list[Any]] = {}
-    for key, row in _load_location_states(session, [(eid, "") for eid in endpoint_ids]).items():
-        found.setdefault(key[0], []).append(row)
-    return found
+def location_views(session: Session, endpoint_ids: Iterable[int]) -> dict[int, list[View]]:
+    """What every location sees of ``endpoint_ids``, by endpoint id."""
+    return _views(_load_location_states(session, list(endpoint_ids)))
 
 
-def counting(rows: Iterable[Any], *, interval: float, online: set[str], now: dt.datetime,
-             locations: Sequence[str]) -> dict[str, Status]:
-    """What each location that counts sees: named in the file, fresh, and (for a probe's) online."""
-    since = now - dt.timedelta(seconds=REPORT_INTERVALS * interval)
-    seen: dict[str, Status] = {}
-    for row in rows:
-        if row.location not in locations or row.location not in online:
+def counting(views: Iterable[View], *, since: Any, online: set[str], locations: Sequence[str]) -> dict[str, View]:
+    """The locations that count, with what each sees: named in the file, reported at or after ``since`` (a
+    driver value: ``_since``) and, for a probe's, online."""
+    seen: dict[str, View] = {}
+    for view in views:
+        if view.location not in locations or view.location not in online:
             continue
-        if row.last_checked_at is None or row.last_checked_at < since:
+        if view.last_checked is None or view.last_checked < since or view.status not in _STATUSES:
             continue
-        try:
-            seen[row.location] = Status(row.status)
-        except ValueError:
-            continue
+        seen[view.location] = view
     return seen
 
 
+def _since(db_time: Callable[[float], Any], now: dt.datetime, interval: float) -> Any:
+    """The oldest last check that still counts, as a driver value: ``REPORT_INTERVALS`` intervals ago."""
+    return db_time(now.timestamp() - REPORT_INTERVALS * interval)
+
+
+def _seen_statuses(seen: dict[str, View]) -> list[Status]:
+    return [_STATUSES[view.status] for view in seen.values()]
+
+
+def _checked(view: View) -> Any:
+    return view.last_checked
+
+
 def apply_verdicts(session: Session, endpoint_ids: Iterable[int], *, plan: Plan, now: dt.datetime | None = None,
-                   views: dict[int, list[Any]] | None = None) -> list[hooks.StatusChange]:
+                   views: dict[int, list[View]] | None = None) -> list[hooks.StatusChange]:
     """Bring the ``monitor_states`` rows of ``endpoint_ids`` in line with their locations' verdict (events
-    and hooks for each change; one executemany for the rows that moved); not committed."""
+    and hooks for each change; one read and one executemany of plain driver values for the rows that
+    moved); not committed."""
     now = now or dt.datetime.now(dt.UTC)
     ids = sorted(eid for eid in set(endpoint_ids) if eid in plan.by_id)
     if not ids:
@@ -433,60 +493,57 @@ def apply_verdicts(session: Session, endpoint_ids: Iterable[int], *, plan: Plan,
     online = online_locations(session)
     if views is None:
         views = location_views(session, ids)
-    table = _table(MonitorState)
-    rows = {}
-    for start in range(0, len(ids), CHUNK):
-        for row in session.execute(select(
-                table.c.id, table.c.status, table.c.paused, table.c.last_checked_at, table.c.latency_ms,
-                table.c.status_since, table.c.message, table.c.consecutive_failures)
-                .where(table.c.id.in_(ids[start:start + CHUNK]))):
-            rows[row.id] = row
+    db_time = _db_time(session)
+    rows: dict[int, Any] = {}
+    for start in range(0, len(ids), IN_CHUNK):
+        chunk = ids[start:start + IN_CHUNK]
+        for row in _fetch(session, "SELECT id, status, paused, last_checked_at, latency_ms, status_since, message, "
+                          f"consecutive_failures FROM monitor_states WHERE id IN ({_in_list(session, len(chunk))})",
+                          tuple(chunk)):
+            rows[row[0]] = row
+    stamp = db_time(now.timestamp())
     changes: list[hooks.StatusChange] = []
     events: list[dict[str, Any]] = []
-    params: list[dict[str, Any]] = []
+    params: list[tuple[Any, ...]] = []
+    messages: dict[tuple[Any, ...], str] = {}
     for eid in ids:
         planned = plan.by_id[eid]
         state = rows.get(eid)
         if state is None:
             continue
+        _, status, paused, checked_raw, latency, since, old_message, failures = state
         located = views.get(eid, [])
-        seen = counting(located, interval=planned.interval, online=online, now=now, locations=planned.locations)
-        newest = max((r.last_checked_at for r in located if r.last_checked_at is not None), default=None)
-        value = {"b_id": eid, "b_status": state.status, "b_since": state.status_since,
-                 "b_checked": state.last_checked_at, "b_latency": state.latency_ms, "b_message": state.message,
-                 "b_failures": state.consecutive_failures, "b_now": now}
+        seen = counting(located, since=_since(db_time, now, planned.interval), online=online,
+                        locations=planned.locations)
+        newest = max((v for v in located if v.last_checked is not None), key=_checked, default=None)
         moved = False
-        if newest is not None and (state.last_checked_at is None or newest > state.last_checked_at):
-            latest = next(r for r in located if r.last_checked_at == newest)
-            value.update(b_checked=newest, b_latency=latest.latency_ms)
+        if newest is not None and (checked_raw is None or newest.last_checked > checked_raw):
+            checked_raw, latency = newest.last_checked, newest.latency_ms
             moved = True
-        result = verdict(planned.rule, list(seen.values()))
-        if result is not None and not state.paused:
-            message = f"{describe(seen)} (rule: {planned.rule})"[:STATE_MESSAGE_MAX]
-            old = Status(state.status)
+        message = old_message
+        result = verdict(planned.rule, _seen_statuses(seen))
+        if result is not None and not paused:
+            memo = (planned.rule, *sorted((v.location, v.status, v.message) for v in seen.values()))
+            message = messages.get(memo) or messages.setdefault(memo, f"{describe(seen)} (rule: {planned.rule})"
+                                                                [:STATE_MESSAGE_MAX])
+            old = _STATUSES.get(status, Status.UNKNOWN)
             if result is not old:
-                value.update(b_status=result.value, b_since=now, b_failures=1 if result is Status.DOWN else 0)
+                status, since, failures = result.value, stamp, 1 if result is Status.DOWN else 0
                 events.append({"endpoint_id": eid, "at": now, "kind": EventKind.STATUS_CHANGE.value,
                                "old_status": old.value, "new_status": result.value, "message": message,
                                "in_maintenance": False})
                 changes.append(hooks.StatusChange(endpoint_id=eid, slug=planned.slug, service=planned.service,
                                                   old=old, new=result, at=now, message=message))
                 moved = True
-            if message != state.message:
-                value["b_message"] = message
-                moved = True
+            moved = moved or message != old_message
         if moved:
-            params.append(value)
+            params.append((status, since, checked_raw, latency, message, failures, stamp, eid))
     if params:
-        to_db = store._time_to_db(session.get_bind().dialect)
-        for value in params:
-            for key in ("b_since", "b_checked", "b_now"):
-                if value[key] is not None:
-                    value[key] = to_db(value[key].timestamp())
-        store._executemany_compiled(session, update(table).where(table.c.id == bindparam("b_id")).values(
-            status=bindparam("b_status"), status_since=bindparam("b_since"), last_checked_at=bindparam("b_checked"),
-            latency_ms=bindparam("b_latency"), message=bindparam("b_message"),
-            consecutive_failures=bindparam("b_failures"), updated_at=bindparam("b_now")), params)
+        mark = _placeholder(session)
+        session.connection().exec_driver_sql(
+            f"UPDATE monitor_states SET status = {mark}, status_since = {mark}, last_checked_at = {mark}, "
+            f"latency_ms = {mark}, message = {mark}, consecutive_failures = {mark}, updated_at = {mark} "
+            f"WHERE id = {mark}", params)
     if events:
         session.execute(insert(_table(MonitorEvent)), events)
     if changes and hooks.STATUS_CHANGE_HOOKS:
@@ -500,15 +557,18 @@ def apply_verdicts(session: Session, endpoint_ids: Iterable[int], *, plan: Plan,
 
 def location_status(session: Session, *, slug: str) -> list[dict[str, Any]]:
     """A row per location of one endpoint (for its page and the API): status, latency, last check,
-    whether it counts now, uptime over 24 h."""
+    whether it counts now, uptime over 24 h, the last hour's latencies."""
     plan = current_plan(session)
     planned = plan.endpoints.get(slug)
     if planned is None:
         return []
     now = dt.datetime.now(dt.UTC)
     online = online_locations(session)
-    rows = {row.location: row for row in location_views(session, [planned.endpoint_id]).get(planned.endpoint_id, [])}
-    seen = counting(rows.values(), interval=planned.interval, online=online, now=now, locations=planned.locations)
+    views = {view.location: view
+             for view in location_views(session, [planned.endpoint_id]).get(planned.endpoint_id, [])}
+    seen = counting(views.values(), since=_since(_db_time(session), now, planned.interval), online=online,
+                    locations=planned.locations)
+    from_db = store._time_from_db(session.get_bind().dialect)
     hourly = _table(LocationHourly)
     since = now - dt.timedelta(hours=24)
     uptime = {loc: (checks, failures) for loc, checks, failures in session.execute(
@@ -519,43 +579,56 @@ def location_status(session: Session, *, slug: str) -> list[dict[str, Any]]:
     sparks: dict[str, list[float]] = {}
     for loc, latency in session.execute(select(results.c.location, results.c.latency_ms).where(
             results.c.endpoint_id == planned.endpoint_id, results.c.checked_at_ms >= spark_since,
-            or_(results.c.latency_ms.is_not(None))).order_by(results.c.checked_at_ms)):
+            results.c.latency_ms.is_not(None)).order_by(results.c.checked_at_ms)):
         sparks.setdefault(loc, []).append(float(latency))
     out = []
     for location in planned.locations:
-        row = rows.get(location)
+        view = views.get(location)
         checks, failures = uptime.get(location, (0, 0))
         out.append({
             "location": location,
-            "status": row.status if row is not None else Status.UNKNOWN.value,
+            "status": view.status if view is not None else Status.UNKNOWN.value,
             "counts": location in seen,
             "online": location in online,
-            "last_checked_at": row.last_checked_at if row is not None else None,
-            "latency_ms": row.latency_ms if row is not None else None,
-            "message": row.message if row is not None else "",
+            "last_checked_at": from_db(view.last_checked) if view is not None else None,
+            "latency_ms": view.latency_ms if view is not None else None,
+            "message": view.message if view is not None else "",
             "uptime_24h": (1 - (failures or 0) / checks) if checks else None,
-            "sparkline": sparks.get(location, [])[-60:],
+            "sparkline": sparks.get(location, [])[-SPARK_POINTS:],
         })
     return out
 
 
-def agreement(session: Session, slugs: Sequence[str]) -> dict[str, tuple[int, int]]:
-    """slug → (locations agreeing with its verdict, locations counting) for multi-location endpoints."""
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """What the counting locations see, told by the worst of it: ``2/3 down`` (two of the three locations
+    that count see it down), ``3/3 up``."""
+
+    seeing: int       # counting locations that see ``status``
+    counting: int     # locations that count now
+    status: str       # the worst status a counting location sees (down, degraded, up); unknown: none counts
+
+    def __str__(self) -> str:
+        return f"{self.seeing}/{self.counting} {self.status}" if self.counting else "no location reporting"
+
+
+def agreement(session: Session, slugs: Sequence[str]) -> dict[str, Agreement]:
+    """slug → what its counting locations see (worst first), for the multi-location endpoints among ``slugs``."""
     plan = current_plan(session)
     wanted = [plan.endpoints[s] for s in slugs if s in plan.endpoints]
     if not wanted:
         return {}
     now = dt.datetime.now(dt.UTC)
+    db_time = _db_time(session)
     online = online_locations(session)
     views = location_views(session, [p.endpoint_id for p in wanted])
     found = {}
     for planned in wanted:
-        seen = counting(views.get(planned.endpoint_id, []), interval=planned.interval, online=online, now=now,
-                        locations=planned.locations)
-        result = verdict(planned.rule, list(seen.values()))
-        agree = sum(1 for status in seen.values() if status is result or (
-            result is Status.DEGRADED and status is Status.UP))
-        found[planned.slug] = (agree, len(seen))
+        seen = _seen_statuses(counting(views.get(planned.endpoint_id, []), since=_since(db_time, now, planned.interval),
+                                       online=online, locations=planned.locations))
+        worst = next((status for status in (Status.DOWN, Status.DEGRADED, Status.UP) if status in seen),
+                     Status.UNKNOWN)
+        found[planned.slug] = Agreement(sum(1 for status in seen if status is worst), len(seen), worst.value)
     return found
 
 

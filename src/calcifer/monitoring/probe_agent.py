@@ -191,13 +191,24 @@ class Uploader:
             return data
 
     async def send(self, items: list[dict[str, Any]]) -> None:
-        """Upload ``items``; results the server refuses as not assigned (the schedule changed) are dropped."""
+        """Upload ``items``; results the server refuses as not assigned (the schedule changed) are dropped.
+        A batch the server finds too large (413: long messages) is sent in halves; a single result it
+        still refuses can never be stored and is dropped (counted)."""
         while items:
             try:
                 await self.post("/api/v1/probes/results", {**self.status(), "results": items})
                 self.sent += len(items)
                 return
             except ServerError as exc:
+                if exc.status == 413:
+                    if len(items) == 1:
+                        self.buffer.dropped += 1
+                        log.warning("server refused a result as too large; dropped it")
+                        return
+                    half = len(items) // 2
+                    await self.send(items[:half])
+                    await self.send(items[half:])
+                    return
                 details = (exc.body or {}).get("error", {}).get("details") if isinstance(exc.body, dict) else None
                 if exc.status == 422 and isinstance(details, list) and details:
                     bad = {d.get("index") for d in details if isinstance(d, dict)}

@@ -7,7 +7,7 @@ user: the middleware lets them through and each route authenticates the probe's 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Form, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -97,7 +97,7 @@ def post_results(batch: ProbeBatchIn, session: SessionDep, probe: ProbeDep) -> d
     """A batch of this probe's results (at most 5,000). Results whose sequence number is stored already are
     acknowledged and skipped (`duplicates`); a result for an endpoint not assigned to this probe, or naming
     another location, refuses the whole batch (nothing stored)."""
-    outcome = probes.ingest(session, probe, results=[r.model_dump() for r in batch.results], location=batch.location,
+    outcome = probes.ingest(session, probe, results=cast(list[dict[str, Any]], batch.results), location=batch.location,
                             beat=_beat(batch))
     return {"accepted": outcome.accepted, "stored": outcome.stored, "duplicates": outcome.duplicates,
             "changes": outcome.changes}

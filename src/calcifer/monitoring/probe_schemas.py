@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, with_config
+from typing_extensions import TypedDict
 
 
 class ProbeCreate(BaseModel):
@@ -83,17 +84,19 @@ class ProbeStatusIn(BaseModel):
     dropped: int | None = Field(default=None, ge=0)
 
 
-class ProbeResultIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+@with_config(ConfigDict(extra="forbid"))
+class ProbeResultIn(TypedDict):
+    """One result of a batch. A typed dict, not a model: a batch holds thousands, and the ingest reads
+    them as plain dicts (no object per result to build and dump)."""
 
-    seq: int = Field(ge=0, le=2**62, description="The probe's sequence number of this result (never reused).")
-    slug: str = Field(max_length=63)
-    checked_at: float = Field(ge=0, description="Epoch seconds (UTC) when the check started.")
+    seq: Annotated[int, Field(ge=0, le=2**62, description="The probe's sequence number of this result (never reused).")]
+    slug: Annotated[str, Field(max_length=63)]
+    checked_at: Annotated[float, Field(ge=0, description="Epoch seconds (UTC) when the check started.")]
     status: Literal["up", "degraded", "down"]
-    latency_ms: float | None = Field(default=None, ge=0, le=10_000_000)
-    message: str = Field(default="", max_length=2000)
-    permanent: bool = False
-    location: str | None = Field(default=None, max_length=63)
+    latency_ms: NotRequired[Annotated[float | None, Field(ge=0, le=10_000_000)]]
+    message: NotRequired[Annotated[str, Field(max_length=2000)]]
+    permanent: NotRequired[bool]
+    location: NotRequired[Annotated[str | None, Field(max_length=63)]]
 
 
 class ProbeBatchIn(ProbeStatusIn):

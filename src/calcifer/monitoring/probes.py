@@ -24,9 +24,10 @@ from sqlalchemy.orm import Session
 
 from calcifer.background import Stop
 from calcifer.errors import Conflict, DomainError, Invalid, NotAuthenticated, NotFound, PermissionDenied
+from calcifer.events import ProbeStatusChanged
 from calcifer.instance import AppContext
 from calcifer.listing import decode_cursor, encode_cursor
-from calcifer.monitoring import locations
+from calcifer.monitoring import hooks, locations
 from calcifer.monitoring.choices import ResultCode
 from calcifer.monitoring.models.probes import LocationState, MonitorProbe, ProbeEvent
 
@@ -181,10 +182,12 @@ class Heartbeat:
     dropped: int | None = None       # results the probe dropped from a full buffer, since it started
 
 
-def seen(session: Session, probe: MonitorProbe, beat: Heartbeat, *, now: dt.datetime | None = None) -> None:
-    """Record that ``probe`` called (and what it said of itself); an offline probe comes back online
-    (one event). Not committed."""
+def seen(session: Session, probe: MonitorProbe, beat: Heartbeat, *, now: dt.datetime | None = None,
+         stored: int = 0) -> None:
+    """Record that ``probe`` called (and what it said of itself, and ``stored`` more results of it); an
+    offline probe comes back online (one event). Not committed."""
     now = now or dt.datetime.now(dt.UTC)
+    table = _table(MonitorProbe)
     values: dict[str, Any] = {"last_seen_at": now}
     if beat.version:
         values["version"] = beat.version[:64]
@@ -196,11 +199,16 @@ def seen(session: Session, probe: MonitorProbe, beat: Heartbeat, *, now: dt.date
         values["checks_per_second"] = max(0.0, beat.checks_per_second)
     if beat.dropped is not None:
         values["dropped"] = max(0, beat.dropped)
+    if stored:
+        values["results_total"] = table.c.results_total + stored
     if not probe.online:
-        values["online"] = True
-        session.execute(insert(_table(ProbeEvent)).values(
-            probe_id=probe.id, at=now, kind="online", message=f"probe {probe.name} ({probe.location}) is online"))
-    session.execute(update(_table(MonitorProbe)).where(MonitorProbe.id == probe.id).values(**values))
+        # only the call that flips the flag records the change (two calls at once: one event)
+        flipped = cast(CursorResult[Any], session.execute(update(table).where(
+            table.c.id == probe.id, table.c.online.is_(False)).values(online=True))).rowcount
+        if flipped:
+            _probe_changed(session, probe_id=probe.id, name=probe.name, location=probe.location, online=True,
+                           at=now, message=f"probe {probe.name} ({probe.location}) is online")
+    session.execute(update(table).where(table.c.id == probe.id).values(**values))
 
 
 def assignments(session: Session, probe: MonitorProbe) -> tuple[str, list[dict[str, Any]]]:
@@ -227,54 +235,67 @@ def ingest(session: Session, probe: MonitorProbe, *, results: list[dict[str, Any
     """Store a batch of the probe's results (each ``{seq, slug, checked_at, status, latency_ms, message,
     permanent}``); committed. Refused as a whole (nothing stored) when it is too large, names another
     location, or holds a result for an endpoint not assigned to this probe; results whose sequence numbers
-    are stored already are acknowledged and skipped."""
+    are stored already are acknowledged and skipped.
+
+    Batch-shaped: one look-up of the batch's sequence numbers, then ``locations.record`` (one statement
+    per table, the verdict once per endpoint) and one update of the probe's row."""
     now = now or dt.datetime.now(dt.UTC)
     if len(results) > MAX_BATCH:
         raise PayloadTooLarge(f"A batch holds at most {MAX_BATCH} results; this one has {len(results)}: send "
                               "it in smaller batches.")
-    if location is not None and location != probe.location:
-        raise PermissionDenied(f"This probe's location is {probe.location!r}, not {location!r}: a probe reports "
+    own = probe.location
+    if location is not None and location != own:
+        raise PermissionDenied(f"This probe's location is {own!r}, not {location!r}: a probe reports "
                                "only for its own location.", code="wrong_location")
     plan = locations.current_plan(session)
-    assigned = {p.slug: p for p in plan.by_location.get(probe.location, ())}
+    assigned = {p.slug: p.endpoint_id for p in plan.by_location.get(own, ())}
     problems: list[dict[str, Any]] = []
     seqs: set[int] = set()
     horizon = now.timestamp() + MAX_CLOCK_SKEW_SECONDS
     for index, item in enumerate(results):
-        if item.get("location") not in (None, probe.location):
-            raise PermissionDenied(f"Result {index} names location {item['location']!r}; this probe's location "
-                                   f"is {probe.location!r}.", code="wrong_location")
+        named = item.get("location")
+        if named is not None and named != own:
+            raise PermissionDenied(f"Result {index} names location {named!r}; this probe's location "
+                                   f"is {own!r}.", code="wrong_location")
+        seq = item["seq"]
         if item["slug"] not in assigned:
             problems.append({"index": index, "slug": item["slug"],
-                             "message": f"endpoint {item['slug']!r} is not assigned to location {probe.location!r}"})
-        if item["seq"] in seqs:
-            problems.append({"index": index, "message": f"sequence number {item['seq']} appears twice in the batch"})
+                             "message": f"endpoint {item['slug']!r} is not assigned to location {own!r}"})
+        if seq in seqs:
+            problems.append({"index": index, "message": f"sequence number {seq} appears twice in the batch"})
         if item["checked_at"] > horizon:
             problems.append({"index": index, "message": "checked_at lies more than a day in the future: check "
                              "the probe's clock"})
-        seqs.add(item["seq"])
+        seqs.add(seq)
     if problems:
         first = problems[0]["message"]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise Invalid(f"Nothing was stored: {first}{more}. Fetch the assignments again.", code="bad_results",
                       details=problems[:50])
     outcome = IngestResult(accepted=len(results))
-    fresh = locations.new_sequences(session, probe.id, list(seqs)) if seqs else set()
-    records = [locations.LocationRecord(
-        endpoint_id=assigned[item["slug"]].endpoint_id, location=probe.location, checked_at=float(item["checked_at"]),
-        code=_CODES[item["status"]], latency_ms=item.get("latency_ms"), message=item.get("message") or "",
-        permanent=bool(item.get("permanent")), probe_id=probe.id, seq=item["seq"])
-        for item in results if item["seq"] in fresh]
+    known = locations.stored_sequences(session, probe.id, seqs) if seqs else set()
+    record = locations.LocationRecord
+    records = [record(endpoint_id=assigned[item["slug"]], location=own, checked_at=float(item["checked_at"]),
+                      code=_CODES[item["status"]], latency_ms=item.get("latency_ms"), message=item.get("message") or "",
+                      permanent=bool(item.get("permanent")), probe_id=probe.id, seq=item["seq"])
+               for item in results if item["seq"] not in known]
     outcome.duplicates = len(results) - len(records)
-    seen(session, probe, beat, now=now)
+    seen(session, probe, beat, now=now, stored=len(records))
     if records:
-        changes = locations.record(session, records, plan=plan, now=now)
-        outcome.changes = len(changes)
-        session.execute(update(_table(MonitorProbe)).where(MonitorProbe.id == probe.id).values(
-            results_total=_table(MonitorProbe).c.results_total + len(records)))
+        outcome.changes = len(locations.record(session, records, plan=plan, now=now))
     session.commit()
     outcome.stored = len(records)
     return outcome
+
+
+def _probe_changed(session: Session, *, probe_id: int, name: str, location: str, online: bool, at: dt.datetime,
+                   message: str, last_seen_at: dt.datetime | None = None) -> None:
+    """The probe went offline or came back: its event row (Settings → Probes) and the probe hooks (the
+    outbox's probe.offline / probe.online), in the caller's transaction."""
+    session.execute(insert(_table(ProbeEvent)).values(probe_id=probe_id, at=at, kind="online" if online else "offline",
+                                                      message=message))
+    hooks.probes_changed(session=session, changes=[ProbeStatusChanged(
+        name=name, location=location, online=online, at=at, last_seen_at=last_seen_at or at, message=message)])
 
 
 # -- offline probes -----------------------------------------------------------------------------------
@@ -292,14 +313,14 @@ def sweep_offline(session: Session, *, offline_after: float, now: dt.datetime | 
     if not stale:
         return []
     for row in stale:
-        # only the sweep that flips the flag writes the event (two sweepers: one event)
+        # only the sweep that flips the flag records the change (two sweepers: one event)
         flipped = cast(CursorResult[Any], session.execute(update(table).where(
             table.c.id == row.id, table.c.online.is_(True)).values(online=False))).rowcount
         if flipped:
-            session.execute(insert(_table(ProbeEvent)).values(
-                probe_id=row.id, at=now, kind="offline",
-                message=f"probe {row.name} ({row.location}) offline: not heard from since "
-                        f"{row.last_seen_at:%Y-%m-%d %H:%M:%S} UTC"))
+            _probe_changed(session, probe_id=row.id, name=row.name, location=row.location, online=False, at=now,
+                           last_seen_at=row.last_seen_at,
+                           message=f"probe {row.name} ({row.location}) offline: not heard from since "
+                                   f"{row.last_seen_at:%Y-%m-%d %H:%M:%S} UTC")
     plan = locations.current_plan(session)
     affected: set[int] = set()
     for row in stale:

@@ -298,6 +298,7 @@ def _detail_context(request: Request, session: Session, settings: Settings, user
     declared = catalog_index.get_endpoint(session=session, slug=slug)
     cert = service.certificate(state)
     kind = checks.get(row.type)
+    located = locations.location_status(session, slug=slug)  # a row per location (several only)
     return {
         "declared": declared, "yaml": dump_yaml(declared.spec),
         "ep": row, "state": state, "cert": cert, "days": days,
@@ -310,7 +311,8 @@ def _detail_context(request: Request, session: Session, settings: Settings, user
         "push_url": _push_url(request, row) if has_role(user, Role.EDITOR) else None,
         "incidents": _open_incidents(session, slug=slug), "poll_seconds": POLL_SECONDS,
         "warn_days": settings.monitor_cert_warn_days,
-        "locations": locations.location_status(session, slug=slug),  # a row per location (several only)
+        "locations": located,
+        "sparklines": {loc["location"]: spark for loc in located if (spark := charts.sparkline(loc["sparkline"]))},
         "plugin_panels": panels.render_panels(session=session, page=PanelPage.ENDPOINT, subject=slug),
         "dashboards": grafana.embeds(declared.spec, settings.grafana_origins),
         "kuma": kuma_live.link(declared.spec),

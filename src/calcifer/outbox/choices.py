@@ -23,6 +23,8 @@ class EventName(StrEnum):
     ENDPOINT_STATUS_CHANGED = "endpoint.status_changed"
     BACKUP_FINISHED = "backup.finished"
     BACKUP_FAILED = "backup.failed"
+    PROBE_OFFLINE = "probe.offline"
+    PROBE_ONLINE = "probe.online"
 
 
 ALL_EVENTS: tuple[str, ...] = tuple(e.value for e in EventName)

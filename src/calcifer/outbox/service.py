@@ -20,7 +20,14 @@ from sqlalchemy.orm import Session
 
 from calcifer.catalog import queries as catalog_queries
 from calcifer.db import utcnow
-from calcifer.events import BackupFinished, CatalogChanged, EndpointStatusChanged, IncidentChanged, MainMoved
+from calcifer.events import (
+    BackupFinished,
+    CatalogChanged,
+    EndpointStatusChanged,
+    IncidentChanged,
+    MainMoved,
+    ProbeStatusChanged,
+)
 from calcifer.outbox.choices import EventName
 from calcifer.outbox.models import DomainEvent
 from calcifer.work.choices import WorkItemChange
@@ -156,6 +163,14 @@ def record_backup(*, session: Session, event: BackupFinished) -> None:
          data={"backup": {"run_id": event.run_id, "trigger": event.trigger,
                           "status": "succeeded" if event.ok else "failed", "file_name": event.file_name,
                           "size_bytes": event.size_bytes, "error": event.error[:2000]}})
+
+
+def record_probe_changes(*, session: Session, changes: list[ProbeStatusChanged]) -> None:
+    """``monitoring.hooks.PROBE_HOOKS``: probe.offline / probe.online, in the transaction that flips it."""
+    _add(session, [_row(EventName.PROBE_ONLINE if c.online else EventName.PROBE_OFFLINE, {"probe": {
+        "name": c.name, "location": c.location, "online": c.online, "at": _iso(c.at),
+        "last_seen_at": _iso(c.last_seen_at), "message": c.message, "url": "/settings/probes"}}, at=c.at)
+        for c in changes])
 
 
 # -- the subscribers' read model ---------------------------------------------------------------------------

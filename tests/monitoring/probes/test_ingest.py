@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from calcifer.monitoring.models.checks import MonitorState
-from calcifer.monitoring.models.probes import LocationState, MonitorProbe
+from calcifer.monitoring.models.probes import LocationResult, LocationState, MonitorProbe
 from calcifer.web.context import AppContext
 from tests.conftest import Cast
 from tests.monitoring.probes.helpers import add_endpoint, add_probe, headers, result, stored
@@ -129,4 +129,51 @@ def test_the_endpoint_page_has_a_row_per_location_and_the_list_says_how_many_agr
     assert page.status_code == 200, page.text
     assert 'id="endpoint-locations"' in page.text and "fra-vps" in page.text and "home" in page.text
     listing = cast.viewer.get("/monitoring").text
-    assert "1/2 locations agree" in listing
+    assert "1/2 down" in listing
+
+
+def test_more_bad_uploads_are_refused_with_a_sentence_and_nothing_is_stored(cast: Cast, ctx: AppContext) -> None:
+    import time
+
+    fra, _home = _setup(ctx)
+    future = time.time() + 3 * 86400
+    cases = [
+        ("a sequence number twice", {"results": [result(1, "web"), result(1, "web")]}, 422, "appears twice"),
+        ("a clock days ahead", {"results": [result(1, "web", checked_at=future)]}, 422, "check the probe's clock"),
+        ("an unknown field", {"results": [result(1, "web", colour="red")]}, 422, None),
+        ("a message too long", {"results": [result(1, "web", "down", message="x" * 2001)]}, 422, None),
+        ("a negative sequence number", {"results": [result(-1, "web")]}, 422, None),
+        ("a body over the size limit", {"results": [result(i, "web", "down", message="x" * 1900)
+                                                    for i in range(1200)]}, 413, None),
+    ]
+    for name, body, status, words in cases:
+        response = cast.outsider.post("/api/v1/probes/results", json=body, headers=headers(fra))
+        assert response.status_code == status, (name, response.text[:300])
+        message = response.json()["error"]["message"]
+        assert message, name
+        if words is not None:
+            assert words in message, (name, message)
+    assert stored(ctx) == 0
+
+
+def test_a_partly_replayed_batch_stores_only_the_new_results(cast: Cast, ctx: AppContext) -> None:
+    fra, _home = _setup(ctx)
+    cast.outsider.post("/api/v1/probes/results", headers=headers(fra), json={"results": [result(1, "web"),
+                                                                                         result(2, "web")]})
+    again = cast.outsider.post("/api/v1/probes/results", headers=headers(fra), json={"results": [
+        result(2, "web"), result(3, "web"), result(4, "web")]})
+    assert again.json() == {"accepted": 3, "stored": 2, "duplicates": 1, "changes": 0}
+    with ctx.session_factory() as session:
+        seqs = sorted(session.execute(select(LocationResult.seq)).scalars())
+    assert seqs == [1, 2, 3, 4]
+
+
+def test_sequence_numbers_are_each_probes_own(cast: Cast, ctx: AppContext) -> None:
+    # two probes of one location both number from 1: neither hides the other's results
+    add_endpoint(ctx, "web", ["fra-vps"])
+    first, second = add_probe(ctx, "fra-1", "fra-vps"), add_probe(ctx, "fra-2", "fra-vps")
+    for token in (first, second):
+        answer = cast.outsider.post("/api/v1/probes/results", headers=headers(token),
+                                    json={"results": [result(1, "web")]})
+        assert answer.json()["stored"] == 1
+    assert stored(ctx) == 2

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -25,6 +26,7 @@ from calcifer.app import create_app, prepare
 from calcifer.monitoring import probes
 from calcifer.monitoring.models.checks import MonitorState
 from calcifer.monitoring.models.probes import LocationResult, MonitorProbe, ProbeEvent
+from calcifer.outbox.models import DomainEvent
 from calcifer.web.context import AppContext
 from tests.conftest import drop_schema, make_settings
 from tests.monitoring.probes.helpers import add_endpoint, add_probe
@@ -129,6 +131,11 @@ def test_a_probe_process_checks_buffers_catches_up_and_goes_offline(live: tuple[
             return int(session.execute(select(func.count()).select_from(ProbeEvent).where(
                 ProbeEvent.kind == "offline")).scalar_one())
 
+    def outbox(name: str) -> list[dict[str, Any]]:
+        with ctx.session_factory() as session:
+            return [dict(data) for data in session.execute(select(DomainEvent.data).where(
+                DomainEvent.name == name).order_by(DomainEvent.id)).scalars()]
+
     add_endpoint(ctx, "db", ["fra-vps"], interval=1, port=target_port)
     add_endpoint(ctx, "local-only", ["local"], interval=1, port=target_port)  # never given to the probe
     token = add_probe(ctx, "fra-1", "fra-vps")
@@ -162,6 +169,7 @@ def test_a_probe_process_checks_buffers_catches_up_and_goes_offline(live: tuple[
         assert sorted(seqs) == list(range(1, max(seqs) + 1)), "a result was lost"
         wait_for("the probe back online", lambda: not offline(), 10)
         offline_events = count_offline()
+        offline_outbox = len(outbox("probe.offline"))
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(10)
@@ -171,4 +179,9 @@ def test_a_probe_process_checks_buffers_catches_up_and_goes_offline(live: tuple[
         assert probes.sweep_offline(session, offline_after=3) == []
         status = session.execute(select(MonitorState.status).where(MonitorState.slug == "db")).scalar_one()
     assert count_offline() == offline_events + 1
+    # one probe.offline domain event for the kill (webhooks subscribe to it), naming the probe
+    events = outbox("probe.offline")
+    assert len(events) == offline_outbox + 1
+    assert events[-1]["probe"]["name"] == "fra-1" and events[-1]["probe"]["location"] == "fra-vps"
+    assert outbox("probe.online"), "the probe's first call and its return are probe.online events"
     assert status == "up"

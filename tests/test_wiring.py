@@ -147,7 +147,7 @@ def test_importing_every_module_registers_nothing_until_wiring_runs() -> None:
                  "initial files": work.INITIAL_FILE_PROVIDERS, "catalog added": catalog.ADDED_HOOKS,
                  "status subscribers": hooks.STATUS_CHANGE_HOOKS, "maintenance": hooks.MAINTENANCE_PROVIDERS,
                  "background services": background.SERVICES, "check types": checks.REGISTRY,
-                 "integration rules": remote.INTEGRATION_RULES}
+                 "integration rules": remote.INTEGRATION_RULES, "resolution rules": work.RESOLUTION_RULES}
         before = {name: names(items) for name, items in lists.items()}
         wiring.wire()
         after = {name: names(items) for name, items in lists.items()}
@@ -168,7 +168,7 @@ def test_importing_every_module_registers_nothing_until_wiring_runs() -> None:
                                              "webhooks", "remote-sync"]
     assert {"http", "tcp", "icmp", "dns", "push"} <= set(after["check types"])
     assert all(after[name] for name in ("merge rules", "merge files", "work-item hooks", "initial files",
-                                        "catalog added", "maintenance", "integration rules"))
+                                        "catalog added", "maintenance", "integration rules", "resolution rules"))
 
 
 def test_a_plugin_entry_point_joins_the_built_in_lists_and_a_broken_one_is_left_out(

@@ -88,6 +88,8 @@ class FilePatch:
     path: str
     old_path: str | None  # set when renamed
     status: str  # "added" | "deleted" | "renamed" | "modified"
+    # The patch reads the blobs' memory without owning it: they live as long as it does.
+    blobs: tuple[pygit2.Blob | None, pygit2.Blob | None] = (None, None)
 
 
 def _blob(repo: pygit2.Repository, tree: pygit2.Tree, path: str) -> pygit2.Blob | None:
@@ -114,4 +116,5 @@ def compare_file(*, repo_path: Path, base: str, head: str, path: str, old_path: 
         raise NotFound(f"{path[:200]!r} is not among the files this comparison changed.")
     status = "added" if old is None else "deleted" if new is None else "renamed" if before != path else "modified"
     patch = pygit2.Patch.create_from(old, new, old_as_path=before, new_as_path=path)
-    return FilePatch(patch=patch, path=path, old_path=before if status == "renamed" else None, status=status)
+    return FilePatch(patch=patch, path=path, old_path=before if status == "renamed" else None, status=status,
+                     blobs=(old, new))

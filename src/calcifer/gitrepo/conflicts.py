@@ -110,7 +110,8 @@ def split_lines(text: str) -> list[str]:
 def _changes(a: list[str], b: list[str]) -> list[tuple[int, int, int, int]]:
     """Regions where ``b`` differs from ``a``: (a_start, a_end, b_start, b_end), 0-based, end excluded,
     by libgit2's diff (the one git's merge uses)."""
-    patch = pygit2.Patch.create_from("".join(a).encode(), "".join(b).encode(), context_lines=0)
+    old, new = "".join(a).encode(), "".join(b).encode()  # kept alive while the patch is read
+    patch = pygit2.Patch.create_from(old, new, context_lines=0)
     regions = []
     for hunk in patch.hunks:
         a_start = hunk.old_start - 1 if hunk.old_lines else hunk.old_start

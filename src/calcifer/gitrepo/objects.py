@@ -78,7 +78,8 @@ def text_patch(old: bytes, new: bytes, *, path: str, context_lines: int = 3) -> 
 
 
 def blob_patch(old: bytes, new: bytes, *, path: str, context_lines: int = 3) -> Patch:
-    """The patch from ``old`` to ``new`` for the file at ``path``, for a diff view to draw."""
+    """The patch from ``old`` to ``new`` for the file at ``path``, for a diff view to draw. It reads the two
+    buffers without copying them: keep them alive while it is used."""
     return pygit2.Patch.create_from(old, new, old_as_path=path, new_as_path=path, context_lines=context_lines)
 
 

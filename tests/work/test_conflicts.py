@@ -101,7 +101,8 @@ def test_choosing_hunks_then_resolving_makes_a_merge_commit_and_the_check_passes
     again = put(cast.editor, item, RUNBOOK, {"choices": [{"hunk": 1, "take": "theirs"}]})
     assert again.status_code == 409 and again.json()["error"]["code"] == "hunk_resolved"
 
-    edited = put(cast.editor, item, RUNBOOK, {"choices": [{"hunk": 2, "text": "Step 9: wait, then skip the checks.\n"}]})
+    edited = put(cast.editor, item, RUNBOOK,
+                 {"choices": [{"hunk": 2, "text": "Step 9: wait, then skip the checks.\n"}]})
     assert edited.status_code == 200, edited.text
     assert edited.json()["resolved"] is True and edited.json()["unresolved_hunks"] == 0
     assert conflicts(cast.viewer, item)["unresolved"] == []

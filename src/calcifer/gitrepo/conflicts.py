@@ -236,7 +236,8 @@ def _blocks(lines: list[str]) -> list[_Block]:
         if not _START.match(lines[index].rstrip("\n")):
             index += 1
             continue
-        start, parts, section = index, {"ours": [], "base": [], "theirs": []}, "ours"
+        parts: dict[str, list[str]] = {"ours": [], "base": [], "theirs": []}
+        start, section = index, "ours"
         has_base = False
         index += 1
         closed = False
@@ -493,10 +494,10 @@ def resolve_file(*, worktree_path: Path, path: str, file_mergers: dict[str, File
                 if rel in index:
                     index.remove(rel)
             else:
-                source = stages.ours or stages.theirs
+                # The mode of the side taken, else of the side that kept the file (executable stays so).
+                taken = stages.theirs if take == "theirs" else stages.ours
+                source = taken or stages.ours or stages.theirs
                 mode = source.mode if source is not None else FileMode.BLOB
-                if take is not None:
-                    mode = (stages.ours if take == "ours" else stages.theirs).mode  # type: ignore[union-attr]
                 index.add(pygit2.IndexEntry(rel, repo.create_blob(data), mode))
             index.write()
     except BaseException:

@@ -309,6 +309,10 @@ def _conflicted(repo: pygit2.Repository, file_mergers: dict[str, FileMerger] | N
         if file_mergers and path in file_mergers and our is not None and their is not None:
             continue
         result[path] = _Stages(anc, our, their)
+    # Whatever the worktree's index still holds as conflicted is listed too (its own stages), so nothing
+    # left to resolve is ever out of sight.
+    for path, (anc, our, their) in conflict_entries(repo.index).items():
+        result.setdefault(path, _Stages(anc, our, their))
     return result
 
 

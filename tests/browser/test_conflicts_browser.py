@@ -129,3 +129,36 @@ def test_conflicts_are_resolved_hunk_by_hunk_in_the_browser(page: Any, new_conte
     assert "Step 9: wait for the health check, then skip the rest." in text and "<<<<<<<" not in text
     changelog = git(ctx.repo_path, "show", "main:CHANGES.md")
     assert "Gentler restarts" in changelog and "Faster restarts" in changelog
+
+
+def test_a_work_items_changes_use_the_shared_diff_view_and_load_a_large_file_alone(
+        page: Any, live_server: LiveServer, console: Console) -> None:
+    make_user(live_server.ctx, "eddie", Role.EDITOR)
+    with api(live_server, "eddie") as client:
+        land(client, {DOC: runbook()}, title="Restart runbook", entry="Restart runbook")
+        item = client.post("/api/v1/work-items", json={"title": "Long data", "category": "service",
+                                                       "action": "change"}).json()
+        for path, content in ((DOC, runbook(s3="Step 3: check the service twice.")),
+                              ("data/long.txt", "".join(f"row {n}\n" for n in range(10_000)))):
+            written = client.put(f"/api/v1/work-items/{item['id']}/files/{path}", json={"content": content})
+            assert written.status_code in (200, 201), written.text
+        assert client.post(f"/api/v1/work-items/{item['id']}/commits", json={
+            "message": "Long data", "changelog": {"type": "Added", "text": "Long data"}}).status_code == 201
+    login(page, live_server, "eddie")
+    page.goto(live_server(f"/work/{item['id']}"))
+    files = page.locator("#branch-changes details.commit-file")
+    runbook_file = files.filter(has_text=DOC)
+    assert runbook_file.locator("mark.diff-word", has_text="twice").count() == 1  # drawn in the page
+    long_file = files.filter(has_text="data/long.txt")
+    assert long_file.locator(".diff-table").count() == 0  # too long to draw with the page
+    long_file.locator("summary").click()  # closed until asked for
+    long_file.get_by_role("link", name="Load the diff (10000 lines)").click()
+    # 10,000 rows drawn and laid out: seconds on a loaded machine, so a longer deadline than the default.
+    long_file.locator(".diff-table tr.diff-add", has_text="row 9999").wait_for(timeout=60_000)
+    assert page.url == live_server(f"/work/{item['id']}")  # loaded in place
+
+    with page.expect_navigation():
+        page.locator("#branch-changes #diff-mode").click()
+    assert page.url.endswith("?view=split#branch-changes")
+    assert page.locator("#branch-changes table.diff-split").count() >= 1
+    shot(page, "work-branch-changes-split")

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from calcifer.web.context import AppContext
 from tests.catalog import service_yaml
-from tests.conftest import Cast
+from tests.conftest import Cast, browser_login
 from tests.work.helpers import git, make_work_item, ready_item, write_and_commit
 
 RUNBOOK = "docs/runbooks/restart.md"
@@ -202,3 +202,31 @@ def test_a_file_deleted_on_one_side_is_resolved_by_keeping_a_side(cast: Cast, ct
     assert put(cast.editor, ours, "docs/notes.md", {"take": "theirs"}).json()["resolved"] is True
     commit = cast.editor.post(f"/api/v1/work-items/{ours['id']}/conflicts/resolve").json()["commit"]
     assert "docs/notes.md" not in git(ctx.repo_path, "ls-tree", "-r", "--name-only", commit)
+
+
+def test_the_conflicts_page_works_with_plain_forms(app, cast: Cast, ctx: AppContext) -> None:  # type: ignore[no-untyped-def]
+    """No JavaScript: each decision is a form post answered with a redirect back to the page."""
+    item = conflicted_item(cast, ctx)
+    page_url = f"/work/{item['id']}/conflicts"
+    assert f'href="{page_url}"' in cast.viewer.get(f"/work/{item['id']}").text  # the work page points here
+    viewer_page = cast.viewer.get(page_url).text
+    assert "Hunk 1" in viewer_page and 'value="ours"' not in viewer_page  # viewers see, never decide
+    with TestClient(app, follow_redirects=False) as browser:
+        token = browser_login(browser, "eddie")
+        html = browser.get(page_url).text
+        assert html.count('class="conflict-hunk"') == 2 and "Take theirs" in html
+        taken = browser.post(f"{page_url}/hunk", data={
+            "path": RUNBOOK, "hunk": "1", "take": "theirs", "anchor": "file-1", "csrf_token": token})
+        assert taken.status_code == 303 and taken.headers["location"] == f"{page_url}#file-1"
+        edited = browser.post(f"{page_url}/hunk", data={"path": RUNBOOK, "hunk": "2", "take": "text",
+                                                        "text": "Step 9: both.\r\n", "csrf_token": token})
+        assert edited.status_code == 303
+        bad = browser.post(f"{page_url}/hunk", data={"path": "../etc/passwd", "hunk": "1", "take": "ours",
+                                                     "csrf_token": token})
+        assert bad.status_code == 303  # back to the page, which says what was wrong
+        html = browser.get(page_url).text
+        assert "../etc/passwd" in html and "every one is resolved" in html
+        finished = browser.post(f"{page_url}/resolve", data={"csrf_token": token})
+        assert finished.status_code == 303 and finished.headers["location"] == f"/work/{item['id']}#merge"
+    text = git(ctx.repo_path, "show", f"{item['branch']}:{RUNBOOK}")
+    assert "Step 2: restart at once.\n" in text and "Step 9: both.\n" in text and "\r" not in text

@@ -148,7 +148,7 @@ def test_importing_every_module_registers_nothing_until_wiring_runs() -> None:
                  "initial files": work.INITIAL_FILE_PROVIDERS, "catalog added": catalog.ADDED_HOOKS,
                  "status subscribers": hooks.STATUS_CHANGE_HOOKS, "maintenance": hooks.MAINTENANCE_PROVIDERS,
                  "background services": background.SERVICES, "check types": checks.REGISTRY,
-                 "integration rules": remote.INTEGRATION_RULES,
+                 "integration rules": remote.INTEGRATION_RULES, "resolution rules": work.RESOLUTION_RULES,
                  "channel types": channels.CHANNEL_TYPES}
         before = {name: names(items) for name, items in lists.items()}
         wiring.wire()
@@ -172,7 +172,7 @@ def test_importing_every_module_registers_nothing_until_wiring_runs() -> None:
     assert len(after["channel types"]) == 1 and "AppriseChannel" in after["channel types"][0]
     assert {"http", "tcp", "icmp", "dns", "push"} <= set(after["check types"])
     assert all(after[name] for name in ("merge rules", "merge files", "work-item hooks", "initial files",
-                                        "catalog added", "maintenance", "integration rules"))
+                                        "catalog added", "maintenance", "integration rules", "resolution rules"))
 
 
 def test_a_plugin_entry_point_joins_the_built_in_lists_and_a_broken_one_is_left_out(

@@ -40,7 +40,7 @@ from calcifer.web.apidocs import install as install_api_docs
 from calcifer.web.templating import STATIC_DIR
 from calcifer.webhooks import routes as webhook_routes
 from calcifer.wiring import prepare, wire
-from calcifer.work import review_routes
+from calcifer.work import conflict_routes, review_routes
 from calcifer.work import routes as work_routes
 
 log = logging.getLogger("calcifer")
@@ -55,7 +55,8 @@ ROUTERS = (web_routes.pages, web_routes.api, auth_routes.pages, auth_routes.api,
            discovery_routes.api, docs_routes.pages, docs_routes.api, changelog_routes.pages, changelog_routes.api,
            docs_edit_routes.pages, docs_edit_routes.api, history_routes.pages, history_routes.api,
            search_routes.pages, search_routes.api,
-           review_routes.pages, review_routes.api, monitoring_routes.pages, monitoring_routes.api,
+           review_routes.pages, review_routes.api, conflict_routes.pages, conflict_routes.api,
+           monitoring_routes.pages, monitoring_routes.api,
            status_routes.pages, status_routes.api, push_routes.pages, push_routes.api, incident_routes.pages,
            incident_routes.api, probe_routes.probe_api, probe_routes.api, probe_routes.pages,
            notify_routes.pages, notify_routes.api, backup_routes.pages, backup_routes.api,

@@ -87,6 +87,12 @@ WORK_ITEM_CHANGED: tuple[work_service.WorkItemChangedHook, ...] = (
 WORK_ITEM_EVENT_HOOKS: tuple[work_service.WorkItemEventHook, ...] = (
     outbox.record_work_item,                 # work_item.* events in the domain-event outbox
 )
+# The merge commit resolving an update from main's conflicts, before it goes on the branch (the merge check's
+# validation, by commit, as for outside commits).
+RESOLUTION_RULES: tuple[work_service.ResolutionRule, ...] = (
+    remote_rules.catalog_problems,           # catalog files load as main's index reads them
+    remote_rules.docs_problems,              # docs' front matter reads
+)
 # Files of a NEW managed repository's first commit.
 INITIAL_FILES: tuple[work_service.InitialFiles, ...] = (
     doc_templates.default_template_files,    # docs/_templates/
@@ -180,6 +186,7 @@ class Wiring:
     work_item_events: list[work_service.WorkItemEventHook] = field(
         default_factory=lambda: list(WORK_ITEM_EVENT_HOOKS))
     initial_files: list[work_service.InitialFiles] = field(default_factory=lambda: list(INITIAL_FILES))
+    resolution_rules: list[work_service.ResolutionRule] = field(default_factory=lambda: list(RESOLUTION_RULES))
     catalog_added: list[catalog_service.AddedHook] = field(default_factory=lambda: list(CATALOG_ADDED))
     catalog_changed: list[catalog_index_sync.CatalogChangedHook] = field(
         default_factory=lambda: list(CATALOG_CHANGED_HOOKS))
@@ -296,6 +303,7 @@ def install(wiring: Wiring) -> None:
     work_service.WORK_ITEM_CHANGED_HOOKS[:] = wiring.work_item_changed
     work_service.WORK_ITEM_EVENT_HOOKS[:] = wiring.work_item_events
     work_service.INITIAL_FILE_PROVIDERS[:] = wiring.initial_files
+    work_service.RESOLUTION_RULES[:] = wiring.resolution_rules
     catalog_index_sync.CATALOG_CHANGED_HOOKS[:] = wiring.catalog_changed
     monitoring_hooks.INCIDENT_HOOKS[:] = wiring.incident_subscribers
     monitoring_hooks.PROBE_HOOKS[:] = wiring.probe_subscribers

@@ -19,6 +19,8 @@ def test_viewer_cannot_change_anything_through_the_api(cast: Cast) -> None:
         ("POST", f"/api/v1/work-items/{item['id']}/commits", {"message": "m"}),
         ("POST", f"/api/v1/work-items/{item['id']}/merge", None),
         ("POST", f"/api/v1/work-items/{item['id']}/update-from-main", None),
+        ("PUT", f"/api/v1/work-items/{item['id']}/conflicts/docs/a.md", {"take": "ours"}),
+        ("POST", f"/api/v1/work-items/{item['id']}/conflicts/resolve", None),
         ("DELETE", f"/api/v1/work-items/{item['id']}", None),
         ("POST", "/api/v1/users", {"username": "x", "password": "12345678"}),
         ("PATCH", "/api/v1/users/1", {"role": "viewer"}),

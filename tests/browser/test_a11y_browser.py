@@ -74,6 +74,16 @@ def seed(server: LiveServer) -> dict[str, str]:
                       headers={"Authorization": f"Bearer {make_token(server.ctx, 'ada')}"}) as client:
         land(client, {DOC: "# Restart the shop\n\n1. Stop it.\n2. Start it.\n"}, title="Shop runbook",
              entry="Shop restart runbook")
+        # A work item left with a conflict by "Update from main" (its conflicts page).
+        conflicted = client.post("/api/v1/work-items", json={"title": "Stop the shop gently", "category": "service",
+                                                             "action": "change"}).json()["id"]
+        assert client.put(f"/api/v1/work-items/{conflicted}/files/{DOC}", json={
+            "content": "# Restart the shop\n\n1. Drain it, then stop it.\n2. Start it.\n"}).status_code == 200
+        assert client.post(f"/api/v1/work-items/{conflicted}/commits", json={
+            "message": "Drain first", "changelog": {"type": "Changed", "text": "Drain first"}}).status_code == 201
+        land(client, {DOC: "# Restart the shop\n\n1. Stop it now.\n2. Start it.\n"}, title="Stop at once",
+             entry="Stop at once")
+        assert client.post(f"/api/v1/work-items/{conflicted}/update-from-main").json()["conflicts"] == [DOC]
         created = client.post("/api/v1/work-items", json={"title": "Move the shop", "category": "service",
                                                           "action": "change"})
         assert created.status_code == 201, created.text
@@ -90,7 +100,7 @@ def seed(server: LiveServer) -> dict[str, str]:
                           kind=ProviderKind.OIDC, enabled=True, secret="a11y-secret",
                           secret_key=server.settings.secret_key,
                           config=OidcConfig(name="Example ID", issuer="http://127.0.0.1:9", client_id="calcifer"))
-    return {"item": str(item_id), "incident": str(incident_id), "before": before,
+    return {"item": str(item_id), "incident": str(incident_id), "before": before, "conflicted": str(conflicted),
             "webhook": str(hook.json()["id"])}
 
 
@@ -103,7 +113,8 @@ def main_pages(ids: dict[str, str]) -> list[str]:
             "/work/standard", "/settings/repository", "/repository/outside-changes", "/settings/probes",
             "/monitoring/endpoints/shop-edge", "/compare", f"/compare/{ids['before']}...main",
             f"/compare/{ids['before']}...main?view=split", "/settings/webhooks", "/settings/integrations",
-            f"/settings/webhooks/{ids['webhook']}", "/settings/sso"]
+            f"/settings/webhooks/{ids['webhook']}", "/settings/sso", f"/work/{ids['conflicted']}",
+            f"/work/{ids['conflicted']}/conflicts", f"/docs/diff/{DOC}", f"/docs/diff/{DOC}?view=split"]
 
 
 def violations(page: Any) -> list[str]:

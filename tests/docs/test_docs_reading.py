@@ -216,10 +216,13 @@ def test_history_lists_each_merged_work_item_and_the_diff_between_them(cast: Cas
     diff = cast.viewer.get("/docs/diff/docs/runbooks/backup.md",
                            params={"from": first["merge_commit"], "to": second["merge_commit"]})
     assert diff.status_code == 200
-    assert '<span class="diff-del">-Run restic nightly.</span>' in diff.text
-    assert '<span class="diff-add">+Run restic every hour.</span>' in diff.text
-    assert '<span class="diff-hunk">@@' in diff.text and '<span class="diff-file">--- a/docs/runbooks/backup.md' \
-        in diff.text
+    # Drawn by the shared diff view: numbered lines, the changed words marked.
+    assert 'class="diff-table diff-unified"' in diff.text and '<tr class="diff-hunk-row">' in diff.text
+    assert '<mark class="diff-word">nightly</mark>' in diff.text
+    assert '<mark class="diff-word">every hour</mark>' in diff.text
+    split = cast.viewer.get("/docs/diff/docs/runbooks/backup.md",
+                            params={"from": first["merge_commit"], "to": second["merge_commit"], "view": "split"})
+    assert 'class="diff-table diff-split"' in split.text and "before on the left" in split.text
 
     api = cast.viewer.get("/api/v1/docs/docs/runbooks/backup.md/diff").json()  # default: previous → main
     assert api["from"]["id"] == first["merge_commit"] and api["to"]["id"] == main_tip(ctx)

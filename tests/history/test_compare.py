@@ -111,3 +111,39 @@ def test_bad_refs_are_refused_with_what_to_fix(cast: Cast, ctx: AppContext) -> N
     assert page.status_code == 422 and "three dots" in page.text
     fragment = cast.viewer.get("/compare-file", params={"base": "main", "head": "main", "path": "nothing.txt"})
     assert fragment.status_code == 404
+
+
+def test_two_branches_compare_and_each_deferred_file_loads_alone_by_commit_id(cast: Cast, ctx: AppContext) -> None:
+    """Neither side is main: a branch from the rework, compared with the rework itself. The file loaded on
+    demand is the same diff as the whole comparison's, a rename included (named by its old path)."""
+    setup_branch(ctx)
+    branch_with(ctx.repo_path, "laptop/rework", {"docs/runbook.md": None,
+                                                 "docs/manual.md": b"# Runbook\n\n" + b"".join(
+                                                     b"Step %d.\n" % n for n in range(40)) + b"Done!\n",
+                                                 "assets/logo.png": b"\x89PNG\r\n\x1a\n\x00\x00third",
+                                                 "data/long.txt": LONG.replace("line 5000", "line five").encode()},
+                message="On top of the rework")
+    repo = pygit2.Repository(str(ctx.repo_path))
+    rework = repo.references["refs/heads/laptop/rework"].peel(pygit2.Commit)
+    repo.references.create("refs/heads/laptop/base", rework.parents[0].id)
+    answer = compared(cast, "laptop/base", "laptop/rework")
+    assert answer["commits_total"] == 1
+    files = {f["path"]: f for f in answer["files"]}
+    assert files["docs/manual.md"]["status"] == "renamed" and files["docs/manual.md"]["old_path"] == "docs/runbook.md"
+    assert files["assets/logo.png"]["binary"] is True
+    assert files["data/long.txt"]["additions"] == 1 and files["data/long.txt"]["deletions"] == 1
+
+    page = cast.viewer.get("/compare/laptop/base...laptop/rework", params={"view": "split"}).text
+    assert "docs/runbook.md → docs/manual.md" in page
+    base_id, head_id = str(rework.parents[0].id), str(rework.id)
+    renamed = cast.viewer.get("/compare-file", params={"base": base_id, "head": head_id, "path": "docs/manual.md",
+                                                       "old": "docs/runbook.md", "view": "split"})
+    assert renamed.status_code == 200 and "diff-split" in renamed.text
+    assert '<mark class="diff-word">!</mark>' in renamed.text  # one word changed: not a whole new file
+    binary = cast.viewer.get("/compare-file", params={"base": base_id, "head": head_id, "path": "assets/logo.png"})
+    assert "Binary file: not shown." in binary.text
+    unchanged = cast.viewer.get("/compare-file", params={"base": base_id, "head": head_id, "path": "scripts/greet.py"})
+    assert unchanged.status_code == 404
+    # The 10,000-line file added on main...rework loads alone with every line.
+    long = cast.viewer.get("/compare-file", params={"base": "main", "head": head_id, "path": "data/long.txt"})
+    assert long.status_code == 200 and "line 9999" in long.text and "line five" in long.text

@@ -35,7 +35,8 @@ from calcifer.docs.service import (
     validate_doc_path,
 )
 from calcifer.errors import Invalid, NotFound
-from calcifer.gitrepo import Commit, CommitInfo, Repository, commit_info, text_patch
+from calcifer.gitrepo import Commit, CommitInfo, Repository, blob_patch, commit_info, text_patch
+from calcifer.history.diffview import FileView, file_view
 from calcifer.listing import keyset_page
 from calcifer.work import service as work_service
 
@@ -155,6 +156,7 @@ class DocDiff:
     truncated: bool = False
     added: int = 0
     removed: int = 0
+    view: FileView | None = None  # drawn by the shared diff view (asked for by the page)
 
 
 def _line_kind(line: str) -> str:
@@ -172,9 +174,10 @@ def _line_kind(line: str) -> str:
     return "ctx"
 
 
-def doc_diff(*, repo_path: Path, path: str, old: str | None, new: str | None) -> DocDiff:
+def doc_diff(*, repo_path: Path, path: str, old: str | None, new: str | None, view: bool = False) -> DocDiff:
     """The unified diff of the doc between two commits of main's history (``new`` defaults to main's
-    tip; ``old`` to the change before the one that wrote ``new``'s version).
+    tip; ``old`` to the change before the one that wrote ``new``'s version). With ``view``, also drawn as
+    the history's diff view draws a file (numbered lines, unified or side by side, changed words).
 
     A side where the doc does not exist counts as empty. Raises Invalid for a bad path or commit id,
     NotFound for a commit not on main, or when there is nothing older to compare with.
@@ -209,8 +212,9 @@ def doc_diff(*, repo_path: Path, path: str, old: str | None, new: str | None) ->
     raw_lines = text.splitlines()
     truncated = len(raw_lines) > MAX_DIFF_LINES
     lines = [DiffLine(_line_kind(line), line) for line in raw_lines[:MAX_DIFF_LINES]]
+    drawn = file_view(blob_patch(old_data, new_data, path=clean), max_lines=MAX_DIFF_LINES) if view else None
     return DocDiff(path=clean, old=commit_info(old_commit), new=commit_info(new_commit), lines=lines,
-                   identical=False, truncated=truncated, added=added, removed=removed)
+                   identical=False, truncated=truncated, added=added, removed=removed, view=drawn)
 
 
 # ==================================================================================================

@@ -23,6 +23,7 @@ from calcifer.docs.schemas import (
     DocPublic,
 )
 from calcifer.gitrepo import CommitInfo
+from calcifer.history.diffview import other_mode, view_mode
 from calcifer.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -182,11 +183,13 @@ def history_page(request: Request, session: SessionDep, user: CurrentUser, ctx: 
 @pages.get("/docs/diff/{path:path}", response_class=HTMLResponse)
 def diff_page(request: Request, user: CurrentUser, ctx: CtxDep, path: str,
               old: Annotated[str | None, Query(alias="from")] = None,
-              new: Annotated[str | None, Query(alias="to")] = None) -> Response:
-    diff = history.doc_diff(repo_path=ctx.repo_path, path=path, old=old or None, new=new or None)
+              new: Annotated[str | None, Query(alias="to")] = None, view: str | None = None) -> Response:
+    diff = history.doc_diff(repo_path=ctx.repo_path, path=path, old=old or None, new=new or None, view=True)
+    mode = view_mode(view)
     return render(request, "docs/diff.html", {
         "diff": diff, "crumbs": _crumbs(diff.path), "url_path": _url_path(diff.path),
-        "name": posixpath.basename(diff.path),
+        "name": posixpath.basename(diff.path), "mode": mode, "other_mode": other_mode(mode),
+        "mode_params": {"from": diff.old.id, "to": diff.new.id},
     }, nav="docs")
 
 

@@ -10,7 +10,19 @@ from __future__ import annotations
 
 from ._repo import MAIN, bare_repo, commit_info, main_oid, open_repo, resolve_commit
 from .changes import commit_worktree, worktree_changes, worktree_conflicts, worktree_state
-from .compare import Comparison, compare, resolve_ref
+from .compare import Comparison, FilePatch, compare, compare_file, resolve_ref
+from .conflicts import (
+    ConflictFile,
+    ConflictHunk,
+    HunkChoice,
+    LineRange,
+    Resolution,
+    conflict_files,
+    finish_resolution,
+    merge_in_progress,
+    resolution_commit,
+    resolve_file,
+)
 from .history import (
     commits_ahead,
     file_history,
@@ -35,6 +47,7 @@ from .objects import (
     Repository,
     Tree,
     blob_hash,
+    blob_patch,
     changed_blob_ids,
     init_empty_bare,
     point_head_at_main,
@@ -97,6 +110,18 @@ from .worktrees import (
 )
 
 __all__ = [
+    "ConflictFile",
+    "ConflictHunk",
+    "HunkChoice",
+    "LineRange",
+    "Resolution",
+    "compare_file",
+    "FilePatch",
+    "conflict_files",
+    "finish_resolution",
+    "merge_in_progress",
+    "resolution_commit",
+    "resolve_file",
     "MAX_REMOTE_BLOB_BYTES",
     "FetchResult",
     "Integration",
@@ -143,6 +168,7 @@ __all__ = [
     "archive_branch",
     "bare_repo",
     "blob_hash",
+    "blob_patch",
     "blob_id_at",
     "branch_exists",
     "branch_status",

@@ -78,3 +78,43 @@ def compare(*, repo_path: Path, base: str, head: str) -> Comparison:
     diff = start.diff_to_tree(head_commit.tree)
     diff.find_similar()  # renames (and a changed file that moved) as one entry, as git shows them
     return Comparison(repo, base_commit, head_commit, merge_base, commits, total, diff)
+
+
+@dataclass(frozen=True)
+class FilePatch:
+    """One file of ``base...head``, diffed alone (see ``compare_file``)."""
+
+    patch: pygit2.Patch
+    path: str
+    old_path: str | None  # set when renamed
+    status: str  # "added" | "deleted" | "renamed" | "modified"
+    # The patch reads the blobs' memory without owning it: they live as long as it does.
+    blobs: tuple[pygit2.Blob | None, pygit2.Blob | None] = (None, None)
+
+
+def _blob(repo: pygit2.Repository, tree: pygit2.Tree, path: str) -> pygit2.Blob | None:
+    try:
+        entry = tree[path]
+    except (KeyError, ValueError):
+        return None
+    obj = repo.get(entry.id)
+    return obj if isinstance(obj, pygit2.Blob) else None
+
+
+def compare_file(*, repo_path: Path, base: str, head: str, path: str, old_path: str | None = None) -> FilePatch:
+    """One file of ``base...head`` (``old_path``: where a renamed file came from), diffed from the two
+    blobs alone: no walk of the commits, no diff of the whole trees. Raises Invalid/NotFound for a ref as
+    ``resolve_ref`` does, NotFound when the file is not among those the comparison changed."""
+    repo = bare_repo(repo_path)
+    base_commit, head_commit = resolve_ref(repo, base), resolve_ref(repo, head)
+    merge_base = repo.merge_base(base_commit.id, head_commit.id)
+    start = repo[merge_base].peel(pygit2.Commit).tree if merge_base is not None else base_commit.tree
+    before = old_path or path
+    old, new = _blob(repo, start, before), _blob(repo, head_commit.tree, path)
+    if (old is None and new is None) or (old_path and (old is None or new is None)) or (
+            old is not None and new is not None and old.id == new.id and before == path):
+        raise NotFound(f"{path[:200]!r} is not among the files this comparison changed.")
+    status = "added" if old is None else "deleted" if new is None else "renamed" if before != path else "modified"
+    patch = pygit2.Patch.create_from(old, new, old_as_path=before, new_as_path=path)
+    return FilePatch(patch=patch, path=path, old_path=before if status == "renamed" else None, status=status,
+                     blobs=(old, new))

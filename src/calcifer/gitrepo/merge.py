@@ -23,6 +23,7 @@ from ._repo import (
     signature,
 )
 from .changes import conflict_entries, drop_conflict
+from .conflicts import render_conflicted
 from .models import Author, BranchStatus, FileMerger
 from .paths import atomic_write
 
@@ -479,6 +480,8 @@ def update_from_main(
         index.write()
         remaining = sorted(conflict_entries(index))
         if remaining:
+            # Each conflict between diff3 markers (base included) that the resolver can match to its hunks.
+            render_conflicted(repo, root, remaining)
             return None, remaining
         # Only merger paths conflicted: the merge is complete after all.
         commit = repo.create_commit("HEAD", sig, sig, message, index.write_tree(), [head, main])

@@ -42,6 +42,7 @@ __all__ = [
     "Repository",
     "Tree",
     "blob_hash",
+    "blob_patch",
     "changed_blob_ids",
     "init_empty_bare",
     "point_head_at_main",
@@ -74,6 +75,12 @@ def text_patch(old: bytes, new: bytes, *, path: str, context_lines: int = 3) -> 
     patch = pygit2.Patch.create_from(old, new, old_as_path=path, new_as_path=path, context_lines=context_lines)
     _, added, removed = patch.line_stats
     return patch.text or "", added, removed
+
+
+def blob_patch(old: bytes, new: bytes, *, path: str, context_lines: int = 3) -> Patch:
+    """The patch from ``old`` to ``new`` for the file at ``path``, for a diff view to draw. It reads the two
+    buffers without copying them: keep them alive while it is used."""
+    return pygit2.Patch.create_from(old, new, old_as_path=path, new_as_path=path, context_lines=context_lines)
 
 
 def init_empty_bare(*, path: Path) -> None:

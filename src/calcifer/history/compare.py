@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from calcifer import gitrepo
 from calcifer.docs import history as docs_history
-from calcifer.errors import NotFound
 from calcifer.gitrepo import CommitInfo, Patch, commit_info
 from calcifer.history.diffview import STATUS_NAMES, FileView, file_view
 from calcifer.history.service import MAX_TOTAL_DIFF_BYTES, FileDiff, _file_diff
@@ -76,13 +75,20 @@ def compare(*, session: Session, repo_path: Path, base: str, head: str, inline_l
     ref, NotFound for one that names nothing."""
     comparison = gitrepo.compare(repo_path=repo_path, base=base, head=head)
     files: list[ComparedFile] = []
+    diffs: list[FileDiff] = []
+    budget = MAX_TOTAL_DIFF_BYTES
     drawn = 0
+    # One patch per file, made once: the page's view and the API's text both come from it.
     for patch in _patches(comparison):
         _, additions, deletions = patch.line_stats
         view = None
         if drawn + additions + deletions <= inline_lines:
             view = file_view(patch)
             drawn += view.line_count
+        if texts:
+            text = _file_diff(patch, budget)
+            budget -= len(text.diff.encode("utf-8", errors="replace"))
+            diffs.append(text)
         delta = patch.delta
         status = view.status if view else _status(patch)
         files.append(ComparedFile(
@@ -93,31 +99,15 @@ def compare(*, session: Session, repo_path: Path, base: str, head: str, inline_l
     return CompareResult(base=base, head=head, base_id=str(comparison.base.id), head_id=str(comparison.head.id),
                          merge_base=str(comparison.merge_base) if comparison.merge_base else None,
                          commits=_commits(session, comparison), commits_total=comparison.commits_total,
-                         files=files, files_total=len(comparison.diff),
-                         texts=_texts(comparison) if texts else [])
+                         files=files, files_total=len(comparison.diff), texts=diffs)
 
 
 def _status(patch: Patch) -> str:
     return STATUS_NAMES.get(patch.delta.status, "modified")
 
 
-def _patch_of(comparison: gitrepo.Comparison, path: str) -> Patch:
-    for patch in _patches(comparison):
-        if path in (patch.delta.new_file.path, patch.delta.old_file.path):
-            return patch
-    raise NotFound(f"{path[:200]!r} is not among the files this comparison changed.")
-
-
-def compare_file(*, repo_path: Path, base: str, head: str, path: str) -> FileView:
-    """One changed file of ``base...head``, drawn whole (up to diffview.MAX_LINES lines)."""
-    return file_view(_patch_of(gitrepo.compare(repo_path=repo_path, base=base, head=head), path))
-
-
-def _texts(comparison: gitrepo.Comparison) -> list[FileDiff]:
-    budget = MAX_TOTAL_DIFF_BYTES
-    files = []
-    for patch in _patches(comparison):
-        file = _file_diff(patch, budget)
-        budget -= len(file.diff.encode("utf-8", errors="replace"))
-        files.append(file)
-    return files
+def compare_file(*, repo_path: Path, base: str, head: str, path: str, old_path: str | None = None) -> FileView:
+    """One changed file of ``base...head`` (``old_path``: where a renamed one came from), drawn whole (up
+    to diffview.MAX_LINES lines): only that file is diffed, not the whole comparison again."""
+    found = gitrepo.compare_file(repo_path=repo_path, base=base, head=head, path=path, old_path=old_path)
+    return file_view(found.patch, status=found.status)

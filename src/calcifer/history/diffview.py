@@ -101,6 +101,15 @@ class FileView:
         return rows
 
 
+def view_mode(view: str | None) -> str:
+    """The diff view asked for in ``?view=``: "split" (side by side) or "unified" (the default)."""
+    return "split" if view == "split" else "unified"
+
+
+def other_mode(mode: str) -> str:
+    return "unified" if mode == "split" else "split"
+
+
 @lru_cache(maxsize=256)
 def _lexer(path: str) -> Lexer | None:
     try:
@@ -161,10 +170,11 @@ def _mark_words(lines: list[Line]) -> None:
             pairs += 1
 
 
-def file_view(patch: Patch, *, max_lines: int = MAX_LINES) -> FileView:
-    """The view of one file's diff (a pygit2 patch)."""
+def file_view(patch: Patch, *, max_lines: int = MAX_LINES, status: str | None = None) -> FileView:
+    """The view of one file's diff (a pygit2 patch). ``status``: what happened to the file, when the
+    patch was made from two blobs (which knows no rename)."""
     delta = patch.delta
-    status = STATUS_NAMES.get(delta.status, "modified")
+    status = status or STATUS_NAMES.get(delta.status, "modified")
     path = delta.old_file.path if status == "deleted" else delta.new_file.path
     old_path = delta.old_file.path if status in ("renamed", "copied") else None
     _, additions, deletions = patch.line_stats

@@ -14,6 +14,7 @@ from calcifer.deps import CtxDep, CurrentUser, SessionDep
 from calcifer.errors import Invalid
 from calcifer.history import compare as compare_service
 from calcifer.history import service
+from calcifer.history.diffview import other_mode, view_mode
 from calcifer.history.schemas import CommitDetailPublic, CommitListPublic, ComparePublic
 from calcifer.web.templating import render, render_fragment
 
@@ -65,9 +66,12 @@ def history_page(request: Request, session: SessionDep, user: CurrentUser, ctx: 
 
 
 @pages.get("/history/{commit_id}", response_class=HTMLResponse)
-def commit_page(request: Request, session: SessionDep, user: CurrentUser, ctx: CtxDep, commit_id: str) -> Response:
+def commit_page(request: Request, session: SessionDep, user: CurrentUser, ctx: CtxDep, commit_id: str,
+                view: str | None = None) -> Response:
     detail = service.commit_detail(session=session, repo_path=ctx.repo_path, commit_id=commit_id, views=True)
-    return render(request, "history/commit.html", {"detail": detail}, nav="history")
+    mode = view_mode(view)
+    return render(request, "history/commit.html", {"detail": detail, "mode": mode, "other_mode": other_mode(mode)},
+                  nav="history")
 
 
 @api.get("/compare", response_model=ComparePublic)
@@ -97,8 +101,6 @@ def _split_spec(spec: str) -> tuple[str, str]:
     return base, head
 
 
-def _view_mode(view: str | None) -> str:
-    return "split" if view == "split" else "unified"
 
 
 @pages.get("/compare", response_class=HTMLResponse)
@@ -113,10 +115,12 @@ def compare_form(request: Request, user: CurrentUser, ctx: CtxDep, base: str | N
 
 @pages.get("/compare-file", response_class=HTMLResponse)
 def compare_file_fragment(request: Request, user: CurrentUser, ctx: CtxDep, base: str, head: str, path: str,
-                          view: str | None = None) -> Response:
-    """One file of a comparison, drawn whole: what the compare page loads on demand (htmx)."""
-    file = compare_service.compare_file(repo_path=ctx.repo_path, base=base, head=head, path=path)
-    return render_fragment(request, "history/_compare_file.html", {"file": file, "mode": _view_mode(view)})
+                          view: str | None = None, old: str | None = None) -> Response:
+    """One file of a comparison (``old``: a renamed file's path before), drawn whole: what the compare
+    page and a work item's changes load on demand (htmx)."""
+    file = compare_service.compare_file(repo_path=ctx.repo_path, base=base, head=head, path=path,
+                                        old_path=old or None)
+    return render_fragment(request, "history/_compare_file.html", {"file": file, "mode": view_mode(view)})
 
 
 @pages.get("/compare/{spec:path}", response_class=HTMLResponse)
@@ -124,7 +128,7 @@ def compare_page(request: Request, session: SessionDep, user: CurrentUser, ctx: 
                  view: str | None = None) -> Response:
     base, head = _split_spec(spec)
     result = compare_service.compare(session=session, repo_path=ctx.repo_path, base=base, head=head)
-    mode = _view_mode(view)
+    mode = view_mode(view)
     return render(request, "history/compare.html", {"result": result, "mode": mode,
-                                                     "other_mode": "unified" if mode == "split" else "split"},
+                                                     "other_mode": other_mode(mode)},
                   nav="history")

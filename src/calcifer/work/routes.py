@@ -27,6 +27,8 @@ from calcifer.deps import (
     SettingsDep,
 )
 from calcifer.errors import Conflict, Invalid, NotFound
+from calcifer.history import compare as compare_service
+from calcifer.history.diffview import other_mode, view_mode
 from calcifer.instance import AppContext
 from calcifer.listing import DEFAULT_LIMIT, id_cursor, keyset_page, next_id_cursor
 from calcifer.plugins import panels
@@ -371,14 +373,22 @@ def create_page(
 COMMITS_PAGE = 50  # commits the detail page shows at once; "Older commits" shows the next ones
 
 
+BRANCH_DIFF_INLINE_LINES = 1_500  # diff lines the work page draws itself; the other files load on demand
+
+
 def _detail_context(session: SessionDep, item: WorkItem, workspace: service.Workspace,
-                    commits_cursor: str | None = None) -> dict[str, Any]:
+                    commits_cursor: str | None = None, view: str | None = None) -> dict[str, Any]:
     is_open = item.status in (WorkStatus.PLANNING.value, WorkStatus.IN_PROGRESS.value)
     commits, commits_next = _commit_page(session, item.id, workspace, cursor=commits_cursor, limit=COMMITS_PAGE)
     status = service.branch_status(workspace=workspace, item=item)
     worktree_ok = is_open and Path(item.worktree_path).is_dir()
     changes = service.changes(session=session, item_id=item.id) if worktree_ok else []
     report = service.merge_report(session=session, item=item, workspace=workspace) if is_open else None
+    # The branch against main, as /compare/main...BRANCH draws it (the shared diff view).
+    compared = (compare_service.compare(session=session, repo_path=workspace.repo_path, base=git.MAIN,
+                                        head=item.branch, inline_lines=BRANCH_DIFF_INLINE_LINES)
+                if status is not None and not status.merged and status.ahead else None)
+    mode = view_mode(view)
     return {
         "item": item, "is_open": is_open, "branch": status, "changes": changes,
         "commits": commits,
@@ -387,6 +397,8 @@ def _detail_context(session: SessionDep, item: WorkItem, workspace: service.Work
         "problems": report.problems if report else [],
         "merge_warnings": report.warnings if report else [], "main_problems": report.on_main if report else [],
         "conflicts": git.worktree_conflicts(worktree_path=Path(item.worktree_path)) if worktree_ok else [],
+        "merging": worktree_ok and git.merge_in_progress(worktree_path=Path(item.worktree_path)),
+        "compared": compared, "mode": mode, "other_mode": other_mode(mode), "mode_anchor": "#branch-changes",
         "worktree_ok": worktree_ok, "notes_max": NOTES_MAX, "change_types": [t.value for t in ChangeType],
         "has_entry": bool(service.branch_changelog_entries(workspace=workspace, item=item)) if is_open else True,
         "users": auth_service.list_users(session=session, limit=500),
@@ -398,9 +410,9 @@ def _detail_context(session: SessionDep, item: WorkItem, workspace: service.Work
 
 @pages.get("/work/{item_id}", response_class=HTMLResponse)
 def detail_page(request: Request, session: SessionDep, user: CurrentUser, item_id: int,
-                workspace: WorkspaceDep, commits: str | None = None) -> Response:
+                workspace: WorkspaceDep, commits: str | None = None, view: str | None = None) -> Response:
     item = service.get_work_item(session=session, item_id=item_id)
-    return render(request, "work/detail.html", _detail_context(session, item, workspace, commits or None),
+    return render(request, "work/detail.html", _detail_context(session, item, workspace, commits or None, view),
                   nav="work")
 
 
@@ -537,9 +549,9 @@ def update_from_main_submit(request: Request, session: SessionDep, user: Require
         return RedirectResponse(f"/work/{item_id}", status_code=303)
     if conflicts:
         flash(request, "warning", "Main was merged in with conflicts in: " + ", ".join(conflicts)
-              + ". Edit those files to resolve them, then commit.")
-    else:
-        flash(request, "success", "The branch is up to date with main.")
+              + ". Resolve them hunk by hunk here, then commit the resolution.")
+        return RedirectResponse(f"/work/{item_id}/conflicts", status_code=303)
+    flash(request, "success", "The branch is up to date with main.")
     return RedirectResponse(f"/work/{item_id}", status_code=303)
 
 

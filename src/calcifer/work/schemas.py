@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -261,3 +262,67 @@ class ReviewListPublic(BaseModel):
     items: list[ReviewPublic]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
     summary: ReviewSummaryPublic
+
+
+# -- conflicts left by an update from main ------------------------------------------------------------
+
+class LineRangePublic(BaseModel):
+    start: int = Field(description="The first line, numbered from 1 (for no lines: where they would start).")
+    count: int
+
+
+class ConflictHunkPublic(BaseModel):
+    number: int = Field(description="From 1, in the file's order; what `choices[].hunk` names.")
+    base: str = Field(description="The lines as they were where the branch left main.")
+    ours: str = Field(description="The lines as the work item's branch has them.")
+    theirs: str = Field(description="The lines as main has them.")
+    base_lines: LineRangePublic
+    ours_lines: LineRangePublic
+    theirs_lines: LineRangePublic
+    resolved: bool = Field(description="No longer between conflict markers in the merged text.")
+
+
+class ConflictFilePublic(BaseModel):
+    path: str
+    resolved: bool = Field(description="Its merged content is staged: nothing left to decide in it.")
+    text: bool = Field(description="Every version is text (False: binary, a link, or too large; keep a side).")
+    base: str | None
+    ours: str | None
+    theirs: str | None
+    ours_deleted: bool = Field(description="The branch deleted the file.")
+    theirs_deleted: bool = Field(description="Main deleted the file.")
+    merged: str | None = Field(description="The merged text so far (undecided hunks between conflict markers).")
+    hunks: list[ConflictHunkPublic]
+    unresolved_hunks: int
+
+
+class ConflictListPublic(BaseModel):
+    items: list[ConflictFilePublic]
+    next_cursor: str | None = None
+    unresolved: list[str] = Field(description="Paths still conflicted (all of them, whatever the page).")
+
+
+class HunkChoiceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hunk: int = Field(ge=1, le=100_000, description="The hunk's number.")
+    take: Literal["ours", "theirs", "both"] | None = Field(
+        default=None, description="ours, theirs, or both (ours then theirs).")
+    text: str | None = Field(default=None, max_length=1_048_576, description="The hunk's lines, written by hand.")
+
+
+class ConflictResolve(BaseModel):
+    """Exactly one of `content`, `choices` or `take`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: str | None = Field(default=None, max_length=1_048_576,
+                                description="The whole merged text; staged once no conflict marker is left.")
+    choices: list[HunkChoiceIn] | None = Field(default=None, max_length=1000,
+                                               description="Per hunk: a side to take, or its text.")
+    take: Literal["ours", "theirs"] | None = Field(
+        default=None, description="The whole file as one side has it (a side that deleted it deletes it).")
+
+
+class ConflictsResolvedPublic(BaseModel):
+    commit: str = Field(description="The merge commit (parents: the branch's tip and main's merged commit).")

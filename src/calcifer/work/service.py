@@ -83,6 +83,14 @@ class MergeExtraFiles(Protocol):
     def __call__(self, *, session: Session, item: WorkItem, workspace: Workspace, actor: User) -> dict[str, bytes]: ...
 
 
+class ResolutionRule(Protocol):
+    """Validation the merge commit that resolves an update from main must pass before it goes on the branch
+    (the merge check's, by commit: main is always valid): the problems of moving from ``base`` (main's
+    commit that was merged in) to ``tip`` (the resolution)."""
+
+    def __call__(self, *, session: Session, repo_path: Path, base: str, tip: str) -> list[Problem]: ...
+
+
 class InitialFiles(Protocol):
     """Extra files for a NEW managed repository's initial commit (docs adds its default templates)."""
 
@@ -95,6 +103,7 @@ WORK_ITEM_EVENT_HOOKS: list[WorkItemEventHook] = []
 MERGE_RULES: list[MergeRule] = []
 MERGE_EXTRA_FILES: list[MergeExtraFiles] = []
 INITIAL_FILE_PROVIDERS: list[InitialFiles] = []
+RESOLUTION_RULES: list[ResolutionRule] = []
 
 
 def notify_work_item_changed(*, session: Session, item: WorkItem) -> None:
@@ -799,6 +808,65 @@ def update_from_main(*, session: Session, actor: User, item_id: int, workspace: 
                          after={"commit": commit_id, "conflicts": conflicts})
     session.commit()
     return conflicts
+
+
+# -- conflicts left by an update from main -----------------------------------------------------------------
+
+def conflicts(*, session: Session, item_id: int) -> list[git.ConflictFile]:
+    """The files the update from main in progress conflicted in (resolved or not); empty when none is.
+    Raises NotFound."""
+    item = get_work_item(session=session, item_id=item_id)
+    if item.status not in OPEN_STATUSES or not Path(item.worktree_path).is_dir():
+        return []
+    return git.conflict_files(worktree_path=Path(item.worktree_path), file_mergers=file_mergers())
+
+
+def resolve_conflict(*, session: Session, actor: User, item_id: int, path: str, content: str | None = None,
+                     choices: list[git.HunkChoice] | None = None, take: str | None = None) -> git.ConflictFile:
+    """Resolve (part of) one conflicted file: its merged ``content``, hunk ``choices`` or a whole side
+    (``take``); see ``gitrepo.resolve_file``. Returns the file as it stands."""
+    item = get_work_item(session=session, item_id=item_id)
+    _require_open(item)
+    file = git.resolve_file(worktree_path=worktree_of(item), path=path, file_mergers=file_mergers(),
+                            content=content, choices=choices, take=take)
+    how = (f"took {take}" if take else "chose hunks " + ", ".join(f"{c.number}:{c.take or 'edited'}" for c in choices)
+           if choices else "edited the merged text")
+    _touch(item)
+    audit_service.record(session=session, actor=actor, action="work_item.conflict_resolve", object_type="work_item",
+                         object_id=item.id, summary=f"{file.path}: {how}"[:300],
+                         after={"path": file.path, "resolved": file.resolved})
+    session.commit()
+    return file
+
+
+def finish_conflicts(*, session: Session, actor: User, item_id: int, workspace: Workspace) -> str:
+    """Commit the resolved update from main (a merge commit with both parents) once no conflict is left and
+    the result passes the merge check's validation (``RESOLUTION_RULES``). Returns the commit id.
+
+    Raises Conflict code "unresolved_conflicts" (every path still conflicted), "invalid_resolution" (every
+    problem of the resolved files), "no_conflicts" or "branch_moved"; the branch is unchanged then.
+    """
+    item = get_work_item(session=session, item_id=item_id)
+    _require_open(item)
+    worktree = worktree_of(item)
+    resolution = git.resolution_commit(worktree_path=worktree, author=author_for(actor))
+    problems: list[Problem] = []
+    for rule in RESOLUTION_RULES:
+        problems.extend(rule(session=session, repo_path=workspace.repo_path, base=resolution.merged,
+                             tip=resolution.commit))
+    refusing = [p for p in problems if p.refuses]
+    if refusing:
+        raise Conflict(f"The resolved files would not pass the merge check ({len(refusing)} problem(s)): "
+                       "fix them and resolve again.", code="invalid_resolution", problems=refusing)
+    git.finish_resolution(worktree_path=worktree, resolution=resolution)
+    _touch(item)
+    audit_service.record(session=session, actor=actor, action="work_item.conflicts_resolved",
+                         object_type="work_item", object_id=item.id,
+                         summary=f"resolved the update from main as {resolution.commit[:10]}",
+                         after={"commit": resolution.commit})
+    session.commit()
+    notify_work_item_changed(session=session, item=item)
+    return resolution.commit
 
 
 def cancel(*, session: Session, actor: User, item_id: int, workspace: Workspace, confirm: bool) -> WorkItem:

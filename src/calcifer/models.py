@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import calcifer.backup.models  # noqa: F401 - backup_runs
 import calcifer.catalog.models  # noqa: F401 - registers the catalog_* tables
+import calcifer.discussion.models  # noqa: F401 - discussion_comments, discussion_comment_edits, discussion_watches
 import calcifer.docs.models  # noqa: F401
+import calcifer.inbox.models  # noqa: F401 - inbox_* tables (per-person notifications)
 import calcifer.monitoring.models  # noqa: F401 - monitor_* tables, incidents, maintenance_windows
 import calcifer.monitoring.models.workers  # noqa: F401 - monitor_workers, monitor_buckets (worker leases)
 import calcifer.notify.models  # noqa: F401 - notify_* tables

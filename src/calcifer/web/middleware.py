@@ -39,6 +39,8 @@ log = logging.getLogger("calcifer.request")
 
 # Routes anyone may reach without logging in. `/setup` answers 404 once a user exists.
 PUBLIC_PATHS = frozenset({"/login", "/login/code", "/setup", "/healthz", "/favicon.ico",
+                          # Notification mails' unsubscribe link: its signed token is the key (inbox.service).
+                          "/unsubscribe",
                           # JSON Schemas of catalog files, so editors and CI validate without a token.
                           "/api/v1/schema/service", "/api/v1/schema/endpoint",
                           # The forge's push webhook: refused unless signed with the shared secret.

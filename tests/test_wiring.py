@@ -137,6 +137,7 @@ def test_importing_every_module_registers_nothing_until_wiring_runs() -> None:
         from calcifer.catalog import service as catalog
         from calcifer.monitoring import checks, hooks
         from calcifer.remote import service as remote
+        from calcifer.work import reviews
         from calcifer.work import service as work
         def names(items):
             if isinstance(items, dict):
@@ -147,7 +148,7 @@ def test_importing_every_module_registers_nothing_until_wiring_runs() -> None:
                  "initial files": work.INITIAL_FILE_PROVIDERS, "catalog added": catalog.ADDED_HOOKS,
                  "status subscribers": hooks.STATUS_CHANGE_HOOKS, "maintenance": hooks.MAINTENANCE_PROVIDERS,
                  "background services": background.SERVICES, "check types": checks.REGISTRY,
-                 "integration rules": remote.INTEGRATION_RULES}
+                 "integration rules": remote.INTEGRATION_RULES, "review hooks": reviews.REVIEW_EVENT_HOOKS}
         before = {name: names(items) for name, items in lists.items()}
         wiring.wire()
         after = {name: names(items) for name, items in lists.items()}
@@ -165,7 +166,8 @@ def test_importing_every_module_registers_nothing_until_wiring_runs() -> None:
     assert after["status subscribers"] == ["record_incidents", "queue_status_notifications",
                                            "record_status_changes"]
     assert after["background services"] == ["monitoring-scheduler", "probe-watch", "backups", "notifier",
-                                             "webhooks", "remote-sync"]
+                                             "webhooks", "remote-sync", "inbox"]
+    assert after["review hooks"] == ["record_review"]
     assert {"http", "tcp", "icmp", "dns", "push"} <= set(after["check types"])
     assert all(after[name] for name in ("merge rules", "merge files", "work-item hooks", "initial files",
                                         "catalog added", "maintenance", "integration rules"))

@@ -82,7 +82,8 @@ def test_comments_on_a_doc(cast: Cast, viewer: TestClient) -> None:
     assert cast.viewer.get(f"/api/v1/docs/{path}").status_code == 200  # the doc itself still answers
 
 
-def test_the_author_edits_within_the_window_and_the_history_keeps_the_old_body(cast: Cast, viewer: TestClient, ctx: AppContext) -> None:
+def test_the_author_edits_within_the_window_and_the_history_keeps_the_old_body(
+        cast: Cast, viewer: TestClient, ctx: AppContext) -> None:
     item = make_work_item(cast.editor)
     comment = viewer.post(f"/api/v1/work-items/{item['id']}/comments", json={"body": "first"}).json()
     assert cast.editor.patch(f"/api/v1/comments/{comment['id']}", json={"body": "hijack"}).status_code == 403

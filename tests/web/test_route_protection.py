@@ -16,7 +16,8 @@ from tests.conftest import make_user
 # The catalog's JSON Schemas are public (editors validate files with them).
 # `/api/docs` and `/api/openapi.json` need a login (the API's shape is not for strangers).
 ALLOW_LIST = {"/login", "/login/code", "/setup", "/healthz", "/api/v1/schema/service", "/api/v1/schema/endpoint",
-              "/api/v1/repository/webhook"}  # signed by the forge (tests/remote/)
+              "/api/v1/repository/webhook",  # signed by the forge (tests/remote/)
+              "/unsubscribe"}  # a notification mail's link: its signed token is the key (tests/inbox/)
 # Push heartbeats authenticate with the secret token in their path (tested in tests/monitoring/).
 PUBLIC_PREFIXES = ("/api/v1/push/",)
 

@@ -172,7 +172,8 @@ def api_timeline(session: SessionDep, user: CurrentUser, item_id: int) -> dict[s
 
 @api.get("/mention-suggestions", response_model=UsernameListPublic)
 def api_mentionable(session: SessionDep, user: CurrentUser,
-                    q: Annotated[str, Query(max_length=64, description="the start of a username")] = "") -> dict[str, Any]:
+                    q: Annotated[str, Query(max_length=64, description="the start of a username")] = "",
+                    ) -> dict[str, Any]:
     """Usernames for `@` autocomplete (active users, at most 10)."""
     return {"items": people.usernames_like(session=session, prefix=q, limit=10)}
 
@@ -181,7 +182,8 @@ def api_mentionable(session: SessionDep, user: CurrentUser,
 
 @pages.get("/discussion/panel", response_class=HTMLResponse)
 def discussion_panel(request: Request, session: SessionDep, ctx: CtxDep, user: CurrentUser,
-                     kind: Annotated[str, Query(max_length=16)], key: Annotated[str, Query(max_length=300)]) -> Response:
+                     kind: Annotated[str, Query(max_length=16)],
+                     key: Annotated[str, Query(max_length=300)]) -> Response:
     """The comments (and, for a work item, the timeline) of one target, as an htmx fragment."""
     target = service.resolve_target(session=session, repo_path=ctx.repo_path, kind=kind, key=key)
     comments = service.list_comments(session=session, kind=target.kind, key=target.key, limit=200)

@@ -139,7 +139,8 @@ def smtp_page(request: Request, session: SessionDep, user: RequireAdmin) -> Resp
 @pages.post("/settings/mail")
 def smtp_form(request: Request, session: SessionDep, ctx: CtxDep, user: RequireAdmin,
               host: Annotated[str, Form(max_length=255)] = "", port: Annotated[int, Form(ge=1, le=65535)] = 25,
-              security: Annotated[str, Form(max_length=16)] = "none", username: Annotated[str, Form(max_length=255)] = "",
+              security: Annotated[str, Form(max_length=16)] = "none",
+              username: Annotated[str, Form(max_length=255)] = "",
               password: Annotated[str, Form(max_length=500)] = "", sender: Annotated[str, Form(max_length=254)] = "",
               base_url: Annotated[str, Form(max_length=500)] = "",
               digest_minutes: Annotated[int, Form(ge=0, le=1440)] = 10) -> Response:

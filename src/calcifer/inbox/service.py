@@ -169,7 +169,8 @@ def _settings_of(session: Session, ids: Iterable[int]) -> dict[int, PersonSettin
     ordered = sorted(set(ids))
     found: dict[int, PersonSettings] = {}
     for start in range(0, len(ordered), 500):
-        for row in session.scalars(select(PersonSettings).where(PersonSettings.user_id.in_(ordered[start:start + 500]))):
+        chunk = ordered[start:start + 500]
+        for row in session.scalars(select(PersonSettings).where(PersonSettings.user_id.in_(chunk))):
             found[row.user_id] = row
     return found
 
@@ -321,7 +322,7 @@ def read_unsubscribe_token(*, secret_key: str, token: str) -> tuple[int, str]:
 def unsubscribe(*, session: Session, secret_key: str, token: str) -> str:
     """Turn e-mail off for the token's kind (or every kind); returns the kind. Raises Invalid."""
     user_id, kind = read_unsubscribe_token(secret_key=secret_key, token=token)
-    if session.get(User, user_id) is None:
+    if user_id not in people.people(session=session, ids=[user_id]):
         raise Invalid("This unsubscribe link is for an account that no longer exists.", code="bad_token")
     row = _own_settings(session, user_id)
     merged = _merged_preferences(row.preferences)
@@ -329,10 +330,11 @@ def unsubscribe(*, session: Session, secret_key: str, token: str) -> str:
         if kind in (ALL_KINDS, name):
             channels[Channel.EMAIL.value] = False
     row.preferences = merged
-    session.execute(update(Notification).where(Notification.user_id == user_id,
-                                               Notification.mail_state == MailState.PENDING.value,
-                                               (Notification.kind == kind) if kind != ALL_KINDS else True)
-                    .values(mail_state=MailState.NONE.value))
+    pending = update(Notification).where(Notification.user_id == user_id,
+                                         Notification.mail_state == MailState.PENDING.value)
+    if kind != ALL_KINDS:
+        pending = pending.where(Notification.kind == kind)
+    session.execute(pending.values(mail_state=MailState.NONE.value))
     session.commit()
     return kind
 
@@ -408,7 +410,8 @@ def compose(*, smtp: SmtpSettings, to: str, rows: list[Notification], unsubscrib
     return message
 
 
-def claim_mail(*, session: Session, secret_key: str, now: dt.datetime | None = None, max_people: int = 500) -> list[Mail]:
+def claim_mail(*, session: Session, secret_key: str, now: dt.datetime | None = None,
+               max_people: int = 500) -> list[Mail]:
     """Claim the pending notifications of people whose digest window has passed; one mail each. Commits."""
     smtp = get_smtp(session=session)
     if not smtp.host:

@@ -94,7 +94,7 @@ def main_pages(ids: dict[str, str]) -> list[str]:
             "/work/standard", "/settings/repository", "/repository/outside-changes", "/settings/probes",
             "/monitoring/endpoints/shop-edge", "/compare", f"/compare/{ids['before']}...main",
             f"/compare/{ids['before']}...main?view=split", "/settings/webhooks",
-            f"/settings/webhooks/{ids['webhook']}"]
+            f"/settings/webhooks/{ids['webhook']}", "/notifications", "/account/notifications", "/settings/mail"]
 
 
 def violations(page: Any) -> list[str]:

@@ -138,6 +138,7 @@ def test_importing_every_module_registers_nothing_until_wiring_runs() -> None:
         from calcifer.monitoring import checks, hooks
         from calcifer.notify import channels
         from calcifer.remote import service as remote
+        from calcifer.work import reviews
         from calcifer.work import service as work
         def names(items):
             if isinstance(items, dict):
@@ -149,7 +150,7 @@ def test_importing_every_module_registers_nothing_until_wiring_runs() -> None:
                  "status subscribers": hooks.STATUS_CHANGE_HOOKS, "maintenance": hooks.MAINTENANCE_PROVIDERS,
                  "background services": background.SERVICES, "check types": checks.REGISTRY,
                  "integration rules": remote.INTEGRATION_RULES, "resolution rules": work.RESOLUTION_RULES,
-                 "channel types": channels.CHANNEL_TYPES}
+                 "channel types": channels.CHANNEL_TYPES, "review hooks": reviews.REVIEW_EVENT_HOOKS}
         before = {name: names(items) for name, items in lists.items()}
         wiring.wire()
         after = {name: names(items) for name, items in lists.items()}
@@ -167,9 +168,10 @@ def test_importing_every_module_registers_nothing_until_wiring_runs() -> None:
     assert after["status subscribers"] == ["record_incidents", "queue_status_notifications",
                                            "record_status_changes"]
     assert after["background services"] == ["monitoring-scheduler", "probe-watch", "backups", "notifier",
-                                             "webhooks", "remote-sync", "plugin-events"]
+                                             "webhooks", "remote-sync", "plugin-events", "inbox"]
     # The built-in channel type, registered by the wiring like a plugin's.
     assert len(after["channel types"]) == 1 and "AppriseChannel" in after["channel types"][0]
+    assert after["review hooks"] == ["record_review"]
     assert {"http", "tcp", "icmp", "dns", "push"} <= set(after["check types"])
     assert all(after[name] for name in ("merge rules", "merge files", "work-item hooks", "initial files",
                                         "catalog added", "maintenance", "integration rules", "resolution rules"))

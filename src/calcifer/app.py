@@ -19,9 +19,11 @@ from calcifer.catalog import routes as catalog_routes
 from calcifer.changelog import routes as changelog_routes
 from calcifer.config import Settings
 from calcifer.deps import bounded_path_ids, reject_unstorable_json, verify_csrf
+from calcifer.discussion import routes as discussion_routes
 from calcifer.docs import edit_routes as docs_edit_routes
 from calcifer.docs import routes as docs_routes
 from calcifer.history import routes as history_routes
+from calcifer.inbox import routes as inbox_routes
 from calcifer.instance import AppContext
 from calcifer.monitoring import incident_routes, probe_routes, push_routes, status_routes
 from calcifer.monitoring import routes as monitoring_routes
@@ -52,7 +54,8 @@ ROUTERS = (web_routes.pages, web_routes.api, auth_routes.pages, auth_routes.api,
            audit_routes.pages, audit_routes.api, prefs_routes.pages, prefs_routes.api, work_routes.pages,
            work_routes.api, catalog_routes.pages, catalog_routes.api, catalog_routes.schema_api,
            edit_routes.pages, edit_routes.api, discovery_routes.pages,
-           discovery_routes.api, docs_routes.pages, docs_routes.api, changelog_routes.pages, changelog_routes.api,
+           discovery_routes.api, discussion_routes.pages, discussion_routes.api, inbox_routes.pages, inbox_routes.api,
+           docs_routes.pages, docs_routes.api, changelog_routes.pages, changelog_routes.api,
            docs_edit_routes.pages, docs_edit_routes.api, history_routes.pages, history_routes.api,
            search_routes.pages, search_routes.api,
            review_routes.pages, review_routes.api, conflict_routes.pages, conflict_routes.api,

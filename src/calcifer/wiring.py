@@ -33,6 +33,7 @@ from calcifer.catalog import service as catalog_service
 from calcifer.config import Settings
 from calcifer.docs import doc_templates, worklog
 from calcifer.docs import index_sync as docs_index
+from calcifer.inbox import consumer as inbox_consumer
 from calcifer.instance import AppContext
 from calcifer.instance import prepare as prepare_instance
 from calcifer.monitoring import checks, incidents, maintenance, probes, runner
@@ -92,6 +93,10 @@ WORK_ITEM_EVENT_HOOKS: tuple[work_service.WorkItemEventHook, ...] = (
 RESOLUTION_RULES: tuple[work_service.ResolutionRule, ...] = (
     remote_rules.catalog_problems,           # catalog files load as main's index reads them
     remote_rules.docs_problems,              # docs' front matter reads
+)
+# Inside the transaction of a review (request, approval, change request), before it commits.
+REVIEW_EVENT_HOOKS: tuple[reviews.ReviewEventHook, ...] = (
+    outbox.record_review,                    # work_item.reviewed events
 )
 # Files of a NEW managed repository's first commit.
 INITIAL_FILES: tuple[work_service.InitialFiles, ...] = (
@@ -163,6 +168,7 @@ BACKGROUND_SERVICES: tuple[tuple[str, background.Start], ...] = (
     ("webhooks", webhook_deliverer.start),  # the outbox's events to webhooks (in every web process)
     ("remote-sync", remote_sync.start),      # push after merges (backoff), scheduled fetch
     ("plugin-events", plugin_events.start),  # the outbox's events to plugins' event subscribers
+    ("inbox", inbox_consumer.start),         # the outbox's events to each person: in-app, e-mail, apprise
 )
 
 # -- the plugin interface's built-ins --------------------------------------------------------------------
@@ -185,6 +191,7 @@ class Wiring:
         default_factory=lambda: list(WORK_ITEM_CHANGED))
     work_item_events: list[work_service.WorkItemEventHook] = field(
         default_factory=lambda: list(WORK_ITEM_EVENT_HOOKS))
+    review_events: list[reviews.ReviewEventHook] = field(default_factory=lambda: list(REVIEW_EVENT_HOOKS))
     initial_files: list[work_service.InitialFiles] = field(default_factory=lambda: list(INITIAL_FILES))
     resolution_rules: list[work_service.ResolutionRule] = field(default_factory=lambda: list(RESOLUTION_RULES))
     catalog_added: list[catalog_service.AddedHook] = field(default_factory=lambda: list(CATALOG_ADDED))
@@ -302,6 +309,7 @@ def install(wiring: Wiring) -> None:
     work_service.AFTER_MERGE_STEPS[:] = wiring.after_merge_steps
     work_service.WORK_ITEM_CHANGED_HOOKS[:] = wiring.work_item_changed
     work_service.WORK_ITEM_EVENT_HOOKS[:] = wiring.work_item_events
+    reviews.REVIEW_EVENT_HOOKS[:] = wiring.review_events
     work_service.INITIAL_FILE_PROVIDERS[:] = wiring.initial_files
     work_service.RESOLUTION_RULES[:] = wiring.resolution_rules
     catalog_index_sync.CATALOG_CHANGED_HOOKS[:] = wiring.catalog_changed

@@ -114,7 +114,8 @@ def main_pages(ids: dict[str, str]) -> list[str]:
             "/monitoring/endpoints/shop-edge", "/compare", f"/compare/{ids['before']}...main",
             f"/compare/{ids['before']}...main?view=split", "/settings/webhooks", "/settings/integrations",
             f"/settings/webhooks/{ids['webhook']}", "/settings/sso", f"/work/{ids['conflicted']}",
-            f"/work/{ids['conflicted']}/conflicts", f"/docs/diff/{DOC}", f"/docs/diff/{DOC}?view=split"]
+            f"/work/{ids['conflicted']}/conflicts", f"/docs/diff/{DOC}", f"/docs/diff/{DOC}?view=split",
+            "/notifications", "/account/notifications", "/settings/mail"]
 
 
 def violations(page: Any) -> list[str]:

@@ -34,6 +34,11 @@ UNPAGED: dict[str, tuple[set[str], str]] = {
     "/api/v1/webhooks/{webhook_id}": ({"events", "services", "tags", "categories"},
                                       "the events and filters of one webhook (at most 200 each)"),
     "/api/v1/work-items/{item_id}": ({"checklist"}, "one work item's checklist"),
+    "/api/v1/comments/{comment_id}": ({"history", "mentions"}, "one comment's edits (15 minutes of them) and its "
+                                      "mentions (at most 50)"),
+    "/api/v1/mention-suggestions": ({"items"}, "autocomplete: at most 10 usernames"),
+    "/api/v1/work-items/{item_id}/timeline": ({"items"}, "one work item's activity in time order, answered whole "
+                                               "(its latest 500 audit entries and first 500 comments)"),
     # A precondition failure lists every unmet rule at once (docs/api.md), so these are never paged.
     "/api/v1/work-items/{item_id}/branch": ({"conflicts"}, "every conflicted file at once"),
     "/api/v1/work-items/{item_id}/merge-check": ({"problems", "warnings", "on_main"},

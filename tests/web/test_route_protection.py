@@ -18,7 +18,8 @@ from tests.conftest import make_user
 # `/login/oidc/callback` is where the identity provider sends the browser back (checked by state and PKCE).
 ALLOW_LIST = {"/login", "/login/code", "/login/oidc", "/login/oidc/callback", "/setup", "/healthz",
               "/api/v1/schema/service", "/api/v1/schema/endpoint",
-              "/api/v1/repository/webhook"}  # signed by the forge (tests/remote/)
+              "/api/v1/repository/webhook",  # signed by the forge (tests/remote/)
+              "/unsubscribe"}  # a notification mail's link: its signed token is the key (tests/inbox/)
 # Push heartbeats authenticate with the secret token in their path (tested in tests/monitoring/).
 PUBLIC_PREFIXES = ("/api/v1/push/",)
 

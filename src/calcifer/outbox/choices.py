@@ -11,6 +11,8 @@ class EventName(StrEnum):
     WORK_ITEM_UPDATED = "work_item.updated"
     WORK_ITEM_MERGED = "work_item.merged"
     WORK_ITEM_CANCELLED = "work_item.cancelled"
+    WORK_ITEM_REVIEWED = "work_item.reviewed"
+    COMMENT_CREATED = "comment.created"
     SERVICE_ADDED = "service.added"
     SERVICE_CHANGED = "service.changed"
     SERVICE_REMOVED = "service.removed"

@@ -30,3 +30,12 @@ class DomainEvent(Base):
     category: Mapped[str | None] = mapped_column(String(64), nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     dispatched: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SubscriberCursor(Base):
+    """How far one subscriber (other than webhooks, which mark rows ``dispatched``) has read the outbox."""
+
+    __tablename__ = "domain_event_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_id: Mapped[int] = mapped_column(RowId, default=0)

@@ -29,7 +29,7 @@ from calcifer.events import (
     ProbeStatusChanged,
 )
 from calcifer.outbox.choices import EventName
-from calcifer.outbox.models import DomainEvent
+from calcifer.outbox.models import DomainEvent, SubscriberCursor
 from calcifer.work.choices import WorkItemChange
 from calcifer.work.models import WorkItem
 
@@ -85,8 +85,19 @@ def record_work_item(*, session: Session, item: WorkItem, change: WorkItemChange
     data = {"work_item": {
         "id": item.id, "title": item.title, "status": item.status, "category": item.category,
         "action": item.action, "service": item.service, "branch": item.branch,
-        "merge_commit": item.merge_commit, "url": f"/work/{item.id}"}}
+        "merge_commit": item.merge_commit, "url": f"/work/{item.id}",
+        "author": item.author.username if item.author else None,
+        "assignee": item.assignee.username if item.assignee else None}}
     emit(session=session, name=WORK_ITEM_EVENTS[change], data=data, service=item.service, category=item.category)
+
+
+def record_review(*, session: Session, item: WorkItem, verdict: str, reviewer: str, comment: str) -> None:
+    """``work.reviews.REVIEW_EVENT_HOOKS``: work_item.reviewed (a review request, approval or change request)."""
+    data = {"work_item": {"id": item.id, "title": item.title, "status": item.status, "url": f"/work/{item.id}",
+                          "author": item.author.username if item.author else None,
+                          "assignee": item.assignee.username if item.assignee else None},
+            "review": {"verdict": verdict, "reviewer": reviewer, "comment": comment[:2000]}}
+    emit(session=session, name=EventName.WORK_ITEM_REVIEWED, data=data, service=item.service, category=item.category)
 
 
 def _endpoint_services(session: Session, slugs: Collection[str]) -> dict[str, str | None]:
@@ -183,18 +194,19 @@ def pending_events(*, session: Session, limit: int = 500) -> list[OutboxEvent]:
     return [OutboxEvent(*row) for row in rows]
 
 
-def events_after(*, session: Session, after_id: int, limit: int = 500) -> list[OutboxEvent]:
-    """Events with an id above ``after_id``, oldest first, dispatched or not (plugin subscribers keep
-    their own position; webhooks' ``dispatched`` flag is theirs)."""
-    rows = session.execute(select(DomainEvent.id, DomainEvent.name, DomainEvent.occurred_at, DomainEvent.service,
-                                  DomainEvent.category, DomainEvent.data)
-                           .where(DomainEvent.id > after_id).order_by(DomainEvent.id).limit(limit))
-    return [OutboxEvent(*row) for row in rows]
-
-
 def last_event_id(*, session: Session) -> int:
     """The id of the newest recorded event (0: none yet)."""
     return int(session.scalar(select(func.max(DomainEvent.id))) or 0)
+
+
+def start_cursor_at_newest(*, session: Session, subscriber: str) -> bool:
+    """Give ``subscriber`` a cursor at the newest event, so it never sees what happened before it existed
+    (commits). False when it already has one."""
+    if session.get(SubscriberCursor, subscriber) is not None:
+        return False
+    session.add(SubscriberCursor(name=subscriber, last_id=last_event_id(session=session)))
+    session.commit()
+    return True
 
 
 def mark_dispatched(*, session: Session, ids: Sequence[int]) -> None:
@@ -210,6 +222,45 @@ def prune(*, session: Session, before: dt.datetime) -> int:
                                                        DomainEvent.occurred_at < before))
     session.commit()
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+# A gap in the ids may be a transaction still open (PostgreSQL hands out ids before commit): a cursor
+# waits this long for it before it reads past the gap (a rolled-back insert leaves a gap for ever).
+GAP_WAIT = dt.timedelta(seconds=5)
+
+
+def events_after(*, session: Session, subscriber: str, limit: int = 500) -> tuple[int, list[OutboxEvent]]:
+    """``(cursor, events)``: the subscriber's cursor and the events after it, oldest first, up to the first
+    gap in the ids younger than ``GAP_WAIT``. Independent of ``dispatched`` (which is webhooks')."""
+    cursor = session.scalar(select(SubscriberCursor.last_id).where(SubscriberCursor.name == subscriber))
+    if cursor is None:
+        session.execute(insert(SubscriberCursor).values(name=subscriber, last_id=0))
+        session.commit()
+        cursor = 0
+    rows = session.execute(select(DomainEvent.id, DomainEvent.name, DomainEvent.occurred_at, DomainEvent.service,
+                                  DomainEvent.category, DomainEvent.data)
+                           .where(DomainEvent.id > cursor).order_by(DomainEvent.id).limit(limit))
+    events: list[OutboxEvent] = []
+    expected = cursor + 1
+    young = utcnow() - GAP_WAIT
+    for row in rows:
+        event = OutboxEvent(*row)
+        if event.id != expected:
+            at = event.occurred_at if event.occurred_at.tzinfo else event.occurred_at.replace(tzinfo=dt.UTC)
+            if at > young:
+                break
+        events.append(event)
+        expected = event.id + 1
+    return int(cursor), events
+
+
+def advance(*, session: Session, subscriber: str, from_id: int, to_id: int) -> bool:
+    """Move the subscriber's cursor from ``from_id`` to ``to_id`` in the caller's transaction; False when
+    another process moved it first (the caller rolls back what it wrote for those events)."""
+    result = session.execute(update(SubscriberCursor).where(SubscriberCursor.name == subscriber,
+                                                            SubscriberCursor.last_id == from_id)
+                             .values(last_id=to_id).execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
 def count_pending(*, session: Session) -> int:

@@ -1,7 +1,8 @@
 """The plugin event consumer: a background service that hands domain events (the outbox) to the event
 subscribers plugins registered.
 
-Its position is one row (``plugin_cursors``) advanced with a compare-and-set before the subscribers run,
+Its position is the outbox's subscriber cursor ``plugins``, advanced with a compare-and-set before the
+subscribers run,
 so with several web processes each event reaches the subscribers at most once; a subscriber that
 raises is logged and the others still run. On first start it begins at the newest event (history is
 not replayed). Each round also re-reads the plugin toggles, so a plugin switched off in another
@@ -14,34 +15,26 @@ import logging
 import threading
 from collections.abc import Callable
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from calcifer.instance import AppContext
 from calcifer.outbox import service as outbox
 from calcifer.plugins import registry
 from calcifer.plugins import service as plugin_service
-from calcifer.plugins.models import PluginCursor
 
 log = logging.getLogger("calcifer.plugins")
-CURSOR = "events"
+CURSOR = "plugins"
 
 
 def _claim(session: Session, *, limit: int) -> list[outbox.OutboxEvent]:
-    cursor = session.get(PluginCursor, CURSOR)
-    if cursor is None:
-        session.add(PluginCursor(name=CURSOR, last_event_id=outbox.last_event_id(session=session)))
-        session.commit()
+    if outbox.start_cursor_at_newest(session=session, subscriber=CURSOR):
         return []
-    start = cursor.last_event_id
-    events = outbox.events_after(session=session, after_id=start, limit=limit)
+    start, events = outbox.events_after(session=session, subscriber=CURSOR, limit=limit)
     if not events:
         return []
-    moved = session.execute(update(PluginCursor).where(PluginCursor.name == CURSOR,
-                                                       PluginCursor.last_event_id == start)
-                            .values(last_event_id=events[-1].id))
+    moved = outbox.advance(session=session, subscriber=CURSOR, from_id=start, to_id=events[-1].id)
     session.commit()
-    return events if moved.rowcount == 1 else []  # type: ignore[attr-defined]  # 0: another consumer took them
+    return events if moved else []  # not moved: another consumer took them
 
 
 def deliver(*, session_factory: sessionmaker[Session], limit: int = 200) -> int:

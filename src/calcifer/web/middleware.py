@@ -41,6 +41,8 @@ log = logging.getLogger("calcifer.request")
 PUBLIC_PATHS = frozenset({"/login", "/login/code", "/setup", "/healthz", "/favicon.ico",
                           # Single sign-on: the start, and the identity provider's redirect back (auth.oidc).
                           "/login/oidc", "/login/oidc/callback",
+                          # Notification mails' unsubscribe link: its signed token is the key (inbox.service).
+                          "/unsubscribe",
                           # JSON Schemas of catalog files, so editors and CI validate without a token.
                           "/api/v1/schema/service", "/api/v1/schema/endpoint",
                           # The forge's push webhook: refused unless signed with the shared secret.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -53,6 +54,15 @@ VERDICT_OF = {ReviewAction.APPROVE: ReviewVerdict.APPROVE,
               ReviewAction.CHANGES_REQUESTED: ReviewVerdict.CHANGES_REQUESTED,
               ReviewAction.REQUEST: ReviewVerdict.REQUESTED}
 _VERDICTS = (ReviewVerdict.APPROVE.value, ReviewVerdict.CHANGES_REQUESTED.value)
+
+
+class ReviewEventHook(Protocol):
+    """Called in the review's transaction, before it commits (the outbox records work_item.reviewed)."""
+
+    def __call__(self, *, session: Session, item: WorkItem, verdict: str, reviewer: str, comment: str) -> None: ...
+
+
+REVIEW_EVENT_HOOKS: list[ReviewEventHook] = []  # filled by calcifer.wiring
 
 
 @dataclass(frozen=True)
@@ -155,6 +165,8 @@ def add_review(
                          object_id=item.id, summary=f"{did} #{item.id}" + (f" at {tip[:10]}" if tip else ""),
                          after={"review_id": review.id, "verdict": verdict.value, "comment": comment,
                                 "commit": tip or None})
+    for hook in list(REVIEW_EVENT_HOOKS):
+        hook(session=session, item=item, verdict=verdict.value, reviewer=actor.username, comment=comment)
     session.commit()
     session.refresh(review)
     return review

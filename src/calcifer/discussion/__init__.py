@@ -1,0 +1,2 @@
+"""Discussion: comments on work items, incidents, services and docs, @mentions, watching, and a work
+item's activity timeline."""

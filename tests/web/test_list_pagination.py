@@ -36,6 +36,7 @@ UNPAGED: dict[str, tuple[set[str], str]] = {
     "/api/v1/work-items/{item_id}": ({"checklist"}, "one work item's checklist"),
     "/api/v1/comments/{comment_id}": ({"history", "mentions"}, "one comment's edits (15 minutes of them) and its "
                                       "mentions (at most 50)"),
+    "/api/v1/plugins": ({"items"}, "the plugins installed in this Python environment, a handful, answered whole"),
     "/api/v1/mention-suggestions": ({"items"}, "autocomplete: at most 10 usernames"),
     "/api/v1/work-items/{item_id}/timeline": ({"items"}, "one work item's activity in time order, answered whole "
                                                "(its latest 500 audit entries and first 500 comments)"),

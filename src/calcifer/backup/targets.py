@@ -284,6 +284,7 @@ def upload_everywhere(*, session_factory: Callable[[], Session], secret_key: str
     raises StoreError naming each failure (the verified copies stay recorded)."""
     written: list[str] = []
     failures: list[str] = []
+    codes: set[str] = set()
     with session_factory() as session:
         for target in session.scalars(select(BackupTarget).where(BackupTarget.enabled.is_(True))
                                       .order_by(BackupTarget.id)):
@@ -305,11 +306,13 @@ def upload_everywhere(*, session_factory: Callable[[], Session], secret_key: str
             except StoreError as exc:
                 session.rollback()
                 failures.append(f"{target.name}: {exc.message}")
+                codes.add(exc.code)
                 target.last_error = exc.message[:2000]
                 target.last_checked_at = utcnow()
                 session.commit()
     if failures:
-        raise StoreError("Upload to a backup target failed — " + " ".join(failures))
+        raise StoreError("Upload to a backup target failed — " + " ".join(failures),
+                         code=codes.pop() if len(codes) == 1 else None)
     return written
 
 

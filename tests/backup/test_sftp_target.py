@@ -115,6 +115,7 @@ def test_restore_from_an_sftp_location(cast: Cast, ctx: AppContext, ssh_server: 
                                   check=False)
             assert done.returncode == 0, done.stderr
             assert f"Restored {result.path.name}" in done.stdout
-        assert (restored.resolved_data_dir / "secret_key").read_text() == (ctx.settings.data_dir / "secret_key").read_text()
+        key = (ctx.settings.data_dir / "secret_key").read_text()
+        assert (restored.resolved_data_dir / "secret_key").read_text() == key
     finally:
         drop_schema(restored)

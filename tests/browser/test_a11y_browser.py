@@ -81,6 +81,12 @@ def seed(server: LiveServer) -> dict[str, str]:
         hook = client.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "secret": "s3cret",
                                                      "events": ["work_item.merged"], "name": "Chat"})
         assert hook.status_code == 201, hook.text
+        # Settings → Backups → Targets lists one of each kind (never contacted: nothing listens there).
+        for target in ({"name": "Bucket", "kind": "s3", "endpoint_url": "http://127.0.0.1:9", "bucket": "calcifer",
+                        "access_key_id": "a", "secret_access_key": "b"},
+                       {"name": "NAS", "kind": "sftp", "host": "127.0.0.1", "port": 9, "username": "backup",
+                        "folder": "/backups", "password": "p"}):
+            assert client.post("/api/v1/backups/targets", json=target).status_code == 201
     return {"item": str(item_id), "incident": str(incident_id), "before": before,
             "webhook": str(hook.json()["id"])}
 
@@ -94,7 +100,7 @@ def main_pages(ids: dict[str, str]) -> list[str]:
             "/work/standard", "/settings/repository", "/repository/outside-changes", "/settings/probes",
             "/monitoring/endpoints/shop-edge", "/compare", f"/compare/{ids['before']}...main",
             f"/compare/{ids['before']}...main?view=split", "/settings/webhooks",
-            f"/settings/webhooks/{ids['webhook']}"]
+            f"/settings/webhooks/{ids['webhook']}", "/settings/backups", "/settings/backups/targets"]
 
 
 def violations(page: Any) -> list[str]:

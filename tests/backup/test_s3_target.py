@@ -35,13 +35,12 @@ def admin(session: Session) -> User:
 
 
 def add_s3_target(ctx: AppContext, s3: S3Server, *, bucket: str, prefix: str = "calcifer/nightly",
-                  name: str = "offsite") -> int:
+                  name: str = "offsite", enabled: bool = True) -> int:
     with ctx.session_factory() as session:
-        target = targets.create_target(session=session, actor=admin(session), secret_key=ctx.secret_key,
-                                       data=BackupTargetCreate(
-                                           name=name, kind="s3", endpoint_url=s3.endpoint_url, region="us-east-1",
-                                           bucket=bucket, prefix=prefix, access_key_id="AKIDTEST",
-                                           secret_access_key="s3cr3t-for-tests"))
+        data = BackupTargetCreate(name=name, kind="s3", enabled=enabled, endpoint_url=s3.endpoint_url,
+                                  region="us-east-1", bucket=bucket, prefix=prefix, access_key_id="AKIDTEST",
+                                  secret_access_key="s3cr3t-for-tests")
+        target = targets.create_target(session=session, actor=admin(session), secret_key=ctx.secret_key, data=data)
         return target.id
 
 
@@ -187,3 +186,20 @@ def test_the_restore_command_takes_an_s3_location(cast: Cast, ctx: AppContext, s
                              env=env_for(restored), cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert unknown.returncode == 1 and "No backup target configured here holds" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+
+
+def test_scheduled_backups_go_to_the_enabled_targets_only(cast: Cast, ctx: AppContext, s3_server: S3Server) -> None:
+    import datetime as dt
+
+    from calcifer.backup import scheduler
+
+    chosen, spare = s3_server.new_bucket(), s3_server.new_bucket()
+    add_s3_target(ctx, s3_server, bucket=chosen, prefix="", name="chosen")
+    add_s3_target(ctx, s3_server, bucket=spare, prefix="", name="spare", enabled=False)
+    now = dt.datetime.now(dt.UTC)
+    assert scheduler.run_due(ctx, last_seen=now - dt.timedelta(days=1, hours=1), now=now) is True
+    with ctx.session_factory() as session:
+        run = service.last_success(session=session)
+        assert run is not None and run.trigger == Trigger.SCHEDULED.value
+        name = run.file_name
+    assert keys(s3_server, chosen) == [name] and keys(s3_server, spare) == []

@@ -20,6 +20,7 @@ def test_only_admins_see_or_change_targets(cast: Cast) -> None:
         assert client.post("/api/v1/backups/targets", json={"name": "x", "kind": "s3"}).status_code == 403
         assert client.get("/api/v1/backups/targets/1").status_code == 403
         assert client.delete("/api/v1/backups/targets/1").status_code == 403
+        assert client.patch("/api/v1/backups/targets/1", json={"enabled": False}).status_code == 403
         assert client.post("/api/v1/backups/targets/1/test").status_code == 403
         assert client.get("/settings/backups/targets").status_code == 403
     assert cast.outsider.get("/api/v1/backups/targets").status_code == 401
@@ -72,6 +73,12 @@ def test_add_test_and_remove_a_target_on_the_page(app, ctx: AppContext,  # type:
     assert again.status_code == 303
     assert "exists already" in browser.get("/settings/backups/targets").text
 
+    paused = browser.post(f"/settings/backups/targets/{target_id}/enabled", data={"csrf_token": token, "enabled": "0"})
+    assert paused.status_code == 303
+    assert "not used" in browser.get("/settings/backups/targets").text
+    with ctx.session_factory() as session:
+        assert session.get(BackupTarget, target_id).enabled is False  # type: ignore[union-attr]
+
     removed = browser.post(f"/settings/backups/targets/{target_id}/delete", data={"csrf_token": token})
     assert removed.status_code == 303
     assert "No targets" in browser.get("/settings/backups/targets").text
@@ -88,5 +95,8 @@ def test_a_target_that_cannot_be_reached_fails_its_test_with_the_reason(cast: Ca
     tested = cast.admin.post(f"/api/v1/backups/targets/{target['id']}/test").json()
     assert tested["ok"] is False and "check the endpoint URL" in tested["message"]
     assert cast.admin.get(f"/api/v1/backups/targets/{target['id']}").json()["last_error"] == tested["message"]
+    paused = cast.admin.patch(f"/api/v1/backups/targets/{target['id']}", json={"enabled": False})
+    assert paused.status_code == 200 and paused.json()["enabled"] is False
+    assert cast.admin.patch(f"/api/v1/backups/targets/{target['id']}", json={"enabled": "no"}).status_code == 422
     assert cast.admin.delete(f"/api/v1/backups/targets/{target['id']}").status_code == 204
     assert cast.admin.get(f"/api/v1/backups/targets/{target['id']}").status_code == 404

@@ -23,6 +23,7 @@ from calcifer.backup.schemas import (
     BackupTargetCreate,
     BackupTargetListPublic,
     BackupTargetPublic,
+    BackupTargetUpdate,
     SchedulePublic,
     ScheduleUpdate,
     TargetTestPublic,
@@ -198,6 +199,14 @@ def targets_detail_api(session: SessionDep, admin: RequireAdmin, target_id: int)
     return targets.public(targets.get_target(session=session, target_id=target_id))
 
 
+@api.patch("/backups/targets/{target_id}", response_model=BackupTargetPublic)
+def targets_update_api(session: SessionDep, admin: RequireAdmin, target_id: int,
+                       data: BackupTargetUpdate) -> dict[str, Any]:
+    """Choose whether backups go to this target (`{"enabled": false}` keeps it for restores only)."""
+    return targets.public(targets.set_enabled(session=session, actor=admin, target_id=target_id,
+                                              enabled=data.enabled))
+
+
 @api.delete("/backups/targets/{target_id}", status_code=204)
 def targets_delete_api(session: SessionDep, admin: RequireAdmin, target_id: int) -> Response:
     targets.delete_target(session=session, actor=admin, target_id=target_id)
@@ -260,6 +269,14 @@ def _number(value: str, field: str) -> int:
 def targets_test(request: Request, session: SessionDep, ctx: CtxDep, admin: RequireAdmin, target_id: int) -> Response:
     result = targets.test_target(session=session, secret_key=ctx.secret_key, target_id=target_id)
     flash(request, "success" if result.ok else "error", result.message)
+    return RedirectResponse(f"/settings/backups/targets#target-{target_id}", status_code=303)
+
+
+@pages.post("/settings/backups/targets/{target_id}/enabled")
+def targets_enable(request: Request, session: SessionDep, admin: RequireAdmin, target_id: int,
+                   enabled: Annotated[str, Form()] = "") -> Response:
+    target = targets.set_enabled(session=session, actor=admin, target_id=target_id, enabled=enabled == "1")
+    flash(request, "success", f"Backups {'go' if target.enabled else 'no longer go'} to {target.name}.")
     return RedirectResponse(f"/settings/backups/targets#target-{target_id}", status_code=303)
 
 

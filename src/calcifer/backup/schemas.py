@@ -85,6 +85,12 @@ class BackupTargetCreate(BaseModel):
                                                   "trusted on first use (shown on the page).")
 
 
+class BackupTargetUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(strict=True, description="Upload every backup (manual or scheduled) to this target.")
+
+
 class BackupTargetPublic(BaseModel):
     id: int
     name: str

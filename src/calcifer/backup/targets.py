@@ -161,6 +161,18 @@ def get_target(*, session: Session, target_id: int) -> BackupTarget:
     return target
 
 
+def set_enabled(*, session: Session, actor: User, target_id: int, enabled: bool) -> BackupTarget:
+    """Choose whether every backup (manual or scheduled) is uploaded to the target."""
+    target = get_target(session=session, target_id=target_id)
+    if target.enabled != enabled:
+        target.enabled = enabled
+        audit_service.record(session=session, actor=actor, action="backup.target.update",
+                             object_type="backup_target", object_id=str(target.id),
+                             summary=f"{'enabled' if enabled else 'disabled'} backup target {target.name}")
+        session.commit()
+    return target
+
+
 def delete_target(*, session: Session, actor: User, target_id: int) -> None:
     """Forget a target (and the record of its copies); nothing is deleted in the bucket or folder."""
     target = get_target(session=session, target_id=target_id)

@@ -283,7 +283,8 @@ class SftpStore:
         return str(PurePosixPath(self.config.folder) / name)
 
     def location(self, name: str) -> str:
-        return f"sftp://{self.config.username}@{self.config.host}:{self.config.port}{self.path(name)}"
+        host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host  # an IPv6 address
+        return f"sftp://{self.config.username}@{host}:{self.config.port}{self.path(name)}"
 
     def _where(self) -> str:
         return f"{self.config.host}:{self.config.port}"

@@ -189,7 +189,8 @@ def location(target: BackupTarget, name: str = "") -> str:
     if target.kind == TargetKind.S3.value:
         return f"s3://{c['bucket']}/{c['prefix']}{name}"
     folder = c["folder"].rstrip("/")
-    return f"sftp://{c['username']}@{c['host']}:{c['port']}{folder}/{name}"
+    host = f"[{c['host']}]" if ":" in c["host"] else c["host"]  # an IPv6 address
+    return f"sftp://{c['username']}@{host}:{c['port']}{folder}/{name}"
 
 
 def public(target: BackupTarget) -> dict[str, Any]:

@@ -3,7 +3,10 @@
 
 An archive is written under a temporary name (``.calcifer-backup-*.partial``) and renamed when complete,
 so a crash or a kill never leaves a file that looks like a backup; the next backup removes what such a
-run left behind. A restore verifies every checksum before it writes anything.
+run left behind. A complete archive is then uploaded to every enabled off-site target (``targets.py``);
+a failed upload keeps the local archive and fails the run with the reason. A restore verifies every
+checksum before it writes anything; ``download_archive`` fetches an ``s3://`` or ``sftp://`` location
+first, with the credentials of the configured target that holds it.
 """
 
 from __future__ import annotations

@@ -94,6 +94,12 @@ def seed(server: LiveServer) -> dict[str, str]:
         hook = client.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "secret": "s3cret",
                                                      "events": ["work_item.merged"], "name": "Chat"})
         assert hook.status_code == 201, hook.text
+        # Settings → Backups → Targets lists one of each kind (never contacted: nothing listens there).
+        for target in ({"name": "Bucket", "kind": "s3", "endpoint_url": "http://127.0.0.1:9", "bucket": "calcifer",
+                        "access_key_id": "a", "secret_access_key": "b"},
+                       {"name": "NAS", "kind": "sftp", "host": "127.0.0.1", "port": 9, "username": "backup",
+                        "folder": "/backups", "password": "p"}):
+            assert client.post("/api/v1/backups/targets", json=target).status_code == 201
     # OpenID Connect login on (its provider is never asked here): the login page shows "Sign in with ...".
     with server.ctx.session_factory() as session:
         sso.save_provider(session=session, actor=auth_service.get_user_by_username(session=session, username="ada"),
@@ -115,7 +121,8 @@ def main_pages(ids: dict[str, str]) -> list[str]:
             f"/compare/{ids['before']}...main?view=split", "/settings/webhooks", "/settings/integrations",
             f"/settings/webhooks/{ids['webhook']}", "/settings/sso", f"/work/{ids['conflicted']}",
             f"/work/{ids['conflicted']}/conflicts", f"/docs/diff/{DOC}", f"/docs/diff/{DOC}?view=split",
-            "/notifications", "/account/notifications", "/settings/mail"]
+            "/notifications", "/account/notifications", "/settings/mail", "/settings/backups",
+            "/settings/backups/targets"]
 
 
 def violations(page: Any) -> list[str]:

@@ -8,6 +8,7 @@ terabytes is refused at once.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -32,6 +33,20 @@ _MEMBER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
 GIB = 1 << 30
+
+# An archive's file (or object) name: the UTC time it was made, to the millisecond.
+ARCHIVE_PREFIX = "calcifer-backup-"
+ARCHIVE_SUFFIX = ".tar.gz"
+ARCHIVE_NAME = re.compile(r"^calcifer-backup-(\d{8}T\d{6}\d{3}Z)(?:-(\d+))?\.tar\.gz$")
+
+
+def archive_time(name: str) -> dt.datetime | None:
+    """When the archive named ``name`` was made; None for a name that is not an archive's."""
+    match = ARCHIVE_NAME.fullmatch(name)
+    if not match:
+        return None
+    return dt.datetime.strptime(match.group(1)[:-4], "%Y%m%dT%H%M%S").replace(
+        tzinfo=dt.UTC, microsecond=int(match.group(1)[-4:-1]) * 1000)
 
 
 @dataclass(frozen=True)

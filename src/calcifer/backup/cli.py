@@ -60,33 +60,49 @@ def backup_command(
     finally:
         ctx.engine.dispose()
     console.print(f"Backup written: {result.path} ({_size(result.size)})")
+    for where in result.uploaded:
+        console.print(f"Uploaded and verified: {where}")
     for removed in result.removed_by_retention:
         console.print(f"Retention removed {removed.name}")
 
 
 def restore_command(
-    archive: Annotated[Path, typer.Argument(help="The calcifer-backup-*.tar.gz to restore.")],
+    archive: Annotated[str, typer.Argument(help="The calcifer-backup-*.tar.gz to restore: a file, or an "
+                                           "s3://bucket/key or sftp://user@host:port/path location of a "
+                                           "configured backup target.")],
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Data directory to restore into "
                                                   "(default CALCIFER_DATA_DIR).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Restore over a non-empty data directory: it is "
                                         "moved aside to <dir>.old-<timestamp> first, never deleted.")] = False,
+    targets_from: Annotated[Path | None, typer.Option(
+        "--targets-from", help="For an s3:// or sftp:// location: the data directory of the instance whose "
+        "backup target (and secret key) give the credentials (default CALCIFER_DATA_DIR).")] = None,
 ) -> None:
     """Restore a backup archive into an empty data directory (checksums are verified first)."""
-    from calcifer.backup import service
+    import tempfile
+
+    from calcifer.backup import service, targets
     from calcifer.errors import DomainError
     from calcifer.wiring import wire
 
     settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
     wire()  # the restored instance's indexes catch up through the after-merge steps
-    try:
-        result = service.restore(archive_path=archive, settings=settings, force=force,
-                                 progress=lambda message: err.print(f"restore: {message}"))
-    except DomainError as exc:
-        _fail(exc.message)
-        return
+    with tempfile.TemporaryDirectory(prefix="calcifer-restore-") as temporary:
+        try:
+            if targets.is_remote(archive):
+                source = Settings(data_dir=targets_from) if targets_from is not None else Settings()
+                err.print(f"restore: downloading {archive}")
+                path = service.download_archive(settings=source, location=archive, dest=Path(temporary))
+            else:
+                path = Path(archive)
+            result = service.restore(archive_path=path, settings=settings, force=force,
+                                     progress=lambda message: err.print(f"restore: {message}"))
+        except DomainError as exc:
+            _fail(exc.message)
+            return
     if result.moved_aside:
         console.print(f"The old data directory was moved aside to {result.moved_aside}")
-    console.print(f"Restored {archive.name} into {result.data_dir} (schema {result.schema_from} → "
+    console.print(f"Restored {path.name} into {result.data_dir} (schema {result.schema_from} → "
                   f"{result.schema_to}; worktrees recreated for work items "
                   f"{', '.join(f'#{i}' for i in result.worktrees_recreated) or 'none'})")
     for repair in result.repairs:

@@ -52,6 +52,8 @@ SECRET_COLUMNS: dict[str, Redactor] = {
     "api_tokens.token_hash": lambda row: f"{REDACTED}-{row.get('id')}",
     # apprise URLs carry tokens in any part: only what the UI shows (scheme and host) leaves.
     "notify_channels.url": lambda row: _mask_url(str(row.get("url") or "")),
+    # sealed S3 keys and SFTP passwords or private keys (a redacted one fails to unseal with a clear message)
+    "backup_targets.secret_sealed": lambda row: REDACTED,
 }
 
 # Absolute paths of this installation: an export holds only the folder's name, and an import puts it

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from calcifer.backup import service
 from calcifer.backup.choices import Trigger
 from calcifer.backup.models import BackupRun
-from calcifer.errors import Conflict
+from calcifer.errors import Conflict, DomainError
 from calcifer.instance import AppContext
 
 log = logging.getLogger("calcifer.backup")
@@ -54,6 +54,8 @@ def run_due(ctx: AppContext, *, last_seen: dt.datetime, now: dt.datetime) -> boo
     except Conflict:
         log.info("scheduled backup skipped: another backup is running")
         return False
+    except DomainError as exc:  # e.g. an upload to a target failed: recorded on the run, shown on the page
+        log.error("scheduled backup failed: %s", exc.message)
     except Exception:  # noqa: BLE001 - recorded on the run; the page shows it loudly
         log.exception("scheduled backup failed")
     return True

@@ -3,7 +3,10 @@
 
 An archive is written under a temporary name (``.calcifer-backup-*.partial``) and renamed when complete,
 so a crash or a kill never leaves a file that looks like a backup; the next backup removes what such a
-run left behind. A restore verifies every checksum before it writes anything.
+run left behind. A complete archive is then uploaded to every enabled off-site target (``targets.py``);
+a failed upload keeps the local archive and fails the run with the reason. A restore verifies every
+checksum before it writes anything; ``download_archive`` fetches an ``s3://`` or ``sftp://`` location
+first, with the credentials of the configured target that holds it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import fcntl
 import json
 import logging
 import os
-import re
 import shutil
 import sqlite3
 import subprocess
@@ -31,9 +33,11 @@ from sqlalchemy.orm import Session
 from calcifer import __version__
 from calcifer.audit import service as audit_service
 from calcifer.auth.models import User
-from calcifer.backup import archive, export, jsonsafe, snapshot
-from calcifer.backup.choices import RunStatus, Stage, Trigger
+from calcifer.backup import archive, export, jsonsafe, snapshot, targets
+from calcifer.backup.archive import ARCHIVE_NAME, ARCHIVE_PREFIX, ARCHIVE_SUFFIX, archive_time
+from calcifer.backup.choices import LOCAL_LOCATION, RunStatus, Stage, Trigger
 from calcifer.backup.models import BackupRun
+from calcifer.backup.stores import StoreError
 from calcifer.config import Settings
 from calcifer.cron import cron_problem
 from calcifer.db import current_revision, ensure_schema, make_engine, upgrade_database, utcnow
@@ -45,9 +49,6 @@ from calcifer.prefs.choices import Pref
 
 log = logging.getLogger("calcifer.backup")
 
-ARCHIVE_PREFIX = "calcifer-backup-"
-ARCHIVE_SUFFIX = ".tar.gz"
-ARCHIVE_NAME = re.compile(r"^calcifer-backup-(\d{8}T\d{6}\d{3}Z)(?:-(\d+))?\.tar\.gz$")
 TEMP_PREFIX = ".calcifer-backup-"   # .partial archives and .tmp staging folders of unfinished runs
 LOCK_NAME = ".calcifer-backup.lock"
 BUNDLE_MEMBER = "repo.bundle"
@@ -73,19 +74,11 @@ FINISHED_HOOKS: list[FinishedHook] = []
 
 # Overall percent at which each stage starts.
 _STAGE_SPAN = {Stage.PREPARING: (0, 2), Stage.DATABASE: (2, 30), Stage.REPOSITORY: (30, 40),
-               Stage.ARCHIVE: (40, 100)}
+               Stage.ARCHIVE: (40, 90), Stage.UPLOAD: (90, 100)}
 
 
 def _stamp(moment: dt.datetime) -> str:
     return moment.strftime("%Y%m%dT%H%M%S") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def archive_time(name: str) -> dt.datetime | None:
-    match = ARCHIVE_NAME.fullmatch(name)
-    if not match:
-        return None
-    return dt.datetime.strptime(match.group(1)[:-4], "%Y%m%dT%H%M%S").replace(
-        tzinfo=dt.UTC, microsecond=int(match.group(1)[-4:-1]) * 1000)
 
 
 # -- the backup folder ---------------------------------------------------------------------------------------
@@ -110,6 +103,34 @@ def list_backups(*, directory: Path) -> list[BackupFile]:
         found.append(BackupFile(name=path.name, path=path, size=path.stat().st_size, created_at=created))
     found.sort(key=lambda f: (f.created_at, f.name), reverse=True)
     return found
+
+
+@dataclass(frozen=True)
+class ArchiveEntry:
+    """An archive and every place it lives: ``local`` (the backup folder) and its off-site copies."""
+
+    name: str
+    size: int
+    created_at: dt.datetime
+    local: bool
+    locations: list[str]
+
+
+def list_archives(*, session: Session, directory: Path) -> list[ArchiveEntry]:
+    """The archives in the backup folder and those whose verified copies a target holds, newest first."""
+    local = {f.name: f for f in list_backups(directory=directory)}
+    copies = targets.copies_by_archive(session=session)
+    sizes = targets.copy_sizes(session=session)
+    entries = []
+    for name in set(local) | set(copies):
+        created = archive_time(name)
+        if created is None:
+            continue
+        entries.append(ArchiveEntry(name=name, size=local[name].size if name in local else sizes[name],
+                                    created_at=created, local=name in local,
+                                    locations=([LOCAL_LOCATION] if name in local else []) + copies.get(name, [])))
+    entries.sort(key=lambda e: (e.created_at, e.name), reverse=True)
+    return entries
 
 
 def backup_file(*, directory: Path, name: str) -> BackupFile:
@@ -293,6 +314,7 @@ class BackupResult:
     manifest: archive.Manifest
     run_id: int | None
     removed_by_retention: list[Path] = field(default_factory=list)
+    uploaded: list[str] = field(default_factory=list)  # locations of the verified off-site copies
 
 
 def backup(*, ctx: AppContext, target_dir: Path | None = None, trigger: Trigger = Trigger.CLI,
@@ -367,16 +389,30 @@ def backup(*, ctx: AppContext, target_dir: Path | None = None, trigger: Trigger 
             raise
         shutil.rmtree(staging, ignore_errors=True)
         removed: list[Path] = []
+        with ctx.session_factory() as session:
+            keep = retention(session=session)
         if directory == settings.resolved_backup_dir.resolve():
-            with ctx.session_factory() as session:
-                keep = retention(session=session)
             removed = apply_retention(directory=directory, keep=keep)
+        report(Stage.UPLOAD, 0)
+        try:
+            uploaded = targets.upload_everywhere(session_factory=ctx.session_factory, secret_key=ctx.secret_key,
+                                                 source=final, name=name, keep=keep)
+        except StoreError as exc:
+            # The archive stays in the local folder: the run fails with the reason, and backup.failed fires.
+            log.error("backup %s written locally, upload failed: %s", name, exc.message)
+            with contextlib.suppress(Exception):
+                _finish(ctx, run_id if record else None, status=RunStatus.FAILED.value, file_name=name,
+                        size_bytes=size, error=(f"{exc.message} The archive is kept in the local backup folder "
+                                                f"as {name}.")[:2000])
+            raise StoreError(f"{exc.message} The archive is kept in the local backup folder as {final}.",
+                             code=exc.code) from exc
         _finish(ctx, run_id if record else None, status=RunStatus.SUCCEEDED.value, stage=Stage.DONE.value,
                 progress=100, file_name=name, size_bytes=size, error="")
         report(Stage.DONE, 1)
-        log.info("backup written: %s (%s bytes)", final, size)
+        log.info("backup written: %s (%s bytes)%s", final, size,
+                 f", uploaded to {', '.join(uploaded)}" if uploaded else "")
         return BackupResult(path=final, size=size, manifest=manifest, run_id=run_id if record else None,
-                            removed_by_retention=removed)
+                            removed_by_retention=removed, uploaded=uploaded)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -654,6 +690,31 @@ def restore(*, archive_path: Path, settings: Settings, force: bool = False,
     shutil.rmtree(staging, ignore_errors=True)
     return RestoreResult(data_dir=data_dir, moved_aside=moved, schema_from=manifest.schema_revision,
                          schema_to=schema_to, worktrees_recreated=recreated, manifest=manifest, repairs=repairs)
+
+
+def download_archive(*, settings: Settings, location: str, dest: Path) -> Path:
+    """Download the archive at an ``s3://`` or ``sftp://`` location into the folder ``dest`` with the
+    credentials of the matching backup target of the instance of ``settings`` (its database and secret
+    key; nothing is created there). Raises NotFound when that instance or a matching target is missing,
+    StoreError when the download fails or its checksum differs."""
+    data_dir = settings.resolved_data_dir
+    sqlite_file = snapshot.sqlite_path(settings.resolved_database_url)
+    if not (data_dir / "secret_key").is_file() or (sqlite_file is not None and not sqlite_file.is_file()):
+        raise NotFound(f"No Calcifer instance at {data_dir} to take the credentials of a backup target from: "
+                       "pass --targets-from with the data directory of the instance whose target holds "
+                       f"{location}, or download the archive yourself and restore the file.",
+                       code="no_matching_target")
+    engine = make_engine(settings.resolved_database_url, schema=settings.database_schema)
+    try:
+        with Session(engine) as session:
+            try:
+                return targets.download(session=session, secret_key=settings.secret_key, location_text=location,
+                                        dest=dest)
+            except sa.exc.SQLAlchemyError as exc:
+                raise NotFound(f"The instance at {data_dir} has no backup targets (start that Calcifer once to "
+                               "upgrade its database, then add the target).", code="no_matching_target") from exc
+    finally:
+        engine.dispose()
 
 
 def _rebuild_search(session: Session, repo_path: Path) -> None:

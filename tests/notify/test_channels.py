@@ -12,6 +12,7 @@ from sqlalchemy import select
 from calcifer.audit.models import AuditEntry
 from calcifer.monitoring.choices import Status
 from calcifer.notify import service as notify
+from calcifer.notify.apprise_channel import AppriseChannel
 from calcifer.web.context import AppContext
 from tests.conftest import Cast, browser_login
 from tests.notify.helpers import add_endpoint, change, fire, receiver
@@ -143,3 +144,17 @@ def test_admins_add_edit_and_delete_channels_through_the_page(ctx: AppContext, c
 ])
 def test_masked_urls_show_the_scheme_and_a_real_host_only(url: str, shown: str) -> None:
     assert notify.mask_url(url) == shown
+
+
+def test_apprise_never_logs_a_url_it_cannot_parse() -> None:
+    """Apprise logs an unparseable URL at ERROR, a short password whole; checking one logs nothing of it."""
+    logged: list[logging.LogRecord] = []
+    handler = logging.Handler(level=logging.DEBUG)
+    handler.emit = logged.append  # type: ignore[method-assign]
+    apprise_log = logging.getLogger("apprise")
+    apprise_log.addHandler(handler)
+    try:
+        assert AppriseChannel().check_url("nosuchscheme://pw4711@example.org/x") is not None
+    finally:
+        apprise_log.removeHandler(handler)
+    assert not [r for r in logged if "pw4711" in r.getMessage()]

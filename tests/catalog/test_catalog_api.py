@@ -400,8 +400,8 @@ def test_the_json_schemas_are_public_and_describe_the_files(cast: Cast) -> None:
     assert response.status_code == 200, response.text
     endpoint = response.json()
     assert endpoint["title"] == "Endpoint" and set(endpoint["required"]) == {"name", "slug", "type"}
-    assert set(resolve(endpoint, endpoint["properties"]["type"])["enum"]) == {"icmp", "tcp", "http", "dns",
-                                                                              "push"}
+    assert set(resolve(endpoint, endpoint["properties"]["type"])["enum"]) == {
+        "icmp", "tcp", "http", "dns", "push", "snmp", "postgres", "redis", "mqtt", "smtp", "grpc"}
     assert endpoint["properties"]["interval"]["maximum"] == 86_400
     # the same document for a logged-in client
     assert cast.viewer.get("/api/v1/schema/service").json() == schema

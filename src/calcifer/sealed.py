@@ -16,6 +16,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 
+# What an export without secrets writes in place of a secret (calcifer.backup.export).
+REDACTED = "!redacted"
+
+
 class SealError(ValueError):
     """A sealed value that this instance cannot open (another key, another purpose, or altered)."""
 
@@ -34,6 +38,9 @@ def seal(secret_key: str, purpose: str, plaintext: str) -> str:
 
 def unseal(secret_key: str, purpose: str, sealed: str) -> str:
     """The plaintext of a value ``seal`` made with the same key and purpose."""
+    if sealed == REDACTED:
+        raise SealError(f"the stored {purpose} was left out of the export this instance was imported from: "
+                        "enter it again")
     try:
         return _fernet(secret_key, purpose).decrypt(sealed.encode("ascii")).decode()
     except (InvalidToken, UnicodeError) as exc:

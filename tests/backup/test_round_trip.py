@@ -179,3 +179,44 @@ def test_an_export_file_is_read_row_by_row_and_any_json_of_its_shape_also_import
     whole = export.load_document(pretty)
     assert whole.tables == streamed.tables
     assert [(n, r) for n, r in whole.batches()] == [(n, r) for n, r in streamed.batches()]
+
+
+def test_export_leaves_out_every_secret_calcifer_keeps_unless_asked(ctx: AppContext, cast: Cast) -> None:
+    """A remote's token and webhook secret, a webhook's signing secret, a probe's token hash: none of them
+    leaves in an export (not even sealed), so copying the file does not copy the credentials."""
+    token, signing, hook_secret = "ghp_remote-token-not-to-leak", "forge-hook-not-to-leak", "signing-not-to-leak"
+    assert cast.admin.put("/api/v1/repository/remote", json={
+        "url": "https://127.0.0.1:9/infra.git", "auth": "token", "token": token,
+        "webhook_secret": signing}).status_code == 200
+    assert cast.admin.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "secret": hook_secret,
+                                                     "events": ["work_item.merged"], "name": "Chat"}).status_code == 201
+    assert cast.admin.post("/api/v1/probes", json={"name": "fra-vps", "location": "fra"}).status_code == 201
+
+    plain = json.loads(export.export_text(engine=ctx.engine))
+    tables = plain["tables"]
+    assert {tables["remote_config"][0][column] for column in ("secret_sealed", "webhook_secret_sealed")} \
+        == {export.REDACTED}
+    assert tables["webhooks"][0]["secret_sealed"] == export.REDACTED
+    assert tables["monitor_probes"][0]["token_hash"].startswith(export.REDACTED)
+    assert {"remote_config.secret_sealed", "webhooks.secret_sealed", "monitor_probes.token_hash",
+            "forge_config.token_sealed", "inbox_smtp.password_sealed"} <= set(plain["redacted"])
+
+    full = json.loads(export.export_text(engine=ctx.engine, include_secrets=True))
+    assert full["redacted"] == []
+    with ctx.session_factory() as session:
+        from calcifer.remote import service as remote_service
+        from calcifer.sealed import unseal
+
+        config = remote_service.require_config(session=session)
+        kept = full["tables"]["remote_config"][0]["secret_sealed"]
+        assert kept == config.secret_sealed
+        assert unseal(ctx.secret_key, remote_service.SECRET_PURPOSE, kept) == token
+
+
+def test_a_redacted_secret_says_to_enter_it_again() -> None:
+    import pytest
+
+    from calcifer.sealed import SealError, unseal
+
+    with pytest.raises(SealError, match="left out of the export.*enter it again"):
+        unseal("any instance key", "remote-token", export.REDACTED)

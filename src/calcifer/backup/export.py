@@ -25,6 +25,7 @@ import calcifer.models
 from calcifer import __version__
 from calcifer.backup import jsonsafe
 from calcifer.errors import Conflict, Invalid
+from calcifer.sealed import REDACTED
 
 FORMAT = "calcifer-export"
 FORMAT_VERSION = 1
@@ -42,7 +43,6 @@ EXCLUDED_TABLES = frozenset({"search_documents", "search_state", "backup_runs"})
 # The second factors' sealed secrets and recovery code hashes are credentials too.
 SECRET_TABLES = frozenset({"login_sessions", "totp_factors", "recovery_codes"})
 
-REDACTED = "!redacted"
 
 # column -> how its value is replaced without --include-secrets (a value that never verifies).
 Redactor = Callable[[dict[str, Any]], Any]
@@ -50,11 +50,29 @@ SECRET_COLUMNS: dict[str, Redactor] = {
     "users.password_hash": lambda row: REDACTED,
     # token hashes are unique: keep them distinct, and unlike any sha256 hex digest.
     "api_tokens.token_hash": lambda row: f"{REDACTED}-{row.get('id')}",
+    # a probe's token hash likewise (a revoked probe has none)
+    "monitor_probes.token_hash": lambda row: f"{REDACTED}-{row.get('id')}" if row.get("token_hash") else None,
     # apprise URLs carry tokens in any part: only what the UI shows (scheme and host) leaves.
     "notify_channels.url": lambda row: _mask_url(str(row.get("url") or "")),
-    # sealed S3 keys and SFTP passwords or private keys (a redacted one fails to unseal with a clear message)
-    "backup_targets.secret_sealed": lambda row: REDACTED,
 }
+
+# Every column named ``*_sealed`` holds a secret Calcifer can read back (a forge or remote token, an SSH
+# key, SMTP and directory passwords, webhook signing secrets, a person's apprise URL, off-site backup
+# credentials). Sealed with the instance key or not, it stays out of an export unless asked: an export is
+# a file people copy around, and the key may travel with it. An empty value means "not set" and stays
+# empty; a redacted one fails to unseal with a message saying to enter it again (``calcifer.sealed``).
+SEALED_SUFFIX = "_sealed"
+
+
+def secret_columns() -> dict[str, Redactor]:
+    """Every exported ``table.column`` replaced without --include-secrets, with how it is replaced."""
+    columns = dict(SECRET_COLUMNS)
+    for table in calcifer.models.metadata.sorted_tables:
+        for column in table.columns:
+            if column.name.endswith(SEALED_SUFFIX):
+                name = column.name
+                columns.setdefault(f"{table.name}.{name}", lambda row, name=name: REDACTED if row.get(name) else "")
+    return columns
 
 # Absolute paths of this installation: an export holds only the folder's name, and an import puts it
 # under the importing installation's worktrees folder (gitrepo.confine_worktree).
@@ -143,6 +161,7 @@ def write_export(*, engine: Engine, out: IO[str], include_secrets: bool = False,
     from calcifer.db import current_revision
 
     tables = exported_tables(include_secrets=include_secrets)
+    redactors = {} if include_secrets else secret_columns()
     counts: dict[str, int] = {}
     options: dict[str, Any] = {}
     if engine.dialect.name == "postgresql":
@@ -159,7 +178,7 @@ def write_export(*, engine: Engine, out: IO[str], include_secrets: bool = False,
             "engine": engine.dialect.name,
             "schema_revision": revision if revision is not None else current_revision(engine),
             "secrets_included": include_secrets,
-            "redacted": [] if include_secrets else sorted(SECRET_COLUMNS),
+            "redacted": sorted(redactors),
         }
         out.write("{\n")
         for key, value in header.items():
@@ -171,11 +190,10 @@ def write_export(*, engine: Engine, out: IO[str], include_secrets: bool = False,
             for row in _rows(conn, table):
                 if table.name == WORKTREE_COLUMN[0] and row.get(WORKTREE_COLUMN[1]):
                     row[WORKTREE_COLUMN[1]] = Path(row[WORKTREE_COLUMN[1]]).name
-                if not include_secrets:
-                    for name in list(row):
-                        redact = SECRET_COLUMNS.get(f"{table.name}.{name}")
-                        if redact is not None:
-                            row[name] = redact(row)
+                for name in list(row):
+                    redact = redactors.get(f"{table.name}.{name}")
+                    if redact is not None:
+                        row[name] = redact(row)
                 encoded = {name: _encode(value) for name, value in row.items()}
                 out.write(("," if count else "") + "\n" + _dump(encoded))
                 count += 1

@@ -438,26 +438,29 @@ def _map_service(kind: str, monitor: dict[str, Any], spec: dict[str, Any], optio
     return mapper(monitor, spec, options, notes)
 
 
-def _connection_url(monitor: dict[str, Any], schemes: tuple[str, ...]) -> Any:
-    text = str(monitor.get("databaseConnectionString") or "").strip()
-    parts = urlsplit(text)
+def _connection(monitor: dict[str, Any], spec: dict[str, Any], *, kind: str, label: str,
+                schemes: tuple[str, ...]) -> tuple[Any, str | None]:
+    """The monitor's parsed connection string with ``spec``'s type, target and port set from it; or the
+    reason it cannot be mapped."""
+    parts = urlsplit(str(monitor.get("databaseConnectionString") or "").strip())
     if parts.scheme not in schemes or not parts.hostname:
-        return None
-    return parts
+        return None, f"{label} monitor without a {schemes[0]}:// connection string"
+    try:
+        port = parts.port
+    except ValueError:
+        return None, f"{label} monitor whose connection string has no valid port"
+    spec.update(type=kind, target=parts.hostname)
+    if port:
+        spec["port"] = port
+    return parts, None
 
 
 def _map_postgres(monitor: dict[str, Any], spec: dict[str, Any], options: dict[str, Any],
                   notes: list[str]) -> str | None:
-    parts = _connection_url(monitor, ("postgres", "postgresql"))
-    if parts is None:
-        return "PostgreSQL monitor without a postgres:// connection string"
-    try:
-        port = parts.port
-    except ValueError:
-        return "PostgreSQL monitor whose connection string has no valid port"
-    spec.update(type="postgres", target=parts.hostname)
-    if port:
-        spec["port"] = port
+    parts, unmapped = _connection(monitor, spec, kind="postgres", label="PostgreSQL",
+                                  schemes=("postgres", "postgresql"))
+    if unmapped:
+        return unmapped
     if parts.username:
         options["user"] = unquote(parts.username)
     database = unquote(parts.path.lstrip("/"))
@@ -475,16 +478,9 @@ def _map_postgres(monitor: dict[str, Any], spec: dict[str, Any], options: dict[s
 
 def _map_redis(monitor: dict[str, Any], spec: dict[str, Any], options: dict[str, Any],
                notes: list[str]) -> str | None:
-    parts = _connection_url(monitor, ("redis", "rediss"))
-    if parts is None:
-        return "Redis monitor without a redis:// connection string"
-    try:
-        port = parts.port
-    except ValueError:
-        return "Redis monitor whose connection string has no valid port"
-    spec.update(type="redis", target=parts.hostname)
-    if port:
-        spec["port"] = port
+    parts, unmapped = _connection(monitor, spec, kind="redis", label="Redis", schemes=("redis", "rediss"))
+    if unmapped:
+        return unmapped
     if parts.scheme == "rediss":
         options["tls"] = True
         if monitor.get("ignoreTls") in (True, 1):

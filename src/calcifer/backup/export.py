@@ -64,14 +64,17 @@ SECRET_COLUMNS: dict[str, Redactor] = {
 SEALED_SUFFIX = "_sealed"
 
 
+def _sealed_redactor(column: str) -> Redactor:
+    return lambda row: REDACTED if row.get(column) else ""
+
+
 def secret_columns() -> dict[str, Redactor]:
     """Every exported ``table.column`` replaced without --include-secrets, with how it is replaced."""
     columns = dict(SECRET_COLUMNS)
     for table in calcifer.models.metadata.sorted_tables:
         for column in table.columns:
             if column.name.endswith(SEALED_SUFFIX):
-                name = column.name
-                columns.setdefault(f"{table.name}.{name}", lambda row, name=name: REDACTED if row.get(name) else "")
+                columns.setdefault(f"{table.name}.{column.name}", _sealed_redactor(column.name))
     return columns
 
 # Absolute paths of this installation: an export holds only the folder's name, and an import puts it

@@ -15,7 +15,6 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-
 # What an export without secrets writes in place of a secret (calcifer.backup.export).
 REDACTED = "!redacted"
 

@@ -31,6 +31,7 @@ from calcifer.catalog.schemas import EndpointSpec, ServiceSpec
 from calcifer.db import utcnow
 from calcifer.errors import NotFound
 from calcifer.events import CatalogChanged
+from calcifer.gcpause import collector_paused
 from calcifer.gitrepo import MAIN, Commit, Repository, open_repo, resolve_commit
 
 STATE_ID = 1
@@ -325,6 +326,11 @@ def sync_from_git(*, session: Session, repo_path: Path, ref: str = MAIN, force: 
     unless ``force`` (which also re-parses every file instead of reusing unchanged files' specs).
     Raises NotFound when there is no repository or no such ref.
     """
+    with collector_paused():
+        return _sync(session=session, repo_path=repo_path, ref=ref, force=force)
+
+
+def _sync(*, session: Session, repo_path: Path, ref: str, force: bool) -> SyncResult:
     global _memo
     started = time.perf_counter()
     for _attempt in range(SYNC_ATTEMPTS):

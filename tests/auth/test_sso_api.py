@@ -16,10 +16,10 @@ from fastapi.testclient import TestClient
 from calcifer.audit import service as audit_service
 from calcifer.auth import oidc, sso
 from calcifer.auth import service as auth_service
-from calcifer.auth.choices import ProviderKind, Role
+from calcifer.auth.choices import ProviderKind
 from calcifer.web.context import AppContext
 from tests.auth.oidc_server import Provider, running_provider, sign_in_at_provider
-from tests.conftest import Cast, api_client, browser_login, make_user
+from tests.conftest import Cast, api_client, browser_login
 from tests.web.test_route_protection import ALLOW_LIST
 
 URL = "/api/v1/settings/sso"
@@ -148,8 +148,8 @@ def test_the_settings_are_in_the_openapi_document_with_their_types(cast: Cast) -
 
 @pytest.fixture
 def provider(tmp_path: Path) -> Iterator[Provider]:
-    with running_provider(tmp_path, redirect_uri=REDIRECT_URI,
-                          accounts={"olivia": {"groups": ["ops-admins"]}, "dan": {"groups": ["developers"]}}) as running:
+    accounts: dict[str, dict[str, object]] = {"olivia": {"groups": ["ops-admins"]}, "dan": {"groups": ["developers"]}}
+    with running_provider(tmp_path, redirect_uri=REDIRECT_URI, accounts=accounts) as running:
         yield running
 
 

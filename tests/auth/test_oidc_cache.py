@@ -99,7 +99,7 @@ def test_the_discovery_document_is_read_once_per_ten_minutes_and_again_when_forg
     assert provider.hits[DISCOVERY] == 2
     oidc.discover(provider.issuer, now=start + oidc.DISCOVERY_TTL_SECONDS + 1)
     assert provider.hits[DISCOVERY] == 2
-    oidc.forget(provider.issuer)  # the settings changed
+    oidc.forget([provider.issuer])  # the settings changed
     oidc.discover(provider.issuer, now=start + oidc.DISCOVERY_TTL_SECONDS + 2)
     assert provider.hits[DISCOVERY] == 3
 
@@ -141,6 +141,6 @@ def test_the_signing_keys_are_kept_until_a_token_names_another_key(provider: Fak
     with pytest.raises(Invalid, match="nonce"):
         _claims(provider, provider.token(rsa_keys["k2"], nonce="another"))
     # The settings changed: the keys are fetched again.
-    oidc.forget(provider.issuer)
+    oidc.forget([provider.issuer])
     _claims(provider, provider.token(rsa_keys["k2"]))
     assert provider.hits["/jwks"] == 4

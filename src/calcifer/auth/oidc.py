@@ -19,6 +19,7 @@ import hmac
 import json
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,14 +63,14 @@ _discovered: dict[str, _Discovered] = {}  # issuer (no trailing slash) -> its di
 _signing_keys: dict[str, _Keys] = {}      # issuer -> its JWKS
 
 
-def forget(*issuers: str) -> None:
-    """Drop what this process keeps of ``issuers`` (of every issuer when none is named): the next sign-in
-    reads their discovery document and keys again. Called when the single sign-on settings change."""
+def forget(issuers: Collection[str] | None = None) -> None:
+    """Drop what this process keeps of ``issuers`` (of every issuer when None): the next sign-in reads
+    their discovery document and keys again. Called when the single sign-on settings change."""
     with _lock:
-        if not issuers:
+        if issuers is None:
             _discovered.clear()
             _signing_keys.clear()
-        for issuer in issuers:
+        for issuer in issuers or ():
             _discovered.pop(issuer.rstrip("/"), None)
             _signing_keys.pop(issuer.rstrip("/"), None)
 

@@ -154,7 +154,7 @@ def save_provider(*, session: Session, actor: User, kind: ProviderKind, enabled:
     stale = _store_provider(session=session, actor=actor, kind=kind, enabled=enabled, config=config, secret=secret,
                             secret_key=secret_key)
     session.commit()
-    oidc.forget(*stale)  # what this process kept of the provider is read again at the next sign-in
+    oidc.forget(stale)  # what this process kept of the provider is read again at the next sign-in
     return provider_settings(session=session, kind=kind)
 
 
@@ -186,7 +186,7 @@ def save_providers(*, session: Session, actor: User, changes: list[ProviderChang
             raise Invalid(f"{change.kind.value.upper()} login: {exc.message}", code=exc.code,
                           details=details) from exc
     session.commit()
-    oidc.forget(*stale)
+    oidc.forget(stale)
 
 
 # -- who may use a password --------------------------------------------------------------------------------------

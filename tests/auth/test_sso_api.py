@@ -180,3 +180,12 @@ def test_after_a_put_people_sign_in_and_the_provider_is_read_once_until_the_sett
     dan = _sign_in(app, provider, "dan")
     assert dan.get("/api/v1/me").json()["role"] == "viewer"
     assert (provider.requests_to(discovery), provider.requests_to(keys)) == (2, 2)
+    # Saving on the settings page drops it too.
+    admin = TestClient(app, follow_redirects=False)
+    csrf = browser_login(admin, "alice")
+    form = {"enabled": "on", "name": "Test IdP", "issuer": provider.issuer, "client_id": provider.client_id,
+            "scopes": "openid profile groups", "group_roles": "developers = editor", "csrf_token": csrf}
+    saved = admin.post("/settings/sso/oidc", data=form)
+    assert saved.status_code == 303 and saved.headers["location"] == "/settings/sso#oidc", saved.headers
+    assert _sign_in(app, provider, "dan").get("/api/v1/me").json()["role"] == "editor"
+    assert (provider.requests_to(discovery), provider.requests_to(keys)) == (3, 3)

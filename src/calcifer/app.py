@@ -50,7 +50,8 @@ log = logging.getLogger("calcifer")
 __all__ = ["ROUTERS", "create_app", "prepare"]
 
 # Every slice's routers, in mounting order (tests enumerate their routes from here).
-ROUTERS = (web_routes.pages, web_routes.api, auth_routes.pages, auth_routes.api, sso_routes.pages, account_routes.pages,
+ROUTERS = (web_routes.pages, web_routes.api, auth_routes.pages, auth_routes.api, sso_routes.pages, sso_routes.api,
+           account_routes.pages,
            audit_routes.pages, audit_routes.api, prefs_routes.pages, prefs_routes.api, work_routes.pages,
            work_routes.api, catalog_routes.pages, catalog_routes.api, catalog_routes.schema_api,
            edit_routes.pages, edit_routes.api, discovery_routes.pages,

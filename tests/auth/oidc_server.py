@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import selectors
 import shutil
 import subprocess
@@ -21,8 +22,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
+import requests
 
 PACKAGE = Path(__file__).resolve().parents[1] / "servers" / "oidc"
 CACHE = Path(os.environ.get("CALCIFER_TEST_CACHE", Path.home() / ".cache" / "calcifer-tests"))
@@ -65,6 +68,13 @@ class Provider:
     issuer: str
     client_id: str
     client_secret: str
+    log: Path | None = None  # its stderr: a line "request METHOD PATH" for each request it received
+
+    def requests_to(self, path: str) -> int:
+        """How many requests for ``path`` (no query) the provider has received so far."""
+        assert self.log is not None
+        return sum(1 for line in self.log.read_text(errors="replace").splitlines()
+                   if line.startswith("request ") and line.split(" ", 2)[2:] == [path])
 
 
 @contextmanager
@@ -94,7 +104,8 @@ def running_provider(folder: Path, *, redirect_uri: str, accounts: dict[str, dic
         if b"\n" not in line:
             raise RuntimeError("the OpenID provider did not start: " + (folder / "provider.log").read_text()[-2000:])
         issuer = json.loads(line.split(b"\n", 1)[0])["issuer"]
-        yield Provider(issuer=issuer, client_id=provider.client_id, client_secret=provider.client_secret)
+        yield Provider(issuer=issuer, client_id=provider.client_id, client_secret=provider.client_secret,
+                       log=folder / "provider.log")
     finally:
         process.terminate()
         try:
@@ -103,3 +114,29 @@ def running_provider(folder: Path, *, redirect_uri: str, accounts: dict[str, dic
             process.kill()
             process.wait()
         log.close()
+
+
+_FORM = re.compile(r'<form[^>]*\baction="([^"]+)"[^>]*method="post"[^>]*>(.*?)</form>', re.S)
+_HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
+
+
+def sign_in_at_provider(authorization_url: str, *, login: str, redirect_uri: str) -> str:
+    """The provider's development login (any password) and consent pages, played with ``requests``
+    instead of a browser: the URL the provider sends the browser back to (``redirect_uri?code=...``),
+    not requested."""
+    browser = requests.Session()
+    response = browser.get(authorization_url, allow_redirects=False, timeout=10)
+    for _ in range(20):
+        if response.is_redirect:
+            location = urljoin(response.url, response.headers["location"])
+            if location.startswith(redirect_uri):
+                return location
+            response = browser.get(location, allow_redirects=False, timeout=10)
+            continue
+        form = _FORM.search(response.text)
+        assert response.status_code == 200 and form, (response.status_code, response.text[-2000:])
+        data = dict(_HIDDEN.findall(form.group(2)))
+        if 'name="login"' in form.group(2):
+            data.update(login=login, password="anything the provider accepts")
+        response = browser.post(urljoin(response.url, form.group(1)), data=data, allow_redirects=False, timeout=10)
+    raise AssertionError("the provider did not send the browser back")

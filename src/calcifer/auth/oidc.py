@@ -7,13 +7,19 @@ the ``state`` must be the cookie's (else the answer belongs to another browser o
 is exchanged with the verifier (a code used once is refused by the provider), and the ID token's
 signature is checked against the provider's JWKS, with its issuer, audience, expiry and ``nonce`` (the
 cookie's). No FastAPI here.
+
+What the provider publishes is kept in this process, per issuer: the discovery document for
+``DISCOVERY_TTL_SECONDS``, the signing keys (JWKS) until an ID token names a key id (``kid``) they lack,
+then fetched again once (the provider rotated its keys). ``forget`` drops both when the settings change.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +31,7 @@ from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from joserfc.jws import JWSRegistry
+from joserfc.jws import JWSRegistry, extract_compact
 
 from calcifer.auth.schemas import OidcConfig
 from calcifer.errors import Invalid, NotAuthenticated, Unavailable
@@ -37,9 +43,39 @@ TIMEOUT_SECONDS = 10
 LEEWAY_SECONDS = 60
 
 
-def discover(issuer: str) -> dict[str, Any]:
-    """The provider's metadata. Raises Unavailable when it cannot be read, Invalid when it names another
-    issuer (OpenID Connect Discovery 1.0, section 4.3)."""
+DISCOVERY_TTL_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class _Discovered:
+    metadata: dict[str, Any]
+    fetched_at: float  # time.monotonic()
+
+
+@dataclass(frozen=True)
+class _Keys:
+    jwks_uri: str
+    keys: KeySet
+
+
+_lock = threading.Lock()
+_discovered: dict[str, _Discovered] = {}  # issuer (no trailing slash) -> its discovery document
+_signing_keys: dict[str, _Keys] = {}      # issuer -> its JWKS
+
+
+def forget(issuers: Collection[str] | None = None) -> None:
+    """Drop what this process keeps of ``issuers`` (of every issuer when None): the next sign-in reads
+    their discovery document and keys again. Called when the single sign-on settings change."""
+    with _lock:
+        if issuers is None:
+            _discovered.clear()
+            _signing_keys.clear()
+        for issuer in issuers or ():
+            _discovered.pop(issuer.rstrip("/"), None)
+            _signing_keys.pop(issuer.rstrip("/"), None)
+
+
+def _fetch_discovery(issuer: str) -> dict[str, Any]:
     url = issuer.rstrip("/") + "/.well-known/openid-configuration"
     try:
         response = requests.get(url, timeout=TIMEOUT_SECONDS, allow_redirects=False)
@@ -47,6 +83,8 @@ def discover(issuer: str) -> dict[str, Any]:
         metadata: dict[str, Any] = response.json()
     except (requests.RequestException, ValueError) as exc:
         raise Unavailable(f"The identity provider's discovery document ({url}) cannot be read: {exc}.") from exc
+    if not isinstance(metadata, dict):
+        raise Invalid(f"The discovery document of {issuer} is not a JSON object.", code="oidc_metadata")
     if str(metadata.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
         raise Invalid(f"The discovery document names the issuer {metadata.get('issuer')!r}, not {issuer!r}: an "
                       "admin corrects the issuer URL.", code="oidc_issuer_mismatch")
@@ -54,6 +92,54 @@ def discover(issuer: str) -> dict[str, Any]:
     if missing:
         raise Invalid(f"The discovery document of {issuer} lacks {', '.join(missing)}.", code="oidc_metadata")
     return metadata
+
+
+def discover(issuer: str, *, now: float | None = None) -> dict[str, Any]:
+    """The provider's metadata, read at most once per ``DISCOVERY_TTL_SECONDS`` (``now``: a
+    ``time.monotonic()`` reading, for tests). Raises Unavailable when it cannot be read, Invalid when it
+    names another issuer (OpenID Connect Discovery 1.0, section 4.3); neither is kept."""
+    key = issuer.rstrip("/")
+    moment = time.monotonic() if now is None else now
+    with _lock:
+        known = _discovered.get(key)
+    if known is not None and 0 <= moment - known.fetched_at < DISCOVERY_TTL_SECONDS:
+        return dict(known.metadata)
+    metadata = _fetch_discovery(issuer)
+    with _lock:
+        _discovered[key] = _Discovered(metadata=metadata, fetched_at=moment)
+    return dict(metadata)
+
+
+def _has_kid(keys: KeySet, kid: str) -> bool:
+    return any(key.kid == kid for key in keys.keys)
+
+
+def signing_keys(*, issuer: str, jwks_uri: str, kid: str | None) -> KeySet:
+    """The provider's signing keys: kept per issuer, fetched again (once) when ``kid``, the key id an ID
+    token names, is not among them, as after the provider rotated its keys. Raises Unavailable when they
+    cannot be read."""
+    key = issuer.rstrip("/")
+    with _lock:
+        known = _signing_keys.get(key)
+    if known is not None and known.jwks_uri == jwks_uri and (kid is None or _has_kid(known.keys, kid)):
+        return known.keys
+    try:
+        response = requests.get(jwks_uri, timeout=TIMEOUT_SECONDS, allow_redirects=False)
+        response.raise_for_status()
+        keys = KeySet.import_key_set(response.json())
+    except (requests.RequestException, ValueError, TypeError, JoseError) as exc:
+        raise Unavailable(f"The provider's signing keys ({jwks_uri}) cannot be read: {exc}.") from exc
+    with _lock:
+        _signing_keys[key] = _Keys(jwks_uri=jwks_uri, keys=keys)
+    return keys
+
+
+def _kid_of(id_token: str) -> str | None:
+    try:
+        kid = extract_compact(id_token.encode()).headers().get("kid")
+    except (JoseError, ValueError):
+        return None  # not a JWS: jwt.decode below says why
+    return kid if isinstance(kid, str) else None
 
 
 def _client(config: OidcConfig, client_secret: str, redirect_uri: str) -> OAuth2Session:
@@ -109,24 +195,23 @@ def seal_pending(*, secret_key: str, pending: Pending) -> str:
         "iss": pending.issuer, "exp": int(time.time()) + PENDING_MINUTES * 60}))
 
 
-def _claims(*, metadata: dict[str, Any], token: dict[str, Any], config: OidcConfig,
-            nonce: str) -> dict[str, Any]:
-    if "id_token" not in token:
+def id_token_claims(*, issuer: str, metadata: dict[str, Any], token: dict[str, Any], client_id: str,
+                    nonce: str) -> dict[str, Any]:
+    """The claims of the ID token in ``token`` (the token endpoint's answer), once its signature (the
+    provider's keys, ``signing_keys``), issuer, audience, expiry and ``nonce`` check out. Raises Invalid
+    when it does not verify, Unavailable when the keys cannot be read."""
+    if not isinstance(token.get("id_token"), str):
         raise Invalid("The provider answered without an ID token: an admin checks that the scopes include openid.",
                       code="oidc_no_id_token")
-    try:
-        response = requests.get(metadata["jwks_uri"], timeout=TIMEOUT_SECONDS, allow_redirects=False)
-        response.raise_for_status()
-        keys = KeySet.import_key_set(response.json())
-    except (requests.RequestException, ValueError, JoseError) as exc:
-        raise Unavailable(f"The provider's signing keys ({metadata['jwks_uri']}) cannot be read: {exc}.") from exc
+    id_token: str = token["id_token"]
+    keys = signing_keys(issuer=issuer, jwks_uri=str(metadata["jwks_uri"]), kid=_kid_of(id_token))
     algorithms = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
     try:
-        decoded = jwt.decode(token["id_token"], key=keys,
+        decoded = jwt.decode(id_token, key=keys,
                              registry=JWSRegistry(algorithms=algorithms, strict_check_header=False))
         claims = CodeIDToken(decoded.claims, decoded.header,
                              {"iss": {"essential": True, "values": [metadata["issuer"]]}},
-                             {"nonce": nonce, "client_id": config.client_id, "access_token": token.get("access_token")})
+                             {"nonce": nonce, "client_id": client_id, "access_token": token.get("access_token")})
         claims.validate(leeway=LEEWAY_SECONDS)
     except (JoseError, ValueError) as exc:
         what = getattr(exc, "description", "") or str(exc)
@@ -169,7 +254,8 @@ def finish(*, config: OidcConfig, client_secret: str, redirect_uri: str, pending
                           "Start signing in again.", code="oidc_code_refused") from exc
         except requests.RequestException as exc:
             raise Unavailable(f"The identity provider cannot be reached: {exc}.") from exc
-    return _claims(metadata=metadata, token=dict(token), config=config, nonce=pending.nonce)
+    return id_token_claims(issuer=config.issuer, metadata=metadata, token=dict(token), client_id=config.client_id,
+                           nonce=pending.nonce)
 
 
 def groups_of(claims: dict[str, Any], claim: str) -> tuple[str, ...]:

@@ -149,9 +149,20 @@ def parse_group_roles(text: str) -> dict[str, Role]:
         mapping[group[:200]] = Role(role)
     if problems:
         raise ValueError("; ".join(problems))
-    if len(mapping) > 200:
-        raise ValueError("map at most 200 groups")
+    if len(mapping) > MAX_GROUPS:
+        raise ValueError(f"map at most {MAX_GROUPS} groups")
     return mapping
+
+
+MAX_GROUPS = 200
+
+
+def _check_group_roles(value: dict[str, Role]) -> dict[str, Role]:
+    if len(value) > MAX_GROUPS:
+        raise ValueError(f"map at most {MAX_GROUPS} groups")
+    if any(not group.strip() or len(group) > 200 for group in value):
+        raise ValueError("each group is named by 1-200 characters")
+    return value
 
 
 def group_roles_text(mapping: dict[str, str]) -> str:
@@ -173,6 +184,8 @@ class OidcConfig(BaseModel):
     # Everyone must sign in through the provider but this one local admin (when the provider is down).
     require_sso: bool = False
     break_glass_admin: str = Field(default="", max_length=64)
+
+    _group_roles = field_validator("group_roles")(_check_group_roles)
 
     @field_validator("issuer")
     @classmethod
@@ -215,6 +228,8 @@ class LdapConfig(BaseModel):
     group_roles: dict[str, Role] = Field(default_factory=dict)
     default_role: Role = Role.VIEWER
 
+    _group_roles = field_validator("group_roles")(_check_group_roles)
+
     @field_validator("server_uri")
     @classmethod
     def _uri_ok(cls, value: str) -> str:
@@ -240,3 +255,59 @@ class LdapConfig(BaseModel):
             raise ValueError("the user filter is an LDAP filter in parentheses naming {username}, "
                              "e.g. (uid={username})")
         return value
+
+
+# -- single sign-on settings (JSON API) ------------------------------------------------------------------------
+
+class OidcSettingsIn(OidcConfig):
+    """The OpenID Connect login's settings, all of them (a field left out takes its default)."""
+
+    enabled: bool = Field(default=False, description="Turn the login on (refused until issuer, client id and "
+                                                     "client secret are set).")
+    client_secret: str | None = Field(default=None, max_length=2000, description="Write-only. Left out or null: "
+                                      "the stored secret is kept; \"\": removed.")
+
+    def config(self) -> OidcConfig:
+        return OidcConfig.model_validate(self.model_dump(exclude={"enabled", "client_secret"}))
+
+
+class LdapSettingsIn(LdapConfig):
+    """The LDAP login's settings, all of them (a field left out takes its default)."""
+
+    enabled: bool = Field(default=False, description="Turn the login on (refused until the server and a bind DN "
+                                                     "template or a search base are set).")
+    service_bind_password: str | None = Field(default=None, max_length=2000, description="Write-only. Left out "
+                                              "or null: the stored password is kept; \"\": removed.")
+
+    def config(self) -> LdapConfig:
+        return LdapConfig.model_validate(self.model_dump(exclude={"enabled", "service_bind_password"}))
+
+
+class SsoSettingsUpdate(BaseModel):
+    """Either login's settings or both; a login left out is left as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    oidc: OidcSettingsIn | None = None
+    ldap: LdapSettingsIn | None = None
+
+
+class OidcSettingsPublic(OidcConfig):
+    model_config = ConfigDict(extra="ignore")
+
+    enabled: bool
+    client_secret_set: bool = Field(description="Whether a client secret is stored (it is never shown).")
+
+
+class LdapSettingsPublic(LdapConfig):
+    model_config = ConfigDict(extra="ignore")
+
+    enabled: bool
+    service_bind_password_set: bool = Field(description="Whether a service bind password is stored (it is "
+                                                        "never shown).")
+
+
+class SsoSettingsPublic(BaseModel):
+    oidc: OidcSettingsPublic
+    ldap: LdapSettingsPublic
+    redirect_uri: str = Field(description="The callback URL to register at the OpenID provider.")

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from calcifer.audit import service as audit_service
-from calcifer.auth import ldap
+from calcifer.auth import ldap, oidc
 from calcifer.auth.choices import AuthSource, ProviderKind, Role
 from calcifer.auth.models import ExternalIdentity, IdentityProvider, User
 from calcifer.auth.roles import has_role
@@ -118,11 +118,10 @@ def _enable_problems(session: Session, kind: ProviderKind, config: BaseModel, ha
     return problems
 
 
-def save_provider(*, session: Session, actor: User, kind: ProviderKind, enabled: bool, config: BaseModel,
-                  secret: str | None, secret_key: str) -> ProviderSettings:
-    """Store a provider's settings (audited, the secret never). ``secret`` None keeps the stored one, ""
-    removes it. Raises Invalid listing every setting a provider needs before it can be turned on (and,
-    when SSO is to be required, that the break-glass admin is an active local admin)."""
+def _store_provider(*, session: Session, actor: User, kind: ProviderKind, enabled: bool, config: BaseModel,
+                    secret: str | None, secret_key: str) -> set[str]:
+    """Store one provider's settings (not committed); the issuers whose cached metadata and keys
+    (``oidc.forget``) are to be dropped once committed."""
     row = _row(session, kind)
     has_secret = bool(secret) if secret is not None else bool(row and row.secret_sealed)
     if enabled:
@@ -142,8 +141,52 @@ def save_provider(*, session: Session, actor: User, kind: ProviderKind, enabled:
     audit_service.record(session=session, actor=actor, action="sso.update", object_type="identity_provider",
                          object_id=kind.value, summary=f"updated the {kind.value.upper()} login settings",
                          before=before, after={"enabled": enabled, **row.config, "secret_changed": secret is not None})
+    if kind is not ProviderKind.OIDC:
+        return set()
+    return {str((before or {}).get("issuer") or ""), str(row.config.get("issuer") or "")} - {""}
+
+
+def save_provider(*, session: Session, actor: User, kind: ProviderKind, enabled: bool, config: BaseModel,
+                  secret: str | None, secret_key: str) -> ProviderSettings:
+    """Store a provider's settings (audited, the secret never). ``secret`` None keeps the stored one, ""
+    removes it. Raises Invalid listing every setting a provider needs before it can be turned on (and,
+    when SSO is to be required, that the break-glass admin is an active local admin)."""
+    stale = _store_provider(session=session, actor=actor, kind=kind, enabled=enabled, config=config, secret=secret,
+                            secret_key=secret_key)
     session.commit()
+    oidc.forget(stale)  # what this process kept of the provider is read again at the next sign-in
     return provider_settings(session=session, kind=kind)
+
+
+@dataclass(frozen=True)
+class ProviderChange:
+    """One provider's new settings, as the API takes them: ``secret`` None keeps the stored one."""
+
+    kind: ProviderKind
+    enabled: bool
+    config: BaseModel
+    secret: str | None
+
+
+def save_providers(*, session: Session, actor: User, changes: list[ProviderChange], secret_key: str) -> None:
+    """Store several providers' settings at once (each audited): all of them, or none when one is refused.
+    Raises Invalid as ``save_provider`` does, its message and each detail's ``field`` naming the provider
+    (``oidc.issuer``)."""
+    if not changes:
+        raise Invalid("Give the settings of oidc, ldap or both.", code="sso_nothing_given",
+                      details=[{"field": "oidc", "message": "Give the oidc or the ldap settings."}])
+    stale: set[str] = set()
+    for change in changes:
+        try:
+            stale |= _store_provider(session=session, actor=actor, kind=change.kind, enabled=change.enabled,
+                                     config=change.config, secret=change.secret, secret_key=secret_key)
+        except Invalid as exc:
+            session.rollback()
+            details = [{**detail, "field": f"{change.kind.value}.{detail['code']}"} for detail in exc.details or []]
+            raise Invalid(f"{change.kind.value.upper()} login: {exc.message}", code=exc.code,
+                          details=details) from exc
+    session.commit()
+    oidc.forget(stale)
 
 
 # -- who may use a password --------------------------------------------------------------------------------------

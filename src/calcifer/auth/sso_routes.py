@@ -1,6 +1,6 @@
 """Single sign-on pages: "Sign in with <provider>" (``/login/oidc``), the provider's callback
 (``/login/oidc/callback``, public by nature: the provider sends the browser there before anyone is logged in)
-and the admin's settings (``/settings/sso``)."""
+and the admin's settings (``/settings/sso``, and ``/api/v1/settings/sso`` in the JSON API)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,23 @@ from pydantic import BaseModel, ValidationError
 from calcifer.auth import oidc, sso
 from calcifer.auth.choices import AuthSource, ProviderKind, Role
 from calcifer.auth.routes import first_factor_passed, form_errors, login_page, safe_next
-from calcifer.auth.schemas import LdapConfig, OidcConfig, group_roles_text, parse_group_roles
+from calcifer.auth.schemas import (
+    LdapConfig,
+    LdapSettingsPublic,
+    OidcConfig,
+    OidcSettingsPublic,
+    SsoSettingsPublic,
+    SsoSettingsUpdate,
+    group_roles_text,
+    parse_group_roles,
+)
 from calcifer.deps import RemoteAddr, RequireAdmin, SessionDep, SettingsDep
 from calcifer.errors import Invalid, NotAuthenticated, NotFound, Unavailable
 from calcifer.web.security import delete_cookie, flash, get_cookie, set_cookie
 from calcifer.web.templating import render
 
 pages = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api/v1", tags=["single sign-on"])
 OIDC_COOKIE = "calcifer_oidc"
 CALLBACK_PATH = "/login/oidc/callback"
 
@@ -167,3 +177,40 @@ def sso_save_ldap(
             "group_filter": group_filter.strip() or LdapConfig().group_filter}
     return _save(request, session, settings, admin, ProviderKind.LDAP, LdapConfig, form, enabled is not None,
                  service_bind_password)
+
+
+# -- settings (JSON API, admin) ---------------------------------------------------------------------------------
+
+def _settings_public(request: Request, session: SessionDep) -> SsoSettingsPublic:
+    oidc_now = sso.provider_settings(session=session, kind=ProviderKind.OIDC)
+    ldap_now = sso.provider_settings(session=session, kind=ProviderKind.LDAP)
+    return SsoSettingsPublic(
+        oidc=OidcSettingsPublic.model_validate({**oidc_now.config.model_dump(), "enabled": oidc_now.enabled,
+                                                "client_secret_set": oidc_now.has_secret}),
+        ldap=LdapSettingsPublic.model_validate({**ldap_now.config.model_dump(), "enabled": ldap_now.enabled,
+                                                "service_bind_password_set": ldap_now.has_secret}),
+        redirect_uri=redirect_uri(request))
+
+
+@api.get("/settings/sso", response_model=SsoSettingsPublic)
+def api_sso_settings(request: Request, session: SessionDep, admin: RequireAdmin) -> SsoSettingsPublic:
+    """Both logins' settings; the OIDC client secret and the LDAP bind password are never shown (`*_set`
+    says whether one is stored)."""
+    return _settings_public(request, session)
+
+
+@api.put("/settings/sso", response_model=SsoSettingsPublic)
+def api_save_sso_settings(request: Request, session: SessionDep, settings: SettingsDep, admin: RequireAdmin,
+                          data: SsoSettingsUpdate) -> SsoSettingsPublic:
+    """Replace the settings of `oidc`, `ldap` or both (a login left out is kept as it is), all or nothing.
+    A secret left out (or null) keeps the stored one. Turning a login on without what it needs is a 422
+    naming each missing field."""
+    changes = []
+    if data.oidc is not None:
+        changes.append(sso.ProviderChange(kind=ProviderKind.OIDC, enabled=data.oidc.enabled,
+                                          config=data.oidc.config(), secret=data.oidc.client_secret))
+    if data.ldap is not None:
+        changes.append(sso.ProviderChange(kind=ProviderKind.LDAP, enabled=data.ldap.enabled,
+                                          config=data.ldap.config(), secret=data.ldap.service_bind_password))
+    sso.save_providers(session=session, actor=admin, changes=changes, secret_key=settings.secret_key)
+    return _settings_public(request, session)

@@ -3,6 +3,7 @@
 //   node provider.mjs CONFIG.json
 // CONFIG: {"client_id", "client_secret", "redirect_uri", "accounts": {"<login>": {"groups": [...], "email": ...}}}
 // It listens on 127.0.0.1 and a port the kernel picks, and prints one JSON line {"issuer": ...} once it serves.
+// Each request it receives is logged to stderr as "request METHOD PATH" (tests count them).
 import fs from 'node:fs';
 import http from 'node:http';
 import Provider from 'oidc-provider';
@@ -11,6 +12,7 @@ const config = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const accounts = config.accounts || {};
 
 const server = http.createServer();
+server.on('request', (req) => console.error(`request ${req.method} ${req.url.split('?')[0]}`));
 server.listen(0, '127.0.0.1', () => {
   const issuer = `http://127.0.0.1:${server.address().port}`;
   const provider = new Provider(issuer, {

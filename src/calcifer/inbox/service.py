@@ -4,7 +4,8 @@ preferences, and the mail and apprise deliveries.
 - ``fan_out`` reads the outbox after this subscriber's cursor (``outbox.events_after``), writes one
   notification per person and event, and moves the cursor in the same transaction (a conditional update:
   of several processes one wins, the others roll back): each event notifies each person once.
-- Who hears what: the assignee (``assigned``), people @mentioned (``mention``), a work item's watchers
+- Who hears what: the assignee (``assigned``), people @mentioned (``mention``; of an edited comment, only
+  those no earlier version of it named), a work item's watchers
   (``review_requested``, ``merged``, ``cancelled``, ``comment``), its author and assignee (``reviewed``),
   a target's watchers (``comment``), a service's owner and watchers (``incident``). Nobody hears of
   what they did themselves. Creators, assignees and reviewers start watching here.
@@ -114,10 +115,13 @@ def _comment_notices(session: Session, event: OutboxEvent) -> list[Notice]:
     comment = event.data.get("comment") or {}
     author = str(comment.get("author") or "")
     url, where = str(comment.get("url") or ""), str(comment.get("target_title") or "")
-    named = _ids(session, [author, *(comment.get("mentions") or [])])
+    edited = event.name == EventName.COMMENT_EDITED
+    named = _ids(session, [author, *(comment.get("new_mentions" if edited else "mentions") or [])])
     author_id = named.pop(author, None)
     notices = [Notice(uid, NotificationKind.MENTION, f"{author} mentioned you on {where}", url)
                for uid in sorted(named.values()) if uid != author_id]
+    if edited:  # an edit tells only the people it newly names; watchers heard of the comment already
+        return notices
     mentioned = {n.user_id for n in notices}
     try:
         kind = TargetKind(str(comment.get("target_kind")))
@@ -149,7 +153,7 @@ def notices_for(*, session: Session, event: OutboxEvent) -> list[Notice]:
     if event.name in (EventName.WORK_ITEM_CREATED, EventName.WORK_ITEM_UPDATED, EventName.WORK_ITEM_REVIEWED,
                       EventName.WORK_ITEM_MERGED, EventName.WORK_ITEM_CANCELLED):
         return _work_item_notices(session, event)
-    if event.name == EventName.COMMENT_CREATED:
+    if event.name in (EventName.COMMENT_CREATED, EventName.COMMENT_EDITED):
         return _comment_notices(session, event)
     if event.name == EventName.INCIDENT_OPENED:
         return _incident_notices(session, event)

@@ -183,7 +183,8 @@ def _settings_of(session: Session, ids: Iterable[int]) -> dict[int, PersonSettin
     found: dict[int, PersonSettings] = {}
     for start in range(0, len(ordered), 500):
         chunk = ordered[start:start + 500]
-        for row in session.scalars(select(PersonSettings).where(PersonSettings.user_id.in_(chunk))):
+        for row in session.scalars(select(PersonSettings).where(PersonSettings.user_id.in_(chunk))
+                                   .execution_options(populate_existing=True)):  # claims update in bulk
             found[row.user_id] = row
     return found
 
@@ -448,18 +449,23 @@ def claim_mail(*, session: Session, secret_key: str, now: dt.datetime | None = N
     user_ids = list(session.scalars(select(Notification.user_id).where(pending).distinct().limit(max_people * 2)))
     if not user_ids and not abandoned:
         return []
-    settings = _settings_of(session, user_ids)
+    settings = _settings_of(session, [*user_ids, *abandoned])
     due = [uid for uid in user_ids if settings.get(uid) is None or settings[uid].last_mail_at is None
            or now - _aware(settings[uid].last_mail_at) >= window]  # type: ignore[arg-type]
     due = list(dict.fromkeys([*abandoned, *due]))[:max_people]
     if not due:
         return []
     token = uuid.uuid4().hex
+    # Everything is read: the writes follow in a few statements (SQLite's one writer is held briefly).
     session.execute(update(Notification).where(Notification.user_id.in_(due), or_(pending, _lapsed(now)))
                     .values(mail_state=MailState.CLAIMED.value, mail_claim=token, mail_claimed_at=now)
                     .execution_options(synchronize_session=False))
-    for uid in due:
-        _own_settings(session, uid).last_mail_at = now
+    session.execute(update(PersonSettings).where(PersonSettings.user_id.in_([u for u in due if u in settings]))
+                    .values(last_mail_at=now).execution_options(synchronize_session=False))
+    missing = [u for u in due if u not in settings]
+    if missing:
+        session.execute(insert(PersonSettings), [{"user_id": u, "apprise_sealed": "", "preferences": {},
+                                                  "last_mail_at": now} for u in missing])
     session.commit()
     claimed = list(session.scalars(select(Notification).where(Notification.mail_claim == token)
                                    .order_by(Notification.user_id, Notification.id)))
@@ -468,13 +474,22 @@ def claim_mail(*, session: Session, secret_key: str, now: dt.datetime | None = N
     for row in claimed:
         by_user.setdefault(row.user_id, []).append(row)
     mails = []
+    nobody: list[int] = []
     for uid, rows in by_user.items():
         person = recipients.get(uid)
-        if person is None or not person.email:
+        if person is None or not person.email:  # disabled, or no address any more: nothing to send
+            nobody.extend(r.id for r in rows)
             continue
         url = f"{smtp.base_url}/unsubscribe?token={unsubscribe_token(secret_key=secret_key, user_id=uid)}"
         mails.append(Mail(uid, person.email, [r.id for r in rows],
                           compose(smtp=smtp, to=person.email, rows=rows, unsubscribe_url=url), token))
+    if nobody:
+        for start in range(0, len(nobody), 500):
+            session.execute(update(Notification).where(Notification.id.in_(nobody[start:start + 500]),
+                                                       Notification.mail_claim == token)
+                            .values(mail_state=MailState.NONE.value, mail_claim=None, mail_claimed_at=None)
+                            .execution_options(synchronize_session=False))
+        session.commit()
     return mails
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -23,6 +24,32 @@ from calcifer.db import ensure_schema, make_engine, make_session_factory, upgrad
 from calcifer.work import service as work_service
 
 log = logging.getLogger("calcifer")
+
+
+class RequestGauge:
+    """How many requests this process is answering (counted by the web middleware). A background service
+    whose work competes with them (for the interpreter: threads of one process share it; and for
+    SQLite's one writer) waits for a moment with none before a unit of that work, a bounded time
+    (``wait_quiet``), so a request is not slowed by the fan-out it caused."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._quiet = threading.Condition()
+
+    def enter(self) -> None:
+        with self._quiet:
+            self._count += 1
+
+    def leave(self) -> None:
+        with self._quiet:
+            self._count -= 1
+            if self._count <= 0:
+                self._quiet.notify_all()
+
+    def wait_quiet(self, timeout: float) -> bool:
+        """Wait until no request is being answered, at most ``timeout`` seconds; False if still busy."""
+        with self._quiet:
+            return self._quiet.wait_for(lambda: self._count <= 0, timeout)
 
 
 @dataclass
@@ -37,6 +64,8 @@ class AppContext:
     # How this process was wired (``calcifer.wiring.wire``): a child process it starts (the result
     # writer) calls it too, so it runs the same hooks. None: nothing to wire (tests of one slice).
     wire: Callable[[], object] | None = None
+    # The requests this process is answering (web.middleware counts them; background services yield).
+    requests: RequestGauge = field(default_factory=RequestGauge)
 
 
 def prepare(settings: Settings, *, reconcile: bool = True, wire: Callable[[], object] | None = None) -> AppContext:

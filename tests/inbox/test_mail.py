@@ -18,6 +18,7 @@ from calcifer.db import utcnow
 from calcifer.discussion import service as discussion
 from calcifer.discussion.choices import TargetKind, WatchReason
 from calcifer.events import IncidentChanged
+from calcifer.inbox import service as inbox
 from calcifer.inbox.models import PersonSettings
 from calcifer.outbox import service as outbox
 from calcifer.web.context import AppContext
@@ -114,6 +115,32 @@ def test_several_events_within_the_window_leave_as_one_digest(cast: Cast, ctx: A
     digest = [m for m in mails if m["To"] == EMAILS["vera"]][-1]
     assert digest["Subject"] == "[Calcifer] 3 notifications"
     assert body_text(digest).count("mentioned you") == 3
+
+
+def test_a_mail_claimed_by_a_sender_that_died_is_sent_later_and_once(cast: Cast, ctx: AppContext,
+                                                                       smtp: Smtp) -> None:
+    make_work_item(cast.editor, title="Renew certificates", assignee="vera")
+    second = dt.timedelta(seconds=1)
+    with ctx.session_factory() as session:
+        assert inbox.fan_out(session=session) == 1
+        start = utcnow()
+        died = inbox.claim_mail(session=session, secret_key=ctx.secret_key, now=start)  # its sender dies here
+        assert [m.to for m in died] == [EMAILS["vera"]]
+        # While the lease holds nobody else takes it (nor does the consumer's round, at the real time).
+        assert inbox.claim_mail(session=session, secret_key=ctx.secret_key, now=start + inbox.MAIL_LEASE - second) == []
+        run_inbox(ctx)
+        assert smtp.to(EMAILS["vera"]) == []
+        later = inbox.claim_mail(session=session, secret_key=ctx.secret_key, now=start + inbox.MAIL_LEASE + second)
+        assert [m.to for m in later] == [EMAILS["vera"]]
+        assert inbox.send_mail(session=session, secret_key=ctx.secret_key, mails=later) == 1
+        # The first sender, had it only been slow, finds its claim gone and sends nothing; nor is the
+        # sent row claimed again.
+        assert inbox.send_mail(session=session, secret_key=ctx.secret_key, mails=died) == 0
+        assert inbox.claim_mail(session=session, secret_key=ctx.secret_key, now=start + 3 * inbox.MAIL_LEASE) == []
+    run_inbox(ctx)
+    mails = smtp.to(EMAILS["vera"])  # the SMTP server keeps a mail before it answers the sender
+    assert len(mails) == 1
+    assert "Renew certificates is assigned to you" in mails[0]["Subject"]
 
 
 def test_the_unsubscribe_link_works_without_login_and_stops_mails(app, cast: Cast, ctx: AppContext,  # type: ignore[no-untyped-def]

@@ -116,9 +116,12 @@ def api_comment(session: SessionDep, user: CurrentUser, comment_id: int) -> dict
 
 
 @api.patch("/comments/{comment_id}", response_model=CommentPublic)
-def api_edit_comment(session: SessionDep, user: CurrentUser, comment_id: int, data: CommentUpdate) -> dict[str, Any]:
-    """Its author, within 15 minutes of posting it."""
-    return service.public(service.edit_comment(session=session, actor=user, comment_id=comment_id, body=data.body))
+def api_edit_comment(session: SessionDep, ctx: CtxDep, user: CurrentUser, comment_id: int,
+                     data: CommentUpdate) -> dict[str, Any]:
+    """Its author, within 15 minutes of posting it; people it now `@mentions` that no earlier version did
+    are notified."""
+    return service.public(service.edit_comment(session=session, repo_path=ctx.repo_path, actor=user,
+                                               comment_id=comment_id, body=data.body))
 
 
 @api.delete("/comments/{comment_id}", status_code=204)
@@ -220,12 +223,13 @@ def comment_edit_page(request: Request, session: SessionDep, user: CurrentUser, 
 
 
 @pages.post("/discussion/comments/{comment_id}/edit")
-def comment_edit_form(request: Request, session: SessionDep, user: CurrentUser, comment_id: int,
+def comment_edit_form(request: Request, session: SessionDep, ctx: CtxDep, user: CurrentUser, comment_id: int,
                       body: Annotated[str, Form(max_length=30_000)] = "") -> Response:
     comment = service.get_comment(session=session, comment_id=comment_id)
     back = service.comment_url(service.target_url(comment.target_kind, comment.target_key), comment.id)
     try:
-        service.edit_comment(session=session, actor=user, comment_id=comment_id, body=body)
+        service.edit_comment(session=session, repo_path=ctx.repo_path, actor=user, comment_id=comment_id,
+                             body=body)
     except DomainError as exc:
         flash(request, "error", exc.message)
         return RedirectResponse(f"/discussion/comments/{comment_id}/edit", status_code=303)

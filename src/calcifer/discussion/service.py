@@ -8,7 +8,8 @@ Rules:
 - Its author may edit it for ``EDIT_WINDOW`` and delete it at any time; an admin may delete any (moderation,
   audited). Every edit keeps the previous body (``CommentEdit``).
 - Commenting makes the author watch the target. A comment writes ``comment.created`` to the outbox in its
-  transaction; who hears of it is decided later, by the inbox's consumer.
+  transaction, an edit ``comment.edited`` (with ``new_mentions``: the people it names that no earlier
+  version of it named); who hears of it is decided later, by the inbox's consumer.
 """
 
 from __future__ import annotations
@@ -145,14 +146,36 @@ def add_comment(*, session: Session, actor: User, target: Target, body: str) -> 
     if target.kind in WATCHABLE:
         auto_watch(session=session, kind=target.kind, key=target.key, user_ids=[actor.id],
                    reason=WatchReason.COMMENTER)
-    named = [p.username for p in people.people_named(session=session, usernames=mentions(body))]
-    outbox.emit(session=session, name=EventName.COMMENT_CREATED, data={"comment": {
-        "id": comment.id, "target_kind": target.kind.value, "target_key": target.key, "target_title": target.title,
-        "author": actor.username, "mentions": named, "url": comment_url(target.url, comment.id),
-        "excerpt": body[:200]}}, service=target.key if target.kind is TargetKind.SERVICE else None)
+    _emit(session, EventName.COMMENT_CREATED, comment, target, actor)
     session.commit()
     session.refresh(comment)
     return comment
+
+
+def _emit(session: Session, name: EventName, comment: Comment, target: Target, actor: User,
+          new_mentions: list[str] | None = None) -> None:
+    """The comment's event (``comment.created`` or ``comment.edited``), in the caller's transaction.
+    ``mentions``: the existing users its body names; an edit adds ``new_mentions``, those of them no earlier
+    version named (the only ones the inbox tells of an edit)."""
+    named = [p.username for p in people.people_named(session=session, usernames=mentions(comment.body))]
+    data: dict[str, object] = {
+        "id": comment.id, "target_kind": target.kind.value, "target_key": target.key, "target_title": target.title,
+        "author": actor.username, "mentions": named, "url": comment_url(target.url, comment.id),
+        "excerpt": comment.body[:200]}
+    if new_mentions is not None:
+        data["new_mentions"] = [n for n in named if n in set(new_mentions)]
+    outbox.emit(session=session, name=name, data={"comment": data},
+                service=target.key if target.kind is TargetKind.SERVICE else None)
+
+
+def _target_of(session: Session, repo_path: Path, comment: Comment) -> Target:
+    """The comment's target as events describe it; a target gone since (a deleted doc) keeps its key."""
+    try:
+        return resolve_target(session=session, repo_path=repo_path, kind=comment.target_kind, key=comment.target_key)
+    except (NotFound, Invalid):
+        kind = TargetKind(comment.target_kind)
+        return Target(kind, comment.target_key, f"{kind.value.replace('_', ' ')} {comment.target_key}",
+                      target_url(comment.target_kind, comment.target_key))
 
 
 def get_comment(*, session: Session, comment_id: int) -> Comment:
@@ -183,8 +206,9 @@ def can_delete(comment: Comment, user: User | None) -> bool:
     return user is not None and (comment.author_id == user.id or has_role(user, Role.ADMIN))
 
 
-def edit_comment(*, session: Session, actor: User, comment_id: int, body: str) -> Comment:
-    """Replace the body (its author, within ``EDIT_WINDOW``); the old body goes to the history.
+def edit_comment(*, session: Session, repo_path: Path, actor: User, comment_id: int, body: str) -> Comment:
+    """Replace the body (its author, within ``EDIT_WINDOW``); the old body goes to the history; writes
+    comment.edited (people named by no earlier version are its ``new_mentions``).
     Raises NotFound, PermissionDenied (someone else's, or the window has passed) or Invalid."""
     comment = get_comment(session=session, comment_id=comment_id)
     if comment.author_id != actor.id:
@@ -195,9 +219,13 @@ def edit_comment(*, session: Session, actor: User, comment_id: int, body: str) -
     body = _clean_body(body)
     if body == comment.body:
         return comment
+    earlier = {name for text in [comment.body, *(e.body for e in history(session=session, comment_id=comment.id))]
+               for name in mentions(text)}
     session.add(CommentEdit(comment_id=comment.id, body=comment.body, editor_name=actor.username))
     comment.body = body
     comment.edited_at = utcnow()
+    _emit(session, EventName.COMMENT_EDITED, comment, _target_of(session, repo_path, comment), actor,
+          new_mentions=[name for name in mentions(body) if name not in earlier])
     session.commit()
     session.refresh(comment)
     return comment

@@ -16,7 +16,8 @@ RowId = BigInteger().with_variant(Integer(), "sqlite")
 
 class Notification(Base):
     """``event_id`` + ``user_id`` is unique: an outbox event notifies each person once, however often
-    it is read (a consumer that crashed before advancing its cursor reads it again)."""
+    it is read (a consumer that crashed before advancing its cursor reads it again). ``mail_state``:
+    ``choices.MailState``; a claimed row carries its sender's ``mail_claim`` token and ``mail_claimed_at``."""
 
     __tablename__ = "inbox_notifications"
     __table_args__ = (Index("ix_inbox_notifications_user", "user_id", "id"),
@@ -35,6 +36,8 @@ class Notification(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     mail_state: Mapped[str] = mapped_column(String(16), default="none")
     mail_claim: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # When ``mail_claim`` was taken: a claim older than ``inbox.service.MAIL_LEASE`` has lapsed.
+    mail_claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     push_pending: Mapped[bool] = mapped_column(Boolean, default=False)
 
 

@@ -4,12 +4,16 @@ preferences, and the mail and apprise deliveries.
 - ``fan_out`` reads the outbox after this subscriber's cursor (``outbox.events_after``), writes one
   notification per person and event, and moves the cursor in the same transaction (a conditional update:
   of several processes one wins, the others roll back): each event notifies each person once.
-- Who hears what: the assignee (``assigned``), people @mentioned (``mention``), a work item's watchers
+- Who hears what: the assignee (``assigned``), people @mentioned (``mention``; of an edited comment, only
+  those no earlier version of it named), a work item's watchers
   (``review_requested``, ``merged``, ``cancelled``, ``comment``), its author and assignee (``reviewed``),
   a target's watchers (``comment``), a service's owner and watchers (``incident``). Nobody hears of
   what they did themselves. Creators, assignees and reviewers start watching here.
 - Mail: the first notification goes out at once; more within ``digest_minutes`` of the last mail wait and
-  leave together as one digest. Each mail carries a signed unsubscribe link (no login needed).
+  leave together as one digest. Each mail carries a signed unsubscribe link (no login needed). A sender
+  claims the rows it mails (a token and the time): a claim older than ``MAIL_LEASE`` has lapsed (its
+  sender died), and the next round claims and sends those rows. A sender checks that its claim still
+  holds before it connects, and marks rows sent only under its own token, so a sent row is not sent again.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from calcifer.auth import queries as people
@@ -50,6 +54,9 @@ from calcifer.outbox.service import OutboxEvent
 from calcifer.sealed import SealError, seal, unseal
 
 SUBSCRIBER = "inbox"
+# How long a sender's claim on mails holds: past it the rows count as abandoned (their sender died, or
+# hung far beyond its SMTP timeouts) and the next round sends them.
+MAIL_LEASE = dt.timedelta(minutes=5)
 APPRISE_PURPOSE = "inbox-apprise"
 SMTP_PURPOSE = "inbox-smtp"
 UNSUBSCRIBE_PURPOSE = b"inbox-unsubscribe"
@@ -114,10 +121,13 @@ def _comment_notices(session: Session, event: OutboxEvent) -> list[Notice]:
     comment = event.data.get("comment") or {}
     author = str(comment.get("author") or "")
     url, where = str(comment.get("url") or ""), str(comment.get("target_title") or "")
-    named = _ids(session, [author, *(comment.get("mentions") or [])])
+    edited = event.name == EventName.COMMENT_EDITED
+    named = _ids(session, [author, *(comment.get("new_mentions" if edited else "mentions") or [])])
     author_id = named.pop(author, None)
     notices = [Notice(uid, NotificationKind.MENTION, f"{author} mentioned you on {where}", url)
                for uid in sorted(named.values()) if uid != author_id]
+    if edited:  # an edit tells only the people it newly names; watchers heard of the comment already
+        return notices
     mentioned = {n.user_id for n in notices}
     try:
         kind = TargetKind(str(comment.get("target_kind")))
@@ -149,7 +159,7 @@ def notices_for(*, session: Session, event: OutboxEvent) -> list[Notice]:
     if event.name in (EventName.WORK_ITEM_CREATED, EventName.WORK_ITEM_UPDATED, EventName.WORK_ITEM_REVIEWED,
                       EventName.WORK_ITEM_MERGED, EventName.WORK_ITEM_CANCELLED):
         return _work_item_notices(session, event)
-    if event.name == EventName.COMMENT_CREATED:
+    if event.name in (EventName.COMMENT_CREATED, EventName.COMMENT_EDITED):
         return _comment_notices(session, event)
     if event.name == EventName.INCIDENT_OPENED:
         return _incident_notices(session, event)
@@ -173,7 +183,8 @@ def _settings_of(session: Session, ids: Iterable[int]) -> dict[int, PersonSettin
     found: dict[int, PersonSettings] = {}
     for start in range(0, len(ordered), 500):
         chunk = ordered[start:start + 500]
-        for row in session.scalars(select(PersonSettings).where(PersonSettings.user_id.in_(chunk))):
+        for row in session.scalars(select(PersonSettings).where(PersonSettings.user_id.in_(chunk))
+                                   .execution_options(populate_existing=True)):  # claims update in bulk
             found[row.user_id] = row
     return found
 
@@ -386,6 +397,7 @@ class Mail:
     to: str
     ids: list[int]
     message: Message
+    claim: str  # the token its rows were claimed with
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -414,29 +426,46 @@ def compose(*, smtp: SmtpSettings, to: str, rows: list[Notification], unsubscrib
     return message
 
 
+def _lapsed(now: dt.datetime) -> ColumnElement[bool]:
+    """Rows claimed longer than ``MAIL_LEASE`` ago (or before claims had a time)."""
+    return (Notification.mail_state == MailState.CLAIMED.value) & or_(
+        Notification.mail_claimed_at.is_(None), Notification.mail_claimed_at <= now - MAIL_LEASE)
+
+
 def claim_mail(*, session: Session, secret_key: str, now: dt.datetime | None = None,
                max_people: int = 500) -> list[Mail]:
-    """Claim the pending notifications of people whose digest window has passed; one mail each. Commits."""
+    """Claim the pending notifications of people whose digest window has passed, and every row whose
+    claim lapsed (``MAIL_LEASE``: its sender died before sending it; it goes now, with that person's
+    pending ones); one mail each. The claim is a conditional update: of several senders one takes a row.
+    Commits."""
     smtp = get_smtp(session=session)
     if not smtp.host:
         return []
     now = now or utcnow()
     window = dt.timedelta(minutes=smtp.digest_minutes)
-    user_ids = list(session.scalars(select(Notification.user_id).where(
-        Notification.mail_state == MailState.PENDING.value).distinct().limit(max_people * 2)))
-    if not user_ids:
+    pending = Notification.mail_state == MailState.PENDING.value
+    abandoned = list(session.scalars(select(Notification.user_id).where(_lapsed(now)).distinct()
+                                     .limit(max_people)))
+    user_ids = list(session.scalars(select(Notification.user_id).where(pending).distinct().limit(max_people * 2)))
+    if not user_ids and not abandoned:
         return []
-    settings = _settings_of(session, user_ids)
+    settings = _settings_of(session, [*user_ids, *abandoned])
     due = [uid for uid in user_ids if settings.get(uid) is None or settings[uid].last_mail_at is None
-           or now - _aware(settings[uid].last_mail_at) >= window][:max_people]  # type: ignore[arg-type]
+           or now - _aware(settings[uid].last_mail_at) >= window]  # type: ignore[arg-type]
+    due = list(dict.fromkeys([*abandoned, *due]))[:max_people]
     if not due:
         return []
     token = uuid.uuid4().hex
-    session.execute(update(Notification).where(Notification.user_id.in_(due),
-                                               Notification.mail_state == MailState.PENDING.value)
-                    .values(mail_state=MailState.CLAIMED.value, mail_claim=token))
-    for uid in due:
-        _own_settings(session, uid).last_mail_at = now
+    # Everything is read: the writes follow in a few statements (SQLite's one writer is held briefly).
+    session.execute(update(Notification).where(Notification.user_id.in_(due), or_(pending, _lapsed(now)))
+                    .values(mail_state=MailState.CLAIMED.value, mail_claim=token, mail_claimed_at=now)
+                    .execution_options(synchronize_session=False))
+    session.execute(update(PersonSettings).where(PersonSettings.user_id.in_([u for u in due if u in settings]))
+                    .values(last_mail_at=now).execution_options(synchronize_session=False))
+    missing = [u for u in due if u not in settings]
+    if missing:
+        session.execute(insert(PersonSettings), [{"user_id": u, "apprise_sealed": "", "preferences": {},
+                                                  "last_mail_at": now} for u in missing])
     session.commit()
     claimed = list(session.scalars(select(Notification).where(Notification.mail_claim == token)
                                    .order_by(Notification.user_id, Notification.id)))
@@ -445,24 +474,47 @@ def claim_mail(*, session: Session, secret_key: str, now: dt.datetime | None = N
     for row in claimed:
         by_user.setdefault(row.user_id, []).append(row)
     mails = []
+    nobody: list[int] = []
     for uid, rows in by_user.items():
         person = recipients.get(uid)
-        if person is None or not person.email:
+        if person is None or not person.email:  # disabled, or no address any more: nothing to send
+            nobody.extend(r.id for r in rows)
             continue
         url = f"{smtp.base_url}/unsubscribe?token={unsubscribe_token(secret_key=secret_key, user_id=uid)}"
         mails.append(Mail(uid, person.email, [r.id for r in rows],
-                          compose(smtp=smtp, to=person.email, rows=rows, unsubscribe_url=url)))
+                          compose(smtp=smtp, to=person.email, rows=rows, unsubscribe_url=url), token))
+    if nobody:
+        for start in range(0, len(nobody), 500):
+            session.execute(update(Notification).where(Notification.id.in_(nobody[start:start + 500]),
+                                                       Notification.mail_claim == token)
+                            .values(mail_state=MailState.NONE.value, mail_claim=None, mail_claimed_at=None)
+                            .execution_options(synchronize_session=False))
+        session.commit()
     return mails
 
 
+def _still_claimed(session: Session, mails: list[Mail]) -> list[Mail]:
+    """The mails whose rows all still carry their claim (a sender slower than the lease lost them)."""
+    mine: set[int] = set()
+    for claim in {m.claim for m in mails}:
+        ids = [i for m in mails if m.claim == claim for i in m.ids]
+        for start in range(0, len(ids), 500):
+            mine.update(session.scalars(select(Notification.id).where(
+                Notification.id.in_(ids[start:start + 500]), Notification.mail_claim == claim,
+                Notification.mail_state == MailState.CLAIMED.value)))
+    session.rollback()
+    return [m for m in mails if all(i in mine for i in m.ids)]
+
+
 def send_mail(*, session: Session, secret_key: str, mails: list[Mail], timeout: float = 30.0) -> int:
-    """Hand the mails to the SMTP server over one connection; marks them sent (or pending again). Returns
-    how many were accepted."""
+    """Hand the mails to the SMTP server over one connection; marks them sent (or pending again), each row
+    only while it still carries the claim it was mailed under. Returns how many were accepted."""
+    mails = _still_claimed(session, mails)
     if not mails:
         return 0
     smtp = get_smtp(session=session)
-    sent: list[int] = []
-    failed: list[int] = []
+    sent: list[Mail] = []
+    failed: list[Mail] = []
     try:
         client: smtplib.SMTP = (smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=timeout,
                                                  context=ssl.create_default_context())
@@ -481,17 +533,22 @@ def send_mail(*, session: Session, secret_key: str, mails: list[Mail], timeout: 
             for mail in mails:
                 try:
                     client.send_message(mail.message)
-                    sent.extend(mail.ids)
+                    sent.append(mail)
                 except smtplib.SMTPException:
-                    failed.extend(mail.ids)
+                    failed.append(mail)
     except (OSError, smtplib.SMTPException):
-        failed.extend(i for m in mails for i in m.ids if i not in sent)
-    for state, ids in ((MailState.SENT, sent), (MailState.PENDING, failed)):
-        for start in range(0, len(ids), 500):
-            session.execute(update(Notification).where(Notification.id.in_(ids[start:start + 500]))
-                            .values(mail_state=state.value, mail_claim=None))
+        handled = {id(m) for m in (*sent, *failed)}
+        failed.extend(m for m in mails if id(m) not in handled)
+    for state, done in ((MailState.SENT, sent), (MailState.PENDING, failed)):
+        for claim in {m.claim for m in done}:
+            ids = [i for m in done if m.claim == claim for i in m.ids]
+            for start in range(0, len(ids), 500):
+                session.execute(update(Notification).where(Notification.id.in_(ids[start:start + 500]),
+                                                           Notification.mail_claim == claim)
+                                .values(mail_state=state.value, mail_claim=None, mail_claimed_at=None)
+                                .execution_options(synchronize_session=False))
     session.commit()
-    return len({m.user_id for m in mails if m.ids and m.ids[0] in set(sent)})
+    return len(sent)
 
 
 def send_pushes(*, session: Session, secret_key: str, limit: int = 100) -> int:

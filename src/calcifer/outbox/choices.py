@@ -13,6 +13,7 @@ class EventName(StrEnum):
     WORK_ITEM_CANCELLED = "work_item.cancelled"
     WORK_ITEM_REVIEWED = "work_item.reviewed"
     COMMENT_CREATED = "comment.created"
+    COMMENT_EDITED = "comment.edited"
     SERVICE_ADDED = "service.added"
     SERVICE_CHANGED = "service.changed"
     SERVICE_REMOVED = "service.removed"

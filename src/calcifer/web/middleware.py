@@ -18,12 +18,13 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from calcifer.auth import service as auth_service
 from calcifer.auth import totp
 from calcifer.auth.models import User
 from calcifer.config import Settings
-from calcifer.instance import AppContext
+from calcifer.instance import AppContext, RequestGauge
 from calcifer.web import ratelimit as rate_limits
 from calcifer.web.security import (
     CSRF_COOKIE,
@@ -134,6 +135,26 @@ def _enrol_first(request: Request) -> Response:
     return RedirectResponse("/account/two-factor", status_code=303)
 
 
+class CountRequests:
+    """ASGI middleware, outside the others: a request counts in ``AppContext.requests`` until its last byte
+    was handed to the server, so background services yielding to requests (instance.RequestGauge) start
+    after it was answered, not while its response is still being sent."""
+
+    def __init__(self, app: ASGIApp, gauge: RequestGauge) -> None:
+        self.app = app
+        self.gauge = gauge
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.gauge.enter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.gauge.leave()
+
+
 def install(app: FastAPI) -> None:
     @app.middleware("http")
     async def calcifer_request(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -175,3 +196,5 @@ def install(app: FastAPI) -> None:
                         "status": response.status_code, "user": user.username if user else None,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
         return response
+
+    app.add_middleware(CountRequests, gauge=app.state.ctx.requests)

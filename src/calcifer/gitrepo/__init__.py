@@ -31,7 +31,7 @@ from .history import (
     merge_base,
     merges_touching,
 )
-from .merge import branch_status, merge_into_main, update_from_main
+from .merge import branch_status, landed_commits, merge_into_main, on_main, update_from_main
 from .models import Author, BranchStatus, CommitInfo, FileChange, FileMerger
 from .objects import (
     BLOB_MODES,
@@ -172,6 +172,8 @@ __all__ = [
     "blob_id_at",
     "branch_exists",
     "branch_status",
+    "landed_commits",
+    "on_main",
     "branch_tip",
     "changed_blob_ids",
     "commit_info",

@@ -20,6 +20,7 @@ Links are rewritten inside the sanitiser (one place for markdown and raw HTML al
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import posixpath
@@ -150,9 +151,8 @@ def front_matter_error(text: str) -> tuple[int, str] | None:
             yaml_text = "\n".join(part.rstrip("\r") for part in lines[:index])
             if not yaml_text.strip():
                 return None
-            try:
-                data = load_plain(yaml_text)
-            except Invalid as exc:
+            data, exc = _parsed_front_matter(yaml_text)
+            if exc is not None:
                 details = exc.details if isinstance(exc.details, dict) else {}
                 # +1: the block starts after the opening "---"
                 return int(details.get("line", 1)) + 1, f"front matter: {details.get('message', exc.message)}"
@@ -165,12 +165,21 @@ def front_matter_error(text: str) -> tuple[int, str] | None:
     return None  # no closing line: the "---" is a thematic break, not front matter
 
 
+@functools.lru_cache(maxsize=256)
+def _parsed_front_matter(yaml_text: str) -> tuple[Any, Invalid | None]:
+    """The YAML of a front matter block, or why it does not read. Kept for the last few hundred blocks:
+    a merge's docs are read by the integration check, the docs index and the search index in turn."""
+    try:
+        return load_plain(yaml_text), None
+    except Invalid as exc:
+        return None, exc
+
+
 def _load_front_matter(yaml_text: str) -> dict[str, Any]:
     if not yaml_text.strip():
         return {}
-    try:
-        data = load_plain(yaml_text)
-    except Invalid:
+    data, exc = _parsed_front_matter(yaml_text)
+    if exc is not None:
         return {}
     return _json_safe(data) if isinstance(data, dict) else {}
 

@@ -3,10 +3,13 @@ remote, its notes, checklist and changelog entry as the body), its state, and co
 once the forge merged it.
 
 The forge is spoken to through ``providers.FORGES`` only. Completion happens at a fetch (the remote
-slice's ``AFTER_FETCH`` hook, ``complete_merged``): when main holds the branch's tip, merge-and-complete
-runs with its documentation rules; unmet ones are posted to the pull request once per distinct set and
-the work item stays open. The forge's merge commit is Calcifer's own doing, not an outside change
-(``own_commits``, the remote slice's ``OWN_COMMITS`` hook).
+slice's ``AFTER_FETCH`` hook, ``complete_merged``): when main holds the branch's tip (a merge commit), or
+the forge says merged and main holds the branch's changes as the commit it names (a squash or rebase
+merge: the work branch then moves to that commit), merge-and-complete runs with its documentation rules;
+unmet ones are posted to the pull request once per distinct set and the work item stays open. What the
+forge's merge wrote on main is Calcifer's own doing, not an outside change (``own_commits``, the remote
+slice's ``OWN_COMMITS`` hook, which asks the forge for the state of open pull requests when a fetch
+brings commits).
 """
 
 from __future__ import annotations

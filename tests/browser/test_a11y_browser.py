@@ -21,7 +21,7 @@ from calcifer.auth import sso
 from calcifer.auth.choices import ProviderKind, Role
 from calcifer.auth.schemas import OidcConfig
 from calcifer.monitoring.models import Incident, MonitorState
-from tests.browser.conftest import DESKTOP, Console, LiveServer, login
+from tests.browser.conftest import DESKTOP, PHONE, SHOTS_DIR, Console, LiveServer, login
 from tests.browser.test_docs_browser import land
 from tests.conftest import make_token, make_user
 from tests.monitoring.factories import make_monitored, make_service, now
@@ -165,4 +165,46 @@ def test_every_main_page_has_no_serious_or_critical_axe_violation(axe_context: A
 
     failing = {path: found for path, found in report.items() if found}
     assert not failing, "\n".join(f"{path}:\n  " + "\n  ".join(found) for path, found in failing.items())
+    console.assert_clean()
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_work_page_s_uncommitted_changes_in_the_diff_view_have_no_serious_axe_violation(
+        axe_context: Any, live_server: LiveServer, console: Console, theme: str) -> None:
+    """The uncommitted changes drawn in the shared diff view (their folds open), unified and side by side;
+    screenshots at desktop width and 375 px."""
+    make_user(live_server.ctx, "ada", Role.ADMIN)
+    path = "catalog/services/web.yaml"
+    with httpx.Client(base_url=live_server.url, timeout=30,
+                      headers={"Authorization": f"Bearer {make_token(live_server.ctx, 'ada')}"}) as client:
+        item = client.post("/api/v1/work-items", json={"title": "Rename the web shop", "category": "service",
+                                                       "action": "change"}).json()["id"]
+        assert client.put(f"/api/v1/work-items/{item}/files/{path}", json={
+            "content": "slug: web\nname: Web shop\ntags: [shop, public]\n"}).status_code in (200, 201)
+        assert client.post(f"/api/v1/work-items/{item}/commits", json={
+            "message": "Add web", "changelog": {"type": "Added", "text": "Web shop"}}).status_code == 201
+        assert client.put(f"/api/v1/work-items/{item}/files/{path}", json={
+            "content": "slug: web\nname: Web store\ntags: [shop, public, eu]\n"}).status_code == 200
+        assert client.put(f"/api/v1/work-items/{item}/files/{DOC}", json={
+            "content": "# Restart the web store\n\n1. Drain it.\n2. Restart it.\n"}).status_code in (200, 201)
+    axe_context.add_init_script(f"if (location.protocol === 'http:') localStorage.setItem('calcifer-theme', '{theme}')")
+    page = axe_context.new_page()
+    login(page, live_server, "ada")
+    report: dict[str, list[str]] = {}
+    for view in ("unified", "split"):
+        page.set_viewport_size(DESKTOP)
+        page.goto(live_server(f"/work/{item}?view={view}#changes"))
+        folds = page.locator("#changes details.diff-fold > summary")
+        assert folds.count() == 2
+        for index in range(folds.count()):
+            folds.nth(index).click()
+        assert page.locator(f"#changes .diff-table.diff-{view}").count() == 2
+        report[view] = violations(page)
+        SHOTS_DIR.mkdir(parents=True, exist_ok=True)
+        page.locator("#changes").screenshot(path=str(SHOTS_DIR / f"git2-work-changes-{view}-{theme}-desktop.png"))
+        page.set_viewport_size(PHONE)
+        page.locator("#changes").screenshot(path=str(SHOTS_DIR / f"git2-work-changes-{view}-{theme}-375.png"))
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    failing = {view: found for view, found in report.items() if found}
+    assert not failing, "\n".join(f"{view}:\n  " + "\n  ".join(found) for view, found in failing.items())
     console.assert_clean()

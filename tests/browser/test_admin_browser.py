@@ -106,7 +106,7 @@ def test_a_long_work_item_page_folds_the_finished_checklist(page: Any, live_serv
     assert page.locator("#checklist-block ul.checklist").is_visible()
     page.click("#checklist-fold > summary")
     assert page.locator("details.diff-fold").count() == 6
-    assert not page.locator("details.diff-fold pre.diff").first.is_visible()
+    assert not page.locator("details.diff-fold .diffview").first.is_visible()
     shot(page, "admin-work-item-long-light")
     page.emulate_media(color_scheme="dark")
     shot(page, "admin-work-item-long-dark")

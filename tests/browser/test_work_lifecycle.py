@@ -79,9 +79,9 @@ def test_work_item_lifecycle(page: Any, live_server: LiveServer, console: Consol
     assert change.count() == 1
     assert change.locator(".badge").inner_text() == "added"
     change.locator("details summary").click()
-    diff = change.locator("pre.diff")
+    diff = change.locator(".diffview .diff-table")
     assert diff.is_visible()
-    added = diff.locator("span.diff-add").all_inner_texts()
+    added = [text.strip() for text in diff.locator("tr.diff-add td.diff-code").all_inner_texts()]
     assert "+name: Grafana" in added and "+  - http://grafana.lan:3000" in added, added
 
     # -- commit ----------------------------------------------------------------------------------------

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from html.parser import HTMLParser
 
+import pytest
+
 from calcifer.docs.render import (
     RenderedDoc,
     TocEntry,
     doc_title,
+    index_markdown,
     render_inline_markdown,
     render_markdown,
     split_front_matter,
@@ -199,3 +202,20 @@ def test_inline_markdown_for_changelog_entries_is_sanitised() -> None:
                                   "([#12](/work/12))")
     assert "<code>grafana</code>" in html and "<script" not in html
     assert Elements(html).hrefs() == ["/work/12"]
+
+
+@pytest.mark.parametrize("text", [
+    "# Restart\n\nSee [the runbook](../runbooks/db.md) and ![diagram](img/a.png).",
+    "---\ntitle: From front matter\n---\n# Other heading\n\nplain text, https://example.org/x.md, www.example.org",
+    "---\ntitle: T\n---\nno link here, only me@example.org",
+    "No heading, a <a href='raw.md'>raw link</a> and <IMG src=raw.png>",
+    "# <b>Bold</b> heading\n\n[^1]\n\n[^1]: a note with [a link](note.md)",
+    "> [!NOTE]\n> see [this](../x.md) and [svc](service://shop)",
+    "```\n<a href=code.md>not a link</a>\n```\n\n[ref]: refd.md\n\n[ref]",
+    "<div>" * 3000 + "[deep](deep.md)",
+    "Setext title\n============\n\ntext",
+])
+def test_the_index_reads_the_same_title_and_links_as_the_rendered_page(text: str) -> None:
+    shown = render_markdown(text, doc_path="docs/ops/page.md")
+    indexed = index_markdown(text, doc_path="docs/ops/page.md")
+    assert (indexed.title, indexed.links, indexed.front_matter) == (shown.title, shown.links, shown.front_matter)

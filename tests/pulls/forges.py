@@ -6,13 +6,16 @@ file:// (tests/remote/servers.py), and the forge's "merge" is a real `git merge`
 Shapes, as the forges document them:
 - GitHub REST v3: ``POST /repos/{owner}/{repo}/pulls`` (title, head, base, body) → 201 with ``number``,
   ``html_url``, ``state`` "open"/"closed", ``merged``, ``merge_commit_sha``; ``GET .../pulls/{number}``;
-  ``POST .../issues/{number}/comments`` (body) → 201; ``Authorization: Bearer``; a bad token → 401
-  ``{"message": "Bad credentials", "documentation_url": ...}``.
+  ``merge_commit_sha`` once merged is the merge commit, the squashed commit, or the commit main was
+  rebased to, by the merge method; ``POST .../issues/{number}/comments`` (body) → 201;
+  ``Authorization: Bearer``; a bad token → 401 ``{"message": "Bad credentials", "documentation_url": ...}``.
 - GitLab v4: ``POST /projects/{id}/merge_requests`` (source_branch, target_branch, title, description) →
-  201 with ``iid``, ``web_url``, ``state`` "opened"/"merged"/"closed", ``merge_commit_sha``; notes on
+  201 with ``iid``, ``web_url``, ``state`` "opened"/"merged"/"closed", ``merge_commit_sha`` (the merge
+  commit), ``squash_commit_sha`` and ``squash`` (a squashed merge request); notes on
   ``.../merge_requests/{iid}/notes``; ``PRIVATE-TOKEN``; a bad token → 401 ``{"message": "401 Unauthorized"}``.
 - Gitea/Forgejo v1 (swagger ``repoCreatePullRequest``, ``repoGetPullRequest``, ``issueCreateComment``): as
-  GitHub's paths, ``Authorization: token``; errors as ``APIError`` ``{"message", "url"}``.
+  GitHub's paths and fields (``merged``, ``merge_commit_sha`` for merge, squash and rebase merges),
+  ``Authorization: token``; errors as ``APIError`` ``{"message", "url"}``.
 """
 
 from __future__ import annotations
@@ -51,9 +54,12 @@ class FakeForge:
         suffix = {"github": "", "gitlab": "/api/v4", "gitea": "/api/v1"}[self.kind]
         return f"http://127.0.0.1:{self.port}{suffix}"
 
-    def merge(self, number: int, merge_commit: str) -> None:
-        """The forge records the merge (the git side is done by the test with git)."""
+    def merge(self, number: int, merge_commit: str, squash_commit: str | None = None) -> None:
+        """The forge records the merge (the git side is done by the test with git). ``merge_commit`` is
+        what each forge reports in ``merge_commit_sha``: the merge commit, the squashed commit, or (a
+        rebase) the commit main was moved to; GitLab's squash also names ``squash_commit_sha``."""
         self.pulls[number]["merged"] = merge_commit
+        self.pulls[number]["squash"] = squash_commit
 
     def close(self, number: int) -> None:
         """Closed on the forge without a merge."""
@@ -76,7 +82,8 @@ class FakeForge:
                     "description": pull["body"],
                     "state": "merged" if merged else ("closed" if closed else "opened"),
                     "source_branch": pull["head"], "target_branch": pull["base"], "sha": pull["sha"],
-                    "merge_commit_sha": merged or None, "squash_commit_sha": None,
+                    "merge_commit_sha": merged or None, "squash_commit_sha": pull.get("squash"),
+                    "squash": bool(pull.get("squash")),
                     "web_url": f"https://gitlab.example.org/{self.repository}/-/merge_requests/{number}"}
         host = "github.com" if self.kind == "github" else "gitea.example.org"
         return {"id": 2000 + number, "number": number, "title": pull["title"], "body": pull["body"],

@@ -227,3 +227,82 @@ def test_a_pull_request_closed_on_the_forge_shows_closed_and_a_new_one_can_be_op
     assert second.status_code == 200 and second.json()["number"] == first["number"] + 1
     assert second.json()["state"] == "open"
     assert cast.viewer.get(f"/api/v1/work-items/{item['id']}").json()["status"] != "complete"
+
+
+def forge_squash(remote: Path, tmp_path: Path, branch: str, number: int, *, merge_commit: bool) -> tuple[str, str]:
+    """The forge's squash merge: the branch's changes as one new commit on main (GitHub, Gitea); GitLab
+    (its default merge method) also puts a merge commit over it. Returns (merge_commit_sha, squash commit)."""
+    laptop = Laptop(remote, tmp_path / "forge-squash")
+    run_git("fetch", "-q", "origin", cwd=laptop.path)
+    if merge_commit:
+        base = run_git("merge-base", "origin/main", f"origin/{branch}", cwd=laptop.path).strip()
+        run_git("checkout", "-q", "-b", "squashed", base, cwd=laptop.path)
+    run_git("merge", "-q", "--squash", f"origin/{branch}", cwd=laptop.path)
+    run_git("commit", "-q", "-m", f"Squashed pull request #{number}", cwd=laptop.path)
+    squash = run_git("rev-parse", "HEAD", cwd=laptop.path).strip()
+    if merge_commit:
+        run_git("checkout", "-q", "main", cwd=laptop.path)
+        run_git("merge", "-q", "--no-ff", "-m", f"Merge branch '{branch}' into 'main'", squash, cwd=laptop.path)
+    run_git("push", "-q", "origin", "HEAD:main", cwd=laptop.path)
+    return run_git("rev-parse", "HEAD", cwd=laptop.path).strip(), squash
+
+
+def forge_rebase(remote: Path, tmp_path: Path, branch: str) -> str:
+    """The forge's rebase merge: the branch's commits written again on main's tip (new commits, also when
+    main did not move), main moved to the last one. Returns that commit (the forge's merge_commit_sha)."""
+    laptop = Laptop(remote, tmp_path / "forge-rebase")
+    run_git("fetch", "-q", "origin", cwd=laptop.path)
+    run_git("checkout", "-q", "-b", "rebased", f"origin/{branch}", cwd=laptop.path)
+    run_git("rebase", "-q", "--force-rebase", "origin/main", cwd=laptop.path)
+    run_git("push", "-q", "origin", "HEAD:main", cwd=laptop.path)
+    return run_git("rev-parse", "HEAD", cwd=laptop.path).strip()
+
+
+@pytest.mark.parametrize(("kind", "method"), [("github", "squash"), ("github", "rebase"), ("gitlab", "squash"),
+                                              ("gitea", "squash"), ("gitea", "rebase")])
+def test_a_squash_or_rebase_merge_on_the_forge_completes_the_work_item_and_is_no_outside_change(
+        cast: Cast, ctx: AppContext, remote: Path, tmp_path: Path, kind: str, method: str) -> None:
+    server = forges.start(kind, REPOSITORIES[kind])
+    try:
+        connect(cast, remote, server)
+        item = ready_item(cast.editor, "Add vector", "vector.txt", "vector\n", "Added Vector")
+        write_and_commit(cast.editor, item, "vector.toml", "[sources]\n", entry=None)
+        branch = item["branch"]
+        pr = cast.editor.post(f"/api/v1/work-items/{item['id']}/pull-request").json()
+        # Someone pushes to main from a laptop meanwhile: that one stays an outside change.
+        laptop = Laptop(remote, tmp_path / "laptop").commit({"laptop.txt": "edited elsewhere\n"}, "Laptop edit")
+        if method == "squash":
+            merged, squash = forge_squash(remote, tmp_path, branch, pr["number"], merge_commit=kind == "gitlab")
+            server.merge(pr["number"], merged, squash if kind == "gitlab" else None)
+        else:
+            merged = forge_rebase(remote, tmp_path, branch)
+            server.merge(pr["number"], merged)
+        fetched = cast.editor.post("/api/v1/repository/fetch")
+        assert fetched.status_code == 200, fetched.text
+        assert gitrepo.main_head(repo_path=ctx.repo_path) == merged
+        done = cast.viewer.get(f"/api/v1/work-items/{item['id']}").json()
+        assert done["status"] == "complete", done
+        assert done["merge_commit"] == merged
+        assert fetched.json()["outside_changes"] == [laptop]
+        listed = cast.viewer.get("/api/v1/repository/outside-changes").json()["items"]
+        assert [change["sha"] for change in listed] == [laptop]
+        assert cast.viewer.get(f"/api/v1/work-items/{item['id']}/pull-request").json()["state"] == "merged"
+        assert gitrepo.read_file_at(repo_path=ctx.repo_path, path="vector.toml", ref="main") == b"[sources]\n"
+    finally:
+        forges.stop(server)
+
+
+def test_a_squash_that_lacks_the_branch_s_changes_does_not_complete_the_work_item(
+        cast: Cast, ctx: AppContext, remote: Path, gitea: forges.FakeForge, tmp_path: Path) -> None:
+    connect(cast, remote, gitea)
+    item = ready_item(cast.editor, "Add tempo", "tempo.txt", "tempo\n", "Added Tempo")
+    pr = cast.editor.post(f"/api/v1/work-items/{item['id']}/pull-request").json()
+    # The forge says merged, but names a commit whose files are not the branch's.
+    other = Laptop(remote, tmp_path / "laptop").commit({"other.txt": "other\n"}, "Something else")
+    gitea.merge(pr["number"], other)
+    assert cast.editor.post("/api/v1/repository/fetch").status_code == 200
+    assert cast.viewer.get(f"/api/v1/work-items/{item['id']}").json()["status"] != "complete"
+    listed = cast.viewer.get("/api/v1/repository/outside-changes").json()["items"]
+    assert [change["sha"] for change in listed] == [other]
+    state = cast.viewer.get(f"/api/v1/work-items/{item['id']}/pull-request").json()
+    assert "lack the branch's changes" in (state["last_error"] or "")

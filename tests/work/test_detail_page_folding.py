@@ -39,3 +39,25 @@ def test_each_changed_file_has_its_own_folded_diff_named_by_the_file(cast: Cast)
     folds = re.findall(r'<details class="diff-fold"( open)?><summary>diff of <span class="mono">([^<]+)</span>',
                        changes)
     assert folds == [("", "catalog/services/a.yaml"), ("", "catalog/services/b.yaml")]
+
+
+def test_an_uncommitted_change_is_drawn_in_the_shared_diff_view_unified_or_side_by_side(cast: Cast) -> None:
+    item = make_work_item(cast.editor)
+    path = "catalog/services/web.yaml"
+    assert cast.editor.put(f"/api/v1/work-items/{item['id']}/files/{path}",
+                           json={"content": "slug: web\nname: Web shop\n"}).status_code in (200, 201)
+    assert cast.editor.post(f"/api/v1/work-items/{item['id']}/commits", json={
+        "message": "Add web", "changelog": {"type": "Added", "text": "Web shop"}}).status_code == 201
+    assert cast.editor.put(f"/api/v1/work-items/{item['id']}/files/{path}",
+                           json={"content": "slug: web\nname: Web store\n"}).status_code == 200
+
+    def changes(view: str = "") -> str:
+        page = cast.editor.get(f"/work/{item['id']}{view}").text
+        return page.split('id="changes"', 1)[1].split("</section>", 1)[0]
+
+    unified = changes()
+    assert '<table class="diff-table diff-unified">' in unified and "<pre" not in unified
+    assert '<mark class="diff-word">store</mark>' in unified      # the changed word, marked
+    assert 'id="changes-diff-mode"' in unified and 'href="?view=split#changes"' in unified
+    split = changes("?view=split")
+    assert '<table class="diff-table diff-split">' in split and 'href="?view=unified#changes"' in split

@@ -290,8 +290,12 @@ def _increment(session: Session, repo: Repository, commit: Commit, catalog_commi
     pages: list[dict[str, Any]] = []
     links: set[tuple[str, str]] = set()
     rewritten: set[str] = set()
+    tree = commit.tree  # once: ``commit.tree`` reads the tree object again at every use
     for path in sorted(paths):
-        entry = _entry(commit, path)
+        try:
+            entry = tree[path]
+        except (KeyError, ValueError):
+            continue
         if not isinstance(entry, Blob) or entry.filemode not in _BLOB_MODES:
             continue
         try:

@@ -20,6 +20,7 @@ Links are rewritten inside the sanitiser (one place for markdown and raw HTML al
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import posixpath
@@ -150,9 +151,8 @@ def front_matter_error(text: str) -> tuple[int, str] | None:
             yaml_text = "\n".join(part.rstrip("\r") for part in lines[:index])
             if not yaml_text.strip():
                 return None
-            try:
-                data = load_plain(yaml_text)
-            except Invalid as exc:
+            data, exc = _parsed_front_matter(yaml_text)
+            if exc is not None:
                 details = exc.details if isinstance(exc.details, dict) else {}
                 # +1: the block starts after the opening "---"
                 return int(details.get("line", 1)) + 1, f"front matter: {details.get('message', exc.message)}"
@@ -165,12 +165,21 @@ def front_matter_error(text: str) -> tuple[int, str] | None:
     return None  # no closing line: the "---" is a thematic break, not front matter
 
 
+@functools.lru_cache(maxsize=256)
+def _parsed_front_matter(yaml_text: str) -> tuple[Any, Invalid | None]:
+    """The YAML of a front matter block, or why it does not read. Kept for the last few hundred blocks:
+    a merge's docs are read by the integration check, the docs index and the search index in turn."""
+    try:
+        return load_plain(yaml_text), None
+    except Invalid as exc:
+        return None, exc
+
+
 def _load_front_matter(yaml_text: str) -> dict[str, Any]:
     if not yaml_text.strip():
         return {}
-    try:
-        data = load_plain(yaml_text)
-    except Invalid:
+    data, exc = _parsed_front_matter(yaml_text)
+    if exc is not None:
         return {}
     return _json_safe(data) if isinstance(data, dict) else {}
 
@@ -647,9 +656,43 @@ def render_markdown(text: str, *, doc_path: str = "docs/index.md") -> RenderedDo
     return _render(text, doc_path=doc_path, highlight=True)
 
 
+# An anchor or an image in rendered HTML: the only tags whose URLs the sanitiser records as links.
+_LINK_TAG = re.compile(r"<(?:a|img)[\s/>]", re.IGNORECASE)
+
+
 def index_markdown(text: str, *, doc_path: str) -> RenderedDoc:
-    """Like ``render_markdown`` without syntax highlighting: for the index, which needs title and links."""
-    return _render(text, doc_path=doc_path, highlight=False)
+    """What the index needs of a doc: its title, links and front matter (``html``, ``body_html`` and
+    ``toc`` are left empty). The same links as ``render_markdown``'s, for less: no syntax highlighting,
+    no heading anchors, one sanitising pass, and none when the HTML has no anchor or image at all (the
+    sanitiser records links only from those); no parsing either when the text cannot link (below) and
+    the front matter names the title."""
+    front_matter, body = split_front_matter(text)
+    body = _shortened(body)[0]
+    # A recorded link needs a markdown link or reference (``[``) or raw HTML or an autolink (``<``):
+    # linkify's bare URLs are http(s), www. or mail, never recorded. Without either, no links; and with
+    # a title in the front matter, nothing to parse at all.
+    may_link = "[" in body or "<" in body
+    title = _front_matter_title(front_matter)
+    if title is not None and not may_link:
+        return RenderedDoc(html="", title=title, toc=[], links=[], front_matter=front_matter)
+    md = _parser()
+    env: dict[str, Any] = {"highlight": False}
+    tokens = md.parse(body, env)
+    if not may_link:
+        return RenderedDoc(html="", title=_first_heading(tokens), toc=[], links=[], front_matter=front_matter)
+    raw_html = md.renderer.render(tokens, md.options, env)
+    if _too_deep(raw_html):
+        md = _parser(html=False)
+        env = {"highlight": False}
+        tokens = md.parse(body, env)
+        raw_html = md.renderer.render(tokens, md.options, env)
+    title = title or _first_heading(tokens)
+    links: list[str] = []
+    if _LINK_TAG.search(raw_html):
+        rewriter = _LinkRewriter(doc_path)
+        _sanitize(raw_html, rewriter)
+        links = rewriter.links
+    return RenderedDoc(html="", title=title, toc=[], links=links, front_matter=front_matter)
 
 
 def doc_title(text: str, *, doc_path: str) -> str:

@@ -9,7 +9,7 @@ search) get the object types as aliases (``Tree``, ``Blob``...) and the reposito
 from __future__ import annotations
 
 from ._repo import MAIN, bare_repo, commit_info, main_oid, open_repo, resolve_commit
-from .changes import commit_worktree, worktree_changes, worktree_conflicts, worktree_state
+from .changes import commit_worktree, parse_patch, worktree_changes, worktree_conflicts, worktree_state
 from .compare import Comparison, FilePatch, compare, compare_file, resolve_ref
 from .conflicts import (
     ConflictFile,
@@ -31,7 +31,7 @@ from .history import (
     merge_base,
     merges_touching,
 )
-from .merge import branch_status, merge_into_main, update_from_main
+from .merge import branch_status, landed_commits, merge_into_main, on_main, update_from_main
 from .models import Author, BranchStatus, CommitInfo, FileChange, FileMerger
 from .objects import (
     BLOB_MODES,
@@ -76,6 +76,7 @@ from .remote import (
     prepare_integration,
     public_url,
     read_blob,
+    read_blobs,
     remote_main,
     trust_ca_file,
     unpushed_count,
@@ -133,6 +134,7 @@ __all__ = [
     "point_worktree_at",
     "changed_paths",
     "read_blob",
+    "read_blobs",
     "check_remote_url",
     "generate_ssh_key",
     "prepare_integration",
@@ -172,6 +174,9 @@ __all__ = [
     "blob_id_at",
     "branch_exists",
     "branch_status",
+    "landed_commits",
+    "on_main",
+    "parse_patch",
     "branch_tip",
     "changed_blob_ids",
     "commit_info",

@@ -313,3 +313,17 @@ def _commit(repo: pygit2.Repository, worktree_path: Path, *, text: str, sig: pyg
     if merge_heads:
         repo.state_cleanup()
     return str(commit)
+
+
+def parse_patch(diff: str) -> pygit2.Patch | None:
+    """The patch of one file's unified diff text (a ``FileChange.diff``), for the diff view; None when the
+    text holds no file's patch."""
+    if not diff:
+        return None
+    try:
+        parsed = pygit2.Diff.parse_diff(diff)
+    except (pygit2.GitError, ValueError):
+        return None
+    for patch in parsed:
+        return patch
+    return None

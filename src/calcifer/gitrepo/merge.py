@@ -498,3 +498,74 @@ def _restore(repo: pygit2.Repository, head: pygit2.Oid) -> None:
         if repo.head.peel(pygit2.Commit).id == head:
             repo.reset(head, ResetMode.HARD)
         repo.state_cleanup()
+
+
+def _patch_id(repo: pygit2.Repository, commit: pygit2.Commit) -> str | None:
+    if len(commit.parents) != 1:
+        return None
+    return str(repo.diff(commit.parents[0], commit).patchid)
+
+
+def landed_commits(*, repo_path: Path, head: str, landed: str, among: set[str] | frozenset[str],
+                   file_mergers: dict[str, FileMerger] | None = None, limit: int = 500) -> set[str] | None:
+    """Whether the branch tip ``head`` landed on main as commit ``landed`` (the forge's merge, squash or
+    rebase result), and which of the commits ``among`` it made there.
+
+    Landed means the tree of ``landed`` already holds the branch's changes: merging ``head`` into it
+    changes nothing (CHANGES.md through ``file_mergers``). None when it did not land (or either commit
+    is unknown). The commits are ``landed`` itself; for a merge commit, those of ``among`` its other
+    parents bring (GitLab's squash commit under its merge commit); for a rebase, the commits on
+    ``landed``'s first-parent line, newest first, whose patches match one of the branch's own commits
+    (``head`` back to where it left main)."""
+    repo = bare_repo(repo_path)
+    try:
+        tip = repo[pygit2.Oid(hex=head)].peel(pygit2.Commit)
+        result = repo[pygit2.Oid(hex=landed)].peel(pygit2.Commit)
+    except (KeyError, ValueError):
+        return None
+    if tip.id != result.id and not repo.descendant_of(result.id, tip.id):
+        tree, _conflicts = _merge_in_memory(repo, result.id, tip.id, file_mergers)
+        if tree is None or tree != result.tree_id:
+            return None
+    found = {str(result.id)}
+    if len(result.parents) > 1:
+        walker = repo.walk(result.id, pygit2.enums.SortMode.TOPOLOGICAL)
+        walker.hide(result.parent_ids[0])
+        for count, commit in enumerate(walker):
+            if count >= limit:
+                break
+            if str(commit.id) in among:
+                found.add(str(commit.id))
+        return found
+    base = repo.merge_base(tip.id, result.id)
+    branch_patches: set[str] = set()
+    walker = repo.walk(tip.id, pygit2.enums.SortMode.TOPOLOGICAL)
+    if base is not None:
+        walker.hide(base)
+    for count, commit in enumerate(walker):
+        if count >= limit:
+            break
+        patch = _patch_id(repo, commit)
+        if patch is not None:
+            branch_patches.add(patch)
+    commit = result
+    for _ in range(limit):
+        if len(commit.parents) != 1:
+            break
+        parent = commit.parents[0]
+        if str(parent.id) not in among or _patch_id(repo, parent) not in branch_patches:
+            break
+        found.add(str(parent.id))
+        commit = parent
+    return found
+
+
+def on_main(*, repo_path: Path, commit: str) -> bool:
+    """True when ``commit`` is main's tip or one of its ancestors (False for an unknown commit)."""
+    repo = bare_repo(repo_path)
+    try:
+        oid = repo[pygit2.Oid(hex=commit)].peel(pygit2.Commit).id
+    except (KeyError, ValueError):
+        return False
+    main = main_oid(repo)
+    return oid == main or repo.descendant_of(main, oid)

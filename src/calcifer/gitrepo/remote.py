@@ -415,7 +415,16 @@ def changed_paths(*, repo_path: Path, base: str, tip: str, prefix: str = "") -> 
 
 def read_blob(*, repo_path: Path, blob_id: str, max_bytes: int) -> bytes | None:
     """The blob's content, or None when it is not a blob or larger than ``max_bytes``."""
+    return _read_blob(bare_repo(repo_path), blob_id, max_bytes)
+
+
+def read_blobs(*, repo_path: Path, blob_ids: list[str], max_bytes: int) -> dict[str, bytes | None]:
+    """``read_blob`` of each id, with the repository opened once."""
     repo = bare_repo(repo_path)
+    return {blob_id: _read_blob(repo, blob_id, max_bytes) for blob_id in blob_ids}
+
+
+def _read_blob(repo: pygit2.Repository, blob_id: str, max_bytes: int) -> bytes | None:
     oid = pygit2.Oid(hex=blob_id)
     kind, size = repo.odb.read_header(oid)
     if kind != pygit2.enums.ObjectType.BLOB or size > max_bytes:

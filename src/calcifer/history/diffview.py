@@ -15,7 +15,7 @@ from pygments.lexers import get_lexer_for_filename
 from pygments.token import STANDARD_TYPES, _TokenType
 from pygments.util import ClassNotFound
 
-from calcifer.gitrepo import DeltaStatus, Patch
+from calcifer.gitrepo import DeltaStatus, Patch, parse_patch
 
 MAX_LINES = 20_000  # lines of one file's diff drawn at all; the rest is cut, and the view says so
 MAX_LINE_CHARS = 2_000  # longer lines are drawn plain (no words, no colours): tokenising them is slow
@@ -205,3 +205,10 @@ def file_view(patch: Patch, *, max_lines: int = MAX_LINES, status: str | None = 
         if truncated:
             break
     return FileView(path, old_path, status, False, additions, deletions, hunks, truncated)
+
+
+def text_view(diff: str, *, status: str, max_lines: int = MAX_LINES) -> FileView | None:
+    """The view of one file's unified diff text (a worktree's uncommitted change), or None when the text
+    holds no patch."""
+    patch = parse_patch(diff)
+    return file_view(patch, max_lines=max_lines, status=status) if patch is not None else None

@@ -3,10 +3,13 @@ remote, its notes, checklist and changelog entry as the body), its state, and co
 once the forge merged it.
 
 The forge is spoken to through ``providers.FORGES`` only. Completion happens at a fetch (the remote
-slice's ``AFTER_FETCH`` hook, ``complete_merged``): when main holds the branch's tip, merge-and-complete
-runs with its documentation rules; unmet ones are posted to the pull request once per distinct set and
-the work item stays open. The forge's merge commit is Calcifer's own doing, not an outside change
-(``own_commits``, the remote slice's ``OWN_COMMITS`` hook).
+slice's ``AFTER_FETCH`` hook, ``complete_merged``): when main holds the branch's tip (a merge commit), or
+the forge says merged and main holds the branch's changes as the commit it names (a squash or rebase
+merge: the work branch then moves to that commit), merge-and-complete runs with its documentation rules;
+unmet ones are posted to the pull request once per distinct set and the work item stays open. What the
+forge's merge wrote on main is Calcifer's own doing, not an outside change (``own_commits``, the remote
+slice's ``OWN_COMMITS`` hook, which asks the forge for the state of open pull requests when a fetch
+brings commits).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -266,15 +270,30 @@ def public(row: PullRequest) -> dict[str, Any]:
 
 # -- at each fetch (the remote slice's hooks) -----------------------------------------------------------
 
-def own_commits(*, session: Session, commits: list[git.CommitInfo]) -> set[str]:
-    """The forge's merge commits of pull requests Calcifer opened (a parent is a pushed head, or the
-    forge named the commit): the work item documents them, so they are no outside change."""
-    rows = session.execute(select(PullRequest.head_commit, PullRequest.merge_commit)
-                           .where(PullRequest.state != PullState.CLOSED.value,
-                                  PullRequest.settled.is_(False))).all()
-    heads = {head for head, _merge in rows if head}
-    merges = {merge for _head, merge in rows if merge}
-    return {c.id for c in commits if c.id in merges or any(p in heads for p in c.parents[1:])}
+def own_commits(*, session: Session, repo_path: Path, secret_key: str, commits: list[git.CommitInfo]) -> set[str]:
+    """The commits a fetch brings that pull requests Calcifer opened made on the forge: the work item
+    documents them, so they are no outside change. A merge commit whose parent is a pushed head is one;
+    so are the commits the forge's merge, squash or rebase made, once the forge says the pull request is
+    merged (its state is asked here, while the fetch's commits are sorted) and main's tree holds the
+    branch's changes (``gitrepo.landed_commits``)."""
+    rows = list(session.scalars(select(PullRequest).where(PullRequest.state != PullState.CLOSED.value,
+                                                          PullRequest.settled.is_(False))))
+    if not rows or not commits:
+        return set()
+    new = {c.id for c in commits}
+    heads = {row.head_commit for row in rows if row.head_commit}
+    own = {c.id for c in commits if any(p in heads for p in c.parents[1:])}
+    for row in rows:
+        if row.state == PullState.OPEN.value:
+            refresh(session=session, secret_key=secret_key, row=row)
+        if row.state != PullState.MERGED.value or not row.merge_commit or not row.head_commit:
+            continue
+        if row.merge_commit not in new:
+            continue
+        landed = git.landed_commits(repo_path=repo_path, head=row.head_commit, landed=row.merge_commit,
+                                    among=new, file_mergers=work_service.file_mergers())
+        own |= (landed or set()) & new
+    return own
 
 
 def _problems_comment(item: WorkItem, problems: list[Problem]) -> str:
@@ -306,9 +325,38 @@ def complete_merged(*, session: Session, workspace: work_service.Workspace, secr
             session.commit()
             continue
         status = work_service.branch_status(workspace=workspace, item=item)
-        if status is None or not status.merged:
+        if status is None:
+            continue
+        if not status.merged and not _adopt_landed(session, workspace, row, item):
             continue
         _complete(session, workspace, secret_key, row, item)
+
+
+def _adopt_landed(session: Session, workspace: work_service.Workspace, row: PullRequest, item: WorkItem) -> bool:
+    """A squash or rebase merge on the forge: main holds the branch's changes as other commits. When the
+    forge says merged, its commit is on main and main's tree holds the branch's changes, the work item's
+    branch (and worktree) moves to that commit, so the branch is merged as after a true merge. True when
+    it did; a worktree with uncommitted changes is left alone (they would be lost), with a message."""
+    if row.state != PullState.MERGED.value or not row.merge_commit or not row.head_commit:
+        return False
+    if not git.on_main(repo_path=workspace.repo_path, commit=row.merge_commit):
+        return False
+    landed = git.landed_commits(repo_path=workspace.repo_path, head=row.head_commit, landed=row.merge_commit,
+                                among=frozenset(), file_mergers=work_service.file_mergers())
+    if landed is None:
+        row.last_error = (f"The forge merged pull request {row.number} as {row.merge_commit[:10]}, but main's "
+                          "files there lack the branch's changes: merge and complete the work item here.")
+        session.commit()
+        return False
+    worktree = work_service.worktree_of(item)
+    _unresolved, changed = git.worktree_state(worktree_path=worktree)
+    if changed:
+        row.last_error = (f"The forge merged pull request {row.number}, but the worktree has uncommitted "
+                          "changes: commit or discard them, and the next fetch completes the work item.")
+        session.commit()
+        return False
+    git.point_worktree_at(worktree_path=worktree, commit=row.merge_commit)
+    return True
 
 
 def _complete(session: Session, workspace: work_service.Workspace, secret_key: str, row: PullRequest,

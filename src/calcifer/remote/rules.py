@@ -29,10 +29,13 @@ def catalog_problems(*, session: Session, repo_path: Path, base: str, tip: str) 
 def docs_problems(*, session: Session, repo_path: Path, base: str, tip: str) -> list[Problem]:
     """Docs the outside commits add or change whose front matter does not read."""
     problems: list[Problem] = []
-    for path, blob_id in git.changed_paths(repo_path=repo_path, base=base, tip=tip, prefix=DOCS_DIR + "/"):
-        if blob_id is None or not path.endswith(".md"):
-            continue
-        data = git.read_blob(repo_path=repo_path, blob_id=blob_id, max_bytes=MAX_DOC_BYTES)
+    docs = [(path, blob_id) for path, blob_id in git.changed_paths(repo_path=repo_path, base=base, tip=tip,
+                                                                   prefix=DOCS_DIR + "/")
+            if blob_id is not None and path.endswith(".md")]
+    blobs = git.read_blobs(repo_path=repo_path, blob_ids=[blob_id for _path, blob_id in docs],
+                           max_bytes=MAX_DOC_BYTES)
+    for path, blob_id in docs:
+        data = blobs[blob_id]
         if data is None:
             continue
         error = front_matter_error(data.decode("utf-8", "replace"))

@@ -62,7 +62,8 @@ class OwnCommits(Protocol):
     """Which of the commits a fetch brings Calcifer made happen itself (e.g. the forge's merge commit of a
     work item's pull request): those are not recorded as outside changes. Returns their ids."""
 
-    def __call__(self, *, session: Session, commits: list[git.CommitInfo]) -> set[str]: ...
+    def __call__(self, *, session: Session, repo_path: Path, secret_key: str,
+                 commits: list[git.CommitInfo]) -> set[str]: ...
 
 
 class AfterFetch(Protocol):
@@ -369,7 +370,7 @@ def _fetch_locked(session: Session, config: RemoteConfig, repo_path: Path, secre
             git.main_head(repo_path=repo_path)))
     own: set[str] = set()
     for hook in OWN_COMMITS:
-        own |= hook(session=session, commits=plan.outside)
+        own |= hook(session=session, repo_path=repo_path, secret_key=secret_key, commits=plan.outside)
     recorded = _record_outside(session, [c for c in plan.outside if c.id not in own], plan.commit)
     outcome = FetchOutcome.FAST_FORWARD if plan.kind == "fast_forward" else FetchOutcome.MERGED
     report = _record_fetch(session, config, FetchReport(

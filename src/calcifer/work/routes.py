@@ -28,7 +28,7 @@ from calcifer.deps import (
 )
 from calcifer.errors import Conflict, Invalid, NotFound
 from calcifer.history import compare as compare_service
-from calcifer.history.diffview import other_mode, view_mode
+from calcifer.history.diffview import other_mode, text_view, view_mode
 from calcifer.instance import AppContext
 from calcifer.listing import DEFAULT_LIMIT, id_cursor, keyset_page, next_id_cursor
 from calcifer.plugins import panels
@@ -391,6 +391,8 @@ def _detail_context(session: SessionDep, item: WorkItem, workspace: service.Work
     mode = view_mode(view)
     return {
         "item": item, "is_open": is_open, "branch": status, "changes": changes,
+        # Each uncommitted change in the shared diff view (unified or side by side, as ``mode``).
+        "change_views": {c.path: text_view(c.diff, status=c.status) for c in changes if c.diff},
         "commits": commits,
         "commits_next_url": f"/work/{item.id}?{urlencode({'commits': commits_next})}#commits" if commits_next else None,
         "commits_first_url": f"/work/{item.id}#commits" if commits_cursor else None,

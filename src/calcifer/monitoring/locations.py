@@ -561,7 +561,14 @@ def record(session: Session, records: Sequence[LocationRecord], *, plan: Plan,
         with pending.lock:
             _accumulate_hours(pending.hours, records)
     batch_locations = {r.location for r in records}
-    single = next(iter(batch_locations)) if pending is not None and len(batch_locations) == 1 else None
+    single = None
+    if pending is not None and len(batch_locations) == 1:
+        # read only this location's rows when most verdicts may be skipped (``apply_verdicts``), else all
+        # of them at once (one query rather than two)
+        with pending.lock:
+            known = sum(1 for r in records if r.endpoint_id in pending.memo)
+        if known * 2 >= len(records):
+            single = next(iter(batch_locations))
     current = _load_location_states(session, [r.endpoint_id for r in records], single)
     if pending is not None and pending.states:
         with pending.lock:

@@ -26,11 +26,12 @@ import json
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select
+from sqlalchemy import Engine, Table, bindparam, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -476,21 +477,17 @@ class LocationPending:
 
 COALESCE_SECONDS = 5.0
 _pending_lock = threading.Lock()
-_pendings: dict[str, LocationPending] = {}
-
-
-def _engine_key(session: Session) -> str:
-    engine = session.get_bind().engine
-    return f"{id(engine)}:{engine.url}"
+# one buffer per engine (tests hold several), gone with it
+_pendings: weakref.WeakKeyDictionary[Engine, LocationPending] = weakref.WeakKeyDictionary()
 
 
 def pending_for(session: Session) -> LocationPending:
     """This process's coalescing buffer for the session's database."""
-    key = _engine_key(session)
+    engine = session.get_bind().engine
     with _pending_lock:
-        pending = _pendings.get(key)
+        pending = _pendings.get(engine)
         if pending is None:
-            pending = _pendings[key] = LocationPending()
+            pending = _pendings[engine] = LocationPending()
     return pending
 
 
@@ -528,9 +525,8 @@ def flush_pending(session: Session, pending: LocationPending) -> None:
 def flush_all(session_factory: Callable[[], Session]) -> None:
     """Write every coalescing buffer of this process whose database ``session_factory`` opens (stop)."""
     with session_factory() as session:
-        key = _engine_key(session)
         with _pending_lock:
-            pending = _pendings.get(key)
+            pending = _pendings.get(session.get_bind().engine)
         if pending:
             flush_pending(session, pending)
 

@@ -25,11 +25,13 @@ import hashlib
 import json
 import logging
 import threading
+import time
+import weakref
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select
+from sqlalchemy import Engine, Table, bindparam, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -285,8 +287,9 @@ def _insert_results(session: Session, records: Sequence[LocationRecord]) -> None
                                f"({', '.join([_placeholder(session)] * 8)})", rows)
 
 
-def _write_hours(session: Session, records: Sequence[LocationRecord]) -> None:
-    hours: dict[tuple[int, str, int], list[Any]] = {}
+def _accumulate_hours(hours: dict[tuple[int, str, int], list[Any]], records: Sequence[LocationRecord]) -> None:
+    """Add ``records`` to the hourly deltas ``hours`` ((endpoint, location, hour) → [checks, failures,
+    degraded, latency n, latency sum, min, max])."""
     for r in records:
         key = (r.endpoint_id, r.location, int(r.checked_at // HOUR) * HOUR)
         agg = hours.get(key)
@@ -295,11 +298,18 @@ def _write_hours(session: Session, records: Sequence[LocationRecord]) -> None:
         agg[0] += 1
         agg[1] += r.code is ResultCode.DOWN
         agg[2] += r.code is ResultCode.DEGRADED
-        if r.latency_ms is not None:
+        latency = r.latency_ms
+        if latency is not None:
             agg[3] += 1
-            agg[4] += r.latency_ms
-            agg[5] = r.latency_ms if agg[5] is None else min(agg[5], r.latency_ms)
-            agg[6] = r.latency_ms if agg[6] is None else max(agg[6], r.latency_ms)
+            agg[4] += latency
+            if agg[5] is None or latency < agg[5]:
+                agg[5] = latency
+            if agg[6] is None or latency > agg[6]:
+                agg[6] = latency
+
+
+def _write_hours(session: Session, hours: dict[tuple[int, str, int], list[Any]]) -> None:
+    """Merge hourly deltas into ``monitor_location_hourly`` (one upsert, executemany)."""
     if not hours:
         return
     table = _table(LocationHourly)
@@ -370,17 +380,21 @@ def _fetch(session: Session, sql: str, params: tuple[Any, ...]) -> list[Any]:
         cursor.close()
 
 
-def _load_location_states(session: Session, endpoint_ids: Sequence[int]) -> dict[tuple[int, str], list[Any]]:
+def _load_location_states(session: Session, endpoint_ids: Iterable[int],
+                          location: str | None = None) -> dict[tuple[int, str], list[Any]]:
     """(endpoint id, location) → [status, consecutive failures, last check, latency, message, probe id] of
-    every location of ``endpoint_ids``: plain driver values, one query per ``IN_CHUNK`` endpoints."""
+    every location of ``endpoint_ids`` (only ``location``'s when given): plain driver values, one query per
+    ``IN_CHUNK`` endpoints."""
     found: dict[tuple[int, str], list[Any]] = {}
     ids = sorted(set(endpoint_ids))
+    mark = _placeholder(session)
+    where, extra = (f" AND location = {mark}", (location,)) if location is not None else ("", ())
     for start in range(0, len(ids), IN_CHUNK):
         chunk = ids[start:start + IN_CHUNK]
         for row in _fetch(session,
                           "SELECT endpoint_id, location, status, consecutive_failures, last_checked_at, latency_ms, "
                           f"message, probe_id FROM monitor_location_states WHERE endpoint_id IN "
-                          f"({_in_list(session, len(chunk))})", tuple(chunk)):
+                          f"({_in_list(session, len(chunk))}){where}", (*chunk, *extra)):
             found[(row[0], row[1])] = [row[2], row[3], row[4], row[5], row[6] or "", row[7]]
     return found
 
@@ -392,36 +406,205 @@ def _views(states: dict[tuple[int, str], list[Any]]) -> dict[int, list[View]]:
     return views
 
 
+class Verdict(NamedTuple):
+    """A verdict as computed, and what it rested on: it stands while the endpoint's plan, its status row,
+    the online locations among its own and the counting locations' statuses are unchanged and the oldest
+    counting report (``oldest``, a driver value) is still fresh."""
+
+    planned: Planned
+    status: str
+    counting: frozenset[str]
+    online: frozenset[str]
+    oldest: Any
+
+
+@dataclass
+class LocationPending:
+    """What an ingesting process coalesces between flushes, as the local writer's ``store.Pending`` does
+    for single-location endpoints: hourly deltas, and rows whose only news is "checked again, same as
+    before" (a location state whose status, failures and message did not move; an endpoint whose verdict
+    and its message did not move). Status changes, failures and new rows are never deferred.
+
+    Written every ``COALESCE_SECONDS`` (by the next batch, or by the probe watch when no batch comes) and
+    when the process stops (``probes.start_watch``'s stop). A process killed outright loses what waited
+    (at most ``COALESCE_SECONDS`` of hourly counts and last-check times), exactly as the local writer
+    does; the raw results themselves are committed before a batch is acknowledged. Shared by the
+    threads of one process (``lock``); one per database (``pending_for``)."""
+
+    hours: dict[tuple[int, str, int], list[Any]] = field(default_factory=dict)
+    # (endpoint id, location) → (status, last check: driver value, latency ms, probe id)
+    states: dict[tuple[int, str], tuple[str, Any, float | None, int | None]] = field(default_factory=dict)
+    # endpoint id → (status, last check: driver value, latency ms)
+    verdicts: dict[int, tuple[str, Any, float | None]] = field(default_factory=dict)
+    # endpoint id → the last verdict this process computed (``Verdict``): lets a batch whose results moved
+    # nothing but last-check times skip the verdict while it provably stands (``apply_verdicts``)
+    memo: dict[int, Verdict] = field(default_factory=dict)
+    since: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __bool__(self) -> bool:
+        return bool(self.hours or self.states or self.verdicts)
+
+    def due(self, seconds: float | None = None) -> bool:
+        return bool(self) and time.monotonic() - self.since >= (COALESCE_SECONDS if seconds is None else seconds)
+
+    def take(self) -> tuple[dict[tuple[int, str, int], list[Any]], dict[tuple[int, str], tuple[Any, ...]],
+                            dict[int, tuple[Any, ...]]]:
+        """What waited (emptied here; ``restore`` puts it back when writing it failed)."""
+        with self.lock:
+            taken = self.hours, self.states, self.verdicts
+            self.hours, self.states, self.verdicts = {}, {}, {}
+            self.since = time.monotonic()
+        return taken
+
+    def restore(self, hours: dict[tuple[int, str, int], list[Any]], states: dict[tuple[int, str], tuple[Any, ...]],
+                verdicts: dict[int, tuple[Any, ...]]) -> None:
+        with self.lock:
+            for key, agg in hours.items():
+                mine = self.hours.get(key)
+                if mine is None:
+                    self.hours[key] = agg
+                    continue
+                for i in range(5):
+                    mine[i] += agg[i]
+                mine[5] = agg[5] if mine[5] is None else (mine[5] if agg[5] is None else min(mine[5], agg[5]))
+                mine[6] = agg[6] if mine[6] is None else (mine[6] if agg[6] is None else max(mine[6], agg[6]))
+            for skey, value in states.items():
+                self.states.setdefault(skey, value)  # type: ignore[arg-type]
+            for eid, verdict_value in verdicts.items():
+                self.verdicts.setdefault(eid, verdict_value)  # type: ignore[arg-type]
+
+
+COALESCE_SECONDS = 5.0
+_pending_lock = threading.Lock()
+# one buffer per engine (tests hold several), gone with it
+_pendings: weakref.WeakKeyDictionary[Engine, LocationPending] = weakref.WeakKeyDictionary()
+
+
+def pending_for(session: Session) -> LocationPending:
+    """This process's coalescing buffer for the session's database."""
+    engine = session.get_bind().engine
+    with _pending_lock:
+        pending = _pendings.get(engine)
+        if pending is None:
+            pending = _pendings[engine] = LocationPending()
+    return pending
+
+
+def flush_pending(session: Session, pending: LocationPending) -> None:
+    """Write what ``pending`` coalesced; committed (on failure it is kept for the next flush). A deferred
+    last-check time never moves a row back (another process wrote a newer one) nor lands on a row whose
+    status moved since (``status = ?`` in the WHERE)."""
+    hours, pending_states, verdicts = pending.take()
+    if not (hours or pending_states or verdicts):
+        return
+    try:
+        stamp = _db_time(session)(time.time())
+        mark = _placeholder(session)
+        connection = session.connection()
+        if pending_states:
+            connection.exec_driver_sql(
+                f"UPDATE monitor_location_states SET last_checked_at = {mark}, latency_ms = {mark}, "
+                f"probe_id = {mark}, updated_at = {mark} WHERE endpoint_id = {mark} AND location = {mark} "
+                f"AND status = {mark} AND (last_checked_at IS NULL OR last_checked_at < {mark})",
+                [(at, latency, probe_id, stamp, eid, location, status, at)
+                 for (eid, location), (status, at, latency, probe_id) in pending_states.items()])
+        if verdicts:
+            connection.exec_driver_sql(
+                f"UPDATE monitor_states SET last_checked_at = {mark}, latency_ms = {mark}, updated_at = {mark} "
+                f"WHERE id = {mark} AND status = {mark} AND (last_checked_at IS NULL OR last_checked_at < {mark})",
+                [(at, latency, stamp, eid, status, at) for eid, (status, at, latency) in verdicts.items()])
+        _write_hours(session, hours)
+        session.commit()
+    except Exception:
+        session.rollback()
+        pending.restore(hours, pending_states, verdicts)
+        raise
+
+
+def flush_all(session_factory: Callable[[], Session]) -> None:
+    """Write every coalescing buffer of this process whose database ``session_factory`` opens (stop)."""
+    with session_factory() as session:
+        with _pending_lock:
+            pending = _pendings.get(session.get_bind().engine)
+        if pending:
+            flush_pending(session, pending)
+
+
+def _is_quiet(old: list[Any], new_status: str, failures: int, message: str, probe_id: int | None) -> bool:
+    return (failures == 0 and old[1] == 0 and old[0] == new_status and old[4] == message and old[5] == probe_id)
+
+
 def record(session: Session, records: Sequence[LocationRecord], *, plan: Plan,
-           now: dt.datetime | None = None) -> list[hooks.StatusChange]:
+           now: dt.datetime | None = None, pending: LocationPending | None = None) -> list[hooks.StatusChange]:
     """Store ``records`` (results, hourly counts, location states) and move the verdict of every endpoint
     they touch; in the session's transaction, not committed. A result older than its location's newest
     one (a backlog uploaded late) is stored and counted but does not move the location's state.
 
     Batch-shaped: one insert of the results, one upsert of the hours and one of the states (executemany of
-    plain driver values), one read of the touched endpoints' location states, the verdict once per endpoint."""
+    plain driver values), one read of the touched endpoints' location states, the verdict once per endpoint.
+    With a ``pending`` (``LocationPending``), the hourly deltas and the rows whose only news is a newer last
+    check wait there (the caller flushes it when due); the rest is written at once."""
     if not records:
         return []
     now = now or dt.datetime.now(dt.UTC)
     _insert_results(session, records)
-    _write_hours(session, records)
-    current = _load_location_states(session, [r.endpoint_id for r in records])
+    if pending is None:
+        hours: dict[tuple[int, str, int], list[Any]] = {}
+        _accumulate_hours(hours, records)
+        _write_hours(session, hours)
+    else:
+        with pending.lock:
+            _accumulate_hours(pending.hours, records)
+    batch_locations = {r.location for r in records}
+    single = None
+    if pending is not None and len(batch_locations) == 1:
+        # read only this location's rows when most verdicts may be skipped (``apply_verdicts``), else all
+        # of them at once (one query rather than two)
+        with pending.lock:
+            known = sum(1 for r in records if r.endpoint_id in pending.memo)
+        if known * 2 >= len(records):
+            single = next(iter(batch_locations))
+    current = _load_location_states(session, [r.endpoint_id for r in records], single)
+    if pending is not None and pending.states:
+        with pending.lock:
+            waiting = dict(pending.states)
+        for key, (w_status, w_at, w_latency, _) in waiting.items():
+            state = current.get(key)
+            if state is not None and state[0] == w_status and (state[2] is None or w_at > state[2]):
+                state[2], state[3] = w_at, w_latency
     moved: dict[tuple[int, str], list[Any]] = {}
+    quiet: dict[tuple[int, str], list[Any]] = {}
     by_id = plan.by_id
-    to_db = store._time_to_db(session.get_bind().dialect)
-    for r in sorted(records, key=lambda item: item.checked_at):
+    to_db = _db_time(session)
+    up = Status.UP.value
+    for r in sorted(records, key=_checked_at):
         key = (r.endpoint_id, r.location)
         state = current.get(key)
         at = to_db(r.checked_at)
         if state is None:
             state = current[key] = [Status.UNKNOWN.value, 0, None, None, "", None]
+            fresh = True
         elif state[2] is not None and at < state[2]:
             continue  # an older result (backlog) than the state already holds
-        planned = by_id.get(r.endpoint_id)
-        status, failures = states_next(_STATUSES.get(state[0], Status.UNKNOWN), state[1], r,
-                                       planned.retries if planned is not None else 0)
-        state[:] = [status.value, failures, at, r.latency_ms, r.message[:STATE_MESSAGE_MAX], r.probe_id]
+        else:
+            fresh = False
+        message = r.message[:STATE_MESSAGE_MAX]
+        if r.code is ResultCode.UP and state[0] == up and not state[1]:
+            status_value, failures = up, 0  # the common case: up and up again
+        else:
+            planned = by_id.get(r.endpoint_id)
+            status, failures = states_next(_STATUSES.get(state[0], Status.UNKNOWN), state[1], r,
+                                           planned.retries if planned is not None else 0)
+            status_value = status.value
+        if (pending is not None and not fresh and key not in moved
+                and _is_quiet(state, status_value, failures, message, r.probe_id)):
+            state[2], state[3] = at, r.latency_ms
+            quiet[key] = state
+            continue
+        state[:] = [status_value, failures, at, r.latency_ms, message, r.probe_id]
         moved[key] = state
+        quiet.pop(key, None)
     if moved:
         stamp = to_db(now.timestamp())
         mark = _placeholder(session)
@@ -432,7 +615,26 @@ def record(session: Session, records: Sequence[LocationRecord], *, plan: Plan,
             "latency_ms = excluded.latency_ms, message = excluded.message, probe_id = excluded.probe_id, "
             "updated_at = excluded.updated_at",
             [(eid, location, s[0], s[1], s[2], s[3], s[4], s[5], stamp) for (eid, location), s in moved.items()])
-    return apply_verdicts(session, {r.endpoint_id for r in records}, plan=plan, now=now, views=_views(current))
+    if pending is not None and (quiet or moved):
+        with pending.lock:
+            waiting_states = pending.states
+            for key in moved:
+                waiting_states.pop(key, None)
+            for key, s in quiet.items():
+                old = waiting_states.get(key)
+                if old is None or old[1] < s[2]:
+                    waiting_states[key] = (s[0], s[2], s[3], s[5])
+    if single is None:
+        return apply_verdicts(session, {r.endpoint_id for r in records}, plan=plan, now=now, views=_views(current),
+                              pending=pending)
+    # only this location's rows were read: the verdict reads the others for the endpoints it cannot skip
+    quiet_only = {eid for eid, _ in quiet} - {eid for eid, _ in moved}
+    return apply_verdicts(session, {r.endpoint_id for r in records}, plan=plan, now=now, pending=pending,
+                          overlay=current, quiet={eid: single for eid in quiet_only})
+
+
+def _checked_at(record: LocationRecord) -> float:
+    return record.checked_at
 
 
 def states_next(previous: Status, failures: int, r: LocationRecord, retries: int) -> tuple[Status, int]:
@@ -482,17 +684,23 @@ def _checked(view: View) -> Any:
 
 
 def apply_verdicts(session: Session, endpoint_ids: Iterable[int], *, plan: Plan, now: dt.datetime | None = None,
-                   views: dict[int, list[View]] | None = None) -> list[hooks.StatusChange]:
+                   views: dict[int, list[View]] | None = None, pending: LocationPending | None = None,
+                   overlay: dict[tuple[int, str], list[Any]] | None = None,
+                   quiet: dict[int, str] | None = None) -> list[hooks.StatusChange]:
     """Bring the ``monitor_states`` rows of ``endpoint_ids`` in line with their locations' verdict (events
     and hooks for each change; one read and one executemany of plain driver values for the rows that
-    moved); not committed."""
+    moved); not committed. With a ``pending``, a row whose only news is a newer last check waits there.
+
+    ``overlay``: location states newer than the database's (this batch's, some coalesced); ``quiet``:
+    endpoint id → the one location whose results moved only its last check. Such an endpoint keeps its
+    verdict without reading its other locations when the verdict this process last computed for it
+    (``pending.memo``) provably stands: same plan, same status row (nobody paused, resumed or moved it),
+    same online locations, that location counted then, and every location that counted then still counts."""
     now = now or dt.datetime.now(dt.UTC)
     ids = sorted(eid for eid in set(endpoint_ids) if eid in plan.by_id)
     if not ids:
         return []
     online = online_locations(session)
-    if views is None:
-        views = location_views(session, ids)
     db_time = _db_time(session)
     rows: dict[int, Any] = {}
     for start in range(0, len(ids), IN_CHUNK):
@@ -501,31 +709,85 @@ def apply_verdicts(session: Session, endpoint_ids: Iterable[int], *, plan: Plan,
                           f"consecutive_failures FROM monitor_states WHERE id IN ({_in_list(session, len(chunk))})",
                           tuple(chunk)):
             rows[row[0]] = row
+    waiting: dict[int, tuple[Any, ...]] = {}
+    memos: dict[int, Verdict] = {}
+    if pending is not None:
+        with pending.lock:
+            if pending.verdicts:
+                waiting = {eid: pending.verdicts[eid] for eid in ids if eid in pending.verdicts}
+            if quiet and pending.memo:
+                memos = {eid: pending.memo[eid] for eid in quiet if eid in pending.memo}
+    held_back: dict[int, tuple[str, Any, float | None]] = {}
+    loud: list[int] = []
+    skipped: set[int] = set()
+    if memos and overlay is not None and quiet is not None:
+        online_among: dict[tuple[str, ...], frozenset[str]] = {}
+        for eid, verdict_then in memos.items():
+            state = rows.get(eid)
+            planned = plan.by_id[eid]
+            location = quiet[eid]
+            if state is None or state[2] or verdict_then.planned is not planned or state[1] != verdict_then.status:
+                continue
+            among = online_among.get(planned.locations)
+            if among is None:
+                among = online_among[planned.locations] = frozenset(online.intersection(planned.locations))
+            if (location not in verdict_then.counting or verdict_then.online != among
+                    or verdict_then.oldest < _since(db_time, now, planned.interval)):
+                continue
+            skipped.add(eid)
+            mine = overlay.get((eid, location))
+            checked_raw, latency = state[3], state[4]
+            held = waiting.get(eid)
+            if held is not None and held[0] == state[1] and (checked_raw is None or held[1] > checked_raw):
+                checked_raw, latency = held[1], held[2]
+            if mine is not None and mine[2] is not None and (checked_raw is None or mine[2] > checked_raw):
+                held_back[eid] = (state[1], mine[2], mine[3])
+    if views is None:
+        views = location_views(session, [eid for eid in ids if eid not in skipped])
+        if overlay:
+            for eid, located in views.items():
+                for i, view in enumerate(located):
+                    fresher = overlay.get((eid, view.location))
+                    if fresher is not None:
+                        located[i] = View(view.location, fresher[0], fresher[2], fresher[3], fresher[4])
+            for (eid, location), fresher in overlay.items():
+                if eid not in skipped and not any(v.location == location for v in views.get(eid, ())):
+                    views.setdefault(eid, []).append(View(location, fresher[0], fresher[2], fresher[3], fresher[4]))
+    computed: dict[int, Verdict] = {}
     stamp = db_time(now.timestamp())
     changes: list[hooks.StatusChange] = []
     events: list[dict[str, Any]] = []
     params: list[tuple[Any, ...]] = []
     messages: dict[tuple[Any, ...], str] = {}
     for eid in ids:
+        if eid in skipped:
+            continue
         planned = plan.by_id[eid]
         state = rows.get(eid)
         if state is None:
             continue
         _, status, paused, checked_raw, latency, since, old_message, failures = state
+        held = waiting.get(eid)
+        if held is not None and held[0] == status and (checked_raw is None or held[1] > checked_raw):
+            checked_raw, latency = held[1], held[2]
         located = views.get(eid, [])
         seen = counting(located, since=_since(db_time, now, planned.interval), online=online,
                         locations=planned.locations)
         newest = max((v for v in located if v.last_checked is not None), key=_checked, default=None)
         moved = False
+        newer = False
         if newest is not None and (checked_raw is None or newest.last_checked > checked_raw):
             checked_raw, latency = newest.last_checked, newest.latency_ms
-            moved = True
+            newer = True
         message = old_message
         result = verdict(planned.rule, _seen_statuses(seen))
         if result is not None and not paused:
             memo = (planned.rule, *sorted((v.location, v.status, v.message) for v in seen.values()))
             message = messages.get(memo) or messages.setdefault(memo, f"{describe(seen)} (rule: {planned.rule})"
                                                                 [:STATE_MESSAGE_MAX])
+            if pending is not None and seen:
+                computed[eid] = Verdict(planned, result.value, frozenset(seen), frozenset(
+                    online.intersection(planned.locations)), min(v.last_checked for v in seen.values()))
             old = _STATUSES.get(status, Status.UNKNOWN)
             if result is not old:
                 status, since, failures = result.value, stamp, 1 if result is Status.DOWN else 0
@@ -536,8 +798,24 @@ def apply_verdicts(session: Session, endpoint_ids: Iterable[int], *, plan: Plan,
                                                   old=old, new=result, at=now, message=message))
                 moved = True
             moved = moved or message != old_message
-        if moved:
+        if moved or (newer and pending is None):
             params.append((status, since, checked_raw, latency, message, failures, stamp, eid))
+            loud.append(eid)
+        elif newer:
+            held_back[eid] = (status, checked_raw, latency)
+    if pending is not None and (held_back or loud or computed):
+        with pending.lock:
+            held_verdicts = pending.verdicts
+            for eid in loud:
+                held_verdicts.pop(eid, None)
+            for eid, value in held_back.items():
+                old_value = held_verdicts.get(eid)
+                if old_value is None or old_value[1] < value[1]:
+                    held_verdicts[eid] = value
+            for eid in ids:
+                if eid not in skipped:
+                    pending.memo.pop(eid, None)
+            pending.memo.update(computed)
     if params:
         mark = _placeholder(session)
         session.connection().exec_driver_sql(

@@ -98,7 +98,7 @@ def post_results(batch: ProbeBatchIn, session: SessionDep, probe: ProbeDep) -> d
     acknowledged and skipped (`duplicates`); a result for an endpoint not assigned to this probe, or naming
     another location, refuses the whole batch (nothing stored)."""
     outcome = probes.ingest(session, probe, results=cast(list[dict[str, Any]], batch.results), location=batch.location,
-                            beat=_beat(batch))
+                            beat=_beat(batch), pending=locations.pending_for(session))
     return {"accepted": outcome.accepted, "stored": outcome.stored, "duplicates": outcome.duplicates,
             "changes": outcome.changes}
 

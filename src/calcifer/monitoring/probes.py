@@ -231,14 +231,21 @@ _CODES = {"up": ResultCode.UP, "degraded": ResultCode.DEGRADED, "down": ResultCo
 
 
 def ingest(session: Session, probe: MonitorProbe, *, results: list[dict[str, Any]], location: str | None,
-           beat: Heartbeat, now: dt.datetime | None = None) -> IngestResult:
+           beat: Heartbeat, now: dt.datetime | None = None,
+           pending: locations.LocationPending | None = None) -> IngestResult:
     """Store a batch of the probe's results (each ``{seq, slug, checked_at, status, latency_ms, message,
     permanent}``); committed. Refused as a whole (nothing stored) when it is too large, names another
     location, or holds a result for an endpoint not assigned to this probe; results whose sequence numbers
     are stored already are acknowledged and skipped.
 
     Batch-shaped: one look-up of the batch's sequence numbers, then ``locations.record`` (one statement
-    per table, the verdict once per endpoint) and one update of the probe's row."""
+    per table, the verdict once per endpoint) and one update of the probe's row.
+
+    With a ``pending`` (the process's ``locations.pending_for``), the hourly deltas and the rows whose only
+    news is a newer last check are coalesced there, as the local writer coalesces its own: the raw results
+    (which the sequence numbers are checked against) are committed before this returns, the coalesced rows
+    are written by the first batch after ``locations.COALESCE_SECONDS`` (or by the probe watch, and when
+    the process stops)."""
     now = now or dt.datetime.now(dt.UTC)
     if len(results) > MAX_BATCH:
         raise PayloadTooLarge(f"A batch holds at most {MAX_BATCH} results; this one has {len(results)}: send "
@@ -282,9 +289,14 @@ def ingest(session: Session, probe: MonitorProbe, *, results: list[dict[str, Any
     outcome.duplicates = len(results) - len(records)
     seen(session, probe, beat, now=now, stored=len(records))
     if records:
-        outcome.changes = len(locations.record(session, records, plan=plan, now=now))
+        outcome.changes = len(locations.record(session, records, plan=plan, now=now, pending=pending))
     session.commit()
     outcome.stored = len(records)
+    if pending is not None and pending.due():
+        try:
+            locations.flush_pending(session, pending)
+        except Exception:  # the batch is stored: the coalesced rows are kept and written by the next flush
+            log.exception("writing the coalesced location rows failed; trying again later")
     return outcome
 
 
@@ -333,13 +345,17 @@ def sweep_offline(session: Session, *, offline_after: float, now: dt.datetime | 
 
 
 def start_watch(ctx: AppContext) -> Stop | None:
-    """Background service: mark silent probes offline every few seconds."""
+    """Background service: mark silent probes offline every few seconds, and write the rows the ingest
+    coalesced (``locations.LocationPending``) once they waited long enough; all of them when it stops."""
     stopping = threading.Event()
 
     def run() -> None:
         while not stopping.wait(WATCH_SECONDS):
             try:
                 with ctx.session_factory() as session:
+                    pending = locations.pending_for(session)
+                    if pending.due():
+                        locations.flush_pending(session, pending)
                     sweep_offline(session, offline_after=ctx.settings.probe_offline_seconds)
             except Exception:
                 log.exception("probe watch failed; trying again")
@@ -350,6 +366,10 @@ def start_watch(ctx: AppContext) -> Stop | None:
     def stop() -> None:
         stopping.set()
         thread.join(5)
+        try:
+            locations.flush_all(ctx.session_factory)
+        except Exception:
+            log.exception("writing the coalesced location rows at stop failed")
 
     return stop
 

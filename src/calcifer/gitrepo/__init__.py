@@ -8,7 +8,7 @@ search) get the object types as aliases (``Tree``, ``Blob``...) and the reposito
 
 from __future__ import annotations
 
-from ._repo import MAIN, bare_repo, commit_info, main_oid, open_repo, resolve_commit
+from ._repo import MAIN, bare_repo, commit_info, main_oid, open_repo, resolve_commit, skip_rehashing_on_read
 from .changes import commit_worktree, parse_patch, worktree_changes, worktree_conflicts, worktree_state
 from .compare import Comparison, FilePatch, compare, compare_file, resolve_ref
 from .conflicts import (
@@ -111,6 +111,7 @@ from .worktrees import (
 )
 
 __all__ = [
+    "skip_rehashing_on_read",
     "ConflictFile",
     "ConflictHunk",
     "HunkChoice",

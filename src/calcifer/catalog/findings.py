@@ -120,9 +120,14 @@ def branch_findings(*, repo_path: Path, base: str, tip: str) -> BranchFindings:
         at_tip = _build(repo, tip_commit, {}, memo, tip_files).findings
         touched = _changed_catalog_files(base_files, tip_files)
     before = _finding_keys(at_base)
-    caused = sorted((f for f in at_tip if _finding_key(f) not in before), key=_reading_order)
-    existing = sorted((f for f in at_tip if _finding_key(f) in before and f.file in touched), key=_reading_order)
-    found = BranchFindings(caused, existing)
+    caused: list[Finding] = []
+    existing: list[Finding] = []
+    for f in at_tip:  # one look-up each (main's hundreds of warnings are at every tip)
+        if (f.file, f.code, f.message) not in before:  # _finding_key, inlined
+            caused.append(f)
+        elif f.file in touched:
+            existing.append(f)
+    found = BranchFindings(sorted(caused, key=_reading_order), sorted(existing, key=_reading_order))
     if len(_branch_findings) >= BRANCH_FINDINGS_KEPT:
         _branch_findings.pop(next(iter(_branch_findings)))
     _branch_findings[key] = found

@@ -16,7 +16,7 @@ from calcifer.catalog.index_sync import _catalog_tree_id
 from calcifer.catalog.schemas import SLUG_PATTERN
 from calcifer.catalog.yamlio import apply_spec, load_plain
 from calcifer.errors import Invalid
-from calcifer.gitrepo import MAIN, Oid, Repository, blob_hash, open_repo, resolve_commit
+from calcifer.gitrepo import MAIN, Oid, Repository, bare_repo, blob_hash, open_repo, resolve_commit
 from calcifer.plugins import registry as plugins
 
 # -- validating a branch ------------------------------------------------------------------------------
@@ -92,7 +92,9 @@ def _scratch_memo() -> _Memo:
 def branch_findings(*, repo_path: Path, base: str, tip: str) -> BranchFindings:
     """Validate the catalog at ``tip`` as a sync of main would, against ``base`` (where the branch left
     main). Empty when the branch changes no catalog file. Raises NotFound for an unknown commit."""
-    repo = open_repo(repo_path)
+    # This thread's kept handle: main's catalog folders (a few large trees) are then in its object cache
+    # from the last check or commit here, not read and inflated again. Nothing kept below holds the handle.
+    repo = bare_repo(repo_path)
     base_commit = resolve_commit(repo, base)
     tip_commit = resolve_commit(repo, tip)
     base_tree, tip_tree = _catalog_tree_id(repo, base_commit), _catalog_tree_id(repo, tip_commit)

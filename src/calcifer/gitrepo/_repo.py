@@ -123,7 +123,7 @@ def lent_worktree(worktree_path: Path) -> Iterator[pygit2.Repository]:
     try:
         yield repo
     finally:
-        if kept is not None and key not in _thread_cache():
+        if kept is not None and key not in cache:
             cache[key] = kept
             while len(cache) > _HANDLES_PER_THREAD:
                 cache.popitem(last=False)

@@ -29,7 +29,9 @@ one work item goes through its life on each side:
                       merge, changelog entries of the branch, worktree conflicts and changes, and since
                       2026-12-07 the catalog of the branch validated as a sync of main would read it, with
                       the docs' front matter: each round's commit adds a service file, so this runs every
-                      round; the CLI side validates nothing)
+                      round; the CLI side validates nothing). Since 2026-12-07 too, the worktree's status runs in
+                      a thread of its own while the changelog and merge rules run (git's status also stats
+                      files in threads)
             git CLI:  git status --porcelain, git rev-list --left-right --count main...BRANCH,
                       git merge-tree --write-tree main BRANCH
     merge   Calcifer: work.merge_and_complete (claim, the full check again, in-memory merge, merge

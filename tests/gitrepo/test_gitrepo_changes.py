@@ -183,3 +183,22 @@ def test_a_bad_author_is_refused(make_work) -> None:
         gitrepo.commit_worktree(
             worktree_path=work.path, message="m", author=gitrepo.Author(name="x <y>", email="a@b")
         )
+
+
+def test_state_ahead_sees_what_worktree_state_sees(make_work, commit_file) -> None:
+    # The merge check asks in a thread of its own: a tracked file edited in place outside Calcifer (no
+    # folder of it changed) and an untracked file deep in a new folder both still count.
+    work = make_work()
+    commit_file(work, "docs/a.md", "a\n")
+    (work.path / "docs" / "a.md").write_text("edited in place\n")
+    (work.path / "deep" / "new").mkdir(parents=True)
+    (work.path / "deep" / "new" / "x.txt").write_text("x\n")
+    with gitrepo.worktree_state_ahead(worktree_path=work.path) as answer:
+        conflicts, changes = answer()
+    assert (conflicts, changes) == gitrepo.worktree_state(worktree_path=work.path)
+    assert {c.path: c.status for c in changes} == {"deep/new/x.txt": "added", "docs/a.md": "modified"}
+
+
+def test_state_ahead_of_a_missing_worktree_raises_when_asked(tmp_path: Path) -> None:
+    with gitrepo.worktree_state_ahead(worktree_path=tmp_path / "gone") as answer, pytest.raises(NotFound):
+        answer()

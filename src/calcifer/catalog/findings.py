@@ -16,7 +16,7 @@ from calcifer.catalog.index_sync import _catalog_tree_id
 from calcifer.catalog.schemas import SLUG_PATTERN
 from calcifer.catalog.yamlio import apply_spec, load_plain
 from calcifer.errors import Invalid
-from calcifer.gitrepo import MAIN, Oid, Repository, blob_hash, open_repo, resolve_commit
+from calcifer.gitrepo import MAIN, Oid, Repository, bare_repo, blob_hash, open_repo, resolve_commit
 from calcifer.plugins import registry as plugins
 
 # -- validating a branch ------------------------------------------------------------------------------
@@ -92,7 +92,9 @@ def _scratch_memo() -> _Memo:
 def branch_findings(*, repo_path: Path, base: str, tip: str) -> BranchFindings:
     """Validate the catalog at ``tip`` as a sync of main would, against ``base`` (where the branch left
     main). Empty when the branch changes no catalog file. Raises NotFound for an unknown commit."""
-    repo = open_repo(repo_path)
+    # This thread's kept handle: main's catalog folders (a few large trees) are then in its object cache
+    # from the last check or commit here, not read and inflated again. Nothing kept below holds the handle.
+    repo = bare_repo(repo_path)
     base_commit = resolve_commit(repo, base)
     tip_commit = resolve_commit(repo, tip)
     base_tree, tip_tree = _catalog_tree_id(repo, base_commit), _catalog_tree_id(repo, tip_commit)
@@ -120,9 +122,14 @@ def branch_findings(*, repo_path: Path, base: str, tip: str) -> BranchFindings:
         at_tip = _build(repo, tip_commit, {}, memo, tip_files).findings
         touched = _changed_catalog_files(base_files, tip_files)
     before = _finding_keys(at_base)
-    caused = sorted((f for f in at_tip if _finding_key(f) not in before), key=_reading_order)
-    existing = sorted((f for f in at_tip if _finding_key(f) in before and f.file in touched), key=_reading_order)
-    found = BranchFindings(caused, existing)
+    caused: list[Finding] = []
+    existing: list[Finding] = []
+    for f in at_tip:  # one look-up each (main's hundreds of warnings are at every tip)
+        if (f.file, f.code, f.message) not in before:  # _finding_key, inlined
+            caused.append(f)
+        elif f.file in touched:
+            existing.append(f)
+    found = BranchFindings(sorted(caused, key=_reading_order), sorted(existing, key=_reading_order))
     if len(_branch_findings) >= BRANCH_FINDINGS_KEPT:
         _branch_findings.pop(next(iter(_branch_findings)))
     _branch_findings[key] = found

@@ -9,7 +9,14 @@ search) get the object types as aliases (``Tree``, ``Blob``...) and the reposito
 from __future__ import annotations
 
 from ._repo import MAIN, bare_repo, commit_info, main_oid, open_repo, resolve_commit, skip_rehashing_on_read
-from .changes import commit_worktree, parse_patch, worktree_changes, worktree_conflicts, worktree_state
+from .changes import (
+    commit_worktree,
+    parse_patch,
+    worktree_changes,
+    worktree_conflicts,
+    worktree_state,
+    worktree_state_ahead,
+)
 from .compare import Comparison, FilePatch, compare, compare_file, resolve_ref
 from .conflicts import (
     ConflictFile,
@@ -219,5 +226,6 @@ __all__ = [
     "worktree_changes",
     "worktree_conflicts",
     "worktree_state",
+    "worktree_state_ahead",
     "write_worktree_file",
 ]

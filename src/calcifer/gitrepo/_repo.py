@@ -122,6 +122,24 @@ def bare_repo(repo_path: Path) -> pygit2.Repository:
     return repo
 
 
+@contextmanager
+def lent_worktree(worktree_path: Path) -> Iterator[pygit2.Repository]:
+    """``worktree_repo``'s handle, taken out of this thread's cache while the block runs so that another
+    thread may use it alone (a ``worktree_repo`` of the same worktree meanwhile opens one of its own);
+    kept again afterwards unless one was opened meanwhile. Raises NotFound as ``worktree_repo`` does."""
+    repo = worktree_repo(worktree_path)
+    key = f"worktree:{worktree_path}"
+    cache = _thread_cache()
+    kept = cache.pop(key, None)
+    try:
+        yield repo
+    finally:
+        if kept is not None and key not in cache:
+            cache[key] = kept
+            while len(cache) > _HANDLES_PER_THREAD:
+                cache.popitem(last=False)
+
+
 def _worktree_stamp(worktree_path: Path) -> tuple[int, int, int, int]:
     """Identity of a worktree on disk: its folder and its .git file (a recreated worktree has new ones)."""
     folder = os.stat(worktree_path)

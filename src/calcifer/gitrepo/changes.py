@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import FileMode, FileStatus
+from pygit2.enums import DeltaStatus, DiffOption, FileMode, FileStatus
 
 from calcifer.errors import Conflict, Invalid, NotFound, Problem
 
-from ._repo import clean_message, forget_worktree, signature, worktree_repo
+from ._repo import clean_message, forget_worktree, lent_worktree, signature, worktree_repo
 from .models import Author, FileChange
 from .paths import atomic_write, is_binary, relative, safe_path
 
@@ -47,10 +50,35 @@ def drop_conflict(index: pygit2.Index, path: str, conflicted: set[str]) -> None:
         conflicted.discard(path)
 
 
+# The status of a worktree as its two diffs (HEAD to index, index to worktree): the same deltas libgit2's
+# status merges, but through pygit2's cffi calls, which release the GIL (``Repository.status`` holds it
+# for the whole walk of the worktree), so a merge check can run its other rules meanwhile.
+_WORKDIR_DIFF = (DiffOption.INCLUDE_TYPECHANGE | DiffOption.INCLUDE_UNTRACKED | DiffOption.RECURSE_UNTRACKED_DIRS
+                 | DiffOption.INCLUDE_IGNORED)
+
+
 def _changed_paths(repo: pygit2.Repository, root: Path) -> dict[str, int]:
-    """Every path that differs from HEAD (index or workdir), ignore rules disregarded (except .git)."""
+    """Every path that differs from HEAD (index or workdir), ignore rules disregarded (except .git).
+
+    Values are status flags; only ``FileStatus.CONFLICTED`` is meant to be read from them.
+    """
+    index = repo.index
+    flagged: dict[str, int] = {}
+    tree = _head_tree(repo)
+    if tree is None:
+        for entry in index:
+            flagged[entry.path] = int(FileStatus.INDEX_NEW)
+    else:
+        for delta in index.diff_to_tree(tree, flags=DiffOption.INCLUDE_TYPECHANGE).deltas:
+            flagged[delta.old_file.path] = int(FileStatus.INDEX_MODIFIED)
+    for delta in index.diff_to_workdir(flags=_WORKDIR_DIFF).deltas:
+        path = delta.old_file.path
+        mark = FileStatus.CONFLICTED if delta.status == DeltaStatus.CONFLICTED else FileStatus.WT_MODIFIED
+        flagged[path] = flagged.get(path, 0) | int(mark)
+    for path in conflict_entries(index):
+        flagged[path] = flagged.get(path, 0) | int(FileStatus.CONFLICTED)
     result: dict[str, int] = {}
-    for path, flags in repo.status(untracked_files="all", ignored=True).items():
+    for path, flags in flagged.items():
         if path.endswith("/"):  # an ignored folder is reported whole: list its files
             for dirpath, dirnames, filenames in os.walk(root / path):
                 dirnames[:] = [d for d in dirnames if d != ".git"]
@@ -108,8 +136,35 @@ def worktree_changes(*, worktree_path: Path) -> list[FileChange]:
 
 def worktree_state(*, worktree_path: Path) -> tuple[list[str], list[FileChange]]:
     """(``worktree_conflicts``, ``worktree_changes``) of the worktree, reading its index once."""
-    repo = worktree_repo(worktree_path)
+    return _state(worktree_repo(worktree_path), worktree_path)
+
+
+def _state(repo: pygit2.Repository, worktree_path: Path) -> tuple[list[str], list[FileChange]]:
     return sorted(conflict_entries(repo.index)), _changes(repo, worktree_path)
+
+
+@contextmanager
+def worktree_state_ahead(*, worktree_path: Path) -> Iterator[Callable[[], tuple[list[str], list[FileChange]]]]:
+    """``worktree_state`` started in a thread of its own, for a caller with other work meanwhile (the
+    walk of a large worktree is mostly system calls, run without the GIL): yields the function that
+    waits for the answer and returns it, or raises what ``worktree_state`` would have raised.
+
+    The worktree's handle (kept by the caller's thread, its index already parsed) is lent to the worker
+    until the block ends, which waits for the worker.
+    """
+    with ExitStack() as stack:
+        try:
+            repo = stack.enter_context(lent_worktree(worktree_path))
+        except NotFound as exc:
+            missing = exc
+
+            def fail() -> tuple[list[str], list[FileChange]]:
+                raise missing
+
+            yield fail
+            return
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="worktree-state"))
+        yield pool.submit(_state, repo, worktree_path).result
 
 
 def _changes(repo: pygit2.Repository, worktree_path: Path) -> list[FileChange]:

@@ -13,6 +13,7 @@ import threading
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -654,17 +655,24 @@ def _merge_findings(*, session: Session, item: WorkItem, workspace: Workspace) -
         return problems
     if not status.merged and status.ahead == 0:
         problems.append(Problem(MergeProblem.NO_COMMITS, "The branch has no commits: commit a change first."))
-    if not branch_changelog_entries(workspace=workspace, item=item, merged=status.merged):
+    worktree = Path(item.worktree_path)
+    walk = not status.merged and worktree.is_dir()
+    # The worktree's status (a walk of every file, mostly system calls) runs in a thread of its own while
+    # the changelog and merge rules, which read only git objects and the database, run here.
+    with (git.worktree_state_ahead(worktree_path=worktree) if walk else nullcontext(None)) as worktree_state:
+        has_entry = bool(branch_changelog_entries(workspace=workspace, item=item, merged=status.merged))
+        ruled = [p for rule in MERGE_RULES for p in rule(session=session, item=item, workspace=workspace)]
+        state = worktree_state() if worktree_state is not None else None
+    if not has_entry:
         problems.append(Problem(MergeProblem.NO_CHANGELOG_ENTRY,
                                 "The branch adds no CHANGES.md entry: commit one with the changelog form."))
-    worktree = Path(item.worktree_path)
     unresolved: list[str] = []
     if not status.merged:
-        if not worktree.is_dir():
+        if state is None:
             problems.append(Problem(MergeProblem.WORKTREE_MISSING,
                                     "The worktree is missing; restart Calcifer to repair it."))
         else:
-            unresolved, changed = git.worktree_state(worktree_path=worktree)
+            unresolved, changed = state
             if unresolved:
                 problems.append(Problem(MergeProblem.UNRESOLVED_CONFLICTS,
                                         "Resolve and commit the conflicts from updating with main: "
@@ -678,8 +686,7 @@ def _merge_findings(*, session: Session, item: WorkItem, workspace: Workspace) -
             problems.append(Problem(MergeProblem.MERGE_CONFLICT,
                                     "The branch conflicts with main in: " + ", ".join(status.conflicts)
                                     + ". Use “Update from main” and resolve them."))
-    for rule in MERGE_RULES:
-        problems.extend(rule(session=session, item=item, workspace=workspace))
+    problems.extend(ruled)
     return problems
 
 

@@ -649,20 +649,21 @@ def _merge_findings(*, session: Session, item: WorkItem, workspace: Workspace) -
     if not item.notes.strip():
         problems.append(Problem(MergeProblem.NOTES_EMPTY,
                                 "The notes are empty: write what was done, why and how to roll back."))
-    status = branch_status(workspace=workspace, item=item)
-    if status is None:
-        problems.append(Problem(MergeProblem.BRANCH_MISSING, f"The branch {item.branch} does not exist."))
-        return problems
-    if not status.merged and status.ahead == 0:
-        problems.append(Problem(MergeProblem.NO_COMMITS, "The branch has no commits: commit a change first."))
     worktree = Path(item.worktree_path)
-    walk = not status.merged and worktree.is_dir()
     # The worktree's status (a walk of every file, mostly system calls) runs in a thread of its own while
-    # the changelog and merge rules, which read only git objects and the database, run here.
-    with (git.worktree_state_ahead(worktree_path=worktree) if walk else nullcontext(None)) as worktree_state:
+    # the branch status, the changelog and the merge rules, which read only git objects and the database,
+    # run here. (A merged branch's walk is not needed; such a work item rarely still has its worktree.)
+    with (git.worktree_state_ahead(worktree_path=worktree) if worktree.is_dir() else nullcontext(None)) \
+            as worktree_state:
+        status = branch_status(workspace=workspace, item=item)
+        if status is None:
+            problems.append(Problem(MergeProblem.BRANCH_MISSING, f"The branch {item.branch} does not exist."))
+            return problems
+        if not status.merged and status.ahead == 0:
+            problems.append(Problem(MergeProblem.NO_COMMITS, "The branch has no commits: commit a change first."))
         has_entry = bool(branch_changelog_entries(workspace=workspace, item=item, merged=status.merged))
         ruled = [p for rule in MERGE_RULES for p in rule(session=session, item=item, workspace=workspace)]
-        state = worktree_state() if worktree_state is not None else None
+        state = worktree_state() if worktree_state is not None and not status.merged else None
     if not has_entry:
         problems.append(Problem(MergeProblem.NO_CHANGELOG_ENTRY,
                                 "The branch adds no CHANGES.md entry: commit one with the changelog form."))

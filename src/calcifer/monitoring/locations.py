@@ -617,13 +617,7 @@ def record(session: Session, records: Sequence[LocationRecord], *, plan: Plan,
             [(eid, location, s[0], s[1], s[2], s[3], s[4], s[5], stamp) for (eid, location), s in moved.items()])
     if pending is not None and (quiet or moved):
         with pending.lock:
-            waiting_states = pending.states
-            for key in moved:
-                waiting_states.pop(key, None)
-            for key, s in quiet.items():
-                old = waiting_states.get(key)
-                if old is None or old[1] < s[2]:
-                    waiting_states[key] = (s[0], s[2], s[3], s[5])
+            _hold_newest(pending.states, moved, ((key, (s[0], s[2], s[3], s[5])) for key, s in quiet.items()))
     if single is None:
         return apply_verdicts(session, {r.endpoint_id for r in records}, plan=plan, now=now, views=_views(current),
                               pending=pending)
@@ -631,6 +625,17 @@ def record(session: Session, records: Sequence[LocationRecord], *, plan: Plan,
     quiet_only = {eid for eid, _ in quiet} - {eid for eid, _ in moved}
     return apply_verdicts(session, {r.endpoint_id for r in records}, plan=plan, now=now, pending=pending,
                           overlay=current, quiet={eid: single for eid in quiet_only})
+
+
+def _hold_newest(held: dict[Any, Any], written: Iterable[Any], waiting: Iterable[tuple[Any, Any]]) -> None:
+    """Update a ``LocationPending`` map (caller holds its lock): rows just written wait no longer; of a row
+    waiting twice, the newer last check (each value's second field) stays."""
+    for key in written:
+        held.pop(key, None)
+    for key, value in waiting:
+        old = held.get(key)
+        if old is None or old[1] < value[1]:
+            held[key] = value
 
 
 def _checked_at(record: LocationRecord) -> float:
@@ -805,13 +810,7 @@ def apply_verdicts(session: Session, endpoint_ids: Iterable[int], *, plan: Plan,
             held_back[eid] = (status, checked_raw, latency)
     if pending is not None and (held_back or loud or computed):
         with pending.lock:
-            held_verdicts = pending.verdicts
-            for eid in loud:
-                held_verdicts.pop(eid, None)
-            for eid, value in held_back.items():
-                old_value = held_verdicts.get(eid)
-                if old_value is None or old_value[1] < value[1]:
-                    held_verdicts[eid] = value
+            _hold_newest(pending.verdicts, loud, held_back.items())
             for eid in ids:
                 if eid not in skipped:
                     pending.memo.pop(eid, None)

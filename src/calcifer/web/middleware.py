@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -140,19 +141,20 @@ class CountRequests:
     was handed to the server, so background services yielding to requests (instance.RequestGauge) start
     after it was answered, not while its response is still being sent."""
 
-    def __init__(self, app: ASGIApp, gauge: RequestGauge) -> None:
+    def __init__(self, app: ASGIApp, state: State) -> None:
         self.app = app
-        self.gauge = gauge
+        self.state = state  # the app's: its context (and gauge) is read per request, not when the app is built
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        self.gauge.enter()
+        gauge: RequestGauge = self.state.ctx.requests
+        gauge.enter()
         try:
             await self.app(scope, receive, send)
         finally:
-            self.gauge.leave()
+            gauge.leave()
 
 
 def install(app: FastAPI) -> None:
@@ -197,4 +199,4 @@ def install(app: FastAPI) -> None:
                         "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
         return response
 
-    app.add_middleware(CountRequests, gauge=app.state.ctx.requests)
+    app.add_middleware(CountRequests, state=app.state)

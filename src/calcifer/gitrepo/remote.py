@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -34,11 +35,13 @@ from ._repo import (
     signature,
     validate_branch_name,
 )
+from .local_fetch import fetch_main, local_path
 from .merge import _merge_in_memory
 from .models import Author, CommitInfo, FileMerger
 
 # Where a fetch puts the remote's main (and where a successful push records what the remote has).
 REMOTE_MAIN_REF = "refs/calcifer/remote/main"
+FETCH_MESSAGE = "fetch the remote's main"
 # The largest file a fetched main may add or change (libgit2 holds a blob in memory to check it out).
 MAX_REMOTE_BLOB_BYTES = 50 * 1024 * 1024
 # At most this many outside commits are listed for one integration (older ones still merge).
@@ -251,23 +254,33 @@ def _valid_ref(name: str) -> bool:
         return False
 
 
+def _refused(advertised: Iterable[str]) -> list[str]:
+    return sorted({_printable(name) for name in advertised if name != "HEAD" and _unsafe_ref(name)})
+
+
 def fetch(*, repo_path: Path, url: str, auth: RemoteAuth) -> FetchResult:
     """Fetch the remote's main into ``refs/calcifer/remote/main`` (nothing else: other refs, however they
     are named, are not written here). Returns the remote's main and the advertised refs whose names are
     unsafe. Raises RemoteError with the remote's message."""
     repo = bare_repo(repo_path)
     remote = _anonymous(repo, url)
+    folder = local_path(url)
+    if folder is not None:
+        copied = fetch_main(repo, folder, into=REMOTE_MAIN_REF, message=FETCH_MESSAGE)
+        if copied is not None:
+            return FetchResult(main=str(copied.main) if copied.main is not None else None,
+                               refused_refs=_refused(copied.refs))
     callbacks = _Callbacks(auth)
     try:
         remote.fetch([f"+{MAIN_REF}:{REMOTE_MAIN_REF}"], callbacks=callbacks, prune=FetchPrune.NO_PRUNE,
-                     message="fetch the remote's main")
+                     message=FETCH_MESSAGE)
         heads = remote.list_heads(connect=False)
     except (pygit2.GitError, OSError, RemoteError, ValueError, KeyError) as exc:
         if "couldn't find remote ref" in str(exc).lower():
             return FetchResult(main=None)
         raise _failure(exc) from exc
     advertised = {head.name or "" for head in heads}
-    refused = sorted({_printable(name) for name in advertised if name != "HEAD" and _unsafe_ref(name)})
+    refused = _refused(advertised)
     if MAIN_REF not in advertised:
         return FetchResult(main=None, refused_refs=refused)
     target = ref_target(repo, REMOTE_MAIN_REF)

@@ -16,15 +16,18 @@ what is wrong in its own words.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import pygit2
 from pygit2.enums import RepositoryOpenFlag, SortMode
 
 from ._repo import MAIN_REF, ref_target
-from .packfile import PackError, PackObject, write_pack
+from .packfile import PackError, PackObject, common_ends, write_pack
 
 
 @dataclass(frozen=True)
@@ -69,13 +72,50 @@ _TREE_MODE = b"40000 "
 _SUBMODULE_MODE = b"160000 "
 
 
+class _Listing(NamedTuple):
+    """A tree's raw content and its entries in order (each entry one token)."""
+
+    data: bytes
+    tokens: list[bytes]
+
+
+def _parse(data: bytes) -> list[bytes]:
+    tokens = _ENTRY.findall(data)
+    if sum(map(len, tokens)) != len(data):
+        raise ValueError("a tree that does not parse")
+    return tokens
+
+
+def _changes(old: _Listing, data: bytes) -> tuple[_Listing, set[bytes], set[bytes], tuple[int, int]]:
+    """``data``'s listing, its entries ``old`` lacks, ``old``'s entries it lacks, and the bytes both share at
+    their start and end (``packfile.common_ends``, which a delta between them is made of). Only the part between
+    the bytes both share at their start and at their end is parsed: the entries before and after it are
+    ``old``'s own (a folder that gained one file costs one entry, not the whole folder)."""
+    prefix, suffix = common_ends(old.data, data)
+    ends = list(accumulate(map(len, old.tokens)))
+    first = bisect_right(ends, prefix)  # entries wholly within the shared start
+    start = ends[first - 1] if first else 0
+    shared_from = len(old.data) - suffix  # entries starting there or later are wholly within the shared end
+    after = max(min(bisect_left(ends, shared_from) + 1, len(ends)) if shared_from > 0 else 0, first)
+    old_end = ends[after - 1] if after > first else start
+    window = data[start:old_end + len(data) - len(old.data)]
+    middle = _ENTRY.findall(window)
+    if sum(map(len, middle)) != len(window):  # the shared end does not start on an entry here
+        tokens = _parse(data)
+        return (_Listing(data, tokens), set(tokens) - set(old.tokens), set(old.tokens) - set(tokens),
+                (prefix, suffix))
+    before = old.tokens[first:after]
+    return (_Listing(data, old.tokens[:first] + middle + old.tokens[after:]),
+            set(middle) - set(before), set(before) - set(middle), (prefix, suffix))
+
+
 class _Collector:
     """The objects new commits bring, oldest commit first, each tree and changed file paired with its
     previous version (the same path in the first parent) as a delta base."""
 
     def __init__(self, remote: pygit2.Repository) -> None:
         self._read = remote.odb.read
-        self._entries: dict[bytes, frozenset[bytes]] = {}
+        self._listings: dict[bytes, _Listing] = {}
         self.objects: dict[bytes, PackObject] = {}
 
     def _data(self, oid: bytes) -> tuple[int, bytes]:
@@ -86,21 +126,28 @@ class _Collector:
         self.objects[oid] = PackObject(oid, *self._data(oid))
         self._tree(parent_tree, tree)
 
-    def _tokens(self, oid: bytes, data: bytes | None = None) -> frozenset[bytes]:
-        tokens = self._entries.get(oid)
-        if tokens is None:
-            tokens = self._entries[oid] = frozenset(_ENTRY.findall(data if data is not None else self._data(oid)[1]))
-        return tokens
+    def _listing(self, oid: bytes) -> _Listing:
+        listing = self._listings.get(oid)
+        if listing is None:
+            data = self._data(oid)[1]
+            listing = self._listings[oid] = _Listing(data, _parse(data))
+        return listing
 
     def _tree(self, old: bytes | None, new: bytes) -> None:
         if new == old or new in self.objects:
             return
         kind, data = self._data(new)
-        self.objects[new] = PackObject(new, kind, data, old if old in self.objects else None)
-        before = self._tokens(old) if old is not None else frozenset()
-        after = self._tokens(new, data)
-        gone = {token[token.index(b" ") + 1:-21]: token for token in before - after}
-        for token in after - before:
+        removed: set[bytes]
+        if old is None:
+            tokens = _parse(data)
+            listing, added, removed, shared = _Listing(data, tokens), set(tokens), set(), None
+        else:
+            listing, added, removed, shared = _changes(self._listing(old), data)
+        self._listings[new] = listing
+        self.objects[new] = PackObject(new, kind, data, old, shared) if old in self.objects \
+            else PackObject(new, kind, data)
+        gone = {token[token.index(b" ") + 1:-21]: token for token in removed}
+        for token in added:
             sha, name = token[-20:], token[token.index(b" ") + 1:-21]
             previous = gone.get(name)
             if token.startswith(_TREE_MODE):
@@ -115,19 +162,24 @@ def _missing(remote: pygit2.Repository, repo: pygit2.Repository, tip: pygit2.Oid
     ``repo`` has comes with everything it holds, so the walk hides ``repo``'s branch tips, and each new
     commit brings only what differs from its first parent."""
     walker = remote.walk(tip, SortMode.TOPOLOGICAL | SortMode.REVERSE)
+    hidden = 0
     for name in repo.references:
         if name.startswith("refs/heads/") or name.startswith("refs/calcifer/"):
             target = ref_target(repo, name)
             if target is not None and remote.odb.exists(target):
                 walker.hide(target)
-    has = repo.odb.exists
+                hidden += 1
     collector = _Collector(remote)
+    trees: dict[pygit2.Oid, bytes] = {}  # the new commits' trees, for their children
     for commit in walker:
-        if has(commit.id):  # reachable another way than through the hidden tips
+        if not hidden and repo.odb.exists(commit.id):  # an unbounded walk: skip what is here already
             continue
         parents = commit.parent_ids
-        parent_tree = remote[parents[0]].peel(pygit2.Tree).id.raw if parents else None
-        collector.commit(commit.id.raw, commit.tree_id.raw, parent_tree)
+        parent_tree = None
+        if parents:
+            parent_tree = trees.get(parents[0]) or remote[parents[0]].peel(pygit2.Tree).id.raw
+        trees[commit.id] = commit.tree_id.raw
+        collector.commit(commit.id.raw, trees[commit.id], parent_tree)
     return list(collector.objects.values())
 
 

@@ -36,6 +36,7 @@ class PackObject:
     kind: int             # 1 commit, 2 tree, 3 blob, 4 tag
     data: bytes
     base: bytes | None = None  # an object written earlier in the same pack to store this one against
+    shared: tuple[int, int] | None = None  # ``common_ends(base's data, data)`` when already known
 
 
 def write_pack(folder: Path, objects: Iterable[PackObject]) -> Path:
@@ -51,12 +52,12 @@ def write_pack(folder: Path, objects: Iterable[PackObject]) -> Path:
         _verify(obj)
         offset = len(body)
         base = placed.get(obj.base) if obj.base is not None else None
-        delta = _delta(base[2], obj.data) if base is not None and base[1] < MAX_DEPTH else None
+        delta = _delta(base[2], obj.data, obj.shared) if base is not None and base[1] < MAX_DEPTH else None
         if delta is not None and base is not None:
-            entry = _header(OFS_DELTA, len(delta)) + _ofs(offset - base[0]) + zlib.compress(delta, 1)
+            entry = _header(OFS_DELTA, len(delta)) + _ofs(offset - base[0]) + _deflate(delta)
             depth = base[1] + 1
         else:
-            entry = _header(obj.kind, len(obj.data)) + zlib.compress(obj.data, 1)
+            entry = _header(obj.kind, len(obj.data)) + _deflate(obj.data)
             depth = 0
         body += entry
         entries.append((obj.oid, zlib.crc32(entry), offset))
@@ -74,6 +75,12 @@ def write_pack(folder: Path, objects: Iterable[PackObject]) -> Path:
     _place(folder, body, folder / f"{name}.pack")
     _place(folder, _index(entries, checksum), index)
     return index
+
+
+def _deflate(data: bytes) -> bytes:
+    # A window no larger than the data compresses it the same, and a small one is much cheaper to set up
+    # (most objects here are a few hundred bytes); any reader inflates it with its usual window.
+    return zlib.compress(data, 1, wbits=max(9, min(15, len(data).bit_length())))
 
 
 def _verify(obj: PackObject) -> None:
@@ -130,7 +137,9 @@ def _varint(size: int) -> bytes:
             return bytes(out)
 
 
-def _common_prefix(a: bytes, b: bytes) -> int:
+def common_ends(a: bytes, b: bytes) -> tuple[int, int]:
+    """How many bytes ``a`` and ``b`` share at their start, and then at their end (not overlapping the
+    start): a binary search of memory comparisons, so about twenty of them whatever the sizes."""
     view = memoryview(b)
     low, high = 0, min(len(a), len(b))
     while low < high:
@@ -139,26 +148,21 @@ def _common_prefix(a: bytes, b: bytes) -> int:
             low = middle
         else:
             high = middle - 1
-    return low
-
-
-def _common_suffix(a: bytes, b: bytes, limit: int) -> int:
-    view = memoryview(b)
-    low, high = 0, limit
+    prefix = low
+    low, high = 0, min(len(a), len(b)) - prefix
     while low < high:
         middle = (low + high + 1) // 2
         if a.endswith(view[len(b) - middle:]):
             low = middle
         else:
             high = middle - 1
-    return low
+    return prefix, low
 
 
-def _delta(base: bytes, target: bytes) -> bytes | None:
+def _delta(base: bytes, target: bytes, shared: tuple[int, int] | None) -> bytes | None:
     """A delta that rebuilds ``target`` from ``base`` by copying their common start and end; None when
     they share less than half of ``target``."""
-    prefix = _common_prefix(base, target)
-    suffix = _common_suffix(base, target, min(len(base), len(target)) - prefix)
+    prefix, suffix = shared or common_ends(base, target)
     if (prefix + suffix) * 2 < len(target):
         return None
     out = bytearray(_varint(len(base)) + _varint(len(target)))

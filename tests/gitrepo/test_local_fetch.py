@@ -120,3 +120,39 @@ def test_a_main_already_here_copies_nothing_and_a_folder_that_is_no_repository_s
     with pytest.raises(git_remote.RemoteError) as failed:
         git_remote.fetch(repo_path=local, url=nowhere.as_uri(), auth=NO_AUTH)
     assert failed.value.message
+
+
+def _raw_tree(entries: dict[bytes, tuple[bytes, bytes]]) -> bytes:
+    return b"".join(mode + b" " + name + b"\x00" + sha for name, (mode, sha) in sorted(entries.items()))
+
+
+def test_comparing_folder_versions_by_their_changed_part_finds_what_a_full_comparison_finds() -> None:
+    import random
+
+    rnd = random.Random(11)
+    modes = [b"100644", b"100755", b"40000"]
+    # few names and ids, so that neighbours share tails (same content under two names) and the bytes two
+    # versions share at their end often begin in the middle of an entry
+    pool = [bytes([0] * 19 + [i]) for i in range(3)] + [bytes([i] + [0] * 19) for i in range(3)]
+
+    def name() -> bytes:
+        return rnd.choice([b"a", b"b", b"ab", b"ba", b"aab"]) + rnd.choice([b"", b"b", b"\x01b", b"bb"])
+
+    for _ in range(3000):
+        old = {name(): (rnd.choice(modes), rnd.choice(pool)) for _ in range(rnd.randint(0, 8))}
+        new = dict(old)
+        for _ in range(rnd.randint(1, 2)):
+            action = rnd.random()
+            if action < 0.4 or not new:
+                new[name()] = (rnd.choice(modes), rnd.choice(pool))
+            elif action < 0.6:
+                del new[rnd.choice(sorted(new))]
+            else:
+                changed = rnd.choice(sorted(new))
+                new[changed] = (rnd.choice(modes), rnd.choice(pool))
+        old_raw, new_raw = _raw_tree(old), _raw_tree(new)
+        old_listing = local_fetch._Listing(old_raw, local_fetch._parse(old_raw))
+        listing, added, removed, _shared = local_fetch._changes(old_listing, new_raw)
+        full_old, full_new = set(local_fetch._parse(old_raw)), local_fetch._parse(new_raw)
+        assert listing.tokens == full_new
+        assert added == set(full_new) - full_old and removed == full_old - set(full_new)

@@ -80,11 +80,11 @@ def test_a_varied_history_arrives_whole_and_little_besides_what_was_missing_is_c
     missing = _missing(remote, local, tip)
     before = _packs(local)
 
-    fetched = local_fetch.fetch_main(pygit2.Repository(str(local)), remote, into=git_remote.REMOTE_MAIN_REF,
-                                     message="fetch")
+    fetched = local_fetch.fetch_ref(pygit2.Repository(str(local)), remote, into=git_remote.REMOTE_MAIN_REF,
+                                    message="fetch")
 
     assert fetched is not None, "the direct copy was not taken"
-    assert str(fetched.main) == tip and "refs/heads/main" in fetched.refs
+    assert str(fetched.tip) == tip and "refs/heads/main" in fetched.refs
     new_packs = _packs(local) - before
     assert len(new_packs) == 1
     copied = _show_index(new_packs.pop(), local)

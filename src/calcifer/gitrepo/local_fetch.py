@@ -1,4 +1,4 @@
-"""Fetching main from a repository on this machine (a ``file://`` remote) by copying only what is missing.
+"""Fetching a branch from a repository on this machine (a ``file://`` remote) by copying only what is missing.
 
 libgit2's local transport packs what the other side lacks by first marking every object of every commit
 this side already has as uninteresting: on a 10,000-file repository that walk of whole trees costs about
@@ -32,8 +32,8 @@ from .packfile import PackError, PackObject, common_ends, write_pack
 
 @dataclass(frozen=True)
 class LocalFetch:
-    main: pygit2.Oid | None  # the remote's main; None when it has none
-    refs: list[str]          # the remote's ref names (what a transport would advertise)
+    tip: pygit2.Oid | None  # where the remote's ref points; None when it has no such ref
+    refs: list[str]         # the remote's ref names (what a transport would advertise)
 
 
 def local_path(url: str) -> Path | None:
@@ -44,17 +44,18 @@ def local_path(url: str) -> Path | None:
     return Path(unquote(parts.path))
 
 
-def fetch_main(repo: pygit2.Repository, remote_path: Path, *, into: str, message: str) -> LocalFetch | None:
-    """Copy the objects of the repository at ``remote_path``'s main that ``repo`` lacks into ``repo`` and
-    point ``into`` at that main. ``None`` when this path cannot be taken (nothing was changed then)."""
+def fetch_ref(repo: pygit2.Repository, remote_path: Path, *, ref: str = MAIN_REF, into: str,
+              message: str) -> LocalFetch | None:
+    """Copy the objects of the repository at ``remote_path``'s ``ref`` that ``repo`` lacks into ``repo``
+    and point ``into`` at that commit. ``None`` when this path cannot be taken (nothing was changed then)."""
     try:
         remote = pygit2.Repository(str(remote_path), RepositoryOpenFlag.NO_SEARCH)
         if remote.is_shallow:
             return None
         refs = list(remote.references)
-        if MAIN_REF not in refs:
-            return LocalFetch(main=None, refs=refs)
-        tip = remote.references[MAIN_REF].resolve().target
+        if ref not in refs:
+            return LocalFetch(tip=None, refs=refs)
+        tip = remote.references[ref].resolve().target
         if not isinstance(tip, pygit2.Oid) or not isinstance(remote[tip], pygit2.Commit):
             return None
         if not repo.odb.exists(tip):
@@ -62,7 +63,7 @@ def fetch_main(repo: pygit2.Repository, remote_path: Path, *, into: str, message
         repo.create_reference_direct(into, tip, True, message=message)
     except (pygit2.GitError, KeyError, ValueError, OSError, PackError):
         return None
-    return LocalFetch(main=tip, refs=refs)
+    return LocalFetch(tip=tip, refs=refs)
 
 
 # A tree entry: "<mode> <name>\0" and the 20-byte id. The whole entry is one token, so that comparing two

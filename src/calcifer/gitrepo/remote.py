@@ -35,7 +35,7 @@ from ._repo import (
     signature,
     validate_branch_name,
 )
-from .local_fetch import fetch_main, local_path
+from .local_fetch import fetch_ref, local_path
 from .merge import _merge_in_memory
 from .models import Author, CommitInfo, FileMerger
 
@@ -266,9 +266,9 @@ def fetch(*, repo_path: Path, url: str, auth: RemoteAuth) -> FetchResult:
     remote = _anonymous(repo, url)
     folder = local_path(url)
     if folder is not None:
-        copied = fetch_main(repo, folder, into=REMOTE_MAIN_REF, message=FETCH_MESSAGE)
+        copied = fetch_ref(repo, folder, into=REMOTE_MAIN_REF, message=FETCH_MESSAGE)
         if copied is not None:
-            return FetchResult(main=str(copied.main) if copied.main is not None else None,
+            return FetchResult(main=str(copied.tip) if copied.tip is not None else None,
                                refused_refs=_refused(copied.refs))
     callbacks = _Callbacks(auth)
     try:
@@ -457,9 +457,17 @@ def fetch_branch(*, repo_path: Path, url: str, auth: RemoteAuth, branch: str) ->
     validate_branch_name(branch)
     repo = bare_repo(repo_path)
     local = REMOTE_BRANCHES + branch
+    remote = _anonymous(repo, url)
+    message = f"fetch the remote's {branch}"
+    folder = local_path(url)
+    copied = fetch_ref(repo, folder, ref=f"refs/heads/{branch}", into=local, message=message) if folder else None
+    if copied is not None:
+        if copied.tip is None:
+            raise RemoteError(f"the remote has no branch {branch}")
+        return str(copied.tip)
     try:
-        _anonymous(repo, url).fetch([f"+refs/heads/{branch}:{local}"], callbacks=_Callbacks(auth),
-                                    prune=FetchPrune.NO_PRUNE, message=f"fetch the remote's {branch}")
+        remote.fetch([f"+refs/heads/{branch}:{local}"], callbacks=_Callbacks(auth),
+                     prune=FetchPrune.NO_PRUNE, message=message)
     except (pygit2.GitError, OSError, RemoteError, ValueError, KeyError) as exc:
         if "couldn't find remote ref" in str(exc).lower():
             raise RemoteError(f"the remote has no branch {branch}") from exc

@@ -77,6 +77,7 @@ def prepare(settings: Settings, *, reconcile: bool = True, wire: Callable[[], ob
     data_dir = settings.resolved_data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     gitrepo.skip_rehashing_on_read()
+    gitrepo.use_ssh_home(data_dir / "ssh")
     if settings.remote_ca_file is not None:
         if not settings.remote_ca_file.is_file():
             raise ValueError(f"CALCIFER_REMOTE_CA_FILE: {settings.remote_ca_file} is not a file; give the PEM "

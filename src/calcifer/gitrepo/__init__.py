@@ -106,6 +106,9 @@ from .service import (
     main_head,
     read_file_at,
 )
+from .ssh_trust import fingerprint as ssh_fingerprint
+from .ssh_trust import is_ssh as is_ssh_url
+from .ssh_trust import normalize_host_key, server_host_key, use_ssh_home
 from .worktrees import (
     create_work_branch,
     ensure_worktree,
@@ -150,6 +153,11 @@ __all__ = [
     "remote_main",
     "trust_ca_file",
     "unpushed_count",
+    "ssh_fingerprint",
+    "is_ssh_url",
+    "normalize_host_key",
+    "server_host_key",
+    "use_ssh_home",
     "fetch_remote",
     "push_remote",
     "push_remote_branch",

@@ -23,6 +23,7 @@ from pygit2.enums import CredentialType, FetchPrune, FileMode, ResetMode
 
 from calcifer.errors import Invalid
 
+from . import ssh_trust
 from ._repo import (
     MAIN_REF,
     bare_repo,
@@ -67,6 +68,7 @@ class RemoteAuth:
     username: str = ""
     secret: str = ""       # the token, or the OpenSSH private key
     public_key: str = ""   # "ssh-ed25519 AAAA... comment" for kind "ssh"
+    host_key: str = ""     # the SSH server's host key trusted ("ssh-ed25519 AAAA..."): any other is refused
 
 
 @dataclass(frozen=True)
@@ -154,11 +156,30 @@ def trust_ca_file(path: Path) -> None:
 # -- transport ----------------------------------------------------------------------------------------
 
 class _Callbacks(pygit2.RemoteCallbacks):
-    def __init__(self, auth: RemoteAuth) -> None:
+    """Credentials for ``url``, and for an SSH URL the host-key check: the one key trusted is written
+    where libgit2 looks (``ssh_trust.trust_only``), and a connection whose key libgit2 finds different
+    is refused. Without a trusted key an SSH connection is not attempted."""
+
+    def __init__(self, auth: RemoteAuth, url: str) -> None:
         super().__init__()
         self._auth = auth
         self._asked = 0
+        self._ssh = ssh_trust.is_ssh(url)
         self.rejected: dict[str, str] = {}
+        if self._ssh:
+            if not auth.host_key:
+                raise RemoteError("the SSH server's host key is not known yet: save the remote settings again "
+                                  "while the server is reachable, or paste its host key")
+            ssh_trust.trust_only(url, auth.host_key)
+
+    def certificate_check(self, certificate: None, valid: bool, host: bytes) -> bool:
+        if not self._ssh:
+            raise pygit2.Passthrough  # HTTPS: libgit2's own verdict on the certificate
+        if not valid:
+            raise RemoteError(f"the SSH server {_printable(host.decode(errors='replace'))} showed a host key "
+                              f"other than the one trusted ({ssh_trust.fingerprint(self._auth.host_key)}): if "
+                              "the server's key really changed, paste its new key in the remote settings")
+        return True
 
     def credentials(self, url: str, username_from_url: str | None,
                     allowed_types: CredentialType) -> pygit2.UserPass | pygit2.KeypairFromMemory:
@@ -207,8 +228,8 @@ def push(*, repo_path: Path, url: str, auth: RemoteAuth, branches: list[str] | N
         ref = f"refs/heads/{branch}"
         if ref_target(repo, ref) is not None and pygit2.reference_is_valid_name(ref):
             specs.append(f"{ref}:{ref}")
-    callbacks = _Callbacks(auth)
     try:
+        callbacks = _Callbacks(auth, url)
         _anonymous(repo, url).push(specs, callbacks=callbacks)
     except (pygit2.GitError, OSError, RemoteError, ValueError) as exc:
         raise _failure(exc) from exc
@@ -231,8 +252,8 @@ def push_branch(*, repo_path: Path, url: str, auth: RemoteAuth, branch: str) -> 
     tip = ref_target(repo, ref)
     if tip is None or ref == MAIN_REF:
         raise RemoteError(f"there is no work branch {branch} to push")
-    callbacks = _Callbacks(auth)
     try:
+        callbacks = _Callbacks(auth, url)
         _anonymous(repo, url).push([f"{ref}:{ref}"], callbacks=callbacks)
     except (pygit2.GitError, OSError, RemoteError, ValueError) as exc:
         raise _failure(exc) from exc
@@ -270,8 +291,8 @@ def fetch(*, repo_path: Path, url: str, auth: RemoteAuth) -> FetchResult:
         if copied is not None:
             return FetchResult(main=str(copied.tip) if copied.tip is not None else None,
                                refused_refs=_refused(copied.refs))
-    callbacks = _Callbacks(auth)
     try:
+        callbacks = _Callbacks(auth, url)
         remote.fetch([f"+{MAIN_REF}:{REMOTE_MAIN_REF}"], callbacks=callbacks, prune=FetchPrune.NO_PRUNE,
                      message=FETCH_MESSAGE)
         heads = remote.list_heads(connect=False)
@@ -466,7 +487,7 @@ def fetch_branch(*, repo_path: Path, url: str, auth: RemoteAuth, branch: str) ->
             raise RemoteError(f"the remote has no branch {branch}")
         return str(copied.tip)
     try:
-        remote.fetch([f"+refs/heads/{branch}:{local}"], callbacks=_Callbacks(auth),
+        remote.fetch([f"+refs/heads/{branch}:{local}"], callbacks=_Callbacks(auth, url),
                      prune=FetchPrune.NO_PRUNE, message=message)
     except (pygit2.GitError, OSError, RemoteError, ValueError, KeyError) as exc:
         if "couldn't find remote ref" in str(exc).lower():

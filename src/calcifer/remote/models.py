@@ -21,6 +21,8 @@ class RemoteConfig(Base):
     username: Mapped[str] = mapped_column(String(200), default="")
     secret_sealed: Mapped[str] = mapped_column(Text, default="")      # token or SSH private key
     public_key: Mapped[str] = mapped_column(Text, default="")
+    # the SSH server's host key trusted ("ssh-ed25519 AAAA..."); "" until the first SSH connection
+    ssh_host_key: Mapped[str] = mapped_column(Text, default="", server_default="")
     push_scope: Mapped[str] = mapped_column(String(16), default="main")  # choices.PushScope
     webhook_secret_sealed: Mapped[str] = mapped_column(Text, default="")
     last_push_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

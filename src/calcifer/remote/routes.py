@@ -82,12 +82,14 @@ def repository_save(
     url: Annotated[str, Form()] = "", auth: Annotated[str, Form()] = "none",
     username: Annotated[str, Form()] = "", token: Annotated[str, Form()] = "",
     new_ssh_key: Annotated[str, Form()] = "", push_scope: Annotated[str, Form()] = "main",
-    webhook_secret: Annotated[str, Form()] = "",
+    webhook_secret: Annotated[str, Form()] = "", ssh_host_key: Annotated[str, Form()] = "",
+    reread_host_key: Annotated[str, Form()] = "",
 ) -> Response:
     try:
         data = RemoteUpdate(url=url, auth=auth, username=username, token=token or None,  # type: ignore[arg-type]
                             new_ssh_key=bool(new_ssh_key), push_scope=push_scope,  # type: ignore[arg-type]
-                            webhook_secret=webhook_secret or None)
+                            webhook_secret=webhook_secret or None,
+                            ssh_host_key="" if reread_host_key else (ssh_host_key or None))
         service.set_remote(session=session, actor=admin, secret_key=ctx.secret_key, data=data)
     except ValidationError as exc:
         first = exc.errors()[0]

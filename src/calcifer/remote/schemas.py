@@ -13,6 +13,7 @@ URL_MAX = 1000
 USERNAME_MAX = 200
 TOKEN_MAX = 4000
 WEBHOOK_SECRET_MAX = 200
+HOST_KEY_MAX = 4000
 
 
 class RemoteUpdate(BaseModel):
@@ -29,6 +30,11 @@ class RemoteUpdate(BaseModel):
     new_ssh_key: bool = Field(default=False, description="Generate a new SSH key even if one exists.")
     push_scope: PushScope = Field(default=PushScope.MAIN, description="main, or main_and_work (also the "
                                   "branches of open work items).")
+    ssh_host_key: str | None = Field(default=None, max_length=HOST_KEY_MAX,
+                                     description="The SSH server's host key to trust (a line of `ssh-keyscan` "
+                                     "or the key the forge publishes); omit to keep the trusted one, empty to "
+                                     "read it from the server again. Without one, the key the server shows at "
+                                     "the first connection is trusted.")
     webhook_secret: str | None = Field(default=None, max_length=WEBHOOK_SECRET_MAX,
                                        description="Shared secret the forge signs webhook calls with; omit "
                                        "to keep the stored one, empty to remove it.")
@@ -40,6 +46,10 @@ class RemotePublic(BaseModel):
     username: str
     has_token: bool
     public_key: str | None = Field(description="Add this key to the forge (deploy key with write access).")
+    ssh_host_key: str | None = Field(description="The SSH server's host key Calcifer trusts; a connection "
+                                     "showing another key is refused.")
+    ssh_host_key_fingerprint: str | None = Field(description="Its SHA256 fingerprint, as `ssh` prints it: "
+                                                 "compare it with the one your forge publishes.")
     push_scope: PushScope
     has_webhook_secret: bool
     last_push_at: dt.datetime | None

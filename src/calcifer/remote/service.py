@@ -127,6 +127,7 @@ def set_remote(*, session: Session, actor: User, secret_key: str, data: RemoteUp
         config.last_push_error = ""
         config.push_failures = 0
         config.next_push_at = None
+        config.ssh_host_key = ""  # another server, maybe: its key is read anew
     config.url = url
     if config.auth_kind != data.auth.value:
         config.secret_sealed = ""
@@ -150,6 +151,12 @@ def set_remote(*, session: Session, actor: User, secret_key: str, data: RemoteUp
         config.public_key = ""
     if data.webhook_secret is not None:
         config.webhook_secret_sealed = _sealed(secret_key, WEBHOOK_PURPOSE, data.webhook_secret.strip())
+    if data.ssh_host_key is not None:
+        config.ssh_host_key = git.normalize_host_key(data.ssh_host_key) if data.ssh_host_key.strip() else ""
+    if not git.is_ssh_url(url):
+        config.ssh_host_key = ""
+    elif not config.ssh_host_key:
+        _learn_host_key(config)
     audit_service.record(session=session, actor=actor, action="remote.set", object_type="remote", object_id=1,
                          summary=f"remote set to {git.public_url(url)}", before=before, after=snapshot(config))
     session.commit()
@@ -184,13 +191,30 @@ def delete_remote(*, session: Session, actor: User) -> None:
 def snapshot(config: RemoteConfig) -> dict[str, object]:
     """What the audit log keeps of the settings (never a secret)."""
     return {"url": git.public_url(config.url), "auth": config.auth_kind, "username": config.username,
-            "push_scope": config.push_scope, "public_key": config.public_key or None}
+            "push_scope": config.push_scope, "public_key": config.public_key or None,
+            "ssh_host_key": git.ssh_fingerprint(config.ssh_host_key) if config.ssh_host_key else None}
+
+
+def _learn_host_key(config: RemoteConfig) -> None:
+    """Trust the host key the SSH server shows now (trust on first use, as ``ssh`` does; the fingerprint
+    is on the settings page to compare). Left unknown when the server cannot be reached."""
+    try:
+        config.ssh_host_key = git.server_host_key(config.url)
+    except OSError as exc:
+        log.warning("the SSH host key of %s is not known yet: %s", git.public_url(config.url), exc)
+        return
+    log.info("trusting the SSH host key %s of %s", git.ssh_fingerprint(config.ssh_host_key),
+             git.public_url(config.url))
 
 
 def auth_of(config: RemoteConfig, secret_key: str) -> git.RemoteAuth:
+    """How to connect to the remote. An SSH remote whose host key is not known yet (the server was not
+    reachable when the settings were saved) trusts the key it shows now; the caller's commit keeps it."""
+    if git.is_ssh_url(config.url) and not config.ssh_host_key:
+        _learn_host_key(config)
     return git.RemoteAuth(kind=config.auth_kind, username=config.username,
                           secret=_opened(secret_key, SECRET_PURPOSE, config.secret_sealed),
-                          public_key=config.public_key)
+                          public_key=config.public_key, host_key=config.ssh_host_key)
 
 
 def state(*, session: Session, repo_path: Path) -> dict[str, Any] | None:
@@ -206,6 +230,8 @@ def state(*, session: Session, repo_path: Path) -> dict[str, Any] | None:
         "url": config.url, "auth": config.auth_kind, "username": config.username,
         "has_token": config.auth_kind == AuthKind.TOKEN.value and bool(config.secret_sealed),
         "public_key": config.public_key or None, "push_scope": config.push_scope,
+        "ssh_host_key": config.ssh_host_key or None,
+        "ssh_host_key_fingerprint": git.ssh_fingerprint(config.ssh_host_key) if config.ssh_host_key else None,
         "has_webhook_secret": bool(config.webhook_secret_sealed),
         "last_push_at": config.last_push_at, "last_push_commit": config.last_push_commit or None,
         "last_push_error": config.last_push_error or None, "next_push_at": config.next_push_at,

@@ -8,6 +8,7 @@ and inject axe by `page.evaluate` of the file's content; the app's own pages are
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -207,4 +208,42 @@ def test_the_work_page_s_uncommitted_changes_in_the_diff_view_have_no_serious_ax
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     failing = {view: found for view, found in report.items() if found}
     assert not failing, "\n".join(f"{view}:\n  " + "\n  ".join(found) for view, found in failing.items())
+    console.assert_clean()
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_an_ssh_remote_s_trusted_host_key_on_the_settings_page(
+        axe_context: Any, live_server: LiveServer, console: Console, theme: str, tmp_path: Path) -> None:
+    """Connecting an SSH remote in the browser shows the fingerprint of the host key trusted, and the way
+    to trust another; no serious axe violation, no page-wide scroll at 375 px; screenshots."""
+    from tests.remote.servers import bare_remote
+    from tests.remote.ssh_server import sshd
+
+    make_user(live_server.ctx, "ada", Role.ADMIN)
+    remote = bare_remote(tmp_path / "forge" / "infra.git")
+    with httpx.Client(base_url=live_server.url, timeout=30,
+                      headers={"Authorization": f"Bearer {make_token(live_server.ctx, 'ada')}"}) as client:
+        public_key = client.put("/api/v1/repository/remote", json={
+            "url": "ssh://git@127.0.0.1/placeholder.git", "auth": "ssh"}).json()["public_key"]
+    with sshd(tmp_path / "sshd", public_key) as base:
+        axe_context.add_init_script(
+            f"if (location.protocol === 'http:') localStorage.setItem('calcifer-theme', '{theme}')")
+        page = axe_context.new_page()
+        login(page, live_server, "ada")
+        page.goto(live_server("/settings/repository"))
+        page.fill("#f-url", f"{base}{remote}")
+        with page.expect_navigation():
+            page.click("form[action='/settings/repository'] button[type=submit]")
+        shown = page.locator("#ssh-host-key").inner_text()
+        listed = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", str(tmp_path / "sshd" / "host_ed25519.pub")],
+                                capture_output=True, text=True, check=True).stdout
+        assert shown == listed.split()[1]
+        assert page.locator("#f-ssh_host_key").count() == 1 and page.locator("#f-reread_host_key").count() == 1
+        found = violations(page)
+        SHOTS_DIR.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS_DIR / f"remotes-ssh-host-key-{theme}-desktop.png"), full_page=True)
+        page.set_viewport_size(PHONE)
+        page.screenshot(path=str(SHOTS_DIR / f"remotes-ssh-host-key-{theme}-375.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert not found, "\n  ".join(found)
     console.assert_clean()

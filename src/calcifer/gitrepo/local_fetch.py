@@ -3,14 +3,15 @@
 libgit2's local transport packs what the other side lacks by first marking every object of every commit
 this side already has as uninteresting: on a 10,000-file repository that walk of whole trees costs about
 100 ms per fetch, however few commits are new. Here the new commits are those reachable from the remote's
-main and not from this repository's branches; the objects each one adds are read off a tree-to-tree diff
-against its first parent (only changed folders are compared), and libgit2's pack builder writes just
-those objects as one pack into this repository (indexed, so every object is hashed where it enters, as a
-fetched pack is). A fetch of 100 commits then costs about what they hold.
+branch and not from this repository's branches, oldest first; each brings what differs from its first
+parent, found folder by folder (a folder whose id did not change is not opened, and of a changed folder
+only the part between the bytes both versions share at their start and end is parsed). The objects are
+written as one pack (``packfile``), each successive version of a folder as a delta against the one
+before, and each object hashed on the way in. A fetch of 100 commits then costs about what they hold.
 
 Anything this path does not expect (not a repository, a shallow remote, a ref name libgit2 will not
-read, a missing object) answers ``None``: the caller fetches through the transport instead, which reports
-what is wrong in its own words.
+read, an object that does not match its id) answers ``None``, having changed nothing: the caller fetches
+through the transport instead, which reports what is wrong in its own words.
 """
 
 from __future__ import annotations

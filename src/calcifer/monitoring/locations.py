@@ -446,6 +446,8 @@ class LocationPending:
     memo: dict[int, Verdict] = field(default_factory=dict)
     since: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # held by ``probes.ingest`` around a whole batch: one batch at a time per process and database
+    batches: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __bool__(self) -> bool:
         return bool(self.hours or self.states or self.verdicts)

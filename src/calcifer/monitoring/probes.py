@@ -9,6 +9,7 @@ stored once, so a retried upload is acknowledged and not counted twice. See docs
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -254,6 +255,15 @@ def ingest(session: Session, probe: MonitorProbe, *, results: list[dict[str, Any
     if location is not None and location != own:
         raise PermissionDenied(f"This probe's location is {own!r}, not {location!r}: a probe reports "
                                "only for its own location.", code="wrong_location")
+    # One batch at a time per process and database (``LocationPending.batches``): SQLite takes one writer at
+    # a time anyway, and threads that wait here cost nothing, where threads interleaving their batches (the
+    # GIL handed back and forth, the database's busy wait) cost every batch more CPU.
+    with pending.batches if pending is not None else contextlib.nullcontext():
+        return _ingest(session, probe, results=results, own=own, beat=beat, now=now, pending=pending)
+
+
+def _ingest(session: Session, probe: MonitorProbe, *, results: list[dict[str, Any]], own: str, beat: Heartbeat,
+            now: dt.datetime, pending: locations.LocationPending | None) -> IngestResult:
     plan = locations.current_plan(session)
     assigned = plan.assigned.get(own, {})
     problems: list[dict[str, Any]] = []

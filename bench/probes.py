@@ -12,7 +12,8 @@ after), the server process's CPU per 1,000 results (utime + stime of the child, 
 an upload. The CPU window holds the writing of the rows the server coalesces for the measured results
 (``locations.LocationPending``) exactly once, as the burst writer's holds its final flush: it opens when
 the warm-up's were written and closes at the server's exit, which writes what it still holds (without
-this, whether the server's 5 s flush fell inside the window moved the figure by a third).
+this, whether the server's 5 s flush fell inside the window moved the figure by a third). The exit itself
+costs the server ~35 ms (its services stopping), counted against the ingest.
 Baseline: the local scheduler's own writer (``writer.ResultWriter``, the path every result of the server's
 own checks takes) writing the same number of single-location results in batches of 1,000 in this
 process (its CPU by ``time.process_time``). Ratio = ingest CPU per result / writer CPU per result.

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import logging
 import os
 import random
@@ -214,27 +215,35 @@ def bench_ingest(n: int, base: Path, database_url: str | None, rounds: int) -> d
     errors: list[str] = []
     lock = threading.Lock()
 
-    def probe(location: str, intervals: range, measured: bool) -> None:
+    def uploads(location: str, intervals: range, at: float) -> list[tuple[bytes, int]]:
+        """The JSON bodies a probe sends, built before they are sent: in production the probes run elsewhere,
+        here their work would take CPU from the measured server on the same 2 cores."""
+        out = []
+        for k in intervals:
+            for start in range(0, n, BATCH):
+                results = _results(slugs[start:start + BATCH], k * n + start + 1, at + k * INTERVAL)
+                out.append((json.dumps({"location": location, "results": results}).encode(), len(results)))
+        return out
+
+    def probe(location: str, bodies: list[tuple[bytes, int]], measured: bool) -> None:
         with httpx.Client(base_url=server.url, timeout=120,
-                          headers={"Authorization": f"Probe {tokens[location]}"}) as client:
-            for k in intervals:
-                for start in range(0, n, BATCH):
-                    body = {"location": location, "results": _results(
-                        slugs[start:start + BATCH], k * n + start + 1, start_at + waited + k * INTERVAL)}
-                    began = time.perf_counter()
-                    response = client.post("/api/v1/probes/results", json=body)
-                    took = time.perf_counter() - began
-                    with lock:
-                        if measured:
-                            latencies.append(took)
-                        if response.status_code != 200 or response.json()["stored"] != len(body["results"]):
-                            errors.append(response.text[:200])
+                          headers={"Authorization": f"Probe {tokens[location]}",
+                                   "Content-Type": "application/json"}) as client:
+            for content, count in bodies:
+                began = time.perf_counter()
+                response = client.post("/api/v1/probes/results", content=content)
+                took = time.perf_counter() - began
+                with lock:
+                    if measured:
+                        latencies.append(took)
+                    if response.status_code != 200 or response.json()["stored"] != count:
+                        errors.append(response.text[:200])
 
     start_at = time.time() - (1 + rounds) * INTERVAL
-    waited = 0.0
     try:
         # warm-up: one interval of results per probe, not counted (the first uploads build the plan, caches)
-        warm = [threading.Thread(target=probe, args=(loc, range(0, 1), False)) for loc in PROBES]
+        warm = [threading.Thread(target=probe, args=(loc, uploads(loc, range(0, 1), start_at), False))
+                for loc in PROBES]
         for thread in warm:
             thread.start()
         for thread in warm:
@@ -246,9 +255,9 @@ def bench_ingest(n: int, base: Path, database_url: str | None, rounds: int) -> d
         # server's clock, which decides what counts in the verdicts)
         began_waiting = time.time()
         _wait_counted(ctx, n * len(PROBES))
-        waited = time.time() - began_waiting
+        measured = {loc: uploads(loc, range(1, 1 + rounds), start_at + time.time() - began_waiting) for loc in PROBES}
         cpu0, wall0 = server.cpu(), time.perf_counter()
-        threads = [threading.Thread(target=probe, args=(loc, range(1, 1 + rounds), True)) for loc in PROBES]
+        threads = [threading.Thread(target=probe, args=(loc, measured[loc], True)) for loc in PROBES]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -389,16 +389,24 @@ def _load_location_states(session: Session, endpoint_ids: Iterable[int],
                           location: str | None = None) -> dict[tuple[int, str], list[Any]]:
     """(endpoint id, location) → [status, consecutive failures, last check, latency, message, probe id] of
     every location of ``endpoint_ids`` (only ``location``'s when given): plain driver values, one query per
-    ``IN_CHUNK`` endpoints."""
+    ``IN_CHUNK`` endpoints, or, for every location of ids lying close together (a batch's endpoints), one
+    range read of the primary key filtered here (SQLite reads a range of its (endpoint, location) index
+    about twice as fast per row as it looks up each id of an IN list with all its locations)."""
     found: dict[tuple[int, str], list[Any]] = {}
     ids = sorted(set(endpoint_ids))
     mark = _placeholder(session)
+    columns = "endpoint_id, location, status, consecutive_failures, last_checked_at, latency_ms, message, probe_id"
+    if location is None and ids and ids[-1] - ids[0] < 2 * len(ids):
+        wanted = set(ids)
+        for row in _fetch(session, f"SELECT {columns} FROM monitor_location_states WHERE endpoint_id >= {mark} "
+                          f"AND endpoint_id <= {mark}", (ids[0], ids[-1])):
+            if row[0] in wanted:
+                found[(row[0], row[1])] = [row[2], row[3], row[4], row[5], row[6] or "", row[7]]
+        return found
     where, extra = (f" AND location = {mark}", (location,)) if location is not None else ("", ())
     for start in range(0, len(ids), IN_CHUNK):
         chunk = ids[start:start + IN_CHUNK]
-        for row in _fetch(session,
-                          "SELECT endpoint_id, location, status, consecutive_failures, last_checked_at, latency_ms, "
-                          f"message, probe_id FROM monitor_location_states WHERE endpoint_id IN "
+        for row in _fetch(session, f"SELECT {columns} FROM monitor_location_states WHERE endpoint_id IN "
                           f"({_in_list(session, len(chunk))}){where}", (*chunk, *extra)):
             found[(row[0], row[1])] = [row[2], row[3], row[4], row[5], row[6] or "", row[7]]
     return found

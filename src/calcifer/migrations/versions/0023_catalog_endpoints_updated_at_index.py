@@ -1,14 +1,14 @@
 """catalog: an index on catalog_endpoints.updated_at (the probes' plan asks for the newest one per batch)
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0023
+Revises: 0022
 """
 from __future__ import annotations
 
 from alembic import op
 
-revision = '0022'
-down_revision = '0021'
+revision = '0023'
+down_revision = '0022'
 branch_labels = None
 depends_on = None
 

@@ -194,9 +194,11 @@ async def reject_unstorable_json(request: Request) -> None:
 MAX_ROW_ID = 2**31 - 1
 
 
-def bounded_path_ids(request: Request) -> None:
+async def bounded_path_ids(request: Request) -> None:
     """A numeric id in the path beyond what the database stores is a 404, before any route queries it
-    (PostgreSQL refuses to compare it with an integer column, SQLite's driver overflows past 64 bits)."""
+    (PostgreSQL refuses to compare it with an integer column, SQLite's driver overflows past 64 bits).
+    ``async``: it only reads the path, and a plain function dependency would cost every request a trip to
+    the thread pool."""
     for name, value in request.path_params.items():
         if (name.endswith("_id") or name == "index") and isinstance(value, str) and value.lstrip("-").isdigit() \
                 and value.isascii() and abs(int(value)) > MAX_ROW_ID:

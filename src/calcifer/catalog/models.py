@@ -58,7 +58,8 @@ class CatalogEndpoint(Base):
     nested: Mapped[bool] = mapped_column(Boolean, default=False)
     blob_id: Mapped[str] = mapped_column(String(64))
     commit_id: Mapped[str] = mapped_column(String(64))
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # indexed: the newest one is part of the signature the probes' plan checks per upload (monitoring.locations)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
 class CatalogProblem(Base):

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Engine, Table, bindparam, delete, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from calcifer.catalog.models import CatalogEndpoint, CatalogState
@@ -43,7 +42,6 @@ from calcifer.monitoring.models.probes import (
     LocationHourly,
     LocationResult,
     LocationState,
-    MonitorProbe,
 )
 
 log = logging.getLogger("calcifer.monitoring")
@@ -166,15 +164,21 @@ class Plan:
     by_id: dict[int, Planned]
     by_location: dict[str, tuple[Planned, ...]]
     etags: dict[str, str]
+    assigned: dict[str, dict[str, int]] = field(default_factory=dict)  # location → slug → endpoint id
 
 
 _cache_lock = threading.Lock()
 _cache: dict[str, Plan] = {}
+_endpoints, _state = _table(CatalogEndpoint), _table(CatalogState)
+# Three scalar subqueries in one round trip: each is answered from an index (the row count, the newest
+# ``updated_at``), where ``count(*), max(updated_at)`` in one SELECT reads every row of the catalog.
+_SIGNATURE = select(select(_state.c.synced_commit).limit(1).scalar_subquery(),
+                    select(func.count()).select_from(_endpoints).scalar_subquery(),
+                    select(func.max(_endpoints.c.updated_at)).scalar_subquery())
 
 
 def _signature(session: Session) -> tuple[Any, ...]:
-    commit = session.execute(select(CatalogState.synced_commit)).scalar()
-    count, newest = session.execute(select(func.count(), func.max(CatalogEndpoint.updated_at))).one()
+    commit, count, newest = session.execute(_SIGNATURE).one()
     return (commit, count, str(newest))
 
 
@@ -209,7 +213,8 @@ def current_plan(session: Session) -> Plan:
                                             default=str).encode()).hexdigest()[:32]
              for loc, items in frozen.items()}
     plan = Plan(signature=signature, endpoints=endpoints, by_id={p.endpoint_id: p for p in endpoints.values()},
-                by_location=frozen, etags=etags)
+                by_location=frozen, etags=etags,
+                assigned={loc: {p.slug: p.endpoint_id for p in items} for loc, items in frozen.items()})
     with _cache_lock:
         _cache[key] = plan
     return plan
@@ -235,10 +240,6 @@ class LocationRecord:
     permanent: bool = False
     probe_id: int | None = None
     seq: int | None = None
-
-
-def _dialect_insert(session: Session, table: Any) -> Any:
-    return postgresql.insert(table) if session.get_bind().dialect.name == "postgresql" else sqlite.insert(table)
 
 
 def _placeholder(session: Session) -> str:
@@ -290,14 +291,18 @@ def _insert_results(session: Session, records: Sequence[LocationRecord]) -> None
 def _accumulate_hours(hours: dict[tuple[int, str, int], list[Any]], records: Sequence[LocationRecord]) -> None:
     """Add ``records`` to the hourly deltas ``hours`` ((endpoint, location, hour) → [checks, failures,
     degraded, latency n, latency sum, min, max])."""
+    down, degraded = ResultCode.DOWN, ResultCode.DEGRADED
     for r in records:
         key = (r.endpoint_id, r.location, int(r.checked_at // HOUR) * HOUR)
         agg = hours.get(key)
         if agg is None:
             agg = hours[key] = [0, 0, 0, 0, 0.0, None, None]
         agg[0] += 1
-        agg[1] += r.code is ResultCode.DOWN
-        agg[2] += r.code is ResultCode.DEGRADED
+        code = r.code
+        if code is down:
+            agg[1] += 1
+        elif code is degraded:
+            agg[2] += 1
         latency = r.latency_ms
         if latency is not None:
             agg[3] += 1
@@ -308,31 +313,31 @@ def _accumulate_hours(hours: dict[tuple[int, str, int], list[Any]], records: Seq
                 agg[6] = latency
 
 
+_HOUR_COLUMNS = ("endpoint_id, location, hour, checks, failures, degraded, latency_n, latency_sum, latency_min, "
+                 "latency_max")
+_HOUR_MERGE = ("ON CONFLICT (endpoint_id, location, hour) DO UPDATE SET "
+               "checks = monitor_location_hourly.checks + excluded.checks, "
+               "failures = monitor_location_hourly.failures + excluded.failures, "
+               "degraded = monitor_location_hourly.degraded + excluded.degraded, "
+               "latency_n = monitor_location_hourly.latency_n + excluded.latency_n, "
+               "latency_sum = monitor_location_hourly.latency_sum + excluded.latency_sum, "
+               "latency_min = {least}(COALESCE(monitor_location_hourly.latency_min, excluded.latency_min), "
+               "COALESCE(excluded.latency_min, monitor_location_hourly.latency_min)), "
+               "latency_max = {greatest}(COALESCE(monitor_location_hourly.latency_max, excluded.latency_max), "
+               "COALESCE(excluded.latency_max, monitor_location_hourly.latency_max))")
+
+
 def _write_hours(session: Session, hours: dict[tuple[int, str, int], list[Any]]) -> None:
-    """Merge hourly deltas into ``monitor_location_hourly`` (one upsert, executemany)."""
+    """Merge hourly deltas into ``monitor_location_hourly`` (one upsert, executemany of plain driver values in
+    column order: a delta's list is already in the order of the columns after the key)."""
     if not hours:
         return
-    table = _table(LocationHourly)
-    stmt = _dialect_insert(session, table)
-    old, new = table.c, stmt.excluded
     postgres = session.get_bind().dialect.name == "postgresql"
-    least = func.least if postgres else func.min
-    greatest = func.greatest if postgres else func.max
-    stmt = stmt.on_conflict_do_update(index_elements=[old.endpoint_id, old.location, old.hour], set_={
-        "checks": old.checks + new.checks, "failures": old.failures + new.failures,
-        "degraded": old.degraded + new.degraded, "latency_n": old.latency_n + new.latency_n,
-        "latency_sum": old.latency_sum + new.latency_sum,
-        "latency_min": least(func.coalesce(old.latency_min, new.latency_min),
-                             func.coalesce(new.latency_min, old.latency_min)),
-        "latency_max": greatest(func.coalesce(old.latency_max, new.latency_max),
-                                func.coalesce(new.latency_max, old.latency_max)),
-    })
-    # plain driver values straight to the driver, as the local writer does (store._executemany_compiled)
+    merge = _HOUR_MERGE.format(least="LEAST" if postgres else "MIN", greatest="GREATEST" if postgres else "MAX")
     to_db = _db_time(session)
-    store._executemany_compiled(session, stmt, [
-        {"endpoint_id": k[0], "location": k[1], "hour": to_db(k[2]), "checks": a[0], "failures": a[1],
-         "degraded": a[2], "latency_n": a[3], "latency_sum": a[4], "latency_min": a[5], "latency_max": a[6]}
-        for k, a in hours.items()])
+    session.connection().exec_driver_sql(
+        f"INSERT INTO monitor_location_hourly ({_HOUR_COLUMNS}) VALUES ({', '.join([_placeholder(session)] * 10)}) "
+        f"{merge}", [(k[0], k[1], to_db(k[2]), *agg) for k, agg in hours.items()])
 
 
 class View(NamedTuple):
@@ -384,16 +389,24 @@ def _load_location_states(session: Session, endpoint_ids: Iterable[int],
                           location: str | None = None) -> dict[tuple[int, str], list[Any]]:
     """(endpoint id, location) → [status, consecutive failures, last check, latency, message, probe id] of
     every location of ``endpoint_ids`` (only ``location``'s when given): plain driver values, one query per
-    ``IN_CHUNK`` endpoints."""
+    ``IN_CHUNK`` endpoints, or, for every location of ids lying close together (a batch's endpoints), one
+    range read of the primary key filtered here (SQLite reads a range of its (endpoint, location) index
+    about twice as fast per row as it looks up each id of an IN list with all its locations)."""
     found: dict[tuple[int, str], list[Any]] = {}
     ids = sorted(set(endpoint_ids))
     mark = _placeholder(session)
+    columns = "endpoint_id, location, status, consecutive_failures, last_checked_at, latency_ms, message, probe_id"
+    if location is None and ids and ids[-1] - ids[0] < 2 * len(ids):
+        wanted = set(ids)
+        for row in _fetch(session, f"SELECT {columns} FROM monitor_location_states WHERE endpoint_id >= {mark} "
+                          f"AND endpoint_id <= {mark}", (ids[0], ids[-1])):
+            if row[0] in wanted:
+                found[(row[0], row[1])] = [row[2], row[3], row[4], row[5], row[6] or "", row[7]]
+        return found
     where, extra = (f" AND location = {mark}", (location,)) if location is not None else ("", ())
     for start in range(0, len(ids), IN_CHUNK):
         chunk = ids[start:start + IN_CHUNK]
-        for row in _fetch(session,
-                          "SELECT endpoint_id, location, status, consecutive_failures, last_checked_at, latency_ms, "
-                          f"message, probe_id FROM monitor_location_states WHERE endpoint_id IN "
+        for row in _fetch(session, f"SELECT {columns} FROM monitor_location_states WHERE endpoint_id IN "
                           f"({_in_list(session, len(chunk))}){where}", (*chunk, *extra)):
             found[(row[0], row[1])] = [row[2], row[3], row[4], row[5], row[6] or "", row[7]]
     return found
@@ -441,6 +454,8 @@ class LocationPending:
     memo: dict[int, Verdict] = field(default_factory=dict)
     since: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # held by ``probes.ingest`` around a whole batch: one batch at a time per process and database
+    batches: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __bool__(self) -> bool:
         return bool(self.hours or self.states or self.verdicts)
@@ -567,12 +582,14 @@ def record(session: Session, records: Sequence[LocationRecord], *, plan: Plan,
             single = next(iter(batch_locations))
     current = _load_location_states(session, [r.endpoint_id for r in records], single)
     if pending is not None and pending.states:
+        # the rows this batch read that a newer last check waits for (one look-up per row read, however
+        # many rows wait)
         with pending.lock:
-            waiting = dict(pending.states)
-        for key, (w_status, w_at, w_latency, _) in waiting.items():
-            state = current.get(key)
-            if state is not None and state[0] == w_status and (state[2] is None or w_at > state[2]):
-                state[2], state[3] = w_at, w_latency
+            waiting = pending.states
+            for key, row in current.items():
+                held = waiting.get(key)
+                if held is not None and row[0] == held[0] and (row[2] is None or held[1] > row[2]):
+                    row[2], row[3] = held[1], held[2]
     moved: dict[tuple[int, str], list[Any]] = {}
     quiet: dict[tuple[int, str], list[Any]] = {}
     by_id = plan.by_id
@@ -651,8 +668,8 @@ def states_next(previous: Status, failures: int, r: LocationRecord, retries: int
 
 def online_locations(session: Session) -> set[str]:
     """Locations with at least one online probe (``local`` always counts)."""
-    table = _table(MonitorProbe)
-    found = set(session.execute(select(table.c.location).where(table.c.online.is_(True))).scalars())
+    found = {row[0] for row in _fetch(session, f"SELECT location FROM monitor_probes WHERE online = "
+                                      f"{_placeholder(session)}", (True,))}
     found.add(LOCAL)
     return found
 
@@ -707,6 +724,11 @@ def apply_verdicts(session: Session, endpoint_ids: Iterable[int], *, plan: Plan,
         return []
     online = online_locations(session)
     db_time = _db_time(session)
+    since_of: dict[int, Any] = {}  # interval → the oldest last check that counts (a few intervals a batch)
+
+    def counts_since(interval: int) -> Any:
+        value = since_of[interval] = _since(db_time, now, interval)
+        return value
     rows: dict[int, Any] = {}
     for start in range(0, len(ids), IN_CHUNK):
         chunk = ids[start:start + IN_CHUNK]
@@ -737,7 +759,7 @@ def apply_verdicts(session: Session, endpoint_ids: Iterable[int], *, plan: Plan,
             if among is None:
                 among = online_among[planned.locations] = frozenset(online.intersection(planned.locations))
             if (location not in verdict_then.counting or verdict_then.online != among
-                    or verdict_then.oldest < _since(db_time, now, planned.interval)):
+                    or verdict_then.oldest < (since_of.get(planned.interval) or counts_since(planned.interval))):
                 continue
             skipped.add(eid)
             mine = overlay.get((eid, location))
@@ -776,7 +798,7 @@ def apply_verdicts(session: Session, endpoint_ids: Iterable[int], *, plan: Plan,
         if held is not None and held[0] == status and (checked_raw is None or held[1] > checked_raw):
             checked_raw, latency = held[1], held[2]
         located = views.get(eid, [])
-        seen = counting(located, since=_since(db_time, now, planned.interval), online=online,
+        seen = counting(located, since=since_of.get(planned.interval) or counts_since(planned.interval), online=online,
                         locations=planned.locations)
         newest = max((v for v in located if v.last_checked is not None), key=_checked, default=None)
         moved = False

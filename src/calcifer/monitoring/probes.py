@@ -9,6 +9,7 @@ stored once, so a retried upload is acknowledged and not counted twice. See docs
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -254,8 +255,17 @@ def ingest(session: Session, probe: MonitorProbe, *, results: list[dict[str, Any
     if location is not None and location != own:
         raise PermissionDenied(f"This probe's location is {own!r}, not {location!r}: a probe reports "
                                "only for its own location.", code="wrong_location")
+    # One batch at a time per process and database (``LocationPending.batches``): SQLite takes one writer at
+    # a time anyway, and threads that wait here cost nothing, where threads interleaving their batches (the
+    # GIL handed back and forth, the database's busy wait) cost every batch more CPU.
+    with pending.batches if pending is not None else contextlib.nullcontext():
+        return _ingest(session, probe, results=results, own=own, beat=beat, now=now, pending=pending)
+
+
+def _ingest(session: Session, probe: MonitorProbe, *, results: list[dict[str, Any]], own: str, beat: Heartbeat,
+            now: dt.datetime, pending: locations.LocationPending | None) -> IngestResult:
     plan = locations.current_plan(session)
-    assigned = {p.slug: p.endpoint_id for p in plan.by_location.get(own, ())}
+    assigned = plan.assigned.get(own, {})
     problems: list[dict[str, Any]] = []
     seqs: set[int] = set()
     horizon = now.timestamp() + MAX_CLOCK_SKEW_SECONDS
@@ -281,10 +291,12 @@ def ingest(session: Session, probe: MonitorProbe, *, results: list[dict[str, Any
                       details=problems[:50])
     outcome = IngestResult(accepted=len(results))
     known = locations.stored_sequences(session, probe.id, seqs) if seqs else set()
-    record = locations.LocationRecord
-    records = [record(endpoint_id=assigned[item["slug"]], location=own, checked_at=float(item["checked_at"]),
-                      code=_CODES[item["status"]], latency_ms=item.get("latency_ms"), message=item.get("message") or "",
-                      permanent=bool(item.get("permanent")), probe_id=probe.id, seq=item["seq"])
+    record, probe_id, codes = locations.LocationRecord, probe.id, _CODES
+    # positional, in the field order of LocationRecord: (endpoint id, location, checked at, code, latency,
+    # message, permanent, probe id, seq); a thousand a batch, keywords cost twice as much
+    records = [record(assigned[item["slug"]], own, float(item["checked_at"]), codes[item["status"]],
+                      item.get("latency_ms"), item.get("message") or "", bool(item.get("permanent")), probe_id,
+                      item["seq"])
                for item in results if item["seq"] not in known]
     outcome.duplicates = len(results) - len(records)
     seen(session, probe, beat, now=now, stored=len(records))

@@ -9,7 +9,8 @@ largest legitimate body is a 1 MiB doc or file sent as a JSON string, with room 
 Nesting deeper than ``MAX_JSON_DEPTH`` is refused with 400 before ``json.loads`` runs: Python's
 decoder stops at the recursion limit, but what it builds (a thousand levels) would still recurse
 through validation and serialisation further on. The brackets outside strings are collected by
-jumping from quote to quote (a 1 MB doc body costs well under a millisecond) and their depth measured.
+jumping from quote to quote (a 1 MB doc body costs well under a millisecond), or for a body dense in
+strings by a few passes of byte operations over it, and their depth measured.
 
 Installed from ``app.create_app`` with ``install(app)``. Answers use the house error body.
 """
@@ -34,16 +35,16 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_OPENER = bytes(byte for byte in range(256) if byte not in b"[{")
 _NOT_BRACKET = bytes(byte for byte in range(256) if byte not in b"[]{}")
+_NOT_BRACKET_OR_QUOTE = bytes(byte for byte in range(256) if byte not in b'[]{}"')
 _INNERMOST = re.compile(rb"\[\]|\{\}")
 # Up to this many quotes the brackets outside strings are collected by jumping from quote to quote
-# (memchr speed, a Python step per string); with more, a bracket count bounds the depth first and one
-# regular expression cuts the strings out (linear, slower per byte).
+# (memchr speed, a Python step per string); with more, a bracket count bounds the depth first and the
+# strings are cut out by whole-body byte operations (``_brackets_of_dense``).
 _WALK_QUOTES = 10_000
-# A step of the walk costs about as much as the regular expression on 30 bytes: a body denser in
-# strings than one quote per 30 bytes (a batch of short records) goes straight to the expression.
+# A step of the walk costs about as much as the byte operations on 30 bytes: a body denser in strings
+# than one quote per 30 bytes (a batch of short records) goes straight to them.
 _BYTES_PER_QUOTE_TO_WALK = 30
 
 
@@ -70,6 +71,21 @@ def _brackets_outside_strings(body: bytes) -> bytes | None:
     return b"".join(pieces)
 
 
+def _brackets_of_dense(body: bytes) -> bytes:
+    """The brackets of ``body`` outside its strings, by passes over the whole body (no Python step per string).
+
+    Escapes go first: every backslash escapes the next character, so removing escaped backslashes (pairs,
+    from the left, as a parser reads them) and then escaped quotes leaves the quotes that open and close
+    strings. Of brackets and those quotes, two adjacent quotes can go (an empty string, or one string's end
+    and the next one's start: no character changes sides); the few strings still holding brackets are cut
+    out by splitting at the quotes (every other piece lies outside a string)."""
+    text = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    text = text.translate(None, _NOT_BRACKET_OR_QUOTE).replace(b'""', b"")
+    if b'"' in text:
+        text = b"".join(text.split(b'"')[::2])
+    return text
+
+
 def json_depth_over(body: bytes, limit: int) -> bool:
     """True when the JSON text ``body`` nests arrays and objects deeper than ``limit``.
 
@@ -81,7 +97,7 @@ def json_depth_over(body: bytes, limit: int) -> bool:
     if brackets is None:
         if len(body.translate(None, _NOT_OPENER)) <= limit:
             return False
-        brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKET)
+        brackets = _brackets_of_dense(body)
     if len(brackets) <= limit:
         return False
     # Each pass removes every innermost pair: the number of passes until nothing is left is the depth.

@@ -166,7 +166,9 @@ def install(app: FastAPI) -> None:
         ctx: AppContext = request.app.state.ctx
         bearer = _bearer(request)
         session_cookie = get_cookie(request, SESSION_COOKIE)
-        who = await run_in_threadpool(_resolve_user, ctx, bearer, session_cookie)
+        # nothing to look up without a token or a session cookie (a probe, a push, a login page): no thread hop
+        who = await run_in_threadpool(_resolve_user, ctx, bearer, session_cookie) \
+            if bearer is not None or session_cookie else _Who()
         user, method = who.user, who.method
         request.state.user = user
         request.state.auth_method = method

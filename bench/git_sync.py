@@ -15,14 +15,14 @@ each side gets a bare remote cloned from it (``file://``), so both start byte-id
     fetch   100 outside commits are written to each remote's main (git fast-import: each adds a doc under
             docs/laptop/), while each side has merged one more work item of its own; then the time to
             bring them into main.
-            Calcifer: remote.service.fetch_now, all of what a person waits for after "Fetch": libgit2
-                      fetch of main, the hostile-content check of what changed, the in-memory merge with
-                      CHANGES.md by entries, the merge check's catalog and docs validation of the result,
-                      compare-and-swap of main, the 100 outside-change rows (one batched insert; no open
-                      pull request to ask the forge about here), then the after-merge steps, once for the
-                      combined change old main..new main: catalog (skipped by the catalog/ tree id: the
-                      commits touch no catalog file), docs index (the 100 new docs: titles and links) and
-                      search index (the 100 docs' rows).
+            Calcifer: remote.service.fetch_now, all of what a person waits for after "Fetch": the fetch of main (over
+                      file:// the missing objects copied into one pack by gitrepo.local_fetch, each hashed), the
+                      hostile-content check of what changed, the in-memory merge with CHANGES.md by entries, the merge
+                      check's catalog and docs validation of the result, compare-and-swap of main, the 100 outside-
+                      change rows (one batched insert; no open pull request to ask the forge about here), then the
+                      after-merge steps, once for the combined change old main..new main: catalog (skipped by the
+                      catalog/ tree id: the commits touch no catalog file), docs index (the 100 new docs: titles and
+                      links) and search index (the 100 docs' rows).
             git CLI:  git fetch REMOTE main:refs/remotes/origin/main, git merge-tree --write-tree,
                       git commit-tree, git update-ref (a merge in a bare repository, as git_ops' CLI merges):
                       no validation, no records, no index.

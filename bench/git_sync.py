@@ -18,9 +18,9 @@ each side gets a bare remote cloned from it (``file://``), so both start byte-id
             Calcifer: remote.service.fetch_now, all of what a person waits for after "Fetch": the fetch of main (over
                       file:// the missing objects copied into one pack by gitrepo.local_fetch, each hashed), the
                       hostile-content check of what changed, the in-memory merge with CHANGES.md by entries, the merge
-                      check's catalog and docs validation of the result, compare-and-swap of main, the 100 outside-
-                      change rows (one batched insert; no open pull request to ask the forge about here), then the
-                      after-merge steps, once for the combined change old main..new main: catalog (skipped by the
+                      check's catalog and docs validation of the result, compare-and-swap of main, the 100
+                      outside-change rows (one batched insert; no open pull request to ask the forge about here), then
+                      the after-merge steps, once for the combined change old main..new main: catalog (skipped by the
                       catalog/ tree id: the commits touch no catalog file), docs index (the 100 new docs: titles and
                       links) and search index (the 100 docs' rows).
             git CLI:  git fetch REMOTE main:refs/remotes/origin/main, git merge-tree --write-tree,
